@@ -1,0 +1,57 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+export DEBUG ?= 1
+
+.PHONY: run test lint migrate demo-data demo venv clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=python3"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+migrate: $(STAMP)
+	$(PY) manage.py migrate --noinput
+
+demo-data: migrate
+	$(PY) manage.py seed_demo
+
+run: demo-data
+	@echo ""
+	@echo "  Приложение:   http://127.0.0.1:8000/"
+	@echo "  Админка:      http://127.0.0.1:8000/admin/"
+	@echo "  API docs:     http://127.0.0.1:8000/api/docs/  (Redoc: /api/redoc/)"
+	@echo "  Health:       http://127.0.0.1:8000/healthz"
+	@echo ""
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+test: $(STAMP)
+	bash scripts/test.sh
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) db.sqlite3 staticfiles
+
+# The whole story end to end with a local fake provider (SQLite, eager Celery); the server stays up.
+demo: $(STAMP)
+	$(PY) scripts/demo.py
+
+# Regenerate the committed OpenAPI documents (public / internal / notifications) from the code.
+.PHONY: openapi
+openapi: $(STAMP)
+	$(PY) manage.py shell -v 0 -c "from communications.portal.openapi import write_all; [print('wrote', p) for p in write_all()]"
+
+# Benchmarks (issue 9, README "Performance"): gunicorn + PostgreSQL + Redis + Celery + local fakes.
+# Takes a few minutes; not part of `make test` or CI. Writes bench/results/latest.json.
+.PHONY: bench
+bench: $(STAMP)
+	$(PY) bench/run.py

@@ -1,0 +1,401 @@
+"""`make bench`: measure the production stack on this machine (issue 9, README "Performance").
+
+Starts, on 127.0.0.1: a fake provider and a fake Telegram Bot API (threads of this process),
+gunicorn (sync workers, production settings: DEBUG=0, generated SECRET_KEY, ...) and one
+Celery worker, on a fresh PostgreSQL database and a Redis DB of their own. Seeds a provider +
+configuration pointing at the fake provider, a tenant with an integration token, chats, a CRM
+service account and notification recipients bound to Telegram. Then runs the scenarios with
+the separate load generator process (bench/loadgen.py), reads the peak RSS of the gunicorn
+workers and the Celery worker after each one, writes bench/results/latest.json, prints a table
+and stops everything it started (process groups, in `finally`).
+
+Environment: BENCH_PG_URL (server, default postgres://postgres@127.0.0.1:5432), BENCH_DB
+(sbercrm_bench, dropped and re-created), BENCH_REDIS_URL (redis://127.0.0.1:6379/14, flushed),
+BENCH_DURATION (10 s per scenario), BENCH_WORKERS (3 gunicorn workers), BENCH_CONCURRENCY (6),
+BENCH_DB_CONN_MAX_AGE (DB_CONN_MAX_AGE of the stack, default 0 = the project's default).
+"""
+
+import json
+import os
+import platform
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from config.testing.fake_provider import FakeProvider  # noqa: E402  (no Django import)
+from config.testing.fake_telegram import FakeTelegram  # noqa: E402
+
+PY = sys.executable
+RESULTS = ROOT / "bench" / "results"
+PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
+DB_NAME = os.environ.get("BENCH_DB", "sbercrm_bench")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+DURATION = float(os.environ.get("BENCH_DURATION", "10"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "3"))
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "6"))
+CELERY_CONCURRENCY = 2
+CHATS = 100  # seeded chats S1/S3/S5 write into
+RECIPIENTS = 200  # notification recipients with a Telegram binding (S6)
+S5_RATE = 50.0  # operator messages per second
+S7_MESSAGES, S7_CHATS = 10_000, 100
+BULK_SIZE = 100
+
+
+# --- processes ---------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def spawn(name: str, args: list[str], env: dict, procs: list) -> subprocess.Popen:
+    """Start a server in its own process group (so stopping it stops its children too)."""
+    log = open(RESULTS / f"{name}.log", "w")  # noqa: SIM115 (closed with the process)
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    procs.append((name, proc, log))
+    return proc
+
+
+def stop_all(procs: list) -> None:
+    for _name, proc, _ in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    for name, proc, log in procs:
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            print(f"  {name} did not stop in 20 s: SIGKILL", file=sys.stderr)
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def memory_mb(pid: int) -> tuple[float, float]:
+    """(VmHWM, VmRSS) of a process in MB."""
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmHWM", "VmRSS"):
+            values[key] = int(rest.split()[0]) / 1024
+    return round(values.get("VmHWM", 0), 1), round(values.get("VmRSS", 0), 1)
+
+
+def memory_report(gunicorn: subprocess.Popen, celery: subprocess.Popen) -> dict:
+    """Largest peak (VmHWM) and current RSS of a gunicorn worker and of the Celery worker's processes."""
+    report = {}
+    for name, pids in (("gunicorn_worker", children(gunicorn.pid)),
+                       ("celery_worker", [celery.pid, *children(celery.pid)])):
+        readings = [memory_mb(pid) for pid in pids if Path(f"/proc/{pid}").exists()]
+        report[name] = {"peak_mb": max((r[0] for r in readings), default=0),
+                        "rss_mb": max((r[1] for r in readings), default=0), "processes": len(readings)}
+    return report
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+# --- database, environment, seed --------------------------------------------------------------
+
+def database_recreate() -> None:
+    import psycopg
+
+    with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+
+
+def stack_env(telegram: FakeTelegram) -> dict:
+    """Production settings (DEBUG off, generated key), local fakes, limits out of the way."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "TEST_"))},
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "0",
+        "DATABASE_URL": f"{PG_URL}/{DB_NAME}",
+        "REDIS_URL": REDIS_URL,
+        "CELERY_BROKER_URL": REDIS_URL,
+        "PROVIDER_ALLOW_LOOPBACK": "1",
+        "TELEGRAM_API_BASE_URL": telegram.url,
+        "TELEGRAM_BOT_TOKEN": "123456:bench-token",
+        "THROTTLE_RATE_PRINCIPAL": "10000000/min",
+        "TELEGRAM_RATE_LIMIT_GLOBAL": "100000",
+        "TELEGRAM_RATE_LIMIT_PER_CHAT": "100000",
+        "BENCH_ENDPOINTS": "1",
+        "LOG_LEVEL": "WARNING",
+        "DB_CONN_MAX_AGE": os.environ.get("BENCH_DB_CONN_MAX_AGE", "0"),
+    }
+
+
+def history(count: int, chats: int) -> list[dict]:
+    """What the fake provider's getMessageHistory pages through (S7)."""
+    return [{"id": f"hist-{i}", "chat": {"id": f"hist-chat-{i % chats}", "title": f"История {i % chats}",
+                                         "participants": [{"id": "client", "name": "Клиент"},
+                                                          {"id": "operator", "name": "Оператор"}]},
+             "direction": "incoming" if i % 3 else "outgoing", "senderId": "client",
+             "text": f"Сообщение из истории №{i}", "sentAt": "2026-01-01T10:00:00Z"} for i in range(count)]
+
+
+def seed(fake: FakeProvider) -> dict:
+    """Provider + configuration → fake provider, tenant + integration token, chats, service accounts,
+    recipients with Telegram bindings. Runs in this process with the stack's settings."""
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from communications.models import ProviderConfiguration, TenantConfiguration
+    from communications.services.conversations import chat_create
+    from communications.services.providers import provider_register
+    from communications.services.tokens import integration_token_issue
+    from config.management.commands.create_service_account import service_account_ensure
+    from notifications.models import Recipient
+    from notifications.services import service_binding_set
+
+    provider, _ = provider_register(code="bench", label="Провайдер бенчмарка")
+    configuration = ProviderConfiguration.objects.create(
+        provider=provider, app_code="bench", app_version="1.0.0", configuration_version="1.0.0",
+        provider_label=provider.label, endpoints=fake.endpoints(), auth_header="X-API-Key",
+        auth_key="bench-api-key-0123456789")
+    tenant_id = uuid.uuid4()
+    TenantConfiguration.objects.create(tenant_id=tenant_id, provider=provider, configuration=configuration,
+                                       app_version="1.0.0")
+    token = integration_token_issue(tenant_id=tenant_id, provider=provider).value
+    participants = [{"external_id": f"user-{i}", "name": f"Участник {i}"} for i in range(2)]
+    for i in range(CHATS):
+        chat_create(tenant_id=tenant_id, provider=provider,
+                    chat={"external_id": f"chat-{i}", "title": f"Чат {i}", "participants": participants})
+    recipients = []
+    for i in range(RECIPIENTS):
+        recipient = Recipient.objects.create(role="manager", name=f"Менеджер {i}", email=f"m{i}@example.com")
+        service_binding_set(recipient=recipient, service="telegram", service_user_id=str(700000 + i))
+        recipients.append(str(recipient.pk))
+
+    def jwt(name, role):
+        return str(AccessToken.for_user(service_account_ensure(username=name, role=role)))
+
+    return {"provider": provider, "configuration": configuration, "tenant_id": str(tenant_id), "token": token,
+            "crm_token": jwt("bench-crm", "crm"), "notifications_token": jwt("bench-notifications", "notifications"),
+            "recipients": recipients}
+
+
+# --- scenarios --------------------------------------------------------------------------------
+
+def loadgen(base: str, scenario: str, *, token: str = "", params: dict | None = None, concurrency: int = CONCURRENCY,
+            duration: float = DURATION, rate: float = 0, items: int = 1) -> dict:
+    args = [PY, str(ROOT / "bench" / "loadgen.py"), "--url", base, "--scenario", scenario,
+            "--params", json.dumps(params or {}), "--concurrency", str(concurrency), "--duration", str(duration),
+            "--rate", str(rate), "--items-per-request", str(items)]
+    if token:
+        args += ["--token", token]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=duration + 120, check=True)
+    return json.loads(done.stdout)
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return 0.0
+    values = sorted(values)
+    return round(values[min(len(values) - 1, max(0, round(p / 100 * len(values)) - 1))], 2)
+
+
+def s5_outbound(base, seeded, fake, rate: float = S5_RATE) -> dict:
+    """Operator messages at `rate`/s → sendMessage at the fake provider; end-to-end latency."""
+    before = len(fake.accepted_list("sendMessage"))
+    result = loadgen(base, "s5", token=seeded["crm_token"], rate=rate, concurrency=8,
+                     params={"chats": CHATS, "tenant_id": seeded["tenant_id"], "provider_code": "bench"})
+    wait_for(lambda: len(fake.accepted_list("sendMessage")) >= before + result["ok"], 120, "sendMessage calls")
+    arrived = fake.accepted_list("sendMessage")[before:]
+    sent_at = [float(r.json["text"].split()[1]) for r in arrived]
+    latencies = [(r.at - t) * 1000 for r, t in zip(arrived, sent_at, strict=True)]
+    span = max(r.at for r in arrived) - min(sent_at)
+    result.update({"delivered": len(arrived), "delivered_per_s": round(len(arrived) / span, 1),
+                   "e2e_p50_ms": pct(latencies, 50), "e2e_p95_ms": pct(latencies, 95),
+                   "e2e_p99_ms": pct(latencies, 99), "e2e_max_ms": pct(latencies, 100),
+                   "e2e_mean_ms": round(statistics.fmean(latencies), 2)})
+    return result
+
+
+def s6_notifications(base, seeded, telegram) -> dict:
+    before = len(telegram.calls("sendMessage"))
+    result = loadgen(base, "s6", token=seeded["notifications_token"], params={"recipients": seeded["recipients"]})
+    result["received_by_fake_telegram"] = len(telegram.calls("sendMessage")) - before
+    return result
+
+
+def s7_initial_sync(seeded, fake) -> dict:
+    """A second tenant activates the integration; its history (10,000 messages) is imported."""
+    from communications.models import InitialSync, Message, TenantConfiguration
+    from communications.services.tokens import integration_token_issue
+
+    fake.history = history(S7_MESSAGES, S7_CHATS)
+    tenant_id = uuid.uuid4()
+    TenantConfiguration.objects.create(tenant_id=tenant_id, provider=seeded["provider"],
+                                       configuration=seeded["configuration"], app_version="1.0.0")
+    started = time.time()
+    integration_token_issue(tenant_id=tenant_id, provider=seeded["provider"])
+    sync = wait_for(lambda: InitialSync.objects.filter(tenant_id=tenant_id,
+                                                       status=InitialSync.Status.COMPLETED).first(), 600,
+                    "the initial sync to complete", interval=0.1)
+    finished = time.time()
+    importing = (sync.finished_at - sync.started_at).total_seconds()
+    stored = Message.objects.filter(tenant_id=tenant_id).count()
+    return {"messages": sync.messages_seen, "created": sync.messages_created, "stored": stored,
+            "pages": sync.pages_done, "import_s": round(importing, 2),
+            "items_per_s": round(sync.messages_seen / importing, 1),
+            "from_token_issue_s": round(finished - started, 2)}
+
+
+def table(results: dict) -> str:
+    rows = [f"{'scenario':<24}{'req/s':>9}{'items/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'err':>6}"
+            f"{'gunicorn MB':>13}{'celery MB':>11}"]
+    for name, r in results["scenarios"].items():
+        mem = r.get("memory", {})
+        rows.append(f"{name:<24}{r.get('req_per_s', ''):>9}{r.get('items_per_s', ''):>10}{r.get('p50_ms', ''):>9}"
+                    f"{r.get('p95_ms', ''):>9}{r.get('p99_ms', ''):>9}{r.get('errors', ''):>6}"
+                    f"{mem.get('gunicorn_worker', {}).get('peak_mb', ''):>13}"
+                    f"{mem.get('celery_worker', {}).get('peak_mb', ''):>11}")
+    for name, s5 in results["scenarios"].items():
+        if name.startswith("S5"):
+            rows.append(f"{name} end to end: {s5['delivered']} delivered, {s5['delivered_per_s']}/s, "
+                        f"p50 {s5['e2e_p50_ms']} ms, p95 {s5['e2e_p95_ms']} ms, p99 {s5['e2e_p99_ms']} ms")
+    rows.append("goals:")
+    for goal in results["goals"]:
+        rows.append(f"  {'MET ' if goal['met'] else 'MISS'} {goal['goal']}: {goal['value']}")
+    return "\n".join(rows)
+
+
+def goals(sc: dict) -> list[dict]:
+    s1, s3, s4 = sc["S1 ingest"], sc["S3 bulk"], sc["S4 floor"]
+    s5, s7 = sc["S5 outbound"], sc["S7 initial sync"]
+    ratio = s1["req_per_s"] / s4["req_per_s"] if s4["req_per_s"] else 0
+    bulk = s3["items_per_s"] / s1["items_per_s"] if s1["items_per_s"] else 0
+    return [
+        {"goal": "S1 >= 60% of the S4 floor", "value": f"{ratio:.0%}", "met": ratio >= 0.6},
+        {"goal": "S3 messages/s >= 10x S1", "value": f"{bulk:.1f}x", "met": bulk >= 10},
+        {"goal": "S5 p99 < 100 ms at 50 msg/s", "value": f"{s5['e2e_p99_ms']} ms", "met": s5["e2e_p99_ms"] < 100},
+        {"goal": "S7 >= 2,000 messages/s", "value": f"{s7['items_per_s']}/s", "met": s7["items_per_s"] >= 2000},
+    ]
+
+
+def main() -> int:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    procs: list = []
+    fake, telegram = FakeProvider().start(), FakeTelegram().start()
+    try:
+        print(f"== fresh database {DB_NAME}, Redis {REDIS_URL}")
+        database_recreate()
+        env = stack_env(telegram)
+        os.environ.update(env)
+        import redis
+
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+        import django
+
+        django.setup()
+        seeded = seed(fake)
+        from django.db import connections
+
+        connections.close_all()
+
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        gunicorn = spawn("gunicorn", [PY, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS),
+                                      "--worker-class", "sync", "--log-level", "warning", "config.wsgi:application"],
+                         env, procs)
+        celery = spawn("celery", [PY, "-m", "celery", "-A", "config", "worker", "--concurrency",
+                                  str(CELERY_CONCURRENCY), "--loglevel", "WARNING", "--without-gossip",
+                                  "--without-mingle"], env, procs)
+        print(f"== gunicorn ({WORKERS} sync workers) on {base}, celery worker (prefork x{CELERY_CONCURRENCY})")
+        wait_for(lambda: _status(base + "/healthz") == 200, 60, "gunicorn /healthz")
+        from config.celery import app
+
+        app.send_task("config.ping").get(timeout=60)
+        wait_for(lambda: len(fake.accepted_list("getChannels")) >= 1, 30, "the seeded tenant's getChannels")
+        print(f"== warm-up, then scenarios of {DURATION:.0f} s, concurrency {CONCURRENCY}")
+        s1_params = {"chats": CHATS, "bulk_size": BULK_SIZE}
+        loadgen(base, "s1", token=seeded["token"], params=s1_params, duration=3)
+        loadgen(base, "s4", token=seeded["token"], duration=2)
+
+        plan = [
+            ("loadgen ceiling (/bench/ping)", lambda: loadgen(base, "ping")),
+            ("/healthz (DB + broker)", lambda: loadgen(base, "healthz")),
+            ("S1 ingest", lambda: loadgen(base, "s1", token=seeded["token"], params=s1_params)),
+            ("S2 ingest, new chat", lambda: loadgen(base, "s2", token=seeded["token"])),
+            ("S3 bulk", lambda: loadgen(base, "s3", token=seeded["token"], params=s1_params, items=BULK_SIZE)),
+            ("S4 floor", lambda: loadgen(base, "s4", token=seeded["token"])),
+            ("S5 outbound", lambda: s5_outbound(base, seeded, fake)),
+            ("S5 outbound at 20 msg/s", lambda: s5_outbound(base, seeded, fake, rate=20)),
+            ("S6 notifications", lambda: s6_notifications(base, seeded, telegram)),
+            ("S7 initial sync", lambda: s7_initial_sync(seeded, fake)),
+            ("S1 ingest (again)", lambda: loadgen(base, "s1", token=seeded["token"], params=s1_params)),
+        ]
+        scenarios = {}
+        for name, run in plan:
+            load = os.getloadavg()[0]
+            result = run()
+            result["loadavg_1m_before"] = round(load, 2)
+            result["memory"] = memory_report(gunicorn, celery)
+            scenarios[name] = result
+            print(f"  {name}: {json.dumps({k: v for k, v in result.items() if k != 'memory'})}")
+        results = {
+            "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+            "stack": {"gunicorn_workers": WORKERS, "gunicorn_worker_class": "sync",
+                      "celery_concurrency": CELERY_CONCURRENCY, "concurrency": CONCURRENCY, "duration_s": DURATION,
+                      "s5_rate_per_s": S5_RATE, "bulk_size": BULK_SIZE, "seeded_chats": CHATS,
+                      "db_conn_max_age": env["DB_CONN_MAX_AGE"]},
+            "scenarios": scenarios,
+        }
+        results["goals"] = goals(scenarios)
+        (RESULTS / "latest.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+        print(table(results))
+        print(f"== wrote {RESULTS / 'latest.json'}")
+        return 0
+    finally:
+        stop_all(procs)
+        fake.stop()
+        telegram.stop()
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status
+    except OSError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

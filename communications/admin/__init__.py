@@ -1,0 +1,1 @@
+from . import conversations, deliveries, providers, sync, teststand  # noqa: F401

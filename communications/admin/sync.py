@@ -1,0 +1,40 @@
+"""Initial-sync progress: where each tenant's history import stands, and why it stopped."""
+
+from django.contrib import admin, messages
+from django.db import transaction
+
+from communications.models import InitialSync
+from communications.services.sync import initial_sync_resume
+
+
+@admin.register(InitialSync)
+class InitialSyncAdmin(admin.ModelAdmin):
+    list_display = ("tenant_id", "provider", "status", "run", "pages_done", "messages_seen", "messages_created",
+                    "items_failed", "attempts", "updated_at", "short_error")
+    list_filter = ("status", "provider")
+    list_select_related = ("provider",)
+    search_fields = ("=tenant_id",)
+    actions = ["resume"]
+    fields = ("tenant_id", "provider", "tenant_configuration", "status", "run", "cursor", "pages_done",
+              "messages_seen", "messages_created", "items_failed", "attempts", "next_attempt_at", "last_error",
+              "started_at", "finished_at", "created_at", "updated_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="ошибка")
+    def short_error(self, obj):
+        return (obj.last_error[:120] + "…") if len(obj.last_error) > 120 else obj.last_error
+
+    @admin.action(description="Возобновить с сохранённого курсора (остановленные с ошибкой)")
+    def resume(self, request, queryset):
+        resumed = 0
+        for sync in queryset.filter(status=InitialSync.Status.FAILED):
+            with transaction.atomic():
+                initial_sync_resume(sync=sync)
+            resumed += 1
+        self.message_user(request, f"Возобновлено: {resumed}", messages.SUCCESS if resumed else messages.WARNING)

@@ -1,0 +1,96 @@
+"""Bodies of the CRM operator API (camelCase, like the public API). Input is strict: unknown fields are 400."""
+
+from rest_framework import serializers
+
+from communications.api.public import limits
+from communications.api.public.serializers import PublicMessageStatusSerializer, StrictSerializer
+from communications.models import Message
+from communications.services.operator import MAX_BROADCAST_CHATS
+
+
+class ScopeSerializer(StrictSerializer):
+    tenantId = serializers.UUIDField(source="tenant_id", help_text="UUID тенанта SberCRM.")
+    providerCode = serializers.CharField(source="provider_code", max_length=100, help_text="Код провайдера.")
+
+
+class ChatListQuerySerializer(serializers.Serializer):
+    tenantId = serializers.UUIDField(source="tenant_id")
+    providerCode = serializers.CharField(source="provider_code", max_length=100)
+    channelId = serializers.CharField(source="channel_id", required=False, max_length=limits.MAX_ID_LENGTH)
+    unread = serializers.BooleanField(required=False, allow_null=True, default=None)
+    search = serializers.CharField(required=False, max_length=255)
+
+
+class MessageListQuerySerializer(serializers.Serializer):
+    tenantId = serializers.UUIDField(source="tenant_id")
+    providerCode = serializers.CharField(source="provider_code", max_length=100)
+    direction = serializers.ChoiceField(choices=Message.Direction.choices, required=False)
+    status = serializers.ChoiceField(choices=Message.Status.choices, required=False)
+    since = serializers.DateTimeField(required=False, help_text="Только сообщения, полученные не раньше.")
+
+
+def _text(**kwargs):
+    return serializers.CharField(max_length=limits.MAX_TEXT_LENGTH, trim_whitespace=False, **kwargs)
+
+
+class MessageSendSerializer(ScopeSerializer):
+    text = _text(help_text="Текст сообщения, как есть.")
+    operatorId = serializers.CharField(source="operator_id", required=False, allow_blank=True, default="",
+                                       max_length=limits.MAX_ID_LENGTH, help_text="ID оператора CRM (отправитель).")
+
+
+class MessageEditSerializer(ScopeSerializer):
+    text = _text(help_text="Новый текст исходящего сообщения.")
+
+
+class MessageStatusSerializer(ScopeSerializer, PublicMessageStatusSerializer):
+    """`status` and `error` with the public API's rule: an error only (and always) for `failed`."""
+
+
+class BroadcastSerializer(MessageSendSerializer):
+    chatIds = serializers.ListField(source="chat_ids", min_length=1, max_length=MAX_BROADCAST_CHATS,
+                                    child=serializers.CharField(max_length=limits.MAX_ID_LENGTH),
+                                    help_text=f"ID чатов у провайдера, 1–{MAX_BROADCAST_CHATS}, без повторов.")
+
+    def validate_chatIds(self, value):  # noqa: N802
+        if len(value) != len(set(value)):
+            raise serializers.ValidationError("ID чатов не должны повторяться.")
+        return value
+
+
+class OperatorChatSerializer(serializers.Serializer):
+    id = serializers.CharField(source="external_id", help_text="ID чата у провайдера.")
+    channelId = serializers.CharField(source="channel.external_id", allow_null=True, default=None)
+    channelCode = serializers.CharField(source="channel.code", allow_null=True, default=None)
+    title = serializers.CharField()
+    type = serializers.CharField()
+    unreadCount = serializers.IntegerField(source="unread_count", help_text="Непрочитанных входящих сообщений.")
+    createdAt = serializers.DateTimeField(source="created_at")
+    updatedAt = serializers.DateTimeField(source="updated_at")
+
+
+class OperatorMessageSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="pk", help_text="ID сообщения в SberCRM (стабилен; им пользуются действия).")
+    externalId = serializers.CharField(
+        source="external_id", help_text="ID у провайдера; у исходящего до ответа провайдера — временный crm-…")
+    chatId = serializers.CharField(source="chat.external_id")
+    direction = serializers.ChoiceField(choices=Message.Direction.choices)
+    text = serializers.CharField()
+    senderId = serializers.CharField(source="sender_external_id")
+    seen = serializers.BooleanField(source="seen_flag")
+    status = serializers.ChoiceField(choices=Message.Status.choices)
+    error = serializers.CharField(source="status_error")
+    sentAt = serializers.DateTimeField(source="sent_at", allow_null=True)
+    createdAt = serializers.DateTimeField(source="created_at")
+    editedAt = serializers.DateTimeField(source="edited_at", allow_null=True)
+
+
+class ChatReadResultSerializer(serializers.Serializer):
+    chatId = serializers.CharField()
+    updated = serializers.IntegerField(help_text="Сколько сообщений отмечено прочитанными.")
+
+
+class BroadcastResultSerializer(serializers.Serializer):
+    endpoint = serializers.ChoiceField(choices=[("bulkMessages", "bulkMessages"), ("sendMessage", "sendMessage")],
+                                       help_text="Каким вызовом провайдера отправлена рассылка.")
+    messages = OperatorMessageSerializer(many=True)

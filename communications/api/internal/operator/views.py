@@ -1,0 +1,144 @@
+"""CRM → module: an operator acts in a tenant's chats (service-authenticated, CRM only).
+
+Thin views: validate, call services/operator.py, serialize. Reads are scoped to the
+tenant + provider given in the query; actions are refused with 409 when the tenant's
+integration is deactivated or the app is disabled.
+"""
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.generics import GenericAPIView
+from rest_framework.response import Response
+
+from communications.api.internal.operator import serializers as s
+from communications.api.public.serializers import PublicErrorSerializer
+from communications.selectors.conversations import chat_get, chat_list_for_operator, message_list
+from communications.selectors.providers import provider_get
+from communications.services import operator as services
+from config.api.permissions import IsCRMService
+
+TAG = "Оператор CRM"
+ERRORS = {
+    400: OpenApiResponse(PublicErrorSerializer, description="Некорректные данные (поле названо в fields)."),
+    401: OpenApiResponse(PublicErrorSerializer, description="Нет сервисного JWT."),
+    403: OpenApiResponse(PublicErrorSerializer, description="Вызывающий — не сервис CRM."),
+    404: OpenApiResponse(PublicErrorSerializer, description="Провайдер, чат или сообщение не найдены."),
+}
+ACTION_ERRORS = {**ERRORS, 409: OpenApiResponse(
+    PublicErrorSerializer, description="Интеграция деактивирована (integration_inactive) или приложение отключено "
+                                       "(integration_disabled); сообщение рассылки ещё не принято провайдером.")}
+SCOPE_PARAMETERS = [OpenApiParameter("tenantId", str, required=True, description="UUID тенанта"),
+                    OpenApiParameter("providerCode", str, required=True, description="Код провайдера")]
+
+
+class _OperatorView(GenericAPIView):
+    permission_classes = [IsCRMService]
+
+    def valid(self, serializer_class, data) -> dict:
+        serializer = serializer_class(data=data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        data["provider"] = provider_get(code=data.pop("provider_code"), field="providerCode")
+        return data
+
+    @staticmethod
+    def scope(data: dict) -> dict:
+        return {"tenant_id": data.pop("tenant_id"), "provider": data.pop("provider")}
+
+
+class ChatListView(_OperatorView):
+    serializer_class = s.OperatorChatSerializer
+
+    @extend_schema(operation_id="operator_chats_list", tags=[TAG], summary="Чаты тенанта",
+                   description="Постранично (page, page_size ≤ 200), новые изменения первыми. Фильтры: канал, "
+                               "только с непрочитанными (unread=true), поиск по названию.",
+                   parameters=[*SCOPE_PARAMETERS, OpenApiParameter("channelId", str),
+                               OpenApiParameter("unread", bool), OpenApiParameter("search", str)],
+                   responses={200: s.OperatorChatSerializer(many=True), **ERRORS})
+    def get(self, request):
+        query = self.valid(s.ChatListQuerySerializer, request.query_params)
+        chats = chat_list_for_operator(**self.scope(query), channel_id=query.get("channel_id", ""),
+                                       search=query.get("search", ""), unread=query.get("unread"))
+        page = self.paginate_queryset(chats)
+        return self.get_paginated_response(s.OperatorChatSerializer(page, many=True).data)
+
+
+class ChatMessagesView(_OperatorView):
+    serializer_class = s.OperatorMessageSerializer
+
+    @extend_schema(operation_id="operator_messages_list", tags=[TAG], summary="Сообщения чата",
+                   description="Постранично, новые первыми. Фильтры: направление, статус, since.",
+                   parameters=[*SCOPE_PARAMETERS, OpenApiParameter("direction", str),
+                               OpenApiParameter("status", str), OpenApiParameter("since", str)],
+                   responses={200: s.OperatorMessageSerializer(many=True), **ERRORS})
+    def get(self, request, chat_id: str):
+        query = self.valid(s.MessageListQuerySerializer, request.query_params)
+        scope = self.scope(query)
+        messages = message_list(**scope, chat=chat_get(**scope, chat_id=chat_id))
+        for field in ("direction", "status"):
+            if query.get(field):
+                messages = messages.filter(**{field: query[field]})
+        if query.get("since"):
+            messages = messages.filter(created_at__gte=query["since"])
+        page = self.paginate_queryset(messages.order_by("-created_at", "-id"))
+        return self.get_paginated_response(s.OperatorMessageSerializer(page, many=True).data)
+
+    @extend_schema(operation_id="operator_message_send", tags=[TAG], summary="Отправить сообщение в чат",
+                   description="Сохраняет исходящее сообщение и ставит в очередь вызов sendMessage провайдера "
+                               "(по порядку внутри чата). id провайдера из ответа становится externalId.",
+                   request=s.MessageSendSerializer, responses={201: s.OperatorMessageSerializer, **ACTION_ERRORS})
+    def post(self, request, chat_id: str):
+        data = self.valid(s.MessageSendSerializer, request.data)
+        message = services.operator_message_send(**self.scope(data), chat_id=chat_id, **data)
+        return Response(s.OperatorMessageSerializer(message).data, status=status.HTTP_201_CREATED)
+
+
+class ChatReadView(_OperatorView):
+    serializer_class = s.ChatReadResultSerializer
+
+    @extend_schema(operation_id="operator_chat_read", tags=[TAG], summary="Отметить чат прочитанным",
+                   description="Все непрочитанные сообщения чата → прочитаны; вызов markChatRead провайдера.",
+                   request=s.ScopeSerializer, responses={200: s.ChatReadResultSerializer, **ACTION_ERRORS})
+    def post(self, request, chat_id: str):
+        data = self.valid(s.ScopeSerializer, request.data)
+        updated = services.operator_chat_mark_read(**self.scope(data), chat_id=chat_id)
+        return Response({"chatId": chat_id, "updated": updated})
+
+
+class MessageView(_OperatorView):
+    serializer_class = s.OperatorMessageSerializer
+
+    @extend_schema(operation_id="operator_message_edit", tags=[TAG], summary="Изменить текст исходящего сообщения",
+                   description="Меняет текст и ставит в очередь updateMessageContent — строго после sendMessage "
+                               "этого сообщения.",
+                   request=s.MessageEditSerializer, responses={200: s.OperatorMessageSerializer, **ACTION_ERRORS})
+    def patch(self, request, message_id: int):
+        data = self.valid(s.MessageEditSerializer, request.data)
+        message = services.operator_message_edit(**self.scope(data), message_id=message_id, text=data["text"])
+        return Response(s.OperatorMessageSerializer(message).data)
+
+
+class MessageStatusView(_OperatorView):
+    serializer_class = s.OperatorMessageSerializer
+
+    @extend_schema(operation_id="operator_message_status", tags=[TAG], summary="Установить статус сообщения",
+                   description="Меняет статус (история сохраняется) и ставит в очередь updateMessageStatus.",
+                   request=s.MessageStatusSerializer, responses={200: s.OperatorMessageSerializer, **ACTION_ERRORS})
+    def post(self, request, message_id: int):
+        data = self.valid(s.MessageStatusSerializer, request.data)
+        message = services.operator_message_set_status(**self.scope(data), message_id=message_id, **data)
+        return Response(s.OperatorMessageSerializer(message).data)
+
+
+class BroadcastView(_OperatorView):
+    serializer_class = s.BroadcastResultSerializer
+
+    @extend_schema(operation_id="operator_broadcast", tags=[TAG], summary="Рассылка одного текста в несколько чатов",
+                   description="Если у провайдера настроен bulkMessages и чатов больше одного — один вызов "
+                               "bulkMessages; иначе по sendMessage на чат.",
+                   request=s.BroadcastSerializer, responses={201: s.BroadcastResultSerializer, **ACTION_ERRORS})
+    def post(self, request):
+        data = self.valid(s.BroadcastSerializer, request.data)
+        messages, endpoint = services.operator_broadcast(**self.scope(data), **data)
+        return Response({"endpoint": endpoint, "messages": s.OperatorMessageSerializer(messages, many=True).data},
+                        status=status.HTTP_201_CREATED)

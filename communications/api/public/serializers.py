@@ -1,0 +1,285 @@
+"""Request and response bodies of the public API (camelCase fields, as in the module configuration).
+
+Input serializers are strict: an unknown field is a 400 naming it, so a typo never
+silently drops data. Validated data comes out snake_case for the services.
+"""
+
+import json
+from collections.abc import Mapping
+
+from rest_framework import serializers
+
+from communications.api.public import limits
+from communications.channels import channel_kind
+from communications.models import Message, Webhook
+
+
+class StrictSerializer(serializers.Serializer):
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            unknown = sorted(set(data) - {name for name, f in self.fields.items() if not f.read_only})
+            if unknown:
+                raise serializers.ValidationError({name: ["Неизвестное поле."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+
+def validate_each(serializer_class, items: list) -> tuple[list[tuple[int, dict]], dict[int, dict]]:
+    """Validate list items independently with ONE serializer instance.
+
+    Same result as `serializer_class(data=item).is_valid()` per item, but the serializer's
+    fields (and its nested serializers' fields) are built once, not once per item: building
+    them was most of the cost of a 100-message bulk request or a 200-message history page.
+    Returns `([(index, validated_data)], {index: errors shaped like serializer.errors})`.
+    """
+    serializer = serializer_class()
+    valid, errors = [], {}
+    for index, item in enumerate(items):
+        try:
+            valid.append((index, serializer.run_validation(item)))
+        except serializers.ValidationError as exc:
+            errors[index] = exc.detail
+    return valid, errors
+
+def _external_id(**kwargs):
+    return serializers.CharField(max_length=limits.MAX_ID_LENGTH, **kwargs)
+
+
+def _metadata_validate(value):
+    if not isinstance(value, dict):
+        raise serializers.ValidationError("Ожидается JSON-объект.")
+    if len(json.dumps(value, ensure_ascii=False).encode()) > limits.MAX_METADATA_BYTES:
+        raise serializers.ValidationError(f"Не больше {limits.MAX_METADATA_BYTES} байт в JSON.")
+    return value
+
+
+def _metadata(**kwargs):
+    return serializers.JSONField(validators=[_metadata_validate], help_text="Произвольный JSON-объект провайдера.",
+                                 **kwargs)
+
+
+class PublicErrorSerializer(serializers.Serializer):
+    class Body(serializers.Serializer):
+        code = serializers.CharField(help_text="Машиночитаемый код ошибки.")
+        message = serializers.CharField(help_text="Описание для человека.")
+        fields = serializers.DictField(required=False, help_text="Ошибки по полям запроса.")
+
+    error = Body()
+
+
+# --- channels ---------------------------------------------------------------------------
+
+class PublicChannelConnectSerializer(StrictSerializer):
+    id = _external_id(source="external_id", help_text="ID канала у провайдера.")
+    code = serializers.CharField(max_length=64, help_text="Код канала: telegram, whatsapp, vk, viber, max, avito…")
+    name = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    metadata = _metadata(required=False, default=dict)
+
+
+class PublicChannelSerializer(serializers.Serializer):
+    id = serializers.CharField(source="external_id")
+    code = serializers.CharField()
+    name = serializers.CharField()
+    displayName = serializers.SerializerMethodField(help_text="Название канала в SberCRM (для неизвестных кодов — код).")
+    iconUrl = serializers.SerializerMethodField(help_text="Иконка канала; для неизвестных кодов — иконка-заглушка.")
+    known = serializers.SerializerMethodField(help_text="Поддерживается ли код канала модулем коммуникаций.")
+    active = serializers.BooleanField(source="account.is_active")
+    metadata = serializers.JSONField()
+    connectedAt = serializers.DateTimeField(source="created_at")
+
+    def get_displayName(self, channel) -> str:
+        return channel_kind(channel.code).name
+
+    def get_iconUrl(self, channel) -> str:
+        return channel_kind(channel.code).icon_url
+
+    def get_known(self, channel) -> bool:
+        return channel_kind(channel.code).known
+
+
+# --- chats --------------------------------------------------------------------------------
+
+class PublicParticipantSerializer(StrictSerializer):
+    id = _external_id(source="external_id", help_text="ID участника у провайдера.")
+    name = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    username = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    phone = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    metadata = _metadata(required=False, default=dict)
+
+
+def _participants(**kwargs):
+    return PublicParticipantSerializer(many=True, max_length=limits.MAX_PARTICIPANTS,
+                                       help_text=f"Не больше {limits.MAX_PARTICIPANTS} участников.", **kwargs)
+
+
+class _ParticipantsMixin:
+    def validate_participants(self, participants):
+        ids = [p["external_id"] for p in participants]
+        if len(ids) != len(set(ids)):
+            raise serializers.ValidationError("ID участников в чате должны быть уникальны.")
+        return participants
+
+
+class PublicChatCreateSerializer(_ParticipantsMixin, StrictSerializer):
+    id = _external_id(source="external_id", help_text="ID чата у провайдера.")
+    channelId = _external_id(source="channel_id", required=False, allow_null=True,
+                             help_text="ID подключённого канала, к которому относится чат.")
+    title = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    type = serializers.CharField(max_length=32, required=False, allow_blank=True, default="",
+                                 help_text="Тип чата у провайдера, например private или group.")
+    metadata = _metadata(required=False, default=dict)
+    participants = _participants(required=False, default=list)
+
+
+class PublicChatUpdateSerializer(_ParticipantsMixin, StrictSerializer):
+    channelId = _external_id(source="channel_id", required=False, allow_null=True)
+    title = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    type = serializers.CharField(max_length=32, required=False, allow_blank=True)
+    metadata = _metadata(required=False)
+    participants = _participants(required=False)
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError("Передайте хотя бы одно поле для изменения.")
+        return attrs
+
+
+class PublicParticipantOutSerializer(serializers.Serializer):
+    id = serializers.CharField(source="external_id")
+    name = serializers.CharField()
+    username = serializers.CharField()
+    phone = serializers.CharField()
+    metadata = serializers.JSONField()
+
+
+class PublicChatSerializer(serializers.Serializer):
+    id = serializers.CharField(source="external_id")
+    channelId = serializers.CharField(source="channel.external_id", allow_null=True, default=None)
+    title = serializers.CharField()
+    type = serializers.CharField()
+    metadata = serializers.JSONField()
+    participants = PublicParticipantOutSerializer(many=True, source="participants.all")
+    createdAt = serializers.DateTimeField(source="created_at")
+    updatedAt = serializers.DateTimeField(source="updated_at")
+
+
+class PublicChatSeenSerializer(serializers.Serializer):
+    chatId = serializers.CharField()
+    updated = serializers.IntegerField(help_text="Сколько непрочитанных сообщений отмечено прочитанными.")
+
+
+# --- messages -----------------------------------------------------------------------------
+
+class PublicMessageCreateSerializer(StrictSerializer):
+    id = _external_id(source="external_id", help_text="ID сообщения у провайдера.")
+    chat = PublicChatCreateSerializer(help_text="Чат сообщения со всеми участниками; создаётся, если его ещё нет.")
+    direction = serializers.ChoiceField(choices=Message.Direction.choices, required=False,
+                                        default=Message.Direction.INCOMING)
+    text = serializers.CharField(max_length=limits.MAX_TEXT_LENGTH, trim_whitespace=False,
+                                 help_text="Текст сохраняется как есть, со всеми спецсимволами; форматирования нет.")
+    senderId = _external_id(source="sender_id", required=False, allow_blank=True, default="",
+                            help_text="ID участника-отправителя.")
+    sentAt = serializers.DateTimeField(source="sent_at", required=False, allow_null=True, default=None)
+    status = serializers.ChoiceField(choices=Message.Status.choices, required=False, default=Message.Status.SENT,
+                                     help_text="Начальный статус; failed задаётся только через /messages/{id}/status.")
+
+    def validate_status(self, value):
+        if value == Message.Status.FAILED:
+            raise serializers.ValidationError("Статус failed задаётся через POST /messages/{messageId}/status.")
+        return value
+
+
+class PublicMessageUpdateSerializer(StrictSerializer):
+    text = serializers.CharField(max_length=limits.MAX_TEXT_LENGTH, trim_whitespace=False,
+                                 help_text="Новый текст. Другие поля сообщения не меняются.")
+
+
+class PublicMessageStatusSerializer(StrictSerializer):
+    status = serializers.ChoiceField(choices=Message.Status.choices)
+    error = serializers.CharField(max_length=limits.MAX_ERROR_LENGTH, required=False, allow_blank=True, default="",
+                                  help_text="Описание ошибки; обязательно для статуса failed.")
+
+    def validate(self, attrs):
+        if attrs["status"] == Message.Status.FAILED and not attrs["error"].strip():
+            raise serializers.ValidationError({"error": ["Для статуса failed нужно описание ошибки."]})
+        if attrs["status"] != Message.Status.FAILED and attrs["error"]:
+            raise serializers.ValidationError({"error": ["Описание ошибки допустимо только для статуса failed."]})
+        return attrs
+
+
+class PublicMessageSerializer(serializers.Serializer):
+    id = serializers.CharField(source="external_id")
+    chatId = serializers.CharField(source="chat.external_id")
+    direction = serializers.ChoiceField(choices=Message.Direction.choices)
+    text = serializers.CharField()
+    senderId = serializers.CharField(source="sender_external_id")
+    seen = serializers.BooleanField(source="seen_flag")
+    status = serializers.ChoiceField(choices=Message.Status.choices)
+    error = serializers.CharField(source="status_error")
+    sentAt = serializers.DateTimeField(source="sent_at", allow_null=True)
+    createdAt = serializers.DateTimeField(source="created_at")
+    editedAt = serializers.DateTimeField(source="edited_at", allow_null=True)
+
+
+# --- bulk ---------------------------------------------------------------------------------------
+
+class PublicBulkMessagesSerializer(StrictSerializer):
+    """Only the envelope is validated here; each item is validated on its own in the view."""
+
+    messages = serializers.ListField(child=serializers.JSONField(), min_length=1,
+                                     max_length=limits.MAX_BULK_MESSAGES)
+
+
+class PublicBulkMessagesRequestSerializer(serializers.Serializer):
+    """Schema of the request (documentation)."""
+
+    messages = PublicMessageCreateSerializer(many=True, min_length=1, max_length=limits.MAX_BULK_MESSAGES)
+
+
+class PublicBulkItemResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="Позиция сообщения в запросе, с нуля.")
+    id = serializers.CharField(allow_null=True, help_text="ID сообщения у провайдера (если удалось прочитать).")
+    result = serializers.ChoiceField(choices=[("created", "создано"), ("duplicate", "уже было"),
+                                              ("error", "ошибка")])
+    errors = serializers.DictField(required=False, help_text="Ошибки по полям для result=error.")
+
+
+class PublicBulkMessagesResultSerializer(serializers.Serializer):
+    results = PublicBulkItemResultSerializer(many=True)
+    created = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    errors = serializers.IntegerField()
+
+
+# --- webhooks -------------------------------------------------------------------------------------
+
+def _events_validate(events):
+    if len(events) != len(set(events)):
+        raise serializers.ValidationError("События не должны повторяться.")
+    return events
+
+
+class PublicWebhookSetSerializer(StrictSerializer):
+    url = serializers.URLField(max_length=limits.MAX_WEBHOOK_URL_LENGTH, help_text="Абсолютный http(s) URL.")
+    events = serializers.ListField(child=serializers.ChoiceField(choices=Webhook.Event.choices), min_length=1,
+                                   validators=[_events_validate])
+    rotateSecret = serializers.BooleanField(source="rotate_secret", required=False, default=False,
+                                            help_text="Выпустить новый секрет подписи для существующего вебхука.")
+
+    def validate_url(self, value):
+        if not value.lower().startswith(("http://", "https://")):
+            raise serializers.ValidationError("Нужен http(s) URL.")
+        return value
+
+
+class PublicWebhookSerializer(serializers.Serializer):
+    url = serializers.URLField()
+    events = serializers.ListField(child=serializers.ChoiceField(choices=Webhook.Event.choices))
+    createdAt = serializers.DateTimeField(source="created_at")
+    updatedAt = serializers.DateTimeField(source="updated_at")
+
+
+class PublicWebhookCreatedSerializer(PublicWebhookSerializer):
+    secret = serializers.CharField(
+        required=False, help_text="Секрет подписи (Standard Webhooks). Показывается только здесь и только один раз: "
+                                  "при создании вебхука или при rotateSecret=true.")

@@ -1,0 +1,328 @@
+"""Public API for providers (`/api/v1/`). Thin: validate, call a service, serialize.
+
+Every view authenticates the tenant's integration token and works only inside that
+token's tenant + provider; path ids are the provider's external ids.
+"""
+
+from django.core.exceptions import RequestDataTooBig
+from django.db.models import Prefetch
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import exceptions, status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from communications.api.public import serializers as s
+from communications.api.public.limits import MAX_BODY_BYTES
+from communications.authentication import IntegrationTokenAuthentication
+from communications.models import Participant
+from communications.selectors import conversations as selectors
+from communications.services import conversations as services
+from config.api.parsers import SafeJSONParser
+
+TAG_CHANNELS, TAG_CHATS, TAG_MESSAGES, TAG_WEBHOOKS, TAG_BULK = (
+    "Каналы", "Чаты", "Сообщения", "Вебхуки", "Массовые операции")
+
+
+def _error(description: str, code: str, message: str, fields: dict | None = None) -> OpenApiResponse:
+    body = {"error": {"code": code, "message": message, **({"fields": fields} if fields else {})}}
+    return OpenApiResponse(s.PublicErrorSerializer, description=description,
+                           examples=[OpenApiExample(code, value=body, response_only=True)])
+
+
+ERR_400 = _error("Некорректные данные (ошибки по полям в error.fields).", "validation_error",
+                 "Некорректные данные запроса.", {"text": ["Это поле обязательно."]})
+ERR_401 = _error("Нет токена, токен недействителен, истёк или деактивирован, интеграция или провайдер отключены.",
+                 "token_inactive", "Токен деактивирован.")
+ERR_404 = _error("Объект не найден у этого тенанта и провайдера.", "not_found", "Чат не найден.")
+ERR_413 = _error("Тело запроса больше 2 МБ.", "payload_too_large", "Тело запроса больше 2097152 байт.")
+ERR_429 = _error("Превышен лимит запросов.", "throttled", "Запрос был проигнорирован.")
+COMMON_ERRORS = {400: ERR_400, 401: ERR_401, 413: ERR_413, 429: ERR_429}
+WITH_404 = {**COMMON_ERRORS, 404: ERR_404}
+# Operations without a request body: any body over 2 MB still answers 413.
+NO_BODY_ERRORS = {401: ERR_401, 404: ERR_404, 413: ERR_413, 429: ERR_429}
+
+PARTICIPANTS_EXAMPLE = [{"id": "user-42", "name": "Иван Петров", "username": "ivan", "phone": "+79990000000"},
+                        {"id": "bot-1", "name": "Поддержка"}]
+CHAT_EXAMPLE = {"id": "chat-1001", "channelId": "tg-bot-1", "title": "Иван Петров", "type": "private",
+                "participants": PARTICIPANTS_EXAMPLE}
+MESSAGE_EXAMPLE = {"id": "msg-5001", "chat": CHAT_EXAMPLE, "direction": "incoming",
+                   "text": "Здравствуйте! <b>Не</b> форматируйте *это* & \"это\"", "senderId": "user-42",
+                   "sentAt": "2026-11-20T10:15:00Z"}
+
+# Response examples (what the serializers return for the request examples above).
+_AT = "2026-11-20T10:15:01Z"
+CHANNEL_OUT = {"id": "tg-bot-1", "code": "telegram", "name": "Бот поддержки", "displayName": "Telegram",
+               "iconUrl": "/static/communications/channels/telegram.svg", "known": True, "active": True,
+               "metadata": {}, "connectedAt": _AT}
+CHAT_OUT = {"id": "chat-1001", "channelId": "tg-bot-1", "title": "Иван Петров", "type": "private", "metadata": {},
+            "participants": [{"id": "bot-1", "name": "Поддержка", "username": "", "phone": "", "metadata": {}},
+                             {"id": "user-42", "name": "Иван Петров", "username": "ivan", "phone": "+79990000000",
+                              "metadata": {}}],
+            "createdAt": _AT, "updatedAt": _AT}
+MESSAGE_OUT = {"id": "msg-5001", "chatId": "chat-1001", "direction": "incoming", "text": MESSAGE_EXAMPLE["text"],
+               "senderId": "user-42", "seen": False, "status": "sent", "error": "",
+               "sentAt": "2026-11-20T10:15:00Z", "createdAt": _AT, "editedAt": None}
+WEBHOOK_OUT = {"url": "https://provider.example/sbercrm/events", "events": ["message.created", "chat.seen"],
+               "createdAt": _AT, "updatedAt": _AT}
+
+
+def _ok(name: str, value, *codes: int) -> OpenApiExample:
+    return OpenApiExample(name, value=value, response_only=True, status_codes=[str(c) for c in codes or (200,)])
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "payload_too_large"
+    default_detail = f"Тело запроса больше {MAX_BODY_BYTES} байт."
+
+
+class PublicAPIView(APIView):
+    authentication_classes = [IntegrationTokenAuthentication]
+    permission_classes = [IsAuthenticated]
+    parser_classes = [SafeJSONParser]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # authentication first: strangers get 401, not 413
+        length = request.META.get("CONTENT_LENGTH") or "0"
+        if length.isdigit() and int(length) > MAX_BODY_BYTES:
+            raise PayloadTooLarge()
+
+    def handle_exception(self, exc):
+        if isinstance(exc, RequestDataTooBig):  # Django's own cap (DATA_UPLOAD_MAX_MEMORY_SIZE)
+            exc = PayloadTooLarge()
+        return super().handle_exception(exc)
+
+    @property
+    def scope(self) -> dict:
+        """The caller's tenant + provider: the only rows this request may touch."""
+        return {"tenant_id": self.request.user.tenant_id, "provider": self.request.user.provider}
+
+    def validated(self, serializer_class, **kwargs) -> dict:
+        serializer = serializer_class(data=self.request.data, **kwargs)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+
+def _created_or_ok(created: bool) -> int:
+    return status.HTTP_201_CREATED if created else status.HTTP_200_OK
+
+
+def _chat_with_participants(chat):
+    # one query for the response, however many participants
+    chat = type(chat).objects.select_related("channel").prefetch_related(
+        Prefetch("participants", queryset=Participant.objects.order_by("id"))).get(pk=chat.pk)
+    return s.PublicChatSerializer(chat).data
+
+
+class ChannelListView(PublicAPIView):
+    @extend_schema(
+        operation_id="channels_connect", tags=[TAG_CHANNELS], summary="Подключить канал",
+        description="Создаёт канал и дочерний аккаунт под основным аккаунтом тенанта у провайдера или "
+                    "повторно активирует отключённый. Код канала сохраняется как передан; для неизвестных кодов "
+                    "используется иконка-заглушка. 201 — канал создан, 200 — канал уже был (активирован, данные "
+                    "обновлены).",
+        request=s.PublicChannelConnectSerializer,
+        responses={201: s.PublicChannelSerializer, 200: s.PublicChannelSerializer, **COMMON_ERRORS},
+        examples=[OpenApiExample("Канал Telegram", request_only=True,
+                                 value={"id": "tg-bot-1", "code": "telegram", "name": "Бот поддержки"}),
+                  _ok("Подключённый канал", CHANNEL_OUT, 201, 200)],
+    )
+    def post(self, request):
+        data = self.validated(s.PublicChannelConnectSerializer)
+        channel, created = services.channel_connect(**self.scope, **data)
+        return Response(s.PublicChannelSerializer(channel).data, status=_created_or_ok(created))
+
+
+class ChannelDetailView(PublicAPIView):
+    @extend_schema(
+        operation_id="channels_disconnect", tags=[TAG_CHANNELS], summary="Отключить канал",
+        description="Деактивирует дочерний аккаунт канала. Чаты и сообщения сохраняются. Повторный вызов — тоже 204.",
+        request=None, responses={204: OpenApiResponse(description="Канал отключён."), **NO_BODY_ERRORS},
+    )
+    def delete(self, request, channelId: str):
+        channel = selectors.channel_get(**self.scope, channel_id=channelId)
+        services.channel_disconnect(channel=channel)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ChatListView(PublicAPIView):
+    @extend_schema(
+        operation_id="chats_create", tags=[TAG_CHATS], summary="Создать чат",
+        description="Создаёт чат со всеми участниками. Если чат с таким id уже есть — возвращает его (200) "
+                    "и ничего не меняет.",
+        request=s.PublicChatCreateSerializer,
+        responses={201: s.PublicChatSerializer, 200: s.PublicChatSerializer, **COMMON_ERRORS},
+        examples=[OpenApiExample("Личный чат", request_only=True, value=CHAT_EXAMPLE),
+                  _ok("Чат", CHAT_OUT, 201, 200)],
+    )
+    def post(self, request):
+        data = self.validated(s.PublicChatCreateSerializer)
+        chat, created = services.chat_create(**self.scope, chat=data)
+        return Response(_chat_with_participants(chat), status=_created_or_ok(created))
+
+
+class ChatDetailView(PublicAPIView):
+    @extend_schema(
+        operation_id="chats_update", tags=[TAG_CHATS], summary="Обновить информацию о чате",
+        description="Меняет переданные поля чата. participants добавляет новых участников и обновляет "
+                    "данные существующих (по id); никого не удаляет.",
+        request=s.PublicChatUpdateSerializer, responses={200: s.PublicChatSerializer, **WITH_404},
+        examples=[OpenApiExample("Новое название", request_only=True, value={"title": "Иван Петров (VIP)"}),
+                  _ok("Обновлённый чат", {**CHAT_OUT, "title": "Иван Петров (VIP)"})],
+    )
+    def patch(self, request, chatId: str):
+        chat = selectors.chat_get(**self.scope, chat_id=chatId)
+        data = self.validated(s.PublicChatUpdateSerializer)
+        services.chat_update(chat=chat, data=data)
+        return Response(_chat_with_participants(chat))
+
+
+class ChatSeenView(PublicAPIView):
+    @extend_schema(
+        operation_id="chats_seen", tags=[TAG_CHATS], summary="Отметить чат прочитанным",
+        description="Все непрочитанные сообщения чата получают seen_flag = true (одним UPDATE). "
+                    "Тело запроса не нужно.",
+        request=None, responses={200: s.PublicChatSeenSerializer, **NO_BODY_ERRORS},
+        examples=[_ok("Отмечено", {"chatId": "chat-1001", "updated": 3})],
+    )
+    def post(self, request, chatId: str):
+        chat = selectors.chat_get(**self.scope, chat_id=chatId)
+        updated = services.chat_mark_seen(chat=chat)
+        return Response({"chatId": chat.external_id, "updated": updated})
+
+
+class MessageListView(PublicAPIView):
+    @extend_schema(
+        operation_id="messages_create", tags=[TAG_MESSAGES], summary="Создать сообщение",
+        description="Сохраняет сообщение. Чат ищется по chat.id; если его нет, создаётся вместе со всеми "
+                    "участниками из объекта chat. Текст сохраняется как есть (форматирование не поддерживается). "
+                    "Повтор с тем же id возвращает существующее сообщение (200) и ничего не создаёт.",
+        request=s.PublicMessageCreateSerializer,
+        responses={201: s.PublicMessageSerializer, 200: s.PublicMessageSerializer, **COMMON_ERRORS},
+        examples=[OpenApiExample("Входящее сообщение в новый чат", request_only=True, value=MESSAGE_EXAMPLE),
+                  _ok("Сообщение", MESSAGE_OUT, 201, 200)],
+    )
+    def post(self, request):
+        data = self.validated(s.PublicMessageCreateSerializer)
+        message, created = services.message_create(**self.scope, data=data)
+        return Response(s.PublicMessageSerializer(message).data, status=_created_or_ok(created))
+
+
+class MessageDetailView(PublicAPIView):
+    @extend_schema(
+        operation_id="messages_update_text", tags=[TAG_MESSAGES], summary="Обновить текст сообщения",
+        description="Заменяет только текст; остальные атрибуты не меняются (другие поля в теле — ошибка 400). "
+                    "Прежний текст и время правки сохраняются в истории.",
+        request=s.PublicMessageUpdateSerializer, responses={200: s.PublicMessageSerializer, **WITH_404},
+        examples=[OpenApiExample("Исправленный текст", request_only=True, value={"text": "Здравствуйте, Иван!"}),
+                  _ok("Сообщение с новым текстом", {**MESSAGE_OUT, "text": "Здравствуйте, Иван!", "editedAt": _AT})],
+    )
+    def patch(self, request, messageId: str):
+        message = selectors.message_get(**self.scope, message_id=messageId)
+        data = self.validated(s.PublicMessageUpdateSerializer)
+        message = services.message_update_text(message=message, text=data["text"])
+        return Response(s.PublicMessageSerializer(message).data)
+
+
+class MessageStatusView(PublicAPIView):
+    @extend_schema(
+        operation_id="messages_set_status", tags=[TAG_MESSAGES], summary="Обновить статус сообщения",
+        description="Устанавливает переданный статус: sent (отправлено), delivered (доставлено), read (прочитано), "
+                    "failed (ошибка, с обязательным описанием error). Каждая смена пишется в историю статусов.",
+        request=s.PublicMessageStatusSerializer, responses={200: s.PublicMessageSerializer, **WITH_404},
+        examples=[OpenApiExample("Доставлено", request_only=True, value={"status": "delivered"}),
+                  OpenApiExample("Ошибка", request_only=True,
+                                 value={"status": "failed", "error": "Пользователь заблокировал бота"}),
+                  _ok("Сообщение со статусом", {**MESSAGE_OUT, "status": "delivered"})],
+    )
+    def post(self, request, messageId: str):
+        message = selectors.message_get(**self.scope, message_id=messageId)
+        data = self.validated(s.PublicMessageStatusSerializer)
+        message = services.message_set_status(message=message, status=data["status"], error=data["error"])
+        return Response(s.PublicMessageSerializer(message).data)
+
+
+class WebhookView(PublicAPIView):
+    @extend_schema(
+        operation_id="webhooks_set", tags=[TAG_WEBHOOKS], summary="Установить вебхук",
+        description="Один вебхук на тенанта и провайдера. Создание (201) возвращает секрет подписи один раз. "
+                    "Повторная установка (200) меняет URL и события и сохраняет секрет; rotateSecret=true выпускает "
+                    "и возвращает новый. События подписываются по схеме Standard Webhooks.",
+        request=s.PublicWebhookSetSerializer,
+        responses={201: s.PublicWebhookCreatedSerializer, 200: s.PublicWebhookCreatedSerializer, **COMMON_ERRORS},
+        examples=[OpenApiExample("Вебхук", request_only=True, value={
+            "url": "https://provider.example/sbercrm/events", "events": ["message.created", "chat.seen"]}),
+                  _ok("Вебхук создан (секрет показан один раз)",
+                      {**WEBHOOK_OUT, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, 201),
+                  _ok("Вебхук обновлён", WEBHOOK_OUT, 200)],
+    )
+    def post(self, request):
+        data = self.validated(s.PublicWebhookSetSerializer)
+        webhook, created, secret = services.webhook_set(**self.scope, **data)
+        body = s.PublicWebhookSerializer(webhook).data
+        if secret:
+            body["secret"] = secret
+        return Response(body, status=_created_or_ok(created))
+
+    @extend_schema(operation_id="webhooks_get", tags=[TAG_WEBHOOKS], summary="Получить текущий вебхук",
+                   description="URL и события. Секрет не возвращается.",
+                   responses={200: s.PublicWebhookSerializer, **NO_BODY_ERRORS},
+                   examples=[_ok("Вебхук", WEBHOOK_OUT)])
+    def get(self, request):
+        return Response(s.PublicWebhookSerializer(selectors.webhook_get(**self.scope)).data)
+
+    @extend_schema(operation_id="webhooks_delete", tags=[TAG_WEBHOOKS], summary="Удалить вебхук", request=None,
+                   responses={204: OpenApiResponse(description="Вебхук удалён."), **NO_BODY_ERRORS})
+    def delete(self, request):
+        services.webhook_delete(webhook=selectors.webhook_get(**self.scope))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class BulkMessagesView(PublicAPIView):
+    @extend_schema(
+        operation_id="bulk_messages_create", tags=[TAG_BULK], summary="Пакетная загрузка сообщений",
+        description="От 1 до 100 сообщений (формат как у POST /messages). Каждое обрабатывается независимо: "
+                    "ошибка в одном не отклоняет остальные. Ответ 200 перечисляет результат по каждому: index, id "
+                    "и result = created / duplicate / error (с ошибками по полям).",
+        request=s.PublicBulkMessagesRequestSerializer,
+        responses={200: s.PublicBulkMessagesResultSerializer, **COMMON_ERRORS},
+        examples=[
+            OpenApiExample("Два сообщения", request_only=True, value={"messages": [
+                MESSAGE_EXAMPLE, {**MESSAGE_EXAMPLE, "id": "msg-5002", "text": "Ещё одно"}]}),
+            OpenApiExample("Результат", response_only=True, value={
+                "results": [{"index": 0, "id": "msg-5001", "result": "created"},
+                            {"index": 1, "id": "msg-5002", "result": "error",
+                             "errors": {"text": ["Это поле обязательно."]}}],
+                "created": 1, "duplicates": 0, "errors": 1}),
+        ],
+    )
+    def post(self, request):
+        items = self.validated(s.PublicBulkMessagesSerializer)["messages"]
+        valid, errors = s.validate_each(s.PublicMessageCreateSerializer, items)
+        results = {}
+        for index, item_errors in errors.items():
+            item = items[index]
+            item_id = item.get("id") if isinstance(item, dict) and isinstance(item.get("id"), str) else None
+            results[index] = services.BulkItemResult(index, item_id, "error", _plain(item_errors))
+        if valid:
+            results.update(services.messages_bulk_create(**self.scope, items=valid))
+        ordered = [results[i] for i in range(len(items))]
+        body = {
+            "results": [{"index": r.index, "id": r.id, "result": r.result, **({"errors": r.errors} if r.errors else {})}
+                        for r in ordered],
+            "created": sum(r.result == "created" for r in ordered),
+            "duplicates": sum(r.result == "duplicate" for r in ordered),
+            "errors": sum(r.result == "error" for r in ordered),
+        }
+        return Response(body)
+
+
+def _plain(errors):
+    """ReturnDict/ErrorDetail → plain JSON (same shape as the error envelope's fields)."""
+    if isinstance(errors, dict):
+        return {key: _plain(value) for key, value in errors.items()}
+    if isinstance(errors, list):
+        return [_plain(value) for value in errors]
+    return str(errors)
+

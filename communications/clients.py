@@ -1,0 +1,187 @@
+"""The one hardened HTTP client for calls to providers and webhooks.
+
+Every outbound call of the communications module goes through `post_json`:
+- connect and read timeouts, no redirects (a 3xx is returned, never followed);
+- SSRF guard: the host is resolved once, every address is vetted, and the
+  connection goes to the vetted address (no DNS-rebinding window); the Host
+  header and TLS SNI/certificate check still use the original host name;
+- JSON body, User-Agent, API key header, Idempotency-Key;
+- Standard Webhooks signature headers (webhook-id, webhook-timestamp,
+  webhook-signature = space-separated `v1,<base64 HMAC-SHA256>`).
+"""
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import json
+import socket
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+import urllib3
+from django.conf import settings
+from requests.adapters import HTTPAdapter
+
+USER_AGENT = "SberCRM-Communications/1.0"
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class OutboundCallError(Exception):
+    """Base class; `retryable` tells the outbox whether to try again."""
+
+    retryable = True
+
+
+class UnsafeTargetError(OutboundCallError):
+    """The URL is not allowed (scheme, private address...). Retrying cannot help."""
+
+    retryable = False
+
+
+class TransportError(OutboundCallError):
+    """Connection refused/reset, DNS failure or timeout. Worth retrying."""
+
+
+@dataclass
+class CallResult:
+    status_code: int
+    headers: dict[str, str]
+    body: bytes
+    latency_ms: int
+    json: object = field(default=None)
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status_code < 300
+
+    @property
+    def excerpt(self) -> str:
+        return self.body[:2000].decode("utf-8", errors="replace")
+
+
+# --- signatures ------------------------------------------------------------------
+
+def sign(*, secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """`v1,<base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}"))>` per Standard Webhooks."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+# --- SSRF guard ------------------------------------------------------------------
+
+def _address_allowed(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return bool(getattr(settings, "PROVIDER_ALLOW_LOOPBACK", False))
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_link_local or ip.is_private)
+
+
+def resolve_safe(url: str) -> tuple[str, str]:
+    """Vet `url`; return (url rewritten to the vetted IP, original host header).
+
+    Resolves the host once (this also normalises decimal/octal IPv4 forms such as
+    2130706433) and refuses the URL if ANY address is not allowed.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise UnsafeTargetError(f"схема {parts.scheme!r} не разрешена")
+    host = parts.hostname
+    if not host:
+        raise UnsafeTargetError("в URL нет хоста")
+    if parts.username or parts.password:
+        raise UnsafeTargetError("учётные данные в URL не разрешены")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise TransportError(f"не удалось разрешить {host}: {exc}")
+    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    refused = [str(ip) for ip in addresses if not _address_allowed(ip)]
+    if refused or not addresses:
+        raise UnsafeTargetError(f"адрес {host} → {', '.join(refused)} запрещён (SSRF-защита)")
+    ip = addresses[0]
+    netloc_ip = f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+    host_header = host if parts.port is None else f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, netloc_ip, parts.path or "/", parts.query, "")), host_header
+
+
+class _PinnedHostAdapter(HTTPAdapter):
+    """Connects to the vetted IP while TLS still checks the original host name."""
+
+    def __init__(self, server_hostname: str, **kwargs):
+        self._server_hostname = server_hostname
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["server_hostname"] = self._server_hostname
+        kwargs["assert_hostname"] = self._server_hostname
+        super().init_poolmanager(*args, **kwargs)
+
+
+# --- the call --------------------------------------------------------------------
+
+def post_json(
+    *,
+    url: str,
+    payload: object,
+    idempotency_key: str,
+    signing_secrets: list[str] = (),
+    auth_header: str = "",
+    auth_key: str = "",
+    extra_headers: dict[str, str] | None = None,
+) -> CallResult:
+    """POST `payload` as JSON. Returns the response for ANY status (3xx included,
+    never followed); raises UnsafeTargetError / TransportError otherwise."""
+    target, host_header = resolve_safe(url)
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    timestamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        "User-Agent": USER_AGENT,
+        "Host": host_header,
+        "Idempotency-Key": idempotency_key,
+        "webhook-id": idempotency_key,
+        "webhook-timestamp": str(timestamp),
+        **(extra_headers or {}),
+    }
+    if signing_secrets:
+        headers["webhook-signature"] = " ".join(
+            sign(secret=s, msg_id=idempotency_key, timestamp=timestamp, body=body) for s in signing_secrets
+        )
+    if auth_header and auth_key:
+        headers[auth_header] = auth_key
+
+    session = requests.Session()
+    session.trust_env = False  # no proxies from the environment: the vetted IP is the peer
+    session.mount("https://", _PinnedHostAdapter(urlsplit(url).hostname))
+    timeout = (settings.PROVIDER_CONNECT_TIMEOUT, settings.PROVIDER_READ_TIMEOUT)
+    started = time.monotonic()
+    try:
+        with session.post(target, data=body, headers=headers, timeout=timeout, allow_redirects=False,
+                          stream=True) as response:
+            content = b""
+            for chunk in response.iter_content(64 * 1024):
+                content += chunk
+                if len(content) > MAX_BODY_BYTES:
+                    break
+    except requests.Timeout as exc:
+        raise TransportError(f"таймаут: {exc.__class__.__name__}")
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        raise TransportError(f"сетевая ошибка: {exc.__class__.__name__}: {exc}"[:500])
+    finally:
+        session.close()
+    latency_ms = int((time.monotonic() - started) * 1000)
+    parsed = None
+    if len(content) <= MAX_BODY_BYTES:
+        try:
+            parsed = json.loads(content) if content else None
+        except ValueError:
+            parsed = None
+    return CallResult(status_code=response.status_code, headers=dict(response.headers), body=content[:MAX_BODY_BYTES],
+                      latency_ms=latency_ms, json=parsed)

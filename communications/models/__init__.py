@@ -1,0 +1,16 @@
+"""Communications models, split by topic.
+
+- providers.py      providers, their versioned configurations, tenant bindings
+- conversations.py  integration tokens, accounts, channels, chats, messages, webhooks
+- deliveries.py     the outbox of calls to providers and webhooks
+- sync.py           initial sync of chat history after activation
+- teststand.py      conformance runs of provider configurations (test stand)
+- bench.py          the benchmark floor's table (bench-only endpoint, empty in production)
+"""
+
+from .bench import BenchRow  # noqa: F401
+from .conversations import *  # noqa: F401,F403
+from .deliveries import *  # noqa: F401,F403
+from .providers import ConfigurationBinding, Provider, ProviderConfiguration, TenantConfiguration  # noqa: F401
+from .sync import *  # noqa: F401,F403
+from .teststand import ConformanceCheck, ConformanceRun, SandboxTenant  # noqa: F401

@@ -1,0 +1,247 @@
+"""Structured content of the portal pages that must stay in step with the code.
+
+Kept as data (not prose in templates) so tests can check it against the code:
+the configuration example validates, the error codes are really produced, the
+webhook events are the model's catalogue. Texts are Russian: people read them.
+"""
+
+from dataclasses import dataclass, field
+
+from communications import provider_contract as contract
+from communications.api.public import limits
+from communications.models import Webhook
+from communications.models.providers import OPTIONAL_ENDPOINTS, REQUIRED_ENDPOINTS
+
+CONFIGURATION_EXAMPLE = {
+    "appCode": "acme-chat",
+    "appVersion": "1.0.0",
+    "configurationVersion": "1.0.0",
+    "providerLabel": "Acme Chat",
+    "endpoints": {
+        "sendMessage": "https://api.acme.example/sbercrm/sendMessage",
+        "updateMessageContent": "https://api.acme.example/sbercrm/updateMessageContent",
+        "updateMessageStatus": "https://api.acme.example/sbercrm/updateMessageStatus",
+        "markChatRead": "https://api.acme.example/sbercrm/markChatRead",
+        "disconnect": "https://api.acme.example/sbercrm/disconnect",
+        "getChannels": "https://api.acme.example/sbercrm/getChannels",
+        "setWebhook": "https://api.acme.example/sbercrm/setWebhook",
+        "deleteWebhook": "https://api.acme.example/sbercrm/deleteWebhook",
+        "getMessageHistory": "https://api.acme.example/sbercrm/getMessageHistory",
+        "bulkMessages": "https://api.acme.example/sbercrm/bulkMessages",
+    },
+    "auth": {"type": "API_KEY", "headerName": "X-Api-Key", "key": "acme-secret-key-2026"},
+}
+
+CONFIGURATION_FIELDS = [
+    ("appCode", "Системное имя приложения в маркетплейсе; оно же код провайдера в модуле коммуникаций."),
+    ("appVersion", "Версия приложения, к которой привязывается конфигурация."),
+    ("configurationVersion", "Версия конфигурации по SemVer 2.0.0; каждая загрузка — строго больше всех прежних."),
+    ("providerLabel", "Отображаемое название провайдера в SberCRM."),
+    ("endpoints", "URL ваших эндпоинтов: шесть обязательных и до четырёх необязательных (абсолютные http(s))."),
+    ("auth", "Аутентификация наших вызовов: type = API_KEY, headerName — имя заголовка, key — ключ (8–512 символов). "
+             "Ключ только для записи: в ответах он замаскирован."),
+]
+
+
+@dataclass(frozen=True)
+class ProviderEndpoint:
+    name: str
+    title: str
+    when: str
+    request: dict
+    response: dict
+    response_note: str
+    required: bool = field(init=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "required", self.name in REQUIRED_ENDPOINTS)
+
+
+def _endpoint(name: str, title: str, when: str, response_note: str) -> ProviderEndpoint:
+    """Request and response examples come from the contract the real services build their bodies with."""
+    return ProviderEndpoint(name, title, when, contract.EXAMPLE_REQUESTS[name], contract.EXAMPLE_RESPONSES[name],
+                            response_note)
+
+
+_ANY_2XX = "Любой ответ 2xx; тело не читается."
+
+# What the module sends to each configured endpoint (POST, JSON) and what it expects back
+# (docs/provider-calls.md, communications/provider_contract.py).
+PROVIDER_ENDPOINTS = [
+    _endpoint(
+        "getChannels", "Список каналов",
+        "При активации токена клиента: по ответу создаются каналы и дочерние аккаунты тенанта (по одному на канал).",
+        "Обязательное поле channels — массив {id, code, name?, metadata?}; code — из таблицы каналов.",
+    ),
+    _endpoint(
+        "sendMessage", "Отправка сообщения",
+        "Оператор отправил сообщение клиенту из SberCRM. clientMessageId — наш временный ID (crm-…), "
+        "operatorId — ID оператора или null.",
+        "Обязательно верните ваш ID сообщения в messageId (или id): по нему придут правки и статусы.",
+    ),
+    _endpoint(
+        "updateMessageContent", "Обновление текста сообщения",
+        "Оператор исправил текст отправленного сообщения. messageId — ваш ID; null, только если вы не вернули его "
+        "на sendMessage, тогда сообщение называет clientMessageId.",
+        _ANY_2XX,
+    ),
+    _endpoint(
+        "updateMessageStatus", "Обновление статуса сообщения",
+        "Оператор изменил статус сообщения: status — sent, delivered, read или failed; error — только для failed, "
+        "иначе null. messageId/clientMessageId — как в updateMessageContent.",
+        _ANY_2XX,
+    ),
+    _endpoint(
+        "markChatRead", "Прочтение сообщений в чате",
+        "Оператор отметил чат прочитанным: все сообщения чата прочитаны.",
+        _ANY_2XX,
+    ),
+    _endpoint(
+        "setWebhook", "Установка вебхука",
+        "После активации токена, если эндпоинт указан в конфигурации: url — базовый адрес публичного API SberCRM "
+        "для ваших вызовов (с токеном интеграции тенанта), events — что присылать нам.",
+        _ANY_2XX,
+    ),
+    _endpoint(
+        "deleteWebhook", "Удаление вебхука",
+        "При деактивации токена или отключении приложения, перед disconnect.",
+        _ANY_2XX,
+    ),
+    _endpoint(
+        "getMessageHistory", "Загрузка истории сообщений",
+        "Первичная синхронизация после активации токена: cursor = null для первой страницы, затем nextCursor "
+        "предыдущего ответа; limit — размер страницы.",
+        "Сообщения — в формате POST /api/v1/messages; пустая страница или nextCursor = null завершает загрузку. "
+        "Импорт идемпотентен: повтор страницы ничего не дублирует.",
+    ),
+    _endpoint(
+        "bulkMessages", "Пакетная отправка сообщений",
+        "Рассылка оператора в 2–100 чатов, если эндпоинт указан: один вызов вместо нескольких sendMessage; "
+        "messages — тела sendMessage.",
+        "По результату на каждое сообщение: index (позиция в messages) и ваш messageId.",
+    ),
+    _endpoint(
+        "disconnect", "Отключение приложения",
+        "Тенант деактивировал токен или отключил приложение в маркетплейсе. После этого вызова мы больше "
+        "не обращаемся к вам по этому тенанту.",
+        "Любой ответ 2xx. reason: token_deactivated или app_disabled.",
+    ),
+]
+assert {e.name for e in PROVIDER_ENDPOINTS} == set(REQUIRED_ENDPOINTS + OPTIONAL_ENDPOINTS)
+
+# Headers of every call to a provider (communications/clients.py).
+CALL_HEADERS = [
+    ("Content-Type", "application/json"),
+    ("User-Agent", "SberCRM-Communications/1.0"),
+    ("<headerName из конфигурации>", "ваш ключ из auth.key"),
+    ("Idempotency-Key", "UUID вызова — одинаковый во всех повторах; по нему убирайте дубли"),
+    ("webhook-id", "тот же UUID"),
+    ("webhook-timestamp", "Unix-время попытки, секунды"),
+    ("webhook-signature", "v1,<base64 HMAC-SHA256>; при смене секрета — две подписи через пробел"),
+    ("X-SberCRM-Endpoint", "имя эндпоинта, например sendMessage"),
+    ("X-SberCRM-Tenant", "UUID тенанта"),
+]
+
+RETRY_SCHEDULE = "5 с, 30 с, 2 мин, 10 мин, 30 мин, 1 ч, 3 ч, 6 ч, 12 ч (±20 %)"
+
+
+@dataclass(frozen=True)
+class ErrorCode:
+    code: str
+    status: int
+    when: str
+    fix: str
+
+
+ERROR_CODES = [
+    ErrorCode("validation_error", 400, "Тело не прошло проверку; error.fields называет каждое поле, "
+              "вложенные — вложенными объектами.", "Исправьте поля из error.fields. Неизвестное поле — тоже ошибка."),
+    ErrorCode("parse_error", 400, "Тело — не JSON.", "Отправляйте корректный JSON в UTF-8."),
+    ErrorCode("not_authenticated", 401, "Нет заголовка Authorization.", "Передайте Authorization: Bearer <токен>."),
+    ErrorCode("token_malformed", 401, "Заголовок не вида «Bearer <токен>».", "Проверьте формат заголовка."),
+    ErrorCode("token_invalid", 401, "Токен не наш, подпись не сходится или токен неизвестен.",
+              "Попросите тенанта заново скопировать токен из SberCRM."),
+    ErrorCode("token_expired", 401, "Срок действия токена истёк.", "Тенант выпускает новый токен в SberCRM."),
+    ErrorCode("token_inactive", 401, "Токен деактивирован или заменён новым.", "Используйте новый токен тенанта."),
+    ErrorCode("integration_disabled", 401, "Тенант отключил приложение в маркетплейсе.",
+              "Прекратите вызовы по этому тенанту."),
+    ErrorCode("provider_inactive", 401, "Провайдер отключён в SberCRM.", "Свяжитесь с поддержкой SberCRM."),
+    ErrorCode("not_found", 404, "Объекта с таким ID нет у этого тенанта и провайдера (чужие объекты неотличимы "
+              "от несуществующих).", "Сначала создайте объект (канал, чат, сообщение) или проверьте ID."),
+    ErrorCode("method_not_allowed", 405, "Метод не поддерживается этим путём.", "Сверьтесь со справочником API."),
+    ErrorCode("payload_too_large", 413, f"Тело запроса больше {limits.MAX_BODY_BYTES // (1024 * 1024)} МБ.",
+              "Разбейте пакет на части (не больше 100 сообщений)."),
+    ErrorCode("unsupported_media_type", 415, "Content-Type не application/json.",
+              "Передавайте Content-Type: application/json."),
+    ErrorCode("throttled", 429, "Превышен лимит частоты запросов; error.retry_after и заголовок Retry-After — "
+              "через сколько секунд повторить.", "Подождите Retry-After секунд и повторите тот же запрос."),
+    ErrorCode("server_error", 500, "Внутренняя ошибка SberCRM.",
+              "Повторите с экспоненциальной задержкой: повтор с тем же id безопасен."),
+]
+
+LIMITS = [
+    ("Тело запроса", f"{limits.MAX_BODY_BYTES // (1024 * 1024)} МБ", "413 payload_too_large"),
+    ("Текст сообщения", f"1–{limits.MAX_TEXT_LENGTH} символов, без символа NUL", "400, поле text"),
+    ("Участников в чате (в одном запросе)", f"{limits.MAX_PARTICIPANTS}, id уникальны", "400, поле participants"),
+    ("Сообщений в POST /bulk/messages", f"1–{limits.MAX_BULK_MESSAGES}", "400, поле messages"),
+    ("ID канала, чата, сообщения, участника", f"1–{limits.MAX_ID_LENGTH} символов, без «/»", "400 / 404"),
+    ("metadata", f"JSON-объект до {limits.MAX_METADATA_BYTES // 1024} КБ", "400, поле metadata"),
+    ("Описание ошибки статуса", f"{limits.MAX_ERROR_LENGTH} символов", "400, поле error"),
+    ("URL вебхука", f"http(s), до {limits.MAX_WEBHOOK_URL_LENGTH} символов", "400, поле url"),
+]
+
+WEBHOOK_EVENT_NOTES = {
+    Webhook.Event.MESSAGE_CREATED: "Оператор отправил сообщение из SberCRM (в чат или рассылкой). Ваш ID ещё не "
+                                   "известен: messageId = null, clientMessageId — наш временный ID crm-….",
+    Webhook.Event.MESSAGE_UPDATED: "Оператор изменил текст исходящего сообщения: новый text и editedAt.",
+    Webhook.Event.MESSAGE_STATUS: "Оператор изменил статус сообщения: status, error (для failed).",
+    Webhook.Event.CHAT_SEEN: "Оператор прочитал чат: chatId и updated — сколько сообщений стали прочитанными.",
+    Webhook.Event.INTEGRATION_DEACTIVATED: "Тенант деактивировал токен или отключил приложение (reason: "
+                                           "token_deactivated или app_disabled); после этого событий по тенанту "
+                                           "не будет.",
+}
+
+
+def webhook_events() -> list[dict]:
+    """The catalogue exactly as the public API accepts it (`Webhook.Event`), with the body each event has."""
+    return [{"code": event.value, "label": event.label, "note": WEBHOOK_EVENT_NOTES.get(event, ""),
+             "example": contract.WEBHOOK_EVENT_EXAMPLES[event.value]} for event in Webhook.Event]
+
+
+@dataclass(frozen=True)
+class StandCheck:
+    endpoint: str
+    what: str
+
+
+STAND_CHECKS = [
+    StandCheck("getChannels", "Ответ 2xx с массивом channels, у каждого канала есть id и code."),
+    StandCheck("sendMessage", "Ответ 2xx с messageId (или id). Затем тот же вызов с тем же Idempotency-Key: "
+                              "должен вернуться тот же messageId."),
+    StandCheck("updateMessageContent", "Правка текста сообщения, отправленного на предыдущем шаге: ответ 2xx."),
+    StandCheck("updateMessageStatus", "Смена статуса этого сообщения: ответ 2xx."),
+    StandCheck("markChatRead", "Прочтение чата: ответ 2xx."),
+    StandCheck("необязательные", "setWebhook, deleteWebhook, getMessageHistory (nextCursor и messages), "
+                                 "bulkMessages (results по каждому сообщению) — если указаны в конфигурации."),
+    StandCheck("disconnect", "Последним: ответ 2xx. После него песочный тенант больше не вызывает провайдера."),
+]
+
+STAND_VERDICTS = [
+    ("ok", "Проверка пройдена.", "Ничего делать не нужно."),
+    ("unreachable", "Не удалось соединиться: DNS не разрешается, соединение отклонено или адрес запрещён "
+                    "(внутренние и приватные адреса не вызываются).",
+     "Проверьте URL в конфигурации, публичный DNS и что сервер слушает порт и доступен из интернета."),
+    ("tls_error", "TLS-рукопожатие не удалось: сертификат просрочен, самоподписан или выдан на другое имя.",
+     "Установите действительный сертификат на имя из URL с полной цепочкой (например, Let’s Encrypt)."),
+    ("bad_status", "Ответ не 2xx.", "Отвечайте 2xx, когда запрос принят. Проверьте ключ из auth.key и проверку подписи; "
+                                    "4xx означает «не повторять», 5xx и 429 — «повторить позже»."),
+    ("contract_violation", "Тело ответа не соответствует контракту (например, sendMessage без messageId, "
+                           "getChannels без channels, ответ не JSON).",
+     "Сверьте ответ с разделом «Эндпоинты провайдера» руководства: поля, типы, Content-Type: application/json."),
+    ("timeout", "Нет ответа за отведённое время (соединение 5 с, ответ 20 с).",
+     "Отвечайте сразу, а долгую работу выполняйте асинхронно после ответа."),
+    ("not_idempotent", "Один и тот же Idempotency-Key дал разный результат (например, другой messageId).",
+     "Сохраняйте ответ по Idempotency-Key и на повтор возвращайте его, не выполняя действие снова."),
+    ("redirect", "Ответ 3xx: перенаправления мы не выполняем.",
+     "Укажите в конфигурации конечный URL (с https и нужным путём), без перенаправлений."),
+]

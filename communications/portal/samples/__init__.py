@@ -1,0 +1,1 @@
+"""Code samples shown verbatim on the developer portal and executed by communications/tests/portal/."""

@@ -1,0 +1,18 @@
+"""Mounted at /developers/ (config/urls.py)."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
+
+from communications.portal import views
+
+PUBLIC_JSON = "developers-openapi-public-json"
+
+urlpatterns = [
+    *[path(page.route, views.page_view, {"page": page}, name=page.name) for page in views.PAGES],
+    path("openapi/public.json", views.schema_view, {"name": "public", "fmt": "json"}, name=PUBLIC_JSON),
+    path("openapi/<str:name>.<str:fmt>", views.schema_view, name="developers-openapi"),
+    path("api/swagger/", SpectacularSwaggerView.as_view(url_name=PUBLIC_JSON, title="SberCRM: публичный API"),
+         name="developers-swagger"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name=PUBLIC_JSON, title="SberCRM: публичный API"),
+         name="developers-redoc"),
+]

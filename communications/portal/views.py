@@ -1,0 +1,134 @@
+"""Developer portal views: static documentation pages and the OpenAPI documents.
+
+No authentication: this is documentation. Pages are listed once in `PAGES`; the nav,
+the URLs and the tests that render every page and check every link all read it.
+"""
+
+import functools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+from django.utils.html import escape
+
+from communications.channels import KNOWN_CHANNELS, channel_kind
+from communications.models.providers import OPTIONAL_ENDPOINTS, REQUIRED_ENDPOINTS
+from communications.portal import content
+from communications.portal.openapi import SCHEMAS, schema_generate, schema_yaml
+
+SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
+
+
+@dataclass(frozen=True)
+class Page:
+    route: str  # relative to /developers/
+    name: str  # URL name
+    title: str
+    template: str
+    group: str  # nav section
+
+
+PROVIDERS, REFERENCE, INTERNAL = "Провайдерам", "Справочник", "Внутренним командам"
+
+PAGES = [
+    Page("", "developers-index", "Обзор модуля коммуникаций", "developers/index.html", PROVIDERS),
+    Page("guide/", "developers-guide", "Руководство по интеграции", "developers/guide.html", PROVIDERS),
+    Page("channels/", "developers-channels", "Поддерживаемые каналы", "developers/channels.html", PROVIDERS),
+    Page("test-stand/", "developers-test-stand", "Тестовый стенд", "developers/test_stand.html", PROVIDERS),
+    Page("api/", "developers-api", "Публичный API (OpenAPI)", "developers/api.html", REFERENCE),
+    Page("reference/authentication/", "developers-authentication", "Аутентификация",
+         "developers/reference/authentication.html", REFERENCE),
+    Page("reference/errors/", "developers-errors", "Ошибки и конверт ошибки", "developers/reference/errors.html",
+         REFERENCE),
+    Page("reference/limits/", "developers-limits", "Лимиты и частота запросов", "developers/reference/limits.html",
+         REFERENCE),
+    Page("reference/webhooks/", "developers-webhooks", "События вебхуков", "developers/reference/webhooks.html",
+         REFERENCE),
+    Page("reference/changelog/", "developers-changelog", "Изменения и версионирование",
+         "developers/reference/changelog.html", REFERENCE),
+    Page("internal/notifications/", "developers-notifications", "Сервис уведомлений и ссылки привязки",
+         "developers/internal/notifications.html", INTERNAL),
+]
+
+
+def sample_source(name: str, region: str | None = None) -> str:
+    """A sample file verbatim, or one `# region <name>` … `# endregion` block of it."""
+    text = (SAMPLES_DIR / name).read_text(encoding="utf-8")
+    if region is None:
+        return text
+    start = text.index(f"# region {region}\n") + len(f"# region {region}\n")
+    return text[start:text.index("# endregion", start)].rstrip() + "\n"
+
+
+def _pretty(value) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=2)
+
+
+def _context() -> dict:
+    rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["principal"]
+    return {
+        "content": content,
+        "required_endpoints": REQUIRED_ENDPOINTS,
+        "optional_endpoints": OPTIONAL_ENDPOINTS,
+        "configuration_example": _pretty(content.CONFIGURATION_EXAMPLE),
+        "provider_endpoints": [
+            {"spec": e, "request": _pretty(e.request), "response": _pretty(e.response)}
+            for e in content.PROVIDER_ENDPOINTS
+        ],
+        "channels": list(KNOWN_CHANNELS.values()),
+        "stub_channel": channel_kind("my-messenger"),
+        "webhook_events": [{**event, "example": _pretty(event["example"])} for event in content.webhook_events()],
+        "throttle_rate": rate,
+        "telegram_bot": settings.TELEGRAM_BOT_NAME,
+        "vk_bot": settings.VK_BOT_NAME,
+        "binding_ttl": settings.NOTIFICATIONS_BINDING_TOKEN_TTL_MINUTES,
+        "samples": {
+            "verify_signature": sample_source("verify_signature.py"),
+            "provider_endpoint": sample_source("provider_endpoint.py"),
+            "public_api_message": sample_source("public_api_message.py"),
+            "public_api_all": sample_source("public_api_all.py"),
+        },
+        "api_examples": [
+            {"id": operation, **_public_operations()[operation], "code": sample_source("public_api_all.py", operation)}
+            for operation in API_SAMPLE_ORDER
+        ],
+    }
+
+
+# Operation ids of the public schema, in the order of samples/public_api_all.py.
+API_SAMPLE_ORDER = [
+    "channels_connect", "chats_create", "chats_update", "messages_create", "messages_update_text",
+    "messages_set_status", "chats_seen", "webhooks_set", "webhooks_get", "webhooks_delete",
+    "bulk_messages_create", "channels_disconnect",
+]
+
+
+def page_view(request, page: Page):
+    nav = [(group, [p for p in PAGES if p.group == group]) for group in (PROVIDERS, REFERENCE, INTERNAL)]
+    return render(request, page.template, {"page": page, "nav": nav, **_context()})
+
+
+@functools.cache
+def _public_operations() -> dict[str, dict]:
+    """operationId → {method, path, summary} from the public schema (labels for the samples)."""
+    operations = {}
+    for path, methods in schema_generate("public")["paths"].items():
+        for method, operation in methods.items():
+            operations[operation["operationId"]] = {"method": method.upper(), "path": path,
+                                                    "summary": operation["summary"]}
+    return operations
+
+
+FORMATS = {"yaml": "application/vnd.oai.openapi; charset=utf-8", "json": "application/vnd.oai.openapi+json"}
+
+
+def schema_view(request, name: str, fmt: str):
+    if name not in SCHEMAS or fmt not in FORMATS:
+        raise Http404
+    body = schema_yaml(name) if fmt == "yaml" else json.dumps(schema_generate(name), ensure_ascii=False, indent=2)
+    response = HttpResponse(body, content_type=FORMATS[fmt])
+    response["Content-Disposition"] = f'inline; filename="sbercrm-{escape(name)}-openapi.{fmt}"'
+    return response

@@ -1,0 +1,175 @@
+"""The provider contract in one place: what the module sends to each provider endpoint,
+what it reads from the answer, and the webhook event bodies.
+
+The real services build their bodies with these functions (services/operator.py,
+services/sync.py, services/webhook_events.py); the developer portal shows, and the test
+stand sends, the same builders filled with example values. So the three cannot drift.
+Prose reference: docs/provider-calls.md and docs/webhook-events.md.
+"""
+
+EXAMPLE_TENANT = "8f14e45f-ceea-4671-9b8a-3c1d2e5f6a7b"
+EXAMPLE_PUBLIC_API_URL = "https://crm.example.ru/api/v1/"
+
+SET_WEBHOOK_AUTHORIZATION = "Bearer <токен интеграции, который тенант ввёл у провайдера>"
+SET_WEBHOOK_EVENTS = ("channels", "chats", "messages", "messages.status", "chats.seen")
+DISCONNECT_REASONS = ("token_deactivated", "app_disabled")
+
+
+# --- requests: one builder per endpoint ----------------------------------------------------------
+
+def get_channels_body(*, tenant_id) -> dict:
+    return {"tenantId": str(tenant_id)}
+
+
+def set_webhook_body(*, tenant_id, url: str) -> dict:
+    """`url` is our public API base; the provider calls it with the tenant's integration token."""
+    return {"tenantId": str(tenant_id), "url": url, "authorization": SET_WEBHOOK_AUTHORIZATION,
+            "events": list(SET_WEBHOOK_EVENTS)}
+
+
+def delete_webhook_body(*, tenant_id) -> dict:
+    return {"tenantId": str(tenant_id)}
+
+
+def _reason(reason: str) -> str:
+    if reason not in DISCONNECT_REASONS:
+        raise ValueError(f"unknown disconnect reason {reason!r}")
+    return reason
+
+
+def disconnect_body(*, tenant_id, reason: str) -> dict:
+    return {"tenantId": str(tenant_id), "reason": _reason(reason)}
+
+
+def message_history_body(*, tenant_id, cursor: str | None, limit: int) -> dict:
+    """`cursor` is None for the first page, then the previous answer's `nextCursor`."""
+    return {"tenantId": str(tenant_id), "cursor": cursor or None, "limit": limit}
+
+
+def send_message_body(*, tenant_id, chat_id: str, channel_id: str | None, client_message_id: str, text: str,
+                      operator_id: str | None) -> dict:
+    return {"tenantId": str(tenant_id), "chatId": chat_id, "channelId": channel_id,
+            "clientMessageId": client_message_id, "text": text, "operatorId": operator_id or None}
+
+
+def update_content_body(*, tenant_id, chat_id: str, message_id: str | None, client_message_id: str | None,
+                        text: str) -> dict:
+    """`messageId` is the provider's id; only while it is unknown, `clientMessageId` names the message."""
+    return {"tenantId": str(tenant_id), "chatId": chat_id, "messageId": message_id,
+            "clientMessageId": client_message_id, "text": text}
+
+
+def update_status_body(*, tenant_id, chat_id: str, message_id: str | None, client_message_id: str | None,
+                       status: str, error: str = "") -> dict:
+    return {"tenantId": str(tenant_id), "chatId": chat_id, "messageId": message_id,
+            "clientMessageId": client_message_id, "status": status, "error": error or None}
+
+
+def mark_chat_read_body(*, tenant_id, chat_id: str, channel_id: str | None) -> dict:
+    return {"tenantId": str(tenant_id), "chatId": chat_id, "channelId": channel_id}
+
+
+def bulk_messages_body(*, tenant_id, messages: list[dict]) -> dict:
+    """`messages`: sendMessage bodies (each with its own tenantId), at most 100."""
+    return {"tenantId": str(tenant_id), "messages": messages}
+
+
+# --- answers the module reads ----------------------------------------------------------------------
+
+def answer_message_id(body) -> str:
+    """The provider's message id in a sendMessage answer (or a bulkMessages result): `messageId`, else `id`."""
+    if not isinstance(body, dict):
+        return ""
+    value = body.get("messageId") or body.get("id")
+    return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+
+
+# --- webhook events (module → provider's webhook) -------------------------------------------------------
+
+def webhook_envelope(*, event: str, tenant_id, timestamp: str, data: dict) -> dict:
+    return {"type": event, "timestamp": timestamp, "data": {"tenantId": str(tenant_id), **data}}
+
+
+def message_event_data(*, chat_id: str, message_id: str | None, client_message_id: str | None, direction: str,
+                       text: str, status: str, error: str, seen: bool, created_at: str | None,
+                       edited_at: str | None) -> dict:
+    """`data` of message.created / message.updated / message.status_changed (besides tenantId)."""
+    return {"chatId": chat_id, "messageId": message_id, "clientMessageId": client_message_id,
+            "direction": direction, "text": text, "status": status, "error": error, "seen": seen,
+            "createdAt": created_at, "editedAt": edited_at}
+
+
+def chat_seen_event_data(*, chat_id: str, updated: int) -> dict:
+    return {"chatId": chat_id, "updated": updated}
+
+
+def integration_deactivated_event_data(*, provider_code: str, reason: str) -> dict:
+    return {"providerCode": provider_code, "reason": _reason(reason)}
+
+
+# --- examples (portal, docs tests) --------------------------------------------------------------------
+
+_T = EXAMPLE_TENANT
+_SEND = send_message_body(tenant_id=_T, chat_id="chat-1001", channel_id="tg-bot-1",
+                          client_message_id="crm-5f0e2b1c-7d4a-4f0e-9c1b-2a3d4e5f6a70",
+                          text="Ваш заказ передан в доставку", operator_id="operator-17")
+
+EXAMPLE_REQUESTS = {
+    "getChannels": get_channels_body(tenant_id=_T),
+    "sendMessage": _SEND,
+    "updateMessageContent": update_content_body(tenant_id=_T, chat_id="chat-1001", message_id="prov-9f2c",
+                                                client_message_id=None, text="Ваш заказ №123 передан в доставку"),
+    "updateMessageStatus": update_status_body(tenant_id=_T, chat_id="chat-1001", message_id="prov-9f2c",
+                                              client_message_id=None, status="failed",
+                                              error="Клиент заблокировал бота"),
+    "markChatRead": mark_chat_read_body(tenant_id=_T, chat_id="chat-1001", channel_id="tg-bot-1"),
+    "setWebhook": set_webhook_body(tenant_id=_T, url=EXAMPLE_PUBLIC_API_URL),
+    "deleteWebhook": delete_webhook_body(tenant_id=_T),
+    "getMessageHistory": message_history_body(tenant_id=_T, cursor=None, limit=200),
+    "bulkMessages": bulk_messages_body(tenant_id=_T, messages=[
+        {**_SEND, "clientMessageId": "crmb-1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f"},
+        {**_SEND, "chatId": "chat-1002", "clientMessageId": "crmb-6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d"},
+    ]),
+    "disconnect": disconnect_body(tenant_id=_T, reason="token_deactivated"),
+}
+
+OK_ANSWER = {"ok": True}  # any 2xx; the body is not read
+EXAMPLE_RESPONSES = {
+    "getChannels": {"channels": [{"id": "tg-bot-1", "code": "telegram", "name": "Бот поддержки",
+                                  "metadata": {"username": "acme_support_bot"}}]},
+    "sendMessage": {"messageId": "prov-9f2c"},
+    "updateMessageContent": OK_ANSWER,
+    "updateMessageStatus": OK_ANSWER,
+    "markChatRead": OK_ANSWER,
+    "setWebhook": OK_ANSWER,
+    "deleteWebhook": OK_ANSWER,
+    "getMessageHistory": {
+        "messages": [{"id": "msg-4001", "chat": {"id": "chat-1001", "channelId": "tg-bot-1",
+                                                 "participants": [{"id": "user-42", "name": "Анна"}]},
+                      "direction": "incoming", "text": "Где мой заказ?", "senderId": "user-42",
+                      "sentAt": "2026-11-01T09:00:00Z"}],
+        "nextCursor": "200",
+    },
+    "bulkMessages": {"results": [{"index": 0, "messageId": "prov-9f2d"}, {"index": 1, "messageId": "prov-9f2e"}]},
+    "disconnect": OK_ANSWER,
+}
+
+_TS = "2026-11-20T10:16:00.123456+00:00"
+_MESSAGE = message_event_data(chat_id="chat-1001", message_id=None,
+                              client_message_id=_SEND["clientMessageId"], direction="outgoing",
+                              text=_SEND["text"], status="sent", error="", seen=True, created_at=_TS, edited_at=None)
+_ACKNOWLEDGED = {**_MESSAGE, "messageId": "prov-9f2c", "clientMessageId": None}
+WEBHOOK_EVENT_EXAMPLES = {
+    "message.created": webhook_envelope(event="message.created", tenant_id=_T, timestamp=_TS, data=_MESSAGE),
+    "message.updated": webhook_envelope(
+        event="message.updated", tenant_id=_T, timestamp="2026-11-20T10:17:00+00:00",
+        data={**_ACKNOWLEDGED, "text": "Ваш заказ №123 передан в доставку", "editedAt": "2026-11-20T10:17:00+00:00"}),
+    "message.status_changed": webhook_envelope(
+        event="message.status_changed", tenant_id=_T, timestamp="2026-11-20T10:18:00+00:00",
+        data={**_ACKNOWLEDGED, "status": "failed", "error": "Клиент заблокировал бота"}),
+    "chat.seen": webhook_envelope(event="chat.seen", tenant_id=_T, timestamp="2026-11-20T10:19:00+00:00",
+                                  data=chat_seen_event_data(chat_id="chat-1001", updated=3)),
+    "integration.deactivated": webhook_envelope(
+        event="integration.deactivated", tenant_id=_T, timestamp="2026-11-20T10:20:00+00:00",
+        data=integration_deactivated_event_data(provider_code="acme-chat", reason="token_deactivated")),
+}

@@ -1,0 +1,109 @@
+"""Reads of conversations. Every lookup takes the tenant + provider scope, so a caller can't forget it.
+
+An id of another tenant or provider raises `NotFoundError`, exactly like an unknown id.
+"""
+
+import uuid
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+
+from communications.models import (
+    Account,
+    Channel,
+    Chat,
+    IntegrationToken,
+    Message,
+    Provider,
+    TenantConfiguration,
+    Webhook,
+)
+from config.api.errors import NotFoundError
+
+
+def integration_token_get_for_request(*, jti: str) -> IntegrationToken | None:
+    """The token with its provider and whether the tenant still has an active configuration: one query."""
+    try:
+        jti = uuid.UUID(str(jti))
+    except ValueError:
+        return None
+    configured = TenantConfiguration.objects.filter(
+        tenant_id=OuterRef("tenant_id"), provider_id=OuterRef("provider_id"), status=TenantConfiguration.Status.ACTIVE,
+    )
+    return (IntegrationToken.objects.select_related("provider")
+            .annotate(has_active_configuration=Exists(configured))
+            .filter(jti=jti).first())
+
+
+def integration_token_list(*, tenant_id: uuid.UUID | None = None, provider: Provider | None = None) -> QuerySet:
+    qs = IntegrationToken.objects.select_related("provider")
+    if tenant_id is not None:
+        qs = qs.filter(tenant_id=tenant_id)
+    if provider is not None:
+        qs = qs.filter(provider=provider)
+    return qs
+
+
+def integration_token_get(*, jti) -> IntegrationToken:
+    try:
+        return IntegrationToken.objects.select_related("provider").get(jti=uuid.UUID(str(jti)))
+    except (ValueError, IntegrationToken.DoesNotExist):
+        raise NotFoundError("Токен не найден.")
+
+
+def account_main_get(*, tenant_id: uuid.UUID, provider: Provider) -> Account | None:
+    return Account.objects.filter(tenant_id=tenant_id, provider=provider, kind=Account.Kind.MAIN).first()
+
+
+def channel_get(*, tenant_id: uuid.UUID, provider: Provider, channel_id: str) -> Channel:
+    channel = (Channel.objects.select_related("account")
+               .filter(tenant_id=tenant_id, provider=provider, external_id=channel_id).first())
+    if channel is None:
+        raise NotFoundError("Канал не найден.")
+    return channel
+
+
+def chat_list(*, tenant_id: uuid.UUID, provider: Provider) -> QuerySet:
+    return Chat.objects.filter(tenant_id=tenant_id, provider=provider).select_related("channel")
+
+
+def chat_list_for_operator(*, tenant_id: uuid.UUID, provider: Provider, channel_id: str = "", search: str = "",
+                           unread: bool | None = None) -> QuerySet:
+    """The tenant's chats for the CRM operator, newest change first, each with `unread_count`."""
+    unread_incoming = Q(messages__seen_flag=False, messages__direction=Message.Direction.INCOMING)
+    chats = chat_list(tenant_id=tenant_id, provider=provider).annotate(
+        unread_count=Count("messages", filter=unread_incoming))
+    if channel_id:
+        chats = chats.filter(channel__external_id=channel_id)
+    if search:
+        chats = chats.filter(title__icontains=search)
+    if unread is not None:
+        has_unread = Exists(Message.objects.filter(chat=OuterRef("pk"), seen_flag=False,
+                                                   direction=Message.Direction.INCOMING))
+        chats = chats.filter(has_unread) if unread else chats.exclude(has_unread)
+    return chats.order_by("-updated_at", "-id")
+
+
+def chat_get(*, tenant_id: uuid.UUID, provider: Provider, chat_id: str) -> Chat:
+    chat = chat_list(tenant_id=tenant_id, provider=provider).filter(external_id=chat_id).first()
+    if chat is None:
+        raise NotFoundError("Чат не найден.")
+    return chat
+
+
+def message_list(*, tenant_id: uuid.UUID, provider: Provider, chat: Chat | None = None) -> QuerySet:
+    qs = Message.objects.filter(tenant_id=tenant_id, provider=provider).select_related("chat")
+    return qs.filter(chat=chat) if chat is not None else qs
+
+
+def message_get(*, tenant_id: uuid.UUID, provider: Provider, message_id: str) -> Message:
+    message = message_list(tenant_id=tenant_id, provider=provider).filter(external_id=message_id).first()
+    if message is None:
+        raise NotFoundError("Сообщение не найдено.")
+    return message
+
+
+def webhook_get(*, tenant_id: uuid.UUID, provider: Provider) -> Webhook:
+    webhook = Webhook.objects.filter(tenant_id=tenant_id, provider=provider).first()
+    if webhook is None:
+        raise NotFoundError("Вебхук не установлен.")
+    return webhook

@@ -1,0 +1,27 @@
+"""Reads of the outbox for the moderators' dashboard and admin filters."""
+
+from datetime import datetime
+
+from django.db.models import Exists, OuterRef, Q
+
+from communications.models import Delivery, IntegrationToken, Provider
+
+# Undelivered and given up on, or waiting for another try after a failed attempt.
+FAILING = Q(status=Delivery.Status.DEAD) | Q(status=Delivery.Status.PENDING, attempts__gt=0)
+
+
+def provider_failing_list():
+    """Providers that have deliveries failing right now (dead or being retried)."""
+    failing = Delivery.objects.filter(FAILING, provider=OuterRef("pk"))
+    return Provider.objects.filter(Exists(failing))
+
+
+def delivery_dead_list(*, since: datetime):
+    """Deliveries that went dead (last changed) since `since`."""
+    return Delivery.objects.filter(status=Delivery.Status.DEAD, updated_at__gte=since)
+
+
+def tenant_with_active_integration_count() -> int:
+    """Tenants with at least one active integration token (an activated integration)."""
+    return (IntegrationToken.objects.filter(status=IntegrationToken.Status.ACTIVE)
+            .values("tenant_id").distinct().count())

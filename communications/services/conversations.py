@@ -1,0 +1,360 @@
+"""Writes of accounts, channels, chats, messages and webhooks pushed by providers.
+
+Idempotency rests on the unique constraints of the models: a create first looks the
+external id up, then inserts inside a savepoint; if a concurrent request won the race,
+the IntegrityError is caught and the winner's row is returned. This works the same on
+PostgreSQL (the second INSERT waits for the first transaction, then conflicts) and SQLite.
+
+Chat/participant/message payloads arrive as dicts with snake_case keys (validated by the
+public API serializers):
+    chat = {"external_id", "channel_id", "title", "type", "metadata",
+            "participants": [{"external_id", "name", "username", "phone", "metadata"}]}
+"""
+
+import base64
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from communications.models import (
+    Account,
+    Channel,
+    Chat,
+    Message,
+    MessageEdit,
+    MessageStatusHistory,
+    Participant,
+    Provider,
+    Webhook,
+)
+from config.api.errors import ApplicationError
+
+PARTICIPANT_BATCH_SIZE = 1000  # keeps one INSERT under PostgreSQL's 65535 bind parameters
+CHAT_FIELDS = ("title", "type", "metadata")
+PARTICIPANT_FIELDS = ("name", "username", "phone", "metadata")
+
+
+# --- accounts and channels -------------------------------------------------------------
+
+def account_main_activate(*, tenant_id: uuid.UUID, provider: Provider) -> Account:
+    """Create or re-activate the tenant's main account for the provider."""
+    now = timezone.now()
+    account, created = Account.objects.get_or_create(
+        tenant_id=tenant_id, provider=provider, kind=Account.Kind.MAIN,
+        defaults={"is_active": True, "activated_at": now},
+    )
+    if not created and not account.is_active:
+        account.is_active, account.activated_at, account.deactivated_at = True, now, None
+        account.save(update_fields=["is_active", "activated_at", "deactivated_at", "updated_at"])
+    return account
+
+
+def _account_set_active(account: Account, active: bool) -> None:
+    if account.is_active == active:
+        return
+    now = timezone.now()
+    account.is_active = active
+    if active:
+        account.activated_at, account.deactivated_at = now, None
+    else:
+        account.deactivated_at = now
+    account.save(update_fields=["is_active", "activated_at", "deactivated_at", "updated_at"])
+
+
+@transaction.atomic
+def channel_connect(*, tenant_id: uuid.UUID, provider: Provider, external_id: str, code: str, name: str = "",
+                    metadata: dict | None = None) -> tuple[Channel, bool]:
+    """Connect a channel: create it with a child account under the main account, or re-activate it.
+
+    Returns (channel, created). A re-sent channel updates its code, name and metadata.
+    """
+    main = account_main_activate(tenant_id=tenant_id, provider=provider)
+    channel = (Channel.objects.select_for_update().select_related("account")
+               .filter(tenant_id=tenant_id, provider=provider, external_id=external_id).first())
+    if channel is None:
+        try:
+            with transaction.atomic():
+                account = Account.objects.create(tenant_id=tenant_id, provider=provider, kind=Account.Kind.CHILD,
+                                                 parent=main, activated_at=timezone.now())
+                channel = Channel.objects.create(tenant_id=tenant_id, provider=provider, external_id=external_id,
+                                                 code=code, name=name, metadata=metadata or {}, account=account)
+            return channel, True
+        except IntegrityError:  # a concurrent request connected it first
+            channel = (Channel.objects.select_for_update().select_related("account")
+                       .get(tenant_id=tenant_id, provider=provider, external_id=external_id))
+    channel.code, channel.name, channel.metadata = code, name, metadata or {}
+    channel.save(update_fields=["code", "name", "metadata", "updated_at"])
+    if channel.account.parent_id != main.pk:
+        channel.account.parent = main
+        channel.account.save(update_fields=["parent", "updated_at"])
+    _account_set_active(channel.account, True)
+    return channel, False
+
+
+@transaction.atomic
+def channel_disconnect(*, channel: Channel) -> Channel:
+    """Deactivate the channel's child account. Idempotent; chats and messages are kept."""
+    _account_set_active(channel.account, False)
+    return channel
+
+
+# --- chats ----------------------------------------------------------------------------------
+
+def _participants_build(chat: Chat, participants: list[dict]) -> list[Participant]:
+    return [Participant(chat=chat, external_id=p["external_id"], **{f: p.get(f) or _empty(f)
+                                                                     for f in PARTICIPANT_FIELDS})
+            for p in participants]
+
+
+def _empty(field: str):
+    return {} if field == "metadata" else ""
+
+
+def _channel_resolve(*, tenant_id, provider, channel_id: str | None, error_path: tuple[str, ...]) -> Channel | None:
+    if not channel_id:
+        return None
+    channel = Channel.objects.filter(tenant_id=tenant_id, provider=provider, external_id=channel_id).first()
+    if channel is None:
+        raise ApplicationError("Канал не найден.", code="unknown_channel",
+                               fields=_nest(error_path, ["Канал с таким id не подключён."]))
+    return channel
+
+
+def _nest(path: tuple[str, ...], leaf) -> dict:
+    for key in reversed(path):
+        leaf = {key: leaf}
+    return leaf
+
+
+def _chat_get_or_create(*, tenant_id, provider, chat: dict,
+                        error_path: tuple[str, ...] = ("channelId",)) -> tuple[Chat, bool]:
+    """Find the chat by external id or create it with all its participants (one bulk INSERT)."""
+    lookup = {"tenant_id": tenant_id, "provider": provider, "external_id": chat["external_id"]}
+    existing = Chat.objects.filter(**lookup).first()
+    if existing is not None:
+        return existing, False
+    channel = _channel_resolve(tenant_id=tenant_id, provider=provider, channel_id=chat.get("channel_id"),
+                               error_path=error_path)
+    try:
+        with transaction.atomic():
+            created = Chat.objects.create(channel=channel, **lookup,
+                                          **{f: chat.get(f) or _empty(f) for f in CHAT_FIELDS})
+            Participant.objects.bulk_create(_participants_build(created, chat.get("participants") or []),
+                                            batch_size=PARTICIPANT_BATCH_SIZE)
+    except IntegrityError:  # created concurrently: the winner created the participants
+        return Chat.objects.get(**lookup), False
+    return created, True
+
+
+@transaction.atomic
+def chat_create(*, tenant_id: uuid.UUID, provider: Provider, chat: dict) -> tuple[Chat, bool]:
+    """Create a chat with its participants. An existing external id returns the existing chat unchanged."""
+    return _chat_get_or_create(tenant_id=tenant_id, provider=provider, chat=chat)
+
+
+@transaction.atomic
+def chat_update(*, chat: Chat, data: dict) -> Chat:
+    """Update the given chat fields. `participants` are upserted by external id (one statement); none removed."""
+    update_fields = ["updated_at"]
+    for field in CHAT_FIELDS:
+        if field in data:
+            setattr(chat, field, data[field] if data[field] is not None else _empty(field))
+            update_fields.append(field)
+    if "channel_id" in data:
+        chat.channel = _channel_resolve(tenant_id=chat.tenant_id, provider=chat.provider,
+                                        channel_id=data["channel_id"], error_path=("channelId",))
+        update_fields.append("channel")
+    chat.save(update_fields=update_fields)
+    if data.get("participants"):
+        Participant.objects.bulk_create(
+            _participants_build(chat, data["participants"]), batch_size=PARTICIPANT_BATCH_SIZE,
+            update_conflicts=True, unique_fields=["chat", "external_id"], update_fields=list(PARTICIPANT_FIELDS),
+        )
+    return chat
+
+
+def chat_mark_seen(*, chat: Chat) -> int:
+    """Mark every unread message of the chat as read with one UPDATE. Returns how many flipped."""
+    return Message.objects.filter(chat=chat, seen_flag=False).update(seen_flag=True, updated_at=timezone.now())
+
+
+# --- messages -------------------------------------------------------------------------------
+
+def _message_build(*, tenant_id, provider, chat: Chat, data: dict) -> Message:
+    direction = data.get("direction") or Message.Direction.INCOMING
+    return Message(
+        tenant_id=tenant_id, provider=provider, chat=chat, external_id=data["external_id"], direction=direction,
+        text=data.get("text") or "", sender_external_id=data.get("sender_id") or "",
+        sent_at=data.get("sent_at"), status=data.get("status") or Message.Status.SENT,
+        status_error=data.get("status_error") or "",
+        # what we send ourselves counts as read; incoming messages wait for `seen`
+        seen_flag=direction == Message.Direction.OUTGOING,
+    )
+
+
+@transaction.atomic
+def message_create(*, tenant_id: uuid.UUID, provider: Provider, data: dict) -> tuple[Message, bool]:
+    """Store one message; create its chat (with participants) if the chat is new.
+
+    `data`: external_id, chat (see module doc), direction, text, sender_id, sent_at, status.
+    Text is stored exactly as sent. Returns (message, created); an existing id returns it untouched.
+    """
+    lookup = {"tenant_id": tenant_id, "provider": provider, "external_id": data["external_id"]}
+    existing = Message.objects.select_related("chat").filter(**lookup).first()
+    if existing is not None:
+        return existing, False
+    chat, _ = _chat_get_or_create(tenant_id=tenant_id, provider=provider, chat=data["chat"],
+                                  error_path=("chat", "channelId"))
+    try:
+        with transaction.atomic():
+            message = _message_build(tenant_id=tenant_id, provider=provider, chat=chat, data=data)
+            message.save(force_insert=True)
+    except IntegrityError:
+        return Message.objects.select_related("chat").get(**lookup), False
+    return message, True
+
+
+@transaction.atomic
+def message_update_text(*, message: Message, text: str) -> Message:
+    """Replace only the text; keep the previous text and the time in the edit history."""
+    locked = Message.objects.select_for_update().get(pk=message.pk)
+    if locked.text == text:
+        return message
+    now = timezone.now()
+    MessageEdit.objects.create(message=message, previous_text=locked.text, new_text=text)
+    Message.objects.filter(pk=message.pk).update(text=text, edited_at=now, updated_at=now)
+    message.text, message.edited_at, message.updated_at = text, now, now
+    return message
+
+
+@transaction.atomic
+def message_set_status(*, message: Message, status: str, error: str = "") -> Message:
+    """Set the status passed by the provider and append it to the status history.
+
+    `error` describes a `failed` status and is cleared for any other status. A repeat
+    of the current status and error records nothing new.
+    """
+    if status not in Message.Status.values:
+        raise ApplicationError("Неизвестный статус.", field="status")
+    error = error if status == Message.Status.FAILED else ""
+    locked = Message.objects.select_for_update().get(pk=message.pk)
+    if (locked.status, locked.status_error) != (status, error):
+        now = timezone.now()
+        MessageStatusHistory.objects.create(message=message, status=status, error=error)
+        Message.objects.filter(pk=message.pk).update(status=status, status_error=error, updated_at=now)
+        message.updated_at = now
+    message.status, message.status_error = status, error
+    return message
+
+
+# --- bulk ---------------------------------------------------------------------------------------
+
+@dataclass
+class BulkItemResult:
+    index: int
+    id: str | None
+    result: str  # created | duplicate | error
+    errors: dict | None = None
+
+
+@transaction.atomic
+def messages_bulk_create(*, tenant_id: uuid.UUID, provider: Provider,
+                         items: list[tuple[int, dict]]) -> dict[int, BulkItemResult]:
+    """Store many validated messages with a constant number of queries.
+
+    `items` are (index, data) pairs as for `message_create`. Each item is judged on its
+    own: an unknown channel fails only that item. Within the batch the first occurrence of
+    a message id wins, later ones are duplicates; the first occurrence of a chat id defines
+    the chat and its participants.
+    """
+    scope = {"tenant_id": tenant_id, "provider": provider}
+    results: dict[int, BulkItemResult] = {}
+    existing = set(Message.objects.filter(**scope, external_id__in=[d["external_id"] for _, d in items])
+                   .values_list("external_id", flat=True))
+    new_items, seen_ids = [], set()
+    for index, data in items:
+        if data["external_id"] in existing or data["external_id"] in seen_ids:
+            results[index] = BulkItemResult(index, data["external_id"], "duplicate")
+        else:
+            seen_ids.add(data["external_id"])
+            new_items.append((index, data))
+
+    chat_payloads: dict[str, dict] = {}
+    for _, data in new_items:
+        chat_payloads.setdefault(data["chat"]["external_id"], data["chat"])
+    chats = {c.external_id: c for c in Chat.objects.filter(**scope, external_id__in=list(chat_payloads))}
+    missing = {cid: payload for cid, payload in chat_payloads.items() if cid not in chats}
+
+    channel_ids = {p["channel_id"] for p in missing.values() if p.get("channel_id")}
+    channels = ({c.external_id: c for c in Channel.objects.filter(**scope, external_id__in=channel_ids)}
+                if channel_ids else {})
+    bad_chats = {cid for cid, p in missing.items() if p.get("channel_id") and p["channel_id"] not in channels}
+    if missing.keys() - bad_chats:
+        to_create = [cid for cid in missing if cid not in bad_chats]
+        Chat.objects.bulk_create(
+            [Chat(**scope, external_id=cid, channel=channels.get(missing[cid].get("channel_id")),
+                  **{f: missing[cid].get(f) or _empty(f) for f in CHAT_FIELDS}) for cid in to_create],
+            ignore_conflicts=True,
+        )
+        created_chats = {c.external_id: c for c in Chat.objects.filter(**scope, external_id__in=to_create)}
+        chats.update(created_chats)
+        # Unique (chat, external_id) makes this safe even if a concurrent request created the chat.
+        Participant.objects.bulk_create(
+            [p for cid, chat in created_chats.items() for p in _participants_build(chat, missing[cid].get("participants") or [])],
+            ignore_conflicts=True, batch_size=PARTICIPANT_BATCH_SIZE,
+        )
+
+    to_insert = []
+    for index, data in new_items:
+        if data["chat"]["external_id"] in bad_chats:
+            results[index] = BulkItemResult(index, data["external_id"], "error",
+                                            {"chat": {"channelId": ["Канал с таким id не подключён."]}})
+        else:
+            to_insert.append((index, data))
+    Message.objects.bulk_create(
+        [_message_build(**scope, chat=chats[d["chat"]["external_id"]], data=d) for _, d in to_insert],
+        ignore_conflicts=True,
+    )
+    for index, data in to_insert:
+        results[index] = BulkItemResult(index, data["external_id"], "created")
+    return results
+
+
+# --- webhooks -----------------------------------------------------------------------------------
+
+def webhook_secret_generate() -> str:
+    """A Standard Webhooks secret: `whsec_` + base64 of 32 random bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+@transaction.atomic
+def webhook_set(*, tenant_id: uuid.UUID, provider: Provider, url: str, events: list[str],
+                rotate_secret: bool = False) -> tuple[Webhook, bool, str | None]:
+    """Set the tenant+provider's one webhook. Returns (webhook, created, secret-to-show-once or None).
+
+    A new webhook gets a fresh secret. Setting it again changes the URL and events and keeps
+    the secret (so a retried request can't lock the provider out), unless `rotate_secret`.
+    """
+    webhook = Webhook.objects.select_for_update().filter(tenant_id=tenant_id, provider=provider).first()
+    if webhook is None:
+        secret = webhook_secret_generate()
+        try:
+            with transaction.atomic():
+                webhook = Webhook.objects.create(tenant_id=tenant_id, provider=provider, url=url, events=events,
+                                                 secret=secret)
+            return webhook, True, secret
+        except IntegrityError:
+            webhook = Webhook.objects.select_for_update().get(tenant_id=tenant_id, provider=provider)
+    webhook.url, webhook.events = url, events
+    secret = webhook_secret_generate() if rotate_secret else None
+    if secret:
+        webhook.secret = secret
+    webhook.save(update_fields=["url", "events", "secret", "updated_at"])
+    return webhook, False, secret
+
+
+def webhook_delete(*, webhook: Webhook) -> None:
+    webhook.delete()

@@ -1,0 +1,499 @@
+"""The outbox: enqueue calls, deliver one attempt, retry, sweep, cancel.
+
+Life of a delivery (docs/provider-calls.md has the full story):
+
+    pending ──claim──▶ in_progress ──2xx──▶ delivered
+       ▲                   │ network error / timeout / 408 / 425 / 429 / 5xx
+       └──── backoff ──────┤ (attempts left)
+                           └──▶ dead   (other 4xx, 3xx, unsafe URL, attempts exhausted)
+    pending / in_progress / dead ──moderator or deactivation──▶ cancelled
+    dead ──moderator retry──▶ pending (a fresh cycle of attempts)
+
+Ordering: deliveries sharing (kind, tenant, provider, ordering_key) go out in id
+order. A delivery waits while an earlier one of its chain is pending, in progress
+or DEAD; only delivered/cancelled release it. So an edit never overtakes its
+message: a dead message blocks its chat until a moderator retries or cancels it.
+"""
+
+import base64
+import hashlib
+import logging
+import random
+import secrets
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from functools import partial
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, Max, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from communications import clients
+from communications.models import (
+    Delivery,
+    DeliveryAttempt,
+    Provider,
+    ProviderSigningSecret,
+    TenantConfiguration,
+)
+from communications.models.providers import ALL_ENDPOINTS
+from communications.provider_contract import answer_message_id
+from config.api.errors import ApplicationError, ConflictError
+from config.broker import publish_fail_fast
+
+logger = logging.getLogger(__name__)
+
+# Calls (and webhook events) still allowed after the tenant's configuration is disabled: they say goodbye.
+FAREWELL_ENDPOINTS = ("disconnect", "deleteWebhook", "integration.deactivated")
+RETRYABLE_STATUS = (408, 425, 429)
+PENDING_LIKE = (Delivery.Status.PENDING, Delivery.Status.IN_PROGRESS)
+
+_on_delivered: dict[str, Callable[[Delivery], None]] = {}
+
+
+def on_delivered_handler(name: str):
+    """Register `func(delivery)` to run, in the transaction that marks a delivery
+    delivered, for deliveries enqueued with `on_delivered=name`. The module that
+    registers must be imported at startup (e.g. from AppConfig.ready)."""
+
+    def register(func):
+        _on_delivered[name] = func
+        return func
+
+    return register
+
+
+# --- enqueue ---------------------------------------------------------------------
+
+@transaction.atomic
+def delivery_enqueue(
+    *,
+    tenant_configuration: TenantConfiguration,
+    endpoint: str,
+    payload: dict | list,
+    ordering_key: str = "",
+    on_delivered: str = "",
+) -> Delivery:
+    """Queue a call of the provider `endpoint` for this tenant, using the
+    configuration bound to the tenant now. Written in the caller's transaction,
+    dispatched to Celery after commit."""
+    if endpoint not in ALL_ENDPOINTS:
+        raise ApplicationError(f"Неизвестный эндпоинт провайдера: {endpoint}", code="unknown_endpoint",
+                               field="endpoint")
+    if not tenant_configuration.is_active and endpoint not in FAREWELL_ENDPOINTS:
+        raise ConflictError("Приложение провайдера отключено у тенанта: вызовы провайдера запрещены",
+                            code="tenant_configuration_disabled")
+    configuration = tenant_configuration.configuration
+    url = _endpoint_url(configuration, endpoint)
+    return _create(kind=Delivery.Kind.PROVIDER, tenant_configuration=tenant_configuration,
+                   configuration=configuration, endpoint=endpoint, url=url, payload=payload,
+                   ordering_key=ordering_key, on_delivered=on_delivered)
+
+
+@transaction.atomic
+def delivery_enqueue_webhook(
+    *,
+    tenant_configuration: TenantConfiguration,
+    url: str,
+    secret: str,
+    event: str,
+    payload: dict | list,
+    ordering_key: str = "",
+) -> Delivery:
+    """Queue a webhook event for a provider-registered URL, signed with `secret`."""
+    if not tenant_configuration.is_active and event not in FAREWELL_ENDPOINTS:
+        raise ConflictError("Приложение провайдера отключено у тенанта", code="tenant_configuration_disabled")
+    return _create(kind=Delivery.Kind.WEBHOOK, tenant_configuration=tenant_configuration, configuration=None,
+                   endpoint=event, url=url, payload=payload, ordering_key=ordering_key, signing_secret=secret)
+
+
+def _create(*, kind, tenant_configuration, ordering_key, **fields) -> Delivery:
+    if ordering_key:
+        _lock_chain(kind, tenant_configuration.tenant_id, tenant_configuration.provider_id, ordering_key)
+    delivery = Delivery.objects.create(
+        kind=kind, tenant_id=tenant_configuration.tenant_id, provider_id=tenant_configuration.provider_id,
+        tenant_configuration=tenant_configuration, ordering_key=ordering_key, next_attempt_at=timezone.now(),
+        **fields,
+    )
+    _dispatch_on_commit(delivery.pk)
+    return delivery
+
+
+def _lock_chain(kind, tenant_id, provider_id, ordering_key) -> None:
+    """Serialise enqueuers of one chain until commit, so id order == commit order."""
+    if connection.vendor != "postgresql":
+        return  # SQLite serialises all writers anyway
+    digest = hashlib.blake2b(f"{kind}:{tenant_id}:{provider_id}:{ordering_key}".encode(), digest_size=8).digest()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest, "big", signed=True)])
+
+
+# --- dispatch --------------------------------------------------------------------
+
+def _dispatch(delivery_id: int, countdown: float | None = None) -> bool:
+    """Send the task to the broker (one fail-fast attempt). Never raises: the sweeper covers a failure."""
+    from communications.tasks import delivery_send_task
+
+    options = {"args": [delivery_id], "countdown": countdown, "queue": settings.DELIVERY_QUEUE}
+    try:
+        if delivery_send_task.app.conf.task_always_eager:
+            delivery_send_task.apply_async(**options)
+        else:
+            publish_fail_fast(delivery_send_task, **options)
+        return True
+    except Exception:
+        logger.warning("delivery %s: dispatch to the broker failed; the sweeper will send it", delivery_id,
+                       exc_info=True)
+        return False
+
+
+def _dispatch_on_commit(delivery_id: int, countdown: float | None = None) -> None:
+    transaction.on_commit(partial(_dispatch, delivery_id, countdown), robust=True)
+
+
+# --- one attempt -----------------------------------------------------------------
+
+def delivery_send(*, delivery_id: int) -> str:
+    """Make one attempt if the delivery is due and first in its chain. Safe to
+    run twice or concurrently: returns a short outcome word."""
+    claimed = _claim(delivery_id)
+    if isinstance(claimed, str):
+        return claimed
+    delivery, number, started_at = claimed
+    result, error = None, None
+    try:
+        result = clients.post_json(**_request_kwargs(delivery))
+    except clients.OutboundCallError as exc:
+        error = exc
+    return _record(delivery.pk, number, started_at, result, error)
+
+
+def _max_attempts() -> int:
+    return len(settings.DELIVERY_RETRY_SCHEDULE) + 1
+
+
+def _claim(delivery_id: int):
+    with transaction.atomic():
+        delivery = Delivery.objects.select_for_update(skip_locked=True).filter(pk=delivery_id).first()
+        if delivery is None:
+            return "locked"  # another worker holds it right now (or it never existed)
+        if delivery.is_final:
+            return "final"
+        now = timezone.now()
+        if delivery.status == Delivery.Status.IN_PROGRESS:
+            if delivery.lease_expires_at and delivery.lease_expires_at > now:
+                return "busy"
+            # The worker that claimed it died mid-attempt: log that attempt and go again.
+            _log_attempt(delivery, delivery.attempts, delivery.updated_at, DeliveryAttempt.Outcome.INTERRUPTED,
+                         error="попытка прервана: воркер не завершил её до истечения аренды")
+            if delivery.attempts >= _max_attempts():
+                _finish(delivery, Delivery.Status.DEAD, "попытки исчерпаны (последняя прервана)")
+                return "dead"
+        elif delivery.next_attempt_at > now + timedelta(seconds=2):
+            return "not_due"
+        tenant_configuration = delivery.tenant_configuration
+        if (tenant_configuration is not None and not tenant_configuration.is_active
+                and delivery.endpoint not in FAREWELL_ENDPOINTS):
+            _finish(delivery, Delivery.Status.CANCELLED, "приложение провайдера отключено у тенанта")
+            return "cancelled"
+        if _blocked(delivery):
+            delivery.status = Delivery.Status.PENDING
+            delivery.next_attempt_at = now + timedelta(seconds=settings.DELIVERY_BLOCKED_RECHECK)
+            delivery.lease_expires_at = None
+            delivery.save(update_fields=["status", "next_attempt_at", "lease_expires_at", "updated_at"])
+            return "blocked"
+        lease = settings.PROVIDER_CONNECT_TIMEOUT + settings.PROVIDER_READ_TIMEOUT + settings.DELIVERY_LEASE_MARGIN
+        delivery.status = Delivery.Status.IN_PROGRESS
+        delivery.attempts += 1
+        delivery.lease_expires_at = now + timedelta(seconds=lease)
+        delivery.save(update_fields=["status", "attempts", "lease_expires_at", "updated_at"])
+        return delivery, delivery.attempts, now
+
+
+def _chain(delivery: Delivery):
+    return Delivery.objects.filter(kind=delivery.kind, tenant_id=delivery.tenant_id,
+                                   provider_id=delivery.provider_id, ordering_key=delivery.ordering_key)
+
+
+def _blocked(delivery: Delivery) -> bool:
+    if not delivery.ordering_key:
+        return False
+    return _chain(delivery).filter(pk__lt=delivery.pk).exclude(status__in=Delivery.RELEASING_STATUSES).exists()
+
+
+def _request_kwargs(delivery: Delivery) -> dict:
+    kwargs = {"url": delivery.url, "payload": delivery.payload, "idempotency_key": str(delivery.idempotency_key)}
+    if delivery.kind == Delivery.Kind.WEBHOOK:
+        kwargs["signing_secrets"] = [delivery.signing_secret]
+        kwargs["extra_headers"] = {"X-SberCRM-Event": delivery.endpoint}
+    else:
+        kwargs.update(_provider_auth(provider=delivery.provider, configuration=delivery.configuration,
+                                     tenant_id=delivery.tenant_id, endpoint=delivery.endpoint))
+    return kwargs
+
+
+def _provider_auth(*, provider, configuration, tenant_id, endpoint) -> dict:
+    """API key, signature secrets and informational headers of a provider call."""
+    return {
+        "signing_secrets": provider_signing_secrets(provider=provider),
+        "auth_header": configuration.auth_header,
+        "auth_key": configuration.auth_key,
+        "extra_headers": {"X-SberCRM-Endpoint": endpoint, "X-SberCRM-Tenant": str(tenant_id)},
+    }
+
+
+def _endpoint_url(configuration, endpoint: str) -> str:
+    url = configuration.endpoint_url(endpoint)
+    if not url:
+        raise ApplicationError(f"В конфигурации провайдера не задан эндпоинт {endpoint}",
+                               code="endpoint_not_configured", field="endpoint")
+    return url
+
+
+def _classify(result: clients.CallResult | None, error: Exception | None) -> tuple[bool, bool, str]:
+    """(success, retryable, error text)."""
+    if error is not None:
+        return False, error.retryable, str(error)
+    code = result.status_code
+    if result.ok:
+        return True, False, ""
+    if 300 <= code < 400:
+        return False, False, f"HTTP {code}: перенаправление на {result.headers.get('Location', '?')} не выполняется"
+    return False, code in RETRYABLE_STATUS or code >= 500, f"HTTP {code}: {result.excerpt[:500]}"
+
+
+def retry_delay(attempt: int, retry_after: float | None = None) -> float:
+    """Seconds to wait after failed attempt number `attempt` (1-based)."""
+    schedule = settings.DELIVERY_RETRY_SCHEDULE
+    base = schedule[min(attempt, len(schedule)) - 1]
+    jitter = settings.DELIVERY_RETRY_JITTER
+    delay = base * random.uniform(1 - jitter, 1 + jitter)
+    if retry_after:
+        delay = max(delay, min(retry_after, settings.DELIVERY_RETRY_AFTER_MAX))
+    return delay
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return max((parsedate_to_datetime(value) - now).total_seconds(), 0.0)
+    except (TypeError, ValueError):
+        return None
+
+
+def _record(delivery_id, number, started_at, result, error) -> str:
+    success, retryable, error_text = _classify(result, error)
+    with transaction.atomic():
+        delivery = Delivery.objects.select_for_update().get(pk=delivery_id)
+        now = timezone.now()
+        ours = delivery.status == Delivery.Status.IN_PROGRESS and delivery.attempts == number
+        if result is not None:
+            delivery.response_status = result.status_code
+            delivery.response_excerpt = result.excerpt
+        if success:
+            outcome = DeliveryAttempt.Outcome.SUCCESS
+        elif retryable and number < _max_attempts():
+            outcome = DeliveryAttempt.Outcome.RETRY
+        else:
+            outcome = DeliveryAttempt.Outcome.FAILED
+        _log_attempt(delivery, number, started_at, outcome, result=result, error=error_text)
+        if not ours:
+            # Cancelled meanwhile, or our lease expired and someone else took over.
+            delivery.save(update_fields=["response_status", "response_excerpt", "updated_at"])
+            return "superseded"
+        delivery.lease_expires_at = None
+        if success:
+            delivery.response_json = result.json
+            delivery.provider_message_id = answer_message_id(result.json)[:255]
+            delivery.delivered_at = now
+            delivery.last_error = ""
+            _run_on_delivered(delivery)
+            _finish(delivery, Delivery.Status.DELIVERED, delivery.last_error)
+            return "delivered"
+        if outcome == DeliveryAttempt.Outcome.RETRY:
+            retry_after = parse_retry_after(result.headers.get("Retry-After"), now) if result else None
+            delay = retry_delay(number, retry_after)
+            delivery.status = Delivery.Status.PENDING
+            delivery.next_attempt_at = now + timedelta(seconds=delay)
+            delivery.last_error = error_text
+            delivery.save()
+            if delay <= settings.CELERY_MAX_COUNTDOWN:
+                _dispatch_on_commit(delivery.pk, countdown=delay)
+            # Longer waits: the sweeper sends it when next_attempt_at is due.
+            return "retry"
+        suffix = " (попытки исчерпаны)" if retryable else ""
+        _finish(delivery, Delivery.Status.DEAD, error_text + suffix)
+        logger.warning("delivery %s to %s is dead: %s", delivery.pk, delivery.endpoint, error_text)
+        return "dead"
+
+
+def _log_attempt(delivery, number, started_at, outcome, *, result=None, error="") -> None:
+    DeliveryAttempt.objects.create(
+        delivery=delivery, number=number, started_at=started_at, outcome=outcome,
+        status_code=result.status_code if result else None, latency_ms=result.latency_ms if result else None,
+        error=error[:2000],
+    )
+
+
+def _run_on_delivered(delivery: Delivery) -> None:
+    if not delivery.on_delivered:
+        return
+    handler = _on_delivered.get(delivery.on_delivered)
+    try:
+        if handler is None:
+            raise LookupError(f"обработчик {delivery.on_delivered!r} не зарегистрирован")
+        with transaction.atomic():
+            handler(delivery)
+    except Exception as exc:
+        # The provider got the call; a bug here must not re-send it. Keep it visible.
+        logger.exception("delivery %s: on_delivered handler failed", delivery.pk)
+        delivery.last_error = f"доставлено, но обработчик ответа упал: {exc}"[:2000]
+
+
+def _finish(delivery: Delivery, status: str, error: str = "") -> None:
+    """Move to a final status; release the next delivery of the chain if allowed."""
+    delivery.status = status
+    delivery.lease_expires_at = None
+    delivery.last_error = error
+    delivery.save()
+    if status in Delivery.RELEASING_STATUSES and delivery.ordering_key:
+        following = (_chain(delivery).filter(pk__gt=delivery.pk, status=Delivery.Status.PENDING)
+                     .order_by("pk").first())
+        if following is not None and following.attempts == 0:
+            Delivery.objects.filter(pk=following.pk).update(next_attempt_at=timezone.now())
+            _dispatch_on_commit(following.pk)
+
+
+# --- sweeper, moderation, deactivation ------------------------------------------
+
+def deliveries_sweep(*, limit: int = 500) -> int:
+    """Re-dispatch deliveries that are due but have no live task: written while the
+    broker was down, waiting longer than a countdown may, or stuck in progress
+    after a worker died. Returns how many were dispatched."""
+    now = timezone.now()
+    grace = now - timedelta(seconds=settings.DELIVERY_SWEEP_GRACE)
+    due = (Q(status=Delivery.Status.PENDING, next_attempt_at__lte=grace)
+           | Q(status=Delivery.Status.IN_PROGRESS, lease_expires_at__lte=now))
+    # Once per grace period per row, so a long broker backlog is not flooded with duplicates.
+    not_recently_swept = Q(swept_at__isnull=True) | Q(swept_at__lte=grace)
+    ids = list(Delivery.objects.filter(due & not_recently_swept).order_by("next_attempt_at", "pk")
+               .values_list("pk", flat=True)[:limit])
+    # Mark first: an UPDATE after dispatching could hold the row lock just when the task's
+    # SKIP LOCKED claim runs, and the task would give up ("locked") until the next sweep.
+    Delivery.objects.filter(pk__in=ids).update(swept_at=now)
+    failed = [pk for pk in ids if not _dispatch(pk)]
+    if failed:
+        Delivery.objects.filter(pk__in=failed).update(swept_at=None)
+    return len(ids) - len(failed)
+
+
+@transaction.atomic
+def delivery_retry(*, delivery_id: int) -> Delivery:
+    """Moderator: give a dead delivery a fresh cycle of attempts."""
+    delivery = Delivery.objects.select_for_update().get(pk=delivery_id)
+    if delivery.status != Delivery.Status.DEAD:
+        raise ConflictError("Повторить можно только недоставленную доставку", code="delivery_not_dead")
+    delivery.status = Delivery.Status.PENDING
+    delivery.attempts = 0
+    delivery.next_attempt_at = timezone.now()
+    delivery.save()
+    _dispatch_on_commit(delivery.pk)
+    return delivery
+
+
+@transaction.atomic
+def delivery_cancel(*, delivery_id: int, reason: str = "отменена модератором") -> Delivery:
+    """Moderator: stop a pending, in-progress or dead delivery (releases its chain)."""
+    delivery = Delivery.objects.select_for_update().get(pk=delivery_id)
+    if delivery.status in Delivery.RELEASING_STATUSES:
+        raise ConflictError("Доставка уже завершена", code="delivery_final")
+    _finish(delivery, Delivery.Status.CANCELLED, reason)
+    return delivery
+
+
+@transaction.atomic
+def deliveries_cancel_pending(*, tenant_id, provider: Provider, reason: str, include_dead: bool = False) -> int:
+    """Cancel every not-yet-sent delivery (provider calls and webhooks) of a
+    tenant for a provider. Used when the token or the app is deactivated;
+    `include_dead` also cancels dead ones, so they no longer block their chains."""
+    statuses = (*PENDING_LIKE, Delivery.Status.DEAD) if include_dead else PENDING_LIKE
+    return (Delivery.objects
+            .filter(tenant_id=tenant_id, provider=provider, status__in=statuses)
+            .update(status=Delivery.Status.CANCELLED, last_error=reason, lease_expires_at=None,
+                    updated_at=timezone.now()))
+
+
+def provider_call_now(*, tenant_configuration: TenantConfiguration, endpoint: str, payload: dict | list,
+                      idempotency_key: str) -> clients.CallResult:
+    """A synchronous call outside the outbox, for tasks that need the answer at
+    once and are resumable themselves (e.g. paging getMessageHistory). Same
+    client, headers, auth and signature as outbox deliveries."""
+    configuration = tenant_configuration.configuration
+    return clients.post_json(
+        url=_endpoint_url(configuration, endpoint), payload=payload, idempotency_key=idempotency_key,
+        **_provider_auth(provider=tenant_configuration.provider, configuration=configuration,
+                         tenant_id=tenant_configuration.tenant_id, endpoint=endpoint),
+    )
+
+
+# --- signing secrets ---------------------------------------------------------------
+
+@transaction.atomic
+def provider_signing_secret_issue(*, provider: Provider, overlap: timedelta = timedelta(hours=24)) -> str:
+    """Issue a new `whsec_` secret and return it: the only time it is shown.
+    Older secrets keep signing (a second signature) for `overlap`."""
+    now = timezone.now()
+    ProviderSigningSecret.objects.filter(provider=provider).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now + overlap)).update(expires_at=now + overlap)
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    ProviderSigningSecret.objects.create(provider=provider, secret=secret)
+    return secret
+
+
+def provider_signing_secrets(*, provider: Provider) -> list[str]:
+    """Secrets to sign with, newest first. Issues one if the provider has none."""
+    now = timezone.now()
+    current = list(ProviderSigningSecret.objects.filter(provider=provider)
+                   .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+                   .order_by("-created_at").values_list("secret", flat=True))
+    if not current:
+        logger.warning("provider %s had no signing secret; issued one (show it via the admin rotation)",
+                       provider.code)
+        current = [provider_signing_secret_issue(provider=provider)]
+    return current
+
+
+# --- health (read) -----------------------------------------------------------------
+
+def provider_health_annotate(queryset, *, since: datetime):
+    """Annotate providers with recent attempt counts, backlog and the last failed
+    attempt for the admin, in the one list query (no query per row)."""
+    recent = Q(deliveries__attempt_log__started_at__gte=since)
+    failed = (DeliveryAttempt.objects.filter(delivery__provider=OuterRef("pk"))
+              .exclude(outcome=DeliveryAttempt.Outcome.SUCCESS).order_by("-started_at", "-pk"))
+
+    def backlog(status):
+        rows = (Delivery.objects.filter(provider=OuterRef("pk"), status=status).order_by()
+                .values("provider").annotate(n=Count("pk")).values("n"))
+        return Coalesce(Subquery(rows), 0)
+
+    return queryset.annotate(
+        attempts_recent=Count("deliveries__attempt_log", filter=recent),
+        successes_recent=Count("deliveries__attempt_log",
+                               filter=recent & Q(deliveries__attempt_log__outcome=DeliveryAttempt.Outcome.SUCCESS)),
+        last_attempt_at=Max("deliveries__attempt_log__started_at"),
+        backlog_pending=backlog(Delivery.Status.PENDING),
+        backlog_in_progress=backlog(Delivery.Status.IN_PROGRESS),
+        backlog_dead=backlog(Delivery.Status.DEAD),
+        last_error_at=Subquery(failed.values("started_at")[:1]),
+        last_error_delivery_id=Subquery(failed.values("delivery_id")[:1]),
+        last_error_endpoint=Subquery(failed.values("delivery__endpoint")[:1]),
+        last_error_text=Subquery(failed.values("error")[:1]),
+    )

@@ -1,0 +1,262 @@
+"""CRM operator actions in a tenant's chats (`/internal/v1/operator/...`).
+
+Every action changes our data AND writes the provider call (and the webhook event, when
+the provider subscribed to it) as outbox deliveries in the same transaction. Calls about
+one chat share the ordering key = the chat's external id, so an edit or a status change
+never reaches the provider before the message it refers to.
+
+Outgoing messages get a temporary id `crm-<uuid>` (sent as `clientMessageId`). When the
+provider answers `sendMessage` with its `messageId`, that id becomes the message's external
+id (so the provider can address it through the public API), and calls about the message
+still queued behind it get `messageId` filled in before they are sent.
+
+Actions are refused with 409 when the tenant's integration is not active: the app is
+disabled in the marketplace (`integration_disabled`) or there is no active integration
+token (`integration_inactive`). Reads stay allowed.
+"""
+
+import logging
+import uuid
+
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from communications import provider_contract as contract
+from communications.models import Chat, Delivery, IntegrationToken, Message, Provider, TenantConfiguration
+from communications.selectors.conversations import chat_get
+from communications.services.conversations import chat_mark_seen, message_set_status, message_update_text
+from communications.services.deliveries import PENDING_LIKE, delivery_enqueue, on_delivered_handler
+from communications.services.webhook_events import Event, message_data, webhook_event_emit
+from config.api.errors import ApplicationError, ConflictError, NotFoundError
+
+logger = logging.getLogger(__name__)
+
+CLIENT_ID_PREFIX = "crm-"
+BROADCAST_ID_PREFIX = "crmb-"  # sent inside one bulkMessages call: no per-chat ordering until acknowledged
+MAX_BROADCAST_CHATS = 100
+
+
+# --- guards -------------------------------------------------------------------------------------
+
+def integration_require(*, tenant_id: uuid.UUID, provider: Provider) -> TenantConfiguration:
+    """The tenant's active configuration, or 409 when operator actions must be refused.
+
+    On PostgreSQL the active token row is share-locked until commit, so a concurrent token
+    deactivation (which takes FOR UPDATE on it) runs strictly before or after this action:
+    no provider call slips in after `disconnect`.
+    """
+    tenant_configuration = (TenantConfiguration.objects.select_related("configuration", "provider")
+                            .filter(tenant_id=tenant_id, provider=provider).first())
+    if tenant_configuration is None or not tenant_configuration.is_active or not provider.is_active:
+        raise ConflictError("Приложение провайдера отключено у тенанта в маркетплейсе: действия в чатах недоступны.",
+                            code="integration_disabled")
+    tokens = IntegrationToken.objects.filter(
+        tenant_id=tenant_id, provider=provider, status=IntegrationToken.Status.ACTIVE,
+    ).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
+    token_id = tokens.values_list("pk", flat=True).first()
+    if token_id is not None and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT id FROM communications_integrationtoken WHERE id = %s AND status = %s FOR SHARE",
+                           [token_id, IntegrationToken.Status.ACTIVE])
+            token_id = cursor.fetchone()
+    if token_id is None:
+        raise ConflictError("Интеграция тенанта с провайдером деактивирована (нет активного токена): "
+                            "действия в чатах недоступны.", code="integration_inactive")
+    return tenant_configuration
+
+
+def operator_message_get(*, tenant_id: uuid.UUID, provider: Provider, message_id: int) -> Message:
+    """A message by OUR id (stable, unlike the external id that changes when the provider answers)."""
+    message = (Message.objects.select_related("chat", "chat__channel")
+               .filter(tenant_id=tenant_id, provider=provider, pk=message_id).first())
+    if message is None:
+        raise NotFoundError("Сообщение не найдено.", field="messageId")
+    return message
+
+
+# --- payloads -------------------------------------------------------------------------------------
+
+def _ids(message: Message) -> dict:
+    """`message_id` (the provider's id) or, while it is unknown, `client_message_id` (our crm-… id)."""
+    temporary = message.external_id.startswith((CLIENT_ID_PREFIX, BROADCAST_ID_PREFIX))
+    return {"message_id": None if temporary else message.external_id,
+            "client_message_id": message.external_id if temporary else None}
+
+
+def _channel_id(chat: Chat) -> str | None:
+    return chat.channel.external_id if chat.channel_id else None
+
+
+def _send_payload(tenant_configuration, message: Message, operator_id: str) -> dict:
+    chat = message.chat
+    return contract.send_message_body(tenant_id=tenant_configuration.tenant_id, chat_id=chat.external_id,
+                                      channel_id=_channel_id(chat), client_message_id=message.external_id,
+                                      text=message.text, operator_id=operator_id)
+
+
+def _event_data(message: Message) -> dict:
+    return message_data(message, **_ids(message))
+
+
+def _message_create(*, tenant_configuration, chat: Chat, text: str, operator_id: str, prefix: str) -> Message:
+    return Message.objects.create(
+        tenant_id=tenant_configuration.tenant_id, provider=tenant_configuration.provider, chat=chat,
+        external_id=f"{prefix}{uuid.uuid4()}", direction=Message.Direction.OUTGOING, text=text,
+        sender_external_id=operator_id, seen_flag=True, status=Message.Status.SENT,
+    )
+
+
+def _created_event(tenant_configuration, message: Message) -> None:
+    webhook_event_emit(tenant_configuration=tenant_configuration, event=Event.MESSAGE_CREATED,
+                       data=_event_data(message), ordering_key=message.chat.external_id)
+
+
+# --- actions ----------------------------------------------------------------------------------------
+
+@transaction.atomic
+def operator_message_send(*, tenant_id: uuid.UUID, provider: Provider, chat_id: str, text: str,
+                          operator_id: str = "") -> Message:
+    """Store an outgoing message and queue `sendMessage` (ordered within the chat)."""
+    tenant_configuration = integration_require(tenant_id=tenant_id, provider=provider)
+    chat = chat_get(tenant_id=tenant_id, provider=provider, chat_id=chat_id)
+    message = _message_create(tenant_configuration=tenant_configuration, chat=chat, text=text,
+                              operator_id=operator_id, prefix=CLIENT_ID_PREFIX)
+    delivery_enqueue(tenant_configuration=tenant_configuration, endpoint="sendMessage",
+                     payload=_send_payload(tenant_configuration, message, operator_id),
+                     ordering_key=chat.external_id, on_delivered="operator.message_sent")
+    _created_event(tenant_configuration, message)
+    return message
+
+
+@transaction.atomic
+def operator_broadcast(*, tenant_id: uuid.UUID, provider: Provider, chat_ids: list[str], text: str,
+                       operator_id: str = "") -> tuple[list[Message], str]:
+    """Send one text to several chats. Returns (messages, endpoint used).
+
+    With `bulkMessages` configured and more than one chat: ONE `bulkMessages` call (the
+    provider answers `results[i].messageId`). Otherwise one ordered `sendMessage` per chat.
+    """
+    tenant_configuration = integration_require(tenant_id=tenant_id, provider=provider)
+    chats = {c.external_id: c for c in Chat.objects.select_related("channel")
+             .filter(tenant_id=tenant_id, provider=provider, external_id__in=chat_ids)}
+    missing = [cid for cid in chat_ids if cid not in chats]
+    if missing:
+        raise NotFoundError(f"Чаты не найдены: {', '.join(missing[:10])}", code="chat_not_found", field="chatIds")
+    use_bulk = len(chat_ids) > 1 and bool(tenant_configuration.configuration.endpoint_url("bulkMessages"))
+    if not use_bulk:
+        messages = [operator_message_send(tenant_id=tenant_id, provider=provider, chat_id=cid, text=text,
+                                          operator_id=operator_id) for cid in chat_ids]
+        return messages, "sendMessage"
+    messages = [_message_create(tenant_configuration=tenant_configuration, chat=chats[cid], text=text,
+                                operator_id=operator_id, prefix=BROADCAST_ID_PREFIX) for cid in chat_ids]
+    delivery_enqueue(tenant_configuration=tenant_configuration, endpoint="bulkMessages",
+                     payload=contract.bulk_messages_body(
+                         tenant_id=tenant_id, messages=[_send_payload(tenant_configuration, m, operator_id)
+                                                        for m in messages]),
+                     on_delivered="operator.bulk_sent")
+    for message in messages:
+        _created_event(tenant_configuration, message)
+    return messages, "bulkMessages"
+
+
+def _refuse_unacknowledged_broadcast(message: Message) -> None:
+    if message.external_id.startswith(BROADCAST_ID_PREFIX):
+        raise ConflictError("Сообщение рассылки ещё не принято провайдером; повторите действие позже.",
+                            code="message_not_acknowledged", field="messageId")
+
+
+@transaction.atomic
+def operator_message_edit(*, tenant_id: uuid.UUID, provider: Provider, message_id: int, text: str) -> Message:
+    """Replace the text of an outgoing message and queue `updateMessageContent` behind its `sendMessage`."""
+    tenant_configuration = integration_require(tenant_id=tenant_id, provider=provider)
+    message = operator_message_get(tenant_id=tenant_id, provider=provider, message_id=message_id)
+    if message.direction != Message.Direction.OUTGOING:
+        raise ApplicationError("Редактировать можно только исходящие сообщения.", code="message_not_outgoing",
+                               field="messageId")
+    _refuse_unacknowledged_broadcast(message)
+    if message.text == text:
+        return message
+    message = message_update_text(message=message, text=text)
+    chat = message.chat
+    delivery_enqueue(tenant_configuration=tenant_configuration, endpoint="updateMessageContent",
+                     payload=contract.update_content_body(tenant_id=tenant_id, chat_id=chat.external_id,
+                                                          **_ids(message), text=text),
+                     ordering_key=chat.external_id)
+    webhook_event_emit(tenant_configuration=tenant_configuration, event=Event.MESSAGE_UPDATED,
+                       data=_event_data(message), ordering_key=chat.external_id)
+    return message
+
+
+@transaction.atomic
+def operator_message_set_status(*, tenant_id: uuid.UUID, provider: Provider, message_id: int, status: str,
+                                error: str = "") -> Message:
+    """Set a message status and queue `updateMessageStatus` (ordered within the chat)."""
+    tenant_configuration = integration_require(tenant_id=tenant_id, provider=provider)
+    message = operator_message_get(tenant_id=tenant_id, provider=provider, message_id=message_id)
+    _refuse_unacknowledged_broadcast(message)
+    before = (message.status, message.status_error)
+    message = message_set_status(message=message, status=status, error=error)
+    if (message.status, message.status_error) == before:
+        return message
+    chat = message.chat
+    delivery_enqueue(tenant_configuration=tenant_configuration, endpoint="updateMessageStatus",
+                     payload=contract.update_status_body(tenant_id=tenant_id, chat_id=chat.external_id,
+                                                         **_ids(message), status=message.status,
+                                                         error=message.status_error),
+                     ordering_key=chat.external_id)
+    webhook_event_emit(tenant_configuration=tenant_configuration, event=Event.MESSAGE_STATUS,
+                       data=_event_data(message), ordering_key=chat.external_id)
+    return message
+
+
+@transaction.atomic
+def operator_chat_mark_read(*, tenant_id: uuid.UUID, provider: Provider, chat_id: str) -> int:
+    """Mark the chat read here and queue `markChatRead`. Returns how many messages flipped."""
+    tenant_configuration = integration_require(tenant_id=tenant_id, provider=provider)
+    chat = chat_get(tenant_id=tenant_id, provider=provider, chat_id=chat_id)
+    updated = chat_mark_seen(chat=chat)
+    delivery_enqueue(tenant_configuration=tenant_configuration, endpoint="markChatRead",
+                     payload=contract.mark_chat_read_body(tenant_id=tenant_id, chat_id=chat.external_id,
+                                                          channel_id=_channel_id(chat)),
+                     ordering_key=chat.external_id)
+    webhook_event_emit(tenant_configuration=tenant_configuration, event=Event.CHAT_SEEN,
+                       data=contract.chat_seen_event_data(chat_id=chat.external_id, updated=updated),
+                       ordering_key=chat.external_id)
+    return updated
+
+
+# --- answers of the provider (run in the transaction that marks the delivery delivered) -----------
+
+def _provider_id_store(delivery: Delivery, client_id: str, provider_id: str) -> None:
+    scope = {"tenant_id": delivery.tenant_id, "provider_id": delivery.provider_id}
+    message = Message.objects.filter(**scope, external_id=client_id).first()
+    if message is None or not provider_id:
+        if message is not None:
+            logger.warning("delivery %s: provider returned no message id", delivery.pk)
+        return
+    if Message.objects.filter(**scope, external_id=provider_id).exclude(pk=message.pk).exists():
+        raise ConflictError(f"id {provider_id} уже занят другим сообщением (эхо через публичный API?)")
+    Message.objects.filter(pk=message.pk).update(external_id=provider_id, updated_at=timezone.now())
+    # Calls about this message still queued behind it learn the provider's id before they are sent.
+    waiting = Delivery.objects.filter(kind=Delivery.Kind.PROVIDER, **scope, ordering_key=message.chat.external_id,
+                                      pk__gt=delivery.pk, status__in=PENDING_LIKE)
+    for queued in waiting:
+        if isinstance(queued.payload, dict) and queued.payload.get("clientMessageId") == client_id:
+            queued.payload["messageId"] = provider_id
+            queued.save(update_fields=["payload", "updated_at"])
+
+
+@on_delivered_handler("operator.message_sent")
+def _message_sent(delivery: Delivery) -> None:
+    _provider_id_store(delivery, delivery.payload["clientMessageId"], delivery.provider_message_id)
+
+
+@on_delivered_handler("operator.bulk_sent")
+def _bulk_sent(delivery: Delivery) -> None:
+    sent = delivery.payload["messages"]
+    results = (delivery.response_json or {}).get("results") if isinstance(delivery.response_json, dict) else None
+    for position, result in enumerate(results or []):
+        index = result.get("index", position) if isinstance(result, dict) else None
+        if isinstance(index, int) and 0 <= index < len(sent) and result.get("messageId"):
+            _provider_id_store(delivery, sent[index]["clientMessageId"], str(result["messageId"])[:255])

@@ -1,0 +1,172 @@
+"""Operator API and lifecycle services without a worker: what is written to the outbox, and the errors."""
+
+import uuid
+
+import pytest
+
+from communications.models import Delivery, InitialSync, Message, ProviderSigningSecret
+from communications.services.conversations import message_create
+from communications.services.providers import provider_register
+from communications.services.tokens import integration_token_deactivate
+from communications.tests.callbacks.conftest import chat_make, provider_setup, tenant_install
+from config.testing.fake_provider import ENDPOINTS
+
+BASE = "/internal/v1/operator"
+
+
+@pytest.fixture
+def setup(db, fake_provider):
+    provider = provider_setup(fake_provider)
+    tenant_id, token = tenant_install(provider)
+    chat_make(tenant_id, provider, "chat-1")
+    chat_make(tenant_id, provider, "chat-2")
+    return provider, tenant_id, token
+
+
+def scope(provider, tenant_id):
+    return {"tenantId": str(tenant_id), "providerCode": provider.code}
+
+
+def test_activation_queues_get_channels_and_set_webhook_and_prepares_the_sync(setup):
+    provider, tenant_id, _ = setup
+    endpoints = list(Delivery.objects.filter(tenant_id=tenant_id).order_by("pk").values_list("endpoint", flat=True))
+    assert endpoints == ["getChannels", "setWebhook"]
+    assert InitialSync.objects.get(tenant_id=tenant_id, provider=provider).status == InitialSync.Status.WAITING
+
+
+def test_send_writes_message_and_ordered_delivery_in_one_transaction(setup, crm_client):
+    provider, tenant_id, _ = setup
+    response = crm_client.post(f"{BASE}/chats/chat-1/messages", {**scope(provider, tenant_id), "text": " как есть "})
+    assert response.status_code == 201
+    body = response.json()
+    assert body["text"] == " как есть " and body["direction"] == "outgoing" and body["chatId"] == "chat-1"
+    delivery = Delivery.objects.get(tenant_id=tenant_id, endpoint="sendMessage")
+    assert delivery.ordering_key == "chat-1" and delivery.on_delivered == "operator.message_sent"
+    assert delivery.payload["clientMessageId"] == body["externalId"]
+
+
+def test_bad_input_names_the_field_and_writes_nothing(setup, crm_client):
+    provider, tenant_id, _ = setup
+    empty = crm_client.post(f"{BASE}/chats/chat-1/messages", {**scope(provider, tenant_id), "text": ""})
+    unknown_field = crm_client.post(f"{BASE}/chats/chat-1/messages",
+                                    {**scope(provider, tenant_id), "text": "x", "txt": "y"})
+    unknown_chat = crm_client.post(f"{BASE}/chats/nope/messages", {**scope(provider, tenant_id), "text": "x"})
+    unknown_provider = crm_client.post(f"{BASE}/chats/chat-1/messages",
+                                       {"tenantId": str(tenant_id), "providerCode": "nope", "text": "x"})
+    assert empty.status_code == 400 and "text" in empty.json()["error"]["fields"]
+    assert unknown_field.status_code == 400 and "txt" in unknown_field.json()["error"]["fields"]
+    assert unknown_chat.status_code == 404
+    assert unknown_provider.status_code == 404 and "providerCode" in unknown_provider.json()["error"]["fields"]
+    assert not Message.objects.filter(tenant_id=tenant_id).exists()
+    assert not Delivery.objects.filter(tenant_id=tenant_id, endpoint="sendMessage").exists()
+
+
+def test_only_the_crm_service_may_call(setup, marketplace_client, api_client):
+    provider, tenant_id, _ = setup
+    url = f"{BASE}/chats?tenantId={tenant_id}&providerCode={provider.code}"
+    assert api_client.get(url).status_code == 401
+    assert marketplace_client.get(url).status_code == 403
+
+
+def test_list_chats_with_unread_filter_and_pagination(setup, crm_client):
+    provider, tenant_id, _ = setup
+    message_create(tenant_id=tenant_id, provider=provider,
+                   data={"external_id": "in-1", "chat": {"external_id": "chat-2"}, "text": "привет"})
+    query = f"tenantId={tenant_id}&providerCode={provider.code}"
+    everything = crm_client.get(f"{BASE}/chats?{query}").json()
+    unread = crm_client.get(f"{BASE}/chats?{query}&unread=true").json()
+    paged = crm_client.get(f"{BASE}/chats?{query}&page_size=1").json()
+    other_tenant = crm_client.get(f"{BASE}/chats?tenantId={uuid.uuid4()}&providerCode={provider.code}").json()
+    assert everything["count"] == 2 and other_tenant["count"] == 0
+    assert [(c["id"], c["unreadCount"]) for c in unread["results"]] == [("chat-2", 1)]
+    assert len(paged["results"]) == 1 and paged["next"]
+    messages = crm_client.get(f"{BASE}/chats/chat-2/messages?{query}&direction=incoming").json()
+    assert [m["externalId"] for m in messages["results"]] == ["in-1"]
+
+
+def test_edit_of_an_incoming_message_is_refused(setup, crm_client):
+    provider, tenant_id, _ = setup
+    incoming, _ = message_create(tenant_id=tenant_id, provider=provider,
+                                 data={"external_id": "in-1", "chat": {"external_id": "chat-1"}, "text": "a"})
+    response = crm_client.patch(f"{BASE}/messages/{incoming.pk}", {**scope(provider, tenant_id), "text": "b"})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "message_not_outgoing"
+
+
+def test_status_and_read_queue_calls_about_the_chat_in_order(setup, crm_client):
+    provider, tenant_id, _ = setup
+    incoming, _ = message_create(tenant_id=tenant_id, provider=provider,
+                                 data={"external_id": "in-1", "chat": {"external_id": "chat-1"}, "text": "a"})
+    status = crm_client.post(f"{BASE}/messages/{incoming.pk}/status", {**scope(provider, tenant_id), "status": "read"})
+    failed_without_error = crm_client.post(f"{BASE}/messages/{incoming.pk}/status",
+                                           {**scope(provider, tenant_id), "status": "failed"})
+    read = crm_client.post(f"{BASE}/chats/chat-1/read", scope(provider, tenant_id))
+    assert status.status_code == 200 and status.json()["status"] == "read"
+    assert failed_without_error.status_code == 400 and "error" in failed_without_error.json()["error"]["fields"]
+    assert read.json() == {"chatId": "chat-1", "updated": 1}
+    calls = Delivery.objects.filter(tenant_id=tenant_id, ordering_key="chat-1").order_by("pk")
+    assert [(d.endpoint, d.payload.get("messageId")) for d in calls] == [("updateMessageStatus", "in-1"),
+                                                                         ("markChatRead", None)]
+
+
+def test_broadcast_uses_one_bulk_call_when_configured(setup, crm_client):
+    provider, tenant_id, _ = setup
+    response = crm_client.post(f"{BASE}/broadcasts", {**scope(provider, tenant_id), "text": "акция",
+                                                      "chatIds": ["chat-1", "chat-2"]})
+    assert response.status_code == 201 and response.json()["endpoint"] == "bulkMessages"
+    bulk = Delivery.objects.get(tenant_id=tenant_id, endpoint="bulkMessages")
+    assert [m["chatId"] for m in bulk.payload["messages"]] == ["chat-1", "chat-2"]
+    assert not Delivery.objects.filter(tenant_id=tenant_id, endpoint="sendMessage").exists()
+    # an edit before the provider acknowledged the bulk call is refused (it could overtake it)
+    first = response.json()["messages"][0]["id"]
+    early = crm_client.patch(f"{BASE}/messages/{first}", {**scope(provider, tenant_id), "text": "другой"})
+    assert early.status_code == 409 and early.json()["error"]["code"] == "message_not_acknowledged"
+
+
+def test_broadcast_without_bulk_endpoint_sends_one_message_per_chat(db, fake_provider, crm_client):
+    provider = provider_setup(fake_provider, endpoints=[e for e in ENDPOINTS if e != "bulkMessages"])
+    tenant_id, _ = tenant_install(provider)
+    chat_make(tenant_id, provider, "chat-1")
+    chat_make(tenant_id, provider, "chat-2")
+    response = crm_client.post(f"{BASE}/broadcasts", {**scope(provider, tenant_id), "text": "акция",
+                                                      "chatIds": ["chat-1", "chat-2"]})
+    assert response.json()["endpoint"] == "sendMessage"
+    assert sorted(Delivery.objects.filter(tenant_id=tenant_id, endpoint="sendMessage")
+                  .values_list("ordering_key", flat=True)) == ["chat-1", "chat-2"]
+
+
+def test_deactivation_cancels_queue_and_refuses_actions_until_a_new_token(setup, crm_client):
+    provider, tenant_id, token = setup
+    crm_client.post(f"{BASE}/chats/chat-1/messages", {**scope(provider, tenant_id), "text": "a"})
+    integration_token_deactivate(token=token)
+    assert set(Delivery.objects.filter(tenant_id=tenant_id, endpoint__in=["sendMessage", "getChannels"])
+               .values_list("status", flat=True)) == {Delivery.Status.CANCELLED}
+    assert Delivery.objects.get(tenant_id=tenant_id, endpoint="disconnect").status == Delivery.Status.PENDING
+    assert InitialSync.objects.get(tenant_id=tenant_id).status == InitialSync.Status.CANCELLED
+    refused = crm_client.post(f"{BASE}/chats/chat-1/read", scope(provider, tenant_id))
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "integration_inactive"
+
+
+def test_app_disabled_refuses_actions(setup, crm_client, marketplace_client):
+    provider, tenant_id, _ = setup
+    marketplace_client.delete(f"/internal/v1/tenant-configurations?tenantId={tenant_id}&appCode={provider.code}")
+    refused = crm_client.post(f"{BASE}/chats/chat-1/messages", {**scope(provider, tenant_id), "text": "a"})
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "integration_disabled"
+    assert Delivery.objects.get(tenant_id=tenant_id, endpoint="disconnect").payload["reason"] == "app_disabled"
+
+
+def test_registered_provider_has_a_secret_and_the_marketplace_sees_a_new_one_once(db, marketplace_client, crm_client):
+    provider, _ = provider_register(code="chatapp", label="ChatApp")
+    first = ProviderSigningSecret.objects.get(provider=provider)
+    response = marketplace_client.post("/internal/v1/providers/chatapp/signing-secret")
+    assert response.status_code == 201 and response["Cache-Control"] == "no-store"
+    secret = response.json()["secret"]
+    assert secret.startswith("whsec_") and secret != first.secret
+    assert ProviderSigningSecret.objects.filter(provider=provider).count() == 2
+    assert crm_client.post("/internal/v1/providers/chatapp/signing-secret").status_code == 403
+    assert marketplace_client.post("/internal/v1/providers/nope/signing-secret").status_code == 404
+
+
+def test_admin_shows_initial_sync_progress(setup, admin_client):
+    provider, tenant_id, _ = setup
+    page = admin_client.get("/admin/communications/initialsync/").content.decode()
+    assert str(tenant_id) in page and "Ожидает каналов" in page

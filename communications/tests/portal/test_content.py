@@ -1,0 +1,38 @@
+"""Facts stated on the portal hold in the code."""
+
+import pytest
+from django.conf import settings
+
+from communications.portal import content
+from communications.services.providers import configuration_validate
+from communications.tests.public_api.conftest import integration_create
+
+
+def test_configuration_example_in_the_guide_is_accepted():
+    cleaned = configuration_validate(data=content.CONFIGURATION_EXAMPLE)
+    assert set(cleaned["endpoints"]) == set(content.CONFIGURATION_EXAMPLE["endpoints"])
+
+
+@pytest.mark.django_db
+def test_documented_error_codes_are_what_the_api_answers(api_client):
+    provider = integration_create()
+    api = provider.client
+    answers = {
+        "not_authenticated": api_client.post("/api/v1/messages", {}, format="json"),
+        "token_malformed": api_client.get("/api/v1/webhooks", HTTP_AUTHORIZATION="Bearer a b"),
+        "token_invalid": api_client.get("/api/v1/webhooks", HTTP_AUTHORIZATION="Bearer nonsense"),
+        "validation_error": api.post("/api/v1/messages", {"id": "m-1"}, format="json"),
+        "parse_error": api.generic("POST", "/api/v1/messages", "{not json", content_type="application/json"),
+        "unsupported_media_type": api.generic("POST", "/api/v1/messages", "a=1", content_type="text/plain"),
+        "not_found": api.patch("/api/v1/chats/nope", {"title": "x"}, format="json"),
+        "method_not_allowed": api.get("/api/v1/messages"),
+    }
+    documented = {error.code: error.status for error in content.ERROR_CODES}
+    for code, response in answers.items():
+        assert response.status_code == documented[code], code
+        assert response.json()["error"]["code"] == code
+
+
+def test_limits_page_shows_the_configured_rate(client):
+    rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["principal"]
+    assert rate in client.get("/developers/reference/limits/").content.decode()

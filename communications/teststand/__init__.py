@@ -1,0 +1,6 @@
+"""The test stand: conformance runs of a provider configuration (docs/test-stand.md).
+
+- payloads.py   the documented request bodies, in the order the stand calls the endpoints
+- contract.py   what a conformant answer looks like, and the verdict of one call
+- services.py   start a run (queued to Celery), execute it, read results for the publish rule
+"""

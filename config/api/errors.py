@@ -1,0 +1,111 @@
+"""One JSON error envelope for every 4xx/5xx answer.
+
+    {"error": {"code": "validation_error", "message": "...", "fields": {"name": ["..."]}}}
+
+Services raise `ApplicationError` (or a subclass); the handler maps it and every
+DRF/Django exception to the envelope.
+"""
+
+import logging
+
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
+
+
+class ApplicationError(Exception):
+    """A domain rule was broken. Raised by services, rendered by the handler."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "invalid"
+
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None,
+                 fields: dict | None = None, status_code: int | None = None, extra: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+        self.fields = dict(fields or {})
+        if field:
+            self.fields.setdefault(field, [message])
+        if status_code:
+            self.status_code = status_code
+        self.extra = extra or {}
+
+
+class NotFoundError(ApplicationError):
+    status_code = status.HTTP_404_NOT_FOUND
+    default_code = "not_found"
+
+
+class ConflictError(ApplicationError):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
+class ForbiddenError(ApplicationError):
+    status_code = status.HTTP_403_FORBIDDEN
+    default_code = "forbidden"
+
+
+def envelope(code: str, message: str, fields: dict | None = None, **extra) -> dict:
+    body = {"code": code, "message": message}
+    if fields:
+        body["fields"] = fields
+    body.update(extra)
+    return {"error": body}
+
+
+def _normalise(detail) -> dict | list | str:
+    if isinstance(detail, dict):
+        return {key: _normalise(value) for key, value in detail.items()}
+    if isinstance(detail, list):
+        return [_normalise(item) for item in detail]
+    return str(detail)
+
+
+def _validation_fields(detail) -> dict:
+    if isinstance(detail, dict):
+        return _normalise(detail)
+    return {"non_field_errors": _normalise(detail if isinstance(detail, list) else [detail])}
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, ApplicationError):
+        return Response(envelope(exc.code, exc.message, exc.fields, **exc.extra), status=exc.status_code)
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+    if isinstance(exc, RequestDataTooBig):
+        return Response(envelope("payload_too_large", "Тело запроса слишком большое."),
+                        status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    if isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        logger.exception("Unhandled API error", exc_info=exc)
+        return Response(
+            envelope("server_error", "Внутренняя ошибка сервера."),
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = envelope("validation_error", "Некорректные данные запроса.", _validation_fields(exc.detail))
+    else:
+        code = getattr(exc, "default_code", "error")
+        codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else None
+        if isinstance(codes, str):
+            code = codes
+        detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+        message = str(detail) if not isinstance(detail, (dict, list)) else "Ошибка запроса."
+        extra = {}
+        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+            extra["retry_after"] = int(exc.wait) + 1
+        response.data = envelope(code, message, **extra)
+    return response

@@ -1,0 +1,46 @@
+"""OpenAPI declarations shared by the API surfaces (the error envelope, library views)."""
+
+from drf_spectacular.extensions import OpenApiViewExtension
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+
+ErrorEnvelopeSerializer = inline_serializer("ErrorEnvelope", {
+    "error": inline_serializer("ErrorEnvelopeBody", {
+        "code": serializers.CharField(help_text="Машиночитаемый код ошибки."),
+        "message": serializers.CharField(help_text="Описание для человека."),
+        "fields": serializers.DictField(required=False, help_text="Ошибки по полям запроса."),
+    }),
+})
+ERROR_TEXTS = {400: "Некорректные данные запроса", 401: "Нет токена или неверные учётные данные",
+               403: "Нет доступа", 404: "Не найдено", 409: "Конфликт состояния", 429: "Слишком много запросов"}
+
+
+def error_responses(*codes: int) -> dict:
+    """`{code: OpenApiResponse(envelope)}` for extend_schema(responses=...)."""
+    return {code: OpenApiResponse(ErrorEnvelopeSerializer, description=ERROR_TEXTS[code]) for code in codes}
+
+
+class _TokenViewSchema(OpenApiViewExtension):
+    """simplejwt's views answer 400 (malformed) and 401 (wrong credentials / token) too."""
+
+    summary = ""
+
+    def view_replacement(self):
+        summary, serializer = self.summary, self.target_class().get_serializer_class()
+
+        class Fixed(self.target_class):
+            @extend_schema(summary=summary, responses={200: serializer, **error_responses(400, 401)})
+            def post(self, request, *args, **kwargs):
+                return super().post(request, *args, **kwargs)
+
+        return Fixed
+
+
+class TokenObtainPairViewSchema(_TokenViewSchema):
+    target_class = "rest_framework_simplejwt.views.TokenObtainPairView"
+    summary = "Получить JWT по логину и паролю"
+
+
+class TokenRefreshViewSchema(_TokenViewSchema):
+    target_class = "rest_framework_simplejwt.views.TokenRefreshView"
+    summary = "Обновить JWT"

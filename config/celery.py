@@ -1,0 +1,48 @@
+"""The Celery application.
+
+Production-grade defaults live here, once, and every task inherits them:
+late acknowledgement, re-queue on a lost worker, JSON only, and a Redis
+visibility timeout longer than any countdown the project uses.
+"""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("sbercrm")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+
+def _apply_defaults() -> None:
+    from django.conf import settings
+
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        timezone="UTC",
+        enable_utc=True,
+        result_expires=3600,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            "visibility_timeout": settings.CELERY_VISIBILITY_TIMEOUT,
+            "socket_timeout": 5,
+            "socket_connect_timeout": 5,
+        },
+        beat_schedule=settings.CELERY_BEAT_SCHEDULE,
+    )
+
+
+app.on_after_configure.connect(lambda sender, **kwargs: _apply_defaults(), weak=False)
+app.autodiscover_tasks()
+
+
+@app.task(name="config.ping")
+def ping(value: str = "pong") -> str:
+    """Round-trip task used by the health check tests and operators."""
+    return value

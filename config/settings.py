@@ -1,0 +1,318 @@
+"""Django settings for the SberCRM platform.
+
+Every value comes from the environment with a default that works for local
+development (SQLite + eager Celery). See .env.example for the full list.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+
+from config.env import env_bool, env_int, env_list, env_required, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_required(
+    "SECRET_KEY", when=not DEBUG, fallback="django-insecure-local-development-only-key"
+)
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_simplejwt",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "communications",
+    "marketplace",
+    "notifications",
+    "bots",
+    "config.apps.PlatformConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -----------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# --- I18N: Russian admin, UTC storage -----------------------------------------
+LANGUAGE_CODE = "ru"
+LANGUAGES = [("ru", "Русский"), ("en", "English")]
+TIME_ZONE = env_str("TIME_ZONE", "Europe/Moscow")
+USE_I18N = True
+USE_TZ = True  # stored in UTC, shown in TIME_ZONE
+
+# --- Static files ----------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = DEBUG
+
+# --- Redis / cache --------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Celery ---------------------------------------------------------------------
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+# Empty broker means eager mode: tasks run inline (make run, unit tests).
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", CELERY_BROKER_URL)
+# The broker re-delivers an unacked task after this many seconds. Every countdown
+# must stay below it; longer waits are scheduled from the database (see outbox).
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 2 * 60 * 60)
+CELERY_MAX_COUNTDOWN = min(env_int("CELERY_MAX_COUNTDOWN", 60 * 60), CELERY_VISIBILITY_TIMEOUT // 2)
+CELERY_BEAT_SCHEDULE: dict = {}
+
+# --- DRF ------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["config.api.parsers.SafeJSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "config.api.pagination.DefaultPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_THROTTLE_CLASSES": [
+        "config.api.throttling.PrincipalRateThrottle",
+        "rest_framework.throttling.AnonRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "principal": env_str("THROTTLE_RATE_PRINCIPAL", "6000/min"),
+        "anon": env_str("THROTTLE_RATE_ANON", "120/min"),
+    },
+    "EXCEPTION_HANDLER": "config.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_DAYS", 7)),
+    "SIGNING_KEY": env_str("JWT_SIGNING_KEY", SECRET_KEY),
+    "ALGORITHM": "HS256",
+    "UPDATE_LAST_LOGIN": False,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "SberCRM platform API",
+    "DESCRIPTION": "Модуль коммуникаций, маркетплейс и сервис уведомлений SberCRM.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {},
+}
+
+# --- Security -------------------------------------------------------------------
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = not DEBUG
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+APPEND_SLASH = False
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2 * 1024 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+
+# --- Email ----------------------------------------------------------------------
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "SberCRM <noreply@sbercrm.local>")
+
+# --- Logging --------------------------------------------------------------------
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# --- Notifications (notification service, Telegram/VK bots) -----------------------
+# Bots and channels are off while their token is empty; `make run` needs none of them.
+TELEGRAM_BOT_TOKEN = env_str("TELEGRAM_BOT_TOKEN")
+TELEGRAM_BOT_NAME = env_str("TELEGRAM_BOT_NAME", "SberCRMNotifyBot")
+TELEGRAM_API_BASE_URL = env_str("TELEGRAM_API_BASE_URL", "https://api.telegram.org")
+TELEGRAM_WEBHOOK_SECRET = env_str("TELEGRAM_WEBHOOK_SECRET")
+VK_GROUP_TOKEN = env_str("VK_GROUP_TOKEN")
+VK_GROUP_ID = env_str("VK_GROUP_ID")
+VK_BOT_NAME = env_str("VK_BOT_NAME", "sbercrm_notify")
+VK_API_BASE_URL = env_str("VK_API_BASE_URL", "https://api.vk.ru")
+VK_API_VERSION = env_str("VK_API_VERSION", "5.199")
+VK_CALLBACK_SECRET = env_str("VK_CALLBACK_SECRET")
+VK_CONFIRMATION_CODE = env_str("VK_CONFIRMATION_CODE")
+ONESIGNAL_API_BASE_URL = env_str("ONESIGNAL_API_BASE_URL", "https://api.onesignal.com")
+ONESIGNAL_APP_ID = env_str("ONESIGNAL_APP_ID")
+ONESIGNAL_API_KEY = env_str("ONESIGNAL_API_KEY")
+NOTIFICATIONS_BINDING_TOKEN_TTL_MINUTES = env_int("NOTIFICATIONS_BINDING_TOKEN_TTL_MINUTES", 60)
+NOTIFICATIONS_USER_TOKEN_MINUTES = env_int("NOTIFICATIONS_USER_TOKEN_MINUTES", 30 * 24 * 60)
+NOTIFICATIONS_CHANNEL_TIMEOUT = env_int("NOTIFICATIONS_CHANNEL_TIMEOUT", 10)  # seconds per remote call
+NOTIFICATIONS_SYNC_DEADLINE = env_int("NOTIFICATIONS_SYNC_DEADLINE", 15)  # seconds a sync send may take
+NOTIFICATIONS_MAX_ATTEMPTS = env_int("NOTIFICATIONS_MAX_ATTEMPTS", 8)  # async attempts before FAILED
+NOTIFICATIONS_SWEEP_GRACE_SECONDS = env_int("NOTIFICATIONS_SWEEP_GRACE_SECONDS", 120)
+# Per-second limits shared by all workers through the cache (Redis).
+TELEGRAM_RATE_LIMIT_GLOBAL = env_int("TELEGRAM_RATE_LIMIT_GLOBAL", 30)
+TELEGRAM_RATE_LIMIT_PER_CHAT = env_int("TELEGRAM_RATE_LIMIT_PER_CHAT", 1)
+VK_RATE_LIMIT_GLOBAL = env_int("VK_RATE_LIMIT_GLOBAL", 20)
+ONESIGNAL_RATE_LIMIT = env_int("ONESIGNAL_RATE_LIMIT", 150)
+CELERY_BEAT_SCHEDULE["notifications-sweep"] = {"task": "notifications.sweep", "schedule": 60.0}
+
+# --- Communications public API: integration tokens ---
+# Tenant integration tokens (JWT, HS256) are signed with their own key, so rotating it
+# never touches service JWTs. Every request still checks the token id against the DB.
+COMMUNICATIONS_TOKEN_SIGNING_KEY = env_str("COMMUNICATIONS_TOKEN_SIGNING_KEY", SECRET_KEY)
+COMMUNICATIONS_TOKEN_LIFETIME_DAYS = env_int("COMMUNICATIONS_TOKEN_LIFETIME_DAYS", 365)
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
+    "MessageStatusEnum": "communications.models.conversations.Message.Status",
+    "IntegrationTokenStatusEnum": "communications.models.conversations.IntegrationToken.Status",
+})
+
+# --- Provider calls: outbox, retries, hardened client (docs/provider-calls.md) ---
+# Loopback targets are allowed only for tests/local development; private,
+# link-local, reserved and multicast addresses are always refused.
+PROVIDER_ALLOW_LOOPBACK = env_bool("PROVIDER_ALLOW_LOOPBACK", DEBUG)
+PROVIDER_CONNECT_TIMEOUT = float(env_str("PROVIDER_CONNECT_TIMEOUT", "5"))
+PROVIDER_READ_TIMEOUT = float(env_str("PROVIDER_READ_TIMEOUT", "20"))
+# Waits (seconds) after failed attempts 1..9: 10 attempts over about 23 hours, ±20% jitter.
+DELIVERY_RETRY_SCHEDULE = [
+    float(x) for x in env_list("DELIVERY_RETRY_SCHEDULE", "5,30,120,600,1800,3600,10800,21600,43200")
+]
+DELIVERY_RETRY_JITTER = float(env_str("DELIVERY_RETRY_JITTER", "0.2"))
+DELIVERY_RETRY_AFTER_MAX = env_int("DELIVERY_RETRY_AFTER_MAX", 12 * 60 * 60)
+DELIVERY_LEASE_MARGIN = env_int("DELIVERY_LEASE_MARGIN", 30)  # added to connect+read timeouts
+DELIVERY_SWEEP_INTERVAL = env_int("DELIVERY_SWEEP_INTERVAL", 30)
+DELIVERY_SWEEP_GRACE = env_int("DELIVERY_SWEEP_GRACE", 60)  # the normal task gets this long first
+DELIVERY_BLOCKED_RECHECK = env_int("DELIVERY_BLOCKED_RECHECK", 300)
+DELIVERY_QUEUE = env_str("DELIVERY_QUEUE", "celery")
+CELERY_BEAT_SCHEDULE["communications-deliveries-sweep"] = {
+    "task": "communications.deliveries_sweep",
+    "schedule": float(DELIVERY_SWEEP_INTERVAL),
+}
+
+# --- Test stand: provider conformance runs (docs/test-stand.md) ---
+# Each call uses the provider timeouts above; the whole run stops calling after this budget.
+TESTSTAND_RUN_BUDGET = float(env_str("TESTSTAND_RUN_BUDGET", "120"))
+# A queued/running run older than budget + timeouts + this margin is considered lost.
+TESTSTAND_STALE_MARGIN = env_int("TESTSTAND_STALE_MARGIN", 60)
+TESTSTAND_QUEUE = env_str("TESTSTAND_QUEUE", "celery")
+# Passed to setWebhook during a run (the sandbox never sends events to it).
+TESTSTAND_WEBHOOK_URL = env_str("TESTSTAND_WEBHOOK_URL", "https://teststand.sbercrm.invalid/api/v1/webhooks/events")
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
+    "TestRunStatusEnum": "marketplace.api.serializers.RUN_STATUSES",
+    "TestCheckVerdictEnum": "marketplace.api.serializers.VERDICTS",
+})
+
+# --- Bots: Telegram/VK binding dialogues (docs/bots.md) ---
+# Public URL of /bots/telegram/webhook for `manage.py set_telegram_webhook`; polling needs none.
+TELEGRAM_WEBHOOK_URL = env_str("TELEGRAM_WEBHOOK_URL")
+CELERY_BEAT_SCHEDULE["bots-prune"] = {"task": "bots.prune", "schedule": 24 * 60 * 60.0}
+
+# --- Provider callbacks: operator API, initial sync, webhook events (docs/provider-calls.md) ---
+# Base URL of our public API, passed to the provider's setWebhook.
+COMMUNICATIONS_PUBLIC_API_URL = env_str("COMMUNICATIONS_PUBLIC_API_URL", "http://localhost:8000/api/v1/")
+INITIAL_SYNC_PAGE_SIZE = env_int("INITIAL_SYNC_PAGE_SIZE", 200)  # `limit` sent to getMessageHistory
+INITIAL_SYNC_MAX_ATTEMPTS = env_int("INITIAL_SYNC_MAX_ATTEMPTS", 8)  # consecutive failures of one page
+INITIAL_SYNC_RETRY_DELAY = float(env_str("INITIAL_SYNC_RETRY_DELAY", "10"))  # doubles per failure
+INITIAL_SYNC_SWEEP_GRACE = env_int("INITIAL_SYNC_SWEEP_GRACE", 300)
+CELERY_BEAT_SCHEDULE["communications-initial-syncs-sweep"] = {
+    "task": "communications.initial_syncs_sweep",
+    "schedule": 60.0,
+}
+
+# --- Reliability and security: internal API network allow-list (config/api/networks.py) ---
+from ipaddress import ip_network  # noqa: E402
+
+from django.core.exceptions import ImproperlyConfigured  # noqa: E402
+
+# Comma-separated CIDRs allowed to call /internal/...; empty = any network (auth still applies).
+INTERNAL_API_ALLOWED_NETWORKS = env_list("INTERNAL_API_ALLOWED_NETWORKS")
+for _cidr in INTERNAL_API_ALLOWED_NETWORKS:  # a typo must stop the start, not open or close the API silently
+    try:
+        ip_network(_cidr, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"INTERNAL_API_ALLOWED_NETWORKS: {_cidr!r} is not a CIDR") from _exc
+# Reverse proxies in front of gunicorn whose X-Forwarded-For is trusted (0 = use REMOTE_ADDR).
+INTERNAL_API_TRUSTED_PROXY_COUNT = env_int("INTERNAL_API_TRUSTED_PROXY_COUNT", 0)
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+                  "config.api.networks.InternalNetworkMiddleware")
+
+# --- Reliability and security: no credentials in logs (config/log_redaction.py) ---
+# HTTP client libraries log request lines at DEBUG; the Telegram bot token is part of the URL.
+LOGGING.setdefault("filters", {})["redact_secrets"] = {"()": "config.log_redaction.RedactSecretsFilter"}
+for _logger in ("urllib3.connectionpool", "TeleBot", "vk_api", "requests"):
+    LOGGING["loggers"].setdefault(_logger, {})["filters"] = ["redact_secrets"]
+
+# --- Benchmarks (bench/run.py, `make bench`) ---
+# Mounts /bench/ping and /bench/floor (communications/api/bench.py). Only the benchmark sets it;
+# never turn it on in production.
+BENCH_ENDPOINTS = env_bool("BENCH_ENDPOINTS", False)

@@ -1,0 +1,253 @@
+"""A real HTTP server that plays a messaging provider in tests.
+
+    with FakeProvider() as fake:
+        configuration.endpoints = fake.endpoints()   # {"sendMessage": "http://127.0.0.1:PORT/sendMessage", ...}
+        fake.fail_next(2, status=503)                # script the next answers
+        ...
+        fake.wait_for(lambda: len(fake.accepted) == 3)
+
+- Binds 127.0.0.1 on an ephemeral port; one thread per request.
+- Records every request (`requests`: method, path, headers, body, json, answer status).
+- Deduplicates by `Idempotency-Key` like a careful provider: the first 2xx per key
+  is "accepted" (`accepted`, in arrival order); a repeat gets the same answer again
+  and is counted in `duplicates`.
+- Can be told to fail / stall / answer 4xx, 5xx, 429 + Retry-After, redirect,
+  go away (stop listening; connections are refused) and come back on the same port.
+- `fail_endpoint("getMessageHistory", after=4, status=400)`: fail one endpoint only,
+  after letting some of its requests through (e.g. a crash in the middle of a sync).
+- `on(endpoint, Reaction(...))` misbehaves on one endpoint only; `deduplicate = False`
+  plays a provider that ignores Idempotency-Key (a repeat gets a new message id).
+- Sensible bodies: sendMessage → {"messageId"}, getChannels → {"channels"},
+  getMessageHistory → paged {"messages", "nextCursor"}, bulkMessages → {"results"},
+  anything else → {"ok": true}.
+"""
+
+import hashlib
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ENDPOINTS = ("sendMessage", "updateMessageContent", "updateMessageStatus", "markChatRead", "disconnect",
+             "getChannels", "setWebhook", "deleteWebhook", "getMessageHistory", "bulkMessages")
+
+
+@dataclass
+class Reaction:
+    status: int = 200
+    body: object = None  # None: the endpoint's default body
+    headers: dict = field(default_factory=dict)
+    delay: float = 0.0
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict
+    body: bytes
+    json: object
+    status: int = 0
+    at: float = field(default_factory=time.monotonic)
+
+    @property
+    def endpoint(self) -> str:
+        return self.path.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def idempotency_key(self) -> str | None:
+        return self.headers.get("idempotency-key")
+
+
+class FakeProvider:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+        self.host, self.port = host, port
+        self.lock = threading.Lock()
+        self.requests: list[RecordedRequest] = []
+        self.accepted: dict[str, RecordedRequest] = {}  # idempotency key → first accepted request (ordered)
+        self.duplicates = 0
+        self._answers: dict[str, tuple[int, bytes]] = {}
+        self._script: deque[Reaction] = deque()
+        self._always: Reaction | None = None
+        self._endpoint_rules: list[list] = []  # [endpoint, successes to let through, failures left, Reaction]
+        self._per_endpoint: dict[str, Reaction] = {}
+        # False: a careless provider that treats a repeated Idempotency-Key as a new request.
+        self.deduplicate = True
+        self.channels = [
+            {"id": "ch-tg", "code": "telegram", "name": "Telegram"},
+            {"id": "ch-wa", "code": "whatsapp", "name": "WhatsApp"},
+        ]
+        self.history: list[dict] = []
+        self.history_page_size = 100
+        self._server: ThreadingHTTPServer | None = None
+
+    # --- lifecycle ---------------------------------------------------------------
+    def start(self) -> "FakeProvider":
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                fake._handle(self)
+
+            do_PUT = do_PATCH = do_DELETE = do_GET = do_POST  # noqa: N815
+
+            def log_message(self, *args):
+                pass
+
+        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def go_away(self) -> None:
+        """Stop listening: new connections are refused until `come_back()`."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def come_back(self) -> None:
+        self.start()
+
+    stop = go_away
+
+    def __enter__(self) -> "FakeProvider":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def endpoints(self, names=ENDPOINTS, *, host: str | None = None) -> dict[str, str]:
+        base = f"http://{host}:{self.port}" if host else self.url
+        return {name: f"{base}/{name}" for name in names}
+
+    # --- scripting ---------------------------------------------------------------
+    def script(self, *reactions: Reaction) -> None:
+        """Answer the next requests with these reactions, in order."""
+        with self.lock:
+            self._script.extend(reactions)
+
+    def fail_next(self, count: int, status: int = 500, *, retry_after: str | None = None, body=None) -> None:
+        headers = {"Retry-After": retry_after} if retry_after is not None else {}
+        self.script(*[Reaction(status=status, headers=headers, body=body or {"error": "scripted"})] * count)
+
+    def stall_next(self, seconds: float, count: int = 1) -> None:
+        self.script(*[Reaction(delay=seconds)] * count)
+
+    def redirect_next(self, location: str, status: int = 302) -> None:
+        self.script(Reaction(status=status, headers={"Location": location}, body={}))
+
+    def fail_endpoint(self, endpoint: str, count: int = 1, status: int = 500, *, after: int = 0, body=None) -> None:
+        """Let `after` requests to `endpoint` through, then answer the next `count` ones with `status`."""
+        with self.lock:
+            self._endpoint_rules.append([endpoint, after, count,
+                                         Reaction(status=status, body=body or {"error": "scripted"})])
+
+    def always(self, reaction: Reaction | None) -> None:
+        """Answer every request (after the script) with `reaction`; None restores normal answers."""
+        with self.lock:
+            self._always = reaction
+
+    def on(self, endpoint: str, reaction: Reaction | None) -> None:
+        """Answer every request to `endpoint` with `reaction` (None restores normal answers)."""
+        with self.lock:
+            if reaction is None:
+                self._per_endpoint.pop(endpoint, None)
+            else:
+                self._per_endpoint[endpoint] = reaction
+
+    # --- inspection -------------------------------------------------------------
+    def accepted_list(self, endpoint: str | None = None) -> list[RecordedRequest]:
+        with self.lock:
+            return [r for r in self.accepted.values() if endpoint is None or r.endpoint == endpoint]
+
+    def wait_for(self, predicate, timeout: float = 30.0, interval: float = 0.05) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(interval)
+        raise AssertionError(f"condition not met within {timeout}s; {len(self.requests)} requests seen")
+
+    # --- handling ---------------------------------------------------------------
+    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        raw = handler.rfile.read(length) if length else b""
+        try:
+            parsed = json.loads(raw) if raw else None
+        except ValueError:
+            parsed = None
+        record = RecordedRequest(method=handler.command, path=handler.path,
+                                 headers={k.lower(): v for k, v in handler.headers.items()}, body=raw, json=parsed)
+        with self.lock:
+            self.requests.append(record)
+            reaction = self._endpoint_reaction(record.endpoint)
+            if reaction is None:
+                reaction = (self._script.popleft() if self._script
+                            else self._per_endpoint.get(record.endpoint) or self._always or Reaction())
+        if reaction.delay:
+            time.sleep(reaction.delay)
+        status, body = reaction.status, reaction.body
+        key = record.idempotency_key
+        if 200 <= status < 300:
+            with self.lock:
+                if key and key in self._answers and self.deduplicate:
+                    self.duplicates += 1
+                    status, payload = self._answers[key]
+                else:
+                    payload = json.dumps(body if body is not None else self._default_body(record)).encode()
+                    if key:
+                        self._answers[key] = (status, payload)
+                        self.accepted[key] = record
+        else:
+            payload = json.dumps(body if body is not None else {"error": "scripted"}).encode()
+        record.status = status
+        try:
+            handler.send_response(status)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(payload)))
+            for name, value in reaction.headers.items():
+                handler.send_header(name, value)
+            handler.end_headers()
+            handler.wfile.write(payload)
+        except OSError:
+            pass  # the client went away (timeout or killed worker)
+
+    def _endpoint_reaction(self, endpoint: str) -> Reaction | None:
+        """A `fail_endpoint` rule's answer for this request, if one applies (caller holds the lock)."""
+        for rule in self._endpoint_rules:
+            if rule[0] != endpoint or rule[2] <= 0:
+                continue
+            if rule[1] > 0:
+                rule[1] -= 1
+                return None
+            rule[2] -= 1
+            return rule[3]
+        return None
+
+    def _default_body(self, record: RecordedRequest) -> object:
+        data = record.json if isinstance(record.json, dict) else {}
+        key = record.idempotency_key or str(len(self.requests))
+        if not self.deduplicate:
+            key += f"#{len(self.requests)}"  # every request is new: a repeat gets a fresh id
+        if record.endpoint == "sendMessage":
+            return {"messageId": "prov-" + hashlib.sha256(key.encode()).hexdigest()[:16]}
+        if record.endpoint == "bulkMessages":
+            return {"results": [{"index": i, "messageId": f"prov-{hashlib.sha256(f'{key}:{i}'.encode()).hexdigest()[:16]}"}
+                                for i, _ in enumerate(data.get("messages") or [])]}
+        if record.endpoint == "getChannels":
+            return {"channels": self.channels}
+        if record.endpoint == "getMessageHistory":
+            start = int(data.get("cursor") or 0)
+            size = int(data.get("limit") or self.history_page_size)
+            page = self.history[start:start + size]
+            more = start + size < len(self.history)
+            return {"messages": page, "nextCursor": str(start + size) if more else None}
+        return {"ok": True}

@@ -1,0 +1,118 @@
+"""SSRF guard of the outbound client: internal targets are refused in every spelling, redirects are
+never followed, and a local sink records zero connections."""
+
+import socket
+import threading
+
+import pytest
+from django.db import transaction
+
+from communications import clients
+from communications.models import Delivery
+from communications.services.deliveries import delivery_enqueue
+from communications.tests.deliveries.conftest import make_tenant_configuration
+from config.testing.fake_provider import FakeProvider
+
+
+class Sink:
+    """A TCP listener on 127.0.0.1 that only counts connections."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            conn.close()
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self.sock.close()
+
+
+@pytest.fixture
+def sink():
+    with Sink() as server:
+        yield server
+
+
+def internal_urls(port: int) -> list[str]:
+    return [
+        f"http://127.0.0.1:{port}/x", f"http://localhost:{port}/x", f"http://LocalHost:{port}/x",
+        f"http://2130706433:{port}/x", f"http://0x7f000001:{port}/x", f"http://0177.0.0.1:{port}/x",
+        f"http://127.1:{port}/x", f"http://0.0.0.0:{port}/x", f"http://[::1]:{port}/x",
+        f"http://[::ffff:127.0.0.1]:{port}/x", "http://10.0.0.1/x", "http://172.16.5.4/x", "http://192.168.1.1/x",
+        "http://169.254.169.254/latest/meta-data/", "http://[fe80::1]/x", "http://[fd00::1]/x", "http://100.64.0.1/x",
+        "http://224.0.0.1/x", "http://240.0.0.1/x", "http://3232235777/x",  # 192.168.1.1 as a decimal
+    ]
+
+
+def test_internal_targets_are_refused_in_every_spelling(sink, settings):
+    # given: production mode, loopback not allowed
+    settings.PROVIDER_ALLOW_LOOPBACK = False
+    refused = []
+    for url in internal_urls(sink.port):
+        # when
+        try:
+            clients.post_json(url=url, payload={}, idempotency_key="k")
+        except clients.UnsafeTargetError:
+            refused.append(url)
+    # then
+    assert refused == internal_urls(sink.port)
+    assert sink.connections == 0
+
+
+@pytest.mark.parametrize("url", ["ftp://provider.example/x", "file:///etc/passwd", "gopher://127.0.0.1:70/",
+                                 "http://user:secret@provider.example/x", "http:///nohost"])
+def test_other_schemes_credentials_and_hostless_urls_are_refused(url):
+    with pytest.raises(clients.UnsafeTargetError):
+        clients.resolve_safe(url)
+
+
+def test_redirect_to_an_internal_host_is_not_followed(sink, settings):
+    # given: a (loopback-allowed, test) provider that answers with a redirect to the sink
+    settings.PROVIDER_ALLOW_LOOPBACK = True
+    with FakeProvider() as provider:
+        for location in (f"http://127.0.0.1:{sink.port}/admin", "http://169.254.169.254/latest/meta-data/"):
+            provider.redirect_next(location)
+            # when
+            result = clients.post_json(url=provider.endpoints()["sendMessage"], payload={}, idempotency_key="k")
+            # then: the 3xx is returned as is
+            assert result.status_code == 302 and result.headers["Location"] == location
+    assert sink.connections == 0
+
+
+def test_deliveries_to_internal_addresses_die_without_a_connection(db, sink, settings,
+                                                                   django_capture_on_commit_callbacks):
+    # given: configurations whose endpoints point at internal addresses, in production mode
+    settings.PROVIDER_ALLOW_LOOPBACK = False
+    deliveries = []
+    with FakeProvider() as provider:
+        for host in ("localhost", "2130706433", "127.0.0.1", "[::ffff:127.0.0.1]"):
+            endpoints = {name: f"http://{host}:{sink.port}/{name}" for name in provider.endpoints()}
+            tc = make_tenant_configuration(provider, endpoints=endpoints)
+            # when: a call is queued and the worker (eager) runs it
+            with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+                deliveries.append(delivery_enqueue(tenant_configuration=tc, endpoint="sendMessage", payload={}))
+    # then: dead at once (retrying cannot help), and not a single connection was made
+    for delivery in deliveries:
+        delivery.refresh_from_db()
+        assert delivery.status == Delivery.Status.DEAD, delivery.last_error
+        assert "SSRF" in delivery.last_error
+    assert sink.connections == 0

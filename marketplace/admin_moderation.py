@@ -1,0 +1,94 @@
+"""The moderation page of an app version: everything a moderator needs on one screen,
+and the approve / reject / publish buttons, each calling its service.
+
+Mixed into `AppVersionAdmin`; the page is its change form with a moderation panel on top
+(template `admin/marketplace/appversion/moderation.html`).
+"""
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+
+from config.api.errors import ApplicationError
+from marketplace import gateway, services
+from marketplace.models import AppVersion
+from marketplace.selectors import app_version_ready_to_publish_list
+
+
+class ReadyToPublishFilter(admin.SimpleListFilter):
+    title = "готовность к публикации"
+    parameter_name = "ready"
+
+    def lookups(self, request, model_admin):
+        return [("1", "все условия выполнены, не опубликована")]
+
+    def queryset(self, request, queryset):
+        return app_version_ready_to_publish_list(queryset) if self.value() == "1" else queryset
+
+
+def moderation_context(version: AppVersion) -> dict:
+    """What the moderation panel shows: scope, configuration (key masked), test-stand marks, conditions."""
+    configuration = None
+    if any(link.scope.code == services.COMMUNICATIONS for link in version.scope_links.all()):
+        configuration = gateway.provider_configuration_get(app_code=version.application.code,
+                                                           app_version=version.version)
+    return {
+        "scope_links": list(version.scope_links.select_related("scope", "enabled_by")),
+        "configuration": configuration,
+        "endpoints": sorted((configuration or {}).get("endpoints", {}).items()),
+        "unmet": services.app_version_unmet_conditions(version=version),
+    }
+
+
+class AppVersionModerationMixin:
+    """Adds the moderation panel and `<id>/moderate/<decision>/` POST endpoints to AppVersionAdmin."""
+
+    change_form_template = "admin/marketplace/appversion/moderation.html"
+    DECISIONS = ("approve", "reject", "publish")
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.moderate_view)
+        return [path("<int:object_id>/moderate/<str:decision>/", view, name="marketplace_appversion_moderate"),
+                *super().get_urls()]
+
+    def get_actions(self, request):
+        """Every moderation action changes the version: none for view-only staff."""
+        return super().get_actions(request) if self.has_change_permission(request) else {}
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        version = self.get_object(request, object_id)
+        if version is not None:
+            extra_context = {**(extra_context or {}), **moderation_context(version),
+                             "can_moderate": self.has_change_permission(request, version)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def moderate_view(self, request, object_id, decision):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        version = get_object_or_404(AppVersion.objects.select_related("application"), pk=object_id)
+        if decision not in self.DECISIONS or not self.has_change_permission(request, version):
+            raise PermissionDenied
+        actor = request.user
+        try:
+            if decision == "approve":
+                services.app_version_approve(version=version, actor=actor)
+                done = "модерация одобрена"
+            elif decision == "reject":
+                services.app_version_reject(version=version, actor=actor, reason=request.POST.get("reason", ""))
+                done = "версия отклонена"
+            else:
+                services.app_version_publish(version=version, actor=actor)
+                done = "версия опубликована"
+        except ApplicationError as exc:
+            unmet = exc.extra.get("unmet")
+            if unmet:
+                self.message_user(request, f"{version}: публикация невозможна, не выполнено:", messages.ERROR)
+                for item in unmet:
+                    self.message_user(request, f"— {item['message']}", messages.ERROR)
+            else:
+                self.message_user(request, f"{version}: {exc.message}", messages.ERROR)
+        else:
+            self.message_user(request, f"{version}: {done}", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:marketplace_appversion_change", args=[version.pk]))

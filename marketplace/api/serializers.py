@@ -1,0 +1,204 @@
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from rest_framework import serializers
+
+from marketplace.models import Application, AppVersion, Installation, Scope
+
+ErrorSerializer = inline_serializer("MarketplaceError", {
+    "error": inline_serializer("MarketplaceErrorBody", {
+        "code": serializers.CharField(),
+        "message": serializers.CharField(),
+        "fields": serializers.DictField(required=False),
+        "unmet": serializers.ListField(child=serializers.DictField(), required=False,
+                                       help_text="Невыполненные условия публикации."),
+    }),
+})
+ERROR_TEXTS = {400: "Ошибка валидации", 401: "Нет токена", 403: "Нет доступа",
+               404: "Не найдено (или чужое приложение)", 409: "Конфликт состояния"}
+
+
+def errors(*codes: int) -> dict:
+    return {code: OpenApiResponse(ErrorSerializer, description=ERROR_TEXTS[code]) for code in (401, 403, *codes)}
+
+
+class ScopeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Scope
+        fields = ("code", "label")
+
+
+class ApplicationSerializer(serializers.ModelSerializer):
+    companyId = serializers.IntegerField(source="company_id")
+    createdAt = serializers.DateTimeField(source="created_at")
+
+    class Meta:
+        model = Application
+        fields = ("code", "name", "companyId", "createdAt")
+
+
+class ApplicationCreateSerializer(serializers.Serializer):
+    code = serializers.RegexField(r"^[a-z][a-z0-9_-]{1,99}$", max_length=100,
+                                  help_text="Системное имя (неизменяемо): латиница, цифры, «-», «_».")
+    name = serializers.CharField(max_length=255)
+    companyId = serializers.IntegerField(required=False, help_text="Нужен, если вы состоите в нескольких компаниях.")
+
+
+class AppVersionSerializer(serializers.ModelSerializer):
+    scopes = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
+    moderationStatus = serializers.CharField(source="moderation_status")
+    rejectionReason = serializers.CharField(source="rejection_reason")
+    providerTestedAt = serializers.DateTimeField(source="provider_tested_at", allow_null=True)
+    sbercrmTestedAt = serializers.DateTimeField(source="sbercrm_tested_at", allow_null=True)
+    publishedAt = serializers.DateTimeField(source="published_at", allow_null=True)
+
+    class Meta:
+        model = AppVersion
+        fields = ("version", "scopes", "moderationStatus", "rejectionReason", "providerTestedAt",
+                  "sbercrmTestedAt", "publishedAt")
+
+
+class UnmetConditionSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class AppVersionDetailSerializer(AppVersionSerializer):
+    unmetConditions = UnmetConditionSerializer(many=True, read_only=True, source="unmet_conditions",
+                                               help_text="Что ещё нужно для публикации.")
+
+    class Meta(AppVersionSerializer.Meta):
+        fields = (*AppVersionSerializer.Meta.fields, "unmetConditions")
+
+
+class AppVersionCreateSerializer(serializers.Serializer):
+    version = serializers.CharField(max_length=64, help_text="SemVer, больше всех существующих версий.")
+    scopes = serializers.ListField(child=serializers.SlugField(), required=False,
+                                   help_text="По умолчанию — скоупы предыдущей версии.")
+
+
+class ScopesSetSerializer(serializers.Serializer):
+    scopes = serializers.ListField(child=serializers.SlugField(), allow_empty=True)
+
+
+# --- provider configurations ---------------------------------------------------------------------
+
+class AuthWriteSerializer(serializers.Serializer):
+    type = serializers.CharField(help_text="Пока поддерживается только API_KEY.")
+    headerName = serializers.CharField(help_text="Заголовок, в котором модуль передаёт ключ.")
+    key = serializers.CharField(write_only=True, help_text="Только запись: никогда не возвращается.")
+
+
+class AuthReadSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    headerName = serializers.CharField()
+    key = serializers.CharField(help_text="Замаскированный ключ.")
+
+
+class ProviderConfigurationWriteSerializer(serializers.Serializer):
+    appCode = serializers.CharField(max_length=100)
+    appVersion = serializers.CharField(max_length=64)
+    configurationVersion = serializers.CharField(max_length=64, help_text="SemVer, растёт при каждом обновлении.")
+    providerLabel = serializers.CharField(max_length=255)
+    endpoints = serializers.DictField(child=serializers.CharField(allow_blank=True),
+                                      help_text="Название эндпоинта → абсолютный URL.")
+    auth = AuthWriteSerializer()
+
+
+class ProviderConfigurationQuerySerializer(serializers.Serializer):
+    appCode = serializers.CharField(max_length=100)
+    appVersion = serializers.CharField(max_length=64)
+    history = serializers.BooleanField(required=False, default=False, help_text="Добавить историю конфигураций.")
+
+
+class ProviderConfigurationItemSerializer(serializers.Serializer):
+    appCode = serializers.CharField()
+    appVersion = serializers.CharField()
+    uploadedForAppVersion = serializers.CharField(help_text="Версия, для которой конфигурация была загружена.")
+    configurationVersion = serializers.CharField()
+    providerLabel = serializers.CharField()
+    endpoints = serializers.DictField(child=serializers.CharField())
+    auth = AuthReadSerializer()
+    isActive = serializers.BooleanField()
+    uploadedAt = serializers.DateTimeField()
+    boundAt = serializers.DateTimeField()
+
+
+class ProviderConfigurationSerializer(ProviderConfigurationItemSerializer):
+    history = ProviderConfigurationItemSerializer(many=True, required=False)
+
+
+# --- test stand ---------------------------------------------------------------------------------
+
+RUN_STATUSES = [("queued", "В очереди"), ("running", "Выполняется"), ("passed", "Пройден"),
+                ("failed", "Не пройден"), ("interrupted", "Прерван")]
+VERDICTS = [("ok", "Пройдено"), ("unreachable", "Эндпоинт недоступен"), ("tls_error", "Ошибка TLS"),
+            ("bad_status", "Ответ не 2xx"), ("contract_violation", "Ответ не соответствует контракту"),
+            ("timeout", "Превышен таймаут"), ("not_idempotent", "Нет идемпотентности"),
+            ("redirect", "Перенаправление")]
+
+
+class TestRunSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=RUN_STATUSES)
+    passed = serializers.BooleanField()
+    appVersion = serializers.CharField()
+    configurationVersion = serializers.CharField(help_text="Проверяемая (активная при запуске) конфигурация.")
+    sandboxTenantId = serializers.UUIDField(help_text="Тенант песочницы: приходит в X-SberCRM-Tenant и tenantId.")
+    origin = serializers.ChoiceField(choices=[("developer", "Разработчик"), ("moderator", "Модератор")])
+    summary = serializers.CharField()
+    createdAt = serializers.DateTimeField()
+    startedAt = serializers.DateTimeField(allow_null=True)
+    finishedAt = serializers.DateTimeField(allow_null=True)
+
+
+class TestRunRequestSerializer(serializers.Serializer):
+    url = serializers.CharField()
+    headers = serializers.DictField(child=serializers.CharField(), help_text="Ключ API замаскирован.")
+    body = serializers.JSONField()
+    idempotencyKey = serializers.CharField()
+
+
+class TestRunResponseSerializer(serializers.Serializer):
+    status = serializers.IntegerField(allow_null=True, help_text="null — ответа не было.")
+    headers = serializers.DictField(child=serializers.CharField())
+    bodyExcerpt = serializers.CharField()
+
+
+class TestCheckSerializer(serializers.Serializer):
+    position = serializers.IntegerField()
+    endpoint = serializers.CharField()
+    isRepeat = serializers.BooleanField(help_text="Повтор с тем же Idempotency-Key (проверка идемпотентности).")
+    verdict = serializers.ChoiceField(choices=VERDICTS)
+    reason = serializers.CharField(help_text="Причина вердикта по-русски.")
+    latencyMs = serializers.IntegerField(allow_null=True)
+    request = TestRunRequestSerializer()
+    response = TestRunResponseSerializer()
+
+
+class TestRunDetailSerializer(TestRunSerializer):
+    checks = TestCheckSerializer(many=True)
+
+
+# --- installations (marketplace service) ---------------------------------------------------------
+
+class InstallationRequestSerializer(serializers.Serializer):
+    tenantId = serializers.UUIDField()
+    appCode = serializers.CharField(max_length=100)
+    appVersion = serializers.CharField(max_length=64)
+
+
+class InstallationQuerySerializer(serializers.Serializer):
+    tenantId = serializers.UUIDField()
+    appCode = serializers.CharField(max_length=100)
+
+
+class InstallationSerializer(serializers.ModelSerializer):
+    tenantId = serializers.UUIDField(source="tenant_id")
+    appCode = serializers.CharField(source="application.code")
+    appVersion = serializers.CharField(source="version.version")
+    status = serializers.ChoiceField(choices=Installation.Status.choices)
+    installedAt = serializers.DateTimeField(source="installed_at")
+    disabledAt = serializers.DateTimeField(source="disabled_at", allow_null=True)
+
+    class Meta:
+        model = Installation
+        fields = ("tenantId", "appCode", "appVersion", "status", "installedAt", "disabledAt")

@@ -1,0 +1,25 @@
+"""Mounted at /internal/v1/marketplace/ (see docs/marketplace-and-configurations.md)."""
+
+from django.urls import path
+
+from marketplace.api import views
+
+VERSION = "apps/<slug:code>/versions/<str:version>"
+
+urlpatterns = [
+    path("scopes", views.ScopeListView.as_view(), name="marketplace-scopes"),
+    path("apps", views.ApplicationListView.as_view(), name="marketplace-apps"),
+    path("apps/<slug:code>", views.ApplicationDetailView.as_view(), name="marketplace-app"),
+    path("apps/<slug:code>/versions", views.AppVersionListView.as_view(), name="marketplace-versions"),
+    path(VERSION, views.AppVersionDetailView.as_view(), name="marketplace-version"),
+    path(f"{VERSION}/scopes", views.AppVersionScopesView.as_view(), name="marketplace-version-scopes"),
+    path(f"{VERSION}/submit", views.AppVersionSubmitView.as_view(), name="marketplace-version-submit"),
+    path(f"{VERSION}/testing", views.AppVersionTestingView.as_view(), name="marketplace-version-testing"),
+    path(f"{VERSION}/publish", views.AppVersionPublishView.as_view(), name="marketplace-version-publish"),
+    path(f"{VERSION}/test-runs", views.TestRunListView.as_view(), name="marketplace-version-test-runs"),
+    path(f"{VERSION}/test-runs/<int:run_id>", views.TestRunDetailView.as_view(),
+         name="marketplace-version-test-run"),
+    path("provider-configurations", views.ProviderConfigurationView.as_view(),
+         name="marketplace-provider-configurations"),
+    path("installations", views.InstallationView.as_view(), name="marketplace-installations"),
+]

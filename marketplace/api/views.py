@@ -1,0 +1,272 @@
+"""Marketplace API (`/internal/v1/marketplace/`).
+
+- Developer API (JWT of a provider company member): scopes, apps, versions, publishing,
+  provider configurations. A developer only sees and changes the apps of their companies;
+  someone else's app answers 404 exactly like an unknown one.
+- Installations API (marketplace service account): install / upgrade / disable an app for a tenant.
+"""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api.errors import ApplicationError
+from config.api.permissions import IsMarketplaceService
+from marketplace import selectors, services
+from marketplace.api import serializers as s
+from marketplace.api.permissions import IsDeveloper
+
+DEV = ["marketplace: разработчик"]
+SVC = ["marketplace: установки"]
+
+
+def _valid(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class _DeveloperView(APIView):
+    permission_classes = [IsDeveloper]
+
+    def app(self, code, *, for_update=False):
+        return selectors.application_get_for_developer(user=self.request.user, code=code, for_update=for_update)
+
+    def version(self, code, version):
+        return selectors.app_version_get(application=self.app(code), version=version)
+
+
+class ScopeListView(_DeveloperView):
+    @extend_schema(operation_id="marketplace_scopes_list", tags=DEV, summary="Список скоупов доступа",
+                   responses={200: s.ScopeSerializer(many=True), **s.errors()})
+    def get(self, request):
+        return Response(s.ScopeSerializer(selectors.scope_list(), many=True).data)
+
+
+class ApplicationListView(_DeveloperView):
+    @extend_schema(operation_id="marketplace_apps_list", tags=DEV, summary="Мои приложения",
+                   responses={200: s.ApplicationSerializer(many=True), **s.errors()})
+    def get(self, request):
+        return Response(s.ApplicationSerializer(selectors.application_list_for_developer(user=request.user),
+                                                many=True).data)
+
+    @extend_schema(operation_id="marketplace_apps_create", tags=DEV, summary="Создать приложение",
+                   request=s.ApplicationCreateSerializer,
+                   responses={201: s.ApplicationSerializer, **s.errors(400, 409)})
+    def post(self, request):
+        data = _valid(s.ApplicationCreateSerializer, request.data)
+        companies = selectors.company_list_for_user(user=request.user)
+        if "companyId" in data:
+            company = next((c for c in companies if c.pk == data["companyId"]), None)
+            if company is None:
+                raise ApplicationError("Вы не состоите в этой компании.", field="companyId")
+        elif len(companies) == 1:
+            company = companies[0]
+        else:
+            raise ApplicationError("Укажите компанию: вы состоите в нескольких.", field="companyId")
+        application = services.application_create(company=company, code=data["code"], name=data["name"],
+                                                  actor=request.user)
+        return Response(s.ApplicationSerializer(application).data, status=201)
+
+
+class ApplicationDetailView(_DeveloperView):
+    @extend_schema(operation_id="marketplace_apps_retrieve", tags=DEV, summary="Приложение",
+                   responses={200: s.ApplicationSerializer, **s.errors(404)})
+    def get(self, request, code):
+        return Response(s.ApplicationSerializer(self.app(code)).data)
+
+
+class AppVersionListView(_DeveloperView):
+    @extend_schema(operation_id="marketplace_versions_list", tags=DEV, summary="Версии приложения",
+                   responses={200: s.AppVersionSerializer(many=True), **s.errors(404)})
+    def get(self, request, code):
+        return Response(s.AppVersionSerializer(selectors.app_version_list(application=self.app(code)),
+                                               many=True).data)
+
+    @extend_schema(operation_id="marketplace_versions_create", tags=DEV,
+                   summary="Создать версию (модуль коммуникаций будет уведомлён)",
+                   request=s.AppVersionCreateSerializer,
+                   responses={201: s.AppVersionSerializer, **s.errors(400, 404)})
+    def post(self, request, code):
+        data = _valid(s.AppVersionCreateSerializer, request.data)
+        version = services.app_version_create(application=self.app(code), version=data["version"],
+                                              scopes=data.get("scopes"), actor=request.user)
+        return Response(s.AppVersionSerializer(version).data, status=201)
+
+
+def _detail(version):
+    version.unmet_conditions = services.app_version_unmet_conditions(version=version)
+    return s.AppVersionDetailSerializer(version).data
+
+
+class AppVersionDetailView(_DeveloperView):
+    @extend_schema(operation_id="marketplace_versions_retrieve", tags=DEV,
+                   summary="Версия приложения и невыполненные условия публикации",
+                   responses={200: s.AppVersionDetailSerializer, **s.errors(404)})
+    def get(self, request, code, version):
+        return Response(_detail(self.version(code, version)))
+
+
+class AppVersionScopesView(_DeveloperView):
+    @extend_schema(operation_id="marketplace_versions_scopes_set", tags=DEV,
+                   summary="Скоупы версии («Коммуникации» нельзя отключить)",
+                   request=s.ScopesSetSerializer, responses={200: s.AppVersionDetailSerializer, **s.errors(400, 404)})
+    def put(self, request, code, version):
+        data = _valid(s.ScopesSetSerializer, request.data)
+        app_version = services.app_version_scopes_set(version=self.version(code, version), scopes=data["scopes"],
+                                                      actor=request.user)
+        return Response(_detail(selectors.app_version_get(application=app_version.application,
+                                                          version=app_version.version)))
+
+
+class _VersionActionView(_DeveloperView):
+
+    def post(self, request, code, version):
+        app_version = self.version(code, version)
+        self.perform(app_version)
+        return Response(_detail(app_version))
+
+
+class AppVersionSubmitView(_VersionActionView):
+    @extend_schema(operation_id="marketplace_versions_submit", tags=DEV, summary="Отправить версию на модерацию",
+                   request=None, responses={200: s.AppVersionDetailSerializer, **s.errors(404, 409)})
+    def post(self, request, code, version):
+        return super().post(request, code, version)
+
+    def perform(self, version):
+        services.app_version_submit(version=version, actor=self.request.user)
+
+
+class AppVersionTestingView(_VersionActionView):
+    @extend_schema(operation_id="marketplace_versions_testing_confirm", tags=DEV,
+                   summary="Подтвердить тестирование на тестовом стенде со стороны провайдера",
+                   request=None, responses={200: s.AppVersionDetailSerializer, **s.errors(404)})
+    def post(self, request, code, version):
+        return super().post(request, code, version)
+
+    def perform(self, version):
+        services.app_version_mark_tested(version=version, actor=self.request.user, side="provider")
+
+
+class AppVersionPublishView(_VersionActionView):
+    @extend_schema(operation_id="marketplace_versions_publish", tags=DEV,
+                   summary="Опубликовать версию (400 со списком невыполненных условий)",
+                   request=None, responses={200: s.AppVersionDetailSerializer, **s.errors(400, 404)})
+    def post(self, request, code, version):
+        return super().post(request, code, version)
+
+    def perform(self, version):
+        services.app_version_publish(version=version, actor=self.request.user)
+
+
+class TestRunListView(_DeveloperView):
+    """Test-stand runs of the developer's own app version (docs/test-stand.md)."""
+
+    @extend_schema(operation_id="marketplace_test_runs_list", tags=DEV,
+                   summary="Прогоны версии на тестовом стенде (новые сверху, до 50)",
+                   responses={200: s.TestRunSerializer(many=True), **s.errors(404)})
+    def get(self, request, code, version):
+        return Response(s.TestRunSerializer(services.app_version_test_runs(version=self.version(code, version)),
+                                            many=True).data)
+
+    @extend_schema(operation_id="marketplace_test_runs_start", tags=DEV,
+                   summary="Запустить проверку активной конфигурации на тестовом стенде (выполняется в фоне)",
+                   request=None, responses={202: s.TestRunSerializer, **s.errors(400, 404, 409)})
+    def post(self, request, code, version):
+        run = services.app_version_test_run_start(version=self.version(code, version), actor=request.user,
+                                                  origin="developer")
+        return Response(s.TestRunSerializer(run).data, status=202)
+
+
+class TestRunDetailView(_DeveloperView):
+    @extend_schema(operation_id="marketplace_test_runs_retrieve", tags=DEV,
+                   summary="Отчёт прогона: каждая проверка с запросом, ответом, задержкой и вердиктом",
+                   responses={200: s.TestRunDetailSerializer, **s.errors(404)})
+    def get(self, request, code, version, run_id):
+        run = services.app_version_test_run(version=self.version(code, version), run_id=run_id)
+        return Response(s.TestRunDetailSerializer(run).data)
+
+
+class ProviderConfigurationView(_DeveloperView):
+    """Spec: POST/GET/PUT /internal/v1/marketplace/provider-configurations."""
+
+    def _save(self, request, mode):
+        data = _valid(s.ProviderConfigurationWriteSerializer, request.data)
+        version = self.version(data["appCode"], data["appVersion"])
+        result = services.provider_configuration_save(application=version.application, version=version,
+                                                      data=data, mode=mode, actor=request.user)
+        return s.ProviderConfigurationSerializer(result).data
+
+    @extend_schema(operation_id="marketplace_provider_configuration_create", tags=DEV,
+                   summary="Создать конфигурацию провайдера для версии приложения",
+                   request=s.ProviderConfigurationWriteSerializer,
+                   responses={201: s.ProviderConfigurationSerializer, **s.errors(400, 404, 409)})
+    def post(self, request):
+        return Response(self._save(request, "create"), status=201)
+
+    @extend_schema(operation_id="marketplace_provider_configuration_update", tags=DEV,
+                   summary="Обновить конфигурацию провайдера (новая версия становится активной)",
+                   request=s.ProviderConfigurationWriteSerializer,
+                   responses={200: s.ProviderConfigurationSerializer, **s.errors(400, 404)})
+    def put(self, request):
+        return Response(self._save(request, "update"))
+
+    @extend_schema(operation_id="marketplace_provider_configuration_retrieve", tags=DEV,
+                   summary="Активная конфигурация провайдера (ключ замаскирован), при history=true — с историей",
+                   parameters=[s.ProviderConfigurationQuerySerializer],
+                   responses={200: s.ProviderConfigurationSerializer, **s.errors(400, 404)})
+    def get(self, request):
+        query = _valid(s.ProviderConfigurationQuerySerializer, request.query_params)
+        version = self.version(query["appCode"], query["appVersion"])
+        result = services.provider_configuration_read(version=version, with_history=query["history"])
+        return Response(s.ProviderConfigurationSerializer(result).data)
+
+
+class InstallationView(APIView):
+    """Tenant installations, called by the marketplace UI backend with the marketplace service JWT."""
+
+    permission_classes = [IsMarketplaceService]
+
+    @staticmethod
+    def _version(data):
+        application = selectors.application_get(code=data["appCode"])
+        return selectors.app_version_get(application=application, version=data["appVersion"])
+
+    @extend_schema(operation_id="marketplace_installation_retrieve", tags=SVC, summary="Установка у тенанта",
+                   parameters=[s.InstallationQuerySerializer], responses={200: s.InstallationSerializer,
+                                                                         **s.errors(400, 404)})
+    def get(self, request):
+        query = _valid(s.InstallationQuerySerializer, request.query_params)
+        installation = selectors.installation_get(tenant_id=query["tenantId"],
+                                                  application=selectors.application_get(code=query["appCode"]))
+        if installation is None:
+            raise ApplicationError("Приложение не устанавливалось этим тенантом.", code="installation_not_found",
+                                   field="tenantId", status_code=404)
+        return Response(s.InstallationSerializer(installation).data)
+
+    @extend_schema(operation_id="marketplace_installation_create", tags=SVC,
+                   summary="Установить приложение тенанту (идемпотентно)", request=s.InstallationRequestSerializer,
+                   responses={201: s.InstallationSerializer, 200: s.InstallationSerializer, **s.errors(400, 404, 409)})
+    def post(self, request):
+        data = _valid(s.InstallationRequestSerializer, request.data)
+        installation, created = services.installation_install(tenant_id=data["tenantId"],
+                                                               version=self._version(data))
+        return Response(s.InstallationSerializer(installation).data, status=201 if created else 200)
+
+    @extend_schema(operation_id="marketplace_installation_upgrade", tags=SVC,
+                   summary="Обновить версию приложения у тенанта (вручную)", request=s.InstallationRequestSerializer,
+                   responses={200: s.InstallationSerializer, **s.errors(400, 404, 409)})
+    def put(self, request):
+        data = _valid(s.InstallationRequestSerializer, request.data)
+        installation = services.installation_upgrade(tenant_id=data["tenantId"], version=self._version(data))
+        return Response(s.InstallationSerializer(installation).data)
+
+    @extend_schema(operation_id="marketplace_installation_delete", tags=SVC,
+                   summary="Отключить приложение у тенанта (идемпотентно)",
+                   parameters=[s.InstallationQuerySerializer], responses={200: s.InstallationSerializer,
+                                                                         **s.errors(400, 404)})
+    def delete(self, request):
+        query = _valid(s.InstallationQuerySerializer, request.query_params)
+        installation = services.installation_uninstall(
+            tenant_id=query["tenantId"], application=selectors.application_get(code=query["appCode"]))
+        return Response(s.InstallationSerializer(installation).data)

@@ -1,0 +1,107 @@
+from django.contrib import admin
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from notifications import models as m
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Audit tables: visible, never edited by hand."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ServiceBindingInline(admin.TabularInline):
+    model = m.ServiceBinding
+    extra = 0
+    fields = ["service", "service_user_id", "is_active", "deactivated_reason", "updated_at"]
+    readonly_fields = ["updated_at"]
+
+
+class DeviceInline(admin.TabularInline):
+    model = m.Device
+    extra = 0
+    fields = ["device_id", "is_active", "deactivated_reason", "updated_at"]
+    readonly_fields = ["updated_at"]
+
+
+@admin.register(m.Recipient)
+class RecipientAdmin(admin.ModelAdmin):
+    list_display = ["id", "name", "email", "role", "created_at"]
+    list_filter = ["role"]
+    search_fields = ["id", "name", "email", "bindings__service_user_id", "devices__device_id"]
+    readonly_fields = ["notification_history"]
+    inlines = [ServiceBindingInline, DeviceInline]
+    HISTORY_ROWS = 20
+
+    @admin.display(description="история уведомлений")
+    def notification_history(self, recipient):
+        if recipient.pk is None:
+            return "—"
+        rows = list(recipient.notifications.order_by("-timestamp")[:self.HISTORY_ROWS])
+        if not rows:
+            return "уведомлений не было"
+        url = reverse("admin:notifications_notification_changelist") + f"?recipient__id__exact={recipient.pk}"
+        body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", (
+            (timezone.localtime(n.timestamp).strftime("%d.%m.%Y %H:%M"), n.get_service_display(), n.subject, n.get_status_display(),
+             n.last_error[:200]) for n in rows))
+        return format_html('<table id="notification-history"><thead><tr><th>время</th><th>сервис</th><th>тема</th>'
+                           '<th>статус</th><th>ошибка</th></tr></thead><tbody>{}</tbody></table>'
+                           '<a href="{}">Все уведомления получателя</a>', body, url)
+
+
+@admin.register(m.Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    list_display = ["timestamp", "recipient", "service", "type", "subject", "status", "attempts", "last_error"]
+    list_filter = ["service", "type", "status", "is_async", ("timestamp", admin.DateFieldListFilter)]
+    search_fields = ["id", "recipient__id", "recipient__email", "subject", "idempotency_key"]
+    list_select_related = ["recipient"]
+    date_hierarchy = "timestamp"
+
+
+@admin.register(m.PushHistory)
+class PushHistoryAdmin(ReadOnlyAdmin):
+    list_display = ["timestamp", "recipient", "type", "title", "external_id"]
+    list_filter = ["type", ("timestamp", admin.DateFieldListFilter)]
+    search_fields = ["recipient__id", "subject", "external_id"]
+    list_select_related = ["recipient"]
+
+
+@admin.register(m.ServiceBindingHistory)
+class ServiceBindingHistoryAdmin(ReadOnlyAdmin):
+    list_display = ["timestamp", "recipient", "service", "old_service_user_id", "new_service_user_id"]
+    list_filter = ["service", ("timestamp", admin.DateFieldListFilter)]
+    search_fields = ["recipient__id", "old_service_user_id", "new_service_user_id"]
+    list_select_related = ["recipient"]
+
+
+@admin.register(m.DeviceHistory)
+class DeviceHistoryAdmin(ReadOnlyAdmin):
+    list_display = ["timestamp", "recipient", "old_device_id", "new_device_id"]
+    list_filter = [("timestamp", admin.DateFieldListFilter)]
+    search_fields = ["recipient__id", "old_device_id", "new_device_id"]
+    list_select_related = ["recipient"]
+
+
+@admin.register(m.BindingToken)
+class BindingTokenAdmin(ReadOnlyAdmin):
+    """One-time deep-link tokens: shown masked, like every secret in the admin."""
+
+    list_display = ["masked_token", "recipient", "created_at", "expires_at", "used_at", "used_service"]
+    list_filter = ["used_service"]
+    list_select_related = ["recipient"]
+    search_fields = ["recipient__id", "recipient__email"]
+    fields = ["masked_token", "recipient", "created_at", "expires_at", "used_at", "used_service"]
+    readonly_fields = fields
+
+    @admin.display(description="токен")
+    def masked_token(self, obj):
+        return "****" + str(obj.token)[-4:]

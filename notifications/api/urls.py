@@ -1,0 +1,16 @@
+from django.urls import path
+
+from notifications.api import views
+
+# APPEND_SLASH is off: both `/notifications/send` and `/notifications/send/` are routed.
+urlpatterns = [
+    path("send", views.SendView.as_view(), name="notifications-send"),
+    path("send/", views.SendSlashView.as_view()),
+    path("subscribe", views.SubscribeView.as_view(), name="notifications-subscribe"),
+    path("subscribe/", views.SubscribeSlashView.as_view()),
+    path("recipients/<uuid:recipient_id>", views.RecipientUpsertView.as_view(), name="notifications-recipient"),
+    path("recipients/<uuid:recipient_id>/token", views.RecipientTokenView.as_view(),
+         name="notifications-recipient-token"),
+    path("recipients/<uuid:recipient_id>/binding-links", views.BindingLinksView.as_view(),
+         name="notifications-binding-links"),
+]

@@ -1,0 +1,34 @@
+import smtplib
+
+from django.conf import settings
+from django.core.mail import EmailMessage, get_connection
+from django.core.mail.message import make_msgid
+from django.core.mail.utils import DNS_NAME
+
+from notifications.channels.base import Channel, DeliveryError, Result
+
+
+class EmailChannel(Channel):
+    """Django's email backend (SMTP by default; django-anymail for an email service)."""
+
+    service = "email"
+
+    def send(self, *, notification_id, target, rendered):
+        message_id = make_msgid(idstring=str(notification_id), domain=DNS_NAME.get_fqdn())
+        message = EmailMessage(
+            subject=rendered.title, body=rendered.body, to=target.addresses,
+            headers={"Message-ID": message_id, "X-Notification-Id": str(notification_id)},
+            connection=get_connection(timeout=settings.NOTIFICATIONS_CHANNEL_TIMEOUT),
+        )
+        try:
+            message.send(fail_silently=False)
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise DeliveryError(f"SMTP отклонил адрес: {exc.recipients}", permanent=True)
+        except smtplib.SMTPResponseException as exc:
+            # 4xx is a temporary SMTP failure, 5xx a permanent one.
+            raise DeliveryError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", permanent=exc.smtp_code >= 500)
+        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+            raise DeliveryError(f"SMTP недоступен: {exc.__class__.__name__}: {exc}", permanent=False)
+        except Exception as exc:  # other backends (django-anymail) raise their own API errors
+            raise DeliveryError(f"Почтовый сервис: {exc.__class__.__name__}: {exc}", permanent=False)
+        return Result(external_id=message_id)
