@@ -16,6 +16,7 @@ from django.db.models import Exists, OuterRef
 from communications import semver as _semver
 from communications.models import ConfigurationBinding as _ConfigurationBinding
 from communications.selectors import providers as _selectors
+from communications.services import deliveries as _deliveries
 from communications.services import providers as _services
 from communications.teststand import services as _teststand
 from config.api.errors import NotFoundError
@@ -109,6 +110,11 @@ def _configuration_view(binding) -> dict:
         "uploadedAt": configuration.created_at,
         "boundAt": binding.created_at,
     }
+
+
+def provider_signing_secret_rotate(*, app_code: str) -> str:
+    """POST /internal/v1/providers/{code}/signing-secret: a fresh `whsec_` secret, the only time it is shown."""
+    return _deliveries.provider_signing_secret_issue(provider=_selectors.provider_get(code=app_code))
 
 
 # --- test stand (docs/test-stand.md) ---------------------------------------------------------------

@@ -177,7 +177,10 @@ def _max_attempts() -> int:
 
 def _claim(delivery_id: int):
     with transaction.atomic():
-        delivery = Delivery.objects.select_for_update(skip_locked=True).filter(pk=delivery_id).first()
+        # One query: the row (locked) and what the attempt reads (tenant binding, provider, configuration).
+        delivery = (Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+                    .select_related("tenant_configuration", "provider", "configuration")
+                    .filter(pk=delivery_id).first())
         if delivery is None:
             return "locked"  # another worker holds it right now (or it never existed)
         if delivery.is_final:

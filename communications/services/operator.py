@@ -228,18 +228,19 @@ def operator_chat_mark_read(*, tenant_id: uuid.UUID, provider: Provider, chat_id
 
 # --- answers of the provider (run in the transaction that marks the delivery delivered) -----------
 
-def _provider_id_store(delivery: Delivery, client_id: str, provider_id: str) -> None:
+def _provider_id_store(delivery: Delivery, *, chat_id: str, client_id: str, provider_id: str) -> None:
     scope = {"tenant_id": delivery.tenant_id, "provider_id": delivery.provider_id}
-    message = Message.objects.filter(**scope, external_id=client_id).first()
-    if message is None or not provider_id:
-        if message is not None:
+    ours = Message.objects.filter(**scope, external_id=client_id)
+    if not provider_id:
+        if ours.exists():
             logger.warning("delivery %s: provider returned no message id", delivery.pk)
         return
-    if Message.objects.filter(**scope, external_id=provider_id).exclude(pk=message.pk).exists():
+    if Message.objects.filter(**scope, external_id=provider_id).exclude(external_id=client_id).exists():
         raise ConflictError(f"id {provider_id} уже занят другим сообщением (эхо через публичный API?)")
-    Message.objects.filter(pk=message.pk).update(external_id=provider_id, updated_at=timezone.now())
+    if not ours.update(external_id=provider_id, updated_at=timezone.now()):
+        return
     # Calls about this message still queued behind it learn the provider's id before they are sent.
-    waiting = Delivery.objects.filter(kind=Delivery.Kind.PROVIDER, **scope, ordering_key=message.chat.external_id,
+    waiting = Delivery.objects.filter(kind=Delivery.Kind.PROVIDER, **scope, ordering_key=chat_id,
                                       pk__gt=delivery.pk, status__in=PENDING_LIKE)
     for queued in waiting:
         if isinstance(queued.payload, dict) and queued.payload.get("clientMessageId") == client_id:
@@ -249,7 +250,9 @@ def _provider_id_store(delivery: Delivery, client_id: str, provider_id: str) -> 
 
 @on_delivered_handler("operator.message_sent")
 def _message_sent(delivery: Delivery) -> None:
-    _provider_id_store(delivery, delivery.payload["clientMessageId"], delivery.provider_message_id)
+    sent = delivery.payload
+    _provider_id_store(delivery, chat_id=sent["chatId"], client_id=sent["clientMessageId"],
+                       provider_id=delivery.provider_message_id)
 
 
 @on_delivered_handler("operator.bulk_sent")
@@ -259,4 +262,5 @@ def _bulk_sent(delivery: Delivery) -> None:
     for position, result in enumerate(results or []):
         index = result.get("index", position) if isinstance(result, dict) else None
         if isinstance(index, int) and 0 <= index < len(sent) and result.get("messageId"):
-            _provider_id_store(delivery, sent[index]["clientMessageId"], str(result["messageId"])[:255])
+            _provider_id_store(delivery, chat_id=sent[index]["chatId"], client_id=sent[index]["clientMessageId"],
+                               provider_id=str(result["messageId"])[:255])

@@ -202,3 +202,10 @@ class InstallationSerializer(serializers.ModelSerializer):
     class Meta:
         model = Installation
         fields = ("tenantId", "appCode", "appVersion", "status", "installedAt", "disabledAt")
+
+
+class AppSigningSecretSerializer(serializers.Serializer):
+    appCode = serializers.CharField()
+    secret = serializers.CharField(help_text="whsec_… (Standard Webhooks). Показывается один раз: сохраните его.")
+    previousValidHours = serializers.IntegerField(
+        help_text="Сколько часов прежний секрет ещё подписывает вызовы (вторая подпись v1 в webhook-signature).")

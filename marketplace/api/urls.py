@@ -10,6 +10,8 @@ urlpatterns = [
     path("scopes", views.ScopeListView.as_view(), name="marketplace-scopes"),
     path("apps", views.ApplicationListView.as_view(), name="marketplace-apps"),
     path("apps/<slug:code>", views.ApplicationDetailView.as_view(), name="marketplace-app"),
+    path("apps/<slug:code>/signing-secret", views.ApplicationSigningSecretView.as_view(),
+         name="marketplace-app-signing-secret"),
     path("apps/<slug:code>/versions", views.AppVersionListView.as_view(), name="marketplace-versions"),
     path(VERSION, views.AppVersionDetailView.as_view(), name="marketplace-version"),
     path(f"{VERSION}/scopes", views.AppVersionScopesView.as_view(), name="marketplace-version-scopes"),

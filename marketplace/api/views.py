@@ -6,6 +6,7 @@
 - Installations API (marketplace service account): install / upgrade / disable an app for a tenant.
 """
 
+from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -74,6 +75,21 @@ class ApplicationDetailView(_DeveloperView):
                    responses={200: s.ApplicationSerializer, **s.errors(404)})
     def get(self, request, code):
         return Response(s.ApplicationSerializer(self.app(code)).data)
+
+
+class ApplicationSigningSecretView(_DeveloperView):
+    """The secret our calls to the provider are signed with (docs/provider-calls.md)."""
+
+    @extend_schema(operation_id="marketplace_apps_signing_secret_rotate", tags=DEV,
+                   summary="Выпустить и показать (один раз) секрет подписи вызовов провайдера",
+                   request=None, responses={201: s.AppSigningSecretSerializer, **s.errors(404, 409)})
+    def post(self, request, code):
+        with transaction.atomic():
+            application = self.app(code, for_update=True)  # concurrent rotations run one after another
+            secret = services.application_signing_secret_rotate(application=application, actor=request.user)
+        body = {"appCode": application.code, "secret": secret,
+                "previousValidHours": services.SIGNING_SECRET_OVERLAP_HOURS}
+        return Response(body, status=201, headers={"Cache-Control": "no-store"})
 
 
 class AppVersionListView(_DeveloperView):
