@@ -54,12 +54,13 @@ def integration_require(*, tenant_id: uuid.UUID, provider: Provider) -> TenantCo
     tokens = IntegrationToken.objects.filter(
         tenant_id=tenant_id, provider=provider, status=IntegrationToken.Status.ACTIVE,
     ).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
-    token_id = tokens.values_list("pk", flat=True).first()
-    if token_id is not None and connection.vendor == "postgresql":
+    if connection.vendor == "postgresql":  # Django has no FOR SHARE: one round trip, lock included
+        sql, params = tokens.order_by().values("pk").query.sql_with_params()
         with connection.cursor() as cursor:
-            cursor.execute("SELECT id FROM communications_integrationtoken WHERE id = %s AND status = %s FOR SHARE",
-                           [token_id, IntegrationToken.Status.ACTIVE])
+            cursor.execute(f"{sql} LIMIT 1 FOR SHARE", params)
             token_id = cursor.fetchone()
+    else:
+        token_id = tokens.values_list("pk", flat=True).first()
     if token_id is None:
         raise ConflictError("Интеграция тенанта с провайдером деактивирована (нет активного токена): "
                             "действия в чатах недоступны.", code="integration_inactive")

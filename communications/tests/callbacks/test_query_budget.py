@@ -40,7 +40,7 @@ def test_one_send_attempt_with_its_provider_id_store_takes_a_fixed_number_of_que
 def test_operator_message_is_written_in_a_fixed_number_of_queries(chat, django_capture_on_commit_callbacks,
                                                                   django_assert_max_num_queries):
     tenant_id, provider = chat
-    # configuration, token + its share lock, chat, message, chain lock, delivery, webhooks (+ 2 savepoint pairs)
-    with django_assert_max_num_queries(12), django_capture_on_commit_callbacks(execute=False) as dispatches:
+    # configuration, token (share-locked), chat, message, chain lock, delivery, webhooks (+ 2 savepoint pairs)
+    with django_assert_max_num_queries(11), django_capture_on_commit_callbacks(execute=False) as dispatches:
         operator.operator_message_send(tenant_id=tenant_id, provider=provider, chat_id="chat-1", text="Привет")
     assert len(dispatches) == 1 and Delivery.objects.get().endpoint == "sendMessage"
