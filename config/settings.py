@@ -265,8 +265,6 @@ TESTSTAND_RUN_BUDGET = float(env_str("TESTSTAND_RUN_BUDGET", "120"))
 # A queued/running run older than budget + timeouts + this margin is considered lost.
 TESTSTAND_STALE_MARGIN = env_int("TESTSTAND_STALE_MARGIN", 60)
 TESTSTAND_QUEUE = env_str("TESTSTAND_QUEUE", "celery")
-# Passed to setWebhook during a run (the sandbox never sends events to it).
-TESTSTAND_WEBHOOK_URL = env_str("TESTSTAND_WEBHOOK_URL", "https://teststand.sbercrm.invalid/api/v1/webhooks/events")
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
     "TestRunStatusEnum": "marketplace.api.serializers.RUN_STATUSES",
     "TestCheckVerdictEnum": "marketplace.api.serializers.VERDICTS",

@@ -40,6 +40,7 @@ class Reaction:
     body: object = None  # None: the endpoint's default body
     headers: dict = field(default_factory=dict)
     delay: float = 0.0
+    trickle: float = 0.0  # seconds between the 6 pieces of the body: slow in total, no single read times out
 
 
 @dataclass
@@ -216,7 +217,14 @@ class FakeProvider:
             for name, value in reaction.headers.items():
                 handler.send_header(name, value)
             handler.end_headers()
-            handler.wfile.write(payload)
+            if reaction.trickle:
+                step = max(1, -(-len(payload) // 6))
+                for start in range(0, len(payload), step):
+                    time.sleep(reaction.trickle)
+                    handler.wfile.write(payload[start:start + step])
+                    handler.wfile.flush()
+            else:
+                handler.wfile.write(payload)
         except OSError:
             pass  # the client went away (timeout or killed worker)
 
