@@ -12,7 +12,9 @@ and stops everything it started (process groups, in `finally`).
 Environment: BENCH_PG_URL (server, default postgres://postgres@127.0.0.1:5432), BENCH_DB
 (sbercrm_bench, dropped and re-created), BENCH_REDIS_URL (redis://127.0.0.1:6379/14, flushed),
 BENCH_DURATION (10 s per scenario), BENCH_WORKERS (3 gunicorn workers), BENCH_CONCURRENCY (6),
-BENCH_DB_CONN_MAX_AGE (DB_CONN_MAX_AGE of the stack, default 0 = the project's default).
+BENCH_CELERY_CONCURRENCY (2 prefork processes), BENCH_ONLY (comma-separated scenario name prefixes, e.g.
+"S5"; a partial run writes bench/results/partial.json and leaves latest.json alone),
+BENCH_DB_CONN_MAX_AGE (DB_CONN_MAX_AGE of the stack, default 60 = the compose production layout; 0 = no reuse).
 """
 
 import json
@@ -44,11 +46,12 @@ REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 DURATION = float(os.environ.get("BENCH_DURATION", "10"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "3"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "6"))
-CELERY_CONCURRENCY = 2
+CELERY_CONCURRENCY = int(os.environ.get("BENCH_CELERY_CONCURRENCY", "2"))
 CHATS = 100  # seeded chats S1/S3/S5 write into
 RECIPIENTS = 200  # notification recipients with a Telegram binding (S6)
 S5_RATE = 50.0  # operator messages per second
 S7_MESSAGES, S7_CHATS = 10_000, 100
+ONLY = tuple(name.strip() for name in os.environ.get("BENCH_ONLY", "").split(",") if name.strip())
 BULK_SIZE = 100
 
 
@@ -156,7 +159,7 @@ def stack_env(telegram: FakeTelegram) -> dict:
         "TELEGRAM_RATE_LIMIT_PER_CHAT": "100000",
         "BENCH_ENDPOINTS": "1",
         "LOG_LEVEL": "WARNING",
-        "DB_CONN_MAX_AGE": os.environ.get("BENCH_DB_CONN_MAX_AGE", "0"),
+        "DB_CONN_MAX_AGE": os.environ.get("BENCH_DB_CONN_MAX_AGE", "60"),
     }
 
 
@@ -296,6 +299,8 @@ def table(results: dict) -> str:
 
 
 def goals(sc: dict) -> list[dict]:
+    if ONLY:
+        return []  # a partial run has no ratios to compare
     s1, s3, s4 = sc["S1 ingest"], sc["S3 bulk"], sc["S4 floor"]
     s5, s7 = sc["S5 outbound"], sc["S7 initial sync"]
     ratio = s1["req_per_s"] / s4["req_per_s"] if s4["req_per_s"] else 0
@@ -361,6 +366,8 @@ def main() -> int:
             ("S7 initial sync", lambda: s7_initial_sync(seeded, fake)),
             ("S1 ingest (again)", lambda: loadgen(base, "s1", token=seeded["token"], params=s1_params)),
         ]
+        if ONLY:
+            plan = [(name, run) for name, run in plan if name.startswith(ONLY)]
         scenarios = {}
         for name, run in plan:
             load = os.getloadavg()[0]
@@ -379,9 +386,10 @@ def main() -> int:
             "scenarios": scenarios,
         }
         results["goals"] = goals(scenarios)
-        (RESULTS / "latest.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+        output = RESULTS / ("partial.json" if ONLY else "latest.json")
+        output.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
         print(table(results))
-        print(f"== wrote {RESULTS / 'latest.json'}")
+        print(f"== wrote {output}")
         return 0
     finally:
         stop_all(procs)
