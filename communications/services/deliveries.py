@@ -122,6 +122,18 @@ def _create(*, kind, tenant_configuration, ordering_key, **fields) -> Delivery:
     return delivery
 
 
+def chains_lock(*, tenant_configuration: TenantConfiguration, ordering_keys) -> None:
+    """Take the chain locks of several ordering keys up front, in one global order.
+
+    An action that queues calls on several chains (a broadcast) must not lock them one by one in
+    the caller's order: two such actions listing the same chats in opposite orders deadlock. A lock
+    already held is taken again at no cost, so `_create` below stays as it is.
+    """
+    for key in sorted({key for key in ordering_keys if key}):
+        for kind in (Delivery.Kind.PROVIDER, Delivery.Kind.WEBHOOK):  # the order `_create` callers use
+            _lock_chain(kind, tenant_configuration.tenant_id, tenant_configuration.provider_id, key)
+
+
 def _lock_chain(kind, tenant_id, provider_id, ordering_key) -> None:
     """Serialise enqueuers of one chain until commit, so id order == commit order."""
     if connection.vendor != "postgresql":

@@ -26,7 +26,7 @@ from communications import provider_contract as contract
 from communications.models import Chat, Delivery, IntegrationToken, Message, Provider, TenantConfiguration
 from communications.selectors.conversations import chat_get
 from communications.services.conversations import chat_mark_seen, message_set_status, message_update_text
-from communications.services.deliveries import PENDING_LIKE, delivery_enqueue, on_delivered_handler
+from communications.services.deliveries import PENDING_LIKE, chains_lock, delivery_enqueue, on_delivered_handler
 from communications.services.webhook_events import Event, message_data, webhook_event_emit
 from config.api.errors import ApplicationError, ConflictError, NotFoundError
 
@@ -146,6 +146,7 @@ def operator_broadcast(*, tenant_id: uuid.UUID, provider: Provider, chat_ids: li
         raise NotFoundError(f"Чаты не найдены: {', '.join(missing[:10])}", code="chat_not_found", field="chatIds")
     use_bulk = len(chat_ids) > 1 and bool(tenant_configuration.configuration.endpoint_url("bulkMessages"))
     if not use_bulk:
+        chains_lock(tenant_configuration=tenant_configuration, ordering_keys=chat_ids)
         messages = [operator_message_send(tenant_id=tenant_id, provider=provider, chat_id=cid, text=text,
                                           operator_id=operator_id) for cid in chat_ids]
         return messages, "sendMessage"

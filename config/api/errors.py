@@ -10,6 +10,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -74,6 +75,22 @@ def _validation_fields(detail) -> dict:
     return {"non_field_errors": _normalise(detail if isinstance(detail, list) else [detail])}
 
 
+RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock detected, serialization failure
+
+
+def _database_busy(exc: OperationalError) -> Response:
+    """503 + Retry-After for a transient database failure. The request's transaction was rolled back."""
+    sqlstate = getattr(exc.__cause__, "sqlstate", None)
+    if sqlstate in RETRYABLE_SQLSTATES:
+        logger.warning("request lost a database lock race (sqlstate %s); asked the client to retry", sqlstate)
+        body = envelope("concurrent_update", "Запрос столкнулся с параллельным изменением тех же данных и не "
+                                             "выполнен; повторите его.")
+    else:
+        logger.exception("database unavailable", exc_info=exc)
+        body = envelope("database_unavailable", "База данных временно недоступна; повторите запрос позже.")
+    return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "1"})
+
+
 def exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
         return Response(envelope(exc.code, exc.message, exc.fields, **exc.extra), status=exc.status_code)
@@ -86,6 +103,9 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     if isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+
+    if isinstance(exc, OperationalError):
+        return _database_busy(exc)
 
     response = drf_exception_handler(exc, context)
     if response is None:

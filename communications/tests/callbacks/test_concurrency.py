@@ -1,24 +1,31 @@
-"""Real concurrency on PostgreSQL: an operator action and a token deactivation never interleave."""
+"""Real concurrency on PostgreSQL: lock order of operator actions, deactivation and broadcasts; lost races."""
 
 import threading
+import time
 
 import pytest
 from django.db import connection, transaction
 
-from communications.models import Delivery, IntegrationToken
+from communications.models import Delivery, IntegrationToken, Message, MessageEdit
 from communications.services import operator
+from communications.services.conversations import webhook_set
 from communications.services.tokens import integration_token_deactivate
 from communications.tests.callbacks.conftest import chat_make, provider_setup, tenant_install
 
 
-@pytest.mark.postgres
-def test_deactivation_waits_for_an_operator_action_in_flight_so_disconnect_is_the_last_call(
-        transactional_db, fast, fake_provider, django_capture_on_commit_callbacks):
-    # given: an operator send holds its transaction open after the integration check
+@pytest.fixture
+def chat(transactional_db, fast, fake_provider):
+    """A tenant's active integration (committed: the threads below see it) and its chat-1."""
     provider = provider_setup(fake_provider)
     tenant_id, _ = tenant_install(provider)
     chat_make(tenant_id, provider)
-    token = IntegrationToken.objects.get(tenant_id=tenant_id)
+    return provider, tenant_id, IntegrationToken.objects.get(tenant_id=tenant_id)
+
+
+@pytest.mark.postgres
+def test_deactivation_waits_for_an_operator_action_in_flight_so_disconnect_is_the_last_call(chat):
+    # given: an operator send holds its transaction open after the integration check
+    provider, tenant_id, token = chat
     checked, release, deactivated = threading.Event(), threading.Event(), threading.Event()
 
     def operator_send():
@@ -56,3 +63,81 @@ def test_deactivation_waits_for_an_operator_action_in_flight_so_disconnect_is_th
                  .order_by("pk").values_list("endpoint", "status"))
     assert [endpoint for endpoint, _ in calls] == ["sendMessage", "disconnect"]
     assert calls[0][1] in (Delivery.Status.CANCELLED, Delivery.Status.DELIVERED)
+
+
+@pytest.mark.postgres
+def test_broadcasts_to_the_same_chats_in_opposite_order_never_deadlock(transactional_db, fast, fake_provider):
+    # given: no bulkMessages, so a broadcast is one ordered sendMessage per chat (one chain lock each)
+    from config.testing.fake_provider import ENDPOINTS
+
+    provider = provider_setup(fake_provider, endpoints=[e for e in ENDPOINTS if e != "bulkMessages"])
+    tenant_id, _ = tenant_install(provider)
+    webhook_set(tenant_id=tenant_id, provider=provider, url=f"{fake_provider.url}/events",
+                events=["message.created"])  # each send also queues an event on the chat's webhook chain
+    chats = [f"chat-{i}" for i in range(4)]
+    for chat_id in chats:
+        chat_make(tenant_id, provider, chat_id)
+    errors, rounds = [], 8
+
+    def broadcast(order, barrier):
+        try:
+            barrier.wait(timeout=30)
+            operator.operator_broadcast(tenant_id=tenant_id, provider=provider, chat_ids=order, text="Акция")
+        except Exception as exc:  # a deadlock would surface here
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    # when: two operators broadcast to the same chats, listed in opposite orders, at the same moment
+    for _ in range(rounds):
+        barrier = threading.Barrier(2)
+        threads = [threading.Thread(target=broadcast, args=(order, barrier)) for order in (chats, chats[::-1])]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    # then: every broadcast went through
+    assert errors == []
+    queued = Delivery.objects.filter(tenant_id=tenant_id)
+    assert queued.filter(endpoint="sendMessage").count() == 2 * rounds * len(chats)
+    assert queued.filter(endpoint="message.created").count() == 2 * rounds * len(chats)
+
+
+@pytest.mark.postgres
+def test_request_that_loses_a_deadlock_gets_503_with_retry_after_and_changes_nothing(chat, crm_client):
+    # given: an outgoing message; another transaction locks it, then wants the integration token
+    provider, tenant_id, token = chat
+    message = operator.operator_message_send(tenant_id=tenant_id, provider=provider, chat_id="chat-1", text="Было")
+    message_locked = threading.Event()
+
+    def other_transaction():
+        try:
+            with transaction.atomic():
+                Message.objects.select_for_update().get(pk=message.pk)
+                message_locked.set()
+                with connection.cursor() as cursor:  # until the edit below waits for the message row
+                    for _ in range(300):
+                        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                       "AND datname = current_database()")
+                        if cursor.fetchone()[0]:
+                            break
+                        time.sleep(0.02)
+                # the edit holds a share lock on the token: now each waits for the other
+                IntegrationToken.objects.select_for_update().get(pk=token.pk)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other_transaction)
+    thread.start()
+    assert message_locked.wait(timeout=30)
+    # when: the operator edits the message meanwhile; PostgreSQL breaks the deadlock by aborting the edit
+    response = crm_client.patch(f"/internal/v1/operator/messages/{message.pk}",
+                                {"tenantId": str(tenant_id), "providerCode": provider.code, "text": "Стало"},
+                                format="json")
+    thread.join(timeout=30)
+    # then: a retryable answer, not a 500, and the edit left nothing behind
+    assert response.status_code == 503, response.json()
+    assert response["Retry-After"] == "1" and response.json()["error"]["code"] == "concurrent_update"
+    message.refresh_from_db()
+    assert message.text == "Было" and not MessageEdit.objects.exists()
+    assert not Delivery.objects.filter(tenant_id=tenant_id, endpoint="updateMessageContent").exists()
