@@ -26,7 +26,7 @@ from email.utils import parsedate_to_datetime
 from functools import partial
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Count, Max, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -43,6 +43,7 @@ from communications.models.providers import ALL_ENDPOINTS
 from communications.provider_contract import answer_message_id
 from config.api.errors import ApplicationError, ConflictError
 from config.broker import publish_fail_fast
+from config.db import is_lock_race
 
 logger = logging.getLogger(__name__)
 
@@ -180,7 +181,21 @@ def delivery_send(*, delivery_id: int) -> str:
         result = clients.post_json(**_request_kwargs(delivery))
     except clients.OutboundCallError as exc:
         error = exc
-    return _record(delivery.pk, number, started_at, result, error)
+    return _record_until_stored(delivery.pk, number, started_at, result, error)
+
+
+def _record_until_stored(delivery_id, number, started_at, result, error, *, tries: int = 3) -> str:
+    """The provider has answered: store that even when PostgreSQL aborts `_record` to break a
+    deadlock (it rolled back as a whole, so running it again is safe). Otherwise the delivery
+    would wait for its lease to expire and be sent again."""
+    for _ in range(tries - 1):
+        try:
+            return _record(delivery_id, number, started_at, result, error)
+        except OperationalError as exc:
+            if not is_lock_race(exc):
+                raise
+            logger.warning("delivery %s: recording the answer lost a lock race; recording again", delivery_id)
+    return _record(delivery_id, number, started_at, result, error)
 
 
 def _max_attempts() -> int:
@@ -367,6 +382,8 @@ def _run_on_delivered(delivery: Delivery) -> None:
         with transaction.atomic():
             handler(delivery)
     except Exception as exc:
+        if is_lock_race(exc):
+            raise  # not a bug: `_record_until_stored` records the whole answer again
         # The provider got the call; a bug here must not re-send it. Keep it visible.
         logger.exception("delivery %s: on_delivered handler failed", delivery.pk)
         delivery.last_error = f"доставлено, но обработчик ответа упал: {exc}"[:2000]

@@ -16,6 +16,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from config.db import is_lock_race
+
 logger = logging.getLogger(__name__)
 
 
@@ -75,14 +77,11 @@ def _validation_fields(detail) -> dict:
     return {"non_field_errors": _normalise(detail if isinstance(detail, list) else [detail])}
 
 
-RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock detected, serialization failure
-
-
 def _database_busy(exc: OperationalError) -> Response:
     """503 + Retry-After for a transient database failure. The request's transaction was rolled back."""
-    sqlstate = getattr(exc.__cause__, "sqlstate", None)
-    if sqlstate in RETRYABLE_SQLSTATES:
-        logger.warning("request lost a database lock race (sqlstate %s); asked the client to retry", sqlstate)
+    if is_lock_race(exc):
+        logger.warning("request lost a database lock race (sqlstate %s); asked the client to retry",
+                       exc.__cause__.sqlstate)
         body = envelope("concurrent_update", "Запрос столкнулся с параллельным изменением тех же данных и не "
                                              "выполнен; повторите его.")
     else:

@@ -2,12 +2,14 @@
 
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 from django.db import connection, transaction
+from django.utils import timezone
 
-from communications.models import Delivery, IntegrationToken, Message, MessageEdit
-from communications.services import operator
+from communications.models import Chat, Delivery, IntegrationToken, Message, MessageEdit, TenantConfiguration
+from communications.services import deliveries, operator
 from communications.services.conversations import webhook_set
 from communications.services.tokens import integration_token_deactivate
 from communications.tests.callbacks.conftest import chat_make, provider_setup, tenant_install
@@ -20,6 +22,41 @@ def chat(transactional_db, fast, fake_provider):
     tenant_id, _ = tenant_install(provider)
     chat_make(tenant_id, provider)
     return provider, tenant_id, IntegrationToken.objects.get(tenant_id=tenant_id)
+
+
+def _wait_until_a_backend_waits_for_a_lock(cursor) -> None:
+    for _ in range(300):
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                       "AND datname = current_database()")
+        if cursor.fetchone()[0]:
+            return
+        time.sleep(0.02)
+    raise AssertionError("nobody waits for a lock")
+
+
+@contextmanager
+def message_locked_then(message, lock_next):
+    """Another transaction locks `message`; once someone waits for a lock, it calls `lock_next()`."""
+    locked = threading.Event()
+
+    def other_transaction():
+        try:
+            with transaction.atomic():
+                Message.objects.select_for_update().get(pk=message.pk)
+                locked.set()
+                with connection.cursor() as cursor:
+                    _wait_until_a_backend_waits_for_a_lock(cursor)
+                lock_next()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other_transaction)
+    thread.start()
+    assert locked.wait(timeout=30)
+    try:
+        yield
+    finally:
+        thread.join(timeout=30)
 
 
 @pytest.mark.postgres
@@ -105,39 +142,45 @@ def test_broadcasts_to_the_same_chats_in_opposite_order_never_deadlock(transacti
 
 @pytest.mark.postgres
 def test_request_that_loses_a_deadlock_gets_503_with_retry_after_and_changes_nothing(chat, crm_client):
-    # given: an outgoing message; another transaction locks it, then wants the integration token
+    # given: an outgoing message
     provider, tenant_id, token = chat
     message = operator.operator_message_send(tenant_id=tenant_id, provider=provider, chat_id="chat-1", text="Было")
-    message_locked = threading.Event()
-
-    def other_transaction():
-        try:
-            with transaction.atomic():
-                Message.objects.select_for_update().get(pk=message.pk)
-                message_locked.set()
-                with connection.cursor() as cursor:  # until the edit below waits for the message row
-                    for _ in range(300):
-                        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                       "AND datname = current_database()")
-                        if cursor.fetchone()[0]:
-                            break
-                        time.sleep(0.02)
-                # the edit holds a share lock on the token: now each waits for the other
-                IntegrationToken.objects.select_for_update().get(pk=token.pk)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=other_transaction)
-    thread.start()
-    assert message_locked.wait(timeout=30)
-    # when: the operator edits the message meanwhile; PostgreSQL breaks the deadlock by aborting the edit
-    response = crm_client.patch(f"/internal/v1/operator/messages/{message.pk}",
-                                {"tenantId": str(tenant_id), "providerCode": provider.code, "text": "Стало"},
-                                format="json")
-    thread.join(timeout=30)
+    # when: the operator edits the message meanwhile (it holds a share lock on the token and waits for the
+    # message); the other transaction then wants the token; PostgreSQL breaks the deadlock by aborting the edit
+    with message_locked_then(message, lambda: IntegrationToken.objects.select_for_update().get(pk=token.pk)):
+        response = crm_client.patch(f"/internal/v1/operator/messages/{message.pk}",
+                                    {"tenantId": str(tenant_id), "providerCode": provider.code, "text": "Стало"},
+                                    format="json")
     # then: a retryable answer, not a 500, and the edit left nothing behind
     assert response.status_code == 503, response.json()
     assert response["Retry-After"] == "1" and response.json()["error"]["code"] == "concurrent_update"
     message.refresh_from_db()
     assert message.text == "Было" and not MessageEdit.objects.exists()
     assert not Delivery.objects.filter(tenant_id=tenant_id, endpoint="updateMessageContent").exists()
+
+
+@pytest.mark.postgres
+def test_provider_answer_is_recorded_even_when_recording_loses_a_deadlock(chat, fake_provider):
+    # given: a queued sendMessage of an operator message (rows written directly: nothing dispatched)
+    provider, tenant_id, _ = chat
+    tenant_configuration = TenantConfiguration.objects.get(tenant_id=tenant_id)
+    message = Message.objects.create(tenant_id=tenant_id, provider=provider, chat=Chat.objects.get(),
+                                     external_id="crm-race", direction=Message.Direction.OUTGOING, text="Гонка")
+    delivery = Delivery.objects.create(
+        kind=Delivery.Kind.PROVIDER, tenant_id=tenant_id, provider=provider, tenant_configuration=tenant_configuration,
+        configuration=tenant_configuration.configuration, endpoint="sendMessage",
+        url=tenant_configuration.configuration.endpoint_url("sendMessage"), ordering_key="race-chat",
+        payload={"chatId": "chat-1", "clientMessageId": "crm-race", "text": "Гонка"},
+        on_delivered="operator.message_sent", next_attempt_at=timezone.now())
+    # when: the worker's attempt records the answer: it holds the delivery row and its provider-id store waits
+    # for the message; the other transaction then wants the delivery row
+    with message_locked_then(message, lambda: Delivery.objects.select_for_update().get(pk=delivery.pk)):
+        outcome = deliveries.delivery_send(delivery_id=delivery.pk)
+    # then: PostgreSQL aborted the first recording; the second stored the answer and the provider's id,
+    # with no second call
+    delivery.refresh_from_db()
+    assert outcome == "delivered" and delivery.status == Delivery.Status.DELIVERED
+    assert list(delivery.attempt_log.values_list("number", "outcome")) == [(1, "success")]
+    assert [r.endpoint for r in fake_provider.requests].count("sendMessage") == 1
+    message.refresh_from_db()
+    assert message.external_id == delivery.provider_message_id != "crm-race" and delivery.last_error == ""
