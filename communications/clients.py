@@ -1,7 +1,8 @@
 """The one hardened HTTP client for calls to providers and webhooks.
 
 Every outbound call of the communications module goes through `post_json`:
-- connect and read timeouts, no redirects (a 3xx is returned, never followed);
+- connect and read timeouts, and the whole answer within their sum; no redirects (a 3xx is
+  returned, never followed);
 - SSRF guard: the host is resolved once, every address is vetted, and the
   connection goes to the vetted address (no DNS-rebinding window); the Host
   header and TLS SNI/certificate check still use the original host name;
@@ -125,6 +126,26 @@ class _PinnedHostAdapter(HTTPAdapter):
 
 # --- the call --------------------------------------------------------------------
 
+def _read_body(response: requests.Response, *, deadline: float) -> bytes:
+    """The body (cut after MAX_BODY_BYTES), which must be complete by `deadline`.
+
+    The read timeout bounds each read only: a server dripping bytes would hold the worker
+    indefinitely. Whatever arrives after the deadline is a read timeout.
+    """
+    content = b""
+    while len(content) <= MAX_BODY_BYTES:
+        try:
+            chunk = response.raw.read1(64 * 1024, decode_content=True)
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            raise requests.exceptions.ReadTimeout(str(exc)) from exc
+        if not chunk:
+            break
+        content += chunk
+        if time.monotonic() > deadline:
+            raise requests.exceptions.ReadTimeout("ответ не получен целиком за отведённое время")
+    return content
+
+
 def post_json(
     *,
     url: str,
@@ -165,11 +186,7 @@ def post_json(
     try:
         with session.post(target, data=body, headers=headers, timeout=timeout, allow_redirects=False,
                           stream=True) as response:
-            content = b""
-            for chunk in response.iter_content(64 * 1024):
-                content += chunk
-                if len(content) > MAX_BODY_BYTES:
-                    break
+            content = _read_body(response, deadline=started + sum(timeout))
     except requests.Timeout as exc:
         raise TransportError(f"таймаут: {exc.__class__.__name__}")
     except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:

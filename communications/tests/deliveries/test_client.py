@@ -114,6 +114,23 @@ def test_stalled_server_raises_retryable_transport_error(loopback, fake_provider
     assert caught.value.retryable
 
 
+def test_server_dripping_its_answer_past_the_deadline_raises_retryable_timeout(loopback, fake_provider):
+    # given: every read gets a byte within the 1 s read timeout, the whole answer takes 4.2 s
+    loopback.PROVIDER_CONNECT_TIMEOUT = 1
+    fake_provider.script(Reaction(trickle=0.7))
+    # when / then: cut off once connect + read timeouts (2 s) have passed
+    with pytest.raises(clients.TransportError) as caught:
+        clients.post_json(url=f"{fake_provider.url}/sendMessage", payload={}, idempotency_key="d")
+    assert caught.value.retryable and "таймаут" in str(caught.value)
+
+
+def test_answer_dripping_within_the_deadline_is_read_whole(loopback, fake_provider):
+    loopback.PROVIDER_CONNECT_TIMEOUT = 5
+    fake_provider.script(Reaction(trickle=0.1, body={"messageId": "drip-1"}))
+    result = clients.post_json(url=f"{fake_provider.url}/sendMessage", payload={}, idempotency_key="w")
+    assert result.status_code == 200 and result.json == {"messageId": "drip-1"}
+
+
 def test_server_gone_raises_retryable_transport_error(loopback, fake_provider):
     fake_provider.go_away()
     with pytest.raises(clients.TransportError):

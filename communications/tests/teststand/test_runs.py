@@ -99,7 +99,7 @@ BROKEN = {
                            {("sendMessage", False): ("contract_violation", "непустым messageId")}),
     "slow beyond timeout": (lambda fake: fake.on("markChatRead", Reaction(delay=3)),
                             {("markChatRead", False): ("timeout", "таймаут чтения")}),
-    "2xx later than the read timeout": (lambda fake: fake.on("markChatRead", Reaction(trickle=0.5)),
+    "2xx later than the read timeout": (lambda fake: fake.on("markChatRead", Reaction(trickle=0.4)),
                                         {("markChatRead", False): ("timeout", "дольше допустимых")}),
     "redirect": (lambda fake: fake.on("updateMessageContent", Reaction(
         status=302, headers={"Location": "https://elsewhere.example/edit"}, body={})),
