@@ -2,7 +2,8 @@
 
 from celery import shared_task
 
-from communications.services import deliveries
+from communications.services import deliveries, sync
+from communications.services import operator as _operator  # noqa: F401  registers the on_delivered handlers
 
 
 # Longer than connect + read timeout, so a hung call is cut off and the lease logic takes over.
@@ -40,11 +41,8 @@ def conformance_run_execute_task(run_id: int) -> str:
 
     return teststand.conformance_run_execute(run_id=run_id)
 
-# --- initial sync and provider answers (issue 5, phase 2) ---
-from communications.services import operator as _operator  # noqa: E402,F401  registers on_delivered handlers
-from communications.services import sync  # noqa: E402
 
-
+# --- initial sync (docs/provider-calls.md) ---
 @shared_task(name="communications.initial_sync_page", ignore_result=True, soft_time_limit=120, time_limit=150)
 def initial_sync_page_task(sync_id: int, run: int | None = None, page: int | None = None) -> str:
     """Fetch and import one page of the initial sync; queues the next page itself."""
