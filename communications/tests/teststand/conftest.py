@@ -9,7 +9,7 @@ API_KEY = "stand-api-key-of-provider-9876"
 def stand(settings):
     """Loopback allowed (the fakes listen on 127.0.0.1) and short timeouts."""
     settings.PROVIDER_ALLOW_LOOPBACK = True
-    settings.PROVIDER_CONNECT_TIMEOUT = 1
+    settings.PROVIDER_CONNECT_TIMEOUT = 2  # whole-answer deadline = connect + read = 4 s
     settings.PROVIDER_READ_TIMEOUT = 2  # a loaded CI machine must not turn a conformant answer into a timeout
     settings.TESTSTAND_RUN_BUDGET = 30
     return settings
