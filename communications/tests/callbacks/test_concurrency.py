@@ -36,17 +36,25 @@ def _wait_until_a_backend_waits_for_a_lock(cursor) -> None:
 
 @contextmanager
 def message_locked_then(message, lock_next):
-    """Another transaction locks `message`; once someone waits for a lock, it calls `lock_next()`."""
-    locked = threading.Event()
+    """Another transaction locks `message`; once someone waits for a lock, it calls `lock_next()`.
+
+    It checks for deadlocks only after 10 s (the code under test: after PostgreSQL's default 1 s),
+    so the code under test is always the transaction PostgreSQL aborts.
+    """
+    locked, failures = threading.Event(), []
 
     def other_transaction():
         try:
             with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL deadlock_timeout = '10s'")
                 Message.objects.select_for_update().get(pk=message.pk)
                 locked.set()
                 with connection.cursor() as cursor:
                     _wait_until_a_backend_waits_for_a_lock(cursor)
                 lock_next()
+        except Exception as exc:
+            failures.append(exc)
         finally:
             connection.close()
 
@@ -57,6 +65,7 @@ def message_locked_then(message, lock_next):
         yield
     finally:
         thread.join(timeout=30)
+    assert failures == []
 
 
 @pytest.mark.postgres
@@ -160,7 +169,7 @@ def test_request_that_loses_a_deadlock_gets_503_with_retry_after_and_changes_not
 
 
 @pytest.mark.postgres
-def test_provider_answer_is_recorded_even_when_recording_loses_a_deadlock(chat, fake_provider):
+def test_provider_answer_is_recorded_even_when_recording_loses_a_deadlock(chat, fake_provider, caplog):
     # given: a queued sendMessage of an operator message (rows written directly: nothing dispatched)
     provider, tenant_id, _ = chat
     tenant_configuration = TenantConfiguration.objects.get(tenant_id=tenant_id)
@@ -179,6 +188,7 @@ def test_provider_answer_is_recorded_even_when_recording_loses_a_deadlock(chat, 
     # then: PostgreSQL aborted the first recording; the second stored the answer and the provider's id,
     # with no second call
     delivery.refresh_from_db()
+    assert "recording the answer lost a lock race" in caplog.text
     assert outcome == "delivered" and delivery.status == Delivery.Status.DELIVERED
     assert list(delivery.attempt_log.values_list("number", "outcome")) == [(1, "success")]
     assert [r.endpoint for r in fake_provider.requests].count("sendMessage") == 1
