@@ -11,6 +11,8 @@ only this file changes (to an HTTP client for the same endpoints, authenticated 
 Errors are the module's `config.api.errors.ApplicationError`s and pass through unchanged.
 """
 
+from datetime import timedelta
+
 from django.db.models import Exists, OuterRef
 
 from communications import semver as _semver
@@ -112,9 +114,11 @@ def _configuration_view(binding) -> dict:
     }
 
 
-def provider_signing_secret_rotate(*, app_code: str) -> str:
-    """POST /internal/v1/providers/{code}/signing-secret: a fresh `whsec_` secret, the only time it is shown."""
-    return _deliveries.provider_signing_secret_issue(provider=_selectors.provider_get(code=app_code))
+def provider_signing_secret_rotate(*, app_code: str) -> dict:
+    """POST /internal/v1/providers/{code}/signing-secret: a fresh `whsec_` secret (the only time it is shown)
+    and how many hours the previous one keeps signing."""
+    secret = _deliveries.provider_signing_secret_issue(provider=_selectors.provider_get(code=app_code))
+    return {"secret": secret, "previousValidHours": _deliveries.SIGNING_SECRET_OVERLAP // timedelta(hours=1)}
 
 
 # --- test stand (docs/test-stand.md) ---------------------------------------------------------------

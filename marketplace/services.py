@@ -348,21 +348,16 @@ def installation_uninstall(*, tenant_id, application: Application) -> Installati
 
 # --- the provider's signing secret (developer API) -----------------------------------------------
 
-SIGNING_SECRET_OVERLAP_HOURS = 24
-
-
 @transaction.atomic
-def application_signing_secret_rotate(*, application: Application, actor) -> str:
-    """Issue the app's new signing secret and return it (shown once; the old one signs for 24 h more).
-
-    The caller resolved `application` through the developer-scoped selector, locked.
-    """
+def application_signing_secret_rotate(*, application: Application, actor) -> dict:
+    """Issue the app's new signing secret: `{secret, previousValidHours}` (shown once; the old one keeps
+    signing meanwhile). The caller resolved `application` through the developer-scoped selector."""
     if not AppVersionScope.objects.filter(version__application=application, scope__code=COMMUNICATIONS).exists():
         raise ConflictError("Скоуп «Коммуникации» не включён ни в одной версии приложения: вызовов провайдеру "
                             "нет, подписывать нечего.", code="communications_scope_disabled", field="code")
-    secret = gateway.provider_signing_secret_rotate(app_code=application.code)
+    rotated = gateway.provider_signing_secret_rotate(app_code=application.code)
     logger.info("signing secret rotated app=%s actor=%s", application.code, getattr(actor, "pk", None))
-    return secret
+    return rotated
 
 
 # --- provider configurations (developer API) ----------------------------------------------------

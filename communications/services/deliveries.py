@@ -477,10 +477,15 @@ def provider_call_now(*, tenant_configuration: TenantConfiguration, endpoint: st
 
 # --- signing secrets ---------------------------------------------------------------
 
+SIGNING_SECRET_OVERLAP = timedelta(hours=24)
+
+
 @transaction.atomic
-def provider_signing_secret_issue(*, provider: Provider, overlap: timedelta = timedelta(hours=24)) -> str:
+def provider_signing_secret_issue(*, provider: Provider, overlap: timedelta = SIGNING_SECRET_OVERLAP) -> str:
     """Issue a new `whsec_` secret and return it: the only time it is shown.
-    Older secrets keep signing (a second signature) for `overlap`."""
+    Older secrets keep signing (a second signature) for `overlap`. Rotations of one provider
+    run one after another (the provider row is locked)."""
+    Provider.objects.select_for_update().filter(pk=provider.pk).exists()
     now = timezone.now()
     ProviderSigningSecret.objects.filter(provider=provider).filter(
         Q(expires_at__isnull=True) | Q(expires_at__gt=now + overlap)).update(expires_at=now + overlap)

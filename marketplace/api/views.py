@@ -6,7 +6,6 @@
 - Installations API (marketplace service account): install / upgrade / disable an app for a tenant.
 """
 
-from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -84,12 +83,9 @@ class ApplicationSigningSecretView(_DeveloperView):
                    summary="Выпустить и показать (один раз) секрет подписи вызовов провайдера",
                    request=None, responses={201: s.AppSigningSecretSerializer, **s.errors(404, 409)})
     def post(self, request, code):
-        with transaction.atomic():
-            application = self.app(code, for_update=True)  # concurrent rotations run one after another
-            secret = services.application_signing_secret_rotate(application=application, actor=request.user)
-        body = {"appCode": application.code, "secret": secret,
-                "previousValidHours": services.SIGNING_SECRET_OVERLAP_HOURS}
-        return Response(body, status=201, headers={"Cache-Control": "no-store"})
+        application = self.app(code)
+        rotated = services.application_signing_secret_rotate(application=application, actor=request.user)
+        return Response({"appCode": application.code, **rotated}, status=201, headers={"Cache-Control": "no-store"})
 
 
 class AppVersionListView(_DeveloperView):

@@ -194,3 +194,35 @@ def test_provider_answer_is_recorded_even_when_recording_loses_a_deadlock(chat, 
     assert [r.endpoint for r in fake_provider.requests].count("sendMessage") == 1
     message.refresh_from_db()
     assert message.external_id == delivery.provider_message_id != "crm-race" and delivery.last_error == ""
+
+
+@pytest.mark.postgres
+def test_concurrent_signing_secret_rotations_leave_one_current_secret(chat):
+    # given: a rotation whose transaction is still open
+    provider, _, _ = chat
+    issued, release = threading.Event(), threading.Event()
+
+    def rotate(hold: bool):
+        try:
+            with transaction.atomic():
+                deliveries.provider_signing_secret_issue(provider=provider)
+                issued.set()
+                if hold:
+                    release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=rotate, args=(True,))
+    first.start()
+    assert issued.wait(timeout=30)
+    # when: a second rotation starts meanwhile, then the first commits
+    second = threading.Thread(target=rotate, args=(False,))
+    second.start()
+    time.sleep(0.5)
+    release.set()
+    first.join(timeout=30)
+    second.join(timeout=30)
+    # then: the second ran after the first and moved its secret into the overlap: one current secret
+    secrets = provider.signing_secrets.order_by("created_at")
+    assert secrets.count() == 3
+    assert [secret.expires_at is None for secret in secrets] == [False, False, True]

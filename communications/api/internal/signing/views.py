@@ -7,6 +7,8 @@ then; this endpoint issues a fresh one and returns it — the only time it is vi
 previous secret keeps signing (a second `v1,` signature) for 24 hours.
 """
 
+from datetime import timedelta
+
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -14,7 +16,7 @@ from rest_framework.views import APIView
 
 from communications.api.public.serializers import PublicErrorSerializer
 from communications.selectors.providers import provider_get
-from communications.services.deliveries import provider_signing_secret_issue
+from communications.services.deliveries import SIGNING_SECRET_OVERLAP, provider_signing_secret_issue
 from config.api.permissions import IsMarketplaceService
 
 
@@ -37,5 +39,6 @@ class SigningSecretView(APIView):
     def post(self, request, code: str):
         provider = provider_get(code=code)
         secret = provider_signing_secret_issue(provider=provider)
-        return Response({"providerCode": provider.code, "secret": secret, "previousValidHours": 24},
+        return Response({"providerCode": provider.code, "secret": secret,
+                         "previousValidHours": SIGNING_SECRET_OVERLAP // timedelta(hours=1)},
                         status=status.HTTP_201_CREATED, headers={"Cache-Control": "no-store"})
