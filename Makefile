@@ -55,3 +55,9 @@ openapi: $(STAMP)
 .PHONY: bench
 bench: $(STAMP)
 	$(PY) bench/run.py
+
+# Contract fuzzing over HTTP (issue 23): schemathesis, every phase and check, against a live gunicorn on
+# PostgreSQL, one run per API surface. Reports in artifacts/fuzz/. FUZZ_MAX_EXAMPLES / FUZZ_MAX_TIME bound it.
+.PHONY: fuzz
+fuzz: $(STAMP)
+	$(PY) scripts/fuzz.py
