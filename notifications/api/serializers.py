@@ -1,14 +1,50 @@
+import uuid
+
 from rest_framework import serializers
 
 from notifications.models import NotificationType, Role, Service
 
 
+class StrictCharField(serializers.CharField):
+    """A JSON string only (no number/bool coercion); whitespace-only text is refused like an empty one.
+
+    The value is kept as given unless `trim_whitespace` is on.
+    """
+
+    default_error_messages = {"invalid": "Ожидается строка.", "blank": "Не может быть пустым или из одних пробелов."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if data and not data.strip():
+            self.fail("blank")
+        return super().to_internal_value(data)
+
+
+class StrictChoiceField(serializers.ChoiceField):
+    default_error_messages = {"invalid": "Ожидается строка."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID in a JSON string; a number is not a UUID here."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, (str, uuid.UUID)):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
 class SendRequestSerializer(serializers.Serializer):
-    user_id = serializers.UUIDField()
-    service = serializers.ChoiceField(choices=Service.choices)
-    subject = serializers.CharField(max_length=255)
-    type = serializers.ChoiceField(choices=NotificationType.choices)
-    message = serializers.CharField(max_length=10000, trim_whitespace=False)
+    user_id = StrictUUIDField()
+    service = StrictChoiceField(choices=Service.choices)
+    subject = StrictCharField(max_length=255)
+    type = StrictChoiceField(choices=NotificationType.choices)
+    message = StrictCharField(max_length=10000, trim_whitespace=False)
 
     def validate_subject(self, value):
         if "\n" in value or "\r" in value:
@@ -17,10 +53,10 @@ class SendRequestSerializer(serializers.Serializer):
 
 
 class SubscribeRequestSerializer(serializers.Serializer):
-    user_id = serializers.UUIDField()
-    device_id = serializers.CharField(max_length=255)
-    previous_device_id = serializers.CharField(
-        max_length=255, required=False, allow_blank=True,
+    user_id = StrictUUIDField()
+    device_id = StrictCharField(max_length=255)
+    previous_device_id = StrictCharField(
+        max_length=255, required=False, allow_blank=True, trim_whitespace=False,
         help_text="Прежний device_id этого пользователя, если токен устройства сменился (переустановка).")
 
 

@@ -60,6 +60,11 @@ class SpecStatusView(APIView):
 
     def handle_exception(self, exc):
         response = super().handle_exception(exc)  # the project envelope {"error": {...}}
+        if response.status_code >= 500:
+            # The spec allows only 500 here: a database or broker failure is "Failed to ...", not 503.
+            response.status_code = 500
+            if "Retry-After" in response:
+                del response["Retry-After"]
         error = response.data.get("error", {}) if isinstance(response.data, dict) else {}
         body = {"status": "error", "message": self.spec_messages.get(response.status_code, error.get("message", ""))}
         if response.status_code in (400, 404):
