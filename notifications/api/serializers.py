@@ -60,6 +60,11 @@ class SubscribeRequestSerializer(serializers.Serializer):
         help_text="Прежний device_id этого пользователя, если токен устройства сменился (переустановка).")
 
 
+class UnsubscribeRequestSerializer(serializers.Serializer):
+    user_id = StrictUUIDField()
+    device_id = StrictCharField(max_length=255)
+
+
 class StatusResponseSerializer(serializers.Serializer):
     """The spec's answer shape: {"status", "message"}; 400/404 add `errors` per field."""
 

@@ -33,7 +33,15 @@ SUBSCRIBE_MESSAGES = {
     409: "Device already registered with a different user.",
     500: "Failed to process the subscription.",
 }
+UNSUBSCRIBE_MESSAGES = {
+    200: "Successfully unsubscribed from notifications.",
+    400: SUBSCRIBE_MESSAGES[400],
+    404: "User not found.",
+    500: "Failed to process the subscription.",
+}
 ACCEPTED_MESSAGE = "Notification accepted for delivery."
+# Error codes whose spec-style message differs from the status default.
+CODE_MESSAGES = {"device_not_found": "Device not found."}
 
 
 class IsNotificationsServiceOrRecipient(BasePermission):
@@ -66,7 +74,8 @@ class SpecStatusView(APIView):
             if "Retry-After" in response:
                 del response["Retry-After"]
         error = response.data.get("error", {}) if isinstance(response.data, dict) else {}
-        body = {"status": "error", "message": self.spec_messages.get(response.status_code, error.get("message", ""))}
+        message = CODE_MESSAGES.get(error.get("code")) or self.get_spec_messages().get(response.status_code)
+        body = {"status": "error", "message": message or error.get("message", "")}
         if response.status_code in (400, 404):
             body["errors"] = error.get("fields") or {"non_field_errors": [error.get("message", "")]}
         if "retry_after" in error:
@@ -74,9 +83,12 @@ class SpecStatusView(APIView):
         response.data = body
         return response
 
+    def get_spec_messages(self) -> dict[int, str]:
+        return self.spec_messages
+
     def answer(self, code: int, **extra) -> Response:
         status_word = "success" if code < 300 else "error"
-        return Response({"status": status_word, "message": self.spec_messages[code], **extra}, status=code)
+        return Response({"status": status_word, "message": self.get_spec_messages()[code], **extra}, status=code)
 
 
 def _status_responses(codes: dict[int, str]) -> dict:
@@ -160,6 +172,32 @@ class SubscribeView(SpecStatusView):
         ensure_same_recipient(request, data["user_id"])
         services.device_subscribe(recipient_id=data["user_id"], device_id=data["device_id"],
                                   previous_device_id=data.get("previous_device_id", ""))
+        return self.answer(200)
+
+    def get_spec_messages(self):
+        if getattr(self, "request", None) is not None and self.request.method == "DELETE":
+            return UNSUBSCRIBE_MESSAGES
+        return self.spec_messages
+
+    @extend_schema(
+        summary="Отписать устройство от push-уведомлений",
+        description=(
+            "Тело `{user_id, device_id}` (или те же query-параметры). Устройство отключается, "
+            "в истории устройств — запись `device_id → \"\"`. Повтор — 200 без новой записи. "
+            "Устройство другого пользователя или неизвестное — 404 `Device not found.`"
+        ),
+        request=s.UnsubscribeRequestSerializer,
+        parameters=[OpenApiParameter("user_id", str, OpenApiParameter.QUERY, required=False),
+                    OpenApiParameter("device_id", str, OpenApiParameter.QUERY, required=False)],
+        responses={**_status_responses(UNSUBSCRIBE_MESSAGES),
+                   401: OpenApiResponse(s.StatusResponseSerializer), 403: OpenApiResponse(s.StatusResponseSerializer)},
+    )
+    def delete(self, request):
+        serializer = s.UnsubscribeRequestSerializer(data=request.data or request.query_params.dict())
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        ensure_same_recipient(request, data["user_id"])
+        services.device_unsubscribe(recipient_id=data["user_id"], device_id=data["device_id"])
         return self.answer(200)
 
 
