@@ -33,13 +33,38 @@ class DeviceInline(admin.TabularInline):
     readonly_fields = ["updated_at"]
 
 
+class ReadOnlyInline(admin.TabularInline):
+    """Changed only through the API, the bots and the unsubscribe link, which write the audit rows."""
+
+    extra = 0
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class PreferenceInline(ReadOnlyInline):
+    model = m.NotificationPreference
+    fields = ["type", "channel", "enabled", "updated_at"]
+
+
+class QuietHoursInline(ReadOnlyInline):
+    model = m.QuietHours
+    fields = ["start", "end", "timezone", "updated_at"]
+
+
 @admin.register(m.Recipient)
 class RecipientAdmin(admin.ModelAdmin):
     list_display = ["id", "name", "email", "role", "created_at"]
     list_filter = ["role"]
     search_fields = ["id", "name", "email", "bindings__service_user_id", "devices__device_id"]
     readonly_fields = ["notification_history"]
-    inlines = [ServiceBindingInline, DeviceInline]
+    inlines = [ServiceBindingInline, DeviceInline, PreferenceInline, QuietHoursInline]
     HISTORY_ROWS = 20
 
     @admin.display(description="история уведомлений")
@@ -88,6 +113,14 @@ class DeviceHistoryAdmin(ReadOnlyAdmin):
     list_display = ["timestamp", "recipient", "old_device_id", "new_device_id"]
     list_filter = [("timestamp", admin.DateFieldListFilter)]
     search_fields = ["recipient__id", "old_device_id", "new_device_id"]
+    list_select_related = ["recipient"]
+
+
+@admin.register(m.PreferenceChange)
+class PreferenceChangeAdmin(ReadOnlyAdmin):
+    list_display = ["timestamp", "recipient", "setting", "old_value", "new_value", "source"]
+    list_filter = ["source", ("timestamp", admin.DateFieldListFilter)]
+    search_fields = ["recipient__id", "setting"]
     list_select_related = ["recipient"]
 
 

@@ -222,3 +222,69 @@ class PushHistory(models.Model):
 
     def __str__(self):
         return self.title
+
+
+class PreferenceSource(models.TextChoices):
+    API = "api", "API (токен пользователя)"
+    TELEGRAM = "telegram", "Бот Telegram"
+    VK = "vk", "Бот VK"
+    EMAIL = "email_unsubscribe", "Ссылка отписки в письме"
+    ADMIN = "admin", "Администратор"
+
+
+class NotificationPreference(models.Model):
+    """A recipient's on/off for one notification type over one channel. No row: on (the default)."""
+
+    recipient = models.ForeignKey(Recipient, verbose_name="получатель", on_delete=models.CASCADE,
+                                  related_name="preferences")
+    type = models.CharField("тип", max_length=16, choices=NotificationType.choices)
+    channel = models.CharField("канал", max_length=16, choices=Service.choices)
+    enabled = models.BooleanField("включено", default=True)
+    updated_at = models.DateTimeField("изменено", auto_now=True)
+
+    class Meta:
+        verbose_name = "настройка уведомлений"
+        verbose_name_plural = "настройки уведомлений"
+        constraints = [models.UniqueConstraint(fields=["recipient", "type", "channel"],
+                                               name="notifications_preference_once")]
+
+    def __str__(self):
+        return f"{self.type}/{self.channel}: {'вкл' if self.enabled else 'выкл'}"
+
+
+class QuietHours(models.Model):
+    """Non-mandatory `notify` deliveries inside [start, end) local time wait until `end`."""
+
+    recipient = models.OneToOneField(Recipient, verbose_name="получатель", on_delete=models.CASCADE,
+                                     related_name="quiet_hours")
+    start = models.TimeField("начало")
+    end = models.TimeField("конец")
+    timezone = models.CharField("часовой пояс", max_length=64, default="Europe/Moscow")
+    updated_at = models.DateTimeField("изменено", auto_now=True)
+
+    class Meta:
+        verbose_name = "тихие часы"
+        verbose_name_plural = "тихие часы"
+
+    def __str__(self):
+        return f"{self.start:%H:%M}–{self.end:%H:%M} {self.timezone}"
+
+
+class PreferenceChange(models.Model):
+    """Audit of every preference / quiet-hours change: `setting` old → new, who and through what."""
+
+    recipient = models.ForeignKey(Recipient, verbose_name="получатель", on_delete=models.CASCADE,
+                                  related_name="preference_changes")
+    setting = models.CharField("настройка", max_length=64, help_text="`тип/канал` или `quiet_hours`.")
+    old_value = models.CharField("было", max_length=128, blank=True)
+    new_value = models.CharField("стало", max_length=128, blank=True)
+    source = models.CharField("источник", max_length=32, choices=PreferenceSource.choices)
+    timestamp = models.DateTimeField("время", auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = "изменение настроек уведомлений"
+        verbose_name_plural = "история настроек уведомлений"
+        ordering = ["-timestamp", "-id"]
+
+    def __str__(self):
+        return f"{self.setting}: {self.old_value or '—'} → {self.new_value or '—'}"

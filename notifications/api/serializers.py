@@ -98,3 +98,32 @@ class BindingLinksSerializer(serializers.Serializer):
     telegram = serializers.CharField(allow_null=True)
     vk = serializers.CharField(allow_null=True)
     vk_me = serializers.CharField(allow_null=True)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    default_error_messages = {"invalid": "Ожидается true или false."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+class PreferenceSerializer(serializers.Serializer):
+    type = StrictChoiceField(choices=NotificationType.choices)
+    channel = StrictChoiceField(choices=Service.choices)
+    enabled = StrictBooleanField()
+    mandatory = serializers.BooleanField(read_only=True, help_text="Обязательный тип: отключить нельзя.")
+
+
+class QuietHoursSerializer(serializers.Serializer):
+    start = serializers.TimeField(format="%H:%M", input_formats=["%H:%M"], help_text="Начало, ЧЧ:ММ.")
+    end = serializers.TimeField(format="%H:%M", input_formats=["%H:%M"], help_text="Конец, ЧЧ:ММ.")
+    timezone = StrictCharField(max_length=64, help_text="Часовой пояс IANA, например Europe/Moscow.")
+
+
+class PreferencesSerializer(serializers.Serializer):
+    user_id = serializers.UUIDField(read_only=True)
+    preferences = PreferenceSerializer(many=True, required=False)
+    quiet_hours = QuietHoursSerializer(allow_null=True, required=False,
+                                       help_text="null — без тихих часов; ключ не передан — без изменений.")

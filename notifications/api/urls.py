@@ -8,6 +8,7 @@ urlpatterns = [
     path("send/", views.SendSlashView.as_view()),
     path("subscribe", views.SubscribeView.as_view(), name="notifications-subscribe"),
     path("subscribe/", views.SubscribeSlashView.as_view()),
+    path("preferences", views.PreferencesView.as_view(), name="notifications-preferences"),
     path("recipients/<uuid:recipient_id>", views.RecipientUpsertView.as_view(), name="notifications-recipient"),
     path("recipients/<uuid:recipient_id>/token", views.RecipientTokenView.as_view(),
          name="notifications-recipient-token"),

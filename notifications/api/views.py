@@ -2,6 +2,7 @@
 `{"status": ..., "message": ...}` for every status, including auth errors;
 400/404 add `errors` naming the field and the reason."""
 
+from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
@@ -17,8 +18,9 @@ from notifications import services
 from notifications.api import serializers as s
 from notifications.auth import RecipientTokenAuthentication, request_recipient_id
 from notifications.errors import IdempotencyConflict
-from notifications.models import Notification
+from notifications.models import Notification, PreferenceSource, Recipient
 from notifications.selectors import recipient_get
+from notifications.services.preferences import PreferenceChangeRequest, preferences_matrix
 
 SEND_MESSAGES = {
     200: "Notification sent successfully.",
@@ -204,6 +206,54 @@ class SubscribeView(SpecStatusView):
 @extend_schema(exclude=True)
 class SubscribeSlashView(SubscribeView):
     """`/notifications/subscribe/`: same view, documented once."""
+
+
+class IsRecipient(BasePermission):
+    message = "Требуется токен пользователя."
+
+    def has_permission(self, request, view):
+        return request_recipient_id(request) is not None
+
+
+class PreferencesView(APIView):
+    """The recipient's own preferences and quiet hours (user token only)."""
+
+    authentication_classes = [RecipientTokenAuthentication]
+    permission_classes = [IsRecipient]
+
+    def _body(self, recipient) -> dict:
+        return {"user_id": str(recipient.pk), "preferences": preferences_matrix(recipient=recipient),
+                "quiet_hours": s.QuietHoursSerializer(recipient.quiet_hours).data
+                if hasattr(recipient, "quiet_hours") else None}
+
+    @extend_schema(summary="Мои настройки уведомлений", responses={200: s.PreferencesSerializer,
+                                                                   **error_responses(401, 403, 404)})
+    def get(self, request):
+        return Response(self._body(recipient_get(recipient_id=request_recipient_id(request))))
+
+    @extend_schema(
+        summary="Изменить мои настройки уведомлений",
+        description=("Перечисленные пары (тип, канал) получают `enabled`; остальные не меняются. "
+                     "Обязательные типы (error, critical) отключить нельзя — 400. "
+                     "`quiet_hours`: объект — задать, null — убрать, нет ключа — не менять. "
+                     "Всё применяется целиком или не применяется; каждое изменение пишется в историю."),
+        request=s.PreferencesSerializer, responses={200: s.PreferencesSerializer, **error_responses(400, 401, 403, 404)},
+    )
+    def put(self, request):
+        recipient = recipient_get(recipient_id=request_recipient_id(request))
+        serializer = s.PreferencesSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        with transaction.atomic():
+            services.preferences_set(
+                recipient=recipient, source=PreferenceSource.API,
+                changes=[PreferenceChangeRequest(p["type"], p["channel"], p["enabled"])
+                         for p in data.get("preferences", [])])
+            if "quiet_hours" in data:
+                quiet = data["quiet_hours"] or {}
+                services.quiet_hours_set(recipient=recipient, start=quiet.get("start"), end=quiet.get("end"),
+                                         tz=quiet.get("timezone", ""), source=PreferenceSource.API)
+        return Response(self._body(Recipient.objects.get(pk=recipient.pk)))
 
 
 class RecipientUpsertView(APIView):
