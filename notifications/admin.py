@@ -6,7 +6,7 @@ from django.utils.html import format_html, format_html_join
 from notifications import models as m
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyMixin:
     """Audit tables: visible, never edited by hand."""
 
     def has_add_permission(self, request, obj=None):
@@ -33,29 +33,22 @@ class DeviceInline(admin.TabularInline):
     readonly_fields = ["updated_at"]
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    pass
+
+
+class PreferenceInline(ReadOnlyMixin, admin.TabularInline):
     """Changed only through the API, the bots and the unsubscribe link, which write the audit rows."""
 
-    extra = 0
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class PreferenceInline(ReadOnlyInline):
     model = m.NotificationPreference
-    fields = ["type", "channel", "enabled", "updated_at"]
+    extra = 0
+    fields = readonly_fields = ["type", "channel", "enabled", "updated_at"]
 
 
-class QuietHoursInline(ReadOnlyInline):
+class QuietHoursInline(ReadOnlyMixin, admin.TabularInline):
     model = m.QuietHours
-    fields = ["start", "end", "timezone", "updated_at"]
+    extra = 0
+    fields = readonly_fields = ["start", "end", "timezone", "updated_at"]
 
 
 @admin.register(m.Recipient)
