@@ -228,7 +228,9 @@ NOTIFICATIONS_PUBLIC_URL = env_str("NOTIFICATIONS_PUBLIC_URL", "http://localhost
 NOTIFICATIONS_FALLBACK_ORDER = env_str("NOTIFICATIONS_FALLBACK_ORDER", "telegram,vk,push,email").split(",")
 NOTIFICATIONS_TYPE_POLICY = {"notification": "first_success", "deadline": "first_success", "service": "first_success",
                              "error": "all", "critical": "all"}
-SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({"NotificationServiceEnum": "notifications.models.Service"})
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({"NotificationServiceEnum": "notifications.models.Service",
+                                                    "NotifyStatusEnum": "notifications.api.serializers.NOTIFY_STATUSES"})
+CELERY_BEAT_SCHEDULE["notifications-notify-due"] = {"task": "notifications.notify_due", "schedule": 60.0}
 # Per-second limits shared by all workers through the cache (Redis).
 TELEGRAM_RATE_LIMIT_GLOBAL = env_int("TELEGRAM_RATE_LIMIT_GLOBAL", 30)
 TELEGRAM_RATE_LIMIT_PER_CHAT = env_int("TELEGRAM_RATE_LIMIT_PER_CHAT", 1)

@@ -127,3 +127,61 @@ class PreferencesSerializer(serializers.Serializer):
     preferences = PreferenceSerializer(many=True, required=False)
     quiet_hours = QuietHoursSerializer(allow_null=True, required=False,
                                        help_text="null — без тихих часов; ключ не передан — без изменений.")
+
+
+class NotifyRequestSerializer(serializers.Serializer):
+    user_id = StrictUUIDField()
+    type = StrictChoiceField(choices=NotificationType.choices)
+    subject = StrictCharField(max_length=255)
+    message = StrictCharField(max_length=10000, trim_whitespace=False)
+    idempotency_key = StrictCharField(max_length=255, required=False,
+                                      help_text="Повтор с тем же ключом и телом вернёт тот же id без новой отправки.")
+
+    def validate_subject(self, value):
+        if "\n" in value or "\r" in value:
+            raise serializers.ValidationError("Тема не может содержать перевод строки.")
+        return value
+
+
+NOTIFY_STATUSES = ["pending", "deferred", "delivered", "failed"]
+
+
+class NotifyAcceptedSerializer(serializers.Serializer):
+    notification_id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=NOTIFY_STATUSES)
+    deliver_after = serializers.DateTimeField(allow_null=True)
+
+
+class AttemptSerializer(serializers.Serializer):
+    channel = serializers.CharField()
+    status = serializers.CharField(help_text="pending, sent или failed.")
+    time = serializers.DateTimeField()
+    error = serializers.CharField()
+
+
+class SkippedSerializer(serializers.Serializer):
+    channel = serializers.CharField()
+    reason = serializers.ChoiceField(choices=["muted", "not_linked", "invalid"])
+    error = serializers.CharField(required=False)
+
+
+class NotificationStatusSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    kind = serializers.ChoiceField(choices=["notify", "send"])
+    user_id = serializers.UUIDField()
+    type = serializers.CharField()
+    subject = serializers.CharField()
+    status = serializers.ChoiceField(choices=NOTIFY_STATUSES)
+    policy = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    deliver_after = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    attempts = AttemptSerializer(many=True)
+    skipped = SkippedSerializer(many=True)
+
+
+class StatusCallbackSerializer(serializers.Serializer):
+    callback_url = serializers.URLField(max_length=2000)
+    rotate_secret = serializers.BooleanField(required=False, default=False, write_only=True)
+    secret = serializers.CharField(read_only=True, allow_null=True,
+                                   help_text="Секрет подписи `whsec_…`: только при создании или ротации.")

@@ -11,15 +11,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
-from config.api.errors import ForbiddenError
+from config.api.errors import ForbiddenError, NotFoundError
 from config.api.permissions import SERVICE_NOTIFICATIONS, IsNotificationsService, user_in_group
 from config.api.schema import error_responses
 from notifications import services
 from notifications.api import serializers as s
 from notifications.auth import RecipientTokenAuthentication, request_recipient_id
 from notifications.errors import IdempotencyConflict
-from notifications.models import Notification, PreferenceSource, Recipient
-from notifications.selectors import recipient_get
+from notifications.models import Notification, PreferenceSource, Recipient, StatusCallback
+from notifications.selectors import notification_status_get, recipient_get
 from notifications.services.preferences import PreferenceChangeRequest, preferences_matrix
 
 SEND_MESSAGES = {
@@ -254,6 +254,66 @@ class PreferencesView(APIView):
                 services.quiet_hours_set(recipient=recipient, start=quiet.get("start"), end=quiet.get("end"),
                                          tz=quiet.get("timezone", ""), source=PreferenceSource.API)
         return Response(self._body(Recipient.objects.get(pk=recipient.pk)))
+
+
+class NotifyView(APIView):
+    permission_classes = [IsNotificationsService]
+
+    @extend_schema(
+        summary="Уведомить пользователя (сервис выбирает каналы)",
+        description=("Каналы — привязанные и активные, разрешённые настройками пользователя, в порядке "
+                     "NOTIFICATIONS_FALLBACK_ORDER; политика типа first_success или all; тихие часы откладывают "
+                     "необязательные типы. Ответ 202 с id; состояние — GET /notifications/{id}."),
+        request=s.NotifyRequestSerializer,
+        responses={202: s.NotifyAcceptedSerializer, **error_responses(400, 401, 403, 404)},
+    )
+    def post(self, request):
+        serializer = s.NotifyRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        notify = services.notify_create(requested_by=request.user, **serializer.validated_data)
+        response = Response({"notification_id": str(notify.pk), "status": notify.status,
+                             "deliver_after": notify.deliver_after}, status=status.HTTP_202_ACCEPTED)
+        response["Location"] = f"/notifications/{notify.pk}"
+        return response
+
+
+class NotificationStatusView(APIView):
+    permission_classes = [IsNotificationsService]
+
+    @extend_schema(summary="Состояние уведомления и попытки по каналам",
+                   description="Видно только сервису, который его отправил (иначе 404).",
+                   responses={200: s.NotificationStatusSerializer, **error_responses(401, 403, 404)})
+    def get(self, request, notification_id):
+        return Response(notification_status_get(requested_by=request.user, notification_id=notification_id))
+
+
+class StatusCallbackView(APIView):
+    permission_classes = [IsNotificationsService]
+
+    @extend_schema(summary="Адрес для событий статуса уведомлений этого сервиса",
+                   responses={200: s.StatusCallbackSerializer, **error_responses(401, 403, 404)})
+    def get(self, request):
+        row = StatusCallback.objects.filter(account=request.user).first()
+        if row is None:
+            raise NotFoundError("Адрес не задан.")
+        return Response({"callback_url": row.url, "secret": None})
+
+    @extend_schema(summary="Задать адрес для событий статуса (Standard Webhooks)",
+                   description="Секрет подписи возвращается один раз: при создании и при `rotate_secret: true`.",
+                   request=s.StatusCallbackSerializer,
+                   responses={200: s.StatusCallbackSerializer, **error_responses(400, 401, 403)})
+    def put(self, request):
+        serializer = s.StatusCallbackSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        row, secret = services.status_callback_set(account=request.user, url=serializer.validated_data["callback_url"],
+                                                   rotate_secret=serializer.validated_data["rotate_secret"])
+        return Response({"callback_url": row.url, "secret": secret})
+
+    @extend_schema(summary="Убрать адрес для событий статуса", request=None,
+                   responses={204: None, **error_responses(401, 403)})
+    def delete(self, request):
+        StatusCallback.objects.filter(account=request.user).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class RecipientUpsertView(APIView):
