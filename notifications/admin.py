@@ -131,3 +131,32 @@ class BindingTokenAdmin(ReadOnlyAdmin):
     @admin.display(description="токен")
     def masked_token(self, obj):
         return "****" + str(obj.token)[-4:]
+
+
+class NotifyAttemptInline(ReadOnlyMixin, admin.TabularInline):
+    model = m.Notification
+    fk_name = "notify_request"
+    extra = 0
+    fields = readonly_fields = ["service", "status", "attempts", "sent_at", "last_error"]
+    verbose_name_plural = "попытки по каналам"
+
+
+@admin.register(m.NotifyRequest)
+class NotifyRequestAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "recipient", "type", "subject", "policy", "status", "deliver_after", "finished_at"]
+    list_filter = ["status", "type", "policy", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["id", "recipient__id", "subject", "idempotency_key"]
+    list_select_related = ["recipient"]
+    inlines = [NotifyAttemptInline]
+
+
+@admin.register(m.StatusCallback)
+class StatusCallbackAdmin(ReadOnlyAdmin):
+    """Set by the service through PUT /notifications/callback; the secret is never shown here."""
+
+    list_display = ["account", "url", "masked_secret", "updated_at"]
+    fields = readonly_fields = ["account", "url", "masked_secret", "updated_at"]
+
+    @admin.display(description="секрет")
+    def masked_secret(self, obj):
+        return f"whsec_****{obj.secret[-4:]}"
