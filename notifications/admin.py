@@ -155,6 +155,9 @@ class StatusCallbackAdmin(ReadOnlyAdmin):
     """Set by the service through PUT /notifications/callback; the secret is never shown here."""
 
     list_display = ["account", "url", "masked_secret", "updated_at"]
+    list_filter = [("updated_at", admin.DateFieldListFilter)]
+    search_fields = ["account__username", "url"]
+    list_select_related = ["account"]
     fields = readonly_fields = ["account", "url", "masked_secret", "updated_at"]
 
     @admin.display(description="секрет")
