@@ -13,7 +13,7 @@ from django.db import transaction
 from telebot import TeleBot, types, util
 from telebot.apihelper import ApiTelegramException
 
-from bots import dialog
+from bots import dialog, preferences
 from bots.services import processed_update_claim
 
 logger = logging.getLogger(__name__)
@@ -43,14 +43,18 @@ def _route(update: types.Update) -> _Answer | None:
     if update.message and update.message.chat.type == "private":
         chat_id = update.message.chat.id  # = the user id in a private chat; the channel sends here
         text = update.message.text or ""
-        token = util.extract_arguments(text) if util.is_command(text) and util.extract_command(text) == "start" else ""
+        command = util.extract_command(text) if util.is_command(text) else None
+        if command == "settings":
+            return _Answer(chat_id, preferences.settings_start(service=SERVICE, account_id=chat_id))
+        token = util.extract_arguments(text) if command == "start" else ""
         if token:
             return _Answer(chat_id, dialog.start(service=SERVICE, account_id=chat_id, token=token))
         return _Answer(chat_id, dialog.help_reply())
     if update.callback_query:
         query = update.callback_query
         chat_id = query.message.chat.id if query.message else query.from_user.id
-        outcome = dialog.press(service=SERVICE, account_id=query.from_user.id, data=query.data or "")
+        press = preferences.settings_press if preferences.is_settings_data(query.data) else dialog.press
+        outcome = press(service=SERVICE, account_id=query.from_user.id, data=query.data or "")
         return _Answer(chat_id, outcome, callback_query_id=query.id,
                        question_message_id=query.message.message_id if query.message else None)
     member = update.my_chat_member
@@ -63,7 +67,9 @@ def _markup(buttons: list[dialog.Button]) -> types.InlineKeyboardMarkup | None:
     if not buttons:
         return None
     markup = types.InlineKeyboardMarkup()
-    markup.row(*(types.InlineKeyboardButton(b.label, callback_data=b.data) for b in buttons))
+    keys = [types.InlineKeyboardButton(b.label, callback_data=b.data) for b in buttons]
+    for row in ([keys] if len(keys) <= 2 else [[key] for key in keys]):  # a menu: one button a line
+        markup.row(*row)
     return markup
 
 

@@ -20,7 +20,7 @@ from vk_api.exceptions import ApiError
 from vk_api.keyboard import VkKeyboard, VkKeyboardColor
 from vk_api.utils import get_random_id
 
-from bots import dialog
+from bots import dialog, preferences
 from bots.services import processed_update_claim
 
 logger = logging.getLogger(__name__)
@@ -62,6 +62,11 @@ def _route(event: dict) -> _Answer | None:
         payload = _payload(message)
         if dialog.is_button_data(payload.get("bind")):
             return _Answer(user_id, dialog.press(service=SERVICE, account_id=user_id, data=payload["bind"]))
+        if preferences.is_settings_data(payload.get("settings")):
+            return _Answer(user_id, preferences.settings_press(service=SERVICE, account_id=user_id,
+                                                               data=payload["settings"]))
+        if preferences.is_settings_command(message.get("text", "")):
+            return _Answer(user_id, preferences.settings_start(service=SERVICE, account_id=user_id))
         token = message.get("ref") or dialog.parse_start_text(message.get("text", "")) or payload.get("token")
         if isinstance(token, str) and token:
             return _Answer(user_id, dialog.start(service=SERVICE, account_id=user_id, token=token))
@@ -77,9 +82,12 @@ def _keyboard(buttons: list[dialog.Button]) -> str | None:
     if not buttons:
         return None
     keyboard = VkKeyboard(inline=True)
-    for button in buttons:
+    for index, button in enumerate(buttons):
+        if index and len(buttons) > 2:  # a menu: one button a line (VK inline keyboards allow 6 lines)
+            keyboard.add_line()
         color = VkKeyboardColor.POSITIVE if button.positive else VkKeyboardColor.SECONDARY
-        keyboard.add_button(button.label, color=color, payload={"bind": button.data})
+        key = "settings" if preferences.is_settings_data(button.data) else "bind"
+        keyboard.add_button(button.label, color=color, payload={key: button.data})
     return keyboard.get_keyboard()
 
 

@@ -222,6 +222,15 @@ NOTIFICATIONS_CHANNEL_TIMEOUT = env_int("NOTIFICATIONS_CHANNEL_TIMEOUT", 10)  # 
 NOTIFICATIONS_SYNC_DEADLINE = env_int("NOTIFICATIONS_SYNC_DEADLINE", 15)  # seconds a sync send may take
 NOTIFICATIONS_MAX_ATTEMPTS = env_int("NOTIFICATIONS_MAX_ATTEMPTS", 8)  # async attempts before FAILED
 NOTIFICATIONS_SWEEP_GRACE_SECONDS = env_int("NOTIFICATIONS_SWEEP_GRACE_SECONDS", 120)
+# Issue 18: absolute base of the links put into emails (one-click unsubscribe), no trailing slash.
+NOTIFICATIONS_PUBLIC_URL = env_str("NOTIFICATIONS_PUBLIC_URL", "http://localhost:8000").rstrip("/")
+# `notify`: channel order tried for a user, and the per-type policy (first_success | all).
+NOTIFICATIONS_FALLBACK_ORDER = env_str("NOTIFICATIONS_FALLBACK_ORDER", "telegram,vk,push,email").split(",")
+NOTIFICATIONS_TYPE_POLICY = {"notification": "first_success", "deadline": "first_success", "service": "first_success",
+                             "error": "all", "critical": "all"}
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({"NotificationServiceEnum": "notifications.models.Service",
+                                                    "NotifyStatusEnum": "notifications.api.serializers.NOTIFY_STATUSES"})
+CELERY_BEAT_SCHEDULE["notifications-notify-due"] = {"task": "notifications.notify_due", "schedule": 60.0}
 # Per-second limits shared by all workers through the cache (Redis).
 TELEGRAM_RATE_LIMIT_GLOBAL = env_int("TELEGRAM_RATE_LIMIT_GLOBAL", 30)
 TELEGRAM_RATE_LIMIT_PER_CHAT = env_int("TELEGRAM_RATE_LIMIT_PER_CHAT", 1)

@@ -6,7 +6,7 @@ from django.utils.html import format_html, format_html_join
 from notifications import models as m
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyMixin:
     """Audit tables: visible, never edited by hand."""
 
     def has_add_permission(self, request, obj=None):
@@ -33,13 +33,31 @@ class DeviceInline(admin.TabularInline):
     readonly_fields = ["updated_at"]
 
 
+class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    pass
+
+
+class PreferenceInline(ReadOnlyMixin, admin.TabularInline):
+    """Changed only through the API, the bots and the unsubscribe link, which write the audit rows."""
+
+    model = m.NotificationPreference
+    extra = 0
+    fields = readonly_fields = ["type", "channel", "enabled", "updated_at"]
+
+
+class QuietHoursInline(ReadOnlyMixin, admin.TabularInline):
+    model = m.QuietHours
+    extra = 0
+    fields = readonly_fields = ["start", "end", "timezone", "updated_at"]
+
+
 @admin.register(m.Recipient)
 class RecipientAdmin(admin.ModelAdmin):
     list_display = ["id", "name", "email", "role", "created_at"]
     list_filter = ["role"]
     search_fields = ["id", "name", "email", "bindings__service_user_id", "devices__device_id"]
     readonly_fields = ["notification_history"]
-    inlines = [ServiceBindingInline, DeviceInline]
+    inlines = [ServiceBindingInline, DeviceInline, PreferenceInline, QuietHoursInline]
     HISTORY_ROWS = 20
 
     @admin.display(description="история уведомлений")
@@ -91,6 +109,14 @@ class DeviceHistoryAdmin(ReadOnlyAdmin):
     list_select_related = ["recipient"]
 
 
+@admin.register(m.PreferenceChange)
+class PreferenceChangeAdmin(ReadOnlyAdmin):
+    list_display = ["timestamp", "recipient", "setting", "old_value", "new_value", "source"]
+    list_filter = ["source", ("timestamp", admin.DateFieldListFilter)]
+    search_fields = ["recipient__id", "setting"]
+    list_select_related = ["recipient"]
+
+
 @admin.register(m.BindingToken)
 class BindingTokenAdmin(ReadOnlyAdmin):
     """One-time deep-link tokens: shown masked, like every secret in the admin."""
@@ -105,3 +131,35 @@ class BindingTokenAdmin(ReadOnlyAdmin):
     @admin.display(description="токен")
     def masked_token(self, obj):
         return "****" + str(obj.token)[-4:]
+
+
+class NotifyAttemptInline(ReadOnlyMixin, admin.TabularInline):
+    model = m.Notification
+    fk_name = "notify_request"
+    extra = 0
+    fields = readonly_fields = ["service", "status", "attempts", "sent_at", "last_error"]
+    verbose_name_plural = "попытки по каналам"
+
+
+@admin.register(m.NotifyRequest)
+class NotifyRequestAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "recipient", "type", "subject", "policy", "status", "deliver_after", "finished_at"]
+    list_filter = ["status", "type", "policy", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["id", "recipient__id", "subject", "idempotency_key"]
+    list_select_related = ["recipient"]
+    inlines = [NotifyAttemptInline]
+
+
+@admin.register(m.StatusCallback)
+class StatusCallbackAdmin(ReadOnlyAdmin):
+    """Set by the service through PUT /notifications/callback; the secret is never shown here."""
+
+    list_display = ["account", "url", "masked_secret", "updated_at"]
+    list_filter = [("updated_at", admin.DateFieldListFilter)]
+    search_fields = ["account__username", "url"]
+    list_select_related = ["account"]
+    fields = readonly_fields = ["account", "url", "masked_secret", "updated_at"]
+
+    @admin.display(description="секрет")
+    def masked_secret(self, obj):
+        return f"whsec_****{obj.secret[-4:]}"

@@ -13,6 +13,10 @@ class NotLinked(NotFoundError):
     default_code = "not_linked"
 
 
+class DeviceNotFound(NotFoundError):
+    default_code = "device_not_found"
+
+
 class DeviceConflict(ConflictError):
     default_code = "device_conflict"
 

@@ -183,6 +183,8 @@ class Notification(models.Model):
                                      on_delete=models.SET_NULL, related_name="+")
     idempotency_key = models.CharField("Idempotency-Key", max_length=255, blank=True)
     request_fingerprint = models.CharField("отпечаток запроса", max_length=64, blank=True)
+    notify_request = models.ForeignKey("NotifyRequest", verbose_name="запрос notify", null=True, blank=True,
+                                       on_delete=models.CASCADE, related_name="attempts")
 
     class Meta:
         verbose_name = "уведомление"
@@ -222,3 +224,135 @@ class PushHistory(models.Model):
 
     def __str__(self):
         return self.title
+
+
+class PreferenceSource(models.TextChoices):
+    API = "api", "API (токен пользователя)"
+    TELEGRAM = "telegram", "Бот Telegram"
+    VK = "vk", "Бот VK"
+    EMAIL = "email_unsubscribe", "Ссылка отписки в письме"
+    ADMIN = "admin", "Администратор"
+
+
+class NotificationPreference(models.Model):
+    """A recipient's on/off for one notification type over one channel. No row: on (the default)."""
+
+    recipient = models.ForeignKey(Recipient, verbose_name="получатель", on_delete=models.CASCADE,
+                                  related_name="preferences")
+    type = models.CharField("тип", max_length=16, choices=NotificationType.choices)
+    channel = models.CharField("канал", max_length=16, choices=Service.choices)
+    enabled = models.BooleanField("включено", default=True)
+    updated_at = models.DateTimeField("изменено", auto_now=True)
+
+    class Meta:
+        verbose_name = "настройка уведомлений"
+        verbose_name_plural = "настройки уведомлений"
+        constraints = [models.UniqueConstraint(fields=["recipient", "type", "channel"],
+                                               name="notifications_preference_once")]
+
+    def __str__(self):
+        return f"{self.type}/{self.channel}: {'вкл' if self.enabled else 'выкл'}"
+
+
+class QuietHours(models.Model):
+    """Non-mandatory `notify` deliveries inside [start, end) local time wait until `end`."""
+
+    recipient = models.OneToOneField(Recipient, verbose_name="получатель", on_delete=models.CASCADE,
+                                     related_name="quiet_hours")
+    start = models.TimeField("начало")
+    end = models.TimeField("конец")
+    timezone = models.CharField("часовой пояс", max_length=64, default="Europe/Moscow")
+    updated_at = models.DateTimeField("изменено", auto_now=True)
+
+    class Meta:
+        verbose_name = "тихие часы"
+        verbose_name_plural = "тихие часы"
+
+    def __str__(self):
+        return f"{self.start:%H:%M}–{self.end:%H:%M} {self.timezone}"
+
+
+class PreferenceChange(models.Model):
+    """Audit of every preference / quiet-hours change: `setting` old → new, who and through what."""
+
+    recipient = models.ForeignKey(Recipient, verbose_name="получатель", on_delete=models.CASCADE,
+                                  related_name="preference_changes")
+    setting = models.CharField("настройка", max_length=64, help_text="`тип/канал` или `quiet_hours`.")
+    old_value = models.CharField("было", max_length=128, blank=True)
+    new_value = models.CharField("стало", max_length=128, blank=True)
+    source = models.CharField("источник", max_length=32, choices=PreferenceSource.choices)
+    timestamp = models.DateTimeField("время", auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = "изменение настроек уведомлений"
+        verbose_name_plural = "история настроек уведомлений"
+        ordering = ["-timestamp", "-id"]
+
+    def __str__(self):
+        return f"{self.setting}: {self.old_value or '—'} → {self.new_value or '—'}"
+
+
+class NotifyRequest(models.Model):
+    """`POST /notifications/notify`: the service picks the channels. Each channel try is a
+    `Notification` row (`attempts`), sent by the same delivery code as `/send`."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "В очереди"
+        DEFERRED = "deferred", "Отложено (тихие часы)"
+        DELIVERED = "delivered", "Доставлено"
+        FAILED = "failed", "Не доставлено"
+
+    class Policy(models.TextChoices):
+        FIRST_SUCCESS = "first_success", "До первой успешной доставки"
+        ALL = "all", "Во все каналы"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    recipient = models.ForeignKey(Recipient, verbose_name="получатель", on_delete=models.CASCADE,
+                                  related_name="notify_requests")
+    type = models.CharField("тип", max_length=16, choices=NotificationType.choices)
+    subject = models.CharField("тема", max_length=255)
+    message = models.TextField("сообщение")
+    policy = models.CharField("политика", max_length=16, choices=Policy.choices)
+    channel_order = models.JSONField("порядок каналов", default=list)
+    status = models.CharField("статус", max_length=16, choices=Status.choices, default=Status.PENDING)
+    skipped = models.JSONField("пропущенные каналы", default=list, blank=True)
+    deliver_after = models.DateTimeField("не раньше", null=True, blank=True)
+    lease_until = models.DateTimeField("обрабатывается до", null=True, blank=True)
+    created_at = models.DateTimeField("создано", auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField("завершено", null=True, blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="сервис", null=True, blank=True,
+                                     on_delete=models.SET_NULL, related_name="+")
+    idempotency_key = models.CharField("idempotency_key", max_length=255, blank=True)
+    request_fingerprint = models.CharField("отпечаток запроса", max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = "уведомление с выбором канала"
+        verbose_name_plural = "уведомления с выбором канала"
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["requested_by", "idempotency_key"], condition=~models.Q(idempotency_key=""),
+                name="notifications_notify_key_per_caller",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "deliver_after"], name="notifications_notify_due_idx")]
+
+    def __str__(self):
+        return f"{self.type} · {self.subject}"
+
+
+class StatusCallback(models.Model):
+    """A service account's `callback_url` for signed (Standard Webhooks) notification status events."""
+
+    account = models.OneToOneField(settings.AUTH_USER_MODEL, verbose_name="сервисная учётная запись",
+                                   on_delete=models.CASCADE, related_name="notification_callback")
+    url = models.URLField("callback_url", max_length=2000)
+    secret = models.CharField("секрет подписи", max_length=128)
+    updated_at = models.DateTimeField("изменён", auto_now=True)
+
+    class Meta:
+        verbose_name = "адрес статусов уведомлений"
+        verbose_name_plural = "адреса статусов уведомлений"
+
+    def __str__(self):
+        return self.url

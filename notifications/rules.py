@@ -22,6 +22,10 @@ ROLE_TYPE_MATRIX: dict[str, frozenset[str]] = {
 }
 
 
+# Types the user cannot mute (preferences) and that ignore quiet hours.
+MANDATORY_TYPES: frozenset[str] = frozenset({NotificationType.ERROR, NotificationType.CRITICAL})
+
+
 def type_allowed(*, role: str, type: str) -> bool:
     return role in ROLE_TYPE_MATRIX.get(type, frozenset())
 

@@ -5,8 +5,9 @@ import uuid
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from config.api.errors import NotFoundError
 from notifications.errors import RecipientNotFound
-from notifications.models import BindingToken, Device, Notification, Recipient, ServiceBinding
+from notifications.models import BindingToken, Device, Notification, NotifyRequest, Recipient, ServiceBinding
 
 
 def recipient_get(*, recipient_id: uuid.UUID | str) -> Recipient:
@@ -47,3 +48,46 @@ def notification_get_by_key(*, requested_by, idempotency_key: str) -> Notificati
     if not idempotency_key:
         return None
     return Notification.objects.filter(requested_by=requested_by, idempotency_key=idempotency_key).first()
+
+
+def _attempt_body(n: Notification) -> dict:
+    return {"channel": n.service, "status": n.status, "time": (n.sent_at or n.timestamp).isoformat(),
+            "error": n.last_error}
+
+
+def notify_status(notify: NotifyRequest) -> dict:
+    """The GET /notifications/{id} body of a notify request (also the status callback's `data`)."""
+    attempts = notify.attempts.order_by("timestamp", "id")
+    return {
+        "id": str(notify.pk), "kind": "notify", "user_id": str(notify.recipient_id), "type": notify.type,
+        "subject": notify.subject, "status": notify.status, "policy": notify.policy,
+        "created_at": notify.created_at.isoformat(),
+        "deliver_after": notify.deliver_after.isoformat() if notify.deliver_after else None,
+        "finished_at": notify.finished_at.isoformat() if notify.finished_at else None,
+        "attempts": [_attempt_body(n) for n in attempts], "skipped": notify.skipped,
+    }
+
+
+def send_status(notification: Notification) -> dict:
+    """The same shape for a plain /send notification: one channel, at most one attempt row."""
+    status = {Notification.Status.SENT: "delivered", Notification.Status.FAILED: "failed"}.get(
+        notification.status, "pending")
+    return {
+        "id": str(notification.pk), "kind": "send", "user_id": str(notification.recipient_id),
+        "type": notification.type, "subject": notification.subject, "status": status, "policy": None,
+        "created_at": notification.timestamp.isoformat(), "deliver_after": None,
+        "finished_at": notification.sent_at.isoformat() if notification.sent_at else None,
+        "attempts": [_attempt_body(notification)] if notification.attempts else [], "skipped": [],
+    }
+
+
+def notification_status_get(*, requested_by, notification_id) -> dict:
+    """Status of a notify or send notification, visible only to the service that made it (else 404)."""
+    notify = NotifyRequest.objects.filter(pk=notification_id, requested_by=requested_by).first()
+    if notify:
+        return notify_status(notify)
+    row = Notification.objects.filter(pk=notification_id, requested_by=requested_by,
+                                      notify_request__isnull=True).first()
+    if row:
+        return send_status(row)
+    raise NotFoundError("Уведомление не найдено.", code="notification_not_found")

@@ -12,3 +12,6 @@ def notification_deliver_task(notification_id: str) -> None:
 @shared_task(name="notifications.sweep", ignore_result=True)
 def notifications_sweep_task() -> int:
     return services.notifications_sweep()
+
+
+from notifications.tasks_notify import notify_dispatch_task, notify_due_task, status_callback_task  # noqa: E402,F401

@@ -110,6 +110,14 @@ def world_create(*, endpoints: dict | None = None) -> dict:
                                                  last_error="OneSignal 400")
     n.PushHistory.objects.create(notification=notification, recipient=recipient, subject="Тема", type="notification",
                                  message="Текст", title="Заголовок", device_ids=[f"device-{i}"])
+    notify = n.NotifyRequest.objects.create(recipient=recipient, type="notification", subject=f"Тема {i}",
+                                            message="Текст", policy="first_success", status="delivered", requested_by=user)
+    n.Notification.objects.filter(pk=notification.pk).update(notify_request=notify)
+    n.NotificationPreference.objects.create(recipient=recipient, type="notification", channel="email", enabled=False)
+    n.QuietHours.objects.create(recipient=recipient, start="23:00", end="08:00", timezone="Europe/Moscow")
+    n.PreferenceChange.objects.create(recipient=recipient, setting="notification/email", old_value="on",
+                                      new_value="off", source="api")
+    n.StatusCallback.objects.create(account=user, url="https://hooks.example/n", secret="whsec_c2VjcmV0c2VjcmV0")
     sandbox = SandboxTenant.objects.create(provider=provider, tenant_id=uuid.uuid4())
     run = ConformanceRun.objects.create(provider=provider, configuration=tenant_configuration.configuration,
                                         app_version="1.0.0", sandbox_tenant_id=sandbox.tenant_id,

@@ -1,14 +1,50 @@
+import uuid
+
 from rest_framework import serializers
 
 from notifications.models import NotificationType, Role, Service
 
 
+class StrictCharField(serializers.CharField):
+    """A JSON string only (no number/bool coercion); whitespace-only text is refused like an empty one.
+
+    The value is kept as given unless `trim_whitespace` is on.
+    """
+
+    default_error_messages = {"invalid": "Ожидается строка.", "blank": "Не может быть пустым или из одних пробелов."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if data and not data.strip():
+            self.fail("blank")
+        return super().to_internal_value(data)
+
+
+class StrictChoiceField(serializers.ChoiceField):
+    default_error_messages = {"invalid": "Ожидается строка."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID in a JSON string; a number is not a UUID here."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, (str, uuid.UUID)):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
 class SendRequestSerializer(serializers.Serializer):
-    user_id = serializers.UUIDField()
-    service = serializers.ChoiceField(choices=Service.choices)
-    subject = serializers.CharField(max_length=255)
-    type = serializers.ChoiceField(choices=NotificationType.choices)
-    message = serializers.CharField(max_length=10000, trim_whitespace=False)
+    user_id = StrictUUIDField()
+    service = StrictChoiceField(choices=Service.choices)
+    subject = StrictCharField(max_length=255)
+    type = StrictChoiceField(choices=NotificationType.choices)
+    message = StrictCharField(max_length=10000, trim_whitespace=False)
 
     def validate_subject(self, value):
         if "\n" in value or "\r" in value:
@@ -17,11 +53,16 @@ class SendRequestSerializer(serializers.Serializer):
 
 
 class SubscribeRequestSerializer(serializers.Serializer):
-    user_id = serializers.UUIDField()
-    device_id = serializers.CharField(max_length=255)
-    previous_device_id = serializers.CharField(
-        max_length=255, required=False, allow_blank=True,
+    user_id = StrictUUIDField()
+    device_id = StrictCharField(max_length=255)
+    previous_device_id = StrictCharField(
+        max_length=255, required=False, allow_blank=True, trim_whitespace=False,
         help_text="Прежний device_id этого пользователя, если токен устройства сменился (переустановка).")
+
+
+class UnsubscribeRequestSerializer(serializers.Serializer):
+    user_id = StrictUUIDField()
+    device_id = StrictCharField(max_length=255)
 
 
 class StatusResponseSerializer(serializers.Serializer):
@@ -57,3 +98,90 @@ class BindingLinksSerializer(serializers.Serializer):
     telegram = serializers.CharField(allow_null=True)
     vk = serializers.CharField(allow_null=True)
     vk_me = serializers.CharField(allow_null=True)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    default_error_messages = {"invalid": "Ожидается true или false."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+class PreferenceSerializer(serializers.Serializer):
+    type = StrictChoiceField(choices=NotificationType.choices)
+    channel = StrictChoiceField(choices=Service.choices)
+    enabled = StrictBooleanField()
+    mandatory = serializers.BooleanField(read_only=True, help_text="Обязательный тип: отключить нельзя.")
+
+
+class QuietHoursSerializer(serializers.Serializer):
+    start = serializers.TimeField(format="%H:%M", input_formats=["%H:%M"], help_text="Начало, ЧЧ:ММ.")
+    end = serializers.TimeField(format="%H:%M", input_formats=["%H:%M"], help_text="Конец, ЧЧ:ММ.")
+    timezone = StrictCharField(max_length=64, help_text="Часовой пояс IANA, например Europe/Moscow.")
+
+
+class PreferencesSerializer(serializers.Serializer):
+    user_id = serializers.UUIDField(read_only=True)
+    preferences = PreferenceSerializer(many=True, required=False)
+    quiet_hours = QuietHoursSerializer(allow_null=True, required=False,
+                                       help_text="null — без тихих часов; ключ не передан — без изменений.")
+
+
+class NotifyRequestSerializer(serializers.Serializer):
+    user_id = StrictUUIDField()
+    type = StrictChoiceField(choices=NotificationType.choices)
+    subject = StrictCharField(max_length=255)
+    message = StrictCharField(max_length=10000, trim_whitespace=False)
+    idempotency_key = StrictCharField(max_length=255, required=False,
+                                      help_text="Повтор с тем же ключом и телом вернёт тот же id без новой отправки.")
+
+    def validate_subject(self, value):
+        if "\n" in value or "\r" in value:
+            raise serializers.ValidationError("Тема не может содержать перевод строки.")
+        return value
+
+
+NOTIFY_STATUSES = ["pending", "deferred", "delivered", "failed"]
+
+
+class NotifyAcceptedSerializer(serializers.Serializer):
+    notification_id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=NOTIFY_STATUSES)
+    deliver_after = serializers.DateTimeField(allow_null=True)
+
+
+class AttemptSerializer(serializers.Serializer):
+    channel = serializers.CharField()
+    status = serializers.CharField(help_text="pending, sent или failed.")
+    time = serializers.DateTimeField()
+    error = serializers.CharField()
+
+
+class SkippedSerializer(serializers.Serializer):
+    channel = serializers.CharField()
+    reason = serializers.ChoiceField(choices=["muted", "not_linked", "invalid"])
+    error = serializers.CharField(required=False)
+
+
+class NotificationStatusSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    kind = serializers.ChoiceField(choices=["notify", "send"])
+    user_id = serializers.UUIDField()
+    type = serializers.CharField()
+    subject = serializers.CharField()
+    status = serializers.ChoiceField(choices=NOTIFY_STATUSES)
+    policy = serializers.CharField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    deliver_after = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    attempts = AttemptSerializer(many=True)
+    skipped = SkippedSerializer(many=True)
+
+
+class StatusCallbackSerializer(serializers.Serializer):
+    callback_url = serializers.URLField(max_length=2000)
+    rotate_secret = serializers.BooleanField(required=False, default=False, write_only=True)
+    secret = serializers.CharField(read_only=True, allow_null=True,
+                                   help_text="Секрет подписи `whsec_…`: только при создании или ротации.")

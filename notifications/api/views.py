@@ -2,6 +2,7 @@
 `{"status": ..., "message": ...}` for every status, including auth errors;
 400/404 add `errors` naming the field and the reason."""
 
+from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
@@ -10,15 +11,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
-from config.api.errors import ForbiddenError
+from config.api.errors import ForbiddenError, NotFoundError
 from config.api.permissions import SERVICE_NOTIFICATIONS, IsNotificationsService, user_in_group
 from config.api.schema import error_responses
 from notifications import services
 from notifications.api import serializers as s
 from notifications.auth import RecipientTokenAuthentication, request_recipient_id
 from notifications.errors import IdempotencyConflict
-from notifications.models import Notification
-from notifications.selectors import recipient_get
+from notifications.models import Notification, PreferenceSource, Recipient, StatusCallback
+from notifications.selectors import notification_status_get, recipient_get
+from notifications.services.preferences import PreferenceChangeRequest, preferences_matrix
 
 SEND_MESSAGES = {
     200: "Notification sent successfully.",
@@ -33,7 +35,15 @@ SUBSCRIBE_MESSAGES = {
     409: "Device already registered with a different user.",
     500: "Failed to process the subscription.",
 }
+UNSUBSCRIBE_MESSAGES = {
+    200: "Successfully unsubscribed from notifications.",
+    400: SUBSCRIBE_MESSAGES[400],
+    404: "User not found.",
+    500: "Failed to process the subscription.",
+}
 ACCEPTED_MESSAGE = "Notification accepted for delivery."
+# Error codes whose spec-style message differs from the status default.
+CODE_MESSAGES = {"device_not_found": "Device not found."}
 
 
 class IsNotificationsServiceOrRecipient(BasePermission):
@@ -60,8 +70,14 @@ class SpecStatusView(APIView):
 
     def handle_exception(self, exc):
         response = super().handle_exception(exc)  # the project envelope {"error": {...}}
+        if response.status_code >= 500:
+            # The spec allows only 500 here: a database or broker failure is "Failed to ...", not 503.
+            response.status_code = 500
+            if "Retry-After" in response:
+                del response["Retry-After"]
         error = response.data.get("error", {}) if isinstance(response.data, dict) else {}
-        body = {"status": "error", "message": self.spec_messages.get(response.status_code, error.get("message", ""))}
+        message = CODE_MESSAGES.get(error.get("code")) or self.get_spec_messages().get(response.status_code)
+        body = {"status": "error", "message": message or error.get("message", "")}
         if response.status_code in (400, 404):
             body["errors"] = error.get("fields") or {"non_field_errors": [error.get("message", "")]}
         if "retry_after" in error:
@@ -69,9 +85,12 @@ class SpecStatusView(APIView):
         response.data = body
         return response
 
+    def get_spec_messages(self) -> dict[int, str]:
+        return self.spec_messages
+
     def answer(self, code: int, **extra) -> Response:
         status_word = "success" if code < 300 else "error"
-        return Response({"status": status_word, "message": self.spec_messages[code], **extra}, status=code)
+        return Response({"status": status_word, "message": self.get_spec_messages()[code], **extra}, status=code)
 
 
 def _status_responses(codes: dict[int, str]) -> dict:
@@ -157,10 +176,144 @@ class SubscribeView(SpecStatusView):
                                   previous_device_id=data.get("previous_device_id", ""))
         return self.answer(200)
 
+    def get_spec_messages(self):
+        if getattr(self, "request", None) is not None and self.request.method == "DELETE":
+            return UNSUBSCRIBE_MESSAGES
+        return self.spec_messages
+
+    @extend_schema(
+        summary="Отписать устройство от push-уведомлений",
+        description=(
+            "Тело `{user_id, device_id}` (или те же query-параметры). Устройство отключается, "
+            "в истории устройств — запись `device_id → \"\"`. Повтор — 200 без новой записи. "
+            "Устройство другого пользователя или неизвестное — 404 `Device not found.`"
+        ),
+        request=s.UnsubscribeRequestSerializer,
+        parameters=[OpenApiParameter("user_id", str, OpenApiParameter.QUERY, required=False),
+                    OpenApiParameter("device_id", str, OpenApiParameter.QUERY, required=False)],
+        responses={**_status_responses(UNSUBSCRIBE_MESSAGES),
+                   401: OpenApiResponse(s.StatusResponseSerializer), 403: OpenApiResponse(s.StatusResponseSerializer)},
+    )
+    def delete(self, request):
+        serializer = s.UnsubscribeRequestSerializer(data=request.data or request.query_params.dict())
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        ensure_same_recipient(request, data["user_id"])
+        services.device_unsubscribe(recipient_id=data["user_id"], device_id=data["device_id"])
+        return self.answer(200)
+
 
 @extend_schema(exclude=True)
 class SubscribeSlashView(SubscribeView):
     """`/notifications/subscribe/`: same view, documented once."""
+
+
+class IsRecipient(BasePermission):
+    message = "Требуется токен пользователя."
+
+    def has_permission(self, request, view):
+        return request_recipient_id(request) is not None
+
+
+class PreferencesView(APIView):
+    """The recipient's own preferences and quiet hours (user token only)."""
+
+    authentication_classes = [RecipientTokenAuthentication]
+    permission_classes = [IsRecipient]
+
+    def _body(self, recipient) -> dict:
+        return {"user_id": str(recipient.pk), "preferences": preferences_matrix(recipient=recipient),
+                "quiet_hours": s.QuietHoursSerializer(recipient.quiet_hours).data
+                if hasattr(recipient, "quiet_hours") else None}
+
+    @extend_schema(summary="Мои настройки уведомлений", responses={200: s.PreferencesSerializer,
+                                                                   **error_responses(401, 403, 404)})
+    def get(self, request):
+        return Response(self._body(recipient_get(recipient_id=request_recipient_id(request))))
+
+    @extend_schema(
+        summary="Изменить мои настройки уведомлений",
+        description=("Перечисленные пары (тип, канал) получают `enabled`; остальные не меняются. "
+                     "Обязательные типы (error, critical) отключить нельзя — 400. "
+                     "`quiet_hours`: объект — задать, null — убрать, нет ключа — не менять. "
+                     "Всё применяется целиком или не применяется; каждое изменение пишется в историю."),
+        request=s.PreferencesSerializer, responses={200: s.PreferencesSerializer, **error_responses(400, 401, 403, 404)},
+    )
+    def put(self, request):
+        recipient = recipient_get(recipient_id=request_recipient_id(request))
+        serializer = s.PreferencesSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        with transaction.atomic():
+            services.preferences_set(
+                recipient=recipient, source=PreferenceSource.API,
+                changes=[PreferenceChangeRequest(p["type"], p["channel"], p["enabled"])
+                         for p in data.get("preferences", [])])
+            if "quiet_hours" in data:
+                quiet = data["quiet_hours"] or {}
+                services.quiet_hours_set(recipient=recipient, start=quiet.get("start"), end=quiet.get("end"),
+                                         tz=quiet.get("timezone", ""), source=PreferenceSource.API)
+        return Response(self._body(Recipient.objects.get(pk=recipient.pk)))
+
+
+class NotifyView(APIView):
+    permission_classes = [IsNotificationsService]
+
+    @extend_schema(
+        summary="Уведомить пользователя (сервис выбирает каналы)",
+        description=("Каналы — привязанные и активные, разрешённые настройками пользователя, в порядке "
+                     "NOTIFICATIONS_FALLBACK_ORDER; политика типа first_success или all; тихие часы откладывают "
+                     "необязательные типы. Ответ 202 с id; состояние — GET /notifications/{id}."),
+        request=s.NotifyRequestSerializer,
+        responses={202: s.NotifyAcceptedSerializer, **error_responses(400, 401, 403, 404)},
+    )
+    def post(self, request):
+        serializer = s.NotifyRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        notify = services.notify_create(requested_by=request.user, **serializer.validated_data)
+        response = Response({"notification_id": str(notify.pk), "status": notify.status,
+                             "deliver_after": notify.deliver_after}, status=status.HTTP_202_ACCEPTED)
+        response["Location"] = f"/notifications/{notify.pk}"
+        return response
+
+
+class NotificationStatusView(APIView):
+    permission_classes = [IsNotificationsService]
+
+    @extend_schema(summary="Состояние уведомления и попытки по каналам",
+                   description="Видно только сервису, который его отправил (иначе 404).",
+                   responses={200: s.NotificationStatusSerializer, **error_responses(401, 403, 404)})
+    def get(self, request, notification_id):
+        return Response(notification_status_get(requested_by=request.user, notification_id=notification_id))
+
+
+class StatusCallbackView(APIView):
+    permission_classes = [IsNotificationsService]
+
+    @extend_schema(summary="Адрес для событий статуса уведомлений этого сервиса",
+                   responses={200: s.StatusCallbackSerializer, **error_responses(401, 403, 404)})
+    def get(self, request):
+        row = StatusCallback.objects.filter(account=request.user).first()
+        if row is None:
+            raise NotFoundError("Адрес не задан.")
+        return Response({"callback_url": row.url, "secret": None})
+
+    @extend_schema(summary="Задать адрес для событий статуса (Standard Webhooks)",
+                   description="Секрет подписи возвращается один раз: при создании и при `rotate_secret: true`.",
+                   request=s.StatusCallbackSerializer,
+                   responses={200: s.StatusCallbackSerializer, **error_responses(400, 401, 403)})
+    def put(self, request):
+        serializer = s.StatusCallbackSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        row, secret = services.status_callback_set(account=request.user, url=serializer.validated_data["callback_url"],
+                                                   rotate_secret=serializer.validated_data["rotate_secret"])
+        return Response({"callback_url": row.url, "secret": secret})
+
+    @extend_schema(summary="Убрать адрес для событий статуса", request=None,
+                   responses={204: None, **error_responses(401, 403)})
+    def delete(self, request):
+        StatusCallback.objects.filter(account=request.user).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class RecipientUpsertView(APIView):

@@ -1,22 +1,23 @@
 import smtplib
 
 from django.conf import settings
-from django.core.mail import EmailMessage, get_connection
+from django.core.mail import get_connection
 from django.core.mail.message import make_msgid
 from django.core.mail.utils import DNS_NAME
 
 from notifications.channels.base import Channel, DeliveryError, Result
+from notifications.emails import email_message_build
 
 
 class EmailChannel(Channel):
-    """Django's email backend (SMTP by default; django-anymail for an email service)."""
+    """Django's email backend (SMTP by default; django-anymail for an email service). HTML + text, see emails.py."""
 
     service = "email"
 
     def send(self, *, notification_id, target, rendered):
         message_id = make_msgid(idstring=str(notification_id), domain=DNS_NAME.get_fqdn())
-        message = EmailMessage(
-            subject=rendered.title, body=rendered.body, to=target.addresses,
+        message = email_message_build(
+            notification_id=notification_id, to=target.addresses, rendered=rendered,
             headers={"Message-ID": message_id, "X-Notification-Id": str(notification_id)},
             connection=get_connection(timeout=settings.NOTIFICATIONS_CHANNEL_TIMEOUT),
         )

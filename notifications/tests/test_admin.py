@@ -39,3 +39,28 @@ def test_admin_binding_history_is_read_only(admin_client, make_recipient):
     row = ServiceBindingHistory.objects.create(recipient=recipient, service="vk", new_service_user_id="1")
     assert admin_client.post(reverse("admin:notifications_servicebindinghistory_delete", args=[row.pk]),
                                 {"post": "yes"}).status_code == 403
+
+
+def test_admin_notify_request_page_shows_channel_attempts(admin_client, make_recipient):
+    from notifications.models import NotifyRequest
+
+    recipient = make_recipient("user")
+    notify = NotifyRequest.objects.create(recipient=recipient, type="notification", subject="Тема", message="m",
+                                          policy="first_success", status="delivered")
+    Notification.objects.create(recipient=recipient, service="telegram", subject="Тема", type="notification",
+                                message="m", status="failed", last_error="Telegram 403: blocked",
+                                notify_request=notify)
+    page = admin_client.get(reverse("admin:notifications_notifyrequest_change", args=[notify.pk])).content.decode()
+    assert "Telegram 403: blocked" in page
+
+
+def test_admin_recipient_page_shows_preferences_read_only(admin_client, make_recipient):
+    from notifications.models import NotificationPreference, PreferenceChange
+
+    recipient = make_recipient("user")
+    NotificationPreference.objects.create(recipient=recipient, type="notification", channel="vk", enabled=False)
+    PreferenceChange.objects.create(recipient=recipient, setting="notification/vk", old_value="on", new_value="off",
+                                    source="api")
+    page = admin_client.get(reverse("admin:notifications_recipient_change", args=[recipient.pk])).content.decode()
+    assert "настройки уведомлений" in page.lower()
+    assert admin_client.get(reverse("admin:notifications_preferencechange_changelist")).status_code == 200

@@ -63,9 +63,9 @@ def test_token_change_with_previous_device_id_is_recorded(make_recipient, subscr
     subscribe({"user_id": str(recipient.pk), "device_id": "old-token"})
     # when
     response = subscribe({"user_id": str(recipient.pk), "device_id": "new-token", "previous_device_id": "old-token"})
-    # then the device row is replaced and the change is in the history
+    # then the old device is deactivated (kept for audit) and the change is in the history
     assert response.status_code == 200
-    assert list(recipient.devices.values_list("device_id", flat=True)) == ["new-token"]
+    assert list(recipient.devices.filter(is_active=True).values_list("device_id", flat=True)) == ["new-token"]
     latest = DeviceHistory.objects.filter(recipient=recipient).first()
     assert (latest.old_device_id, latest.new_device_id) == ("old-token", "new-token")
 

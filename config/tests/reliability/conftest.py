@@ -56,7 +56,7 @@ def _service_token(name: str, role: str) -> str:
 
 def world_build() -> World:
     from marketplace.models import Scope
-    from notifications.models import Recipient
+    from notifications.models import NotifyRequest, Recipient
     from notifications.services import recipient_token_issue
 
     world = World()
@@ -80,9 +80,13 @@ def world_build() -> World:
         world.tokens[f"developer:{name}"] = str(AccessToken.for_user(dev.user))
         world.apps[name] = code
     _objects_create(world)
+    notifications_service = service_account_ensure(username="svc-notifications", role="notifications")
     for owner in ("recipient", "recipient-2"):
         recipient = Recipient.objects.create(id=uuid.uuid4(), role="user", name="Иван", email="ivan@example.com")
-        world.ids[owner] = {"recipient_id": str(recipient.pk)}
+        notify = NotifyRequest.objects.create(recipient=recipient, type="notification", subject="Тема", message="Текст",
+                                              policy="first_success", status="delivered",
+                                              requested_by=notifications_service)
+        world.ids[owner] = {"recipient_id": str(recipient.pk), "notification_id": str(notify.pk)}
         world.tokens[owner] = str(recipient_token_issue(recipient=recipient))
     world.recipient_id = world.ids["recipient"]["recipient_id"]
     world.path_ids = {**world.ids["A-X"], **world.ids["dev-1"], **world.ids["recipient"]}
@@ -159,6 +163,7 @@ SURFACE_PRINCIPALS = {
     "/internal/v1/operator/": "service:crm",
     "/internal/v1/": "service:marketplace",
     "/notifications/": "service:notifications",
+    "/notifications/preferences": "recipient",
 }
 
 
@@ -221,6 +226,11 @@ def valid_bodies(world: World) -> dict[tuple[str, str], dict]:
         ("/notifications/subscribe", "POST"): {"user_id": world.recipient_id, "device_id": "device-1"},
         ("/notifications/recipients/{recipient_id}", "PUT"): {"role": "user", "email": "a@example.com",
                                                              "name": "Иван"},
+        ("/notifications/notify", "POST"): {"user_id": world.recipient_id, "type": "notification", "subject": "Тема",
+                                            "message": "Текст"},
+        ("/notifications/callback", "PUT"): {"callback_url": "https://hooks.example/notifications"},
+        ("/notifications/preferences", "PUT"): {"preferences": [
+            {"type": "notification", "channel": "email", "enabled": False}]},
     }
 
 
