@@ -124,7 +124,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["config.api.parsers.SafeJSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "config.auth.VersionedJWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "config.api.pagination.DefaultPagination",
@@ -148,6 +148,9 @@ SIMPLE_JWT = {
     "SIGNING_KEY": env_str("JWT_SIGNING_KEY", SECRET_KEY),
     "ALGORITHM": "HS256",
     "UPDATE_LAST_LOGIN": False,
+    # Tokens carry the user's token version (config/auth.py): a password change etc. revokes them.
+    "TOKEN_OBTAIN_SERIALIZER": "config.auth.VersionedTokenObtainPairSerializer",
+    "TOKEN_REFRESH_SERIALIZER": "config.auth.VersionedTokenRefreshSerializer",
 }
 
 SPECTACULAR_SETTINGS = {

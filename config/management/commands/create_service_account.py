@@ -2,9 +2,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from config.api.permissions import SERVICE_CRM, SERVICE_MARKETPLACE, SERVICE_NOTIFICATIONS
+from config.auth import tokens_for_user
 
 ROLES = {"marketplace": SERVICE_MARKETPLACE, "crm": SERVICE_CRM, "notifications": SERVICE_NOTIFICATIONS}
 
@@ -37,5 +37,5 @@ class Command(BaseCommand):
         user = service_account_ensure(username=username, role=role, password=password)
         self.stdout.write(f"service account {user.username} in {ROLES[role]}")
         if print_token:
-            refresh = RefreshToken.for_user(user)
+            refresh = tokens_for_user(user)
             self.stdout.write(f"refresh: {refresh}\naccess: {refresh.access_token}")
