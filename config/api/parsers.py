@@ -15,7 +15,7 @@ def unstorable_escaped(text: str) -> str:
     return _UNSTORABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
-def _reason(char: str, where: str) -> str:
+def unstorable_reason(char: str, where: str) -> str:
     if char == "\x00":
         return f"{where} содержит символ U+0000, его нельзя сохранить."
     return f"{where} содержит одиночный суррогат U+{ord(char):04X}, это не текст UTF-8."
@@ -33,11 +33,11 @@ def unstorable_text(value, skip_lists: tuple[str, ...] = ()) -> tuple[str, str] 
         path, item = stack.pop()
         if isinstance(item, str):
             if match := _UNSTORABLE.search(item):
-                return ".".join(path) or "non_field_errors", _reason(match.group(), "Строка")
+                return ".".join(path) or "non_field_errors", unstorable_reason(match.group(), "Строка")
         elif isinstance(item, dict):
             for key, child in item.items():
                 if match := _UNSTORABLE.search(key):
-                    return ".".join((*path, unstorable_escaped(key))), _reason(match.group(), "Ключ")
+                    return ".".join((*path, unstorable_escaped(key))), unstorable_reason(match.group(), "Ключ")
                 if not (path == () and key in skip_lists and isinstance(child, list)):
                     stack.append(((*path, key), child))
         elif isinstance(item, list):

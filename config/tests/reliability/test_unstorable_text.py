@@ -113,3 +113,20 @@ def test_notification_send_keeps_its_spec_body(world):
     assert response.status_code == 400
     assert response.json() == {"status": "error", "message": "Invalid request format or service.",
                                "errors": {"subject": ["Строка содержит символ U+0000, его нельзя сохранить."]}}
+
+
+@pytest.mark.parametrize(("principal", "method", "url"), [
+    ("integration:A-X", "patch", "/api/v1/chats/a%00b"),
+    ("integration:A-X", "post", "/api/v1/messages/a%00b/status"),
+    ("service:crm", "get", "/internal/v1/operator/chats/a%00b/messages"),
+])
+def test_nul_in_a_path_id_is_a_400_naming_the_path(principal, method, url, world):
+    # given: an id with U+0000 in the URL (the database can't even look it up)
+    client = world.client(principal)
+    query = {"tenantId": str(world.integrations["A-X"].tenant_id), "providerCode": "prov-x"}
+    # when
+    response = getattr(client, method)(url, query if method == "get" else {**query, "title": "x"},
+                                       **({} if method == "get" else {"format": "json"}))
+    # then
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"path": ["Путь содержит символ U+0000, его нельзя сохранить."]}
