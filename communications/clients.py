@@ -26,6 +26,8 @@ import urllib3
 from django.conf import settings
 from requests.adapters import HTTPAdapter
 
+from config.text import unstorable_replaced
+
 USER_AGENT = "SberCRM-Communications/1.0"
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -48,11 +50,16 @@ class TransportError(OutboundCallError):
 
 @dataclass
 class CallResult:
+    """A provider's answer. `json`, `headers` and `excerpt` are safe to store: U+0000 and lone
+    surrogates (which PostgreSQL refuses) are replaced by U+FFFD; `json_as_sent` is the parsed body
+    untouched, for callers that judge items themselves (communications/services/inbound.py)."""
+
     status_code: int
     headers: dict[str, str]
     body: bytes
     latency_ms: int
     json: object = field(default=None)
+    json_as_sent: object = field(default=None)
 
     @property
     def ok(self) -> bool:
@@ -60,7 +67,7 @@ class CallResult:
 
     @property
     def excerpt(self) -> str:
-        return self.body[:2000].decode("utf-8", errors="replace")
+        return unstorable_replaced(self.body[:2000].decode("utf-8", errors="replace"))
 
 
 # --- signatures ------------------------------------------------------------------
@@ -223,5 +230,6 @@ def post_json(
             parsed = json.loads(content) if content else None
         except ValueError:
             parsed = None
-    return CallResult(status_code=response.status_code, headers=dict(response.headers), body=content[:MAX_BODY_BYTES],
-                      latency_ms=latency_ms, json=parsed)
+    return CallResult(status_code=response.status_code, headers=unstorable_replaced(dict(response.headers)),
+                      body=content[:MAX_BODY_BYTES], latency_ms=latency_ms, json=unstorable_replaced(parsed),
+                      json_as_sent=parsed)

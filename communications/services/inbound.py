@@ -17,11 +17,12 @@ from django.db import DataError, transaction
 
 from communications.models import Provider
 from communications.services.conversations import BulkItemResult, messages_bulk_create
-from config.api.parsers import unstorable_escaped, unstorable_text
+from config.text import unstorable_escaped, unstorable_replaced, unstorable_text
 
 logger = logging.getLogger(__name__)
 
 REFUSED = "База данных не приняла это сообщение."
+storable = unstorable_replaced  # U+0000 and lone surrogates → U+FFFD (e.g. a history cursor)
 
 
 def _item_id(item) -> str | None:

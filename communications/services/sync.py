@@ -182,7 +182,8 @@ def _history_items(body) -> tuple[list, str]:
     if not isinstance(body, dict) or not isinstance(body.get("messages", []), list):
         raise ValueError("ответ getMessageHistory должен быть объектом {messages: [...], nextCursor}")
     next_cursor = body.get("nextCursor")
-    return body.get("messages") or [], str(next_cursor) if next_cursor not in (None, "") else ""
+    next_cursor = inbound.storable(str(next_cursor)) if next_cursor not in (None, "") else ""
+    return body.get("messages") or [], next_cursor
 
 
 def _import(sync: InitialSync, items: list) -> tuple[int, int]:
@@ -231,7 +232,7 @@ def initial_sync_page(*, sync_id: int, run: int | None = None, page: int | None 
             retryable = result.status_code in (408, 425, 429) or result.status_code >= 500
             raise clients.TransportError(f"HTTP {result.status_code}: {result.excerpt[:300]}") if retryable \
                 else clients.UnsafeTargetError(f"HTTP {result.status_code}: {result.excerpt[:300]}")
-        items, next_cursor = _history_items(result.json)
+        items, next_cursor = _history_items(result.json_as_sent)  # items are judged one by one
     except (clients.OutboundCallError, ValueError) as exc:
         return _page_failed(sync, exc)
     created, failed = _import(sync, items)

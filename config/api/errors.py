@@ -16,8 +16,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from config.api.parsers import unstorable_reason
 from config.db import is_lock_race
+from config.text import unstorable_reason
 
 logger = logging.getLogger(__name__)
 
