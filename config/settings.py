@@ -291,6 +291,12 @@ CELERY_BEAT_SCHEDULE["communications-initial-syncs-sweep"] = {
     "task": "communications.initial_syncs_sweep",
     "schedule": 60.0,
 }
+# An operator write's Idempotency-Key replays its answer for at least this long (then it is pruned hourly).
+OPERATOR_IDEMPOTENCY_KEY_HOURS = env_int("OPERATOR_IDEMPOTENCY_KEY_HOURS", 24)
+CELERY_BEAT_SCHEDULE["communications-operator-requests-prune"] = {
+    "task": "communications.operator_requests_prune",
+    "schedule": 60 * 60.0,
+}
 
 # --- Reliability and security: internal API network allow-list (config/api/networks.py) ---
 from ipaddress import ip_network  # noqa: E402

@@ -20,7 +20,9 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -274,6 +276,13 @@ def operator_request_run(*, caller, key: str, fingerprint: str,
     record.status_code, record.response = status_code, json.dumps(body, ensure_ascii=False)
     record.save(update_fields=["status_code", "response"])
     return status_code, body, False
+
+
+def operator_requests_prune() -> int:
+    """Delete keys older than `OPERATOR_IDEMPOTENCY_KEY_HOURS` (a retry after that runs again)."""
+    cutoff = timezone.now() - timedelta(hours=settings.OPERATOR_IDEMPOTENCY_KEY_HOURS)
+    deleted, _ = OperatorRequest.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
 
 
 # --- answers of the provider (run in the transaction that marks the delivery delivered) -----------

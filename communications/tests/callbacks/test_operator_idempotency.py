@@ -134,3 +134,23 @@ def test_a_repeated_send_reaches_the_provider_once(transactional_db, celery_work
                .exclude(status=Delivery.Status.DELIVERED).exists())
     assert Message.objects.filter(tenant_id=tenant_id, direction="outgoing").count() == 1
     assert len([r for r in fake_provider.requests if r.endpoint == "sendMessage"]) == 1
+
+
+def test_keys_older_than_the_retention_are_pruned(setup, crm_client, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from communications.tasks import operator_requests_prune_task
+
+    # given: two keyed sends, one of them 25 hours ago
+    provider, tenant_id, _ = setup
+    settings.OPERATOR_IDEMPOTENCY_KEY_HOURS = 24
+    for key in ("old", "recent"):
+        crm_client.post(f"{BASE}/chats/chat-1/messages", {**scope(provider, tenant_id), "text": key}, format="json",
+                        HTTP_IDEMPOTENCY_KEY=key)
+    OperatorRequest.objects.filter(key="old").update(created_at=timezone.now() - timedelta(hours=25))
+    # when: the beat task runs
+    assert operator_requests_prune_task() == 1
+    # then: the old key is forgotten (a retry runs again), the recent one still replays
+    assert list(OperatorRequest.objects.values_list("key", flat=True)) == ["recent"]
