@@ -94,12 +94,22 @@ def test_a_failed_write_does_not_keep_the_key(setup, crm_client):
 
 
 def test_keys_are_per_caller_and_bounded(setup, crm_client):
+    from conftest import _service_client
+
     provider, tenant_id, _ = setup
     body = {**scope(provider, tenant_id), "text": "x"}
-    too_long = crm_client.post(f"{BASE}/chats/chat-1/messages", body, format="json",
-                               HTTP_IDEMPOTENCY_KEY="k" * 256)
-    assert too_long.status_code == 400 and "Idempotency-Key" in too_long.json()["error"]["fields"]
+    url = f"{BASE}/chats/chat-1/messages"
+    # a key longer than 255 characters or not printable ASCII: 400 naming the header, nothing sent
+    for bad in ("k" * 256, "ключ", "a\tb"):
+        refused = crm_client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY=bad)
+        assert refused.status_code == 400 and "Idempotency-Key" in refused.json()["error"]["fields"], bad
     assert not Message.objects.filter(tenant_id=tenant_id, direction="outgoing").exists()
+    # another CRM account's key of the same name is its own
+    other_crm = _service_client("svc-crm-2", "crm")
+    first = crm_client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="shared-name")
+    second = other_crm.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="shared-name")
+    assert first.status_code == second.status_code == 201 and first.json()["id"] != second.json()["id"]
+    assert "Idempotent-Replayed" not in second
 
 
 @pytest.mark.integration

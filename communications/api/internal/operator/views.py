@@ -40,7 +40,7 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
     description="Повтор с тем же ключом и тем же запросом получает тот же ответ (заголовок Idempotent-Replayed: "
                 "true) и ничего не делает повторно; с другим путём или телом — 422 idempotency_key_reused. До 255 "
-                "символов; ключи у каждого вызывающего свои.")
+                "печатных ASCII-символов (например, UUID); ключи у каждого вызывающего свои.")
 
 
 class _OperatorView(GenericAPIView):
@@ -51,8 +51,9 @@ class _OperatorView(GenericAPIView):
         key = request.headers.get("Idempotency-Key", "").strip()
         if not key:
             return action()
-        if len(key) > services.IDEMPOTENCY_KEY_MAX_LENGTH:
-            raise ValidationError({"Idempotency-Key": [f"Не длиннее {services.IDEMPOTENCY_KEY_MAX_LENGTH} символов."]})
+        if len(key) > services.IDEMPOTENCY_KEY_MAX_LENGTH or not (key.isascii() and key.isprintable()):
+            raise ValidationError({"Idempotency-Key": [
+                f"До {services.IDEMPOTENCY_KEY_MAX_LENGTH} печатных ASCII-символов (например, UUID)."]})
 
         def run():
             response = action()
