@@ -93,11 +93,12 @@ def test_removal_from_a_group_ends_tokens_even_after_readding(removal, account, 
 def test_other_changes_keep_tokens(account, api_client):
     # given
     tokens = login(api_client)
-    # when: a name change, a new group, a save without changes
+    # when: a name change, a new group, a save without changes, the service account ensured with its password
     account.first_name = "Сервис"
     account.save()
     account.groups.add(Group.objects.create(name="extra"))
     account.save()
+    service_account_ensure(username="svc-crm-revoke", role="crm", password=PASSWORD)
     # then
     assert probe(api_client, tokens) == 404
     assert refresh(api_client, tokens).status_code == 200

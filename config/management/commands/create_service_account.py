@@ -13,7 +13,7 @@ def service_account_ensure(*, username: str, role: str, password: str | None = N
     """Create (or update) a service account in its role's group. Idempotent."""
     with transaction.atomic():
         user, _ = get_user_model().objects.get_or_create(username=username)
-        if password:
+        if password and not user.check_password(password):  # the same password again revokes nothing
             user.set_password(password)
         elif not user.has_usable_password():
             user.set_unusable_password()
