@@ -26,6 +26,8 @@ import urllib3
 from django.conf import settings
 from requests.adapters import HTTPAdapter
 
+from config.text import unstorable_replaced
+
 USER_AGENT = "SberCRM-Communications/1.0"
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -48,11 +50,16 @@ class TransportError(OutboundCallError):
 
 @dataclass
 class CallResult:
+    """A provider's answer. `json`, `headers` and `excerpt` are safe to store: U+0000 and lone
+    surrogates (which PostgreSQL refuses) are replaced by U+FFFD; `json_as_sent` is the parsed body
+    untouched, for callers that judge items themselves (communications/services/inbound.py)."""
+
     status_code: int
     headers: dict[str, str]
     body: bytes
     latency_ms: int
     json: object = field(default=None)
+    json_as_sent: object = field(default=None)
 
     @property
     def ok(self) -> bool:
@@ -60,7 +67,7 @@ class CallResult:
 
     @property
     def excerpt(self) -> str:
-        return self.body[:2000].decode("utf-8", errors="replace")
+        return unstorable_replaced(self.body[:2000].decode("utf-8", errors="replace"))
 
 
 # --- signatures ------------------------------------------------------------------
@@ -74,9 +81,32 @@ def sign(*, secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
 
 # --- SSRF guard ------------------------------------------------------------------
 
+# IPv6 forms that carry an IPv4 address: the verdict is the embedded address's.
+_NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: IPv4 in the last 32 bits
+_IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # RFC 2765 (SIIT)
+# Refused whatever they carry: tunnels and translators into someone's own network.
+_NEVER = tuple(ipaddress.ip_network(net) for net in (
+    "64:ff9b:1::/48",  # RFC 8215 local-use NAT64: the operator's network, prefix layout varies
+    "2001::/32",  # Teredo: a tunnel through a relay, server and client IPv4 inside
+    "::/96",  # IPv4-compatible (deprecated, RFC 4291), also :: and ::1
+))
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.ipv4_mapped:
+        return ip.ipv4_mapped
+    if ip.sixtofour:  # 2002::/16, RFC 3056
+        return ip.sixtofour
+    if ip in _NAT64_WELL_KNOWN or ip in _IPV4_TRANSLATED:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def _address_allowed(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if any(ip in net for net in _NEVER):
+            return bool(ip.is_loopback and getattr(settings, "PROVIDER_ALLOW_LOOPBACK", False))
+        ip = _embedded_ipv4(ip) or ip
     if ip.is_loopback:
         return bool(getattr(settings, "PROVIDER_ALLOW_LOOPBACK", False))
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_link_local or ip.is_private)
@@ -200,5 +230,6 @@ def post_json(
             parsed = json.loads(content) if content else None
         except ValueError:
             parsed = None
-    return CallResult(status_code=response.status_code, headers=dict(response.headers), body=content[:MAX_BODY_BYTES],
-                      latency_ms=latency_ms, json=parsed)
+    return CallResult(status_code=response.status_code, headers=unstorable_replaced(dict(response.headers)),
+                      body=content[:MAX_BODY_BYTES], latency_ms=latency_ms, json=unstorable_replaced(parsed),
+                      json_as_sent=parsed)

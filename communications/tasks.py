@@ -53,3 +53,10 @@ def initial_sync_page_task(sync_id: int, run: int | None = None, page: int | Non
 def initial_syncs_sweep_task() -> int:
     """Beat: restart initial syncs whose page task got lost."""
     return sync.initial_syncs_sweep()
+
+
+# --- operator Idempotency-Keys (docs/reliability-and-security.md) ---
+@shared_task(name="communications.operator_requests_prune", ignore_result=True)
+def operator_requests_prune_task() -> int:
+    """Beat: forget operator Idempotency-Keys older than OPERATOR_IDEMPOTENCY_KEY_HOURS."""
+    return _operator.operator_requests_prune()

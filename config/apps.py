@@ -9,4 +9,5 @@ class PlatformConfig(AppConfig):
     verbose_name = "Платформа"
 
     def ready(self):
+        from config import auth  # noqa: F401  (token-version signals)
         from config.api import schema  # noqa: F401  (OpenAPI extensions register on import)

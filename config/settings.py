@@ -124,7 +124,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["config.api.parsers.SafeJSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "config.auth.VersionedJWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "config.api.pagination.DefaultPagination",
@@ -148,6 +148,9 @@ SIMPLE_JWT = {
     "SIGNING_KEY": env_str("JWT_SIGNING_KEY", SECRET_KEY),
     "ALGORITHM": "HS256",
     "UPDATE_LAST_LOGIN": False,
+    # Tokens carry the user's token version (config/auth.py): a password change etc. revokes them.
+    "TOKEN_OBTAIN_SERIALIZER": "config.auth.VersionedTokenObtainPairSerializer",
+    "TOKEN_REFRESH_SERIALIZER": "config.auth.VersionedTokenRefreshSerializer",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -296,6 +299,12 @@ INITIAL_SYNC_SWEEP_GRACE = env_int("INITIAL_SYNC_SWEEP_GRACE", 300)
 CELERY_BEAT_SCHEDULE["communications-initial-syncs-sweep"] = {
     "task": "communications.initial_syncs_sweep",
     "schedule": 60.0,
+}
+# An operator write's Idempotency-Key replays its answer for at least this long (then it is pruned hourly).
+OPERATOR_IDEMPOTENCY_KEY_HOURS = env_int("OPERATOR_IDEMPOTENCY_KEY_HOURS", 24)
+CELERY_BEAT_SCHEDULE["communications-operator-requests-prune"] = {
+    "task": "communications.operator_requests_prune",
+    "schedule": 60 * 60.0,
 }
 
 # --- Reliability and security: internal API network allow-list (config/api/networks.py) ---

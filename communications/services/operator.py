@@ -15,15 +15,28 @@ disabled in the marketplace (`integration_disabled`) or there is no active integ
 token (`integration_inactive`). Reads stay allowed.
 """
 
+import hashlib
+import json
 import logging
 import uuid
+from collections.abc import Callable
+from datetime import timedelta
 
-from django.db import connection, transaction
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from communications import provider_contract as contract
-from communications.models import Chat, Delivery, IntegrationToken, Message, Provider, TenantConfiguration
+from communications.models import (
+    Chat,
+    Delivery,
+    IntegrationToken,
+    Message,
+    OperatorRequest,
+    Provider,
+    TenantConfiguration,
+)
 from communications.selectors.conversations import chat_get
 from communications.services.conversations import chat_mark_seen, message_set_status, message_update_text
 from communications.services.deliveries import PENDING_LIKE, chains_lock, delivery_enqueue, on_delivered_handler
@@ -226,6 +239,50 @@ def operator_chat_mark_read(*, tenant_id: uuid.UUID, provider: Provider, chat_id
                        data=contract.chat_seen_event_data(chat_id=chat.external_id, updated=updated),
                        ordering_key=chat.external_id)
     return updated
+
+
+# --- idempotency (Idempotency-Key) -------------------------------------------------------------------
+
+IDEMPOTENCY_KEY_MAX_LENGTH = 255
+
+
+def request_fingerprint(*, method: str, path: str, body) -> str:
+    """SHA-256 of what makes two requests "the same": method, path and the parsed body."""
+    canonical = json.dumps([method, path, body], sort_keys=True, ensure_ascii=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@transaction.atomic
+def operator_request_run(*, caller, key: str, fingerprint: str,
+                         action: Callable[[], tuple[int, object]]) -> tuple[int, object, bool]:
+    """Run `action` (→ status code, JSON body) once per caller and key. Returns (code, body, replayed).
+
+    The key row is inserted first, in the action's own transaction: a concurrent request with the
+    same key waits on the unique index until this one commits (then replays its answer) or rolls
+    back (then runs itself). A failed action rolls the key back with everything else, so only
+    answers that changed something are replayed. Another request under the key: 422.
+    """
+    try:
+        with transaction.atomic():
+            record = OperatorRequest.objects.create(caller=caller, key=key, fingerprint=fingerprint,
+                                                    status_code=0, response="")
+    except IntegrityError:
+        record = OperatorRequest.objects.get(caller=caller, key=key)
+        if record.fingerprint != fingerprint:
+            raise ApplicationError("Idempotency-Key уже использован с другим запросом (другие путь или тело).",
+                                   code="idempotency_key_reused", field="Idempotency-Key", status_code=422)
+        return record.status_code, json.loads(record.response), True
+    status_code, body = action()
+    record.status_code, record.response = status_code, json.dumps(body, ensure_ascii=False)
+    record.save(update_fields=["status_code", "response"])
+    return status_code, body, False
+
+
+def operator_requests_prune() -> int:
+    """Delete keys older than `OPERATOR_IDEMPOTENCY_KEY_HOURS` (a retry after that runs again)."""
+    cutoff = timezone.now() - timedelta(hours=settings.OPERATOR_IDEMPOTENCY_KEY_HOURS)
+    deleted, _ = OperatorRequest.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
 
 
 # --- answers of the provider (run in the transaction that marks the delivery delivered) -----------

@@ -37,7 +37,8 @@ from communications.models import (
     Provider,
     TenantConfiguration,
 )
-from communications.services.conversations import channel_connect, messages_bulk_create
+from communications.services import inbound
+from communications.services.conversations import channel_connect
 from communications.services.deliveries import (
     deliveries_cancel_pending,
     delivery_enqueue,
@@ -94,8 +95,9 @@ def _channels_activate(delivery: Delivery) -> None:
     body = delivery.response_json if isinstance(delivery.response_json, dict) else {}
     provider = delivery.provider
     for item in body.get("channels") or []:
-        if not isinstance(item, dict) or not item.get("id") or not item.get("code"):
-            logger.warning("delivery %s: channel without id/code skipped: %r", delivery.pk, item)
+        problem = inbound.channel_item_problem(item)
+        if problem:
+            logger.warning("delivery %s: channel skipped (%s): %r", delivery.pk, problem, item)
             continue
         channel_connect(tenant_id=delivery.tenant_id, provider=provider, external_id=str(item["id"])[:255],
                         code=str(item["code"])[:64], name=str(item.get("name") or "")[:255],
@@ -180,21 +182,18 @@ def _history_items(body) -> tuple[list, str]:
     if not isinstance(body, dict) or not isinstance(body.get("messages", []), list):
         raise ValueError("ответ getMessageHistory должен быть объектом {messages: [...], nextCursor}")
     next_cursor = body.get("nextCursor")
-    return body.get("messages") or [], str(next_cursor) if next_cursor not in (None, "") else ""
+    next_cursor = inbound.storable(str(next_cursor)) if next_cursor not in (None, "") else ""
+    return body.get("messages") or [], next_cursor
 
 
 def _import(sync: InitialSync, items: list) -> tuple[int, int]:
-    """Validate like POST /api/v1/messages and store idempotently. Returns (created, failed)."""
-    from communications.api.public.serializers import PublicMessageCreateSerializer, validate_each  # one format
-
-    valid, errors = validate_each(PublicMessageCreateSerializer, items)
-    failed = len(errors)
-    for index, item_errors in errors.items():
-        sync.last_error = f"страница {sync.pages_done + 1}, сообщение {index}: {dict(item_errors)}"[:2000]
-    results = messages_bulk_create(tenant_id=sync.tenant_id, provider=sync.provider, items=valid) if valid else {}
-    created = sum(r.result == "created" for r in results.values())
-    failed += sum(r.result == "error" for r in results.values())
-    return created, failed
+    """Validate like POST /api/v1/messages and store idempotently; a bad item is skipped and
+    reported (communications/services/inbound.py). Returns (created, failed)."""
+    results = inbound.messages_import(tenant_id=sync.tenant_id, provider=sync.provider, items=items)
+    for r in results:
+        if r.result == "error":
+            sync.last_error = f"страница {sync.pages_done + 1}, сообщение {r.index}: {r.errors}"[:2000]
+    return sum(r.result == "created" for r in results), sum(r.result == "error" for r in results)
 
 
 def _integration_live(sync: InitialSync) -> bool:
@@ -233,7 +232,7 @@ def initial_sync_page(*, sync_id: int, run: int | None = None, page: int | None 
             retryable = result.status_code in (408, 425, 429) or result.status_code >= 500
             raise clients.TransportError(f"HTTP {result.status_code}: {result.excerpt[:300]}") if retryable \
                 else clients.UnsafeTargetError(f"HTTP {result.status_code}: {result.excerpt[:300]}")
-        items, next_cursor = _history_items(result.json)
+        items, next_cursor = _history_items(result.json_as_sent)  # items are judged one by one
     except (clients.OutboundCallError, ValueError) as exc:
         return _page_failed(sync, exc)
     created, failed = _import(sync, items)

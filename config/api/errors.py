@@ -10,13 +10,14 @@ import logging
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import OperationalError
+from django.db import DataError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from config.db import is_lock_race
+from config.text import unstorable_reason
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +106,11 @@ def exception_handler(exc, context):
 
     if isinstance(exc, OperationalError):
         return _database_busy(exc)
+    request = context.get("request")
+    if isinstance(exc, DataError) and request is not None and "\x00" in request.path:
+        # an id in the URL with U+0000: PostgreSQL refuses even to look it up
+        return Response(envelope("validation_error", "Некорректные данные запроса.",
+                                 {"path": [unstorable_reason("\x00", "Путь")]}), status=status.HTTP_400_BAD_REQUEST)
 
     response = drf_exception_handler(exc, context)
     if response is None:

@@ -1,5 +1,10 @@
 """OpenAPI declarations shared by the API surfaces (the error envelope, library views)."""
 
+from drf_spectacular.contrib.rest_framework_simplejwt import (
+    SimpleJWTScheme,
+    TokenObtainPairSerializerExtension,
+    TokenRefreshSerializerExtension,
+)
 from drf_spectacular.extensions import OpenApiViewExtension
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -44,3 +49,16 @@ class TokenObtainPairViewSchema(_TokenViewSchema):
 class TokenRefreshViewSchema(_TokenViewSchema):
     target_class = "rest_framework_simplejwt.views.TokenRefreshView"
     summary = "Обновить JWT"
+
+
+# The token-version subclasses (config/auth.py) document like simplejwt's own classes.
+class VersionedJWTScheme(SimpleJWTScheme):
+    target_class = "config.auth.VersionedJWTAuthentication"
+
+
+class VersionedTokenObtainPairSerializerSchema(TokenObtainPairSerializerExtension):
+    target_class = "config.auth.VersionedTokenObtainPairSerializer"
+
+
+class VersionedTokenRefreshSerializerSchema(TokenRefreshSerializerExtension):
+    target_class = "config.auth.VersionedTokenRefreshSerializer"

@@ -9,11 +9,11 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from config.api.errors import ForbiddenError, NotFoundError
 from config.api.permissions import SERVICE_NOTIFICATIONS, IsNotificationsService, user_in_group
 from config.api.schema import error_responses
+from config.auth import VersionedJWTAuthentication as JWTAuthentication  # token-version check
 from notifications import services
 from notifications.api import serializers as s
 from notifications.auth import RecipientTokenAuthentication, request_recipient_id

@@ -18,6 +18,7 @@ from communications.authentication import IntegrationTokenAuthentication
 from communications.models import Participant
 from communications.selectors import conversations as selectors
 from communications.services import conversations as services
+from communications.services import inbound
 from config.api.parsers import SafeJSONParser
 
 TAG_CHANNELS, TAG_CHATS, TAG_MESSAGES, TAG_WEBHOOKS, TAG_BULK = (
@@ -280,6 +281,8 @@ class WebhookView(PublicAPIView):
 
 
 class BulkMessagesView(PublicAPIView):
+    json_item_lists = ("messages",)  # the parser leaves their text to inbound.messages_import
+
     @extend_schema(
         operation_id="bulk_messages_create", tags=[TAG_BULK], summary="Пакетная загрузка сообщений",
         description="От 1 до 100 сообщений (формат как у POST /messages). Каждое обрабатывается независимо: "
@@ -299,15 +302,7 @@ class BulkMessagesView(PublicAPIView):
     )
     def post(self, request):
         items = self.validated(s.PublicBulkMessagesSerializer)["messages"]
-        valid, errors = s.validate_each(s.PublicMessageCreateSerializer, items)
-        results = {}
-        for index, item_errors in errors.items():
-            item = items[index]
-            item_id = item.get("id") if isinstance(item, dict) and isinstance(item.get("id"), str) else None
-            results[index] = services.BulkItemResult(index, item_id, "error", _plain(item_errors))
-        if valid:
-            results.update(services.messages_bulk_create(**self.scope, items=valid))
-        ordered = [results[i] for i in range(len(items))]
+        ordered = inbound.messages_import(**self.scope, items=items)
         body = {
             "results": [{"index": r.index, "id": r.id, "result": r.result, **({"errors": r.errors} if r.errors else {})}
                         for r in ordered],
@@ -316,13 +311,3 @@ class BulkMessagesView(PublicAPIView):
             "errors": sum(r.result == "error" for r in ordered),
         }
         return Response(body)
-
-
-def _plain(errors):
-    """ReturnDict/ErrorDetail → plain JSON (same shape as the error envelope's fields)."""
-    if isinstance(errors, dict):
-        return {key: _plain(value) for key, value in errors.items()}
-    if isinstance(errors, list):
-        return [_plain(value) for value in errors]
-    return str(errors)
-

@@ -24,6 +24,16 @@ def fast(settings):
     return settings
 
 
+@pytest.fixture
+def setup(db, fake_provider):
+    """(provider, tenant_id, token): an active integration with two chats, chat-1 and chat-2."""
+    provider = provider_setup(fake_provider)
+    tenant_id, token = tenant_install(provider)
+    chat_make(tenant_id, provider, "chat-1")
+    chat_make(tenant_id, provider, "chat-2")
+    return provider, tenant_id, token
+
+
 def provider_setup(fake: FakeProvider, *, endpoints=ENDPOINTS):
     """A registered provider (with its signing secret) whose configuration points at the fake."""
     from communications.models import ProviderConfiguration

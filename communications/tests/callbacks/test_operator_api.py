@@ -2,8 +2,6 @@
 
 import uuid
 
-import pytest
-
 from communications.models import Delivery, InitialSync, Message, ProviderSigningSecret
 from communications.services.conversations import message_create
 from communications.services.providers import provider_register
@@ -12,15 +10,6 @@ from communications.tests.callbacks.conftest import chat_make, provider_setup, t
 from config.testing.fake_provider import ENDPOINTS
 
 BASE = "/internal/v1/operator"
-
-
-@pytest.fixture
-def setup(db, fake_provider):
-    provider = provider_setup(fake_provider)
-    tenant_id, token = tenant_install(provider)
-    chat_make(tenant_id, provider, "chat-1")
-    chat_make(tenant_id, provider, "chat-2")
-    return provider, tenant_id, token
 
 
 def scope(provider, tenant_id):

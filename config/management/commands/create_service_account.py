@@ -2,9 +2,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from config.api.permissions import SERVICE_CRM, SERVICE_MARKETPLACE, SERVICE_NOTIFICATIONS
+from config.auth import tokens_for_user
 
 ROLES = {"marketplace": SERVICE_MARKETPLACE, "crm": SERVICE_CRM, "notifications": SERVICE_NOTIFICATIONS}
 
@@ -13,7 +13,7 @@ def service_account_ensure(*, username: str, role: str, password: str | None = N
     """Create (or update) a service account in its role's group. Idempotent."""
     with transaction.atomic():
         user, _ = get_user_model().objects.get_or_create(username=username)
-        if password:
+        if password and not user.check_password(password):  # the same password again revokes nothing
             user.set_password(password)
         elif not user.has_usable_password():
             user.set_unusable_password()
@@ -37,5 +37,5 @@ class Command(BaseCommand):
         user = service_account_ensure(username=username, role=role, password=password)
         self.stdout.write(f"service account {user.username} in {ROLES[role]}")
         if print_token:
-            refresh = RefreshToken.for_user(user)
+            refresh = tokens_for_user(user)
             self.stdout.write(f"refresh: {refresh}\naccess: {refresh.access_token}")

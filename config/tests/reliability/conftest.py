@@ -179,6 +179,19 @@ def api_schema() -> dict:
     return SchemaGenerator().get_schema(request=None, public=True)
 
 
+def json_operations() -> list[tuple[str, str]]:
+    """(schema path, METHOD) of every operation with a request body."""
+    return sorted((path, method.upper()) for path, ops in api_schema()["paths"].items()
+                  for method, op in ops.items() if isinstance(op, dict) and "requestBody" in op)
+
+
+def caller_client(world: World, path: str):
+    """A Django test client with the credentials of the legitimate caller of `path`."""
+    from django.test import Client
+
+    return Client(headers=bearer(world.tokens[principal_for(path)]) if principal_for(path) else {})
+
+
 def valid_bodies(world: World) -> dict[tuple[str, str], dict]:
     """A valid request body for every operation that takes one, keyed by (schema path, METHOD)."""
     message = {"id": "msg-new", "text": "Привет", "senderId": "u-1",

@@ -8,10 +8,9 @@ import json
 
 import pytest
 
-from .conftest import api_schema, bearer, is_error_envelope, principal_for, row_counts, url_of, valid_bodies
+from .conftest import caller_client, is_error_envelope, json_operations, row_counts, url_of, valid_bodies
 
-JSON_OPERATIONS = sorted((path, method.upper()) for path, ops in api_schema()["paths"].items()
-                         for method, op in ops.items() if isinstance(op, dict) and "requestBody" in op)
+JSON_OPERATIONS = json_operations()
 HUGE = "я" * 200_000  # 400 KB of UTF-8: under the 2 MB body cap, far over every text limit
 
 
@@ -62,10 +61,8 @@ def test_every_json_operation_has_a_known_valid_body(world):
 
 @pytest.mark.parametrize(("path", "method"), JSON_OPERATIONS, ids=[f"{m} {p}" for p, m in JSON_OPERATIONS])
 def test_hostile_bodies_get_a_clean_4xx_and_write_nothing(path, method, world, generous_throttles):
-    from django.test import Client
-
     # given: the legitimate caller of the endpoint and a valid body to start from
-    client = Client(headers=bearer(world.tokens[principal_for(path)]) if principal_for(path) else {})
+    client = caller_client(world, path)
     url = url_of(world, path)
     before = row_counts()
     problems = []

@@ -116,3 +116,41 @@ def test_deliveries_to_internal_addresses_die_without_a_connection(db, sink, set
         assert delivery.status == Delivery.Status.DEAD, delivery.last_error
         assert "SSRF" in delivery.last_error
     assert sink.connections == 0
+
+
+# Every IPv6 form that carries an IPv4 address, each with a loopback and a private IPv4 inside.
+EMBEDDED_INTERNAL_IPV4 = {
+    "6to4 (2002::/16) of 127.0.0.1": "2002:7f00:1::",
+    "6to4 (2002::/16) of 10.0.0.1": "2002:a00:1::1",
+    "6to4 (2002::/16) of 192.168.1.1": "2002:c0a8:101::",
+    "NAT64 (64:ff9b::/96) of 127.0.0.1": "64:ff9b::7f00:1",
+    "NAT64 (64:ff9b::/96) of 172.16.5.4": "64:ff9b::172.16.5.4",
+    "local-use NAT64 (64:ff9b:1::/48) of 127.0.0.1": "64:ff9b:1:7f00:1::",
+    "local-use NAT64 (64:ff9b:1::/48), /96 layout": "64:ff9b:1::10.0.0.1",
+    "Teredo (2001::/32), server 127.0.0.1": "2001:0:7f00:1::",
+    "Teredo (2001::/32), client 127.0.0.1": "2001:0:4136:e378:8000:63bf:80ff:fffe",
+    "IPv4-mapped of 127.0.0.1": "::ffff:127.0.0.1",
+    "IPv4-mapped of 192.168.1.1": "::ffff:c0a8:101",
+    "IPv4-compatible of 127.0.0.1": "::127.0.0.1",
+    "IPv4-compatible of 10.0.0.1": "::a00:1",
+    "IPv4-translated (::ffff:0:0/96) of 10.0.0.1": "::ffff:0:a00:1",
+}
+
+
+@pytest.mark.parametrize("address", EMBEDDED_INTERNAL_IPV4.values(), ids=EMBEDDED_INTERNAL_IPV4.keys())
+def test_ipv6_forms_embedding_an_internal_ipv4_are_refused(address, settings):
+    # given: production mode
+    settings.PROVIDER_ALLOW_LOOPBACK = False
+    # when / then
+    with pytest.raises(clients.UnsafeTargetError, match="SSRF"):
+        clients.resolve_safe(f"http://[{address}]:8080/x")
+
+
+@pytest.mark.parametrize("address", ["2002:808:808::1", "64:ff9b::808:808"], ids=["6to4", "NAT64"])
+def test_ipv6_forms_embedding_a_public_ipv4_stay_allowed(address, settings):
+    # given: the embedded address is public (8.8.8.8): an IPv6-only host reaches it this way
+    settings.PROVIDER_ALLOW_LOOPBACK = False
+    # when
+    url, host = clients.resolve_safe(f"http://[{address}]:8080/x")
+    # then
+    assert url == f"http://[{address}]:8080/x" and host == f"{address}:8080"

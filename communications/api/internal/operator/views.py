@@ -5,8 +5,11 @@ tenant + provider given in the query; actions are refused with 409 when the tena
 integration is deactivated or the app is disabled.
 """
 
+from collections.abc import Callable
+
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
@@ -26,13 +29,40 @@ ERRORS = {
 }
 ACTION_ERRORS = {**ERRORS, 409: OpenApiResponse(
     PublicErrorSerializer, description="Интеграция деактивирована (integration_inactive) или приложение отключено "
-                                       "(integration_disabled); сообщение рассылки ещё не принято провайдером.")}
+                                       "(integration_disabled); сообщение рассылки ещё не принято провайдером."),
+                 422: OpenApiResponse(PublicErrorSerializer, description="Idempotency-Key уже использован с другим "
+                                                                         "запросом (idempotency_key_reused).")}
 SCOPE_PARAMETERS = [OpenApiParameter("tenantId", str, required=True, description="UUID тенанта"),
                     OpenApiParameter("providerCode", str, required=True, description="Код провайдера")]
 
 
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+    description="Повтор с тем же ключом и тем же запросом получает тот же ответ (заголовок Idempotent-Replayed: "
+                "true) и ничего не делает повторно; с другим путём или телом — 422 idempotency_key_reused. До 255 "
+                "печатных ASCII-символов (например, UUID); ключи у каждого вызывающего свои.")
+
+
 class _OperatorView(GenericAPIView):
     permission_classes = [IsCRMService]
+
+    def once(self, request, action: Callable[[], Response]) -> Response:
+        """`action()` once per `Idempotency-Key` (no header: every time)."""
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if not key:
+            return action()
+        if len(key) > services.IDEMPOTENCY_KEY_MAX_LENGTH or not (key.isascii() and key.isprintable()):
+            raise ValidationError({"Idempotency-Key": [
+                f"До {services.IDEMPOTENCY_KEY_MAX_LENGTH} печатных ASCII-символов (например, UUID)."]})
+
+        def run():
+            response = action()
+            return response.status_code, response.data
+
+        fingerprint = services.request_fingerprint(method=request.method, path=request.path, body=request.data)
+        code, body, replayed = services.operator_request_run(caller=request.user, key=key, fingerprint=fingerprint,
+                                                             action=run)
+        return Response(body, status=code, headers={"Idempotent-Replayed": "true"} if replayed else None)
 
     def valid(self, serializer_class, data) -> dict:
         serializer = serializer_class(data=data)
@@ -83,62 +113,72 @@ class ChatMessagesView(_OperatorView):
         page = self.paginate_queryset(messages.order_by("-created_at", "-id"))
         return self.get_paginated_response(s.OperatorMessageSerializer(page, many=True).data)
 
-    @extend_schema(operation_id="operator_message_send", tags=[TAG], summary="Отправить сообщение в чат",
+    @extend_schema(operation_id="operator_message_send", tags=[TAG], parameters=[IDEMPOTENCY_KEY], summary="Отправить сообщение в чат",
                    description="Сохраняет исходящее сообщение и ставит в очередь вызов sendMessage провайдера "
                                "(по порядку внутри чата). id провайдера из ответа становится externalId.",
                    request=s.MessageSendSerializer, responses={201: s.OperatorMessageSerializer, **ACTION_ERRORS})
     def post(self, request, chat_id: str):
-        data = self.valid(s.MessageSendSerializer, request.data)
-        message = services.operator_message_send(**self.scope(data), chat_id=chat_id, **data)
-        return Response(s.OperatorMessageSerializer(message).data, status=status.HTTP_201_CREATED)
+        def send():
+            data = self.valid(s.MessageSendSerializer, request.data)
+            message = services.operator_message_send(**self.scope(data), chat_id=chat_id, **data)
+            return Response(s.OperatorMessageSerializer(message).data, status=status.HTTP_201_CREATED)
+        return self.once(request, send)
 
 
 class ChatReadView(_OperatorView):
     serializer_class = s.ChatReadResultSerializer
 
-    @extend_schema(operation_id="operator_chat_read", tags=[TAG], summary="Отметить чат прочитанным",
+    @extend_schema(operation_id="operator_chat_read", tags=[TAG], parameters=[IDEMPOTENCY_KEY], summary="Отметить чат прочитанным",
                    description="Все непрочитанные сообщения чата → прочитаны; вызов markChatRead провайдера.",
                    request=s.ScopeSerializer, responses={200: s.ChatReadResultSerializer, **ACTION_ERRORS})
     def post(self, request, chat_id: str):
-        data = self.valid(s.ScopeSerializer, request.data)
-        updated = services.operator_chat_mark_read(**self.scope(data), chat_id=chat_id)
-        return Response({"chatId": chat_id, "updated": updated})
+        def read():
+            data = self.valid(s.ScopeSerializer, request.data)
+            updated = services.operator_chat_mark_read(**self.scope(data), chat_id=chat_id)
+            return Response({"chatId": chat_id, "updated": updated})
+        return self.once(request, read)
 
 
 class MessageView(_OperatorView):
     serializer_class = s.OperatorMessageSerializer
 
-    @extend_schema(operation_id="operator_message_edit", tags=[TAG], summary="Изменить текст исходящего сообщения",
+    @extend_schema(operation_id="operator_message_edit", tags=[TAG], parameters=[IDEMPOTENCY_KEY], summary="Изменить текст исходящего сообщения",
                    description="Меняет текст и ставит в очередь updateMessageContent — строго после sendMessage "
                                "этого сообщения.",
                    request=s.MessageEditSerializer, responses={200: s.OperatorMessageSerializer, **ACTION_ERRORS})
     def patch(self, request, message_id: int):
-        data = self.valid(s.MessageEditSerializer, request.data)
-        message = services.operator_message_edit(**self.scope(data), message_id=message_id, text=data["text"])
-        return Response(s.OperatorMessageSerializer(message).data)
+        def edit():
+            data = self.valid(s.MessageEditSerializer, request.data)
+            message = services.operator_message_edit(**self.scope(data), message_id=message_id, text=data["text"])
+            return Response(s.OperatorMessageSerializer(message).data)
+        return self.once(request, edit)
 
 
 class MessageStatusView(_OperatorView):
     serializer_class = s.OperatorMessageSerializer
 
-    @extend_schema(operation_id="operator_message_status", tags=[TAG], summary="Установить статус сообщения",
+    @extend_schema(operation_id="operator_message_status", tags=[TAG], parameters=[IDEMPOTENCY_KEY], summary="Установить статус сообщения",
                    description="Меняет статус (история сохраняется) и ставит в очередь updateMessageStatus.",
                    request=s.MessageStatusSerializer, responses={200: s.OperatorMessageSerializer, **ACTION_ERRORS})
     def post(self, request, message_id: int):
-        data = self.valid(s.MessageStatusSerializer, request.data)
-        message = services.operator_message_set_status(**self.scope(data), message_id=message_id, **data)
-        return Response(s.OperatorMessageSerializer(message).data)
+        def set_status():
+            data = self.valid(s.MessageStatusSerializer, request.data)
+            message = services.operator_message_set_status(**self.scope(data), message_id=message_id, **data)
+            return Response(s.OperatorMessageSerializer(message).data)
+        return self.once(request, set_status)
 
 
 class BroadcastView(_OperatorView):
     serializer_class = s.BroadcastResultSerializer
 
-    @extend_schema(operation_id="operator_broadcast", tags=[TAG], summary="Рассылка одного текста в несколько чатов",
+    @extend_schema(operation_id="operator_broadcast", tags=[TAG], parameters=[IDEMPOTENCY_KEY], summary="Рассылка одного текста в несколько чатов",
                    description="Если у провайдера настроен bulkMessages и чатов больше одного — один вызов "
                                "bulkMessages; иначе по sendMessage на чат.",
                    request=s.BroadcastSerializer, responses={201: s.BroadcastResultSerializer, **ACTION_ERRORS})
     def post(self, request):
-        data = self.valid(s.BroadcastSerializer, request.data)
-        messages, endpoint = services.operator_broadcast(**self.scope(data), **data)
-        return Response({"endpoint": endpoint, "messages": s.OperatorMessageSerializer(messages, many=True).data},
-                        status=status.HTTP_201_CREATED)
+        def broadcast():
+            data = self.valid(s.BroadcastSerializer, request.data)
+            messages, endpoint = services.operator_broadcast(**self.scope(data), **data)
+            return Response({"endpoint": endpoint, "messages": s.OperatorMessageSerializer(messages, many=True).data},
+                            status=status.HTTP_201_CREATED)
+        return self.once(request, broadcast)

@@ -1,0 +1,132 @@
+"""JWT revocation through a token-version claim.
+
+Every JWT from `/api/auth/token/` (and its refreshes) carries `tv`, the user's token version
+(`platform.TokenVersion`; a token without the claim counts as version 0). The per-request user
+lookup of JWT authentication fetches the version in the same query and refuses a token whose
+`tv` is behind it (401 `token_revoked`); the refresh endpoint refuses such a refresh token.
+
+The version moves on when the user's password changes (`set_password` + save), the user is
+saved inactive, or leaves a group (remove, clear, `set`, or the group is deleted). A token issued
+before any of these is dead at once, and stays dead when the change is undone.
+"""
+
+import logging
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.db.models.signals import m2m_changed, post_save, pre_delete
+from django.dispatch import receiver
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import InvalidToken
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
+from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from config.models import TokenVersion
+
+logger = logging.getLogger(__name__)
+
+CLAIM = "tv"
+REVOKED = "Токен отозван: пароль, активность или группы пользователя изменились. Получите новый."
+
+
+def token_version(user) -> int:
+    try:
+        return user.token_version.version
+    except TokenVersion.DoesNotExist:
+        return 0
+
+
+def token_versions_bump(user_ids) -> None:
+    """Move the token version of these users on: their JWTs issued until now are dead."""
+    for user_id in set(user_ids):
+        with transaction.atomic():
+            if not TokenVersion.objects.filter(user_id=user_id).update(version=F("version") + 1):
+                try:
+                    with transaction.atomic():
+                        TokenVersion.objects.create(user_id=user_id, version=1)
+                except IntegrityError:  # a concurrent bump created it
+                    TokenVersion.objects.filter(user_id=user_id).update(version=F("version") + 1)
+        logger.info("JWTs of user %s revoked", user_id)
+
+
+def tokens_for_user(user) -> RefreshToken:
+    """A refresh token (its `.access_token` too) carrying the user's token version."""
+    refresh = RefreshToken.for_user(user)
+    refresh[CLAIM] = token_version(user)
+    return refresh
+
+
+def _check(token, user) -> None:
+    if token.get(CLAIM, 0) != token_version(user):
+        raise AuthenticationFailed(REVOKED, code="token_revoked")
+
+
+class VersionedJWTAuthentication(JWTAuthentication):
+    """simplejwt's authentication; its one user query also loads the token version to check."""
+
+    def get_user(self, validated_token):
+        user_id = validated_token.get(api_settings.USER_ID_CLAIM)
+        if user_id is None:
+            raise InvalidToken("В токене нет идентификатора пользователя.")
+        user = (self.user_model.objects.select_related("token_version")
+                .filter(**{api_settings.USER_ID_FIELD: user_id}).first())
+        if user is None:
+            raise AuthenticationFailed("Пользователь не найден.", code="user_not_found")
+        if not user.is_active:
+            raise AuthenticationFailed("Пользователь деактивирован.", code="user_inactive")
+        _check(validated_token, user)
+        return user
+
+
+class VersionedTokenObtainPairSerializer(TokenObtainPairSerializer):
+    class Meta:
+        ref_name = "TokenObtainPair"  # the OpenAPI component keeps simplejwt's name
+
+    @classmethod
+    def get_token(cls, user):
+        return tokens_for_user(user)
+
+
+class VersionedTokenRefreshSerializer(TokenRefreshSerializer):
+    class Meta:
+        ref_name = "TokenRefresh"
+
+    def validate(self, attrs):
+        refresh = self.token_class(attrs["refresh"])
+        user = (get_user_model().objects.select_related("token_version")
+                .filter(**{api_settings.USER_ID_FIELD: refresh.get(api_settings.USER_ID_CLAIM)}).first())
+        if user is not None:
+            _check(refresh, user)
+        return super().validate(attrs)
+
+
+# --- what moves the version on ------------------------------------------------------------------
+
+User = get_user_model()
+
+
+@receiver(post_save, sender=User, dispatch_uid="token_version_on_user_save")
+def _user_saved(sender, instance, created, **kwargs):
+    # `_password` is set by set_password() until save() has run the password validators.
+    if not created and (getattr(instance, "_password", None) is not None or not instance.is_active):
+        token_versions_bump([instance.pk])
+
+
+@receiver(m2m_changed, sender=User.groups.through, dispatch_uid="token_version_on_group_leave")
+def _groups_changed(sender, instance, action, reverse, pk_set, **kwargs):
+    if action == "post_remove":
+        token_versions_bump(pk_set if reverse else [instance.pk])
+    elif action == "pre_clear":
+        if reverse:  # group.user_set.clear()
+            token_versions_bump(instance.user_set.values_list("pk", flat=True))
+        elif instance.groups.exists():
+            token_versions_bump([instance.pk])
+
+
+@receiver(pre_delete, sender=Group, dispatch_uid="token_version_on_group_delete")
+def _group_deleted(sender, instance, **kwargs):
+    token_versions_bump(instance.user_set.values_list("pk", flat=True))

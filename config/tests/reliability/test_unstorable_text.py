@@ -1,0 +1,132 @@
+"""Text PostgreSQL can't store (U+0000) or UTF-8 can't encode (a lone surrogate), in any string,
+key or value of any JSON body: a 400 that names the field, nothing written, never a 500.
+
+The sweep takes every operation with a request body from the OpenAPI schema (as the hostile-body
+sweep does) and poisons every string value and every object (with a new key) of a valid body.
+`POST /api/v1/bulk/messages` judges items one by one: a poisoned message is an item error.
+"""
+
+import json
+
+import pytest
+
+from .conftest import caller_client, json_operations, row_counts, url_of, valid_bodies
+
+JSON_OPERATIONS = json_operations()
+BAD = {"NUL": ("\u0000", "\\u0000"), "lone surrogate": ("\ud800", "\\ud800")}
+BULK = "/api/v1/bulk/messages"
+
+
+def _walk(value, path=()):
+    """(path, kind) of every string value ("value") and every object ("object")."""
+    if isinstance(value, str):
+        yield path, "value"
+    elif isinstance(value, dict):
+        yield path, "object"
+        for key, item in value.items():
+            yield from _walk(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _walk(item, (*path, index))
+
+
+def _poisoned(body: dict):
+    """(description, body, expected field path) for every place a bad character can hide."""
+    for path, kind in _walk(body):
+        for name, (char, shown) in BAD.items():
+            copy = json.loads(json.dumps(body))
+            target = copy
+            for step in path[:-1] if kind == "value" else path:
+                target = target[step]
+            if kind == "value":
+                target[path[-1]] = f"a{char}b"
+                field = path
+            else:
+                target[f"k{char}"] = "v"
+                field = (*path, f"k{shown}")
+            yield f"{name} in {kind} {'.'.join(map(str, path)) or '<body>'}", copy, field
+
+
+def _fields(body: dict) -> dict:
+    """Fields named by the project envelope or by the notification service's spec body."""
+    if "error" in body:
+        return body["error"].get("fields", {})
+    return body.get("errors", {})
+
+
+@pytest.mark.parametrize(("path", "method"), JSON_OPERATIONS, ids=[f"{m} {p}" for p, m in JSON_OPERATIONS])
+def test_unstorable_text_anywhere_gets_400_naming_the_field(path, method, world, generous_throttles):
+    # given
+    client = caller_client(world, path)
+    url = url_of(world, path)
+    before = row_counts()
+    problems = []
+    for name, body, field in _poisoned(valid_bodies(world)[(path, method)]):
+        # when (ensure_ascii: the surrogate travels as the escape \ud800, as a hostile client sends it)
+        response = client.generic(method, url, data=json.dumps(body, ensure_ascii=True).encode(),
+                                  content_type="application/json")
+        # then
+        answer = response.json() if response.get("Content-Type", "").startswith("application/json") else {}
+        if path == BULK and len(field) > 2 and field[0] == "messages":
+            item = (answer.get("results") or [{}])[0]
+            expected = ".".join(map(str, field[2:]))
+            if not (response.status_code == 200 and answer["created"] == 0 and answer["errors"] == 1
+                    and expected in item.get("errors", {})):
+                problems.append(f"{name}: {response.status_code} {response.content[:200]!r}")
+        elif response.status_code != 400 or ".".join(map(str, field)) not in _fields(answer):
+            problems.append(f"{name}: {response.status_code} {response.content[:200]!r}")
+    assert problems == []
+    assert row_counts() == before
+
+
+def test_nul_in_chat_metadata_key_is_a_400_naming_it(world):
+    # given: the exact probe that answered 500 (jsonb can't hold U+0000)
+    body = {"id": "chat-poison", "title": "Чат", "metadata": {"src\u0000": "crm"}}
+    # when
+    response = world.client("integration:A-X").post("/api/v1/chats", body, format="json")
+    # then
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert error["fields"] == {"metadata.src\\u0000": ["Ключ содержит символ U+0000, его нельзя сохранить."]}
+
+
+def test_lone_surrogate_in_message_text_is_a_400_naming_it(world):
+    # given
+    raw = b'{"id": "m-sur", "text": "\\ud800", "chat": {"id": "chat-new"}}'
+    # when
+    response = world.client("integration:A-X").generic("POST", "/api/v1/messages", raw,
+                                                       content_type="application/json")
+    # then
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {
+        "text": ["Строка содержит одиночный суррогат U+D800, это не текст UTF-8."]}
+
+
+def test_notification_send_keeps_its_spec_body(world):
+    # given
+    body = {"user_id": world.recipient_id, "service": "email", "subject": "Тема\u0000", "type": "notification",
+            "message": "Текст"}
+    # when
+    response = world.client("service:notifications").post("/notifications/send", body, format="json")
+    # then
+    assert response.status_code == 400
+    assert response.json() == {"status": "error", "message": "Invalid request format or service.",
+                               "errors": {"subject": ["Строка содержит символ U+0000, его нельзя сохранить."]}}
+
+
+@pytest.mark.parametrize(("principal", "method", "url"), [
+    ("integration:A-X", "patch", "/api/v1/chats/a%00b"),
+    ("integration:A-X", "post", "/api/v1/messages/a%00b/status"),
+    ("service:crm", "get", "/internal/v1/operator/chats/a%00b/messages"),
+])
+def test_nul_in_a_path_id_is_a_400_naming_the_path(principal, method, url, world):
+    # given: an id with U+0000 in the URL (the database can't even look it up)
+    client = world.client(principal)
+    query = {"tenantId": str(world.integrations["A-X"].tenant_id), "providerCode": "prov-x"}
+    # when
+    response = getattr(client, method)(url, query if method == "get" else {**query, "title": "x"},
+                                       **({} if method == "get" else {"format": "json"}))
+    # then
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"path": ["Путь содержит символ U+0000, его нельзя сохранить."]}
