@@ -131,7 +131,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_THROTTLE_CLASSES": [
         "config.api.throttling.PrincipalRateThrottle",
-        "rest_framework.throttling.AnonRateThrottle",
+        "config.api.throttling.ClientRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "principal": env_str("THROTTLE_RATE_PRINCIPAL", "6000/min"),
@@ -296,13 +296,18 @@ from django.core.exceptions import ImproperlyConfigured  # noqa: E402
 
 # Comma-separated CIDRs allowed to call /internal/...; empty = any network (auth still applies).
 INTERNAL_API_ALLOWED_NETWORKS = env_list("INTERNAL_API_ALLOWED_NETWORKS")
-for _cidr in INTERNAL_API_ALLOWED_NETWORKS:  # a typo must stop the start, not open or close the API silently
-    try:
-        ip_network(_cidr, strict=False)
-    except ValueError as _exc:
-        raise ImproperlyConfigured(f"INTERNAL_API_ALLOWED_NETWORKS: {_cidr!r} is not a CIDR") from _exc
-# Reverse proxies in front of gunicorn whose X-Forwarded-For is trusted (0 = use REMOTE_ADDR).
-INTERNAL_API_TRUSTED_PROXY_COUNT = env_int("INTERNAL_API_TRUSTED_PROXY_COUNT", 0)
+# Addresses (CIDRs) of our own reverse proxy (nginx); X-Forwarded-For is read only from them
+# (config.api.networks.client_address: the fence, the anonymous throttle, the login lockout).
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
+for _name in ("INTERNAL_API_ALLOWED_NETWORKS", "TRUSTED_PROXIES"):
+    for _cidr in globals()[_name]:  # a typo must stop the start, not open or close anything silently
+        try:
+            ip_network(_cidr, strict=False)
+        except ValueError as _exc:
+            raise ImproperlyConfigured(f"{_name}: {_cidr!r} is not a CIDR") from _exc
+if env_str("INTERNAL_API_TRUSTED_PROXY_COUNT") not in ("", "0"):  # a count trusts whoever connects: refuse it
+    raise ImproperlyConfigured("INTERNAL_API_TRUSTED_PROXY_COUNT is replaced by TRUSTED_PROXIES "
+                               "(the proxy's own addresses)")
 MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
                   "config.api.networks.InternalNetworkMiddleware")
 
