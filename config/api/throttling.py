@@ -9,21 +9,23 @@ import logging
 import threading
 import time
 
+from django.conf import settings
 from django.core.cache.backends.locmem import LocMemCache
+from redis.exceptions import RedisError
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle
 
 logger = logging.getLogger(__name__)
-
-# After a cache failure the throttles skip Redis for this long (no connect attempt per request).
-FALLBACK_SECONDS = 5.0
 
 
 class _CacheFallback:
     """The cache used while Redis is away: this process's memory, with a count of fallbacks."""
 
     def __init__(self):
-        self.local = LocMemCache("throttle-fallback", {"OPTIONS": {"MAX_ENTRIES": 100_000}})
         self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        self.local = LocMemCache("throttle-fallback", {"OPTIONS": {"MAX_ENTRIES": 100_000}})
         self.down_until = 0.0
         self.fallbacks = 0  # requests limited per process because the shared cache failed
 
@@ -35,7 +37,8 @@ class _CacheFallback:
             self.fallbacks += 1
             count = self.fallbacks
             if exc is not None:
-                self.down_until = time.monotonic() + FALLBACK_SECONDS
+                # skip Redis for a while: no connect attempt per request during an outage
+                self.down_until = time.monotonic() + settings.THROTTLE_FALLBACK_SECONDS
         if exc is not None:
             logger.warning("throttle cache unavailable (%s), limiting per process; fallbacks so far: %d",
                            exc.__class__.__name__, count)
@@ -52,7 +55,7 @@ class ResilientThrottleMixin:
         if not fallback.active():
             try:
                 return super().allow_request(request, view)
-            except Exception as exc:  # redis-py raises its own ConnectionError/TimeoutError family
+            except (RedisError, OSError) as exc:  # connection refused, timeouts, a server going away
                 fallback.record(exc)
         else:
             fallback.record(None)
