@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "marketplace",
     "notifications",
     "bots",
+    "axes",
     "config.apps.PlatformConfig",
 ]
 
@@ -49,6 +50,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.api.lockout.LoginLockoutMiddleware",  # last, as django-axes requires
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -183,6 +185,17 @@ X_FRAME_OPTIONS = "DENY"
 APPEND_SLASH = False
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2 * 1024 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+
+# --- Login lockout (django-axes): admin and /api/auth/token/ ---------------------------------
+# A username, or a client address, with AXES_FAILURE_LIMIT failures within the cool-off period is
+# refused (429) until the period passes or an administrator unlocks it (admin: «Попытки доступа»).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "config.api.networks.client_address"
+AXES_LOCKOUT_CALLABLE = "config.api.lockout.lockout_response"
 
 # --- Email ----------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
