@@ -12,7 +12,7 @@ logger = logging.getLogger(__name__)
 class UnlockingAccessAttemptAdmin(AccessAttemptAdmin):
     actions = [*AccessAttemptAdmin.actions, "unlock"]
 
-    @admin.action(description="Разблокировать вход (сбросить неудачные попытки)")
+    @admin.action(description="Разблокировать вход (сбросить неудачные попытки)", permissions=["delete"])
     def unlock(self, request, queryset):
         rows = list(queryset.values_list("username", "ip_address"))
         queryset.delete()
