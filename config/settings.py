@@ -202,7 +202,8 @@ AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
-AXES_CLIENT_IP_CALLABLE = "config.api.networks.client_address"
+AXES_CLIENT_IP_CALLABLE = "config.api.lockout.lockout_client_ip"
+AXES_USERNAME_CALLABLE = "config.api.lockout.lockout_username"
 AXES_LOCKOUT_CALLABLE = "config.api.lockout.lockout_response"
 SILENCED_SYSTEM_CHECKS = ["axes.W002"]  # the check wants the exact class; LoginLockoutMiddleware subclasses it
 

@@ -5,6 +5,8 @@ stock `AxesMiddleware` does not see; the middleware below also reads the DRF req
 the response's renderer context.
 """
 
+import ipaddress
+
 from axes.helpers import get_cool_off
 from axes.middleware import AxesMiddleware
 from django.conf import settings
@@ -12,8 +14,31 @@ from django.http import HttpResponse, JsonResponse
 from django.utils.html import escape
 
 from config.api.errors import envelope
+from config.api.networks import client_address
+
+USERNAME_MAX = 150  # Django's username length; axes stores at most 255 characters
 
 MESSAGE = "Вход временно заблокирован: слишком много неудачных попыток. Повторите через {minutes} мин."
+
+
+def lockout_username(request, credentials=None) -> str | None:
+    """The username counted by axes, cut to a storable length (a hostile one is still counted)."""
+    field = settings.AXES_USERNAME_FORM_FIELD
+    if credentials:
+        username = credentials.get(field)
+    else:
+        username = getattr(request, "data", request.POST).get(field)
+    return str(username)[:USERNAME_MAX] if username is not None else None
+
+
+def lockout_client_ip(request) -> str:
+    """The client address counted by axes; something that is not an address counts as the peer."""
+    address = client_address(request)
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return request.META.get("REMOTE_ADDR", "")
+    return address
 
 
 def lockout_response(request, original_response=None, credentials=None):

@@ -113,3 +113,11 @@ def test_the_lockout_ends_after_the_cool_off_period(lockout, developer):
     AccessAttempt.objects.update(attempt_time=timezone.now() - lockout.AXES_COOLOFF_TIME - timedelta(seconds=1))
     # then
     assert _token("dev-7", "right-pass-123", "198.51.100.61").status_code == 200
+
+
+def test_hostile_usernames_and_forwarded_addresses_are_counted_not_500(lockout, developer):
+    # a username far over the column size, and a garbage address from the proxy
+    assert _token("u" * 200_000, "wrong", "198.51.100.70").status_code == 401
+    assert _token("dev-7", "wrong", "not-an-address").status_code == 401
+    assert AccessAttempt.objects.filter(username="u" * 150).exists()
+    assert AccessAttempt.objects.filter(username="dev-7", ip_address=PROXY).exists()
