@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,17 +78,24 @@ def json_envelope(status_headers_body) -> dict:
     return json.loads(body)["error"]
 
 
-@pytest.fixture(scope="module")
-def gunicorn(django_db_setup, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("gunicorn")
+@contextmanager
+def run_gunicorn(tmp: Path, **env: str):
+    """gunicorn as in production (gunicorn.conf.py, DEBUG=0) on a free loopback port, on the test database."""
     port, log = _free_port(), tmp / "access.log"
-    env = subprocess_env(DEBUG="0", ALLOWED_HOSTS="localhost,127.0.0.1", SECURE_SSL_REDIRECT="0",
-                         GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS="1", GUNICORN_ACCESS_LOG=str(log),
-                         TRUSTED_PROXIES="127.0.0.1", INTERNAL_API_ALLOWED_NETWORKS="10.0.0.0/8")
+    environment = subprocess_env(**{"DEBUG": "0", "ALLOWED_HOSTS": "localhost,127.0.0.1", "SECURE_SSL_REDIRECT": "0",
+                                    "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "1",
+                                    "GUNICORN_ACCESS_LOG": str(log), **env})
     with open(tmp / "error.log", "w") as errors:
         process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "config.wsgi:application"],
-                                   cwd=ROOT, env=env, stdout=errors, stderr=errors)
+                                   cwd=ROOT, env=environment, stdout=errors, stderr=errors)
     yield from _serve(Server(port, log, process))
+
+
+@pytest.fixture(scope="module")
+def gunicorn(django_db_setup, tmp_path_factory):
+    with run_gunicorn(tmp_path_factory.mktemp("gunicorn"), TRUSTED_PROXIES="127.0.0.1",
+                      INTERNAL_API_ALLOWED_NETWORKS="10.0.0.0/8") as server:
+        yield server
 
 
 def _serve(server: Server):

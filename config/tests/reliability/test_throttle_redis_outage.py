@@ -65,3 +65,33 @@ def test_writes_are_accepted_while_the_cache_is_down_and_limited_per_process(db,
     private_cache.start()
     assert connect(other.client, 100).status_code == 201
     assert len(_throttle_keys(private_cache)) == 1
+
+
+@pytest.mark.integration
+def test_gunicorn_accepts_every_write_while_redis_is_down(transactional_db, tmp_path):
+    """The production stack (gunicorn, DEBUG=0): Redis as cache and broker, as in docker-compose.yml."""
+    import requests
+
+    from .test_edge_proxy import run_gunicorn
+
+    server = PrivateRedis(tmp_path)
+    server.start()
+    provider = integration_create()
+    headers = {"Authorization": f"Bearer {provider.value}"}
+    try:
+        with run_gunicorn(tmp_path, REDIS_URL=server.url, CELERY_BROKER_URL=server.url, GUNICORN_WORKERS="2",
+                          THROTTLE_RATE_PRINCIPAL="1000/min") as web:
+            def connect(n):
+                return requests.post(f"http://127.0.0.1:{web.port}/api/v1/channels", headers=headers, timeout=30,
+                                     json={"id": f"ch-{n}", "code": "telegram", "name": f"Канал {n}"}).status_code
+
+            before = [connect(n) for n in range(5)]
+            server.stop()
+            during = [connect(n) for n in range(5, 25)]
+            server.start()
+            after = [connect(n) for n in range(25, 30)]
+    finally:
+        if server.process.poll() is None:
+            server.stop()
+    assert (before, during, after) == ([201] * 5, [201] * 20, [201] * 5)
+    assert Channel.objects.filter(external_id__startswith="ch-").count() == 30
