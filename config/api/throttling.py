@@ -28,6 +28,7 @@ class _CacheFallback:
         self.local = LocMemCache("throttle-fallback", {"OPTIONS": {"MAX_ENTRIES": 100_000}})
         self.down_until = 0.0
         self.fallbacks = 0  # requests limited per process because the shared cache failed
+        self.in_outage = False
 
     def active(self) -> bool:
         return time.monotonic() < self.down_until
@@ -39,9 +40,16 @@ class _CacheFallback:
             if exc is not None:
                 # skip Redis for a while: no connect attempt per request during an outage
                 self.down_until = time.monotonic() + settings.THROTTLE_FALLBACK_SECONDS
+                self.in_outage = True
         if exc is not None:
             logger.warning("throttle cache unavailable (%s), limiting per process; fallbacks so far: %d",
                            exc.__class__.__name__, count)
+
+
+    def recovered(self) -> None:
+        if self.in_outage:
+            self.in_outage = False
+            logger.warning("throttle cache is back; requests limited per process so far: %d", self.fallbacks)
 
 
 fallback = _CacheFallback()
@@ -54,9 +62,12 @@ class ResilientThrottleMixin:
         shared = self.cache
         if not fallback.active():
             try:
-                return super().allow_request(request, view)
+                allowed = super().allow_request(request, view)
             except (RedisError, OSError) as exc:  # connection refused, timeouts, a server going away
                 fallback.record(exc)
+            else:
+                fallback.recovered()
+                return allowed
         else:
             fallback.record(None)
         self.cache = fallback.local

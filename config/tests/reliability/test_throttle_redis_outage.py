@@ -61,10 +61,12 @@ def test_writes_are_accepted_while_the_cache_is_down_and_limited_per_process(db,
     # and anonymous callers (the token endpoint) get their normal answer, not a 500
     assert provider.client.__class__().post("/api/auth/token/", {"username": "x", "password": "y"},
                                             format="json").status_code == 401
-    # when: Redis is back, the shared cache is used again
+    # when: Redis is back, the shared cache is used again, and the end of the outage is logged with the count
     private_cache.start()
-    assert connect(other.client, 100).status_code == 201
+    with caplog.at_level(logging.WARNING, logger="config.api.throttling"):
+        assert connect(other.client, 100).status_code == 201
     assert len(_throttle_keys(private_cache)) == 1
+    assert f"requests limited per process so far: {LIMIT + 3}" in caplog.text
 
 
 @pytest.mark.integration
