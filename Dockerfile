@@ -14,4 +14,4 @@ RUN useradd --system --uid 1000 app && chown -R app /app
 USER app
 EXPOSE 8000
 # Migrations run once per release: `docker compose run --rm web python manage.py migrate`.
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "4", "config.wsgi:application"]
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "config.wsgi:application"]

@@ -22,6 +22,7 @@ from vk_api.utils import get_random_id
 
 from bots import dialog, preferences
 from bots.services import processed_update_claim
+from config import heartbeat
 
 logger = logging.getLogger(__name__)
 SERVICE = "vk"
@@ -124,6 +125,7 @@ def vk_poll(vk: VkApi, *, group_id: str | int, wait: int = 25, max_seconds: floa
     longpoll = VkBotLongPoll(vk, group_id=group_id, wait=wait)
     handled, pause = 0, 1.0
     while deadline is None or time.monotonic() < deadline:
+        heartbeat.beat("vk-bot")  # compose healthcheck: the loop is alive
         longpoll.wait = wait if deadline is None else max(1, min(wait, math.ceil(deadline - time.monotonic())))
         try:
             events = longpoll.check()

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "marketplace",
     "notifications",
     "bots",
+    "axes",
     "config.apps.PlatformConfig",
 ]
 
@@ -49,6 +50,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.api.lockout.LoginLockoutMiddleware",  # last, as django-axes requires
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -103,7 +105,9 @@ WHITENOISE_USE_FINDERS = DEBUG
 # --- Redis / cache --------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # short socket timeouts: a Redis outage must cost a request milliseconds, not minutes
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1}}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -118,6 +122,14 @@ CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", CELERY_BROKER_URL)
 CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 2 * 60 * 60)
 CELERY_MAX_COUNTDOWN = min(env_int("CELERY_MAX_COUNTDOWN", 60 * 60), CELERY_VISIBILITY_TIMEOUT // 2)
 CELERY_BEAT_SCHEDULE: dict = {}
+# Redis restarts (docs/reliability-and-security.md "Redis restarts"): reconnect forever, never give up.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_CHANNEL_ERROR_RETRY = True
+CELERY_REDIS_SOCKET_KEEPALIVE = True
+CELERY_REDIS_BACKEND_HEALTH_CHECK_INTERVAL = 25
+CELERY_RESULT_BACKEND_ALWAYS_RETRY = True
+CELERY_RESULT_BACKEND_MAX_RETRIES = 10
 
 # --- DRF ------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -131,7 +143,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_THROTTLE_CLASSES": [
         "config.api.throttling.PrincipalRateThrottle",
-        "rest_framework.throttling.AnonRateThrottle",
+        "config.api.throttling.ClientRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "principal": env_str("THROTTLE_RATE_PRINCIPAL", "6000/min"),
@@ -141,6 +153,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+
+# While the cache (Redis) fails, the throttles count in process memory and retry Redis after this long.
+THROTTLE_FALLBACK_SECONDS = float(env_str("THROTTLE_FALLBACK_SECONDS", "5"))
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 15)),
@@ -181,6 +196,19 @@ X_FRAME_OPTIONS = "DENY"
 APPEND_SLASH = False
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2 * 1024 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+
+# --- Login lockout (django-axes): admin and /api/auth/token/ ---------------------------------
+# A username, or a client address, with AXES_FAILURE_LIMIT failures within the cool-off period is
+# refused (429) until the period passes or an administrator unlocks it (admin: «Попытки доступа»).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "config.api.lockout.lockout_client_ip"
+AXES_USERNAME_CALLABLE = "config.api.lockout.lockout_username"
+AXES_LOCKOUT_CALLABLE = "config.api.lockout.lockout_response"
+SILENCED_SYSTEM_CHECKS = ["axes.W002"]  # the check wants the exact class; LoginLockoutMiddleware subclasses it
 
 # --- Email ----------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
@@ -314,13 +342,18 @@ from django.core.exceptions import ImproperlyConfigured  # noqa: E402
 
 # Comma-separated CIDRs allowed to call /internal/...; empty = any network (auth still applies).
 INTERNAL_API_ALLOWED_NETWORKS = env_list("INTERNAL_API_ALLOWED_NETWORKS")
-for _cidr in INTERNAL_API_ALLOWED_NETWORKS:  # a typo must stop the start, not open or close the API silently
-    try:
-        ip_network(_cidr, strict=False)
-    except ValueError as _exc:
-        raise ImproperlyConfigured(f"INTERNAL_API_ALLOWED_NETWORKS: {_cidr!r} is not a CIDR") from _exc
-# Reverse proxies in front of gunicorn whose X-Forwarded-For is trusted (0 = use REMOTE_ADDR).
-INTERNAL_API_TRUSTED_PROXY_COUNT = env_int("INTERNAL_API_TRUSTED_PROXY_COUNT", 0)
+# Addresses (CIDRs) of our own reverse proxy (nginx); X-Forwarded-For is read only from them
+# (config.api.networks.client_address: the fence, the anonymous throttle, the login lockout).
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
+for _name in ("INTERNAL_API_ALLOWED_NETWORKS", "TRUSTED_PROXIES"):
+    for _cidr in globals()[_name]:  # a typo must stop the start, not open or close anything silently
+        try:
+            ip_network(_cidr, strict=False)
+        except ValueError as _exc:
+            raise ImproperlyConfigured(f"{_name}: {_cidr!r} is not a CIDR") from _exc
+if env_str("INTERNAL_API_TRUSTED_PROXY_COUNT") not in ("", "0"):  # a count trusts whoever connects: refuse it
+    raise ImproperlyConfigured("INTERNAL_API_TRUSTED_PROXY_COUNT is replaced by TRUSTED_PROXIES "
+                               "(the proxy's own addresses)")
 MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
                   "config.api.networks.InternalNetworkMiddleware")
 

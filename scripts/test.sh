@@ -58,6 +58,9 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 
+# The edge proxy tests run Debian's nginx; without it they are skipped with a NOTICE.
+bash scripts/install-nginx.sh || true
+
 echo "== ruff"
 .venv/bin/ruff check .
 echo "== makemigrations --check"

@@ -1,9 +1,12 @@
 """Network allow-list for the internal API (`/internal/`).
 
 `INTERNAL_API_ALLOWED_NETWORKS` is a list of CIDRs (`10.0.0.0/8,192.168.1.5/32`); empty means
-every network may call (authentication still applies). The client address is `REMOTE_ADDR`;
-behind N trusted reverse proxies set `INTERNAL_API_TRUSTED_PROXY_COUNT=N` and the address is
-the N-th entry from the right of `X-Forwarded-For` (the one the outermost proxy saw).
+every network may call (authentication still applies).
+
+`client_address` is the one answer to "who is calling" (the fence, the anonymous throttle, the
+login lockout): `REMOTE_ADDR`, unless that is one of `TRUSTED_PROXIES` (our nginx); then
+`X-Forwarded-For` is read from the right, skipping our own proxies, and the first other entry
+is the client. A header sent by anyone else is ignored.
 """
 
 import ipaddress
@@ -25,12 +28,15 @@ def _networks(raw: tuple[str, ...]) -> tuple:
 
 
 def client_address(request) -> str:
-    proxies = getattr(settings, "INTERNAL_API_TRUSTED_PROXY_COUNT", 0)
-    if proxies:
-        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
-        if len(forwarded) >= proxies:
-            return forwarded[-proxies]
-    return request.META.get("REMOTE_ADDR", "")
+    address = request.META.get("REMOTE_ADDR", "")
+    proxies = _networks(tuple(getattr(settings, "TRUSTED_PROXIES", ())))
+    if not proxies or not address_allowed(address, proxies):
+        return address
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    for entry in reversed(forwarded):
+        if not address_allowed(entry, proxies):
+            return entry  # the first hop our proxies did not add; garbage here stays garbage (not an address)
+    return address
 
 
 def address_allowed(address: str, networks) -> bool:

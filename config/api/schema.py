@@ -29,12 +29,13 @@ class _TokenViewSchema(OpenApiViewExtension):
     """simplejwt's views answer 400 (malformed) and 401 (wrong credentials / token) too."""
 
     summary = ""
+    errors = (400, 401)
 
     def view_replacement(self):
-        summary, serializer = self.summary, self.target_class().get_serializer_class()
+        summary, serializer, errors = self.summary, self.target_class().get_serializer_class(), self.errors
 
         class Fixed(self.target_class):
-            @extend_schema(summary=summary, responses={200: serializer, **error_responses(400, 401)})
+            @extend_schema(summary=summary, responses={200: serializer, **error_responses(*errors)})
             def post(self, request, *args, **kwargs):
                 return super().post(request, *args, **kwargs)
 
@@ -44,6 +45,7 @@ class _TokenViewSchema(OpenApiViewExtension):
 class TokenObtainPairViewSchema(_TokenViewSchema):
     target_class = "rest_framework_simplejwt.views.TokenObtainPairView"
     summary = "Получить JWT по логину и паролю"
+    errors = (400, 401, 429)  # 429: the client rate limit, or the login lockout (`login_locked`)
 
 
 class TokenRefreshViewSchema(_TokenViewSchema):

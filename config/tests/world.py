@@ -128,5 +128,17 @@ def world_create(*, endpoints: dict | None = None) -> dict:
     PendingBinding.objects.create(service="telegram", account_id=str(9000 + i), nonce=uuid.uuid4().hex[:16],
                                   token=binding_token)
     ProcessedUpdate.objects.create(service="telegram", update_id=str(uuid.uuid4()))
+    _login_attempts_create(i)
     return {"user": user, "app": app, "version": version, "provider": provider, "tenant_id": tenant_id,
             "tenant_configuration": tenant_configuration, "delivery": delivery, "recipient": recipient}
+
+
+def _login_attempts_create(i: int) -> None:
+    """django-axes rows: a locked-out username, a login and a failure."""
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+
+    seen = {"user_agent": "pytest", "ip_address": f"203.0.113.{i % 250}", "http_accept": "*/*",
+            "path_info": "/admin/login/"}
+    AccessAttempt.objects.create(username=f"guess-{i}", failures_since_start=10, get_data="", post_data="", **seen)
+    AccessLog.objects.create(username=f"dev-{i}", **seen)
+    AccessFailureLog.objects.create(username=f"guess-{i}", locked_out=True, **seen)

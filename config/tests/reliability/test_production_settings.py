@@ -87,8 +87,8 @@ def test_forwarded_address_is_used_only_behind_trusted_proxies(world, settings):
     settings.INTERNAL_API_ALLOWED_NETWORKS = ["10.0.0.0/8"]
     # the proxy (127.0.0.1) forwards a client from outside; a client's own spoofed entry comes first
     spoofed = {"HTTP_X_FORWARDED_FOR": "10.0.0.1, 203.0.113.5"}
-    settings.INTERNAL_API_TRUSTED_PROXY_COUNT = 0
+    settings.TRUSTED_PROXIES = []
     assert _providers(world, "127.0.0.1", **spoofed).status_code == 403  # REMOTE_ADDR is the proxy, not allowed
-    settings.INTERNAL_API_TRUSTED_PROXY_COUNT = 1
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
     assert _providers(world, "127.0.0.1", **spoofed).status_code == 403  # the proxy saw 203.0.113.5
     assert _providers(world, "127.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.5, 10.4.4.4").status_code == 201
