@@ -14,6 +14,27 @@ SET_WEBHOOK_AUTHORIZATION = "Bearer <токен интеграции, котор
 SET_WEBHOOK_EVENTS = ("channels", "chats", "messages", "messages.status", "chats.seen")
 DISCONNECT_REASONS = ("token_deactivated", "app_disabled")
 
+# The API-key header of a configuration must not be one the module sets itself or one that frames
+# the request: the key would replace the signature, vanish, or become the Host.
+RESERVED_HEADERS = frozenset({
+    "host", "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+    "te", "trailer", "trailers", "transfer-encoding", "upgrade", "expect", "idempotency-key", "user-agent",
+    "accept", "accept-encoding", "cookie",
+})
+RESERVED_HEADER_PREFIXES = ("content-", "webhook-", "x-sbercrm-")
+_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def key_header_problem(name) -> str | None:
+    """Why `name` can't carry the provider's API key (Russian, for the field error), or None."""
+    if not isinstance(name, str) or not name or len(name) > 100 or not set(name) <= _TOKEN_CHARS:
+        return "Укажите имя HTTP-заголовка для ключа (латиница, цифры и дефис), например X-API-Key."
+    lowered = name.lower()
+    if lowered in RESERVED_HEADERS or lowered.startswith(RESERVED_HEADER_PREFIXES):
+        return (f"Заголовок {name} зарезервирован (служебные заголовки HTTP, Host, Content-*, Idempotency-Key, "
+                "webhook-*, X-SberCRM-*); выберите другой, например X-API-Key.")
+    return None
+
 
 # --- requests: one builder per endpoint ----------------------------------------------------------
 

@@ -20,8 +20,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from communications import semver
+from communications.clients import TransportError, UnsafeTargetError, resolve_safe
 from communications.models import ConfigurationBinding, Provider, ProviderConfiguration, TenantConfiguration
 from communications.models.providers import ALL_ENDPOINTS, REQUIRED_ENDPOINTS
+from communications.provider_contract import key_header_problem
 from communications.selectors.providers import (
     binding_active_get,
     configuration_active_get,
@@ -67,6 +69,20 @@ def _is_http_url(value) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
+def _unsafe_url_problem(url: str) -> str | None:
+    """The SSRF guard's refusal of `url` (credentials, private or loopback address), or None.
+
+    A host that does not resolve yet is accepted: the guard runs again at every call.
+    """
+    try:
+        resolve_safe(url)
+    except UnsafeTargetError as exc:
+        return f"URL не может быть вызван: {exc}."
+    except (TransportError, ValueError):
+        return None
+    return None
+
+
 def configuration_validate(*, data: dict) -> dict:
     """Check a configuration payload (camelCase, as in the API); return the cleaned model fields.
 
@@ -93,6 +109,8 @@ def configuration_validate(*, data: dict) -> dict:
             errors[f"endpoints.{name}"] = [f"Неизвестный эндпоинт. Допустимые: {', '.join(ALL_ENDPOINTS)}."]
         elif url and not _is_http_url(url):
             errors[f"endpoints.{name}"] = ["Нужен абсолютный URL со схемой http или https."]
+        elif url and (problem := _unsafe_url_problem(url)):
+            errors[f"endpoints.{name}"] = [problem]
 
     auth = data.get("auth")
     if not isinstance(auth, dict):
@@ -105,9 +123,9 @@ def configuration_validate(*, data: dict) -> dict:
                    else "Неподдерживаемый тип аутентификации; сейчас доступен только API_KEY.")
         errors["auth.type"] = [message]
     header = auth.get("headerName")
-    if auth and (not isinstance(header, str) or not header.strip() or len(header) > 100
-                 or any(ch in header for ch in " :\r\n")):
-        errors["auth.headerName"] = ["Укажите имя HTTP-заголовка для ключа, например X-API-Key."]
+    header_problem = key_header_problem(header) if auth else None
+    if header_problem:
+        errors["auth.headerName"] = [header_problem]
     key = auth.get("key")
     if auth and (not isinstance(key, str) or len(key) < 8 or len(key) > 512):
         errors["auth.key"] = ["Ключ должен быть строкой длиной от 8 до 512 символов."]
