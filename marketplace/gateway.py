@@ -13,7 +13,7 @@ Errors are the module's `config.api.errors.ApplicationError`s and pass through u
 
 from datetime import timedelta
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Subquery
 
 from communications import semver as _semver
 from communications.models import ConfigurationBinding as _ConfigurationBinding
@@ -94,6 +94,13 @@ def app_versions_with_configuration(queryset):
     active = _ConfigurationBinding.objects.filter(provider__code=OuterRef("application__code"),
                                                   app_version=OuterRef("version"), is_active=True)
     return queryset.filter(Exists(active))
+
+
+def active_configuration_version_subquery():
+    """For annotating an AppVersion queryset: configurationVersion active for the row's version (or NULL)."""
+    active = _ConfigurationBinding.objects.filter(provider__code=OuterRef("application__code"),
+                                                  app_version=OuterRef("version"), is_active=True)
+    return Subquery(active.values("configuration__configuration_version")[:1])
 
 
 def _configuration_view(binding) -> dict:

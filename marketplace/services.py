@@ -19,7 +19,7 @@ from marketplace.models import (
     ProviderCompany,
     Scope,
 )
-from marketplace.selectors import app_version_has_scope, installation_get
+from marketplace.selectors import app_version_has_scope, app_version_unmet_conditions, installation_get
 
 logger = logging.getLogger(__name__)
 Action = ModerationDecision.Action
@@ -228,34 +228,12 @@ def app_version_test_run(*, version: AppVersion, run_id: int) -> dict:
                                        run_id=run_id)
 
 
-def app_version_unmet_conditions(*, version: AppVersion) -> list[dict]:
-    """Every publishing condition (spec «Приложение провайдера», rule 1) that does not hold yet."""
-    unmet = []
-    active_configuration = None
-    if not app_version_has_scope(version=version, code=COMMUNICATIONS):
-        unmet.append({"code": "communications_scope", "message": "Не включён скоуп «Коммуникации»."})
-    else:
-        active_configuration = _active_configuration_version(version)
-        if active_configuration is None:
-            unmet.append({"code": "provider_configuration",
-                          "message": "В модуль коммуникаций не загружена конфигурация провайдера для этой версии."})
-    if version.moderation_status != AppVersion.Moderation.APPROVED:
-        unmet.append({"code": "moderation", "message": "Модерация командой SberCRM не пройдена."})
-    if version.provider_tested_at is None:
-        unmet.append({"code": "provider_testing", "message": "Тестирование не подтверждено командой провайдера."})
-    tested = version.sbercrm_tested_configuration
-    if version.sbercrm_tested_at is None:
-        unmet.append({"code": "sbercrm_testing", "message": "Тестирование не подтверждено командой SberCRM."})
-    elif tested and active_configuration and tested != active_configuration:
-        unmet.append({"code": "sbercrm_testing",
-                      "message": f"Тестирование SberCRM подтверждено для конфигурации {tested}, а активна "
-                                 f"{active_configuration}: нужен новый прогон на тестовом стенде и новая отметка."})
-    return unmet
-
-
 @transaction.atomic
 def app_version_publish(*, version: AppVersion, actor) -> AppVersion:
-    """Publish when all four conditions hold; otherwise a 400 listing every unmet one (`unmet`)."""
+    """Publish when every condition holds (`selectors.app_version_unmet_conditions`); otherwise a 400
+    listing every unmet one (`unmet`)."""
+    list(AppVersion.objects.select_for_update().filter(pk=version.pk).values_list("pk"))  # uploads wait for it
+    version.refresh_from_db()
     if version.is_published:
         return version
     unmet = app_version_unmet_conditions(version=version)
