@@ -116,3 +116,9 @@ def app_version_ready_to_publish_list(queryset=None):
     for _, test in _conditions():
         ready &= test
     return _with_condition_facts(queryset).filter(ready)
+
+
+def app_version_pending_configuration_list(queryset=None):
+    """Versions with a configuration waiting for the test stand and SberCRM's mark (the moderation queue)."""
+    queryset = AppVersion.objects.all() if queryset is None else queryset
+    return gateway.app_versions_with_pending_configuration(queryset)

@@ -26,6 +26,7 @@ from communications.models.providers import ALL_ENDPOINTS, REQUIRED_ENDPOINTS
 from communications.provider_contract import key_header_problem
 from communications.selectors.providers import (
     binding_active_get,
+    binding_pending_get,
     configuration_active_get,
     provider_get,
     tenant_configuration_get,
@@ -144,11 +145,14 @@ def configuration_validate(*, data: dict) -> dict:
 
 @transaction.atomic
 def provider_configuration_upload(*, app_code: str, app_version: str, data: dict, mode: str = "update",
-                                  actor=None) -> ProviderConfiguration:
-    """Store a new configuration and make it the active one for `app_version`.
+                                  actor=None, activate: bool = True) -> ProviderConfiguration:
+    """Store a new configuration and bind it to `app_version`.
 
     mode="create" (POST) requires that no configuration is active for the app version yet,
-    mode="update" (PUT) requires that one is. Both deactivate every earlier binding of the version.
+    mode="update" (PUT) requires that one is. With `activate` (an unpublished app version) the upload
+    becomes the active one and every earlier binding of the version inactive. Without it (a published
+    version) it becomes the version's pending configuration, replacing an earlier pending one, and the
+    active one keeps serving until `configuration_pending_activate`.
     """
     cleaned = configuration_validate(data=data)
     provider = provider_get(code=app_code, for_update=True)  # serialises uploads of one provider
@@ -170,13 +174,40 @@ def provider_configuration_upload(*, app_code: str, app_version: str, data: dict
 
     configuration = ProviderConfiguration.objects.create(
         provider=provider, app_code=app_code, app_version=app_version, uploaded_by=actor, **cleaned)
+    earlier = ConfigurationBinding.objects.filter(provider=provider, app_version=app_version)
+    earlier.filter(is_pending=True).update(is_pending=False)
+    if activate:
+        earlier.filter(is_active=True).update(is_active=False)
+        if provider.label != cleaned["provider_label"]:
+            provider.label = cleaned["provider_label"]
+            provider.save(update_fields=["label", "updated_at"])
+    ConfigurationBinding.objects.create(provider=provider, app_version=app_version, configuration=configuration,
+                                        is_active=activate, is_pending=not activate)
+    logger.info("provider configuration uploaded provider=%s app_version=%s configuration_version=%s pending=%s",
+                app_code, app_version, configuration.configuration_version, not activate)
+    return configuration
+
+
+@transaction.atomic
+def configuration_pending_activate(*, app_code: str, app_version: str) -> ProviderConfiguration | None:
+    """Make the pending configuration of `app_version` the active one (after a passing run and SberCRM's mark).
+
+    Tenants already bound keep their configuration (they move only on an app upgrade); new installs get
+    this one. Returns the activated configuration, or None when nothing is pending.
+    """
+    provider = provider_get(code=app_code, for_update=True)
+    pending = binding_pending_get(provider=provider, app_version=app_version)
+    if pending is None:
+        return None
     ConfigurationBinding.objects.filter(provider=provider, app_version=app_version, is_active=True) \
         .update(is_active=False)
-    ConfigurationBinding.objects.create(provider=provider, app_version=app_version, configuration=configuration)
-    if provider.label != cleaned["provider_label"]:
-        provider.label = cleaned["provider_label"]
+    pending.is_active, pending.is_pending = True, False
+    pending.save(update_fields=["is_active", "is_pending"])
+    configuration = pending.configuration
+    if provider.label != configuration.provider_label:
+        provider.label = configuration.provider_label
         provider.save(update_fields=["label", "updated_at"])
-    logger.info("provider configuration uploaded provider=%s app_version=%s configuration_version=%s",
+    logger.info("pending configuration activated provider=%s app_version=%s configuration_version=%s",
                 app_code, app_version, configuration.configuration_version)
     return configuration
 

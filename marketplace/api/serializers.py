@@ -118,11 +118,15 @@ class ProviderConfigurationItemSerializer(serializers.Serializer):
     endpoints = serializers.DictField(child=serializers.CharField())
     auth = AuthReadSerializer()
     isActive = serializers.BooleanField()
+    isPending = serializers.BooleanField(help_text="Загружена для опубликованной версии и ждёт пройденного прогона "
+                                                   "тестового стенда и отметки SberCRM; до этого не обслуживает никого.")
     uploadedAt = serializers.DateTimeField()
     boundAt = serializers.DateTimeField()
 
 
 class ProviderConfigurationSerializer(ProviderConfigurationItemSerializer):
+    pendingConfigurationVersion = serializers.CharField(
+        allow_null=True, help_text="Версия конфигурации, ожидающей проверки (только у опубликованной версии).")
     history = ProviderConfigurationItemSerializer(many=True, required=False)
 
 
