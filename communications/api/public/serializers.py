@@ -76,6 +76,22 @@ class PublicChannelConnectSerializer(StrictSerializer):
     metadata = _metadata(required=False, default=dict)
 
 
+class PublicChannelUpdateSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    metadata = _metadata(required=False)
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError("Передайте name и/или metadata.")
+        return attrs
+
+
+def _changed_at():
+    return serializers.DateTimeField(
+        source="changed_at", required=False,
+        help_text="Время изменения у провайдера (ISO 8601). Если сохранённое изменение новее — 409 stale_update.")
+
+
 class PublicChannelSerializer(serializers.Serializer):
     id = serializers.CharField(source="external_id")
     code = serializers.CharField()
@@ -137,9 +153,10 @@ class PublicChatUpdateSerializer(_ParticipantsMixin, StrictSerializer):
     type = serializers.CharField(max_length=32, required=False, allow_blank=True)
     metadata = _metadata(required=False)
     participants = _participants(required=False)
+    changedAt = _changed_at()
 
     def validate(self, attrs):
-        if not attrs:
+        if not set(attrs) - {"changed_at"}:
             raise serializers.ValidationError("Передайте хотя бы одно поле для изменения.")
         return attrs
 
@@ -192,6 +209,7 @@ class PublicMessageCreateSerializer(StrictSerializer):
 class PublicMessageUpdateSerializer(StrictSerializer):
     text = serializers.CharField(max_length=limits.MAX_TEXT_LENGTH, trim_whitespace=False,
                                  help_text="Новый текст. Другие поля сообщения не меняются.")
+    changedAt = _changed_at()
 
 
 class PublicMessageStatusSerializer(StrictSerializer):
