@@ -8,8 +8,17 @@ ErrorSerializer = inline_serializer("MarketplaceError", {
         "code": serializers.CharField(),
         "message": serializers.CharField(),
         "fields": serializers.DictField(required=False),
-        "unmet": serializers.ListField(child=serializers.DictField(), required=False,
-                                       help_text="Невыполненные условия публикации."),
+        "unmet": serializers.ListField(
+            child=inline_serializer("PublishConditionUnmet", {
+                "code": serializers.ChoiceField(choices=[
+                    ("communications_scope", "не включён скоуп «Коммуникации»"),
+                    ("provider_configuration", "нет активной конфигурации провайдера"),
+                    ("moderation", "модерация не одобрена"),
+                    ("provider_testing", "тестирование не подтверждено провайдером"),
+                    ("sbercrm_testing", "тестирование не подтверждено SberCRM для активной конфигурации")]),
+                "message": serializers.CharField(help_text="Что сделать, по-русски."),
+            }), required=False,
+            help_text="Только у 400 publish_conditions_unmet: каждое невыполненное условие публикации."),
     }),
 })
 ERROR_TEXTS = {400: "Ошибка валидации", 401: "Нет токена", 403: "Нет доступа",

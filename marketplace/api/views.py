@@ -14,6 +14,7 @@ from config.api.errors import ApplicationError
 from config.api.permissions import IsMarketplaceService
 from marketplace import selectors, services
 from marketplace.api import serializers as s
+from marketplace.api.authentication import DeveloperJWTAuthentication
 from marketplace.api.permissions import IsDeveloper
 
 DEV = ["marketplace: разработчик"]
@@ -27,6 +28,7 @@ def _valid(serializer_class, data) -> dict:
 
 
 class _DeveloperView(APIView):
+    authentication_classes = [DeveloperJWTAuthentication]
     permission_classes = [IsDeveloper]
 
     def app(self, code, *, for_update=False):

@@ -41,7 +41,9 @@ ERR_409 = _error("Повтор POST с тем же id, но другим тел�
 ERR_404 = _error("Объект не найден у этого тенанта и провайдера.", "not_found", "Чат не найден.")
 ERR_413 = _error("Тело запроса больше 2 МБ.", "payload_too_large", "Тело запроса больше 2097152 байт.")
 ERR_429 = _error("Превышен лимит запросов.", "throttled", "Запрос был проигнорирован.")
-COMMON_ERRORS = {400: ERR_400, 401: ERR_401, 413: ERR_413, 429: ERR_429}
+ERR_415 = _error("Content-Type тела не application/json.", "unsupported_media_type",
+                 "Неподдерживаемый тип данных «text/plain» в запросе.")
+COMMON_ERRORS = {400: ERR_400, 401: ERR_401, 413: ERR_413, 415: ERR_415, 429: ERR_429}
 WITH_404 = {**COMMON_ERRORS, 404: ERR_404}
 WITH_409 = {**COMMON_ERRORS, 409: ERR_409}
 WITH_404_409 = {**WITH_404, 409: ERR_409}

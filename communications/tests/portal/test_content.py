@@ -36,3 +36,29 @@ def test_documented_error_codes_are_what_the_api_answers(api_client):
 def test_limits_page_shows_the_configured_rate(client):
     rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["principal"]
     assert rate in client.get("/developers/reference/limits/").content.decode()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("header", ["Token abc.def.ghi", "Basic dXNlcjpwYXNz", "bearer", "JWT x"])
+def test_another_authorization_scheme_is_token_malformed_not_not_authenticated(api_client, header):
+    response = api_client.get("/api/v1/webhooks", HTTP_AUTHORIZATION=header)
+    assert response.status_code == 401 and response.json()["error"]["code"] == "token_malformed"
+
+
+@pytest.mark.django_db
+def test_every_public_api_error_code_is_in_the_error_table(api_client):
+    """Issue 16 item 8: unknown_channel, id_conflict and stale_update are answered and documented."""
+    api = integration_create().client
+    api.post("/api/v1/messages", {"id": "m-1", "chat": {"id": "c-1"}, "text": "a"}, format="json")
+    answers = {
+        "unknown_channel": api.post("/api/v1/chats", {"id": "c-2", "channelId": "nope"}, format="json"),
+        "id_conflict": api.post("/api/v1/messages", {"id": "m-1", "chat": {"id": "c-1"}, "text": "b"},
+                                format="json"),
+    }
+    api.patch("/api/v1/messages/m-1", {"text": "c", "changedAt": "2026-11-20T10:00:02Z"}, format="json")
+    answers["stale_update"] = api.patch("/api/v1/messages/m-1", {"text": "d", "changedAt": "2026-11-20T10:00:01Z"},
+                                        format="json")
+    documented = {error.code: error.status for error in content.ERROR_CODES}
+    for code, response in answers.items():
+        assert code in documented, code
+        assert (response.status_code, response.json()["error"]["code"]) == (documented[code], code)
