@@ -10,8 +10,25 @@ Prose reference: docs/provider-calls.md and docs/webhook-events.md.
 EXAMPLE_TENANT = "8f14e45f-ceea-4671-9b8a-3c1d2e5f6a7b"
 EXAMPLE_PUBLIC_API_URL = "https://crm.example.ru/api/v1/"
 
-SET_WEBHOOK_AUTHORIZATION = "Bearer <токен интеграции, который тенант ввёл у провайдера>"
-SET_WEBHOOK_EVENTS = ("channels", "chats", "messages", "messages.status", "chats.seen")
+# ONE event vocabulary, "<object>.<change>", for both directions (docs/webhook-events.md):
+# - the provider reports these changes to our public API (`setWebhook.events` lists them);
+# - we send the `Webhook.Event` ones (message.*, chat.seen, integration.deactivated) to the provider's webhook.
+EVENT_VOCABULARY = {
+    "channel.connected": "POST /channels",
+    "channel.updated": "PATCH /channels/{channelId}",
+    "channel.disconnected": "DELETE /channels/{channelId}",
+    "chat.created": "POST /chats",
+    "chat.updated": "PATCH /chats/{chatId}",
+    "chat.seen": "POST /chats/{chatId}/seen",
+    "message.created": "POST /messages, POST /bulk/messages",
+    "message.updated": "PATCH /messages/{messageId}",
+    "message.status_changed": "POST /messages/{messageId}/status",
+    "integration.deactivated": "только от SberCRM к провайдеру",
+}
+SET_WEBHOOK_EVENTS = ("channel.connected", "channel.updated", "channel.disconnected", "chat.created", "chat.updated",
+                      "chat.seen", "message.created", "message.updated", "message.status_changed")
+# The test stand's sandbox tenant has no integration token: its setWebhook carries this example value.
+EXAMPLE_AUTHORIZATION = "Bearer eyJhbGciOiJIUzI1NiJ9.example.token"
 DISCONNECT_REASONS = ("token_deactivated", "app_disabled")
 
 # The API-key header of a configuration must not be one the module sets itself or one that frames
@@ -42,10 +59,23 @@ def get_channels_body(*, tenant_id) -> dict:
     return {"tenantId": str(tenant_id)}
 
 
-def set_webhook_body(*, tenant_id, url: str) -> dict:
-    """`url` is our public API base; the provider calls it with the tenant's integration token."""
-    return {"tenantId": str(tenant_id), "url": url, "authorization": SET_WEBHOOK_AUTHORIZATION,
+def bearer(token_value: str) -> str:
+    return f"Bearer {token_value}"
+
+
+def set_webhook_body(*, tenant_id, url: str, authorization: str = EXAMPLE_AUTHORIZATION) -> dict:
+    """`url` is our public API base; `authorization` the exact Authorization header to call it with
+    (`Bearer <the tenant's integration token>`); `events` the changes to report there."""
+    return {"tenantId": str(tenant_id), "url": url, "authorization": authorization,
             "events": list(SET_WEBHOOK_EVENTS)}
+
+
+def masked_payload(payload):
+    """A payload for display: the integration token in `authorization` shown as `Bearer ****abcd`."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("authorization"), str):
+        return payload
+    scheme, _, value = payload["authorization"].partition(" ")
+    return {**payload, "authorization": f"{scheme} ****{value[-4:]}" if value else scheme}
 
 
 def delete_webhook_body(*, tenant_id) -> dict:
