@@ -7,6 +7,8 @@ stand sends, the same builders filled with example values. So the three cannot d
 Prose reference: docs/provider-calls.md and docs/webhook-events.md.
 """
 
+from datetime import UTC, datetime
+
 EXAMPLE_TENANT = "8f14e45f-ceea-4671-9b8a-3c1d2e5f6a7b"
 EXAMPLE_PUBLIC_API_URL = "https://crm.example.ru/api/v1/"
 
@@ -135,6 +137,12 @@ def answer_message_id(body) -> str:
     return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
 
 
+def utc_timestamp(value: datetime | None = None) -> str:
+    """Every timestamp we send: ISO 8601 in UTC with `Z` (now, when `value` is None)."""
+    value = value or datetime.now(UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 # --- webhook events (module → provider's webhook) -------------------------------------------------------
 
 def webhook_envelope(*, event: str, tenant_id, timestamp: str, data: dict) -> dict:
@@ -205,7 +213,7 @@ EXAMPLE_RESPONSES = {
     "disconnect": OK_ANSWER,
 }
 
-_TS = "2026-11-20T10:16:00.123456+00:00"
+_TS = "2026-11-20T10:16:00.123456Z"
 _MESSAGE = message_event_data(chat_id="chat-1001", message_id=None,
                               client_message_id=_SEND["clientMessageId"], direction="outgoing",
                               text=_SEND["text"], status="sent", error="", seen=True, created_at=_TS, edited_at=None)
@@ -213,14 +221,14 @@ _ACKNOWLEDGED = {**_MESSAGE, "messageId": "prov-9f2c", "clientMessageId": None}
 WEBHOOK_EVENT_EXAMPLES = {
     "message.created": webhook_envelope(event="message.created", tenant_id=_T, timestamp=_TS, data=_MESSAGE),
     "message.updated": webhook_envelope(
-        event="message.updated", tenant_id=_T, timestamp="2026-11-20T10:17:00+00:00",
-        data={**_ACKNOWLEDGED, "text": "Ваш заказ №123 передан в доставку", "editedAt": "2026-11-20T10:17:00+00:00"}),
+        event="message.updated", tenant_id=_T, timestamp="2026-11-20T10:17:00Z",
+        data={**_ACKNOWLEDGED, "text": "Ваш заказ №123 передан в доставку", "editedAt": "2026-11-20T10:17:00Z"}),
     "message.status_changed": webhook_envelope(
-        event="message.status_changed", tenant_id=_T, timestamp="2026-11-20T10:18:00+00:00",
+        event="message.status_changed", tenant_id=_T, timestamp="2026-11-20T10:18:00Z",
         data={**_ACKNOWLEDGED, "status": "failed", "error": "Клиент заблокировал бота"}),
-    "chat.seen": webhook_envelope(event="chat.seen", tenant_id=_T, timestamp="2026-11-20T10:19:00+00:00",
+    "chat.seen": webhook_envelope(event="chat.seen", tenant_id=_T, timestamp="2026-11-20T10:19:00Z",
                                   data=chat_seen_event_data(chat_id="chat-1001", updated=3)),
     "integration.deactivated": webhook_envelope(
-        event="integration.deactivated", tenant_id=_T, timestamp="2026-11-20T10:20:00+00:00",
+        event="integration.deactivated", tenant_id=_T, timestamp="2026-11-20T10:20:00Z",
         data=integration_deactivated_event_data(provider_code="acme-chat", reason="token_deactivated")),
 }

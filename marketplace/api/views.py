@@ -9,12 +9,13 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import InvalidToken
 
 from config.api.errors import ApplicationError
 from config.api.permissions import IsMarketplaceService
 from marketplace import selectors, services
 from marketplace.api import serializers as s
-from marketplace.api.authentication import DeveloperJWTAuthentication
+from marketplace.api.authentication import token_error
 from marketplace.api.permissions import IsDeveloper
 
 DEV = ["marketplace: разработчик"]
@@ -28,8 +29,12 @@ def _valid(serializer_class, data) -> dict:
 
 
 class _DeveloperView(APIView):
-    authentication_classes = [DeveloperJWTAuthentication]
     permission_classes = [IsDeveloper]
+
+    def handle_exception(self, exc):
+        if isinstance(exc, InvalidToken):  # simplejwt's «not valid for any token type»: say why
+            exc = token_error(self.request)
+        return super().handle_exception(exc)
 
     def app(self, code, *, for_update=False):
         return selectors.application_get_for_developer(user=self.request.user, code=code, for_update=for_update)
