@@ -1,26 +1,10 @@
-from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
+from config.api.schema import ErrorEnvelopeSerializer
 from marketplace.models import Application, AppVersion, Installation, Scope
 
-ErrorSerializer = inline_serializer("MarketplaceError", {
-    "error": inline_serializer("MarketplaceErrorBody", {
-        "code": serializers.CharField(),
-        "message": serializers.CharField(),
-        "fields": serializers.DictField(required=False),
-        "unmet": serializers.ListField(
-            child=inline_serializer("PublishConditionUnmet", {
-                "code": serializers.ChoiceField(choices=[
-                    ("communications_scope", "не включён скоуп «Коммуникации»"),
-                    ("provider_configuration", "нет активной конфигурации провайдера"),
-                    ("moderation", "модерация не одобрена"),
-                    ("provider_testing", "тестирование не подтверждено провайдером"),
-                    ("sbercrm_testing", "тестирование не подтверждено SberCRM для активной конфигурации")]),
-                "message": serializers.CharField(help_text="Что сделать, по-русски."),
-            }), required=False,
-            help_text="Только у 400 publish_conditions_unmet: каждое невыполненное условие публикации."),
-    }),
-})
+ErrorSerializer = ErrorEnvelopeSerializer
 ERROR_TEXTS = {400: "Ошибка валидации", 401: "Нет токена", 403: "Нет доступа",
                404: "Не найдено (или чужое приложение)", 409: "Конфликт состояния"}
 
@@ -193,7 +177,7 @@ class TestRunDetailSerializer(TestRunSerializer):
 
 # --- installations (marketplace service) ---------------------------------------------------------
 
-class InstallationRequestSerializer(serializers.Serializer):
+class InstallationChangeSerializer(serializers.Serializer):
     tenantId = serializers.UUIDField()
     appCode = serializers.CharField(max_length=100)
     appVersion = serializers.CharField(max_length=64)

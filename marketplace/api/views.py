@@ -264,19 +264,19 @@ class InstallationView(APIView):
         return Response(s.InstallationSerializer(installation).data)
 
     @extend_schema(operation_id="marketplace_installation_create", tags=SVC,
-                   summary="Установить приложение тенанту (идемпотентно)", request=s.InstallationRequestSerializer,
+                   summary="Установить приложение тенанту (идемпотентно)", request=s.InstallationChangeSerializer,
                    responses={201: s.InstallationSerializer, 200: s.InstallationSerializer, **s.errors(400, 404, 409)})
     def post(self, request):
-        data = _valid(s.InstallationRequestSerializer, request.data)
+        data = _valid(s.InstallationChangeSerializer, request.data)
         installation, created = services.installation_install(tenant_id=data["tenantId"],
                                                                version=self._version(data))
         return Response(s.InstallationSerializer(installation).data, status=201 if created else 200)
 
     @extend_schema(operation_id="marketplace_installation_upgrade", tags=SVC,
-                   summary="Обновить версию приложения у тенанта (вручную)", request=s.InstallationRequestSerializer,
+                   summary="Обновить версию приложения у тенанта (вручную)", request=s.InstallationChangeSerializer,
                    responses={200: s.InstallationSerializer, **s.errors(400, 404, 409)})
     def put(self, request):
-        data = _valid(s.InstallationRequestSerializer, request.data)
+        data = _valid(s.InstallationChangeSerializer, request.data)
         installation = services.installation_upgrade(tenant_id=data["tenantId"], version=self._version(data))
         return Response(s.InstallationSerializer(installation).data)
 

@@ -12,6 +12,7 @@ from rest_framework import serializers
 from communications.api.public import limits
 from communications.channels import channel_kind
 from communications.models import Message, Webhook
+from config.api.schema import ErrorEnvelopeSerializer
 
 
 class StrictSerializer(serializers.Serializer):
@@ -58,13 +59,7 @@ def _metadata(**kwargs):
                                  **kwargs)
 
 
-class PublicErrorSerializer(serializers.Serializer):
-    class Body(serializers.Serializer):
-        code = serializers.CharField(help_text="Машиночитаемый код ошибки.")
-        message = serializers.CharField(help_text="Описание для человека.")
-        fields = serializers.DictField(required=False, help_text="Ошибки по полям запроса.")
-
-    error = Body()
+PublicErrorSerializer = ErrorEnvelopeSerializer  # the one error schema of every document
 
 
 # --- channels ---------------------------------------------------------------------------
@@ -241,14 +236,14 @@ class PublicMessageSerializer(serializers.Serializer):
 
 # --- bulk ---------------------------------------------------------------------------------------
 
-class PublicBulkMessagesSerializer(StrictSerializer):
+class PublicBulkMessagesEnvelopeSerializer(StrictSerializer):
     """Only the envelope is validated here; each item is validated on its own in the view."""
 
     messages = serializers.ListField(child=serializers.JSONField(), min_length=1,
                                      max_length=limits.MAX_BULK_MESSAGES)
 
 
-class PublicBulkMessagesRequestSerializer(serializers.Serializer):
+class PublicBulkMessagesSerializer(serializers.Serializer):
     """Schema of the request (documentation)."""
 
     messages = PublicMessageCreateSerializer(many=True, min_length=1, max_length=limits.MAX_BULK_MESSAGES)

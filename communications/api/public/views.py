@@ -314,7 +314,7 @@ class BulkMessagesView(PublicAPIView):
                     "ошибка в одном не отклоняет остальные. Ответ 200 перечисляет результат по каждому: index, id "
                     "и result = created / duplicate (тот же id и то же тело) / error (с ошибками по полям; тот же id "
                     "с другим телом — ошибка поля id).",
-        request=s.PublicBulkMessagesRequestSerializer,
+        request=s.PublicBulkMessagesSerializer,
         responses={200: s.PublicBulkMessagesResultSerializer, **COMMON_ERRORS},
         examples=[
             OpenApiExample("Два сообщения", request_only=True, value={"messages": [
@@ -327,7 +327,7 @@ class BulkMessagesView(PublicAPIView):
         ],
     )
     def post(self, request):
-        items = self.validated(s.PublicBulkMessagesSerializer)["messages"]
+        items = self.validated(s.PublicBulkMessagesEnvelopeSerializer)["messages"]
         valid, errors = s.validate_each(s.PublicMessageCreateSerializer, items)
         results = {}
         for index, item_errors in errors.items():
