@@ -192,6 +192,15 @@ EXAMPLE_REQUESTS = {
     "disconnect": disconnect_body(tenant_id=_T, reason="token_deactivated"),
 }
 
+# A chat created without a channel (POST /chats or /messages without channelId): our calls about it carry
+# "channelId": null and the provider delivers by chatId alone (docs/public-api.md, «Чат без канала»).
+EXAMPLE_REQUESTS_CHAT_WITHOUT_CHANNEL = {
+    "sendMessage": send_message_body(tenant_id=_T, chat_id="chat-2002", channel_id=None,
+                                     client_message_id="crm-0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e",
+                                     text="Добрый день!", operator_id=None),
+    "markChatRead": mark_chat_read_body(tenant_id=_T, chat_id="chat-2002", channel_id=None),
+}
+
 OK_ANSWER = {"ok": True}  # any 2xx; the body is not read
 EXAMPLE_RESPONSES = {
     "getChannels": {"channels": [{"id": "tg-bot-1", "code": "telegram", "name": "Бот поддержки",

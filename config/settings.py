@@ -305,7 +305,7 @@ for _cidr in INTERNAL_API_ALLOWED_NETWORKS:  # a typo must stop the start, not o
 INTERNAL_API_TRUSTED_PROXY_COUNT = env_int("INTERNAL_API_TRUSTED_PROXY_COUNT", 0)
 MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
                   "config.api.networks.InternalNetworkMiddleware")
-MIDDLEWARE.append("config.api.utc.UtcOutsideAdminMiddleware")
+MIDDLEWARE += ["config.api.utc.UtcOutsideAdminMiddleware", "config.api.paths.TrailingSlashMiddleware"]
 
 # --- Reliability and security: no credentials in logs (config/log_redaction.py) ---
 # HTTP client libraries log request lines at DEBUG; the Telegram bot token is part of the URL.

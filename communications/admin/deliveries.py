@@ -203,7 +203,8 @@ class ProviderDeliveryHealthAdmin(admin.ModelAdmin):
         for provider in queryset:
             secret = services.provider_signing_secret_issue(provider=provider)
             self.message_user(request, f"{provider.code}: новый секрет подписи {secret} — сохраните его, больше он "
-                                       f"показан не будет. Прежний действует ещё 24 часа.", messages.WARNING)
+                                       f"показан не будет. Прежний действует ещё "
+                                       f"{services.SIGNING_SECRET_OVERLAP // timedelta(hours=1)} ч.", messages.WARNING)
 
 
 @admin.register(ProviderSigningSecret)

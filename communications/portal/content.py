@@ -6,11 +6,15 @@ webhook events are the model's catalogue. Texts are Russian: people read them.
 """
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from communications import provider_contract as contract
 from communications.api.public import limits
 from communications.models import Webhook
 from communications.models.providers import OPTIONAL_ENDPOINTS, REQUIRED_ENDPOINTS
+from communications.services.deliveries import SIGNING_SECRET_OVERLAP
+
+SIGNING_OVERLAP_HOURS = SIGNING_SECRET_OVERLAP // timedelta(hours=1)
 
 CONFIGURATION_EXAMPLE = {
     "appCode": "acme-chat",
@@ -137,7 +141,8 @@ CALL_HEADERS = [
     ("Idempotency-Key", "UUID вызова — одинаковый во всех повторах; по нему убирайте дубли"),
     ("webhook-id", "тот же UUID"),
     ("webhook-timestamp", "Unix-время попытки, секунды"),
-    ("webhook-signature", "v1,<base64 HMAC-SHA256>; при смене секрета — две подписи через пробел"),
+    ("webhook-signature", "v1,<base64 HMAC-SHA256>, по одной на каждый действующий секрет через пробел: после "
+                          f"смены — две, после двух смен за {SIGNING_OVERLAP_HOURS} ч — три; годится любая"),
     ("X-SberCRM-Endpoint", "имя эндпоинта, например sendMessage"),
     ("X-SberCRM-Tenant", "UUID тенанта"),
 ]

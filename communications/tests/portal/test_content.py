@@ -62,3 +62,22 @@ def test_every_public_api_error_code_is_in_the_error_table(api_client):
     for code, response in answers.items():
         assert code in documented, code
         assert (response.status_code, response.json()["error"]["code"]) == (documented[code], code)
+
+
+def test_signing_overlap_is_stated_from_the_constant_not_hard_coded(client):
+    """Issue 16 item 11: the guide and the admin take the overlap from SIGNING_SECRET_OVERLAP, and the
+    number of signatures during rotations is stated as it really is (one per valid secret)."""
+    from datetime import timedelta
+    from pathlib import Path
+
+    from communications.services.deliveries import SIGNING_SECRET_OVERLAP
+
+    hours = SIGNING_SECRET_OVERLAP // timedelta(hours=1)
+    root = Path(__file__).resolve().parents[3]
+    for source in ("templates/developers/guide.html", "communications/admin/deliveries.py"):
+        assert "ещё 24 час" not in (root / source).read_text(encoding="utf-8"), source
+    assert content.SIGNING_OVERLAP_HOURS == hours
+    signature = dict(content.CALL_HEADERS)["webhook-signature"]
+    assert "по одной на каждый действующий секрет" in signature
+    guide = client.get("/developers/guide/").content.decode()
+    assert f"ещё {hours} ч" in guide
