@@ -57,9 +57,9 @@ class IntegrationTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate(self, request):
         header = authentication.get_authorization_header(request).split()
-        if not header or header[0].lower() != self.keyword.lower().encode():
+        if not header:
             return None
-        if len(header) != 2:
+        if header[0].lower() != self.keyword.lower().encode() or len(header) != 2:
             raise _fail("Заголовок Authorization должен иметь вид «Bearer <токен>».", "token_malformed")
         try:
             claims = integration_token_decode(header[1].decode())

@@ -7,12 +7,52 @@ stand sends, the same builders filled with example values. So the three cannot d
 Prose reference: docs/provider-calls.md and docs/webhook-events.md.
 """
 
+from datetime import UTC, datetime
+
 EXAMPLE_TENANT = "8f14e45f-ceea-4671-9b8a-3c1d2e5f6a7b"
 EXAMPLE_PUBLIC_API_URL = "https://crm.example.ru/api/v1/"
 
-SET_WEBHOOK_AUTHORIZATION = "Bearer <токен интеграции, который тенант ввёл у провайдера>"
-SET_WEBHOOK_EVENTS = ("channels", "chats", "messages", "messages.status", "chats.seen")
+# ONE event vocabulary, "<object>.<change>", for both directions (docs/webhook-events.md):
+# - the provider reports these changes to our public API (`setWebhook.events` lists them);
+# - we send the `Webhook.Event` ones (message.*, chat.seen, integration.deactivated) to the provider's webhook.
+EVENT_VOCABULARY = {
+    "channel.connected": "POST /channels",
+    "channel.updated": "PATCH /channels/{channelId}",
+    "channel.disconnected": "DELETE /channels/{channelId}",
+    "chat.created": "POST /chats",
+    "chat.updated": "PATCH /chats/{chatId}",
+    "chat.seen": "POST /chats/{chatId}/seen",
+    "message.created": "POST /messages, POST /bulk/messages",
+    "message.updated": "PATCH /messages/{messageId}",
+    "message.status_changed": "POST /messages/{messageId}/status",
+    "integration.deactivated": "только от SberCRM к провайдеру",
+}
+SET_WEBHOOK_EVENTS = ("channel.connected", "channel.updated", "channel.disconnected", "chat.created", "chat.updated",
+                      "chat.seen", "message.created", "message.updated", "message.status_changed")
+# The test stand's sandbox tenant has no integration token: its setWebhook carries this example value.
+EXAMPLE_AUTHORIZATION = "Bearer eyJhbGciOiJIUzI1NiJ9.example.token"
 DISCONNECT_REASONS = ("token_deactivated", "app_disabled")
+
+# The API-key header of a configuration must not be one the module sets itself or one that frames
+# the request: the key would replace the signature, vanish, or become the Host.
+RESERVED_HEADERS = frozenset({
+    "host", "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+    "te", "trailer", "trailers", "transfer-encoding", "upgrade", "expect", "idempotency-key", "user-agent",
+    "accept", "accept-encoding", "cookie",
+})
+RESERVED_HEADER_PREFIXES = ("content-", "webhook-", "x-sbercrm-")
+_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def key_header_problem(name) -> str | None:
+    """Why `name` can't carry the provider's API key (Russian, for the field error), or None."""
+    if not isinstance(name, str) or not name or len(name) > 100 or not set(name) <= _TOKEN_CHARS:
+        return "Укажите имя HTTP-заголовка для ключа (латиница, цифры и дефис), например X-API-Key."
+    lowered = name.lower()
+    if lowered in RESERVED_HEADERS or lowered.startswith(RESERVED_HEADER_PREFIXES):
+        return (f"Заголовок {name} зарезервирован (служебные заголовки HTTP, Host, Content-*, Idempotency-Key, "
+                "webhook-*, X-SberCRM-*); выберите другой, например X-API-Key.")
+    return None
 
 
 # --- requests: one builder per endpoint ----------------------------------------------------------
@@ -21,10 +61,23 @@ def get_channels_body(*, tenant_id) -> dict:
     return {"tenantId": str(tenant_id)}
 
 
-def set_webhook_body(*, tenant_id, url: str) -> dict:
-    """`url` is our public API base; the provider calls it with the tenant's integration token."""
-    return {"tenantId": str(tenant_id), "url": url, "authorization": SET_WEBHOOK_AUTHORIZATION,
+def bearer(token_value: str) -> str:
+    return f"Bearer {token_value}"
+
+
+def set_webhook_body(*, tenant_id, url: str, authorization: str = EXAMPLE_AUTHORIZATION) -> dict:
+    """`url` is our public API base; `authorization` the exact Authorization header to call it with
+    (`Bearer <the tenant's integration token>`); `events` the changes to report there."""
+    return {"tenantId": str(tenant_id), "url": url, "authorization": authorization,
             "events": list(SET_WEBHOOK_EVENTS)}
+
+
+def masked_payload(payload):
+    """A payload for display: the integration token in `authorization` shown as `Bearer ****abcd`."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("authorization"), str):
+        return payload
+    scheme, _, value = payload["authorization"].partition(" ")
+    return {**payload, "authorization": f"{scheme} ****{value[-4:]}" if value else scheme}
 
 
 def delete_webhook_body(*, tenant_id) -> dict:
@@ -84,6 +137,12 @@ def answer_message_id(body) -> str:
     return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
 
 
+def utc_timestamp(value: datetime | None = None) -> str:
+    """Every timestamp we send: ISO 8601 in UTC with `Z` (now, when `value` is None)."""
+    value = value or datetime.now(UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 # --- webhook events (module → provider's webhook) -------------------------------------------------------
 
 def webhook_envelope(*, event: str, tenant_id, timestamp: str, data: dict) -> dict:
@@ -133,6 +192,15 @@ EXAMPLE_REQUESTS = {
     "disconnect": disconnect_body(tenant_id=_T, reason="token_deactivated"),
 }
 
+# A chat created without a channel (POST /chats or /messages without channelId): our calls about it carry
+# "channelId": null and the provider delivers by chatId alone (docs/public-api.md, «Чат без канала»).
+EXAMPLE_REQUESTS_CHAT_WITHOUT_CHANNEL = {
+    "sendMessage": send_message_body(tenant_id=_T, chat_id="chat-2002", channel_id=None,
+                                     client_message_id="crm-0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e",
+                                     text="Добрый день!", operator_id=None),
+    "markChatRead": mark_chat_read_body(tenant_id=_T, chat_id="chat-2002", channel_id=None),
+}
+
 OK_ANSWER = {"ok": True}  # any 2xx; the body is not read
 EXAMPLE_RESPONSES = {
     "getChannels": {"channels": [{"id": "tg-bot-1", "code": "telegram", "name": "Бот поддержки",
@@ -154,7 +222,7 @@ EXAMPLE_RESPONSES = {
     "disconnect": OK_ANSWER,
 }
 
-_TS = "2026-11-20T10:16:00.123456+00:00"
+_TS = "2026-11-20T10:16:00.123456Z"
 _MESSAGE = message_event_data(chat_id="chat-1001", message_id=None,
                               client_message_id=_SEND["clientMessageId"], direction="outgoing",
                               text=_SEND["text"], status="sent", error="", seen=True, created_at=_TS, edited_at=None)
@@ -162,14 +230,14 @@ _ACKNOWLEDGED = {**_MESSAGE, "messageId": "prov-9f2c", "clientMessageId": None}
 WEBHOOK_EVENT_EXAMPLES = {
     "message.created": webhook_envelope(event="message.created", tenant_id=_T, timestamp=_TS, data=_MESSAGE),
     "message.updated": webhook_envelope(
-        event="message.updated", tenant_id=_T, timestamp="2026-11-20T10:17:00+00:00",
-        data={**_ACKNOWLEDGED, "text": "Ваш заказ №123 передан в доставку", "editedAt": "2026-11-20T10:17:00+00:00"}),
+        event="message.updated", tenant_id=_T, timestamp="2026-11-20T10:17:00Z",
+        data={**_ACKNOWLEDGED, "text": "Ваш заказ №123 передан в доставку", "editedAt": "2026-11-20T10:17:00Z"}),
     "message.status_changed": webhook_envelope(
-        event="message.status_changed", tenant_id=_T, timestamp="2026-11-20T10:18:00+00:00",
+        event="message.status_changed", tenant_id=_T, timestamp="2026-11-20T10:18:00Z",
         data={**_ACKNOWLEDGED, "status": "failed", "error": "Клиент заблокировал бота"}),
-    "chat.seen": webhook_envelope(event="chat.seen", tenant_id=_T, timestamp="2026-11-20T10:19:00+00:00",
+    "chat.seen": webhook_envelope(event="chat.seen", tenant_id=_T, timestamp="2026-11-20T10:19:00Z",
                                   data=chat_seen_event_data(chat_id="chat-1001", updated=3)),
     "integration.deactivated": webhook_envelope(
-        event="integration.deactivated", tenant_id=_T, timestamp="2026-11-20T10:20:00+00:00",
+        event="integration.deactivated", tenant_id=_T, timestamp="2026-11-20T10:20:00Z",
         data=integration_deactivated_event_data(provider_code="acme-chat", reason="token_deactivated")),
 }

@@ -14,7 +14,7 @@ from django.utils import timezone
 from communications.models import Delivery, IntegrationToken, ProviderDeliveryHealth
 from communications.selectors import deliveries as delivery_selectors
 from marketplace.models import AppVersion
-from marketplace.selectors import app_version_ready_to_publish_list
+from marketplace.selectors import app_version_pending_configuration_list, app_version_ready_to_publish_list
 from notifications.models import Notification
 
 
@@ -47,6 +47,8 @@ def dashboard_figures(*, user, now: datetime | None = None) -> list[Figure]:
          {"moderation_status__exact": AppVersion.Moderation.PENDING}, False),
         (AppVersion, "ready", "Готовы к публикации",
          lambda: app_version_ready_to_publish_list().count(), {"ready": "1"}, False),
+        (AppVersion, "pending_configurations", "Новые конфигурации опубликованных версий на проверке",
+         lambda: app_version_pending_configuration_list().count(), {"pending_configuration": "1"}, True),
         (ProviderDeliveryHealth, "failing_providers", "Провайдеры с недоставленными вызовами",
          lambda: delivery_selectors.provider_failing_list().count(), {"failing": "1"}, True),
         (Delivery, "dead_24h", "Не доставлено за 24 часа",

@@ -356,6 +356,7 @@ if env_str("INTERNAL_API_TRUSTED_PROXY_COUNT") not in ("", "0"):  # a count trus
                                "(the proxy's own addresses)")
 MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
                   "config.api.networks.InternalNetworkMiddleware")
+MIDDLEWARE += ["config.api.utc.UtcOutsideAdminMiddleware", "config.api.paths.TrailingSlashMiddleware"]
 
 # --- Reliability and security: no credentials in logs (config/log_redaction.py) ---
 # HTTP client libraries log request lines at DEBUG; the Telegram bot token is part of the URL.

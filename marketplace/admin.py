@@ -12,7 +12,7 @@ from django.utils.html import format_html, format_html_join
 
 from config.api.errors import ApplicationError
 from marketplace import services
-from marketplace.admin_moderation import AppVersionModerationMixin, ReadyToPublishFilter
+from marketplace.admin_moderation import AppVersionModerationMixin, PendingConfigurationFilter, ReadyToPublishFilter
 from marketplace.models import (
     Application,
     AppVersion,
@@ -123,7 +123,7 @@ class AppVersionAdmin(AppVersionModerationMixin, admin.ModelAdmin):
     action_form = RejectActionForm
     list_display = ("application", "version", "moderation_status", "provider_tested_at", "sbercrm_tested_at",
                     "published_at", "created_at")
-    list_filter = ("moderation_status", ReadyToPublishFilter, ("published_at", admin.EmptyFieldListFilter),
+    list_filter = ("moderation_status", ReadyToPublishFilter, PendingConfigurationFilter, ("published_at", admin.EmptyFieldListFilter),
                    "application__company")
     list_select_related = ("application",)
     search_fields = ("application__code", "application__name", "version")

@@ -14,7 +14,7 @@ from django.urls import path, reverse
 from config.api.errors import ApplicationError
 from marketplace import gateway, services
 from marketplace.models import AppVersion
-from marketplace.selectors import app_version_ready_to_publish_list
+from marketplace.selectors import app_version_pending_configuration_list, app_version_ready_to_publish_list
 
 
 class ReadyToPublishFilter(admin.SimpleListFilter):
@@ -28,13 +28,29 @@ class ReadyToPublishFilter(admin.SimpleListFilter):
         return app_version_ready_to_publish_list(queryset) if self.value() == "1" else queryset
 
 
+class PendingConfigurationFilter(admin.SimpleListFilter):
+    """The moderation queue of configurations uploaded to published versions (docs/moderator-back-office.md)."""
+
+    title = "новая конфигурация на проверке"
+    parameter_name = "pending_configuration"
+
+    def lookups(self, request, model_admin):
+        return [("1", "ждёт прогона стенда и отметки SberCRM")]
+
+    def queryset(self, request, queryset):
+        return app_version_pending_configuration_list(queryset) if self.value() == "1" else queryset
+
+
 def moderation_context(version: AppVersion) -> dict:
     """What the moderation panel shows: scope, configuration (key masked), test-stand marks, conditions."""
-    configuration = None
+    configuration = pending = None
     if any(link.scope.code == services.COMMUNICATIONS for link in version.scope_links.all()):
-        configuration = gateway.provider_configuration_get(app_code=version.application.code,
-                                                           app_version=version.version)
+        code = version.application.code
+        configuration = gateway.provider_configuration_get(app_code=code, app_version=version.version)
+        pending = gateway.provider_configuration_pending_get(app_code=code, app_version=version.version)
     return {
+        "pending_configuration": pending,
+        "pending_endpoints": sorted((pending or {}).get("endpoints", {}).items()),
         "scope_links": list(version.scope_links.select_related("scope", "enabled_by")),
         "configuration": configuration,
         "endpoints": sorted((configuration or {}).get("endpoints", {}).items()),

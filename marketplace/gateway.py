@@ -13,7 +13,7 @@ Errors are the module's `config.api.errors.ApplicationError`s and pass through u
 
 from datetime import timedelta
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Subquery
 
 from communications import semver as _semver
 from communications.models import ConfigurationBinding as _ConfigurationBinding
@@ -54,24 +54,55 @@ def tenant_configuration_delete(*, tenant_id, app_code: str) -> None:
     _services.tenant_configuration_delete(tenant_id=tenant_id, app_code=app_code)
 
 
-def provider_configuration_upload(*, app_code: str, app_version: str, data: dict, mode: str, actor) -> dict:
-    """Create (mode="create") or update (mode="update") the provider configuration of an app version."""
-    _services.provider_configuration_upload(app_code=app_code, app_version=app_version, data=data, mode=mode,
-                                            actor=actor)
-    return provider_configuration_get(app_code=app_code, app_version=app_version)
+def provider_configuration_upload(*, app_code: str, app_version: str, data: dict, mode: str, actor,
+                                  activate: bool = True) -> dict:
+    """Create (mode="create") or update (mode="update") the provider configuration of an app version.
+
+    Without `activate` (a published version) the upload waits as the version's pending configuration.
+    Returns the uploaded configuration as bound to the version (`isActive`, `isPending`).
+    """
+    configuration = _services.provider_configuration_upload(app_code=app_code, app_version=app_version, data=data,
+                                                            mode=mode, actor=actor, activate=activate)
+    binding = configuration.bindings.select_related("configuration").get(app_version=app_version)
+    return {**_configuration_view(binding), "pendingConfigurationVersion": None if activate else
+            configuration.configuration_version}
 
 
 def provider_configuration_get(*, app_code: str, app_version: str, with_history: bool = False) -> dict | None:
-    """The active configuration of an app version (key masked), optionally with its history; None if none."""
+    """The active configuration of an app version (key masked) with the pending one's version, optionally
+    with its history; None if none is active."""
     provider = _selectors.provider_get(code=app_code)
     bindings = _selectors.configuration_history(provider=provider, app_version=app_version)
     active = next((binding for binding in bindings if binding.is_active), None)
     if active is None:
         return None
-    result = _configuration_view(active)
+    pending = next((binding for binding in bindings if binding.is_pending), None)
+    result = {**_configuration_view(active),
+              "pendingConfigurationVersion": pending.configuration.configuration_version if pending else None}
     if with_history:
         result["history"] = [_configuration_view(binding) for binding in bindings]
     return result
+
+
+def provider_configuration_pending_get(*, app_code: str, app_version: str) -> dict | None:
+    """The configuration waiting for the test stand and SberCRM's mark (key masked), or None."""
+    try:
+        provider = _selectors.provider_get(code=app_code)
+    except NotFoundError:
+        return None
+    pending = _selectors.binding_pending_get(provider=provider, app_version=app_version)
+    return _configuration_view(pending) if pending else None
+
+
+def provider_configuration_pending_activate(*, app_code: str, app_version: str) -> str | None:
+    """Activate the pending configuration of the app version; its configurationVersion, or None."""
+    configuration = _services.configuration_pending_activate(app_code=app_code, app_version=app_version)
+    return configuration.configuration_version if configuration else None
+
+
+def app_versions_with_pending_configuration(queryset):
+    """Narrow an AppVersion queryset to versions with a pending configuration (one SQL query)."""
+    return queryset.filter(Exists(_bindings_of_outer_version(is_pending=True)))
 
 
 def provider_configuration_exists(*, app_code: str, app_version: str) -> bool:
@@ -89,11 +120,21 @@ def provider_configuration_active_version(*, app_code: str, app_version: str) ->
     return configuration.configuration_version if configuration else None
 
 
+def _bindings_of_outer_version(**filters):
+    """Bindings of the AppVersion row an annotation or filter is evaluated for."""
+    return _ConfigurationBinding.objects.filter(provider__code=OuterRef("application__code"),
+                                                app_version=OuterRef("version"), **filters)
+
+
 def app_versions_with_configuration(queryset):
     """Narrow an AppVersion queryset to versions an active configuration serves (one SQL query)."""
-    active = _ConfigurationBinding.objects.filter(provider__code=OuterRef("application__code"),
-                                                  app_version=OuterRef("version"), is_active=True)
-    return queryset.filter(Exists(active))
+    return queryset.filter(Exists(_bindings_of_outer_version(is_active=True)))
+
+
+def active_configuration_version_subquery():
+    """For annotating an AppVersion queryset: configurationVersion active for the row's version (or NULL)."""
+    active = _bindings_of_outer_version(is_active=True)
+    return Subquery(active.values("configuration__configuration_version")[:1])
 
 
 def _configuration_view(binding) -> dict:
@@ -109,6 +150,7 @@ def _configuration_view(binding) -> dict:
         "auth": {"type": configuration.auth_type, "headerName": configuration.auth_header,
                  "key": configuration.masked_key},
         "isActive": binding.is_active,
+        "isPending": binding.is_pending,
         "uploadedAt": configuration.created_at,
         "boundAt": binding.created_at,
     }

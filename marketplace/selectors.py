@@ -1,8 +1,10 @@
 """Marketplace reads. Developer reads are scoped to the companies the user belongs to."""
 
+from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q
+
 from config.api.errors import NotFoundError
 from marketplace import gateway
-from marketplace.models import Application, AppVersion, Installation, ProviderCompany, Scope
+from marketplace.models import Application, AppVersion, AppVersionScope, Installation, ProviderCompany, Scope
 
 
 def company_list_for_user(*, user) -> list[ProviderCompany]:
@@ -57,10 +59,66 @@ def installation_get(*, tenant_id, application: Application) -> Installation | N
             .filter(tenant_id=tenant_id, application=application).first())
 
 
+# --- publishing conditions: THE one source for publishing, the dashboard and `?ready=1` -------------
+
+def _with_condition_facts(queryset):
+    """Annotate what the conditions need from outside the row: the scope and the active configuration."""
+    scope = AppVersionScope.objects.filter(version=OuterRef("pk"), scope__code=Scope.COMMUNICATIONS)
+    return queryset.annotate(has_communications=Exists(scope),
+                             active_configuration=gateway.active_configuration_version_subquery())
+
+
+def _conditions() -> list[tuple[str, Q]]:
+    """Every publishing condition (spec «Приложение провайдера», rule 1) as (code, SQL test that it holds)."""
+    tested_covers_active = (Q(has_communications=False) | Q(sbercrm_tested_configuration="")
+                            | Q(active_configuration__isnull=True)
+                            | Q(sbercrm_tested_configuration=F("active_configuration")))
+    return [
+        ("communications_scope", Q(has_communications=True)),
+        ("provider_configuration", Q(has_communications=False) | Q(active_configuration__isnull=False)),
+        ("moderation", Q(moderation_status=AppVersion.Moderation.APPROVED)),
+        ("provider_testing", Q(provider_tested_at__isnull=False)),
+        ("sbercrm_testing", Q(sbercrm_tested_at__isnull=False) & tested_covers_active),
+    ]
+
+
+_MESSAGES = {
+    "communications_scope": "Не включён скоуп «Коммуникации».",
+    "provider_configuration": "В модуль коммуникаций не загружена конфигурация провайдера для этой версии.",
+    "moderation": "Модерация командой SberCRM не пройдена.",
+    "provider_testing": "Тестирование не подтверждено командой провайдера.",
+    "sbercrm_testing": "Тестирование не подтверждено командой SberCRM.",
+}
+
+
+def app_version_unmet_conditions(*, version: AppVersion) -> list[dict]:
+    """Every publishing condition that does not hold yet for the stored row: [{code, message}]."""
+    flags = {f"met_{code}": ExpressionWrapper(test, output_field=BooleanField()) for code, test in _conditions()}
+    row = (_with_condition_facts(AppVersion.objects.filter(pk=version.pk)).annotate(**flags)
+           .values("sbercrm_tested_at", "sbercrm_tested_configuration", "active_configuration", *flags).get())
+    unmet = []
+    for code, _ in _conditions():
+        if row[f"met_{code}"]:
+            continue
+        message = _MESSAGES[code]
+        if code == "sbercrm_testing" and row["sbercrm_tested_at"] is not None:
+            tested, active = row["sbercrm_tested_configuration"], row["active_configuration"]
+            message = (f"Тестирование SberCRM подтверждено для конфигурации {tested}, а активна {active}: "
+                       "нужен новый прогон на тестовом стенде и новая отметка.")
+        unmet.append({"code": code, "message": message})
+    return unmet
+
+
 def app_version_ready_to_publish_list(queryset=None):
-    """Unpublished versions meeting every publishing condition (the same four `app_version_publish` checks)."""
+    """Unpublished versions meeting every publishing condition (one SQL query, same rules as publishing)."""
     queryset = AppVersion.objects.all() if queryset is None else queryset
-    ready = queryset.filter(published_at__isnull=True, moderation_status=AppVersion.Moderation.APPROVED,
-                            provider_tested_at__isnull=False, sbercrm_tested_at__isnull=False,
-                            scope_links__scope__code=Scope.COMMUNICATIONS)
-    return gateway.app_versions_with_configuration(ready)
+    ready = Q(published_at__isnull=True)
+    for _, test in _conditions():
+        ready &= test
+    return _with_condition_facts(queryset).filter(ready)
+
+
+def app_version_pending_configuration_list(queryset=None):
+    """Versions with a configuration waiting for the test stand and SberCRM's mark (the moderation queue)."""
+    queryset = AppVersion.objects.all() if queryset is None else queryset
+    return gateway.app_versions_with_pending_configuration(queryset)

@@ -19,7 +19,7 @@ from marketplace.models import (
     ProviderCompany,
     Scope,
 )
-from marketplace.selectors import app_version_has_scope, installation_get
+from marketplace.selectors import app_version_has_scope, app_version_unmet_conditions, installation_get
 
 logger = logging.getLogger(__name__)
 Action = ModerationDecision.Action
@@ -164,6 +164,9 @@ def app_version_mark_tested(*, version: AppVersion, actor, side: str, override_r
     action, reason, update = Action.PROVIDER_TESTED, "", []
     if side == "sbercrm":
         action, reason = _sbercrm_testing_evidence(version=version, actor=actor, override_reason=override_reason)
+        activated = _pending_configuration_activate(version=version, action=action)
+        if activated:
+            reason += f" Конфигурация {activated} стала активной для версии {version.version}."
         version.sbercrm_tested_configuration = _active_configuration_version(version) or ""
         update.append("sbercrm_tested_configuration")
     setattr(version, f"{side}_tested_at", timezone.now())
@@ -171,6 +174,20 @@ def app_version_mark_tested(*, version: AppVersion, actor, side: str, override_r
     version.save(update_fields=[f"{side}_tested_at", f"{side}_tested_by", *update])
     _record(version=version, action=action, actor=actor, reason=reason)
     return version
+
+
+def _pending_configuration_activate(*, version: AppVersion, action: str) -> str | None:
+    """The SberCRM mark activates a pending configuration, but only on a passed run: no override."""
+    if not _uses_communications(version):
+        return None
+    code = version.application.code
+    if gateway.provider_configuration_pending_get(app_code=code, app_version=version.version) is None:
+        return None
+    if action != Action.SBERCRM_TESTED:
+        raise ConflictError("Новая конфигурация опубликованной версии становится активной только после пройденного "
+                            "прогона тестового стенда; отметка без прогона для неё невозможна.",
+                            code="teststand_not_passed")
+    return gateway.provider_configuration_pending_activate(app_code=code, app_version=version.version)
 
 
 def _active_configuration_version(version: AppVersion) -> str | None:
@@ -228,34 +245,12 @@ def app_version_test_run(*, version: AppVersion, run_id: int) -> dict:
                                        run_id=run_id)
 
 
-def app_version_unmet_conditions(*, version: AppVersion) -> list[dict]:
-    """Every publishing condition (spec «Приложение провайдера», rule 1) that does not hold yet."""
-    unmet = []
-    active_configuration = None
-    if not app_version_has_scope(version=version, code=COMMUNICATIONS):
-        unmet.append({"code": "communications_scope", "message": "Не включён скоуп «Коммуникации»."})
-    else:
-        active_configuration = _active_configuration_version(version)
-        if active_configuration is None:
-            unmet.append({"code": "provider_configuration",
-                          "message": "В модуль коммуникаций не загружена конфигурация провайдера для этой версии."})
-    if version.moderation_status != AppVersion.Moderation.APPROVED:
-        unmet.append({"code": "moderation", "message": "Модерация командой SberCRM не пройдена."})
-    if version.provider_tested_at is None:
-        unmet.append({"code": "provider_testing", "message": "Тестирование не подтверждено командой провайдера."})
-    tested = version.sbercrm_tested_configuration
-    if version.sbercrm_tested_at is None:
-        unmet.append({"code": "sbercrm_testing", "message": "Тестирование не подтверждено командой SberCRM."})
-    elif tested and active_configuration and tested != active_configuration:
-        unmet.append({"code": "sbercrm_testing",
-                      "message": f"Тестирование SberCRM подтверждено для конфигурации {tested}, а активна "
-                                 f"{active_configuration}: нужен новый прогон на тестовом стенде и новая отметка."})
-    return unmet
-
-
 @transaction.atomic
 def app_version_publish(*, version: AppVersion, actor) -> AppVersion:
-    """Publish when all four conditions hold; otherwise a 400 listing every unmet one (`unmet`)."""
+    """Publish when every condition holds (`selectors.app_version_unmet_conditions`); otherwise a 400
+    listing every unmet one (`unmet`)."""
+    list(AppVersion.objects.select_for_update().filter(pk=version.pk).values_list("pk"))  # uploads wait for it
+    version.refresh_from_db()
     if version.is_published:
         return version
     unmet = app_version_unmet_conditions(version=version)
@@ -362,17 +357,23 @@ def application_signing_secret_rotate(*, application: Application, actor) -> dic
 
 # --- provider configurations (developer API) ----------------------------------------------------
 
+@transaction.atomic
 def provider_configuration_save(*, application: Application, version: AppVersion, data: dict, mode: str,
                                 actor) -> dict:
     """Upload a configuration for the developer's own app version (POST = create, PUT = update).
+
+    On a published version the upload waits (pending) until a passing test-stand run and SberCRM's mark
+    (`app_version_mark_tested`); tenants keep the configuration that passed until then.
 
     The caller has already resolved `application` through the developer-scoped selector.
     """
     if not _uses_communications(version):
         raise ApplicationError("В этой версии приложения не включён скоуп «Коммуникации».",
                                code="communications_scope_disabled", field="appVersion")
+    version = AppVersion.objects.select_for_update().get(pk=version.pk)  # publishing waits for the upload
     return gateway.provider_configuration_upload(app_code=application.code, app_version=version.version,
-                                                 data=data, mode=mode, actor=actor)
+                                                 data=data, mode=mode, actor=actor,
+                                                 activate=not version.is_published)
 
 
 def provider_configuration_read(*, version: AppVersion, with_history: bool = False) -> dict:

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from communications.models import Delivery, DeliveryAttempt, ProviderDeliveryHealth, ProviderSigningSecret
+from communications.provider_contract import masked_payload
 from communications.selectors import deliveries as selectors
 from communications.services import deliveries as services
 from config.api.errors import ApplicationError
@@ -109,7 +110,7 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     @admin.display(description="тело запроса")
     def pretty_payload(self, obj):
-        return format_html("<pre>{}</pre>", json.dumps(obj.payload, ensure_ascii=False, indent=2))
+        return format_html("<pre>{}</pre>", json.dumps(masked_payload(obj.payload), ensure_ascii=False, indent=2))
 
     def _apply(self, request, queryset, action, done_label):
         done, refused = 0, []
@@ -202,7 +203,8 @@ class ProviderDeliveryHealthAdmin(admin.ModelAdmin):
         for provider in queryset:
             secret = services.provider_signing_secret_issue(provider=provider)
             self.message_user(request, f"{provider.code}: новый секрет подписи {secret} — сохраните его, больше он "
-                                       f"показан не будет. Прежний действует ещё 24 часа.", messages.WARNING)
+                                       f"показан не будет. Прежний действует ещё "
+                                       f"{services.SIGNING_SECRET_OVERLAP // timedelta(hours=1)} ч.", messages.WARNING)
 
 
 @admin.register(ProviderSigningSecret)

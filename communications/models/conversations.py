@@ -133,6 +133,10 @@ class Chat(models.Model):
     title = models.CharField("название", max_length=255, blank=True)
     type = models.CharField("тип", max_length=32, blank=True)
     metadata = models.JSONField("доп. данные", default=dict, blank=True)
+    # The repeat rule (docs/public-api.md): a repeated POST must carry the same body; a PATCH may carry
+    # the provider's change time, and an older one than the stored time is refused.
+    request_fingerprint = models.CharField("отпечаток тела POST", max_length=64, blank=True, editable=False)
+    provider_changed_at = models.DateTimeField("изменён у провайдера", null=True, blank=True, editable=False)
     created_at = models.DateTimeField("создан", auto_now_add=True)
     updated_at = models.DateTimeField("изменён", auto_now=True)
 
@@ -193,6 +197,8 @@ class Message(models.Model):
     status = models.CharField("статус", max_length=20, choices=Status.choices, default=Status.SENT)
     status_error = models.TextField("описание ошибки", blank=True)
     sent_at = models.DateTimeField("время у провайдера", null=True, blank=True)
+    request_fingerprint = models.CharField("отпечаток тела POST", max_length=64, blank=True, editable=False)
+    provider_changed_at = models.DateTimeField("изменено у провайдера", null=True, blank=True, editable=False)
     created_at = models.DateTimeField("получено", auto_now_add=True)
     updated_at = models.DateTimeField("изменено", auto_now=True)
     edited_at = models.DateTimeField("отредактировано", null=True, blank=True)

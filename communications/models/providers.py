@@ -77,7 +77,11 @@ class ProviderConfiguration(models.Model):
 
 
 class ConfigurationBinding(models.Model):
-    """Which configuration serves which app version; at most one active per version."""
+    """Which configuration serves which app version; at most one active and one pending per version.
+
+    Pending: uploaded to a PUBLISHED app version; it serves nobody until a passing test-stand run and
+    SberCRM's mark make it active (services/providers.py, `configuration_pending_activate`).
+    """
 
     provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="bindings",
                                  verbose_name="провайдер")
@@ -85,6 +89,9 @@ class ConfigurationBinding(models.Model):
     configuration = models.ForeignKey(ProviderConfiguration, on_delete=models.PROTECT, related_name="bindings",
                                       verbose_name="конфигурация")
     is_active = models.BooleanField("активна", default=True)
+    is_pending = models.BooleanField("ожидает проверки", default=False,
+                                     help_text="Загружена для опубликованной версии; станет активной после "
+                                               "пройденного прогона тестового стенда и отметки SberCRM.")
     created_at = models.DateTimeField("привязана", auto_now_add=True)
 
     class Meta:
@@ -96,6 +103,10 @@ class ConfigurationBinding(models.Model):
                                     name="uniq_active_configuration_per_app_version"),
             models.UniqueConstraint(fields=("app_version", "configuration"),
                                     name="uniq_binding_app_version_configuration"),
+            models.UniqueConstraint(fields=("provider", "app_version"), condition=Q(is_pending=True),
+                                    name="uniq_pending_configuration_per_app_version"),
+            models.CheckConstraint(condition=~(Q(is_pending=True) & Q(is_active=True)),
+                                   name="binding_pending_is_not_active"),
         ]
 
     def __str__(self) -> str:

@@ -6,11 +6,15 @@ webhook events are the model's catalogue. Texts are Russian: people read them.
 """
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from communications import provider_contract as contract
 from communications.api.public import limits
 from communications.models import Webhook
 from communications.models.providers import OPTIONAL_ENDPOINTS, REQUIRED_ENDPOINTS
+from communications.services.deliveries import SIGNING_SECRET_OVERLAP
+
+SIGNING_OVERLAP_HOURS = SIGNING_SECRET_OVERLAP // timedelta(hours=1)
 
 CONFIGURATION_EXAMPLE = {
     "appCode": "acme-chat",
@@ -137,7 +141,8 @@ CALL_HEADERS = [
     ("Idempotency-Key", "UUID вызова — одинаковый во всех повторах; по нему убирайте дубли"),
     ("webhook-id", "тот же UUID"),
     ("webhook-timestamp", "Unix-время попытки, секунды"),
-    ("webhook-signature", "v1,<base64 HMAC-SHA256>; при смене секрета — две подписи через пробел"),
+    ("webhook-signature", "v1,<base64 HMAC-SHA256>, по одной на каждый действующий секрет через пробел: после "
+                          f"смены — две, после двух смен за {SIGNING_OVERLAP_HOURS} ч — три; годится любая"),
     ("X-SberCRM-Endpoint", "имя эндпоинта, например sendMessage"),
     ("X-SberCRM-Tenant", "UUID тенанта"),
 ]
@@ -158,7 +163,8 @@ ERROR_CODES = [
               "вложенные — вложенными объектами.", "Исправьте поля из error.fields. Неизвестное поле — тоже ошибка."),
     ErrorCode("parse_error", 400, "Тело — не JSON.", "Отправляйте корректный JSON в UTF-8."),
     ErrorCode("not_authenticated", 401, "Нет заголовка Authorization.", "Передайте Authorization: Bearer <токен>."),
-    ErrorCode("token_malformed", 401, "Заголовок не вида «Bearer <токен>».", "Проверьте формат заголовка."),
+    ErrorCode("token_malformed", 401, "Заголовок не вида «Bearer <токен>» (другая схема — Token, Basic — тоже).",
+              "Проверьте формат заголовка."),
     ErrorCode("token_invalid", 401, "Токен не наш, подпись не сходится или токен неизвестен.",
               "Попросите тенанта заново скопировать токен из SberCRM."),
     ErrorCode("token_expired", 401, "Срок действия токена истёк.", "Тенант выпускает новый токен в SberCRM."),
@@ -166,6 +172,12 @@ ERROR_CODES = [
     ErrorCode("integration_disabled", 401, "Тенант отключил приложение в маркетплейсе.",
               "Прекратите вызовы по этому тенанту."),
     ErrorCode("provider_inactive", 401, "Провайдер отключён в SberCRM.", "Свяжитесь с поддержкой SberCRM."),
+    ErrorCode("unknown_channel", 400, "Чат ссылается на канал, который не подключён у этого тенанта "
+              "(error.fields.channelId или chat.channelId).", "Сначала подключите канал: POST /channels."),
+    ErrorCode("id_conflict", 409, "Повтор POST с тем же id, но другим телом (error.fields.id). Ничего не изменено.",
+              "Повторяйте тот же запрос без изменений; изменения — через PATCH."),
+    ErrorCode("stale_update", 409, "PATCH с changedAt старше уже применённого изменения (error.fields.changedAt). "
+              "Ничего не изменено.", "Не повторяйте устаревшее изменение: актуальное уже применено."),
     ErrorCode("not_found", 404, "Объекта с таким ID нет у этого тенанта и провайдера (чужие объекты неотличимы "
               "от несуществующих).", "Сначала создайте объект (канал, чат, сообщение) или проверьте ID."),
     ErrorCode("method_not_allowed", 405, "Метод не поддерживается этим путём.", "Сверьтесь со справочником API."),

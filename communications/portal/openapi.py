@@ -33,6 +33,12 @@ PUBLIC_DESCRIPTION = """\
 - Версионирование и изменения: [/developers/reference/changelog/](/developers/reference/changelog/)
 """
 
+# Paths in the documents are absolute (`/api/v1/...`), so a server is the SberCRM origin.
+SERVERS = [{"url": "{origin}", "description": "Адрес вашей SberCRM",
+            "variables": {"origin": {"default": "https://crm.example.ru",
+                                     "description": "Схема и хост SberCRM, без пути"}}},
+           {"url": "http://localhost:8000", "description": "Локальная разработка (make run)"}]
+
 SCHEMAS: dict[str, dict] = {
     "public": {
         "prefixes": ("/api/v1/",),
@@ -40,6 +46,7 @@ SCHEMAS: dict[str, dict] = {
             "TITLE": "SberCRM: публичный API модуля коммуникаций",
             "DESCRIPTION": PUBLIC_DESCRIPTION,
             "VERSION": "1.0.0",
+            "SERVERS": SERVERS,
             "TAGS": [
                 {"name": "Каналы", "description": "Подключение и отключение каналов провайдера."},
                 {"name": "Чаты", "description": "Чаты и их участники."},
@@ -57,6 +64,7 @@ SCHEMAS: dict[str, dict] = {
                            "API разработчика маркетплейса (`/internal/v1/marketplace/`), токены интеграции "
                            "для CRM, JWT сервисных учётных записей (`/api/auth/`).",
             "VERSION": "1.0.0",
+            "SERVERS": SERVERS,
         },
     },
     "notifications": {
@@ -66,6 +74,7 @@ SCHEMAS: dict[str, dict] = {
             "DESCRIPTION": "Отправка уведомлений (email, push, Telegram, VK), подписка устройств, "
                            "получатели и ссылки привязки. Для внутренних команд SberCRM.",
             "VERSION": "1.0.0",
+            "SERVERS": SERVERS,
         },
     },
 }

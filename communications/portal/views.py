@@ -14,6 +14,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.utils.html import escape
 
+from communications import provider_contract as contract
 from communications.channels import KNOWN_CHANNELS, channel_kind
 from communications.models.providers import OPTIONAL_ENDPOINTS, REQUIRED_ENDPOINTS
 from communications.portal import content
@@ -78,6 +79,8 @@ def _context() -> dict:
             {"spec": e, "request": _pretty(e.request), "response": _pretty(e.response)}
             for e in content.PROVIDER_ENDPOINTS
         ],
+        "chat_without_channel": {name: _pretty(body) for name, body
+                                 in contract.EXAMPLE_REQUESTS_CHAT_WITHOUT_CHANNEL.items()},
         "channels": list(KNOWN_CHANNELS.values()),
         "stub_channel": channel_kind("my-messenger"),
         "webhook_events": [{**event, "example": _pretty(event["example"])} for event in content.webhook_events()],

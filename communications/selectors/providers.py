@@ -25,6 +25,19 @@ def configuration_active_get(*, provider: Provider, app_version: str) -> Provide
     return binding.configuration if binding else None
 
 
+def binding_pending_get(*, provider: Provider, app_version: str) -> ConfigurationBinding | None:
+    """The configuration uploaded to a published app version and waiting for the test stand, or None."""
+    return (ConfigurationBinding.objects.select_related("configuration")
+            .filter(provider=provider, app_version=app_version, is_pending=True).first())
+
+
+def configuration_under_test_get(*, provider: Provider, app_version: str) -> ProviderConfiguration | None:
+    """What the test stand checks for `app_version`: the pending configuration, else the active one."""
+    binding = (binding_pending_get(provider=provider, app_version=app_version)
+               or binding_active_get(provider=provider, app_version=app_version))
+    return binding.configuration if binding else None
+
+
 def configuration_history(*, provider: Provider, app_version: str) -> list[ConfigurationBinding]:
     """Every configuration ever bound to `app_version`, newest first (the active one has is_active)."""
     return list(ConfigurationBinding.objects.select_related("configuration")

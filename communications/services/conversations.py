@@ -12,9 +12,12 @@ public API serializers):
 """
 
 import base64
+import hashlib
+import json
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -30,11 +33,43 @@ from communications.models import (
     Provider,
     Webhook,
 )
-from config.api.errors import ApplicationError
+from config.api.errors import ApplicationError, ConflictError
 
 PARTICIPANT_BATCH_SIZE = 1000  # keeps one INSERT under PostgreSQL's 65535 bind parameters
 CHAT_FIELDS = ("title", "type", "metadata")
 PARTICIPANT_FIELDS = ("name", "username", "phone", "metadata")
+# Statuses move forward only (sent -> delivered -> read); failed is final.
+STATUS_RANK = {Message.Status.SENT: 0, Message.Status.DELIVERED: 1, Message.Status.READ: 2, Message.Status.FAILED: 3}
+
+
+# --- the repeat rule and stale writes (docs/public-api.md, «Повторы и устаревшие изменения») -------------
+
+def _canonical(value):
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    raise TypeError(type(value).__name__)
+
+
+def fingerprint(data: dict) -> str:
+    """A stable digest of a validated POST body: a repeat must carry the same one."""
+    encoded = json.dumps(data, sort_keys=True, ensure_ascii=False, default=_canonical)
+    return hashlib.sha256(encoded.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _id_conflict(what: str) -> ConflictError:
+    return ConflictError(f"{what} с таким id уже есть, и тело запроса отличается от первого. Повтор должен быть "
+                         "тем же запросом; изменения передайте через PATCH.", code="id_conflict",
+                         field="id")
+
+
+def _refuse_stale(*, stored: datetime | None, changed_at: datetime | None) -> None:
+    if changed_at is not None and stored is not None and changed_at < stored:
+        raise ConflictError(f"Изменение устарело: уже применено изменение от {stored.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%fZ}.",
+                            code="stale_update", field="changedAt")
+
+
+def _newer(stored: datetime | None, changed_at: datetime | None) -> datetime | None:
+    return max(filter(None, (stored, changed_at)), default=None)
 
 
 # --- accounts and channels -------------------------------------------------------------
@@ -95,6 +130,31 @@ def channel_connect(*, tenant_id: uuid.UUID, provider: Provider, external_id: st
 
 
 @transaction.atomic
+def channel_post(*, tenant_id: uuid.UUID, provider: Provider, external_id: str, code: str, name: str = "",
+                 metadata: dict | None = None) -> tuple[Channel, bool]:
+    """POST /channels: connect, or (a repeat with the same body) re-activate and return it unchanged.
+
+    Another body under a known id is 409 `id_conflict`: changes go through `channel_update` (PATCH).
+    """
+    existing = (Channel.objects.select_for_update()
+                .filter(tenant_id=tenant_id, provider=provider, external_id=external_id).first())
+    if existing is not None and (existing.code, existing.name, existing.metadata) != (code, name, metadata or {}):
+        raise _id_conflict("Канал")
+    return channel_connect(tenant_id=tenant_id, provider=provider, external_id=external_id, code=code, name=name,
+                           metadata=metadata)
+
+
+@transaction.atomic
+def channel_update(*, channel: Channel, data: dict) -> Channel:
+    """PATCH /channels/{id}: the given `name` and `metadata`; the code (the messenger) never changes."""
+    fields = [field for field in ("name", "metadata") if field in data]
+    for field in fields:
+        setattr(channel, field, data[field] if data[field] is not None else _empty(field))
+    channel.save(update_fields=[*fields, "updated_at"])
+    return channel
+
+
+@transaction.atomic
 def channel_disconnect(*, channel: Channel) -> Channel:
     """Deactivate the channel's child account. Idempotent; chats and messages are kept."""
     _account_set_active(channel.account, False)
@@ -140,7 +200,7 @@ def _chat_get_or_create(*, tenant_id, provider, chat: dict,
                                error_path=error_path)
     try:
         with transaction.atomic():
-            created = Chat.objects.create(channel=channel, **lookup,
+            created = Chat.objects.create(channel=channel, **lookup, request_fingerprint=fingerprint(chat),
                                           **{f: chat.get(f) or _empty(f) for f in CHAT_FIELDS})
             Participant.objects.bulk_create(_participants_build(created, chat.get("participants") or []),
                                             batch_size=PARTICIPANT_BATCH_SIZE)
@@ -149,16 +209,31 @@ def _chat_get_or_create(*, tenant_id, provider, chat: dict,
     return created, True
 
 
+def _same_request(row, data: dict) -> bool:
+    """Rows stored before fingerprints existed accept any repeat."""
+    return not row.request_fingerprint or row.request_fingerprint == fingerprint(data)
+
+
 @transaction.atomic
 def chat_create(*, tenant_id: uuid.UUID, provider: Provider, chat: dict) -> tuple[Chat, bool]:
-    """Create a chat with its participants. An existing external id returns the existing chat unchanged."""
-    return _chat_get_or_create(tenant_id=tenant_id, provider=provider, chat=chat)
+    """Create a chat with its participants. A repeat with the same body returns the existing chat unchanged;
+    another body is 409 `id_conflict` (a chat created by a message carries that message's `chat`)."""
+    result, created = _chat_get_or_create(tenant_id=tenant_id, provider=provider, chat=chat)
+    if not created and not _same_request(result, chat):
+        raise _id_conflict("Чат")
+    return result, created
 
 
 @transaction.atomic
 def chat_update(*, chat: Chat, data: dict) -> Chat:
-    """Update the given chat fields. `participants` are upserted by external id (one statement); none removed."""
-    update_fields = ["updated_at"]
+    """Update the given chat fields. `participants` are upserted by external id (one statement); none removed.
+
+    `changed_at` (optional, the provider's change time) older than the stored one is 409 `stale_update`.
+    """
+    locked = Chat.objects.select_for_update().only("provider_changed_at").get(pk=chat.pk)
+    _refuse_stale(stored=locked.provider_changed_at, changed_at=data.get("changed_at"))
+    chat.provider_changed_at = _newer(locked.provider_changed_at, data.get("changed_at"))
+    update_fields = ["updated_at", "provider_changed_at"]
     for field in CHAT_FIELDS:
         if field in data:
             setattr(chat, field, data[field] if data[field] is not None else _empty(field))
@@ -189,7 +264,7 @@ def _message_build(*, tenant_id, provider, chat: Chat, data: dict) -> Message:
         tenant_id=tenant_id, provider=provider, chat=chat, external_id=data["external_id"], direction=direction,
         text=data.get("text") or "", sender_external_id=data.get("sender_id") or "",
         sent_at=data.get("sent_at"), status=data.get("status") or Message.Status.SENT,
-        status_error=data.get("status_error") or "",
+        status_error=data.get("status_error") or "", request_fingerprint=fingerprint(data),
         # what we send ourselves counts as read; incoming messages wait for `seen`
         seen_flag=direction == Message.Direction.OUTGOING,
     )
@@ -200,11 +275,14 @@ def message_create(*, tenant_id: uuid.UUID, provider: Provider, data: dict) -> t
     """Store one message; create its chat (with participants) if the chat is new.
 
     `data`: external_id, chat (see module doc), direction, text, sender_id, sent_at, status.
-    Text is stored exactly as sent. Returns (message, created); an existing id returns it untouched.
+    Text is stored exactly as sent. Returns (message, created); a repeat with the same body returns the
+    existing message untouched, another body is 409 `id_conflict`.
     """
     lookup = {"tenant_id": tenant_id, "provider": provider, "external_id": data["external_id"]}
     existing = Message.objects.select_related("chat").filter(**lookup).first()
     if existing is not None:
+        if not _same_request(existing, data):
+            raise _id_conflict("Сообщение")
         return existing, False
     chat, _ = _chat_get_or_create(tenant_id=tenant_id, provider=provider, chat=data["chat"],
                                   error_path=("chat", "channelId"))
@@ -212,15 +290,26 @@ def message_create(*, tenant_id: uuid.UUID, provider: Provider, data: dict) -> t
         with transaction.atomic():
             message = _message_build(tenant_id=tenant_id, provider=provider, chat=chat, data=data)
             message.save(force_insert=True)
-    except IntegrityError:
-        return Message.objects.select_related("chat").get(**lookup), False
+    except IntegrityError:  # a concurrent request stored it first
+        existing = Message.objects.select_related("chat").get(**lookup)
+        if not _same_request(existing, data):
+            raise _id_conflict("Сообщение")
+        return existing, False
     return message, True
 
 
 @transaction.atomic
-def message_update_text(*, message: Message, text: str) -> Message:
-    """Replace only the text; keep the previous text and the time in the edit history."""
+def message_update_text(*, message: Message, text: str, changed_at: datetime | None = None) -> Message:
+    """Replace only the text; keep the previous text and the time in the edit history.
+
+    `changed_at` (the provider's change time, optional) older than the stored one is 409 `stale_update`.
+    """
     locked = Message.objects.select_for_update().get(pk=message.pk)
+    _refuse_stale(stored=locked.provider_changed_at, changed_at=changed_at)
+    newer = _newer(locked.provider_changed_at, changed_at)
+    if newer != locked.provider_changed_at:
+        Message.objects.filter(pk=message.pk).update(provider_changed_at=newer)
+        message.provider_changed_at = newer
     if locked.text == text:
         return message
     now = timezone.now()
@@ -232,15 +321,18 @@ def message_update_text(*, message: Message, text: str) -> Message:
 
 @transaction.atomic
 def message_set_status(*, message: Message, status: str, error: str = "") -> Message:
-    """Set the status passed by the provider and append it to the status history.
+    """Set the status and append it to the status history, forward only: sent -> delivered -> read, and
+    failed (from any of them) is final. A stale or repeated status changes and records nothing; the
+    message comes back with its current state.
 
-    `error` describes a `failed` status and is cleared for any other status. A repeat
-    of the current status and error records nothing new.
+    `error` describes a `failed` status and is cleared for any other status.
     """
     if status not in Message.Status.values:
         raise ApplicationError("Неизвестный статус.", field="status")
     error = error if status == Message.Status.FAILED else ""
     locked = Message.objects.select_for_update().get(pk=message.pk)
+    if STATUS_RANK[status] <= STATUS_RANK[locked.status]:
+        status, error = locked.status, locked.status_error
     if (locked.status, locked.status_error) != (status, error):
         now = timezone.now()
         MessageStatusHistory.objects.create(message=message, status=status, error=error)
@@ -261,26 +353,30 @@ class BulkItemResult:
 
 
 @transaction.atomic
-def messages_bulk_create(*, tenant_id: uuid.UUID, provider: Provider,
-                         items: list[tuple[int, dict]]) -> dict[int, BulkItemResult]:
+def messages_bulk_create(*, tenant_id: uuid.UUID, provider: Provider, items: list[tuple[int, dict]],
+                         conflicts: bool = False) -> dict[int, BulkItemResult]:
     """Store many validated messages with a constant number of queries.
 
     `items` are (index, data) pairs as for `message_create`. Each item is judged on its
     own: an unknown channel fails only that item. Within the batch the first occurrence of
     a message id wins, later ones are duplicates; the first occurrence of a chat id defines
-    the chat and its participants.
+    the chat and its participants. With `conflicts` (the public API), a known id with another
+    body is an item error (`id`) instead of a duplicate.
     """
     scope = {"tenant_id": tenant_id, "provider": provider}
     results: dict[int, BulkItemResult] = {}
-    existing = set(Message.objects.filter(**scope, external_id__in=[d["external_id"] for _, d in items])
-                   .values_list("external_id", flat=True))
-    new_items, seen_ids = [], set()
+    known = dict(Message.objects.filter(**scope, external_id__in=[d["external_id"] for _, d in items])
+                 .values_list("external_id", "request_fingerprint"))
+    new_items = []
     for index, data in items:
-        if data["external_id"] in existing or data["external_id"] in seen_ids:
-            results[index] = BulkItemResult(index, data["external_id"], "duplicate")
-        else:
-            seen_ids.add(data["external_id"])
+        message_id = data["external_id"]
+        if message_id not in known:
+            known[message_id] = fingerprint(data)
             new_items.append((index, data))
+        elif conflicts and known[message_id] and known[message_id] != fingerprint(data):
+            results[index] = BulkItemResult(index, message_id, "error", {"id": [_id_conflict("Сообщение").message]})
+        else:
+            results[index] = BulkItemResult(index, message_id, "duplicate")
 
     chat_payloads: dict[str, dict] = {}
     for _, data in new_items:
@@ -296,6 +392,7 @@ def messages_bulk_create(*, tenant_id: uuid.UUID, provider: Provider,
         to_create = [cid for cid in missing if cid not in bad_chats]
         Chat.objects.bulk_create(
             [Chat(**scope, external_id=cid, channel=channels.get(missing[cid].get("channel_id")),
+                  request_fingerprint=fingerprint(missing[cid]),
                   **{f: missing[cid].get(f) or _empty(f) for f in CHAT_FIELDS}) for cid in to_create],
             ignore_conflicts=True,
         )

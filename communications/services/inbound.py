@@ -39,10 +39,10 @@ def _plain(errors):
     return str(errors)
 
 
-def _store(tenant_id, provider, valid: list[tuple[int, dict]]) -> dict[int, BulkItemResult]:
+def _store(tenant_id, provider, valid: list[tuple[int, dict]], conflicts: bool) -> dict[int, BulkItemResult]:
     try:
         with transaction.atomic():
-            return messages_bulk_create(tenant_id=tenant_id, provider=provider, items=valid)
+            return messages_bulk_create(tenant_id=tenant_id, provider=provider, items=valid, conflicts=conflicts)
     except (DataError, ValueError) as exc:  # psycopg: NUL is a ValueError, bad encoding a DataError
         logger.warning("bulk insert of %s messages refused (%s); storing them one by one",
                        len(valid), type(exc).__name__)
@@ -50,7 +50,8 @@ def _store(tenant_id, provider, valid: list[tuple[int, dict]]) -> dict[int, Bulk
     for index, data in valid:
         try:
             with transaction.atomic():
-                results.update(messages_bulk_create(tenant_id=tenant_id, provider=provider, items=[(index, data)]))
+                results.update(messages_bulk_create(tenant_id=tenant_id, provider=provider, items=[(index, data)],
+                                                    conflicts=conflicts))
         except (DataError, ValueError) as exc:
             logger.warning("message %s refused by the database: %s", index, type(exc).__name__)
             results[index] = BulkItemResult(index, _item_id({"id": data["external_id"]}), "error",
@@ -66,8 +67,10 @@ def channel_item_problem(item) -> str:
     return f"{found[0]}: {found[1]}" if found else ""
 
 
-def messages_import(*, tenant_id: uuid.UUID, provider: Provider, items: list) -> list[BulkItemResult]:
+def messages_import(*, tenant_id: uuid.UUID, provider: Provider, items: list,
+                    conflicts: bool = False) -> list[BulkItemResult]:
     """Store raw message items (as in `POST /api/v1/messages`), each judged on its own.
+    With `conflicts` (the public API), a known id with another body is an item error on `id`.
     Returns one result per item, in order: created / duplicate / error (with errors by field)."""
     from communications.api.public.serializers import PublicMessageCreateSerializer, validate_each  # one format
 
@@ -85,5 +88,5 @@ def messages_import(*, tenant_id: uuid.UUID, provider: Provider, items: list) ->
         results[index] = BulkItemResult(index, _item_id(item), "error", _plain(item_errors))
     valid = [(clean[position][0], data) for position, data in valid]
     if valid:
-        results.update(_store(tenant_id, provider, valid))
+        results.update(_store(tenant_id, provider, valid, conflicts))
     return [results[index] for index in range(len(items))]

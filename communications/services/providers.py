@@ -20,10 +20,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from communications import semver
+from communications.clients import TransportError, UnsafeTargetError, resolve_safe
 from communications.models import ConfigurationBinding, Provider, ProviderConfiguration, TenantConfiguration
 from communications.models.providers import ALL_ENDPOINTS, REQUIRED_ENDPOINTS
+from communications.provider_contract import key_header_problem
 from communications.selectors.providers import (
     binding_active_get,
+    binding_pending_get,
     configuration_active_get,
     provider_get,
     tenant_configuration_get,
@@ -67,6 +70,20 @@ def _is_http_url(value) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
+def _unsafe_url_problem(url: str) -> str | None:
+    """The SSRF guard's refusal of `url` (credentials, private or loopback address), or None.
+
+    A host that does not resolve yet is accepted: the guard runs again at every call.
+    """
+    try:
+        resolve_safe(url)
+    except UnsafeTargetError as exc:
+        return f"URL не может быть вызван: {exc}."
+    except (TransportError, ValueError):
+        return None
+    return None
+
+
 def configuration_validate(*, data: dict) -> dict:
     """Check a configuration payload (camelCase, as in the API); return the cleaned model fields.
 
@@ -93,6 +110,8 @@ def configuration_validate(*, data: dict) -> dict:
             errors[f"endpoints.{name}"] = [f"Неизвестный эндпоинт. Допустимые: {', '.join(ALL_ENDPOINTS)}."]
         elif url and not _is_http_url(url):
             errors[f"endpoints.{name}"] = ["Нужен абсолютный URL со схемой http или https."]
+        elif url and (problem := _unsafe_url_problem(url)):
+            errors[f"endpoints.{name}"] = [problem]
 
     auth = data.get("auth")
     if not isinstance(auth, dict):
@@ -105,9 +124,9 @@ def configuration_validate(*, data: dict) -> dict:
                    else "Неподдерживаемый тип аутентификации; сейчас доступен только API_KEY.")
         errors["auth.type"] = [message]
     header = auth.get("headerName")
-    if auth and (not isinstance(header, str) or not header.strip() or len(header) > 100
-                 or any(ch in header for ch in " :\r\n")):
-        errors["auth.headerName"] = ["Укажите имя HTTP-заголовка для ключа, например X-API-Key."]
+    header_problem = key_header_problem(header) if auth else None
+    if header_problem:
+        errors["auth.headerName"] = [header_problem]
     key = auth.get("key")
     if auth and (not isinstance(key, str) or len(key) < 8 or len(key) > 512):
         errors["auth.key"] = ["Ключ должен быть строкой длиной от 8 до 512 символов."]
@@ -126,11 +145,14 @@ def configuration_validate(*, data: dict) -> dict:
 
 @transaction.atomic
 def provider_configuration_upload(*, app_code: str, app_version: str, data: dict, mode: str = "update",
-                                  actor=None) -> ProviderConfiguration:
-    """Store a new configuration and make it the active one for `app_version`.
+                                  actor=None, activate: bool = True) -> ProviderConfiguration:
+    """Store a new configuration and bind it to `app_version`.
 
     mode="create" (POST) requires that no configuration is active for the app version yet,
-    mode="update" (PUT) requires that one is. Both deactivate every earlier binding of the version.
+    mode="update" (PUT) requires that one is. With `activate` (an unpublished app version) the upload
+    becomes the active one and every earlier binding of the version inactive. Without it (a published
+    version) it becomes the version's pending configuration, replacing an earlier pending one, and the
+    active one keeps serving until `configuration_pending_activate`.
     """
     cleaned = configuration_validate(data=data)
     provider = provider_get(code=app_code, for_update=True)  # serialises uploads of one provider
@@ -152,13 +174,40 @@ def provider_configuration_upload(*, app_code: str, app_version: str, data: dict
 
     configuration = ProviderConfiguration.objects.create(
         provider=provider, app_code=app_code, app_version=app_version, uploaded_by=actor, **cleaned)
+    earlier = ConfigurationBinding.objects.filter(provider=provider, app_version=app_version)
+    earlier.filter(is_pending=True).update(is_pending=False)
+    if activate:
+        earlier.filter(is_active=True).update(is_active=False)
+        if provider.label != cleaned["provider_label"]:
+            provider.label = cleaned["provider_label"]
+            provider.save(update_fields=["label", "updated_at"])
+    ConfigurationBinding.objects.create(provider=provider, app_version=app_version, configuration=configuration,
+                                        is_active=activate, is_pending=not activate)
+    logger.info("provider configuration uploaded provider=%s app_version=%s configuration_version=%s pending=%s",
+                app_code, app_version, configuration.configuration_version, not activate)
+    return configuration
+
+
+@transaction.atomic
+def configuration_pending_activate(*, app_code: str, app_version: str) -> ProviderConfiguration | None:
+    """Make the pending configuration of `app_version` the active one (after a passing run and SberCRM's mark).
+
+    Tenants already bound keep their configuration (they move only on an app upgrade); new installs get
+    this one. Returns the activated configuration, or None when nothing is pending.
+    """
+    provider = provider_get(code=app_code, for_update=True)
+    pending = binding_pending_get(provider=provider, app_version=app_version)
+    if pending is None:
+        return None
     ConfigurationBinding.objects.filter(provider=provider, app_version=app_version, is_active=True) \
         .update(is_active=False)
-    ConfigurationBinding.objects.create(provider=provider, app_version=app_version, configuration=configuration)
-    if provider.label != cleaned["provider_label"]:
-        provider.label = cleaned["provider_label"]
+    pending.is_active, pending.is_pending = True, False
+    pending.save(update_fields=["is_active", "is_pending"])
+    configuration = pending.configuration
+    if provider.label != configuration.provider_label:
+        provider.label = configuration.provider_label
         provider.save(update_fields=["label", "updated_at"])
-    logger.info("provider configuration uploaded provider=%s app_version=%s configuration_version=%s",
+    logger.info("pending configuration activated provider=%s app_version=%s configuration_version=%s",
                 app_code, app_version, configuration.configuration_version)
     return configuration
 

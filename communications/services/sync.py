@@ -86,7 +86,16 @@ def integration_activate(*, tenant_id: uuid.UUID, provider: Provider) -> None:
     _lifecycle_call(tenant_configuration, "getChannels", contract.get_channels_body, on_delivered="channels.activate")
     if _configured(tenant_configuration, "setWebhook"):
         _lifecycle_call(tenant_configuration, "setWebhook", contract.set_webhook_body,
-                        url=settings.COMMUNICATIONS_PUBLIC_API_URL)
+                        url=settings.COMMUNICATIONS_PUBLIC_API_URL, authorization=_authorization(tenant_id, provider))
+
+
+def _authorization(tenant_id, provider: Provider) -> str:
+    """The header the provider calls our public API with: the tenant's active integration token."""
+    from communications.services.tokens import integration_token_encode  # tokens imports this module
+
+    token = IntegrationToken.objects.filter(tenant_id=tenant_id, provider=provider,
+                                            status=IntegrationToken.Status.ACTIVE).select_related("provider").first()
+    return contract.bearer(integration_token_encode(token=token)) if token else contract.EXAMPLE_AUTHORIZATION
 
 
 @on_delivered_handler("channels.activate")

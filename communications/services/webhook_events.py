@@ -3,14 +3,12 @@
 Each event is an outbox delivery (`delivery_enqueue_webhook`) written in the transaction of
 the change it reports, signed per Standard Webhooks with the webhook's own secret. Body:
 
-    {"type": "message.created", "timestamp": "2025-01-01T12:00:00+00:00",
+    {"type": "message.created", "timestamp": "2025-01-01T12:00:00Z",
      "data": {"tenantId": "...", ...}}
 
 Events about one chat share its ordering key, so they arrive in the order they happened.
 Catalogue and payloads: docs/webhook-events.md.
 """
-
-from django.utils import timezone
 
 from communications import provider_contract as contract
 from communications.models import Message, TenantConfiguration, Webhook
@@ -27,7 +25,7 @@ def webhook_event_emit(*, tenant_configuration: TenantConfiguration, event: str,
     if webhook is None or event not in (webhook.events or []):
         return False
     payload = contract.webhook_envelope(event=event, tenant_id=tenant_configuration.tenant_id,
-                                        timestamp=timezone.now().isoformat(), data=data)
+                                        timestamp=contract.utc_timestamp(), data=data)
     delivery_enqueue_webhook(tenant_configuration=tenant_configuration, url=webhook.url, secret=webhook.secret,
                              event=event, payload=payload, ordering_key=ordering_key)
     return True
@@ -38,5 +36,5 @@ def message_data(message: Message, *, message_id: str | None, client_message_id:
     return contract.message_event_data(
         chat_id=message.chat.external_id, message_id=message_id, client_message_id=client_message_id,
         direction=message.direction, text=message.text, status=message.status, error=message.status_error,
-        seen=message.seen_flag, created_at=message.created_at.isoformat() if message.created_at else None,
-        edited_at=message.edited_at.isoformat() if message.edited_at else None)
+        seen=message.seen_flag, created_at=contract.utc_timestamp(message.created_at) if message.created_at else None,
+        edited_at=contract.utc_timestamp(message.edited_at) if message.edited_at else None)

@@ -26,7 +26,7 @@ from communications.models import (
     TenantConfiguration,
 )
 from communications.models.teststand import SANDBOX_NAMESPACE
-from communications.selectors.providers import configuration_active_get, provider_get
+from communications.selectors.providers import configuration_under_test_get, provider_get
 from communications.services.deliveries import provider_call_now
 from communications.teststand import contract, payloads
 from config.api.errors import ConflictError, NotFoundError
@@ -58,9 +58,10 @@ def sandbox_tenant_get_or_create(*, provider: Provider) -> SandboxTenant:
 
 @transaction.atomic
 def conformance_run_start(*, app_code: str, app_version: str, origin: str, actor=None) -> ConformanceRun:
-    """Queue a run for the configuration active for `app_version`. One run at a time per configuration."""
+    """Queue a run for the configuration under test for `app_version` (pending, else active). One run at a
+    time per configuration."""
     provider = provider_get(code=app_code, for_update=True)  # serialises concurrent starts
-    configuration = configuration_active_get(provider=provider, app_version=app_version)
+    configuration = configuration_under_test_get(provider=provider, app_version=app_version)
     if configuration is None:
         raise ConflictError(f"Для версии {app_version} нет активной конфигурации провайдера: проверять нечего.",
                             code="no_active_configuration", field="appVersion")
@@ -206,12 +207,12 @@ def _check(run, configuration, sandbox, endpoint, body, key, deadline, position,
 # --- reads for the publish rule and the reports ------------------------------------
 
 def conformance_run_latest(*, app_code: str, app_version: str) -> ConformanceRun | None:
-    """The latest run of the configuration active for `app_version` (None without one)."""
+    """The latest run of the configuration under test for `app_version` (None without one)."""
     try:
         provider = provider_get(code=app_code)
     except NotFoundError:
         return None
-    configuration = configuration_active_get(provider=provider, app_version=app_version)
+    configuration = configuration_under_test_get(provider=provider, app_version=app_version)
     if configuration is None:
         return None
     return (ConformanceRun.objects.select_related("configuration").filter(configuration=configuration)

@@ -9,11 +9,25 @@ from drf_spectacular.extensions import OpenApiViewExtension
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 
-ErrorEnvelopeSerializer = inline_serializer("ErrorEnvelope", {
-    "error": inline_serializer("ErrorEnvelopeBody", {
+# THE one error schema of every document (`Error`), as config/api/errors.py renders it.
+ErrorEnvelopeSerializer = inline_serializer("Error", {
+    "error": inline_serializer("ErrorBody", {
         "code": serializers.CharField(help_text="Машиночитаемый код ошибки."),
         "message": serializers.CharField(help_text="Описание для человека."),
         "fields": serializers.DictField(required=False, help_text="Ошибки по полям запроса."),
+        "retry_after": serializers.IntegerField(required=False, help_text="Только у 429: через сколько секунд "
+                                                                           "повторить (как Retry-After)."),
+        "unmet": serializers.ListField(
+            child=inline_serializer("PublishConditionUnmet", {
+                "code": serializers.ChoiceField(choices=[
+                    ("communications_scope", "не включён скоуп «Коммуникации»"),
+                    ("provider_configuration", "нет активной конфигурации провайдера"),
+                    ("moderation", "модерация не одобрена"),
+                    ("provider_testing", "тестирование не подтверждено провайдером"),
+                    ("sbercrm_testing", "тестирование не подтверждено SberCRM для активной конфигурации")]),
+                "message": serializers.CharField(help_text="Что сделать, по-русски."),
+            }), required=False,
+            help_text="Только у 400 publish_conditions_unmet: каждое невыполненное условие публикации."),
     }),
 })
 ERROR_TEXTS = {400: "Некорректные данные запроса", 401: "Нет токена или неверные учётные данные",

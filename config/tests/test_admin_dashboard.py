@@ -41,6 +41,7 @@ def test_figures_count_what_needs_attention(admin_user, scene):
     # then
     assert {key: figure.count for key, figure in figures.items()} == {
         "pending": 1, "ready": 1, "failing_providers": 2, "dead_24h": 1, "active_tenants": 1, "failed_today": 1,
+        "pending_configurations": 0,
     }
 
 
@@ -82,4 +83,5 @@ def test_figures_of_models_the_user_cannot_view_are_left_out(db):
     # then
     assert dashboard_figures(user=nobody) == []
     assert {figure.key for figure in dashboard_figures(user=moderator)} == {
-        "pending", "ready", "failing_providers", "dead_24h", "active_tenants", "failed_today"}
+        "pending", "ready", "failing_providers", "dead_24h", "active_tenants", "failed_today",
+        "pending_configurations"}

@@ -1,17 +1,10 @@
-from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
+from config.api.schema import ErrorEnvelopeSerializer
 from marketplace.models import Application, AppVersion, Installation, Scope
 
-ErrorSerializer = inline_serializer("MarketplaceError", {
-    "error": inline_serializer("MarketplaceErrorBody", {
-        "code": serializers.CharField(),
-        "message": serializers.CharField(),
-        "fields": serializers.DictField(required=False),
-        "unmet": serializers.ListField(child=serializers.DictField(), required=False,
-                                       help_text="Невыполненные условия публикации."),
-    }),
-})
+ErrorSerializer = ErrorEnvelopeSerializer
 ERROR_TEXTS = {400: "Ошибка валидации", 401: "Нет токена", 403: "Нет доступа",
                404: "Не найдено (или чужое приложение)", 409: "Конфликт состояния"}
 
@@ -118,11 +111,15 @@ class ProviderConfigurationItemSerializer(serializers.Serializer):
     endpoints = serializers.DictField(child=serializers.CharField())
     auth = AuthReadSerializer()
     isActive = serializers.BooleanField()
+    isPending = serializers.BooleanField(help_text="Загружена для опубликованной версии и ждёт пройденного прогона "
+                                                   "тестового стенда и отметки SberCRM; до этого не обслуживает никого.")
     uploadedAt = serializers.DateTimeField()
     boundAt = serializers.DateTimeField()
 
 
 class ProviderConfigurationSerializer(ProviderConfigurationItemSerializer):
+    pendingConfigurationVersion = serializers.CharField(
+        allow_null=True, help_text="Версия конфигурации, ожидающей проверки (только у опубликованной версии).")
     history = ProviderConfigurationItemSerializer(many=True, required=False)
 
 
@@ -180,7 +177,7 @@ class TestRunDetailSerializer(TestRunSerializer):
 
 # --- installations (marketplace service) ---------------------------------------------------------
 
-class InstallationRequestSerializer(serializers.Serializer):
+class InstallationChangeSerializer(serializers.Serializer):
     tenantId = serializers.UUIDField()
     appCode = serializers.CharField(max_length=100)
     appVersion = serializers.CharField(max_length=64)

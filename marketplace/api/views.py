@@ -9,11 +9,13 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import InvalidToken
 
 from config.api.errors import ApplicationError
 from config.api.permissions import IsMarketplaceService
 from marketplace import selectors, services
 from marketplace.api import serializers as s
+from marketplace.api.authentication import token_error
 from marketplace.api.permissions import IsDeveloper
 
 DEV = ["marketplace: разработчик"]
@@ -28,6 +30,11 @@ def _valid(serializer_class, data) -> dict:
 
 class _DeveloperView(APIView):
     permission_classes = [IsDeveloper]
+
+    def handle_exception(self, exc):
+        if isinstance(exc, InvalidToken):  # simplejwt's «not valid for any token type»: say why
+            exc = token_error(self.request)
+        return super().handle_exception(exc)
 
     def app(self, code, *, for_update=False):
         return selectors.application_get_for_developer(user=self.request.user, code=code, for_update=for_update)
@@ -257,19 +264,19 @@ class InstallationView(APIView):
         return Response(s.InstallationSerializer(installation).data)
 
     @extend_schema(operation_id="marketplace_installation_create", tags=SVC,
-                   summary="Установить приложение тенанту (идемпотентно)", request=s.InstallationRequestSerializer,
+                   summary="Установить приложение тенанту (идемпотентно)", request=s.InstallationChangeSerializer,
                    responses={201: s.InstallationSerializer, 200: s.InstallationSerializer, **s.errors(400, 404, 409)})
     def post(self, request):
-        data = _valid(s.InstallationRequestSerializer, request.data)
+        data = _valid(s.InstallationChangeSerializer, request.data)
         installation, created = services.installation_install(tenant_id=data["tenantId"],
                                                                version=self._version(data))
         return Response(s.InstallationSerializer(installation).data, status=201 if created else 200)
 
     @extend_schema(operation_id="marketplace_installation_upgrade", tags=SVC,
-                   summary="Обновить версию приложения у тенанта (вручную)", request=s.InstallationRequestSerializer,
+                   summary="Обновить версию приложения у тенанта (вручную)", request=s.InstallationChangeSerializer,
                    responses={200: s.InstallationSerializer, **s.errors(400, 404, 409)})
     def put(self, request):
-        data = _valid(s.InstallationRequestSerializer, request.data)
+        data = _valid(s.InstallationChangeSerializer, request.data)
         installation = services.installation_upgrade(tenant_id=data["tenantId"], version=self._version(data))
         return Response(s.InstallationSerializer(installation).data)
 

@@ -12,6 +12,7 @@ from rest_framework import serializers
 from communications.api.public import limits
 from communications.channels import channel_kind
 from communications.models import Message, Webhook
+from config.api.schema import ErrorEnvelopeSerializer
 
 
 class StrictSerializer(serializers.Serializer):
@@ -58,13 +59,7 @@ def _metadata(**kwargs):
                                  **kwargs)
 
 
-class PublicErrorSerializer(serializers.Serializer):
-    class Body(serializers.Serializer):
-        code = serializers.CharField(help_text="Машиночитаемый код ошибки.")
-        message = serializers.CharField(help_text="Описание для человека.")
-        fields = serializers.DictField(required=False, help_text="Ошибки по полям запроса.")
-
-    error = Body()
+PublicErrorSerializer = ErrorEnvelopeSerializer  # the one error schema of every document
 
 
 # --- channels ---------------------------------------------------------------------------
@@ -74,6 +69,22 @@ class PublicChannelConnectSerializer(StrictSerializer):
     code = serializers.CharField(max_length=64, help_text="Код канала: telegram, whatsapp, vk, viber, max, avito…")
     name = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     metadata = _metadata(required=False, default=dict)
+
+
+class PublicChannelUpdateSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    metadata = _metadata(required=False)
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError("Передайте name и/или metadata.")
+        return attrs
+
+
+def _changed_at():
+    return serializers.DateTimeField(
+        source="changed_at", required=False,
+        help_text="Время изменения у провайдера (ISO 8601). Если сохранённое изменение новее — 409 stale_update.")
 
 
 class PublicChannelSerializer(serializers.Serializer):
@@ -137,9 +148,10 @@ class PublicChatUpdateSerializer(_ParticipantsMixin, StrictSerializer):
     type = serializers.CharField(max_length=32, required=False, allow_blank=True)
     metadata = _metadata(required=False)
     participants = _participants(required=False)
+    changedAt = _changed_at()
 
     def validate(self, attrs):
-        if not attrs:
+        if not set(attrs) - {"changed_at"}:
             raise serializers.ValidationError("Передайте хотя бы одно поле для изменения.")
         return attrs
 
@@ -192,6 +204,7 @@ class PublicMessageCreateSerializer(StrictSerializer):
 class PublicMessageUpdateSerializer(StrictSerializer):
     text = serializers.CharField(max_length=limits.MAX_TEXT_LENGTH, trim_whitespace=False,
                                  help_text="Новый текст. Другие поля сообщения не меняются.")
+    changedAt = _changed_at()
 
 
 class PublicMessageStatusSerializer(StrictSerializer):
@@ -223,14 +236,14 @@ class PublicMessageSerializer(serializers.Serializer):
 
 # --- bulk ---------------------------------------------------------------------------------------
 
-class PublicBulkMessagesSerializer(StrictSerializer):
+class PublicBulkMessagesEnvelopeSerializer(StrictSerializer):
     """Only the envelope is validated here; each item is validated on its own in the view."""
 
     messages = serializers.ListField(child=serializers.JSONField(), min_length=1,
                                      max_length=limits.MAX_BULK_MESSAGES)
 
 
-class PublicBulkMessagesRequestSerializer(serializers.Serializer):
+class PublicBulkMessagesSerializer(serializers.Serializer):
     """Schema of the request (documentation)."""
 
     messages = PublicMessageCreateSerializer(many=True, min_length=1, max_length=limits.MAX_BULK_MESSAGES)

@@ -35,11 +35,21 @@ ERR_400 = _error("Некорректные данные (ошибки по по�
                  "Некорректные данные запроса.", {"text": ["Это поле обязательно."]})
 ERR_401 = _error("Нет токена, токен недействителен, истёк или деактивирован, интеграция или провайдер отключены.",
                  "token_inactive", "Токен деактивирован.")
+ERR_409 = _error("Повтор POST с тем же id, но другим телом (id_conflict), или PATCH с changedAt старше уже "
+                 "применённого изменения (stale_update). Ничего не изменено.", "id_conflict",
+                 "Сообщение с таким id уже есть, и тело запроса отличается от первого.",
+                 {"id": ["Сообщение с таким id уже есть, и тело запроса отличается от первого."]})
 ERR_404 = _error("Объект не найден у этого тенанта и провайдера.", "not_found", "Чат не найден.")
 ERR_413 = _error("Тело запроса больше 2 МБ.", "payload_too_large", "Тело запроса больше 2097152 байт.")
 ERR_429 = _error("Превышен лимит запросов.", "throttled", "Запрос был проигнорирован.")
-COMMON_ERRORS = {400: ERR_400, 401: ERR_401, 413: ERR_413, 429: ERR_429}
+ERR_415 = _error("Content-Type тела не application/json.", "unsupported_media_type",
+                 "Неподдерживаемый тип данных «text/plain» в запросе.")
+COMMON_ERRORS = {400: ERR_400, 401: ERR_401, 413: ERR_413, 415: ERR_415, 429: ERR_429}
 WITH_404 = {**COMMON_ERRORS, 404: ERR_404}
+WITH_409 = {**COMMON_ERRORS, 409: ERR_409}
+WITH_404_409 = {**WITH_404, 409: ERR_409}
+REPEAT_RULE = ("Повтор с тем же id и тем же телом возвращает существующий объект без изменений (200); тот же id с "
+               "другим телом — 409 id_conflict; изменения — через PATCH.")
 # Operations without a request body: any body over 2 MB still answers 413.
 NO_BODY_ERRORS = {401: ERR_401, 404: ERR_404, 413: ERR_413, 429: ERR_429}
 
@@ -122,20 +132,33 @@ class ChannelListView(PublicAPIView):
         description="Создаёт канал и дочерний аккаунт под основным аккаунтом тенанта у провайдера или "
                     "повторно активирует отключённый. Код канала сохраняется как передан; для неизвестных кодов "
                     "используется иконка-заглушка. 201 — канал создан, 200 — канал уже был (активирован, данные "
-                    "обновлены).",
+                    "не меняются). " + REPEAT_RULE,
         request=s.PublicChannelConnectSerializer,
-        responses={201: s.PublicChannelSerializer, 200: s.PublicChannelSerializer, **COMMON_ERRORS},
+        responses={201: s.PublicChannelSerializer, 200: s.PublicChannelSerializer, **WITH_409},
         examples=[OpenApiExample("Канал Telegram", request_only=True,
                                  value={"id": "tg-bot-1", "code": "telegram", "name": "Бот поддержки"}),
                   _ok("Подключённый канал", CHANNEL_OUT, 201, 200)],
     )
     def post(self, request):
         data = self.validated(s.PublicChannelConnectSerializer)
-        channel, created = services.channel_connect(**self.scope, **data)
+        channel, created = services.channel_post(**self.scope, **data)
         return Response(s.PublicChannelSerializer(channel).data, status=_created_or_ok(created))
 
 
 class ChannelDetailView(PublicAPIView):
+    @extend_schema(
+        operation_id="channels_update", tags=[TAG_CHANNELS], summary="Изменить канал",
+        description="Меняет переданные name и metadata. Код канала (мессенджер) не меняется: другой мессенджер — "
+                    "другой канал.",
+        request=s.PublicChannelUpdateSerializer, responses={200: s.PublicChannelSerializer, **WITH_404},
+        examples=[OpenApiExample("Новое название", request_only=True, value={"name": "Бот продаж"}),
+                  _ok("Канал", {**CHANNEL_OUT, "name": "Бот продаж"})],
+    )
+    def patch(self, request, channelId: str):
+        channel = selectors.channel_get(**self.scope, channel_id=channelId)
+        data = self.validated(s.PublicChannelUpdateSerializer)
+        return Response(s.PublicChannelSerializer(services.channel_update(channel=channel, data=data)).data)
+
     @extend_schema(
         operation_id="channels_disconnect", tags=[TAG_CHANNELS], summary="Отключить канал",
         description="Деактивирует дочерний аккаунт канала. Чаты и сообщения сохраняются. Повторный вызов — тоже 204.",
@@ -150,10 +173,10 @@ class ChannelDetailView(PublicAPIView):
 class ChatListView(PublicAPIView):
     @extend_schema(
         operation_id="chats_create", tags=[TAG_CHATS], summary="Создать чат",
-        description="Создаёт чат со всеми участниками. Если чат с таким id уже есть — возвращает его (200) "
-                    "и ничего не меняет.",
+        description="Создаёт чат со всеми участниками. " + REPEAT_RULE + " Чат, созданный сообщением, "
+                    "сравнивается с объектом chat того сообщения.",
         request=s.PublicChatCreateSerializer,
-        responses={201: s.PublicChatSerializer, 200: s.PublicChatSerializer, **COMMON_ERRORS},
+        responses={201: s.PublicChatSerializer, 200: s.PublicChatSerializer, **WITH_409},
         examples=[OpenApiExample("Личный чат", request_only=True, value=CHAT_EXAMPLE),
                   _ok("Чат", CHAT_OUT, 201, 200)],
     )
@@ -167,8 +190,9 @@ class ChatDetailView(PublicAPIView):
     @extend_schema(
         operation_id="chats_update", tags=[TAG_CHATS], summary="Обновить информацию о чате",
         description="Меняет переданные поля чата. participants добавляет новых участников и обновляет "
-                    "данные существующих (по id); никого не удаляет.",
-        request=s.PublicChatUpdateSerializer, responses={200: s.PublicChatSerializer, **WITH_404},
+                    "данные существующих (по id); никого не удаляет. changedAt (необязательно) — время изменения у "
+                    "провайдера: если уже применено более новое, ответ 409 stale_update и ничего не меняется.",
+        request=s.PublicChatUpdateSerializer, responses={200: s.PublicChatSerializer, **WITH_404_409},
         examples=[OpenApiExample("Новое название", request_only=True, value={"title": "Иван Петров (VIP)"}),
                   _ok("Обновлённый чат", {**CHAT_OUT, "title": "Иван Петров (VIP)"})],
     )
@@ -197,10 +221,10 @@ class MessageListView(PublicAPIView):
     @extend_schema(
         operation_id="messages_create", tags=[TAG_MESSAGES], summary="Создать сообщение",
         description="Сохраняет сообщение. Чат ищется по chat.id; если его нет, создаётся вместе со всеми "
-                    "участниками из объекта chat. Текст сохраняется как есть (форматирование не поддерживается). "
-                    "Повтор с тем же id возвращает существующее сообщение (200) и ничего не создаёт.",
+                    "участниками из объекта chat (существующий чат не меняется). Текст сохраняется как есть "
+                    "(форматирование не поддерживается). " + REPEAT_RULE,
         request=s.PublicMessageCreateSerializer,
-        responses={201: s.PublicMessageSerializer, 200: s.PublicMessageSerializer, **COMMON_ERRORS},
+        responses={201: s.PublicMessageSerializer, 200: s.PublicMessageSerializer, **WITH_409},
         examples=[OpenApiExample("Входящее сообщение в новый чат", request_only=True, value=MESSAGE_EXAMPLE),
                   _ok("Сообщение", MESSAGE_OUT, 201, 200)],
     )
@@ -214,15 +238,17 @@ class MessageDetailView(PublicAPIView):
     @extend_schema(
         operation_id="messages_update_text", tags=[TAG_MESSAGES], summary="Обновить текст сообщения",
         description="Заменяет только текст; остальные атрибуты не меняются (другие поля в теле — ошибка 400). "
-                    "Прежний текст и время правки сохраняются в истории.",
-        request=s.PublicMessageUpdateSerializer, responses={200: s.PublicMessageSerializer, **WITH_404},
+                    "Прежний текст и время правки сохраняются в истории. changedAt (необязательно) — время правки у "
+                    "провайдера: если уже применена более новая, ответ 409 stale_update и текст не меняется.",
+        request=s.PublicMessageUpdateSerializer, responses={200: s.PublicMessageSerializer, **WITH_404_409},
         examples=[OpenApiExample("Исправленный текст", request_only=True, value={"text": "Здравствуйте, Иван!"}),
                   _ok("Сообщение с новым текстом", {**MESSAGE_OUT, "text": "Здравствуйте, Иван!", "editedAt": _AT})],
     )
     def patch(self, request, messageId: str):
         message = selectors.message_get(**self.scope, message_id=messageId)
         data = self.validated(s.PublicMessageUpdateSerializer)
-        message = services.message_update_text(message=message, text=data["text"])
+        message = services.message_update_text(message=message, text=data["text"],
+                                               changed_at=data.get("changed_at"))
         return Response(s.PublicMessageSerializer(message).data)
 
 
@@ -230,7 +256,9 @@ class MessageStatusView(PublicAPIView):
     @extend_schema(
         operation_id="messages_set_status", tags=[TAG_MESSAGES], summary="Обновить статус сообщения",
         description="Устанавливает переданный статус: sent (отправлено), delivered (доставлено), read (прочитано), "
-                    "failed (ошибка, с обязательным описанием error). Каждая смена пишется в историю статусов.",
+                    "failed (ошибка, с обязательным описанием error). Статус движется только вперёд: sent → "
+                    "delivered → read; failed — окончательный. Устаревший или повторный статус — 200 с текущим "
+                    "состоянием сообщения, ничего не меняется. Каждая смена пишется в историю статусов.",
         request=s.PublicMessageStatusSerializer, responses={200: s.PublicMessageSerializer, **WITH_404},
         examples=[OpenApiExample("Доставлено", request_only=True, value={"status": "delivered"}),
                   OpenApiExample("Ошибка", request_only=True,
@@ -287,8 +315,9 @@ class BulkMessagesView(PublicAPIView):
         operation_id="bulk_messages_create", tags=[TAG_BULK], summary="Пакетная загрузка сообщений",
         description="От 1 до 100 сообщений (формат как у POST /messages). Каждое обрабатывается независимо: "
                     "ошибка в одном не отклоняет остальные. Ответ 200 перечисляет результат по каждому: index, id "
-                    "и result = created / duplicate / error (с ошибками по полям).",
-        request=s.PublicBulkMessagesRequestSerializer,
+                    "и result = created / duplicate (тот же id и то же тело) / error (с ошибками по полям; тот же id "
+                    "с другим телом — ошибка поля id).",
+        request=s.PublicBulkMessagesSerializer,
         responses={200: s.PublicBulkMessagesResultSerializer, **COMMON_ERRORS},
         examples=[
             OpenApiExample("Два сообщения", request_only=True, value={"messages": [
@@ -301,8 +330,8 @@ class BulkMessagesView(PublicAPIView):
         ],
     )
     def post(self, request):
-        items = self.validated(s.PublicBulkMessagesSerializer)["messages"]
-        ordered = inbound.messages_import(**self.scope, items=items)
+        items = self.validated(s.PublicBulkMessagesEnvelopeSerializer)["messages"]
+        ordered = inbound.messages_import(**self.scope, items=items, conflicts=True)
         body = {
             "results": [{"index": r.index, "id": r.id, "result": r.result, **({"errors": r.errors} if r.errors else {})}
                         for r in ordered],

@@ -40,7 +40,9 @@ def app(environ, start_response):
         payload = Webhook(SIGNING_SECRET).verify(body, headers)
     except WebhookVerificationError:
         return reply(start_response, "401 Unauthorized", {"error": "bad signature"})
-    key = headers["idempotency-key"]
+    key = headers.get("idempotency-key")
+    if not key:  # SberCRM always sends one; anything else is not our call
+        return reply(start_response, "400 Bad Request", {"error": "Idempotency-Key header is required"})
     if key not in answers:  # a retry of a call we already handled gets the same answer
         answers[key] = {"messageId": send_to_messenger(payload)}
     return reply(start_response, "200 OK", answers[key])

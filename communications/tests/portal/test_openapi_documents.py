@@ -66,3 +66,28 @@ def test_swagger_and_redoc_load_the_public_document(client):
     # the full schema and its viewers keep working
     for url in ("/api/schema/", "/api/docs/", "/api/redoc/"):
         assert client.get(url).status_code == 200
+
+
+# --- issue 16 item 10: base URL, schema names, one error schema, local assets -----------------------
+
+@pytest.mark.parametrize("name", sorted(SCHEMAS))
+def test_every_document_names_its_servers(name):
+    servers = schema_generate(name).get("servers") or []
+    assert servers and all(server["url"] for server in servers)
+
+
+@pytest.mark.parametrize("name", ["public", "internal"])
+def test_schema_names_are_meaningful_and_there_is_one_error_schema(name):
+    schemas = schema_generate(name)["components"]["schemas"]
+    assert "Body" not in schemas
+    assert not [schema for schema in schemas if schema.endswith("RequestRequest")]
+    envelopes = [schema for schema, body in schemas.items() if set(body.get("properties", {})) == {"error"}]
+    assert envelopes == ["Error"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["/api/redoc/", "/developers/api/redoc/"])
+def test_redoc_loads_no_third_party_fonts(client, url):
+    page = client.get(url).content.decode()
+    assert "Redoc" in page or "redoc" in page
+    assert "googleapis" not in page and "gstatic" not in page

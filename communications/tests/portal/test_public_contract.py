@@ -7,7 +7,7 @@ import pytest
 from communications.portal.openapi import schema_generate
 from communications.tests.public_api.conftest import integration_create
 
-ERROR_REF = "#/components/schemas/PublicError"
+ERROR_REF = "#/components/schemas/Error"  # the one error schema (issue 16 item 10)
 
 
 def _operations():

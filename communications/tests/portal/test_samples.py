@@ -114,6 +114,22 @@ def test_endpoint_sample_answers_a_retry_with_the_same_message_id(sample_endpoin
     assert len(sample.sent) == 2
 
 
+def test_endpoint_sample_answers_400_not_500_without_an_idempotency_key(sample_endpoint):
+    """Issue 16 item 11: a signed call without Idempotency-Key is refused clearly."""
+    from datetime import UTC, datetime
+
+    from standardwebhooks import Webhook as Signer
+
+    sample, _, url = sample_endpoint
+    body, now = b'{"text": "x"}', datetime.now(UTC)
+    headers = {"webhook-id": "msg-1", "webhook-timestamp": str(int(now.timestamp())),
+               "webhook-signature": Signer(os.environ["SBERCRM_SIGNING_SECRET"]).sign("msg-1", now, body.decode()),
+               "X-API-Key": sample.API_KEY, "Content-Type": "application/json"}
+    response = requests.post(url, data=body, headers=headers, timeout=5)
+    assert response.status_code == 400 and "Idempotency-Key" in response.json()["error"]
+    assert sample.sent == []
+
+
 def test_endpoint_sample_refuses_unsigned_or_unauthenticated_calls(sample_endpoint):
     sample, _, url = sample_endpoint
     headers = {"webhook-id": "x", "webhook-timestamp": "1", "webhook-signature": "v1,AAAA"}
@@ -135,6 +151,8 @@ def test_public_api_message_sample_creates_then_repeats_safely(live_server):
     assert second.returncode == 0 and second.stdout.startswith("200 already saved")
     message = Message.objects.get(external_id="msg-5001", chat__tenant_id=integration.tenant_id)
     assert message.chat.participants.count() == 1
+    # issue 16 item 7: the chat belongs to a connected channel, so operator replies name it
+    assert message.chat.channel.external_id == "tg-bot-1" and message.chat.channel.account.is_active
 
 
 @pytest.mark.django_db(transaction=True)

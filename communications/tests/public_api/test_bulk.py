@@ -18,7 +18,7 @@ def test_bulk_reports_each_item_and_one_bad_item_does_not_reject_others(api):
         {**message_payload("m-2", "c-2"), "text": ""},  # 2 error: empty text
         message_payload("m-3", "c-2", participants=3),  # 3 created, new chat with participants
         unknown_channel,                            # 4 error: unknown channel
-        message_payload("m-3", "c-2"),              # 5 duplicate inside the batch
+        message_payload("m-3", "c-2", participants=3),  # 5 duplicate inside the batch (same body)
         "not an object",                            # 6 error
         message_payload("m-5", "c-2"),              # 7 created, chat made by item 3
     ]

@@ -17,11 +17,11 @@ def test_create_chat_with_participants(api):
     assert Participant.objects.filter(chat__external_id="c-1").count() == 3
 
 
-def test_resending_chat_returns_existing_and_changes_nothing(api):
+def test_resending_chat_with_another_body_is_409_and_changes_nothing(api):
     api.post("/api/v1/chats", chat_payload("c-1", participants=2), format="json")
     response = api.post("/api/v1/chats", {**chat_payload("c-1", participants=5), "title": "Другое"}, format="json")
-    assert response.status_code == 200
-    assert response.json()["title"] == "Чат" and len(response.json()["participants"]) == 2
+    assert response.status_code == 409 and response.json()["error"]["code"] == "id_conflict"
+    assert Chat.objects.get().title == "Чат"
     assert Chat.objects.count() == 1 and Participant.objects.count() == 2
 
 

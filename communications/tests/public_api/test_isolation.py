@@ -13,7 +13,7 @@ from communications.models import (
     Webhook,
 )
 
-from .conftest import message_payload
+from .conftest import chat_payload, message_payload
 
 pytestmark = pytest.mark.django_db
 
@@ -77,8 +77,8 @@ def test_same_external_ids_create_separate_objects_in_own_scope(request, owner, 
     assert intruder.client.post("/api/v1/channels", {"id": "ch-1", "code": "vk"}, format="json").status_code == 201
     assert intruder.client.post("/api/v1/messages", message_payload("m-1", "c-1", text="своё"),
                                 format="json").status_code == 201
-    assert intruder.client.post("/api/v1/chats", {"id": "c-1"}, format="json").status_code == 200
-    bulk = intruder.client.post("/api/v1/bulk/messages", {"messages": [message_payload("m-1", "c-1")]},
+    assert intruder.client.post("/api/v1/chats", chat_payload("c-1"), format="json").status_code == 200
+    bulk = intruder.client.post("/api/v1/bulk/messages", {"messages": [message_payload("m-1", "c-1", text="своё")]},
                                 format="json").json()
     # then: the intruder's ids are its own; the owner's rows are untouched
     assert bulk["results"][0]["result"] == "duplicate"

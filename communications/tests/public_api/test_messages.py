@@ -44,9 +44,11 @@ def test_message_into_existing_chat_does_not_touch_chat(api):
 
 def test_resending_message_returns_existing_with_200_and_creates_nothing(api):
     first = api.post("/api/v1/messages", message_payload("m-1", text="раз"), format="json").json()
-    response = api.post("/api/v1/messages", message_payload("m-1", "c-2", text="два"), format="json")
+    response = api.post("/api/v1/messages", message_payload("m-1", text="раз"), format="json")
     assert response.status_code == 200
     assert response.json() == first
+    other = api.post("/api/v1/messages", message_payload("m-1", "c-2", text="два"), format="json")
+    assert other.status_code == 409 and other.json()["error"]["code"] == "id_conflict"
     assert Message.objects.count() == 1 and Chat.objects.count() == 1
 
 
@@ -167,9 +169,9 @@ def test_status_changes_are_recorded_in_history(api):
     history = list(MessageStatusHistory.objects.values_list("status", "error"))
     assert history == [("delivered", ""), ("read", ""), ("failed", "Пользователь заблокировал бота")]
     assert all(h.changed_at for h in MessageStatusHistory.objects.all())
-    # and a later success clears the error
+    # and failed is final: a later status is stale and answered with the current state
     body = api.post("/api/v1/messages/m-1/status", {"status": "sent"}, format="json").json()
-    assert body["status"] == "sent" and body["error"] == ""
+    assert body["status"] == "failed" and body["error"] == "Пользователь заблокировал бота"
 
 
 @pytest.mark.parametrize("payload, field", [

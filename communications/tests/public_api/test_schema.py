@@ -9,6 +9,7 @@ PUBLIC_OPERATIONS = {
     ("/api/v1/messages/{messageId}", "patch"), ("/api/v1/messages/{messageId}/status", "post"),
     ("/api/v1/webhooks", "post"), ("/api/v1/webhooks", "get"), ("/api/v1/webhooks", "delete"),
     ("/api/v1/bulk/messages", "post"),
+    ("/api/v1/channels/{channelId}", "patch"),  # beyond the spec: changes of a channel (the repeat rule, issue 16)
 }
 
 
@@ -34,3 +35,11 @@ def test_every_public_operation_has_russian_summary_bearer_auth_and_error_respon
             assert "404" in operation["responses"], (path, method)
         if "requestBody" in operation:
             assert "400" in operation["responses"], (path, method)
+
+
+def test_operations_with_a_body_document_415(schema):
+    """Issue 16 item 8: a body that is not JSON gets 415, and the document says so."""
+    for path, method in PUBLIC_OPERATIONS:
+        operation = schema["paths"][path][method]
+        if "requestBody" in operation:
+            assert "415" in operation["responses"], (path, method)

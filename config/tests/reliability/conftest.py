@@ -210,6 +210,7 @@ def valid_bodies(world: World) -> dict[tuple[str, str], dict]:
         ("/api/auth/token/", "POST"): {"username": "dev-1", "password": "pass-12345-word"},
         ("/api/auth/token/refresh/", "POST"): {"refresh": "not-a-token"},
         ("/api/v1/channels", "POST"): {"id": "ch-new", "code": "telegram", "name": "Канал"},
+        ("/api/v1/channels/{channelId}", "PATCH"): {"name": "Новое название канала"},
         ("/api/v1/chats", "POST"): message["chat"],
         ("/api/v1/chats/{chatId}", "PATCH"): {"title": "Новое название"},
         ("/api/v1/messages", "POST"): message,

@@ -33,7 +33,7 @@ class AppVersionBindingSerializer(serializers.Serializer):
                                                  help_text="Унаследованная активная конфигурация или null.")
 
 
-class TenantConfigurationRequestSerializer(serializers.Serializer):
+class TenantConfigurationChangeSerializer(serializers.Serializer):
     tenantId = serializers.UUIDField()
     appCode = serializers.SlugField(**APP_CODE)
     appVersion = serializers.CharField(**APP_VERSION)

@@ -4,22 +4,17 @@ Authenticated as the marketplace service account only: developer JWTs and provid
 integration tokens are rejected. Views are thin: validate, call a service, serialize.
 """
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers, status
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from communications.api.internal.lifecycle import serializers as s
 from communications.services import providers as services
 from config.api.permissions import IsMarketplaceService
+from config.api.schema import ErrorEnvelopeSerializer
 
-ErrorSerializer = inline_serializer("LifecycleError", {
-    "error": inline_serializer("LifecycleErrorBody", {
-        "code": serializers.CharField(),
-        "message": serializers.CharField(),
-        "fields": serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False),
-    }),
-})
+ErrorSerializer = ErrorEnvelopeSerializer
 
 
 def _errors(*codes: int) -> dict:
@@ -64,21 +59,21 @@ class AppVersionView(_MarketplaceServiceView):
 class TenantConfigurationView(_MarketplaceServiceView):
     @extend_schema(operation_id="internal_tenant_configuration_create", tags=["internal: маркетплейс"],
                    summary="Установка приложения тенанту: связка с активной конфигурацией версии",
-                   request=s.TenantConfigurationRequestSerializer,
+                   request=s.TenantConfigurationChangeSerializer,
                    responses={201: s.TenantConfigurationSerializer, 200: s.TenantConfigurationSerializer,
                               **_errors(400, 404, 409)})
     def post(self, request):
-        data = self._valid(s.TenantConfigurationRequestSerializer, request.data)
+        data = self._valid(s.TenantConfigurationChangeSerializer, request.data)
         binding, created = services.tenant_configuration_create(
             tenant_id=data["tenantId"], app_code=data["appCode"], app_version=data["appVersion"])
         return Response(s.TenantConfigurationSerializer(binding).data, status=201 if created else 200)
 
     @extend_schema(operation_id="internal_tenant_configuration_upgrade", tags=["internal: маркетплейс"],
                    summary="Обновление версии приложения у тенанта: переход на активную конфигурацию новой версии",
-                   request=s.TenantConfigurationRequestSerializer,
+                   request=s.TenantConfigurationChangeSerializer,
                    responses={200: s.TenantConfigurationSerializer, **_errors(400, 404, 409)})
     def put(self, request):
-        data = self._valid(s.TenantConfigurationRequestSerializer, request.data)
+        data = self._valid(s.TenantConfigurationChangeSerializer, request.data)
         binding = services.tenant_configuration_upgrade(
             tenant_id=data["tenantId"], app_code=data["appCode"], app_version=data["appVersion"])
         return Response(s.TenantConfigurationSerializer(binding).data)
