@@ -34,3 +34,12 @@ def healthz(request):
         {"status": "ok" if healthy else "unavailable", "checks": checks},
         status=200 if healthy else 503,
     )
+
+
+def healthz_live(request):
+    """Liveness: the process answers. Touches nothing else, so a database outage never restarts web."""
+    return JsonResponse({"status": "ok"})
+
+
+def healthz_ready(request):
+    return healthz(request)  # replaced below

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_required, env_str
 
@@ -191,11 +192,19 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "SberCRM <noreply@sbercrm.loc
 
 # --- Logging --------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+# Every line carries the request id (config/observability/request_id.py); LOG_FORMAT=json: one JSON object a line.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT: {LOG_FORMAT!r} is neither 'plain' nor 'json'")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "config.observability.request_id.JsonFormatter"},
+    },
+    "filters": {"request_id": {"()": "config.observability.request_id.RequestIdFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
@@ -316,3 +325,7 @@ for _logger in ("urllib3.connectionpool", "TeleBot", "vk_api", "requests"):
 # Mounts /bench/ping and /bench/floor (communications/api/bench.py). Only the benchmark sets it;
 # never turn it on in production.
 BENCH_ENDPOINTS = env_bool("BENCH_ENDPOINTS", False)
+
+# --- Operations: request id, metrics, health, heartbeats, Sentry (docs/operations.md) ---
+# First middleware: every response, even a refusal by a later middleware, carries X-Request-Id.
+MIDDLEWARE.insert(0, "config.observability.request_id.RequestIdMiddleware")

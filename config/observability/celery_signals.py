@@ -1,0 +1,53 @@
+"""Celery signal handlers: request id in task headers, logging, task metrics, heartbeats.
+
+Imported once from config/celery.py; every process that loads the Celery app connects them.
+"""
+
+from celery import signals
+
+from config.observability.request_id import (
+    request_id_clean,
+    request_id_get,
+    request_id_new,
+    request_id_reset,
+    request_id_set,
+)
+
+HEADER = "request_id"
+_tokens: dict[str, object] = {}  # task id → context token, reset after the task
+
+
+@signals.before_task_publish.connect(weak=False)
+def _publish_request_id(headers=None, **kwargs):
+    """Every task sent while a request (or a task) runs carries its request id."""
+    current = request_id_get()
+    if headers is not None and current:
+        headers.setdefault(HEADER, current)
+
+
+@signals.task_prerun.connect(weak=False)
+def _adopt_request_id(task_id=None, task=None, **kwargs):
+    # From the message headers; an eager task runs inline and keeps the caller's id; else a fresh one.
+    value = request_id_clean(task.request.get(HEADER)) or request_id_get() or request_id_new()
+    _tokens[task_id] = request_id_set(value)
+
+
+@signals.task_postrun.connect(weak=False)
+def _drop_request_id(task_id=None, **kwargs):
+    token = _tokens.pop(task_id, None)
+    if token is not None:
+        try:
+            request_id_reset(token)
+        except ValueError:  # set in another context (should not happen); the next prerun overwrites it
+            pass
+
+
+@signals.setup_logging.connect(weak=False)
+def _keep_django_logging(**kwargs):
+    """Connected, Celery leaves logging alone: the worker and beat log through settings.LOGGING
+    (request id in every line, LOG_FORMAT=json) like the web processes."""
+    from logging.config import dictConfig
+
+    from django.conf import settings
+
+    dictConfig(settings.LOGGING)
