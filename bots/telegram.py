@@ -15,6 +15,7 @@ from telebot.apihelper import ApiTelegramException
 
 from bots import dialog
 from bots.services import processed_update_claim
+from config.observability.heartbeat import heartbeat_touch
 
 logger = logging.getLogger(__name__)
 SERVICE = "telegram"
@@ -97,6 +98,7 @@ def telegram_poll(bot: TeleBot, *, timeout: int = 25, max_seconds: float | None 
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
     offset, handled, pause = None, 0, 1.0
     while deadline is None or time.monotonic() < deadline:
+        heartbeat_touch("telegram-bot")  # observability hook (issue 20): compose healthcheck reads it
         wait = timeout if deadline is None else max(1, min(timeout, math.ceil(deadline - time.monotonic())))
         try:
             updates = bot.get_updates(offset=offset, timeout=wait, long_polling_timeout=wait,

@@ -22,6 +22,7 @@ from vk_api.utils import get_random_id
 
 from bots import dialog
 from bots.services import processed_update_claim
+from config.observability.heartbeat import heartbeat_touch
 
 logger = logging.getLogger(__name__)
 SERVICE = "vk"
@@ -116,6 +117,7 @@ def vk_poll(vk: VkApi, *, group_id: str | int, wait: int = 25, max_seconds: floa
     longpoll = VkBotLongPoll(vk, group_id=group_id, wait=wait)
     handled, pause = 0, 1.0
     while deadline is None or time.monotonic() < deadline:
+        heartbeat_touch("vk-bot")  # observability hook (issue 20): compose healthcheck reads it
         longpoll.wait = wait if deadline is None else max(1, min(wait, math.ceil(deadline - time.monotonic())))
         try:
             events = longpoll.check()

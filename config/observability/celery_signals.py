@@ -3,8 +3,9 @@
 Imported once from config/celery.py; every process that loads the Celery app connects them.
 """
 
-from celery import signals
+from celery import bootsteps, signals
 
+from config.observability.heartbeat import heartbeat_touch
 from config.observability.request_id import (
     request_id_clean,
     request_id_get,
@@ -51,3 +52,36 @@ def _keep_django_logging(**kwargs):
     from django.conf import settings
 
     dictConfig(settings.LOGGING)
+
+
+# --- beat sweepers and heartbeats (config/observability/beat.py, heartbeat.py) ---------------
+
+@signals.task_success.connect(weak=False)
+def _record_sweeper_success(sender=None, **kwargs):
+    from config.observability.beat import sweeper_success_record
+
+    sweeper_success_record(sender.name)
+
+
+class WorkerHeartbeat(bootsteps.StartStopStep):
+    """Touches $HEARTBEAT_DIR/worker from the worker's own timer (its event loop under prefork)."""
+
+    requires = {"celery.worker.components:Timer"}
+    interval = 10.0
+
+    def __init__(self, worker, **kwargs):
+        super().__init__(worker, **kwargs)
+        self.tref = None
+
+    def start(self, worker):
+        heartbeat_touch("worker")
+        self.tref = worker.timer.call_repeatedly(self.interval, heartbeat_touch, ("worker",), priority=10)
+
+    def stop(self, worker):
+        if self.tref is not None:
+            self.tref.cancel()
+
+
+@signals.worker_init.connect(weak=False)
+def _add_worker_heartbeat(sender=None, **kwargs):
+    sender.app.steps["worker"].add(WorkerHeartbeat)

@@ -9,3 +9,18 @@ register = template.Library()
 def moderator_dashboard(context):
     """Figures for the admin front page (see config.selectors.dashboard_figures)."""
     return dashboard_figures(user=context["request"].user)
+
+
+@register.simple_tag
+def beat_stale_sweepers():
+    """Beat sweepers silent for more than three of their intervals (config/observability/beat.py)."""
+    from django.conf import settings
+
+    from config.observability.beat import sweeper_states
+
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return []  # no broker, no beat (make run)
+    try:
+        return [state for state in sweeper_states() if state.stale]
+    except Exception:  # the cache is down: readiness reports that; the admin page must still open
+        return []
