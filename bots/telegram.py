@@ -16,6 +16,7 @@ from telebot.apihelper import ApiTelegramException
 from bots import dialog
 from bots.services import processed_update_claim
 from config.observability.heartbeat import heartbeat_touch
+from config.observability.metrics import bot_update_observe
 
 logger = logging.getLogger(__name__)
 SERVICE = "telegram"
@@ -114,8 +115,10 @@ def telegram_poll(bot: TeleBot, *, timeout: int = 25, max_seconds: float | None 
             try:
                 telegram_update_handle(bot, update)
                 handled += 1
+                bot_update_observe(bot="telegram", ok=True)  # observability hook (issue 20)
             except Exception:
                 logger.exception("telegram update %s failed", update.update_id)
+                bot_update_observe(bot="telegram", ok=False)  # observability hook (issue 20)
     if offset is not None:
         try:  # confirm the last batch so the next run does not fetch it again
             bot.get_updates(offset=offset, timeout=0, allowed_updates=ALLOWED_UPDATES)

@@ -23,6 +23,7 @@ from vk_api.utils import get_random_id
 from bots import dialog
 from bots.services import processed_update_claim
 from config.observability.heartbeat import heartbeat_touch
+from config.observability.metrics import bot_update_observe
 
 logger = logging.getLogger(__name__)
 SERVICE = "vk"
@@ -135,6 +136,8 @@ def vk_poll(vk: VkApi, *, group_id: str | int, wait: int = 25, max_seconds: floa
             try:
                 vk_event_handle(vk, event.raw)
                 handled += 1
+                bot_update_observe(bot="vk", ok=True)  # observability hook (issue 20)
             except Exception:
                 logger.exception("vk event %s failed", event.raw.get("event_id"))
+                bot_update_observe(bot="vk", ok=False)  # observability hook (issue 20)
     return handled

@@ -44,6 +44,7 @@ from communications.provider_contract import answer_message_id
 from config.api.errors import ApplicationError, ConflictError
 from config.broker import publish_fail_fast
 from config.db import is_lock_race
+from config.observability.metrics import delivery_send_observe
 from config.observability.request_id import request_id_bind, request_id_get
 
 logger = logging.getLogger(__name__)
@@ -184,7 +185,9 @@ def delivery_send(*, delivery_id: int) -> str:
         result = clients.post_json(**_request_kwargs(delivery))
     except clients.OutboundCallError as exc:
         error = exc
-    return _record_until_stored(delivery.pk, number, started_at, result, error)
+    outcome = _record_until_stored(delivery.pk, number, started_at, result, error)
+    delivery_send_observe(delivery=delivery, outcome=outcome, result=result, started_at=started_at)  # issue 20 hook
+    return outcome
 
 
 def _record_until_stored(delivery_id, number, started_at, result, error, *, tries: int = 3) -> str:

@@ -3,9 +3,13 @@
 Imported once from config/celery.py; every process that loads the Celery app connects them.
 """
 
+import os
+import time
+
 from celery import bootsteps, signals
 
 from config.observability.heartbeat import heartbeat_touch
+from config.observability.metrics import task_observe
 from config.observability.request_id import (
     request_id_clean,
     request_id_get,
@@ -16,6 +20,7 @@ from config.observability.request_id import (
 
 HEADER = "request_id"
 _tokens: dict[str, object] = {}  # task id → context token, reset after the task
+_started: dict[str, float] = {}  # task id → time.monotonic() at prerun
 
 
 @signals.before_task_publish.connect(weak=False)
@@ -31,10 +36,14 @@ def _adopt_request_id(task_id=None, task=None, **kwargs):
     # From the message headers; an eager task runs inline and keeps the caller's id; else a fresh one.
     value = request_id_clean(task.request.get(HEADER)) or request_id_get() or request_id_new()
     _tokens[task_id] = request_id_set(value)
+    _started[task_id] = time.monotonic()
 
 
 @signals.task_postrun.connect(weak=False)
-def _drop_request_id(task_id=None, **kwargs):
+def _drop_request_id(task_id=None, task=None, state=None, **kwargs):
+    started = _started.pop(task_id, None)
+    task_observe(task=task.name, state=state or "UNKNOWN",
+                 seconds=None if started is None else time.monotonic() - started)
     token = _tokens.pop(task_id, None)
     if token is not None:
         try:
@@ -85,3 +94,21 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
 @signals.worker_init.connect(weak=False)
 def _add_worker_heartbeat(sender=None, **kwargs):
     sender.app.steps["worker"].add(WorkerHeartbeat)
+
+
+# --- metrics in worker processes (docs/operations.md) -----------------------------------------
+
+@signals.worker_init.connect(weak=False)
+def _start_metrics_exporter(sender=None, **kwargs):
+    """Wipe this worker's multiprocess directory and serve its metrics on METRICS_PORT (if set)."""
+    from config.observability.exporter import metrics_process_start
+
+    metrics_process_start()
+
+
+@signals.worker_process_shutdown.connect(weak=False)
+def _mark_child_dead(pid=None, **kwargs):
+    from config.observability.exporter import multiproc_process_dead
+
+    multiproc_process_dead(pid or os.getpid())
+
