@@ -339,3 +339,6 @@ SECURE_REDIRECT_EXEMPT += [r"^healthz/(live|ready)$", r"^metrics$"]
 MIDDLEWARE.insert(1, "config.observability.middleware.MetricsMiddleware")
 # /metrics: INTERNAL_API_ALLOWED_NETWORKS (loopback only when empty) and, if set, this bearer token.
 METRICS_BEARER_TOKEN = env_str("METRICS_BEARER_TOKEN")
+# Multiprocess metrics: the directory must exist before the first observation of any process (one-off commands too).
+if _multiproc_dir := env_str("PROMETHEUS_MULTIPROC_DIR"):
+    Path(_multiproc_dir).mkdir(parents=True, exist_ok=True)

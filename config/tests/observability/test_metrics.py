@@ -201,3 +201,20 @@ def test_bot_updates_handled_by_the_polling_bot_are_counted_and_it_beats(tg, db,
     call_command("run_telegram_bot", timeout=1, max_seconds=1.5)
     assert counter("sbercrm_bot_updates_total", bot="telegram", outcome="handled") == handled + 1
     assert heartbeat_age("telegram-bot") < 30
+
+
+# --- dashboard and alerts -------------------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_the_dashboard_and_the_alerts_use_only_metrics_that_exist(client):
+    import json
+    import re
+
+    exposed = client.get("/metrics").content.decode()
+    families = set(re.findall(r"^# TYPE (\w+) ", exposed, flags=re.MULTILINE))
+    dashboard = json.loads((ROOT / "docs/monitoring/grafana-dashboard.json").read_text())
+    expressions = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    expressions.append((ROOT / "docs/monitoring/alerts.yml").read_text())
+    used = {re.sub(r"_(bucket|count|sum|total)$", "", name)
+            for expr in expressions for name in re.findall(r"sbercrm_\w+", expr)}
+    assert used and used <= {re.sub(r"_total$", "", f) for f in families}, used - families
