@@ -342,3 +342,10 @@ METRICS_BEARER_TOKEN = env_str("METRICS_BEARER_TOKEN")
 # Multiprocess metrics: the directory must exist before the first observation of any process (one-off commands too).
 if _multiproc_dir := env_str("PROMETHEUS_MULTIPROC_DIR"):
     Path(_multiproc_dir).mkdir(parents=True, exist_ok=True)
+
+# --- Errors: optional Sentry (config/observability/sentry.py); off while SENTRY_DSN is empty ---
+SENTRY_DSN = env_str("SENTRY_DSN")
+from config.observability.sentry import sentry_init  # noqa: E402
+
+sentry_init(dsn=SENTRY_DSN, environment=env_str("SENTRY_ENVIRONMENT"), release=env_str("SENTRY_RELEASE"),
+            traces_sample_rate=float(env_str("SENTRY_TRACES_SAMPLE_RATE", "0")))
