@@ -130,13 +130,15 @@ def test_two_webs_three_workers_two_beats_send_every_call_once_and_in_order(clus
         texts = [r.json["text"] for r in accepted if r.json["chatId"] == f"chat-{chat}"]
         assert texts == [f"c{chat}-m{n}" for n in range(MESSAGES_PER_CHAT)]
     assert all(r.headers["x-request-id"] == "scale-" + r.json["text"][1:].replace("-m", "-") for r in accepted)
-    # and the activation calls, written while no worker listened to their broker, were swept and sent once
+    # and the activation calls, dispatched to another broker than the cluster's, were swept and sent once
     assert {r.endpoint for r in fake_provider.accepted_list()} >= {"getChannels", "setWebhook"}
     assert not Delivery.objects.filter(tenant_id=tenant_id).exclude(status=Delivery.Status.DELIVERED).exists()
 
     # the three workers shared the work and their metrics add up to the delivered rows
+    # (the activation calls may also be taken by the suite's in-process worker, which consumes the test
+    # process's own broker: the cluster delivered at least every message and at most every delivered row)
     delivered = sum(_delivered_total(port) for port in worker_ports)
-    assert delivered == Delivery.objects.filter(status=Delivery.Status.DELIVERED).count()
+    assert total <= delivered <= Delivery.objects.filter(status=Delivery.Status.DELIVERED).count()
     busy = [port for port in worker_ports if _delivered_total(port) > 0]
     assert len(busy) >= 2, "the work was not shared between the workers"
 
