@@ -2,8 +2,11 @@
 
 Issue 20 (docs/operations.md): Prometheus multiprocess mode. With PROMETHEUS_MULTIPROC_DIR set, the
 master empties the directory at start and drops a dead worker's live gauges; /metrics in any worker
-adds up the files of all of them.
+adds up the files of all of them. The access log (when enabled, e.g. `--access-logfile -`) ends with the
+request id the application returned, like every application log line.
 """
+
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms rid=%({x-request-id}o)s'
 
 
 def on_starting(server):
