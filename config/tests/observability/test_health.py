@@ -15,6 +15,15 @@ from config.observability.heartbeat import main as heartbeat_check
 from config.tests.observability.helpers import PYTHON, ROOT, child_env, private_redis, wait_until
 
 
+@pytest.fixture
+def broker(settings, tmp_path):
+    """A broker of our own (also without the suite's services); yields the redis-server process."""
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    with private_redis(tmp_path) as (process, url):
+        settings.CELERY_BROKER_URL = url
+        yield process
+
+
 def ready(client):
     response = client.get("/healthz/ready")
     return response.status_code, response.json()["checks"]
@@ -22,6 +31,7 @@ def ready(client):
 
 # --- liveness ----------------------------------------------------------------------------
 
+@pytest.mark.django_db
 def test_liveness_answers_without_touching_the_database(client, django_assert_num_queries):
     with django_assert_num_queries(0):
         response = client.get("/healthz/live")
@@ -31,8 +41,7 @@ def test_liveness_answers_without_touching_the_database(client, django_assert_nu
 # --- readiness ---------------------------------------------------------------------------
 
 @pytest.mark.django_db
-def test_ready_when_database_broker_migrations_and_beat_are_fine(client, settings):
-    settings.CELERY_TASK_ALWAYS_EAGER = False
+def test_ready_when_database_broker_migrations_and_beat_are_fine(client, broker):
     status, checks = ready(client)
     assert (status, checks) == (200, {"database": "ok", "broker": "ok", "migrations": "ok", "beat": "ok"})
 
@@ -50,15 +59,12 @@ def test_not_ready_while_a_migration_is_unapplied(client):
 
 
 @pytest.mark.django_db
-def test_not_ready_while_the_broker_is_down_and_ready_again_when_it_is_back(client, settings, tmp_path):
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    with private_redis(tmp_path) as (redis_process, url):
-        settings.CELERY_BROKER_URL = url
-        assert ready(client)[0] == 200
-        # when: the broker stops
-        redis_process.terminate()
-        redis_process.wait(10)
-        status, checks = ready(client)
+def test_not_ready_while_the_broker_is_down(client, broker):
+    assert ready(client)[0] == 200
+    # when: the broker stops
+    broker.terminate()
+    broker.wait(10)
+    status, checks = ready(client)
     # then
     assert status == 503 and checks["broker"].startswith("error: ") and checks["database"] == "ok"
 
@@ -79,8 +85,7 @@ def test_not_ready_while_the_database_is_down():
 # --- beat ----------------------------------------------------------------------------------
 
 @pytest.mark.django_db
-def test_a_beat_sweeper_silent_for_three_intervals_makes_readiness_fail_and_names_it(client, settings):
-    settings.CELERY_TASK_ALWAYS_EAGER = False
+def test_a_beat_sweeper_silent_for_three_intervals_makes_readiness_fail_and_names_it(client, settings, broker):
     settings.CELERY_BEAT_SCHEDULE = {"sweep": {"task": "communications.deliveries_sweep", "schedule": 30.0}}
     now = time.time()
     beat.sweeper_success_record("communications.deliveries_sweep", when=now - 89)

@@ -135,6 +135,7 @@ def test_metrics_reflect_real_deliveries_attempts_and_tasks(transactional_db, ce
 
 # --- several gunicorn workers (multiprocess mode) ------------------------------------------------
 
+@pytest.mark.postgres  # the gunicorn processes share the test database
 def test_metrics_add_up_the_requests_of_every_gunicorn_worker(transactional_db, tmp_path):
     from django.conf import settings
 
