@@ -138,3 +138,18 @@ def test_a_delivery_resent_by_the_sweeper_keeps_the_id_of_its_api_call(
     fake_provider.wait_for(lambda: fake_provider.accepted_list("markChatRead"))
     # then: the provider sees the id of the original API call, not the sweeper's
     assert fake_provider.accepted_list("markChatRead")[0].headers["x-request-id"] == "crm-trace-swept"
+
+
+# --- admin -------------------------------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_the_admin_delivery_page_shows_the_request_id_and_finds_the_delivery_by_it(admin_client):
+    from config.tests.world import world_create
+
+    delivery = world_create()["delivery"]
+    other = world_create()["delivery"]
+    Delivery.objects.filter(pk=delivery.pk).update(request_id="crm-admin-trace-7")
+    page = admin_client.get(f"/admin/communications/delivery/{delivery.pk}/change/").content.decode()
+    assert "crm-admin-trace-7" in page and "Id запроса (X-Request-Id)" in page
+    found = admin_client.get("/admin/communications/delivery/", {"q": "crm-admin-trace-7"}).context["cl"].result_list
+    assert [d.pk for d in found] == [delivery.pk] and other.pk != delivery.pk
