@@ -334,7 +334,7 @@ CELERY_BEAT_SCHEDULER = "config.observability.beat:LeaderScheduler"
 # Readiness answers 503 when a beat sweeper has not succeeded for 3 of its intervals (0: only report it).
 HEALTH_BEAT_STALE_FAILS_READY = env_bool("HEALTH_BEAT_STALE_FAILS_READY", True)
 # Probes and Prometheus talk plain HTTP inside the network: no redirect to HTTPS for them.
-SECURE_REDIRECT_EXEMPT += [r"^healthz/(live|ready)$", r"^metrics$"]
+SECURE_REDIRECT_EXEMPT = [*SECURE_REDIRECT_EXEMPT, r"^healthz/(live|ready)$", r"^metrics$"]
 # HTTP metrics right after the request id, so refusals by later middleware are counted too.
 MIDDLEWARE.insert(1, "config.observability.middleware.MetricsMiddleware")
 # /metrics: INTERNAL_API_ALLOWED_NETWORKS (loopback only when empty) and, if set, this bearer token.

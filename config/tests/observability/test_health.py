@@ -143,3 +143,12 @@ def test_the_admin_dashboard_warns_about_a_stale_beat_and_is_quiet_when_it_sweep
     assert 'id="beat-stale"' in page and "communications.deliveries_sweep — 600 с (интервал 30 с)" in page
     beat.sweeper_success_record("communications.deliveries_sweep")
     assert 'id="beat-stale"' not in admin_client.get("/admin/").content.decode()
+
+
+@pytest.mark.django_db
+def test_probes_and_metrics_are_not_redirected_to_https_in_production(client, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/admin/login/").status_code == 301  # everything else is
+    assert client.get("/healthz/live").status_code == 200
+    assert client.get("/healthz/ready").status_code in (200, 503)
+    assert client.get("/metrics").status_code == 200  # from loopback
