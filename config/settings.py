@@ -206,7 +206,8 @@ LOGGING = {
     "filters": {"request_id": {"()": "config.observability.request_id.RequestIdFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # Django's own DEBUG console handler would print every django.* line a second time, without the request id.
+    "loggers": {"django": {"handlers": [], "level": LOG_LEVEL}, "django.db.backends": {"level": "WARNING"}},
 }
 
 # --- Notifications (notification service, Telegram/VK bots) -----------------------

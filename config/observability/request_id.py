@@ -86,7 +86,8 @@ class RequestIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
-            record.request_id = _request_id.get()
+            # django.request logs 4xx/5xx after the middleware chain has returned: take the id from the request.
+            record.request_id = getattr(getattr(record, "request", None), "request_id", None) or _request_id.get()
         return True
 
 

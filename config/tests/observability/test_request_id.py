@@ -153,3 +153,30 @@ def test_the_admin_delivery_page_shows_the_request_id_and_finds_the_delivery_by_
     assert "crm-admin-trace-7" in page and "Id запроса (X-Request-Id)" in page
     found = admin_client.get("/admin/communications/delivery/", {"q": "crm-admin-trace-7"}).context["cl"].result_list
     assert [d.pk for d in found] == [delivery.pk] and other.pk != delivery.pk
+
+
+def test_with_log_format_json_a_real_process_writes_json_lines_with_the_request_id():
+    import subprocess
+
+    from config.tests.observability.helpers import PYTHON, ROOT, child_env
+
+    script = ("import django; django.setup(); from django.test import Client; "
+              "Client(HTTP_HOST='localhost').get('/no/such/page', HTTP_X_REQUEST_ID='json-trace-1')")
+    result = subprocess.run([PYTHON, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env=child_env(DJANGO_SETTINGS_MODULE="config.settings", LOG_FORMAT="json"))
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    not_found = [line for line in lines if line["logger"] == "django.request"]
+    assert not_found and not_found[0]["request_id"] == "json-trace-1" and "Not Found" in not_found[0]["message"]
+
+
+@pytest.mark.django_db
+def test_every_call_of_the_http_client_carries_the_current_or_a_fresh_request_id(fake_provider, settings):
+    from communications import clients
+
+    settings.PROVIDER_ALLOW_LOOPBACK = True
+    url = fake_provider.endpoints()["markChatRead"]
+    with request_id_scope("client-trace-1"):
+        clients.post_json(url=url, payload={}, idempotency_key="k-1")
+    clients.post_json(url=url, payload={}, idempotency_key="k-2")  # outside any request
+    first, second = (r.headers["x-request-id"] for r in fake_provider.requests)
+    assert first == "client-trace-1" and len(second) == 32 and second != first
