@@ -332,6 +332,7 @@ BENCH_ENDPOINTS = env_bool("BENCH_ENDPOINTS", False)
 MIDDLEWARE.insert(0, "config.observability.request_id.RequestIdMiddleware")
 # Beat touches its heartbeat on every tick and sends only while it holds a Redis lease (one active beat).
 CELERY_BEAT_SCHEDULER = "config.observability.beat:LeaderScheduler"
+BEAT_LEASE_SECONDS = env_int("BEAT_LEASE_SECONDS", 30)  # a standby beat takes over this long after the active one died
 # Readiness answers 503 when a beat sweeper has not succeeded for 3 of its intervals (0: only report it).
 HEALTH_BEAT_STALE_FAILS_READY = env_bool("HEALTH_BEAT_STALE_FAILS_READY", True)
 # Probes and Prometheus talk plain HTTP inside the network: no redirect to HTTPS for them.

@@ -91,10 +91,10 @@ class LeaderScheduler(PersistentScheduler):
     doubling every periodic task. Without a Redis broker it always leads."""
 
     lease_key = "ops:beat:leader"
-    lease_seconds = 30
-    standby_recheck = 5.0
 
     def __init__(self, *args, **kwargs):
+        self.lease_seconds = max(int(getattr(settings, "BEAT_LEASE_SECONDS", 30)), 3)
+        self.standby_recheck = min(5.0, self.lease_seconds / 3)
         self._identity = f"{socket.gethostname()}:{os.getpid()}"
         self._redis = None
         self._leading = None

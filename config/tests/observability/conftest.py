@@ -11,9 +11,11 @@ from notifications.tests.conftest import _fake_servers, fakes, make_recipient, s
 def _settle_background_work(request):
     """After an integration test, let the real worker finish what the test started (activation calls,
     initial sync) before the database is truncated: a TRUNCATE racing a running task deadlocks."""
-    yield
     if "integration" not in request.keywords or "transactional_db" not in request.fixturenames:
+        yield
         return
+    request.getfixturevalue("transactional_db")  # set up first, so it is truncated after this waits
+    yield
     from communications.models import Delivery, InitialSync
 
     deadline = time.monotonic() + 15

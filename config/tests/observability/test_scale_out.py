@@ -6,6 +6,7 @@ and the sweepers of the two beats must never send anything twice.
 """
 
 import json
+import re
 import subprocess
 import time
 import urllib.request
@@ -48,19 +49,19 @@ def _delivered_total(port: int) -> float:
 
 @pytest.fixture
 def cluster(transactional_db, tmp_path, fake_provider):
-    """Starts the processes; yields (web ports, worker metric ports, tmp dir, logs)."""
-    processes, logs = [], {}
+    """Starts the processes; yields (web ports, worker metric ports, tmp dir, logs, processes by name)."""
+    processes, logs = {}, {}
     with private_redis(tmp_path) as (_, redis_url):
         base = redis_url.rsplit("/", 1)[0]
         env = dict(DATABASE_URL=_db_url(), REDIS_URL=f"{base}/0", CELERY_BROKER_URL=f"{base}/1",
                    DELIVERY_SWEEP_INTERVAL=2, DELIVERY_SWEEP_GRACE=1, DELIVERY_RETRY_SCHEDULE=",".join(["0.3"] * 9),
-                   DELIVERY_RETRY_JITTER=0, PROVIDER_ALLOW_LOOPBACK=1, PROVIDER_READ_TIMEOUT=5)
+                   DELIVERY_RETRY_JITTER=0, PROVIDER_ALLOW_LOOPBACK=1, PROVIDER_READ_TIMEOUT=5, BEAT_LEASE_SECONDS=4)
 
         def start(name, args, **extra):
             log = tmp_path / f"{name}.log"
             logs[name] = log
-            processes.append(subprocess.Popen(args, cwd=ROOT, env=child_env(**env, **extra),
-                                              stdout=log.open("w"), stderr=subprocess.STDOUT))
+            processes[name] = subprocess.Popen(args, cwd=ROOT, env=child_env(**env, **extra),
+                                               stdout=log.open("w"), stderr=subprocess.STDOUT)
 
         web_ports, worker_ports = [free_port(), free_port()], [free_port(), free_port(), free_port()]
         try:
@@ -78,14 +79,14 @@ def cluster(transactional_db, tmp_path, fake_provider):
                       HEARTBEAT_DIR=tmp_path / f"hb-beat{i}")
             for port in web_ports + worker_ports:
                 wait_until(lambda p=port: port_open(p), timeout=90, message=f"port {port} did not open")
-            yield web_ports, worker_ports, tmp_path, logs
+            yield web_ports, worker_ports, tmp_path, logs, processes
         finally:
-            for process in processes:
+            for process in processes.values():
                 stop(process, timeout=20)
 
 
 def test_two_webs_three_workers_two_beats_send_every_call_once_and_in_order(cluster, fake_provider, monkeypatch):
-    web_ports, worker_ports, tmp_path, logs = cluster
+    web_ports, worker_ports, tmp_path, logs, processes = cluster
     # given: an active integration with chats, and a CRM service account
     provider = provider_setup(fake_provider)
     tenant_id, _ = tenant_install(provider)  # its activation calls are sent by the cluster's sweepers
@@ -148,3 +149,10 @@ def test_two_webs_three_workers_two_beats_send_every_call_once_and_in_order(clus
     for directory, name in [(f"hb-worker{i}", "worker") for i in range(3)] + [(f"hb-beat{i}", "beat") for i in range(2)]:
         monkeypatch.setenv("HEARTBEAT_DIR", str(tmp_path / directory))
         assert heartbeat_check([name, "30"]) == 0, directory
+
+    # when the active beat dies, the standby takes over within the lease
+    active = 0 if "active" in beat_logs[0] and "standby" not in beat_logs[0] else 1
+    stop(processes[f"beat{active}"])
+    standby_log = logs[f"beat{1 - active}"]
+    wait_until(lambda: re.search(r": active\n", standby_log.read_text()), timeout=30,
+               message="the standby beat did not take over")
