@@ -15,7 +15,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.http import JsonResponse
 from kombu import Connection
 
-from config.observability.beat import STALE_FACTOR, sweeper_states
+from config.observability.beat import STALE_FACTOR, sweeper_states, sweeper_tracking
 
 
 def _check_database() -> str:
@@ -49,8 +49,11 @@ def _check_migrations() -> str:
 
 
 def _check_beat() -> str:
-    if settings.CELERY_TASK_ALWAYS_EAGER:
+    tracking = sweeper_tracking()
+    if tracking == "eager":
         return "eager"
+    if tracking != "on":
+        return "unknown: без общего кэша (REDIS_URL) выполнение beat не отслеживается"
     stale = [s for s in sweeper_states(now=time.time()) if s.stale]
     if not stale:
         return "ok"

@@ -59,6 +59,17 @@ def sweeper_success_record(task_name: str, *, when: float | None = None) -> None
             logger.warning("could not record the success of %s", task_name, exc_info=True)
 
 
+def sweeper_tracking() -> str:
+    """"on" when beat sweepers can be watched; else why not ("eager": no broker, no beat; "local-cache":
+    without a shared cache (REDIS_URL) the workers' records never reach the web processes)."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return "eager"
+    backend = settings.CACHES["default"]["BACKEND"]
+    if backend.endswith(("LocMemCache", "DummyCache")):
+        return "local-cache"
+    return "on"
+
+
 def sweeper_states(*, now: float | None = None) -> list[SweeperState]:
     now = now or time.time()
     intervals = sweeper_intervals()

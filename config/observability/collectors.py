@@ -8,7 +8,7 @@ import logging
 
 from prometheus_client.core import GaugeMetricFamily
 
-from config.observability.beat import sweeper_states
+from config.observability.beat import sweeper_states, sweeper_tracking
 from config.observability.selectors import delivery_backlog_by_kind
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ class OperationsCollector:
         stale = GaugeMetricFamily("sbercrm_beat_sweeper_stale", "1 when a beat sweeper has not succeeded for more "
                                   "than three of its intervals.", labels=["task"])
         try:
-            states = sweeper_states()
+            states = sweeper_states() if sweeper_tracking() == "on" else []
         except Exception as exc:  # the cache is down: say so through the absence of the series
             logger.warning("metrics: beat sweeper states unavailable (%s)", type(exc).__name__)
             states = []

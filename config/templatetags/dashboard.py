@@ -14,12 +14,10 @@ def moderator_dashboard(context):
 @register.simple_tag
 def beat_stale_sweepers():
     """Beat sweepers silent for more than three of their intervals (config/observability/beat.py)."""
-    from django.conf import settings
+    from config.observability.beat import sweeper_states, sweeper_tracking
 
-    from config.observability.beat import sweeper_states
-
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        return []  # no broker, no beat (make run)
+    if sweeper_tracking() != "on":
+        return []  # no beat (eager) or no shared cache to see it through
     try:
         return [state for state in sweeper_states() if state.stale]
     except Exception:  # the cache is down: readiness reports that; the admin page must still open

@@ -26,3 +26,29 @@ def _settle_background_work(request):
         if not busy:
             return
         time.sleep(0.1)
+
+
+@pytest.fixture
+def private_redis_url(tmp_path):
+    """A redis-server of our own (also without the suite's services): (process, "redis://127.0.0.1:PORT")."""
+    from config.tests.observability.helpers import private_redis
+
+    with private_redis(tmp_path) as (process, url):
+        yield process, url.rsplit("/", 1)[0]
+
+
+@pytest.fixture
+def broker(settings, private_redis_url):
+    """Non-eager Celery on our own broker; yields the redis-server process (a test may stop it)."""
+    process, base = private_redis_url
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.CELERY_BROKER_URL = f"{base}/0"
+    yield process
+
+
+@pytest.fixture
+def shared_cache(settings, broker, private_redis_url):
+    """A Redis cache, as in production: what workers record about beat reaches web."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": f"{private_redis_url[1]}/2"}}
+    yield

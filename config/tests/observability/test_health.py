@@ -12,16 +12,7 @@ from communications.tasks import deliveries_sweep_task
 from config.observability import beat
 from config.observability.heartbeat import heartbeat_age, heartbeat_touch
 from config.observability.heartbeat import main as heartbeat_check
-from config.tests.observability.helpers import PYTHON, ROOT, child_env, private_redis, wait_until
-
-
-@pytest.fixture
-def broker(settings, tmp_path):
-    """A broker of our own (also without the suite's services); yields the redis-server process."""
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    with private_redis(tmp_path) as (process, url):
-        settings.CELERY_BROKER_URL = url
-        yield process
+from config.tests.observability.helpers import PYTHON, ROOT, child_env, wait_until
 
 
 def ready(client):
@@ -41,7 +32,7 @@ def test_liveness_answers_without_touching_the_database(client, django_assert_nu
 # --- readiness ---------------------------------------------------------------------------
 
 @pytest.mark.django_db
-def test_ready_when_database_broker_migrations_and_beat_are_fine(client, broker):
+def test_ready_when_database_broker_migrations_and_beat_are_fine(client, shared_cache):
     status, checks = ready(client)
     assert (status, checks) == (200, {"database": "ok", "broker": "ok", "migrations": "ok", "beat": "ok"})
 
@@ -85,7 +76,7 @@ def test_not_ready_while_the_database_is_down():
 # --- beat ----------------------------------------------------------------------------------
 
 @pytest.mark.django_db
-def test_a_beat_sweeper_silent_for_three_intervals_makes_readiness_fail_and_names_it(client, settings, broker):
+def test_a_beat_sweeper_silent_for_three_intervals_makes_readiness_fail_and_names_it(client, settings, shared_cache):
     settings.CELERY_BEAT_SCHEDULE = {"sweep": {"task": "communications.deliveries_sweep", "schedule": 30.0}}
     now = time.time()
     beat.sweeper_success_record("communications.deliveries_sweep", when=now - 89)
@@ -98,6 +89,14 @@ def test_a_beat_sweeper_silent_for_three_intervals_makes_readiness_fail_and_name
     settings.HEALTH_BEAT_STALE_FAILS_READY = False
     status, checks = ready(client)
     assert status == 200 and "deliveries_sweep не выполнялся" in checks["beat"]
+
+
+@pytest.mark.django_db
+def test_without_a_shared_cache_beat_is_reported_unknown_and_does_not_fail_readiness(client, settings, broker):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    beat.sweeper_success_record("communications.deliveries_sweep", when=time.time() - 10_000)
+    status, checks = ready(client)
+    assert status == 200 and checks["beat"].startswith("unknown: без общего кэша (REDIS_URL)")
 
 
 @pytest.mark.django_db
@@ -135,8 +134,8 @@ def test_heartbeat_check_passes_when_fresh_and_fails_when_old_or_missing(tmp_pat
 # --- admin dashboard -------------------------------------------------------------------------
 
 @pytest.mark.django_db
-def test_the_admin_dashboard_warns_about_a_stale_beat_and_is_quiet_when_it_sweeps(admin_client, settings):
-    settings.CELERY_TASK_ALWAYS_EAGER = False
+def test_the_admin_dashboard_warns_about_a_stale_beat_and_is_quiet_when_it_sweeps(admin_client, settings,
+                                                                                  shared_cache):
     settings.CELERY_BEAT_SCHEDULE = {"sweep": {"task": "communications.deliveries_sweep", "schedule": 30.0}}
     beat.sweeper_success_record("communications.deliveries_sweep", when=time.time() - 600)
     page = admin_client.get("/admin/").content.decode()

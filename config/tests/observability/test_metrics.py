@@ -88,7 +88,7 @@ def test_backlog_gauges_count_pending_and_dead_per_kind_with_the_oldest_age(clie
 
 
 @pytest.mark.django_db
-def test_beat_sweeper_last_success_is_exposed(client, settings):
+def test_beat_sweeper_last_success_is_exposed(client, settings, shared_cache):
     settings.CELERY_BEAT_SCHEDULE = {"s": {"task": "communications.deliveries_sweep", "schedule": 30.0}}
     beat.sweeper_success_record("communications.deliveries_sweep", when=1_700_000_000)
     text = client.get("/metrics").content.decode()
