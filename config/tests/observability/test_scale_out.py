@@ -55,7 +55,7 @@ def cluster(transactional_db, tmp_path, fake_provider):
         base = redis_url.rsplit("/", 1)[0]
         env = dict(DATABASE_URL=_db_url(), REDIS_URL=f"{base}/0", CELERY_BROKER_URL=f"{base}/1",
                    DELIVERY_SWEEP_INTERVAL=2, DELIVERY_SWEEP_GRACE=1, DELIVERY_RETRY_SCHEDULE=",".join(["0.3"] * 9),
-                   DELIVERY_RETRY_JITTER=0, PROVIDER_ALLOW_LOOPBACK=1, PROVIDER_READ_TIMEOUT=5, BEAT_LEASE_SECONDS=4)
+                   DELIVERY_RETRY_JITTER=0, PROVIDER_ALLOW_LOOPBACK=1, PROVIDER_READ_TIMEOUT=5, BEAT_LEASE_SECONDS=6)
 
         def start(name, args, **extra):
             log = tmp_path / f"{name}.log"
