@@ -53,14 +53,17 @@ def _drop_request_id(task_id=None, task=None, state=None, **kwargs):
 
 
 @signals.setup_logging.connect(weak=False)
-def _keep_django_logging(**kwargs):
+def _keep_django_logging(loglevel=None, **kwargs):
     """Connected, Celery leaves logging alone: the worker and beat log through settings.LOGGING
-    (request id in every line, LOG_FORMAT=json) like the web processes."""
+    (request id in every line, LOG_FORMAT=json) like the web processes, at `--loglevel`."""
+    import logging
     from logging.config import dictConfig
 
     from django.conf import settings
 
     dictConfig(settings.LOGGING)
+    if loglevel:
+        logging.getLogger().setLevel(loglevel)
 
 
 # --- beat sweepers and heartbeats (config/observability/beat.py, heartbeat.py) ---------------

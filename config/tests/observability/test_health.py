@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import time
 
@@ -139,7 +140,8 @@ def test_the_admin_dashboard_warns_about_a_stale_beat_and_is_quiet_when_it_sweep
     settings.CELERY_BEAT_SCHEDULE = {"sweep": {"task": "communications.deliveries_sweep", "schedule": 30.0}}
     beat.sweeper_success_record("communications.deliveries_sweep", when=time.time() - 600)
     page = admin_client.get("/admin/").content.decode()
-    assert 'id="beat-stale"' in page and "communications.deliveries_sweep — 600 с (интервал 30 с)" in page
+    assert 'id="beat-stale"' in page
+    assert re.search(r"communications\.deliveries_sweep — 6\d\d с \(интервал 30 с\)", page)
     beat.sweeper_success_record("communications.deliveries_sweep")
     assert 'id="beat-stale"' not in admin_client.get("/admin/").content.decode()
 
