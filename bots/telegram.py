@@ -15,7 +15,8 @@ from telebot.apihelper import ApiTelegramException
 
 from bots import dialog, preferences
 from bots.services import processed_update_claim
-from config import heartbeat
+from config.observability.heartbeat import heartbeat_touch
+from config.observability.metrics import bot_update_observe
 
 logger = logging.getLogger(__name__)
 SERVICE = "telegram"
@@ -104,7 +105,7 @@ def telegram_poll(bot: TeleBot, *, timeout: int = 25, max_seconds: float | None 
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
     offset, handled, pause = None, 0, 1.0
     while deadline is None or time.monotonic() < deadline:
-        heartbeat.beat("telegram-bot")  # compose healthcheck: the loop is alive
+        heartbeat_touch("telegram-bot")  # observability hook (issue 20): compose healthcheck reads it
         wait = timeout if deadline is None else max(1, min(timeout, math.ceil(deadline - time.monotonic())))
         try:
             updates = bot.get_updates(offset=offset, timeout=wait, long_polling_timeout=wait,
@@ -120,8 +121,10 @@ def telegram_poll(bot: TeleBot, *, timeout: int = 25, max_seconds: float | None 
             try:
                 telegram_update_handle(bot, update)
                 handled += 1
+                bot_update_observe(bot="telegram", ok=True)  # observability hook (issue 20)
             except Exception:
                 logger.exception("telegram update %s failed", update.update_id)
+                bot_update_observe(bot="telegram", ok=False)  # observability hook (issue 20)
     if offset is not None:
         try:  # confirm the last batch so the next run does not fetch it again
             bot.get_updates(offset=offset, timeout=0, allowed_updates=ALLOWED_UPDATES)

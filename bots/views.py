@@ -17,6 +17,7 @@ from telebot import types
 from bots.telegram import telegram_update_handle
 from bots.vk import vk_event_handle
 from config.api.errors import envelope
+from config.observability.metrics import bot_update_observe
 from notifications.clients import telegram_bot, vk_session
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ def telegram_webhook(request):
     except (KeyError, TypeError, ValueError, AttributeError):
         return JsonResponse(envelope("parse_error", "Некорректное обновление Telegram."), status=400)
     telegram_update_handle(telegram_bot(), update)
+    bot_update_observe(bot="telegram", ok=True)  # observability hook (issue 20)
     return HttpResponse(status=200)
 
 
@@ -95,4 +97,5 @@ def vk_callback(request):
     if not settings.VK_GROUP_TOKEN:
         return _disabled("VK")
     vk_event_handle(vk_session(), data)
+    bot_update_observe(bot="vk", ok=True)  # observability hook (issue 20)
     return HttpResponse("ok", content_type="text/plain")

@@ -22,7 +22,8 @@ from vk_api.utils import get_random_id
 
 from bots import dialog, preferences
 from bots.services import processed_update_claim
-from config import heartbeat
+from config.observability.heartbeat import heartbeat_touch
+from config.observability.metrics import bot_update_observe
 
 logger = logging.getLogger(__name__)
 SERVICE = "vk"
@@ -125,7 +126,7 @@ def vk_poll(vk: VkApi, *, group_id: str | int, wait: int = 25, max_seconds: floa
     longpoll = VkBotLongPoll(vk, group_id=group_id, wait=wait)
     handled, pause = 0, 1.0
     while deadline is None or time.monotonic() < deadline:
-        heartbeat.beat("vk-bot")  # compose healthcheck: the loop is alive
+        heartbeat_touch("vk-bot")  # observability hook (issue 20): compose healthcheck reads it
         longpoll.wait = wait if deadline is None else max(1, min(wait, math.ceil(deadline - time.monotonic())))
         try:
             events = longpoll.check()
@@ -143,6 +144,8 @@ def vk_poll(vk: VkApi, *, group_id: str | int, wait: int = 25, max_seconds: floa
             try:
                 vk_event_handle(vk, event.raw)
                 handled += 1
+                bot_update_observe(bot="vk", ok=True)  # observability hook (issue 20)
             except Exception:
                 logger.exception("vk event %s failed", event.raw.get("event_id"))
+                bot_update_observe(bot="vk", ok=False)  # observability hook (issue 20)
     return handled

@@ -26,6 +26,7 @@ import urllib3
 from django.conf import settings
 from requests.adapters import HTTPAdapter
 
+from config.observability.request_id import request_id_get, request_id_new
 from config.text import unstorable_replaced
 
 USER_AGENT = "SberCRM-Communications/1.0"
@@ -199,6 +200,7 @@ def post_json(
         "Idempotency-Key": idempotency_key,
         "webhook-id": idempotency_key,
         "webhook-timestamp": str(timestamp),
+        "X-Request-Id": request_id_get() or request_id_new(),  # observability hook (issue 20)
         **(extra_headers or {}),
     }
     if signing_secrets:

@@ -41,6 +41,8 @@ def _apply_defaults() -> None:
 app.on_after_configure.connect(lambda sender, **kwargs: _apply_defaults(), weak=False)
 app.autodiscover_tasks()
 
+import config.observability.celery_signals  # noqa: E402,F401  request id, task metrics, heartbeats (docs/operations.md)
+
 
 @app.task(name="config.ping")
 def ping(value: str = "pong") -> str:

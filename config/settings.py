@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_required, env_str
 
@@ -222,13 +223,22 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "SberCRM <noreply@sbercrm.loc
 
 # --- Logging --------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+# Every line carries the request id (config/observability/request_id.py); LOG_FORMAT=json: one JSON object a line.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT: {LOG_FORMAT!r} is neither 'plain' nor 'json'")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "config.observability.request_id.JsonFormatter"},
+    },
+    "filters": {"request_id": {"()": "config.observability.request_id.RequestIdFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # Django's own DEBUG console handler would print every django.* line a second time, without the request id.
+    "loggers": {"django": {"handlers": [], "level": LOG_LEVEL}, "django.db.backends": {"level": "WARNING"}},
 }
 
 # --- Notifications (notification service, Telegram/VK bots) -----------------------
@@ -368,3 +378,28 @@ for _logger in ("urllib3.connectionpool", "TeleBot", "vk_api", "requests"):
 # Mounts /bench/ping and /bench/floor (communications/api/bench.py). Only the benchmark sets it;
 # never turn it on in production.
 BENCH_ENDPOINTS = env_bool("BENCH_ENDPOINTS", False)
+
+# --- Operations: request id, metrics, health, heartbeats, Sentry (docs/operations.md) ---
+# First middleware: every response, even a refusal by a later middleware, carries X-Request-Id.
+MIDDLEWARE.insert(0, "config.observability.request_id.RequestIdMiddleware")
+# Beat touches its heartbeat on every tick and sends only while it holds a Redis lease (one active beat).
+CELERY_BEAT_SCHEDULER = "config.observability.beat:LeaderScheduler"
+BEAT_LEASE_SECONDS = env_int("BEAT_LEASE_SECONDS", 30)  # a standby beat takes over this long after the active one died
+# Readiness answers 503 when a beat sweeper has not succeeded for 3 of its intervals (0: only report it).
+HEALTH_BEAT_STALE_FAILS_READY = env_bool("HEALTH_BEAT_STALE_FAILS_READY", True)
+# Probes and Prometheus talk plain HTTP inside the network: no redirect to HTTPS for them.
+SECURE_REDIRECT_EXEMPT = [*SECURE_REDIRECT_EXEMPT, r"^healthz/(live|ready)$", r"^metrics$"]
+# HTTP metrics right after the request id, so refusals by later middleware are counted too.
+MIDDLEWARE.insert(1, "config.observability.middleware.MetricsMiddleware")
+# /metrics: INTERNAL_API_ALLOWED_NETWORKS (loopback only when empty) and, if set, this bearer token.
+METRICS_BEARER_TOKEN = env_str("METRICS_BEARER_TOKEN")
+# Multiprocess metrics: the directory must exist before the first observation of any process (one-off commands too).
+if _multiproc_dir := env_str("PROMETHEUS_MULTIPROC_DIR"):
+    Path(_multiproc_dir).mkdir(parents=True, exist_ok=True)
+
+# --- Errors: optional Sentry (config/observability/sentry.py); off while SENTRY_DSN is empty ---
+SENTRY_DSN = env_str("SENTRY_DSN")
+from config.observability.sentry import sentry_init  # noqa: E402
+
+sentry_init(dsn=SENTRY_DSN, environment=env_str("SENTRY_ENVIRONMENT"), release=env_str("SENTRY_RELEASE"),
+            traces_sample_rate=float(env_str("SENTRY_TRACES_SAMPLE_RATE", "0")))

@@ -3,7 +3,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from config.health import healthz
+from config.health import healthz, healthz_live, healthz_ready
+from config.observability.views import metrics
 
 admin.site.site_header = "SberCRM: администрирование"
 admin.site.site_title = "SberCRM"
@@ -11,6 +12,9 @@ admin.site.index_title = "Back-office модераторов"
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("healthz/live", healthz_live, name="healthz-live"),
+    path("healthz/ready", healthz_ready, name="healthz-ready"),
+    path("metrics", metrics, name="metrics"),  # Prometheus; allowed networks only (config/observability/views.py)
     path("admin/", admin.site.urls),
     # JWT for service accounts and marketplace developers.
     path("api/auth/token/", TokenObtainPairView.as_view(), name="token_obtain_pair"),

@@ -3,7 +3,7 @@ touches the heartbeat file the compose healthcheck reads."""
 
 from bots.tests.builders import tg_message
 from bots.tests.test_telegram import run_bot, texts
-from config.heartbeat import fresh
+from config.observability.heartbeat import heartbeat_age
 from config.tests.reliability.test_faults import PrivateRedis
 
 
@@ -21,4 +21,4 @@ def test_the_polling_bot_answers_while_redis_is_down(tg, token, tmp_path, settin
     # then: the user got the confirmation question, and the loop reported itself alive
     assert "обработано обновлений: 1" in output
     assert len(texts(tg)) == 1
-    assert fresh(str(tmp_path / "heartbeat-telegram-bot"), 60)
+    assert heartbeat_age("telegram-bot") < 60

@@ -78,14 +78,14 @@ class DeliveryAdmin(admin.ModelAdmin):
                      "attempts", "next_attempt_at", "response_status", "short_error")
     list_filter = ("status", UpdatedRecentlyFilter, "provider", EndpointFilter, TenantFilter, "kind")
     list_select_related = ("provider",)
-    search_fields = ("=idempotency_key", "=tenant_id", "ordering_key", "provider_message_id", "url")
+    search_fields = ("=idempotency_key", "=request_id", "=tenant_id", "ordering_key", "provider_message_id", "url")
     date_hierarchy = "created_at"
     inlines = [DeliveryAttemptInline]
     actions = ["retry_deliveries", "cancel_deliveries"]
     fieldsets = (
         ("Куда", {"fields": ("kind", "provider", "tenant_id", "tenant_configuration", "configuration", "endpoint",
                              "url")}),
-        ("Что", {"fields": ("pretty_payload", "idempotency_key", "ordering_key", "on_delivered")}),
+        ("Что", {"fields": ("pretty_payload", "idempotency_key", "request_id", "ordering_key", "on_delivered")}),
         ("Состояние", {"fields": ("status", "attempts", "next_attempt_at", "lease_expires_at", "last_error",
                                   "created_at", "updated_at", "delivered_at")}),
         ("Ответ", {"fields": ("response_status", "provider_message_id", "response_excerpt")}),

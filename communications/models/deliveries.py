@@ -50,6 +50,8 @@ class Delivery(models.Model):
     idempotency_key = models.UUIDField("ключ идемпотентности", default=uuid.uuid4, unique=True, editable=False)
     ordering_key = models.CharField("ключ порядка (чат)", max_length=255, blank=True)
     on_delivered = models.CharField("обработчик ответа", max_length=100, blank=True)
+    # Observability (issue 20): the X-Request-Id of the API request that caused the call, sent on to the provider.
+    request_id = models.CharField("id запроса (X-Request-Id)", max_length=128, blank=True, editable=False)
 
     status = models.CharField("статус", max_length=20, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField("попыток в текущем цикле", default=0)

@@ -44,6 +44,8 @@ from communications.provider_contract import answer_message_id
 from config.api.errors import ApplicationError, ConflictError
 from config.broker import publish_fail_fast
 from config.db import is_lock_race
+from config.observability.metrics import delivery_send_observe
+from config.observability.request_id import request_id_bind, request_id_get
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +119,7 @@ def _create(*, kind, tenant_configuration, ordering_key, **fields) -> Delivery:
     delivery = Delivery.objects.create(
         kind=kind, tenant_id=tenant_configuration.tenant_id, provider_id=tenant_configuration.provider_id,
         tenant_configuration=tenant_configuration, ordering_key=ordering_key, next_attempt_at=timezone.now(),
+        request_id=request_id_get(),  # observability hook (issue 20)
         **fields,
     )
     _dispatch_on_commit(delivery.pk)
@@ -176,12 +179,15 @@ def delivery_send(*, delivery_id: int) -> str:
     if isinstance(claimed, str):
         return claimed
     delivery, number, started_at = claimed
+    request_id_bind(delivery.request_id)  # observability hook (issue 20): logs and X-Request-Id of this attempt
     result, error = None, None
     try:
         result = clients.post_json(**_request_kwargs(delivery))
     except clients.OutboundCallError as exc:
         error = exc
-    return _record_until_stored(delivery.pk, number, started_at, result, error)
+    outcome = _record_until_stored(delivery.pk, number, started_at, result, error)
+    delivery_send_observe(delivery=delivery, outcome=outcome, result=result, started_at=started_at)  # issue 20 hook
+    return outcome
 
 
 def _record_until_stored(delivery_id, number, started_at, result, error, *, tries: int = 3) -> str:

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from config.api.errors import ApplicationError
 from config.broker import publish_fail_fast
+from config.observability.metrics import notification_observe
 from notifications.channels import DeliveryError, Target, get_channel
 from notifications.models import (
     BindingService,
@@ -258,3 +259,4 @@ def _finish(notification: Notification, *, status: str, error: str, http_status:
         notification.http_status = http_status
         fields.append("http_status")
     notification.save(update_fields=fields)
+    notification_observe(channel=notification.service, outcome=status)  # observability hook (issue 20)

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from bots.telegram import telegram_poll
+from config.observability.exporter import metrics_process_start
 from notifications.clients import telegram_bot
 
 
@@ -18,5 +19,6 @@ class Command(BaseCommand):
             self.stdout.write("Telegram-бот выключен: TELEGRAM_BOT_TOKEN не задан.")
             return
         self.stdout.write("Telegram-бот запущен (long polling).")
+        metrics_process_start()  # issue 20: METRICS_PORT exporter (docs/operations.md)
         handled = telegram_poll(telegram_bot(), timeout=timeout, max_seconds=max_seconds)
         self.stdout.write(f"Telegram-бот остановлен, обработано обновлений: {handled}.")

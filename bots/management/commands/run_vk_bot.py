@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from bots.vk import vk_poll
+from config.observability.exporter import metrics_process_start
 from notifications.clients import vk_session
 
 
@@ -18,5 +19,6 @@ class Command(BaseCommand):
             self.stdout.write("VK-бот выключен: VK_GROUP_TOKEN или VK_GROUP_ID не заданы.")
             return
         self.stdout.write("VK-бот запущен (Bots Long Poll).")
+        metrics_process_start()  # issue 20: METRICS_PORT exporter (docs/operations.md)
         handled = vk_poll(vk_session(), group_id=settings.VK_GROUP_ID, wait=timeout, max_seconds=max_seconds)
         self.stdout.write(f"VK-бот остановлен, обработано событий: {handled}.")

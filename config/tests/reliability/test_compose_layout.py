@@ -24,8 +24,12 @@ def test_every_service_has_a_restart_policy_and_a_healthcheck():
 
 
 def test_only_the_proxy_is_published_and_the_app_trusts_exactly_its_address():
-    published = sorted(name for name, service in SERVICES.items() if service.get("ports"))
+    published = sorted(name for name, service in SERVICES.items() if service.get("ports") and not service.get("profiles"))
     assert published == ["nginx"]
+    # the optional monitoring profile publishes on loopback only
+    for name, service in SERVICES.items():
+        if service.get("profiles"):
+            assert all(port.startswith("127.0.0.1:") for port in service.get("ports", [])), name
     proxy = SERVICES["nginx"]["networks"]["default"]["ipv4_address"]
     for name in ("web", "worker", "beat", "telegram-bot", "vk-bot"):
         assert SERVICES[name]["environment"]["TRUSTED_PROXIES"] == proxy, name

@@ -1,0 +1,1 @@
+"""Operations: request ids, metrics, health, heartbeats, Sentry (docs/operations.md)."""
