@@ -3,16 +3,21 @@
 Life of a delivery (docs/provider-calls.md has the full story):
 
     pending ──claim──▶ in_progress ──2xx──▶ delivered
-       ▲                   │ network error / timeout / 408 / 425 / 429 / 5xx
-       └──── backoff ──────┤ (attempts left)
-                           └──▶ dead   (other 4xx, 3xx, unsafe URL, attempts exhausted)
+       ▲                   │ transient: network error, 408 / 425 / 429 / 5xx; ambiguous: read
+       └──── backoff ──────┤ timeout, reset (receivers drop repeats by Idempotency-Key)
+                           ├──▶ refused (permanent: other 4xx; `on_refused` handlers run)
+                           └──▶ dead    (3xx, unsafe URL, attempts exhausted)
     pending / in_progress / dead ──moderator or deactivation──▶ cancelled
-    dead ──moderator retry──▶ pending (a fresh cycle of attempts)
+    dead / refused ──moderator retry──▶ pending (a fresh cycle of attempts)
 
 Ordering: deliveries sharing (kind, tenant, provider, ordering_key) go out in id
 order. A delivery waits while an earlier one of its chain is pending, in progress
-or DEAD; only delivered/cancelled release it. So an edit never overtakes its
-message: a dead message blocks its chat until a moderator retries or cancels it.
+or DEAD; delivered/refused/cancelled release it. A refused message call cancels the
+calls about that message (its edit, its status), so an edit never overtakes its message.
+
+Lock order (docs/provider-calls.md): provider → tenant configuration → token → accounts →
+chats/messages → deliveries → initial sync. Recording an answer takes the first three as
+shares before the delivery row, so a deactivation or uninstall runs before or after it.
 """
 
 import base64
@@ -53,6 +58,7 @@ RETRYABLE_STATUS = (408, 425, 429)
 PENDING_LIKE = (Delivery.Status.PENDING, Delivery.Status.IN_PROGRESS)
 
 _on_delivered: dict[str, Callable[[Delivery], None]] = {}
+_on_refused: dict[str, Callable[[Delivery], None]] = {}
 
 
 def on_delivered_handler(name: str):
@@ -62,6 +68,18 @@ def on_delivered_handler(name: str):
 
     def register(func):
         _on_delivered[name] = func
+        return func
+
+    return register
+
+
+def on_refused_handler(*endpoints: str):
+    """Register `func(delivery)` to run, in the transaction that marks a delivery of one of
+    `endpoints` refused (a permanent 4xx): e.g. fail the message and cancel the calls about it."""
+
+    def register(func):
+        for endpoint in endpoints:
+            _on_refused[endpoint] = func
         return func
 
     return register
@@ -181,21 +199,21 @@ def delivery_send(*, delivery_id: int) -> str:
         result = clients.post_json(**_request_kwargs(delivery))
     except clients.OutboundCallError as exc:
         error = exc
-    return _record_until_stored(delivery.pk, number, started_at, result, error)
+    return _record_until_stored(delivery, number, started_at, result, error)
 
 
-def _record_until_stored(delivery_id, number, started_at, result, error, *, tries: int = 3) -> str:
+def _record_until_stored(claimed: Delivery, number, started_at, result, error, *, tries: int = 3) -> str:
     """The provider has answered: store that even when PostgreSQL aborts `_record` to break a
     deadlock (it rolled back as a whole, so running it again is safe). Otherwise the delivery
     would wait for its lease to expire and be sent again."""
     for _ in range(tries - 1):
         try:
-            return _record(delivery_id, number, started_at, result, error)
+            return _record(claimed, number, started_at, result, error)
         except OperationalError as exc:
             if not is_lock_race(exc):
                 raise
-            logger.warning("delivery %s: recording the answer lost a lock race; recording again", delivery_id)
-    return _record(delivery_id, number, started_at, result, error)
+            logger.warning("delivery %s: recording the answer lost a lock race; recording again", claimed.pk)
+    return _record(claimed, number, started_at, result, error)
 
 
 def _max_attempts() -> int:
@@ -229,18 +247,43 @@ def _claim(delivery_id: int):
                 and delivery.endpoint not in FAREWELL_ENDPOINTS):
             _finish(delivery, Delivery.Status.CANCELLED, "приложение провайдера отключено у тенанта")
             return "cancelled"
+        if delivery.endpoint not in FAREWELL_ENDPOINTS and _said_goodbye_since(delivery):
+            _finish(delivery, Delivery.Status.CANCELLED, "после disconnect по тенанту ничего не отправляется")
+            return "cancelled"
         if _blocked(delivery):
             delivery.status = Delivery.Status.PENDING
             delivery.next_attempt_at = now + timedelta(seconds=settings.DELIVERY_BLOCKED_RECHECK)
             delivery.lease_expires_at = None
             delivery.save(update_fields=["status", "next_attempt_at", "lease_expires_at", "updated_at"])
             return "blocked"
+        _resolve_message_id(delivery)
         lease = settings.PROVIDER_CONNECT_TIMEOUT + settings.PROVIDER_READ_TIMEOUT + settings.DELIVERY_LEASE_MARGIN
         delivery.status = Delivery.Status.IN_PROGRESS
         delivery.attempts += 1
         delivery.lease_expires_at = now + timedelta(seconds=lease)
         delivery.save(update_fields=["status", "attempts", "lease_expires_at", "updated_at"])
         return delivery, delivery.attempts, now
+
+
+def _said_goodbye_since(delivery: Delivery) -> bool:
+    """`disconnect` was queued for the tenant after this row: it belongs to an ended integration."""
+    return Delivery.objects.filter(tenant_id=delivery.tenant_id, provider_id=delivery.provider_id,
+                                   kind=Delivery.Kind.PROVIDER, endpoint="disconnect", pk__gt=delivery.pk).exists()
+
+
+def _resolve_message_id(delivery: Delivery) -> None:
+    """A call about a message carries the provider's id once it is known: resolved when sent, not
+    when queued (an edit queued while the sendMessage answer was being recorded missed it)."""
+    payload = delivery.payload
+    if (delivery.kind != Delivery.Kind.PROVIDER or not isinstance(payload, dict) or payload.get("messageId")
+            or not payload.get("clientMessageId") or delivery.endpoint == "sendMessage"):
+        return
+    known = (_chain(delivery).filter(endpoint="sendMessage", status=Delivery.Status.DELIVERED, pk__lt=delivery.pk,
+                                     payload__clientMessageId=payload["clientMessageId"])
+             .exclude(provider_message_id="").values_list("provider_message_id", flat=True).first())
+    if known:
+        payload["messageId"] = known
+        Delivery.objects.filter(pk=delivery.pk).update(payload=payload)
 
 
 def _chain(delivery: Delivery):
@@ -283,16 +326,22 @@ def _endpoint_url(configuration, endpoint: str) -> str:
     return url
 
 
-def _classify(result: clients.CallResult | None, error: Exception | None) -> tuple[bool, bool, str]:
-    """(success, retryable, error text)."""
+SUCCESS, PERMANENT, TRANSIENT, AMBIGUOUS, BROKEN = "success", "permanent", "transient", "ambiguous", "broken"
+
+
+def _classify(result: clients.CallResult | None, error: Exception | None) -> tuple[str, str]:
+    """(outcome, error text). Providers and webhook receivers drop repeats by Idempotency-Key, so an
+    ambiguous outcome (read timeout, reset) is retried like a transient one. BROKEN: our side cannot
+    make the call as configured (unsafe URL, redirect): dead at once, for a moderator."""
     if error is not None:
-        return False, error.retryable, str(error)
+        return (TRANSIENT if error.retryable else BROKEN), str(error)
     code = result.status_code
     if result.ok:
-        return True, False, ""
+        return SUCCESS, ""
     if 300 <= code < 400:
-        return False, False, f"HTTP {code}: перенаправление на {result.headers.get('Location', '?')} не выполняется"
-    return False, code in RETRYABLE_STATUS or code >= 500, f"HTTP {code}: {result.excerpt[:500]}"
+        return BROKEN, f"HTTP {code}: перенаправление на {result.headers.get('Location', '?')} не выполняется"
+    text = f"HTTP {code}: {result.excerpt[:500]}"
+    return (TRANSIENT if code in RETRYABLE_STATUS or code >= 500 else PERMANENT), text
 
 
 def retry_delay(attempt: int, retry_after: float | None = None) -> float:
@@ -318,17 +367,22 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
         return None
 
 
-def _record(delivery_id, number, started_at, result, error) -> str:
-    success, retryable, error_text = _classify(result, error)
+def _record(claimed: Delivery, number, started_at, result, error) -> str:
+    kind, error_text = _classify(result, error)
     with transaction.atomic():
-        delivery = Delivery.objects.select_for_update().get(pk=delivery_id)
+        _lock_integration(claimed)
+        delivery = (Delivery.objects.select_for_update(of=("self",)).select_related("tenant_configuration")
+                    .get(pk=claimed.pk))
         now = timezone.now()
         ours = delivery.status == Delivery.Status.IN_PROGRESS and delivery.attempts == number
         if result is not None:
             delivery.response_status = result.status_code
             delivery.response_excerpt = result.excerpt
-        if success:
+        retryable = kind in (TRANSIENT, AMBIGUOUS)
+        if kind == SUCCESS:
             outcome = DeliveryAttempt.Outcome.SUCCESS
+        elif kind == PERMANENT:
+            outcome = DeliveryAttempt.Outcome.REFUSED
         elif retryable and number < _max_attempts():
             outcome = DeliveryAttempt.Outcome.RETRY
         else:
@@ -339,14 +393,23 @@ def _record(delivery_id, number, started_at, result, error) -> str:
             delivery.save(update_fields=["response_status", "response_excerpt", "updated_at"])
             return "superseded"
         delivery.lease_expires_at = None
-        if success:
+        if kind == SUCCESS:
             delivery.response_json = result.json
             delivery.provider_message_id = answer_message_id(result.json)[:255]
             delivery.delivered_at = now
             delivery.last_error = ""
-            _run_on_delivered(delivery)
+            _run_handler(delivery, _on_delivered, delivery.on_delivered, required=True)
             _finish(delivery, Delivery.Status.DELIVERED, delivery.last_error)
             return "delivered"
+        if kind == PERMANENT:
+            delivery.last_error = error_text
+            if delivery.kind == Delivery.Kind.PROVIDER:
+                _run_handler(delivery, _on_refused, delivery.endpoint, required=False)
+            _finish(delivery, Delivery.Status.REFUSED, delivery.last_error)
+            # A 4xx to a farewell is final and quiet: the provider has already forgotten the tenant.
+            log = logger.info if delivery.endpoint in FAREWELL_ENDPOINTS else logger.warning
+            log("delivery %s to %s refused: %s", delivery.pk, delivery.endpoint, error_text)
+            return "refused"
         if outcome == DeliveryAttempt.Outcome.RETRY:
             retry_after = parse_retry_after(result.headers.get("Retry-After"), now) if result else None
             delay = retry_delay(number, retry_after)
@@ -364,6 +427,28 @@ def _record(delivery_id, number, started_at, result, error) -> str:
         return "dead"
 
 
+def _lock_integration(delivery: Delivery) -> None:
+    """Share-lock the rows a deactivation or uninstall locks for update — provider, tenant
+    configuration, active token — BEFORE the delivery row (the documented lock order). Recording an
+    answer (channels, provider ids, the next call of the chain) then runs wholly before or after a
+    deactivation instead of deadlocking with it."""
+    if connection.vendor != "postgresql":
+        return
+    provider_id, tenant_configuration_id, tenant_id = (delivery.provider_id, delivery.tenant_configuration_id,
+                                                       delivery.tenant_id)
+    from communications.models import IntegrationToken
+
+    for queryset, mode in (
+        (Provider.objects.filter(pk=provider_id), "FOR KEY SHARE"),
+        (TenantConfiguration.objects.filter(pk=tenant_configuration_id), "FOR SHARE"),
+        (IntegrationToken.objects.filter(tenant_id=tenant_id, provider_id=provider_id,
+                                         status=IntegrationToken.Status.ACTIVE).order_by("pk"), "FOR SHARE"),
+    ):
+        sql, params = queryset.values("pk").query.sql_with_params()
+        with connection.cursor() as cursor:  # Django has no FOR SHARE / FOR KEY SHARE
+            cursor.execute(f"{sql} {mode}", params)
+
+
 def _log_attempt(delivery, number, started_at, outcome, *, result=None, error="") -> None:
     DeliveryAttempt.objects.create(
         delivery=delivery, number=number, started_at=started_at, outcome=outcome,
@@ -372,21 +457,23 @@ def _log_attempt(delivery, number, started_at, outcome, *, result=None, error=""
     )
 
 
-def _run_on_delivered(delivery: Delivery) -> None:
-    if not delivery.on_delivered:
+def _run_handler(delivery: Delivery, handlers: dict, name: str, *, required: bool) -> None:
+    """Run a registered on_delivered / on_refused handler in a savepoint; a bug there never
+    re-sends the call. `required`: a name without a registered handler is an error."""
+    handler = handlers.get(name) if name else None
+    if handler is None and not (name and required):
         return
-    handler = _on_delivered.get(delivery.on_delivered)
     try:
         if handler is None:
-            raise LookupError(f"обработчик {delivery.on_delivered!r} не зарегистрирован")
+            raise LookupError(f"обработчик {name!r} не зарегистрирован")
         with transaction.atomic():
             handler(delivery)
     except Exception as exc:
         if is_lock_race(exc):
             raise  # not a bug: `_record_until_stored` records the whole answer again
         # The provider got the call; a bug here must not re-send it. Keep it visible.
-        logger.exception("delivery %s: on_delivered handler failed", delivery.pk)
-        delivery.last_error = f"доставлено, но обработчик ответа упал: {exc}"[:2000]
+        logger.exception("delivery %s: handler %s failed", delivery.pk, name)
+        delivery.last_error = f"{delivery.last_error}; обработчик ответа упал: {exc}".lstrip("; ")[:2000]
 
 
 def _finish(delivery: Delivery, status: str, error: str = "") -> None:
@@ -428,10 +515,10 @@ def deliveries_sweep(*, limit: int = 500) -> int:
 
 @transaction.atomic
 def delivery_retry(*, delivery_id: int) -> Delivery:
-    """Moderator: give a dead delivery a fresh cycle of attempts."""
+    """Moderator: give a dead or refused delivery a fresh cycle of attempts."""
     delivery = Delivery.objects.select_for_update().get(pk=delivery_id)
-    if delivery.status != Delivery.Status.DEAD:
-        raise ConflictError("Повторить можно только недоставленную доставку", code="delivery_not_dead")
+    if delivery.status not in (Delivery.Status.DEAD, Delivery.Status.REFUSED):
+        raise ConflictError("Повторить можно только недоставленную или отклонённую доставку", code="delivery_not_dead")
     delivery.status = Delivery.Status.PENDING
     delivery.attempts = 0
     delivery.next_attempt_at = timezone.now()
@@ -444,7 +531,7 @@ def delivery_retry(*, delivery_id: int) -> Delivery:
 def delivery_cancel(*, delivery_id: int, reason: str = "отменена модератором") -> Delivery:
     """Moderator: stop a pending, in-progress or dead delivery (releases its chain)."""
     delivery = Delivery.objects.select_for_update().get(pk=delivery_id)
-    if delivery.status in Delivery.RELEASING_STATUSES:
+    if delivery.status in (Delivery.Status.DELIVERED, Delivery.Status.REFUSED, Delivery.Status.CANCELLED):
         raise ConflictError("Доставка уже завершена", code="delivery_final")
     _finish(delivery, Delivery.Status.CANCELLED, reason)
     return delivery

@@ -93,7 +93,8 @@ def _dispatch(run_id: int) -> None:
 def conformance_run_execute(*, run_id: int) -> str:
     """Run every check of a queued run. Safe to call twice: only a queued run starts."""
     with transaction.atomic():
-        run = ConformanceRun.objects.select_for_update().select_related("provider", "configuration").get(pk=run_id)
+        run = (ConformanceRun.objects.select_for_update(of=("self",)).select_related("provider", "configuration")
+               .get(pk=run_id))
         lost = run.status == Status.RUNNING and run.started_at < timezone.now() - timedelta(seconds=run_time_limit())
         if lost:  # redelivered after the worker running it died
             return _finish(run, Status.INTERRUPTED, "Прогон прерван: воркер остановился во время проверки.")

@@ -65,7 +65,7 @@ def test_provider_down_then_back_gets_every_call_once_in_chat_order(transactiona
     assert Delivery.objects.filter(pk__in=ids, endpoint="sendMessage").exclude(provider_message_id="").count() == 3
 
 
-def test_client_error_is_dead_and_visible_with_a_real_worker(transactional_db, celery_worker, fast_retries,
+def test_client_error_is_refused_and_visible_with_a_real_worker(transactional_db, celery_worker, fast_retries,
                                                              fake_provider, admin_client):
     tc = make_tenant_configuration(fake_provider)
     fake_provider.fail_next(1, status=404, body={"error": "no such chat"})
@@ -73,8 +73,8 @@ def test_client_error_is_dead_and_visible_with_a_real_worker(transactional_db, c
         delivery = svc.delivery_enqueue(tenant_configuration=tc, endpoint="markChatRead", payload={"chatId": "x"})
     wait_until(lambda: all_final([delivery.pk]))
     delivery.refresh_from_db()
-    assert delivery.status == Delivery.Status.DEAD and len(fake_provider.requests) == 1
-    page = admin_client.get("/admin/communications/delivery/?status__exact=dead").content.decode()
+    assert delivery.status == Delivery.Status.REFUSED and len(fake_provider.requests) == 1
+    page = admin_client.get("/admin/communications/delivery/?status__exact=refused").content.decode()
     assert f"#{delivery.pk}" in page or f"/delivery/{delivery.pk}/" in page
     detail = admin_client.get(f"/admin/communications/delivery/{delivery.pk}/change/").content.decode()
     assert "no such chat" in detail and "404" in detail
