@@ -329,7 +329,7 @@ def _endpoint_url(configuration, endpoint: str) -> str:
 SUCCESS, PERMANENT, TRANSIENT, AMBIGUOUS, BROKEN = "success", "permanent", "transient", "ambiguous", "broken"
 
 
-def _classify(result: clients.CallResult | None, error: Exception | None) -> tuple[str, str]:
+def classify_call(result: clients.CallResult | None, error: Exception | None) -> tuple[str, str]:
     """(outcome, error text). Providers and webhook receivers drop repeats by Idempotency-Key, so an
     ambiguous outcome (read timeout, reset) is retried like a transient one. BROKEN: our side cannot
     make the call as configured (unsafe URL, redirect): dead at once, for a moderator."""
@@ -368,7 +368,7 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
 
 
 def _record(claimed: Delivery, number, started_at, result, error) -> str:
-    kind, error_text = _classify(result, error)
+    kind, error_text = classify_call(result, error)
     with transaction.atomic():
         _lock_integration(claimed)
         delivery = (Delivery.objects.select_for_update(of=("self",)).select_related("tenant_configuration")

@@ -39,13 +39,18 @@ from communications.models import (
 )
 from communications.services.conversations import channel_connect, messages_bulk_create
 from communications.services.deliveries import (
+    AMBIGUOUS,
     PENDING_LIKE,
+    SUCCESS,
+    TRANSIENT,
+    classify_call,
     deliveries_cancel_pending,
     delivery_enqueue,
     on_delivered_handler,
     provider_call_now,
 )
 from communications.services.webhook_events import Event, webhook_event_emit
+from config.broker import publish_fail_fast
 
 logger = logging.getLogger(__name__)
 
@@ -185,10 +190,23 @@ def _dispatch_page_on_commit(sync: InitialSync, countdown: float | None = None) 
 
 
 def _send_task(task, args, countdown=None) -> None:
+    """One fail-fast publish (like the outbox); never raises: the sweeper restarts a lost page."""
     try:
-        task.apply_async(args=args, countdown=countdown, retry=False)
+        if task.app.conf.task_always_eager:
+            task.apply_async(args=args, countdown=countdown)
+        else:
+            publish_fail_fast(task, args=args, countdown=countdown)
     except Exception:
         logger.warning("initial sync %s: dispatch failed; the sweeper restarts it", args[0], exc_info=True)
+
+
+class PageError(Exception):
+    """A page the provider did not give: `retryable` after a transient or ambiguous outcome
+    (getMessageHistory is a read: asking again is harmless), not after a refusal (4xx)."""
+
+    def __init__(self, text: str, *, retryable: bool):
+        super().__init__(text)
+        self.retryable = retryable
 
 
 def _history_items(body) -> tuple[list, str]:
@@ -243,14 +261,17 @@ def initial_sync_page(*, sync_id: int, run: int | None = None, page: int | None 
     payload = contract.message_history_body(tenant_id=sync.tenant_id, cursor=sync.cursor,
                                             limit=settings.INITIAL_SYNC_PAGE_SIZE)
     try:
-        result = provider_call_now(tenant_configuration=tenant_configuration, endpoint="getMessageHistory",
-                                   payload=payload, idempotency_key=key)
-        if not result.ok:
-            retryable = result.status_code in (408, 425, 429) or result.status_code >= 500
-            raise clients.TransportError(f"HTTP {result.status_code}: {result.excerpt[:300]}") if retryable \
-                else clients.UnsafeTargetError(f"HTTP {result.status_code}: {result.excerpt[:300]}")
+        try:
+            result, error = provider_call_now(tenant_configuration=tenant_configuration,
+                                              endpoint="getMessageHistory", payload=payload,
+                                              idempotency_key=key), None
+        except clients.OutboundCallError as exc:
+            result, error = None, exc
+        outcome, text = classify_call(result, error)  # the engine's one classification
+        if outcome != SUCCESS:
+            raise PageError(text[:300], retryable=outcome in (TRANSIENT, AMBIGUOUS))
         items, next_cursor = _history_items(result.json)
-    except (clients.OutboundCallError, ValueError) as exc:
+    except (PageError, ValueError) as exc:
         return _page_failed(sync, exc)
     created, failed = _import(sync, items)
     sync.pages_done += 1
