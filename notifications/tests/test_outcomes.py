@@ -139,3 +139,15 @@ def test_sweeper_closes_an_abandoned_telegram_send_as_unknown_if_a_call_was_in_f
     notifications_sweep()
     row.refresh_from_db()
     assert row.status == expected and row.http_status == 500
+
+
+def test_admin_resends_an_unknown_notification_on_request(fakes, make_recipient, admin_client):
+    recipient = make_recipient("user", telegram=True)
+    row = Notification.objects.create(recipient=recipient, service="telegram", subject="s", type="notification",
+                                      message="m", status="unknown", http_status=500, attempts=1)
+    response = admin_client.post("/admin/notifications/notification/",
+                                 {"action": "resend_notifications", "_selected_action": [row.pk]}, follow=True)
+    assert "Отправлено повторно: 1" in response.content.decode()
+    row.refresh_from_db()
+    assert row.status == "sent" and row.attempts == 2
+    assert len(fakes["telegram"].sent_messages()) == 1
