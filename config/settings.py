@@ -267,6 +267,10 @@ TESTSTAND_RUN_BUDGET = float(env_str("TESTSTAND_RUN_BUDGET", "120"))
 # A queued/running run older than budget + timeouts + this margin is considered lost.
 TESTSTAND_STALE_MARGIN = env_int("TESTSTAND_STALE_MARGIN", 60)
 TESTSTAND_QUEUE = env_str("TESTSTAND_QUEUE", "celery")
+# A queued run older than this without a worker on it is dispatched again by the sweeper.
+TESTSTAND_SWEEP_GRACE = env_int("TESTSTAND_SWEEP_GRACE", 60)
+CELERY_BEAT_SCHEDULE["communications-conformance-runs-sweep"] = {
+    "task": "communications.conformance_runs_sweep", "schedule": 60.0}
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
     "TestRunStatusEnum": "marketplace.api.serializers.RUN_STATUSES",
     "TestCheckVerdictEnum": "marketplace.api.serializers.VERDICTS",
