@@ -32,7 +32,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
-from django.db.models import Count, Max, OuterRef, Q, Subquery
+from django.db.models import Count, F, Max, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -178,7 +178,18 @@ def _dispatch(delivery_id: int, countdown: float | None = None) -> bool:
     except Exception:
         logger.warning("delivery %s: dispatch to the broker failed; the sweeper will send it", delivery_id,
                        exc_info=True)
+        _sweep_at_once(delivery_id)
         return False
+
+
+def _sweep_at_once(delivery_id: int) -> None:
+    """After a failed dispatch, let the very next sweep take the row (no grace period): a row committed
+    while the broker was down goes out one sweep interval after it returns, at the latest."""
+    try:
+        Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.PENDING).update(
+            next_attempt_at=F("next_attempt_at") - timedelta(seconds=settings.DELIVERY_SWEEP_GRACE), swept_at=None)
+    except Exception:
+        logger.warning("delivery %s: could not mark it for the sweeper", delivery_id, exc_info=True)
 
 
 def _dispatch_on_commit(delivery_id: int, countdown: float | None = None) -> None:

@@ -222,6 +222,11 @@ def _enqueue(notification_id, countdown: float | None = None) -> None:
     except Exception:
         logger.warning("notification %s: dispatch to the broker failed; the sweeper will send it", notification_id,
                        exc_info=True)
+        try:  # the next sweep takes it without waiting for the grace period
+            Notification.objects.filter(pk=notification_id, status=Status.PENDING).update(
+                next_attempt_at=F("next_attempt_at") - timedelta(seconds=settings.NOTIFICATIONS_SWEEP_GRACE_SECONDS))
+        except Exception:
+            logger.warning("notification %s: could not mark it for the sweeper", notification_id, exc_info=True)
 
 
 def _deliver_sync(notification: Notification) -> Notification:

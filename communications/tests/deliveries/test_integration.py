@@ -80,6 +80,31 @@ def test_client_error_is_refused_and_visible_with_a_real_worker(transactional_db
     assert "no such chat" in detail and "404" in detail
 
 
+def test_a_failed_dispatch_is_taken_by_the_next_sweep_without_waiting_for_the_grace(
+        transactional_db, celery_worker, fast_retries, fake_provider):
+    # Issue 23 item 1: committed while the broker was down -> sent one sweep after it returns.
+    fast_retries.DELIVERY_SWEEP_GRACE = 3600
+    tc = make_tenant_configuration(fake_provider)
+    script = (
+        "import django; django.setup()\n"
+        "from django.db import transaction\n"
+        "from communications.models import TenantConfiguration\n"
+        "from communications.services.deliveries import delivery_enqueue\n"
+        "with transaction.atomic():\n"
+        f"    d = delivery_enqueue(tenant_configuration=TenantConfiguration.objects.get(pk={tc.pk}),\n"
+        "                         endpoint='sendMessage', payload={'text': 'during the outage'})\n"
+        "print(d.pk)\n"
+    )
+    env = subprocess_env(CELERY_BROKER_URL="redis://127.0.0.1:1/0", REDIS_URL="", DELIVERY_SWEEP_GRACE="3600")
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    pk = int(result.stdout.split()[-1])
+    assert svc.deliveries_sweep() == 1  # the broker is back: the first sweep takes it
+    wait_until(lambda: all_final([pk]), timeout=30)
+    assert Delivery.objects.get(pk=pk).status == Delivery.Status.DELIVERED
+
+
 def test_delivery_written_while_broker_unreachable_is_sent_by_the_sweeper(transactional_db, celery_worker,
                                                                           fast_retries, fake_provider):
     # given: a process whose broker is a closed port writes a delivery
