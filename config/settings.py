@@ -221,6 +221,8 @@ NOTIFICATIONS_USER_TOKEN_MINUTES = env_int("NOTIFICATIONS_USER_TOKEN_MINUTES", 3
 NOTIFICATIONS_CHANNEL_TIMEOUT = env_int("NOTIFICATIONS_CHANNEL_TIMEOUT", 10)  # seconds per remote call
 NOTIFICATIONS_SYNC_DEADLINE = env_int("NOTIFICATIONS_SYNC_DEADLINE", 15)  # seconds a sync send may take
 NOTIFICATIONS_MAX_ATTEMPTS = env_int("NOTIFICATIONS_MAX_ATTEMPTS", 8)  # async attempts before FAILED
+# Waits after failed async attempts 1, 2, … (delivery/policy.py: one retry policy, a schedule per kind).
+NOTIFICATIONS_RETRY_SCHEDULE = [float(x) for x in env_list("NOTIFICATIONS_RETRY_SCHEDULE", "2,4,8,16,32,64,128")]
 NOTIFICATIONS_SWEEP_GRACE_SECONDS = env_int("NOTIFICATIONS_SWEEP_GRACE_SECONDS", 120)
 # Per-second limits shared by all workers through the cache (Redis).
 TELEGRAM_RATE_LIMIT_GLOBAL = env_int("TELEGRAM_RATE_LIMIT_GLOBAL", 30)

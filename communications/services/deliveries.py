@@ -23,7 +23,6 @@ shares before the delivery row, so a deactivation or uninstall runs before or af
 import base64
 import hashlib
 import logging
-import random
 import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -47,14 +46,15 @@ from communications.models import (
 from communications.models.providers import ALL_ENDPOINTS
 from communications.provider_contract import answer_message_id
 from config.api.errors import ApplicationError, ConflictError
-from config.broker import publish_fail_fast
 from config.db import is_lock_race
+from delivery import policy
+from delivery.dispatch import dispatch
+from delivery.outcomes import AMBIGUOUS, BROKEN, PERMANENT, SUCCESS, TRANSIENT, http_outcome
 
 logger = logging.getLogger(__name__)
 
 # Calls (and webhook events) still allowed after the tenant's configuration is disabled: they say goodbye.
 FAREWELL_ENDPOINTS = ("disconnect", "deleteWebhook", "integration.deactivated")
-RETRYABLE_STATUS = (408, 425, 429)
 PENDING_LIKE = (Delivery.Status.PENDING, Delivery.Status.IN_PROGRESS)
 
 _on_delivered: dict[str, Callable[[Delivery], None]] = {}
@@ -168,28 +168,15 @@ def _dispatch(delivery_id: int, countdown: float | None = None) -> bool:
     """Send the task to the broker (one fail-fast attempt). Never raises: the sweeper covers a failure."""
     from communications.tasks import delivery_send_task
 
-    options = {"args": [delivery_id], "countdown": countdown, "queue": settings.DELIVERY_QUEUE}
-    try:
-        if delivery_send_task.app.conf.task_always_eager:
-            delivery_send_task.apply_async(**options)
-        else:
-            publish_fail_fast(delivery_send_task, **options)
-        return True
-    except Exception:
-        logger.warning("delivery %s: dispatch to the broker failed; the sweeper will send it", delivery_id,
-                       exc_info=True)
-        _sweep_at_once(delivery_id)
-        return False
+    return dispatch(delivery_send_task, args=[delivery_id], countdown=countdown, queue=settings.DELIVERY_QUEUE,
+                    on_failure=partial(_sweep_at_once, delivery_id), label=f"delivery {delivery_id}")
 
 
 def _sweep_at_once(delivery_id: int) -> None:
     """After a failed dispatch, let the very next sweep take the row (no grace period): a row committed
     while the broker was down goes out one sweep interval after it returns, at the latest."""
-    try:
-        Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.PENDING).update(
-            next_attempt_at=F("next_attempt_at") - timedelta(seconds=settings.DELIVERY_SWEEP_GRACE), swept_at=None)
-    except Exception:
-        logger.warning("delivery %s: could not mark it for the sweeper", delivery_id, exc_info=True)
+    Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.PENDING).update(
+        next_attempt_at=F("next_attempt_at") - timedelta(seconds=settings.DELIVERY_SWEEP_GRACE), swept_at=None)
 
 
 def _dispatch_on_commit(delivery_id: int, countdown: float | None = None) -> None:
@@ -228,7 +215,7 @@ def _record_until_stored(claimed: Delivery, number, started_at, result, error, *
 
 
 def _max_attempts() -> int:
-    return len(settings.DELIVERY_RETRY_SCHEDULE) + 1
+    return policy.max_attempts(Delivery.Kind.PROVIDER)
 
 
 def _claim(delivery_id: int):
@@ -337,33 +324,22 @@ def _endpoint_url(configuration, endpoint: str) -> str:
     return url
 
 
-SUCCESS, PERMANENT, TRANSIENT, AMBIGUOUS, BROKEN = "success", "permanent", "transient", "ambiguous", "broken"
-
-
 def classify_call(result: clients.CallResult | None, error: Exception | None) -> tuple[str, str]:
-    """(outcome, error text). Providers and webhook receivers drop repeats by Idempotency-Key, so an
-    ambiguous outcome (read timeout, reset) is retried like a transient one. BROKEN: our side cannot
-    make the call as configured (unsafe URL, redirect): dead at once, for a moderator."""
+    """(outcome, error text) by the engine's one classification (delivery/outcomes.py). Providers and
+    webhook receivers drop repeats by Idempotency-Key, so AMBIGUOUS is retried like TRANSIENT."""
     if error is not None:
         return (TRANSIENT if error.retryable else BROKEN), str(error)
-    code = result.status_code
-    if result.ok:
+    outcome = http_outcome(result.status_code)
+    if outcome == SUCCESS:
         return SUCCESS, ""
-    if 300 <= code < 400:
-        return BROKEN, f"HTTP {code}: перенаправление на {result.headers.get('Location', '?')} не выполняется"
-    text = f"HTTP {code}: {result.excerpt[:500]}"
-    return (TRANSIENT if code in RETRYABLE_STATUS or code >= 500 else PERMANENT), text
+    if outcome == BROKEN:
+        return BROKEN, f"HTTP {result.status_code}: перенаправление на {result.headers.get('Location', '?')} не выполняется"
+    return outcome, f"HTTP {result.status_code}: {result.excerpt[:500]}"
 
 
-def retry_delay(attempt: int, retry_after: float | None = None) -> float:
-    """Seconds to wait after failed attempt number `attempt` (1-based)."""
-    schedule = settings.DELIVERY_RETRY_SCHEDULE
-    base = schedule[min(attempt, len(schedule)) - 1]
-    jitter = settings.DELIVERY_RETRY_JITTER
-    delay = base * random.uniform(1 - jitter, 1 + jitter)
-    if retry_after:
-        delay = max(delay, min(retry_after, settings.DELIVERY_RETRY_AFTER_MAX))
-    return delay
+def retry_delay(attempt: int, retry_after: float | None = None, kind: str = Delivery.Kind.PROVIDER) -> float:
+    """Seconds to wait after failed attempt number `attempt` (1-based): the engine's policy."""
+    return policy.retry_delay(kind, attempt, retry_after)
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
@@ -423,7 +399,7 @@ def _record(claimed: Delivery, number, started_at, result, error) -> str:
             return "refused"
         if outcome == DeliveryAttempt.Outcome.RETRY:
             retry_after = parse_retry_after(result.headers.get("Retry-After"), now) if result else None
-            delay = retry_delay(number, retry_after)
+            delay = retry_delay(number, retry_after, kind=delivery.kind)
             delivery.status = Delivery.Status.PENDING
             delivery.next_attempt_at = now + timedelta(seconds=delay)
             delivery.last_error = error_text

@@ -39,10 +39,7 @@ from communications.models import (
 )
 from communications.services.conversations import channel_connect, messages_bulk_create
 from communications.services.deliveries import (
-    AMBIGUOUS,
     PENDING_LIKE,
-    SUCCESS,
-    TRANSIENT,
     classify_call,
     deliveries_cancel_pending,
     delivery_enqueue,
@@ -50,7 +47,9 @@ from communications.services.deliveries import (
     provider_call_now,
 )
 from communications.services.webhook_events import Event, webhook_event_emit
-from config.broker import publish_fail_fast
+from delivery import policy
+from delivery.dispatch import dispatch
+from delivery.outcomes import AMBIGUOUS, SUCCESS, TRANSIENT
 
 logger = logging.getLogger(__name__)
 
@@ -190,14 +189,8 @@ def _dispatch_page_on_commit(sync: InitialSync, countdown: float | None = None) 
 
 
 def _send_task(task, args, countdown=None) -> None:
-    """One fail-fast publish (like the outbox); never raises: the sweeper restarts a lost page."""
-    try:
-        if task.app.conf.task_always_eager:
-            task.apply_async(args=args, countdown=countdown)
-        else:
-            publish_fail_fast(task, args=args, countdown=countdown)
-    except Exception:
-        logger.warning("initial sync %s: dispatch failed; the sweeper restarts it", args[0], exc_info=True)
+    """One fail-fast publish (the engine's dispatch); never raises: the sweeper restarts a lost page."""
+    dispatch(task, args=args, countdown=countdown, label=f"initial sync {args[0]}")
 
 
 class PageError(Exception):
@@ -294,12 +287,12 @@ def _page_failed(sync: InitialSync, exc: Exception) -> str:
     retryable = getattr(exc, "retryable", False)
     sync.attempts += 1
     sync.last_error = f"страница {sync.pages_done + 1}: {exc}"[:2000]
-    if not retryable or sync.attempts >= settings.INITIAL_SYNC_MAX_ATTEMPTS:
+    if not retryable or sync.attempts >= policy.max_attempts("sync_page"):
         sync.status = InitialSync.Status.FAILED
         sync.save()
         logger.warning("initial sync %s failed: %s", sync.pk, sync.last_error)
         return "failed"
-    delay = min(settings.INITIAL_SYNC_RETRY_DELAY * 2 ** (sync.attempts - 1), settings.CELERY_MAX_COUNTDOWN)
+    delay = min(policy.retry_delay("sync_page", sync.attempts), settings.CELERY_MAX_COUNTDOWN)
     sync.next_attempt_at = timezone.now() + timedelta(seconds=delay)
     sync.save()
     _dispatch_page_on_commit(sync, countdown=delay)

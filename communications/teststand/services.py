@@ -30,7 +30,7 @@ from communications.selectors.providers import configuration_active_get, provide
 from communications.services.deliveries import provider_call_now
 from communications.teststand import contract, payloads
 from config.api.errors import ConflictError, NotFoundError
-from config.broker import publish_fail_fast
+from delivery.dispatch import dispatch
 
 logger = logging.getLogger(__name__)
 Verdict = ConformanceCheck.Verdict
@@ -83,16 +83,8 @@ def _dispatch(run_id: int) -> bool:
     """One fail-fast publish; never raises: `conformance_runs_sweep` picks up a lost dispatch."""
     from communications.tasks import conformance_run_execute_task
 
-    try:
-        if conformance_run_execute_task.app.conf.task_always_eager:
-            conformance_run_execute_task.apply_async(args=[run_id], queue=settings.TESTSTAND_QUEUE)
-        else:
-            publish_fail_fast(conformance_run_execute_task, args=[run_id], queue=settings.TESTSTAND_QUEUE)
-        return True
-    except Exception:
-        logger.warning("conformance run %s: dispatch to the broker failed; the sweeper retries", run_id,
-                       exc_info=True)
-        return False
+    return dispatch(conformance_run_execute_task, args=[run_id], queue=settings.TESTSTAND_QUEUE,
+                    label=f"conformance run {run_id}")
 
 
 RESTARTED = "Перезапущен сборщиком: воркер остановился во время проверки."

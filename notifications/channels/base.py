@@ -2,8 +2,8 @@ import uuid
 from dataclasses import dataclass, field
 
 import requests
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
+from delivery.outcomes import AMBIGUOUS, request_error_outcome
 from notifications.rules import Rendered
 
 
@@ -29,10 +29,8 @@ class DeliveryError(Exception):
 
 def request_error(label: str, exc: requests.RequestException) -> DeliveryError:
     """Transient when the request surely never left (refused, DNS, connect timeout), else ambiguous."""
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    never_sent = isinstance(exc, requests.ConnectTimeout) or isinstance(
-        reason, (NewConnectionError, ConnectTimeoutError))
-    return DeliveryError(f"{label} недоступен: {exc.__class__.__name__}", permanent=False, ambiguous=not never_sent)
+    ambiguous = request_error_outcome(exc) == AMBIGUOUS
+    return DeliveryError(f"{label} недоступен: {exc.__class__.__name__}", permanent=False, ambiguous=ambiguous)
 
 
 @dataclass

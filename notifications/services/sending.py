@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -20,7 +21,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from config.api.errors import ApplicationError
-from config.broker import publish_fail_fast
+from delivery import policy
+from delivery.dispatch import dispatch
 from notifications.channels import DeliveryError, Target, get_channel
 from notifications.models import (
     BindingService,
@@ -73,7 +75,7 @@ def notification_send(*, requested_by, user_id, service: str, subject: str, type
                 notification.http_status = 202
                 notification.next_attempt_at = timezone.now()
                 notification.save(update_fields=["http_status", "next_attempt_at"])
-                transaction.on_commit(lambda: _enqueue(notification.pk), robust=True)
+                transaction.on_commit(partial(_enqueue, notification.pk), robust=True)
                 return notification
     except IntegrityError:  # a concurrent request with the same Idempotency-Key won
         winner = notification_get_by_key(requested_by=requested_by, idempotency_key=idempotency_key)
@@ -96,10 +98,12 @@ def notification_deliver(*, notification_id) -> None:
     error = _attempt(notification)
     if error is None or notification.status != Status.PENDING:
         return
-    if error.permanent or notification.attempts >= settings.NOTIFICATIONS_MAX_ATTEMPTS:
+    if error.permanent or notification.attempts >= policy.max_attempts("notification"):
         _finish(notification, status=Status.FAILED, error=str(error))
         return
-    countdown = error.retry_after if error.retry_after is not None else min(2 ** notification.attempts, 300)
+    # The wait the channel asked for (429, a shared rate-limit window) as is; otherwise the kind's schedule.
+    countdown = error.retry_after if error.retry_after is not None else policy.retry_delay(
+        "notification", notification.attempts)
     countdown = min(max(countdown, 0.5), settings.CELERY_MAX_COUNTDOWN)
     notification.next_attempt_at = timezone.now() + timedelta(seconds=countdown)
     notification.save(update_fields=["next_attempt_at"])
@@ -210,23 +214,17 @@ def _target(notification: Notification) -> Target | None:
 
 def _enqueue(notification_id, countdown: float | None = None) -> None:
     """Hand the row to Celery. With the broker down it never raises (the commit already happened and
-    the caller gets its 202): the row stays PENDING and `notifications.sweep` enqueues it later."""
+    the caller gets its 202): the row stays PENDING and the next `notifications.sweep` enqueues it."""
     from notifications.tasks import notification_deliver_task
 
-    options = {"args": [str(notification_id)], "countdown": countdown}
-    if notification_deliver_task.app.conf.task_always_eager:
-        notification_deliver_task.apply_async(**options)
-        return
-    try:
-        publish_fail_fast(notification_deliver_task, **options)
-    except Exception:
-        logger.warning("notification %s: dispatch to the broker failed; the sweeper will send it", notification_id,
-                       exc_info=True)
-        try:  # the next sweep takes it without waiting for the grace period
-            Notification.objects.filter(pk=notification_id, status=Status.PENDING).update(
-                next_attempt_at=F("next_attempt_at") - timedelta(seconds=settings.NOTIFICATIONS_SWEEP_GRACE_SECONDS))
-        except Exception:
-            logger.warning("notification %s: could not mark it for the sweeper", notification_id, exc_info=True)
+    dispatch(notification_deliver_task, args=[str(notification_id)], countdown=countdown,
+             on_failure=partial(_sweep_at_once, notification_id), label=f"notification {notification_id}")
+
+
+def _sweep_at_once(notification_id) -> None:
+    """After a failed dispatch the next sweep takes the row without waiting for the grace period."""
+    Notification.objects.filter(pk=notification_id, status=Status.PENDING).update(
+        next_attempt_at=F("next_attempt_at") - timedelta(seconds=settings.NOTIFICATIONS_SWEEP_GRACE_SECONDS))
 
 
 def _deliver_sync(notification: Notification) -> Notification:
