@@ -29,8 +29,9 @@ run: demo-data
 	@echo "  Админка:      http://127.0.0.1:8000/admin/"
 	@echo "  API docs:     http://127.0.0.1:8000/api/docs/  (Redoc: /api/redoc/)"
 	@echo "  Health:       http://127.0.0.1:8000/healthz"
+	@echo "  Фоновые задачи: Celery worker + beat, встроенный брокер в .celery-broker/ (Ctrl+C останавливает всё)"
 	@echo ""
-	$(PY) manage.py runserver 127.0.0.1:8000
+	$(PY) scripts/run_local.py --host 127.0.0.1 --port 8000
 
 test: $(STAMP)
 	bash scripts/test.sh
@@ -39,7 +40,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(VENV) db.sqlite3 staticfiles
+	rm -rf $(VENV) db.sqlite3 staticfiles .celery-broker .celery-results .celery-beat-schedule*
 
 # The whole story end to end with a local fake provider (SQLite, eager Celery); the server stays up.
 demo: $(STAMP)

@@ -42,6 +42,14 @@ def conformance_run_execute_task(run_id: int) -> str:
     return teststand.conformance_run_execute(run_id=run_id)
 
 
+@shared_task(name="communications.conformance_runs_sweep", ignore_result=True)
+def conformance_runs_sweep_task() -> int:
+    """Beat: re-dispatch test-stand runs whose dispatch was lost or whose worker died."""
+    from communications.teststand import services as teststand
+
+    return teststand.conformance_runs_sweep()
+
+
 # --- initial sync (docs/provider-calls.md) ---
 @shared_task(name="communications.initial_sync_page", ignore_result=True, soft_time_limit=120, time_limit=150)
 def initial_sync_page_task(sync_id: int, run: int | None = None, page: int | None = None) -> str:

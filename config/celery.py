@@ -15,6 +15,21 @@ app = Celery("sbercrm")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
 
+def _filesystem_broker_options() -> dict:
+    """`make run` uses kombu's filesystem transport (no external service): one shared folder."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    if not str(app.conf.broker_url or "").startswith("filesystem://"):
+        return {}
+    root = Path(os.environ.get("CELERY_FILESYSTEM_BROKER_DIR") or Path(settings.BASE_DIR) / ".celery-broker")
+    for name in ("queue", "control"):
+        (root / name).mkdir(parents=True, exist_ok=True)
+    return {"data_folder_in": str(root / "queue"), "data_folder_out": str(root / "queue"),
+            "control_folder": str(root / "control"), "store_processed": False}
+
+
 def _apply_defaults() -> None:
     from django.conf import settings
 
@@ -33,6 +48,7 @@ def _apply_defaults() -> None:
             "visibility_timeout": settings.CELERY_VISIBILITY_TIMEOUT,
             "socket_timeout": 5,
             "socket_connect_timeout": 5,
+            **_filesystem_broker_options(),
         },
         beat_schedule=settings.CELERY_BEAT_SCHEDULE,
     )

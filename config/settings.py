@@ -262,6 +262,8 @@ NOTIFICATIONS_USER_TOKEN_MINUTES = env_int("NOTIFICATIONS_USER_TOKEN_MINUTES", 3
 NOTIFICATIONS_CHANNEL_TIMEOUT = env_int("NOTIFICATIONS_CHANNEL_TIMEOUT", 10)  # seconds per remote call
 NOTIFICATIONS_SYNC_DEADLINE = env_int("NOTIFICATIONS_SYNC_DEADLINE", 15)  # seconds a sync send may take
 NOTIFICATIONS_MAX_ATTEMPTS = env_int("NOTIFICATIONS_MAX_ATTEMPTS", 8)  # async attempts before FAILED
+# Waits after failed async attempts 1, 2, … (delivery/policy.py: one retry policy, a schedule per kind).
+NOTIFICATIONS_RETRY_SCHEDULE = [float(x) for x in env_list("NOTIFICATIONS_RETRY_SCHEDULE", "2,4,8,16,32,64,128")]
 NOTIFICATIONS_SWEEP_GRACE_SECONDS = env_int("NOTIFICATIONS_SWEEP_GRACE_SECONDS", 120)
 # Issue 18: absolute base of the links put into emails (one-click unsubscribe), no trailing slash.
 NOTIFICATIONS_PUBLIC_URL = env_str("NOTIFICATIONS_PUBLIC_URL", "http://localhost:8000").rstrip("/")
@@ -317,6 +319,10 @@ TESTSTAND_RUN_BUDGET = float(env_str("TESTSTAND_RUN_BUDGET", "120"))
 # A queued/running run older than budget + timeouts + this margin is considered lost.
 TESTSTAND_STALE_MARGIN = env_int("TESTSTAND_STALE_MARGIN", 60)
 TESTSTAND_QUEUE = env_str("TESTSTAND_QUEUE", "celery")
+# A queued run older than this without a worker on it is dispatched again by the sweeper.
+TESTSTAND_SWEEP_GRACE = env_int("TESTSTAND_SWEEP_GRACE", 60)
+CELERY_BEAT_SCHEDULE["communications-conformance-runs-sweep"] = {
+    "task": "communications.conformance_runs_sweep", "schedule": 60.0}
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
     "TestRunStatusEnum": "marketplace.api.serializers.RUN_STATUSES",
     "TestCheckVerdictEnum": "marketplace.api.serializers.VERDICTS",

@@ -1,8 +1,9 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from config.api.errors import ApplicationError
 from notifications import models as m
 
 
@@ -83,6 +84,27 @@ class NotificationAdmin(ReadOnlyAdmin):
     search_fields = ["id", "recipient__id", "recipient__email", "subject", "idempotency_key"]
     list_select_related = ["recipient"]
     date_hierarchy = "timestamp"
+    actions = ["resend_notifications"]
+
+    def has_resend_permission(self, request):
+        return request.user.has_perm("notifications.change_notification")
+
+    @admin.action(description="Отправить повторно («Неизвестно» и «Ошибка»; возможен дубль)",
+                  permissions=["resend"])
+    def resend_notifications(self, request, queryset):
+        from notifications.services import notification_resend
+
+        done, skipped = 0, []
+        for pk in queryset.values_list("pk", flat=True):
+            try:
+                notification_resend(notification_id=pk)
+                done += 1
+            except ApplicationError as exc:
+                skipped.append(f"{pk}: {exc.message}")
+        if done:
+            self.message_user(request, f"Отправлено повторно: {done}", messages.SUCCESS)
+        if skipped:
+            self.message_user(request, "Пропущены — " + "; ".join(skipped[:20]), messages.WARNING)
 
 
 @admin.register(m.PushHistory)

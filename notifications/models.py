@@ -162,6 +162,9 @@ class Notification(models.Model):
         PENDING = "pending", "В очереди"
         SENT = "sent", "Отправлено"
         FAILED = "failed", "Ошибка"
+        # The channel may have delivered it (timeout after sending) and cannot drop a repeat:
+        # never re-sent automatically; an admin can re-send it.
+        UNKNOWN = "unknown", "Неизвестно (возможно доставлено)"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4)
     recipient = models.ForeignKey(Recipient, verbose_name="получатель", on_delete=models.CASCADE,
@@ -178,6 +181,8 @@ class Notification(models.Model):
     http_status = models.PositiveSmallIntegerField("ответ API", null=True, blank=True)
     sent_at = models.DateTimeField("отправлено", null=True, blank=True)
     next_attempt_at = models.DateTimeField("следующая попытка", null=True, blank=True)
+    # Set while a call to the channel is in flight: a row left with it set lost its worker mid-call.
+    attempt_started_at = models.DateTimeField("попытка начата", null=True, blank=True)
     external_id = models.CharField("id у провайдера", max_length=255, blank=True)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="инициатор", null=True, blank=True,
                                      on_delete=models.SET_NULL, related_name="+")

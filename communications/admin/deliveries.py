@@ -100,6 +100,14 @@ class DeliveryAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def get_urls(self):
+        from django.urls import path
+
+        from delivery.admin_views import all_deliveries_view
+
+        view = self.admin_site.admin_view(lambda request: all_deliveries_view(request, self))
+        return [path("all/", view, name="delivery_all"), *super().get_urls()]
+
     @admin.display(description="№", ordering="pk")
     def number(self, obj):
         return f"#{obj.pk}"

@@ -25,13 +25,15 @@ class Delivery(models.Model):
         IN_PROGRESS = "in_progress", "Отправляется"
         DELIVERED = "delivered", "Доставлена"
         DEAD = "dead", "Не доставлена"
+        REFUSED = "refused", "Отклонена получателем"
         CANCELLED = "cancelled", "Отменена"
 
     # Statuses after which the row is never sent again on its own.
-    FINAL_STATUSES = (Status.DELIVERED, Status.DEAD, Status.CANCELLED)
-    # Statuses that release the next delivery of the same ordering key.
-    # A dead delivery does NOT release it: an edit must never overtake its message.
-    RELEASING_STATUSES = (Status.DELIVERED, Status.CANCELLED)
+    FINAL_STATUSES = (Status.DELIVERED, Status.DEAD, Status.REFUSED, Status.CANCELLED)
+    # Statuses that release the next delivery of the same ordering key. A refusal (4xx) is the
+    # receiver's final answer: calls that depend on the refused one are cancelled, the rest go on.
+    # A dead delivery (attempts exhausted on transient failures) does NOT release it.
+    RELEASING_STATUSES = (Status.DELIVERED, Status.REFUSED, Status.CANCELLED)
 
     kind = models.CharField("тип получателя", max_length=20, choices=Kind.choices, default=Kind.PROVIDER)
     tenant_id = models.UUIDField("тенант", db_index=True)
@@ -92,6 +94,7 @@ class DeliveryAttempt(models.Model):
         SUCCESS = "success", "Успех"
         RETRY = "retry", "Ошибка, будет повтор"
         FAILED = "failed", "Ошибка без повтора"
+        REFUSED = "refused", "Отказ получателя (4xx)"
         INTERRUPTED = "interrupted", "Прервана (воркер не завершил)"
 
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log",

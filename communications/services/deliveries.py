@@ -3,22 +3,26 @@
 Life of a delivery (docs/provider-calls.md has the full story):
 
     pending ──claim──▶ in_progress ──2xx──▶ delivered
-       ▲                   │ network error / timeout / 408 / 425 / 429 / 5xx
-       └──── backoff ──────┤ (attempts left)
-                           └──▶ dead   (other 4xx, 3xx, unsafe URL, attempts exhausted)
+       ▲                   │ transient: network error, 408 / 425 / 429 / 5xx; ambiguous: read
+       └──── backoff ──────┤ timeout, reset (receivers drop repeats by Idempotency-Key)
+                           ├──▶ refused (permanent: other 4xx; `on_refused` handlers run)
+                           └──▶ dead    (3xx, unsafe URL, attempts exhausted)
     pending / in_progress / dead ──moderator or deactivation──▶ cancelled
-    dead ──moderator retry──▶ pending (a fresh cycle of attempts)
+    dead / refused ──moderator retry──▶ pending (a fresh cycle of attempts)
 
 Ordering: deliveries sharing (kind, tenant, provider, ordering_key) go out in id
 order. A delivery waits while an earlier one of its chain is pending, in progress
-or DEAD; only delivered/cancelled release it. So an edit never overtakes its
-message: a dead message blocks its chat until a moderator retries or cancels it.
+or DEAD; delivered/refused/cancelled release it. A refused message call cancels the
+calls about that message (its edit, its status), so an edit never overtakes its message.
+
+Lock order (docs/provider-calls.md): provider → tenant configuration → token → accounts →
+chats/messages → deliveries → initial sync. Recording an answer takes the first three as
+shares before the delivery row, so a deactivation or uninstall runs before or after it.
 """
 
 import base64
 import hashlib
 import logging
-import random
 import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -27,7 +31,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
-from django.db.models import Count, Max, OuterRef, Q, Subquery
+from django.db.models import Count, F, Max, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -42,19 +46,21 @@ from communications.models import (
 from communications.models.providers import ALL_ENDPOINTS
 from communications.provider_contract import answer_message_id
 from config.api.errors import ApplicationError, ConflictError
-from config.broker import publish_fail_fast
 from config.db import is_lock_race
 from config.observability.metrics import delivery_send_observe
 from config.observability.request_id import request_id_bind, request_id_get
+from delivery import policy
+from delivery.dispatch import dispatch
+from delivery.outcomes import AMBIGUOUS, BROKEN, PERMANENT, SUCCESS, TRANSIENT, http_outcome
 
 logger = logging.getLogger(__name__)
 
 # Calls (and webhook events) still allowed after the tenant's configuration is disabled: they say goodbye.
 FAREWELL_ENDPOINTS = ("disconnect", "deleteWebhook", "integration.deactivated")
-RETRYABLE_STATUS = (408, 425, 429)
 PENDING_LIKE = (Delivery.Status.PENDING, Delivery.Status.IN_PROGRESS)
 
 _on_delivered: dict[str, Callable[[Delivery], None]] = {}
+_on_refused: dict[str, Callable[[Delivery], None]] = {}
 
 
 def on_delivered_handler(name: str):
@@ -64,6 +70,18 @@ def on_delivered_handler(name: str):
 
     def register(func):
         _on_delivered[name] = func
+        return func
+
+    return register
+
+
+def on_refused_handler(*endpoints: str):
+    """Register `func(delivery)` to run, in the transaction that marks a delivery of one of
+    `endpoints` refused (a permanent 4xx): e.g. fail the message and cancel the calls about it."""
+
+    def register(func):
+        for endpoint in endpoints:
+            _on_refused[endpoint] = func
         return func
 
     return register
@@ -153,17 +171,15 @@ def _dispatch(delivery_id: int, countdown: float | None = None) -> bool:
     """Send the task to the broker (one fail-fast attempt). Never raises: the sweeper covers a failure."""
     from communications.tasks import delivery_send_task
 
-    options = {"args": [delivery_id], "countdown": countdown, "queue": settings.DELIVERY_QUEUE}
-    try:
-        if delivery_send_task.app.conf.task_always_eager:
-            delivery_send_task.apply_async(**options)
-        else:
-            publish_fail_fast(delivery_send_task, **options)
-        return True
-    except Exception:
-        logger.warning("delivery %s: dispatch to the broker failed; the sweeper will send it", delivery_id,
-                       exc_info=True)
-        return False
+    return dispatch(delivery_send_task, args=[delivery_id], countdown=countdown, queue=settings.DELIVERY_QUEUE,
+                    on_failure=partial(_sweep_at_once, delivery_id), label=f"delivery {delivery_id}")
+
+
+def _sweep_at_once(delivery_id: int) -> None:
+    """After a failed dispatch, let the very next sweep take the row (no grace period): a row committed
+    while the broker was down goes out one sweep interval after it returns, at the latest."""
+    Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.PENDING).update(
+        next_attempt_at=F("next_attempt_at") - timedelta(seconds=settings.DELIVERY_SWEEP_GRACE), swept_at=None)
 
 
 def _dispatch_on_commit(delivery_id: int, countdown: float | None = None) -> None:
@@ -185,27 +201,27 @@ def delivery_send(*, delivery_id: int) -> str:
         result = clients.post_json(**_request_kwargs(delivery))
     except clients.OutboundCallError as exc:
         error = exc
-    outcome = _record_until_stored(delivery.pk, number, started_at, result, error)
+    outcome = _record_until_stored(delivery, number, started_at, result, error)
     delivery_send_observe(delivery=delivery, outcome=outcome, result=result, started_at=started_at)  # issue 20 hook
     return outcome
 
 
-def _record_until_stored(delivery_id, number, started_at, result, error, *, tries: int = 3) -> str:
+def _record_until_stored(claimed: Delivery, number, started_at, result, error, *, tries: int = 3) -> str:
     """The provider has answered: store that even when PostgreSQL aborts `_record` to break a
     deadlock (it rolled back as a whole, so running it again is safe). Otherwise the delivery
     would wait for its lease to expire and be sent again."""
     for _ in range(tries - 1):
         try:
-            return _record(delivery_id, number, started_at, result, error)
+            return _record(claimed, number, started_at, result, error)
         except OperationalError as exc:
             if not is_lock_race(exc):
                 raise
-            logger.warning("delivery %s: recording the answer lost a lock race; recording again", delivery_id)
-    return _record(delivery_id, number, started_at, result, error)
+            logger.warning("delivery %s: recording the answer lost a lock race; recording again", claimed.pk)
+    return _record(claimed, number, started_at, result, error)
 
 
 def _max_attempts() -> int:
-    return len(settings.DELIVERY_RETRY_SCHEDULE) + 1
+    return policy.max_attempts(Delivery.Kind.PROVIDER)
 
 
 def _claim(delivery_id: int):
@@ -235,18 +251,43 @@ def _claim(delivery_id: int):
                 and delivery.endpoint not in FAREWELL_ENDPOINTS):
             _finish(delivery, Delivery.Status.CANCELLED, "приложение провайдера отключено у тенанта")
             return "cancelled"
+        if delivery.endpoint not in FAREWELL_ENDPOINTS and _said_goodbye_since(delivery):
+            _finish(delivery, Delivery.Status.CANCELLED, "после disconnect по тенанту ничего не отправляется")
+            return "cancelled"
         if _blocked(delivery):
             delivery.status = Delivery.Status.PENDING
             delivery.next_attempt_at = now + timedelta(seconds=settings.DELIVERY_BLOCKED_RECHECK)
             delivery.lease_expires_at = None
             delivery.save(update_fields=["status", "next_attempt_at", "lease_expires_at", "updated_at"])
             return "blocked"
+        _resolve_message_id(delivery)
         lease = settings.PROVIDER_CONNECT_TIMEOUT + settings.PROVIDER_READ_TIMEOUT + settings.DELIVERY_LEASE_MARGIN
         delivery.status = Delivery.Status.IN_PROGRESS
         delivery.attempts += 1
         delivery.lease_expires_at = now + timedelta(seconds=lease)
         delivery.save(update_fields=["status", "attempts", "lease_expires_at", "updated_at"])
         return delivery, delivery.attempts, now
+
+
+def _said_goodbye_since(delivery: Delivery) -> bool:
+    """`disconnect` was queued for the tenant after this row: it belongs to an ended integration."""
+    return Delivery.objects.filter(tenant_id=delivery.tenant_id, provider_id=delivery.provider_id,
+                                   kind=Delivery.Kind.PROVIDER, endpoint="disconnect", pk__gt=delivery.pk).exists()
+
+
+def _resolve_message_id(delivery: Delivery) -> None:
+    """A call about a message carries the provider's id once it is known: resolved when sent, not
+    when queued (an edit queued while the sendMessage answer was being recorded missed it)."""
+    payload = delivery.payload
+    if (delivery.kind != Delivery.Kind.PROVIDER or not isinstance(payload, dict) or payload.get("messageId")
+            or not payload.get("clientMessageId") or delivery.endpoint == "sendMessage"):
+        return
+    known = (_chain(delivery).filter(endpoint="sendMessage", status=Delivery.Status.DELIVERED, pk__lt=delivery.pk,
+                                     payload__clientMessageId=payload["clientMessageId"])
+             .exclude(provider_message_id="").values_list("provider_message_id", flat=True).first())
+    if known:
+        payload["messageId"] = known
+        Delivery.objects.filter(pk=delivery.pk).update(payload=payload)
 
 
 def _chain(delivery: Delivery):
@@ -289,27 +330,22 @@ def _endpoint_url(configuration, endpoint: str) -> str:
     return url
 
 
-def _classify(result: clients.CallResult | None, error: Exception | None) -> tuple[bool, bool, str]:
-    """(success, retryable, error text)."""
+def classify_call(result: clients.CallResult | None, error: Exception | None) -> tuple[str, str]:
+    """(outcome, error text) by the engine's one classification (delivery/outcomes.py). Providers and
+    webhook receivers drop repeats by Idempotency-Key, so AMBIGUOUS is retried like TRANSIENT."""
     if error is not None:
-        return False, error.retryable, str(error)
-    code = result.status_code
-    if result.ok:
-        return True, False, ""
-    if 300 <= code < 400:
-        return False, False, f"HTTP {code}: перенаправление на {result.headers.get('Location', '?')} не выполняется"
-    return False, code in RETRYABLE_STATUS or code >= 500, f"HTTP {code}: {result.excerpt[:500]}"
+        return (TRANSIENT if error.retryable else BROKEN), str(error)
+    outcome = http_outcome(result.status_code)
+    if outcome == SUCCESS:
+        return SUCCESS, ""
+    if outcome == BROKEN:
+        return BROKEN, f"HTTP {result.status_code}: перенаправление на {result.headers.get('Location', '?')} не выполняется"
+    return outcome, f"HTTP {result.status_code}: {result.excerpt[:500]}"
 
 
-def retry_delay(attempt: int, retry_after: float | None = None) -> float:
-    """Seconds to wait after failed attempt number `attempt` (1-based)."""
-    schedule = settings.DELIVERY_RETRY_SCHEDULE
-    base = schedule[min(attempt, len(schedule)) - 1]
-    jitter = settings.DELIVERY_RETRY_JITTER
-    delay = base * random.uniform(1 - jitter, 1 + jitter)
-    if retry_after:
-        delay = max(delay, min(retry_after, settings.DELIVERY_RETRY_AFTER_MAX))
-    return delay
+def retry_delay(attempt: int, retry_after: float | None = None, kind: str = Delivery.Kind.PROVIDER) -> float:
+    """Seconds to wait after failed attempt number `attempt` (1-based): the engine's policy."""
+    return policy.retry_delay(kind, attempt, retry_after)
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
@@ -324,17 +360,22 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
         return None
 
 
-def _record(delivery_id, number, started_at, result, error) -> str:
-    success, retryable, error_text = _classify(result, error)
+def _record(claimed: Delivery, number, started_at, result, error) -> str:
+    kind, error_text = classify_call(result, error)
     with transaction.atomic():
-        delivery = Delivery.objects.select_for_update().get(pk=delivery_id)
+        _lock_integration(claimed)
+        delivery = (Delivery.objects.select_for_update(of=("self",)).select_related("tenant_configuration")
+                    .get(pk=claimed.pk))
         now = timezone.now()
         ours = delivery.status == Delivery.Status.IN_PROGRESS and delivery.attempts == number
         if result is not None:
             delivery.response_status = result.status_code
             delivery.response_excerpt = result.excerpt
-        if success:
+        retryable = kind in (TRANSIENT, AMBIGUOUS)
+        if kind == SUCCESS:
             outcome = DeliveryAttempt.Outcome.SUCCESS
+        elif kind == PERMANENT:
+            outcome = DeliveryAttempt.Outcome.REFUSED
         elif retryable and number < _max_attempts():
             outcome = DeliveryAttempt.Outcome.RETRY
         else:
@@ -345,17 +386,26 @@ def _record(delivery_id, number, started_at, result, error) -> str:
             delivery.save(update_fields=["response_status", "response_excerpt", "updated_at"])
             return "superseded"
         delivery.lease_expires_at = None
-        if success:
+        if kind == SUCCESS:
             delivery.response_json = result.json
             delivery.provider_message_id = answer_message_id(result.json)[:255]
             delivery.delivered_at = now
             delivery.last_error = ""
-            _run_on_delivered(delivery)
+            _run_handler(delivery, _on_delivered, delivery.on_delivered, required=True)
             _finish(delivery, Delivery.Status.DELIVERED, delivery.last_error)
             return "delivered"
+        if kind == PERMANENT:
+            delivery.last_error = error_text
+            if delivery.kind == Delivery.Kind.PROVIDER:
+                _run_handler(delivery, _on_refused, delivery.endpoint, required=False)
+            _finish(delivery, Delivery.Status.REFUSED, delivery.last_error)
+            # A 4xx to a farewell is final and quiet: the provider has already forgotten the tenant.
+            log = logger.info if delivery.endpoint in FAREWELL_ENDPOINTS else logger.warning
+            log("delivery %s to %s refused: %s", delivery.pk, delivery.endpoint, error_text)
+            return "refused"
         if outcome == DeliveryAttempt.Outcome.RETRY:
             retry_after = parse_retry_after(result.headers.get("Retry-After"), now) if result else None
-            delay = retry_delay(number, retry_after)
+            delay = retry_delay(number, retry_after, kind=delivery.kind)
             delivery.status = Delivery.Status.PENDING
             delivery.next_attempt_at = now + timedelta(seconds=delay)
             delivery.last_error = error_text
@@ -370,6 +420,28 @@ def _record(delivery_id, number, started_at, result, error) -> str:
         return "dead"
 
 
+def _lock_integration(delivery: Delivery) -> None:
+    """Share-lock the rows a deactivation or uninstall locks for update — provider, tenant
+    configuration, active token — BEFORE the delivery row (the documented lock order). Recording an
+    answer (channels, provider ids, the next call of the chain) then runs wholly before or after a
+    deactivation instead of deadlocking with it."""
+    if connection.vendor != "postgresql":
+        return
+    provider_id, tenant_configuration_id, tenant_id = (delivery.provider_id, delivery.tenant_configuration_id,
+                                                       delivery.tenant_id)
+    from communications.models import IntegrationToken
+
+    for queryset, mode in (
+        (Provider.objects.filter(pk=provider_id), "FOR KEY SHARE"),
+        (TenantConfiguration.objects.filter(pk=tenant_configuration_id), "FOR SHARE"),
+        (IntegrationToken.objects.filter(tenant_id=tenant_id, provider_id=provider_id,
+                                         status=IntegrationToken.Status.ACTIVE).order_by("pk"), "FOR SHARE"),
+    ):
+        sql, params = queryset.values("pk").query.sql_with_params()
+        with connection.cursor() as cursor:  # Django has no FOR SHARE / FOR KEY SHARE
+            cursor.execute(f"{sql} {mode}", params)
+
+
 def _log_attempt(delivery, number, started_at, outcome, *, result=None, error="") -> None:
     DeliveryAttempt.objects.create(
         delivery=delivery, number=number, started_at=started_at, outcome=outcome,
@@ -378,21 +450,23 @@ def _log_attempt(delivery, number, started_at, outcome, *, result=None, error=""
     )
 
 
-def _run_on_delivered(delivery: Delivery) -> None:
-    if not delivery.on_delivered:
+def _run_handler(delivery: Delivery, handlers: dict, name: str, *, required: bool) -> None:
+    """Run a registered on_delivered / on_refused handler in a savepoint; a bug there never
+    re-sends the call. `required`: a name without a registered handler is an error."""
+    handler = handlers.get(name) if name else None
+    if handler is None and not (name and required):
         return
-    handler = _on_delivered.get(delivery.on_delivered)
     try:
         if handler is None:
-            raise LookupError(f"обработчик {delivery.on_delivered!r} не зарегистрирован")
+            raise LookupError(f"обработчик {name!r} не зарегистрирован")
         with transaction.atomic():
             handler(delivery)
     except Exception as exc:
         if is_lock_race(exc):
             raise  # not a bug: `_record_until_stored` records the whole answer again
         # The provider got the call; a bug here must not re-send it. Keep it visible.
-        logger.exception("delivery %s: on_delivered handler failed", delivery.pk)
-        delivery.last_error = f"доставлено, но обработчик ответа упал: {exc}"[:2000]
+        logger.exception("delivery %s: handler %s failed", delivery.pk, name)
+        delivery.last_error = f"{delivery.last_error}; обработчик ответа упал: {exc}".lstrip("; ")[:2000]
 
 
 def _finish(delivery: Delivery, status: str, error: str = "") -> None:
@@ -434,10 +508,10 @@ def deliveries_sweep(*, limit: int = 500) -> int:
 
 @transaction.atomic
 def delivery_retry(*, delivery_id: int) -> Delivery:
-    """Moderator: give a dead delivery a fresh cycle of attempts."""
+    """Moderator: give a dead or refused delivery a fresh cycle of attempts."""
     delivery = Delivery.objects.select_for_update().get(pk=delivery_id)
-    if delivery.status != Delivery.Status.DEAD:
-        raise ConflictError("Повторить можно только недоставленную доставку", code="delivery_not_dead")
+    if delivery.status not in (Delivery.Status.DEAD, Delivery.Status.REFUSED):
+        raise ConflictError("Повторить можно только недоставленную или отклонённую доставку", code="delivery_not_dead")
     delivery.status = Delivery.Status.PENDING
     delivery.attempts = 0
     delivery.next_attempt_at = timezone.now()
@@ -450,7 +524,7 @@ def delivery_retry(*, delivery_id: int) -> Delivery:
 def delivery_cancel(*, delivery_id: int, reason: str = "отменена модератором") -> Delivery:
     """Moderator: stop a pending, in-progress or dead delivery (releases its chain)."""
     delivery = Delivery.objects.select_for_update().get(pk=delivery_id)
-    if delivery.status in Delivery.RELEASING_STATUSES:
+    if delivery.status in (Delivery.Status.DELIVERED, Delivery.Status.REFUSED, Delivery.Status.CANCELLED):
         raise ConflictError("Доставка уже завершена", code="delivery_final")
     _finish(delivery, Delivery.Status.CANCELLED, reason)
     return delivery

@@ -39,7 +39,13 @@ from communications.models import (
 )
 from communications.selectors.conversations import chat_get
 from communications.services.conversations import chat_mark_seen, message_set_status, message_update_text
-from communications.services.deliveries import PENDING_LIKE, chains_lock, delivery_enqueue, on_delivered_handler
+from communications.services.deliveries import (
+    PENDING_LIKE,
+    chains_lock,
+    delivery_enqueue,
+    on_delivered_handler,
+    on_refused_handler,
+)
 from communications.services.webhook_events import Event, message_data, webhook_event_emit
 from config.api.errors import ApplicationError, ConflictError, NotFoundError
 
@@ -323,3 +329,42 @@ def _bulk_sent(delivery: Delivery) -> None:
         if isinstance(index, int) and 0 <= index < len(sent) and result.get("messageId"):
             _provider_id_store(delivery, chat_id=sent[index]["chatId"], client_id=sent[index]["clientMessageId"],
                                provider_id=str(result["messageId"])[:255])
+
+
+# --- permanent refusals (4xx) of calls about messages (run in the transaction that records them) -----
+
+MESSAGE_CALLS = ("sendMessage", "updateMessageContent", "updateMessageStatus")
+
+
+@on_refused_handler(*MESSAGE_CALLS, "bulkMessages")
+def _message_call_refused(delivery: Delivery) -> None:
+    """The provider refused a call about a message for good: the message is `failed` with its answer
+    (operator API + `message.status` event), and the calls about it still queued are cancelled."""
+    sent = delivery.payload.get("messages") if delivery.endpoint == "bulkMessages" else [delivery.payload]
+    scope = {"tenant_id": delivery.tenant_id, "provider_id": delivery.provider_id}
+    answer = f"Провайдер отклонил {delivery.endpoint}: {delivery.last_error}"[:2000]
+    for body in sent or []:
+        if not isinstance(body, dict):
+            continue
+        ids = [value for value in (body.get("messageId"), body.get("clientMessageId")) if value]
+        message = (Message.objects.select_related("chat", "chat__channel")
+                   .filter(**scope, external_id__in=ids).first())
+        if message is None:
+            continue
+        message_set_status(message=message, status=Message.Status.FAILED, error=answer)
+        if delivery.tenant_configuration is not None:
+            webhook_event_emit(tenant_configuration=delivery.tenant_configuration, event=Event.MESSAGE_STATUS,
+                               data=_event_data(message), ordering_key=message.chat.external_id)
+        _dependent_calls_cancel(delivery, chat_id=body.get("chatId") or message.chat.external_id, ids=ids)
+
+
+def _dependent_calls_cancel(delivery: Delivery, *, chat_id: str, ids: list[str]) -> int:
+    reason = f"отменена: сообщение отклонено провайдером (доставка #{delivery.pk})"
+    cancelled = [queued.pk for queued in Delivery.objects.filter(
+        kind=Delivery.Kind.PROVIDER, tenant_id=delivery.tenant_id, provider_id=delivery.provider_id,
+        ordering_key=chat_id, pk__gt=delivery.pk, status__in=(*PENDING_LIKE, Delivery.Status.DEAD),
+        endpoint__in=MESSAGE_CALLS).only("pk", "payload")
+        if isinstance(queued.payload, dict)
+        and {queued.payload.get("messageId"), queued.payload.get("clientMessageId")} & set(ids)]
+    return Delivery.objects.filter(pk__in=cancelled).update(
+        status=Delivery.Status.CANCELLED, last_error=reason, lease_expires_at=None, updated_at=timezone.now())

@@ -40,16 +40,22 @@ from communications.models import (
 from communications.services import inbound
 from communications.services.conversations import channel_connect
 from communications.services.deliveries import (
+    PENDING_LIKE,
+    classify_call,
     deliveries_cancel_pending,
     delivery_enqueue,
     on_delivered_handler,
     provider_call_now,
 )
 from communications.services.webhook_events import Event, webhook_event_emit
+from delivery import policy
+from delivery.dispatch import dispatch
+from delivery.outcomes import AMBIGUOUS, SUCCESS, TRANSIENT
 
 logger = logging.getLogger(__name__)
 
-LIFECYCLE_ORDERING_KEY = "__integration__"  # getChannels / setWebhook / deleteWebhook / disconnect, in order
+LIFECYCLE_ORDERING_KEY = "__integration__"  # getChannels / setWebhook, in order (farewell calls: no key)
+FAREWELL_CALLS = ("disconnect", "deleteWebhook")
 SYNC_NAMESPACE = uuid.UUID("5b0c7d1e-3f1a-4e0b-9a53-6f1c2d9e8a10")
 
 
@@ -58,7 +64,7 @@ def _configured(tenant_configuration: TenantConfiguration, endpoint: str) -> boo
 
 
 def _lifecycle_call(tenant_configuration: TenantConfiguration, endpoint: str, build,
-                    on_delivered: str = "", **fields) -> Delivery | None:
+                    on_delivered: str = "", ordering_key: str = LIFECYCLE_ORDERING_KEY, **fields) -> Delivery | None:
     """Queue a lifecycle call when the endpoint is configured (required ones always are after validation)."""
     if not _configured(tenant_configuration, endpoint):
         logger.warning("tenant %s provider %s: endpoint %s not configured, call skipped",
@@ -66,7 +72,7 @@ def _lifecycle_call(tenant_configuration: TenantConfiguration, endpoint: str, bu
         return None
     return delivery_enqueue(tenant_configuration=tenant_configuration, endpoint=endpoint,
                             payload=build(tenant_id=tenant_configuration.tenant_id, **fields),
-                            ordering_key=LIFECYCLE_ORDERING_KEY, on_delivered=on_delivered)
+                            ordering_key=ordering_key, on_delivered=on_delivered)
 
 
 def _active_tenant_configuration(*, tenant_id, provider: Provider) -> TenantConfiguration | None:
@@ -81,6 +87,11 @@ def integration_activate(*, tenant_id: uuid.UUID, provider: Provider) -> None:
     tenant_configuration = _active_tenant_configuration(tenant_id=tenant_id, provider=provider)
     if tenant_configuration is None:
         return
+    # A farewell of the previous activation still retrying would undo this one when it lands.
+    Delivery.objects.filter(tenant_id=tenant_id, provider=provider, endpoint__in=FAREWELL_CALLS,
+                            status__in=(*PENDING_LIKE, Delivery.Status.DEAD)).update(
+        status=Delivery.Status.CANCELLED, last_error="отменена: интеграция активирована снова",
+        lease_expires_at=None, updated_at=timezone.now())
     if _configured(tenant_configuration, "getMessageHistory"):
         initial_sync_prepare(tenant_configuration=tenant_configuration)
     _lifecycle_call(tenant_configuration, "getChannels", contract.get_channels_body, on_delivered="channels.activate")
@@ -122,18 +133,26 @@ def _channels_activate(delivery: Delivery) -> None:
 def integration_farewell(*, tenant_configuration: TenantConfiguration, reason: str) -> None:
     """Tell the provider we stop and stop calling it: cancel what is queued (and dead), the
     initial sync, then queue `integration.deactivated`, `deleteWebhook` and `disconnect`.
-    `reason`: `token_deactivated` or `app_disabled`."""
+    `reason`: `token_deactivated` or `app_disabled`.
+
+    Farewell calls stand outside the lifecycle chain (no ordering key): a 4xx to them is final and
+    quiet, and they never hold a later activation. Removing an app whose token is already
+    deactivated says nothing more: the provider heard `disconnect` then."""
     tenant_id, provider = tenant_configuration.tenant_id, tenant_configuration.provider
+    said_goodbye = reason == "app_disabled" and not IntegrationToken.objects.filter(
+        tenant_id=tenant_id, provider=provider, status=IntegrationToken.Status.ACTIVE).exists()
     deliveries_cancel_pending(tenant_id=tenant_id, provider=provider, reason=f"интеграция отключена ({reason})",
                               include_dead=True)
     InitialSync.objects.filter(tenant_id=tenant_id, provider=provider,
                                status__in=(*InitialSync.ACTIVE_STATUSES, InitialSync.Status.FAILED)).update(
         status=InitialSync.Status.CANCELLED, finished_at=timezone.now(), updated_at=timezone.now())
+    if said_goodbye:
+        return
     webhook_event_emit(tenant_configuration=tenant_configuration, event=Event.INTEGRATION_DEACTIVATED,
                        data=contract.integration_deactivated_event_data(provider_code=provider.code, reason=reason))
     if _configured(tenant_configuration, "deleteWebhook"):
-        _lifecycle_call(tenant_configuration, "deleteWebhook", contract.delete_webhook_body)
-    _lifecycle_call(tenant_configuration, "disconnect", contract.disconnect_body, reason=reason)
+        _lifecycle_call(tenant_configuration, "deleteWebhook", contract.delete_webhook_body, ordering_key="")
+    _lifecycle_call(tenant_configuration, "disconnect", contract.disconnect_body, ordering_key="", reason=reason)
 
 
 def accounts_deactivate(*, tenant_id: uuid.UUID, provider: Provider) -> int:
@@ -181,10 +200,17 @@ def _dispatch_page_on_commit(sync: InitialSync, countdown: float | None = None) 
 
 
 def _send_task(task, args, countdown=None) -> None:
-    try:
-        task.apply_async(args=args, countdown=countdown, retry=False)
-    except Exception:
-        logger.warning("initial sync %s: dispatch failed; the sweeper restarts it", args[0], exc_info=True)
+    """One fail-fast publish (the engine's dispatch); never raises: the sweeper restarts a lost page."""
+    dispatch(task, args=args, countdown=countdown, label=f"initial sync {args[0]}")
+
+
+class PageError(Exception):
+    """A page the provider did not give: `retryable` after a transient or ambiguous outcome
+    (getMessageHistory is a read: asking again is harmless), not after a refusal (4xx)."""
+
+    def __init__(self, text: str, *, retryable: bool):
+        super().__init__(text)
+        self.retryable = retryable
 
 
 def _history_items(body) -> tuple[list, str]:
@@ -216,7 +242,8 @@ def _integration_live(sync: InitialSync) -> bool:
 def initial_sync_page(*, sync_id: int, run: int | None = None, page: int | None = None) -> str:
     """Fetch and import one page, move the cursor, queue the next page. Safe to run twice:
     `run`/`page` say which page the task was sent for (None: whatever is next, for the sweeper)."""
-    sync = InitialSync.objects.select_for_update(skip_locked=True).select_related("provider").filter(
+    # Only the sync row (`of`): the provider row is share-locked by every recording (lock order).
+    sync = InitialSync.objects.select_for_update(skip_locked=True, of=("self",)).select_related("provider").filter(
         pk=sync_id).first()
     if sync is None:
         return "locked"
@@ -235,14 +262,17 @@ def initial_sync_page(*, sync_id: int, run: int | None = None, page: int | None 
     payload = contract.message_history_body(tenant_id=sync.tenant_id, cursor=sync.cursor,
                                             limit=settings.INITIAL_SYNC_PAGE_SIZE)
     try:
-        result = provider_call_now(tenant_configuration=tenant_configuration, endpoint="getMessageHistory",
-                                   payload=payload, idempotency_key=key)
-        if not result.ok:
-            retryable = result.status_code in (408, 425, 429) or result.status_code >= 500
-            raise clients.TransportError(f"HTTP {result.status_code}: {result.excerpt[:300]}") if retryable \
-                else clients.UnsafeTargetError(f"HTTP {result.status_code}: {result.excerpt[:300]}")
+        try:
+            result, error = provider_call_now(tenant_configuration=tenant_configuration,
+                                              endpoint="getMessageHistory", payload=payload,
+                                              idempotency_key=key), None
+        except clients.OutboundCallError as exc:
+            result, error = None, exc
+        outcome, text = classify_call(result, error)  # the engine's one classification
+        if outcome != SUCCESS:
+            raise PageError(text[:300], retryable=outcome in (TRANSIENT, AMBIGUOUS))
         items, next_cursor = _history_items(result.json_as_sent)  # items are judged one by one
-    except (clients.OutboundCallError, ValueError) as exc:
+    except (PageError, ValueError) as exc:
         return _page_failed(sync, exc)
     created, failed = _import(sync, items)
     sync.pages_done += 1
@@ -265,12 +295,12 @@ def _page_failed(sync: InitialSync, exc: Exception) -> str:
     retryable = getattr(exc, "retryable", False)
     sync.attempts += 1
     sync.last_error = f"страница {sync.pages_done + 1}: {exc}"[:2000]
-    if not retryable or sync.attempts >= settings.INITIAL_SYNC_MAX_ATTEMPTS:
+    if not retryable or sync.attempts >= policy.max_attempts("sync_page"):
         sync.status = InitialSync.Status.FAILED
         sync.save()
         logger.warning("initial sync %s failed: %s", sync.pk, sync.last_error)
         return "failed"
-    delay = min(settings.INITIAL_SYNC_RETRY_DELAY * 2 ** (sync.attempts - 1), settings.CELERY_MAX_COUNTDOWN)
+    delay = min(policy.retry_delay("sync_page", sync.attempts), settings.CELERY_MAX_COUNTDOWN)
     sync.next_attempt_at = timezone.now() + timedelta(seconds=delay)
     sync.save()
     _dispatch_page_on_commit(sync, countdown=delay)

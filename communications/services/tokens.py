@@ -102,7 +102,8 @@ def integration_token_issue(*, tenant_id: uuid.UUID, provider: Provider, lifetim
 @transaction.atomic
 def integration_token_deactivate(*, token: IntegrationToken) -> IntegrationToken:
     """Deactivate at once (the next API call with it gets 401). Idempotent."""
-    token = IntegrationToken.objects.select_for_update().select_related("provider").get(pk=token.pk)
+    # Only the token row (`of`): locking the provider too, after the token, would break the lock order.
+    token = IntegrationToken.objects.select_for_update(of=("self",)).select_related("provider").get(pk=token.pk)
     if token.status != IntegrationToken.Status.ACTIVE:
         return token
     token.status = IntegrationToken.Status.DEACTIVATED

@@ -30,6 +30,7 @@ from communications.selectors.providers import configuration_under_test_get, pro
 from communications.services.deliveries import provider_call_now
 from communications.teststand import contract, payloads
 from config.api.errors import ConflictError, NotFoundError
+from delivery.dispatch import dispatch
 
 logger = logging.getLogger(__name__)
 Verdict = ConformanceCheck.Verdict
@@ -79,14 +80,46 @@ def conformance_run_start(*, app_code: str, app_version: str, origin: str, actor
     return run
 
 
-def _dispatch(run_id: int) -> None:
+def _dispatch(run_id: int) -> bool:
+    """One fail-fast publish; never raises: `conformance_runs_sweep` picks up a lost dispatch."""
     from communications.tasks import conformance_run_execute_task
 
-    try:
-        conformance_run_execute_task.apply_async(args=[run_id], queue=settings.TESTSTAND_QUEUE, retry=False)
-    except Exception:
-        # The run stays queued; once stale, starting a new run replaces it.
-        logger.warning("conformance run %s: dispatch to the broker failed", run_id, exc_info=True)
+    return dispatch(conformance_run_execute_task, args=[run_id], queue=settings.TESTSTAND_QUEUE,
+                    label=f"conformance run {run_id}")
+
+
+RESTARTED = "Перезапущен сборщиком: воркер остановился во время проверки."
+
+
+def conformance_runs_sweep() -> int:
+    """Beat: pick up runs a dead worker or a lost dispatch left behind. Returns how many were dispatched.
+
+    - `queued` for longer than TESTSTAND_SWEEP_GRACE: dispatched again (running it twice is harmless);
+    - `running` past its time limit (the worker died; a live one is stopped by the task's time limits):
+      its checks are cleared and it runs again, once; a second death closes it as interrupted.
+    """
+    now = timezone.now()
+    restarted: list[int] = []
+    lost_before = now - timedelta(seconds=run_time_limit() + settings.TESTSTAND_STALE_MARGIN)
+    for run_id in ConformanceRun.objects.filter(status=Status.RUNNING, started_at__lt=lost_before).values_list(
+            "pk", flat=True)[:100]:
+        with transaction.atomic():
+            run = ConformanceRun.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+                pk=run_id, status=Status.RUNNING).first()
+            if run is None:
+                continue
+            if run.summary == RESTARTED:
+                _finish(run, Status.INTERRUPTED, "Прогон прерван: воркер остановился во время проверки (дважды).")
+                continue
+            run.checks.all().delete()
+            run.status, run.started_at, run.summary = Status.QUEUED, None, RESTARTED
+            run.save(update_fields=["status", "started_at", "summary"])
+            transaction.on_commit(lambda pk=run.pk: _dispatch(pk), robust=True)
+            restarted.append(run.pk)
+    waiting = ConformanceRun.objects.filter(
+        status=Status.QUEUED, created_at__lt=now - timedelta(seconds=settings.TESTSTAND_SWEEP_GRACE),
+    ).exclude(pk__in=restarted)
+    return len(restarted) + sum(_dispatch(run_id) for run_id in waiting.values_list("pk", flat=True)[:100])
 
 
 # --- execute -----------------------------------------------------------------------
@@ -94,7 +127,8 @@ def _dispatch(run_id: int) -> None:
 def conformance_run_execute(*, run_id: int) -> str:
     """Run every check of a queued run. Safe to call twice: only a queued run starts."""
     with transaction.atomic():
-        run = ConformanceRun.objects.select_for_update().select_related("provider", "configuration").get(pk=run_id)
+        run = (ConformanceRun.objects.select_for_update(of=("self",)).select_related("provider", "configuration")
+               .get(pk=run_id))
         lost = run.status == Status.RUNNING and run.started_at < timezone.now() - timedelta(seconds=run_time_limit())
         if lost:  # redelivered after the worker running it died
             return _finish(run, Status.INTERRUPTED, "Прогон прерван: воркер остановился во время проверки.")
@@ -115,6 +149,8 @@ def conformance_run_execute(*, run_id: int) -> str:
 
 
 def _finish(run: ConformanceRun, status: str, summary: str) -> str:
+    if run.summary == RESTARTED and status != Status.INTERRUPTED:
+        summary = f"{summary} ({RESTARTED[:-1].lower()}.)"
     run.status, run.summary, run.finished_at = status, summary, timezone.now()
     run.save(update_fields=["status", "summary", "finished_at"])
     return status

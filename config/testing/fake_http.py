@@ -40,6 +40,7 @@ class Scripted:
     body: object
     headers: dict = field(default_factory=dict)
     times: int = 1
+    delay: float = 0.0  # seconds to wait before answering (a read timeout on the client side)
 
 
 def _flat(qs: dict) -> dict:
@@ -106,10 +107,16 @@ class FakeHTTPServer:
             self._scripted.clear()
 
     # --- scripting and inspection --------------------------------------------------------
-    def fail_next(self, match: str, status: int, body: object, *, headers: dict | None = None, times: int = 1):
-        """Answer the next `times` requests matching `match` with this status/body."""
+    def fail_next(self, match: str, status: int, body: object, *, headers: dict | None = None, times: int = 1,
+                  delay: float = 0.0):
+        """Answer the next `times` requests matching `match` with this status/body (after `delay` s)."""
         with self.lock:
-            self._scripted.append(Scripted(match, status, body, dict(headers or {}), times))
+            self._scripted.append(Scripted(match, status, body, dict(headers or {}), times, delay))
+
+    def stall_next(self, match: str, seconds: float, *, times: int = 1):
+        """Process the next `times` matching requests normally, but answer only after `seconds`."""
+        with self.lock:
+            self._scripted.append(Scripted(match, 0, None, {}, times, seconds))
 
     def calls(self, match: str) -> list[Recorded]:
         with self.lock:
@@ -139,7 +146,9 @@ class FakeHTTPServer:
             self.requests.append(request)
             self.changed.notify_all()
             scripted = self._take_scripted(request)
-        if scripted:
+        if scripted and scripted.delay:
+            time.sleep(scripted.delay)
+        if scripted and scripted.status:
             return scripted.status, scripted.body, dict(scripted.headers)
         return self.respond(request)
 

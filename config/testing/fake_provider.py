@@ -24,6 +24,7 @@
 
 import hashlib
 import json
+import socket
 import threading
 import time
 from collections import deque
@@ -41,6 +42,7 @@ class Reaction:
     headers: dict = field(default_factory=dict)
     delay: float = 0.0
     trickle: float = 0.0  # seconds between the 6 pieces of the body: slow in total, no single read times out
+    reset: bool = False  # process the request (a 2xx is stored), then drop the connection without answering
 
 
 @dataclass
@@ -210,6 +212,13 @@ class FakeProvider:
         else:
             payload = json.dumps(body if body is not None else {"error": "scripted"}).encode()
         record.status = status
+        if reaction.reset:
+            handler.close_connection = True
+            try:
+                handler.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
         try:
             handler.send_response(status)
             handler.send_header("Content-Type", "application/json")

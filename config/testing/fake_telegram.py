@@ -24,6 +24,7 @@ class FakeTelegram(FakeHTTPServer):
         self.blocked_chats: set[str] = set()
         self.missing_chats: set[str] = set()
         self.updates: list[dict] = []
+        self.delivered: list[dict] = []  # sendMessage params the fake accepted (answered 200, maybe too late)
         self.max_poll_wait = max_poll_wait
         self._ids = itertools.count(1)
         self._update_ids = itertools.count(1)
@@ -39,6 +40,7 @@ class FakeTelegram(FakeHTTPServer):
             self.blocked_chats.clear()
             self.missing_chats.clear()
             self.updates.clear()
+            self.delivered.clear()
 
     @staticmethod
     def too_many_requests(retry_after: int) -> tuple[int, dict]:
@@ -90,6 +92,8 @@ class FakeTelegram(FakeHTTPServer):
             return (*self.error(400, "Bad Request: chat not found"), {})
         if not params.get("text") or len(params["text"]) > 4096:
             return (*self.error(400, "Bad Request: message text is empty or too long"), {})
+        with self.lock:
+            self.delivered.append(params)
         return 200, {"ok": True, "result": self._message(params)}, {}
 
     def _m_editMessageText(self, params):

@@ -3,6 +3,7 @@
     with SmtpSink() as smtp:
         settings.EMAIL_HOST, settings.EMAIL_PORT = smtp.host, smtp.port
         smtp.rejected.add("bad@example.com")    # RCPT TO -> 550
+        smtp.greylist("a@example.com", times=1) # RCPT TO -> 451 (temporary) the next time
         smtp.messages[0]["Subject"]             # email.message.EmailMessage
 """
 
@@ -25,11 +26,15 @@ class SmtpSink:
         self.messages: list = []
         self.envelopes: list = []
         self.rejected: set[str] = set()
+        self.greylisted: dict[str, int] = {}
         self._controller = Controller(self, hostname=self.host, port=self.port)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.rejected:
             return "550 5.1.1 Mailbox unavailable"
+        if self.greylisted.get(address, 0) > 0:
+            self.greylisted[address] -= 1
+            return "451 4.7.1 Greylisted, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -42,6 +47,10 @@ class SmtpSink:
         self.messages.clear()
         self.envelopes.clear()
         self.rejected.clear()
+        self.greylisted.clear()
+
+    def greylist(self, address: str, *, times: int = 1) -> None:
+        self.greylisted[address] = times
 
     def start(self):
         self._controller.start()

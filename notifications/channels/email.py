@@ -16,20 +16,34 @@ class EmailChannel(Channel):
 
     def send(self, *, notification_id, target, rendered):
         message_id = make_msgid(idstring=str(notification_id), domain=DNS_NAME.get_fqdn())
+        connection = get_connection(timeout=settings.NOTIFICATIONS_CHANNEL_TIMEOUT)
         message = email_message_build(
             notification_id=notification_id, to=target.addresses, rendered=rendered,
             headers={"Message-ID": message_id, "X-Notification-Id": str(notification_id)},
-            connection=get_connection(timeout=settings.NOTIFICATIONS_CHANNEL_TIMEOUT),
+            connection=connection,
         )
         try:
-            message.send(fail_silently=False)
-        except smtplib.SMTPRecipientsRefused as exc:
-            raise DeliveryError(f"SMTP отклонил адрес: {exc.recipients}", permanent=True)
-        except smtplib.SMTPResponseException as exc:
-            # 4xx is a temporary SMTP failure, 5xx a permanent one.
-            raise DeliveryError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", permanent=exc.smtp_code >= 500)
+            # Connecting is separate: a failure there surely sent nothing (transient).
+            connection.open()
         except (TimeoutError, smtplib.SMTPException, OSError) as exc:
             raise DeliveryError(f"SMTP недоступен: {exc.__class__.__name__}: {exc}", permanent=False)
         except Exception as exc:  # other backends (django-anymail) raise their own API errors
             raise DeliveryError(f"Почтовый сервис: {exc.__class__.__name__}: {exc}", permanent=False)
+        try:
+            message.send(fail_silently=False)
+        except smtplib.SMTPRecipientsRefused as exc:
+            # 4xx at RCPT (greylisting, mailbox busy) is temporary; any 5xx makes it permanent.
+            codes = [code for code, _ in exc.recipients.values()]
+            raise DeliveryError(f"SMTP отклонил адрес: {exc.recipients}", permanent=any(c >= 500 for c in codes))
+        except smtplib.SMTPResponseException as exc:
+            # An explicit refusal: 4xx is a temporary SMTP failure, 5xx a permanent one.
+            raise DeliveryError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", permanent=exc.smtp_code >= 500)
+        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+            # The server went silent or away mid-session: the message may have been accepted.
+            raise DeliveryError(f"SMTP оборвал сеанс: {exc.__class__.__name__}: {exc}", permanent=False,
+                                ambiguous=True)
+        except Exception as exc:
+            raise DeliveryError(f"Почтовый сервис: {exc.__class__.__name__}: {exc}", permanent=False)
+        finally:
+            connection.close()
         return Result(external_id=message_id)

@@ -1,7 +1,7 @@
 import requests
 from django.conf import settings
 
-from notifications.channels.base import Channel, DeliveryError, Result
+from notifications.channels.base import Channel, DeliveryError, Result, request_error
 from notifications.clients import ChannelNotConfigured, onesignal_post
 
 
@@ -16,6 +16,7 @@ class PushChannel(Channel):
     """OneSignal `POST /notifications` to the recipient's subscription ids."""
 
     service = "push"
+    drops_duplicates = True  # idempotency_key
 
     def rate_limits(self, target):
         return [("onesignal", settings.ONESIGNAL_RATE_LIMIT)]
@@ -34,7 +35,7 @@ class PushChannel(Channel):
         except ChannelNotConfigured as exc:
             raise DeliveryError(str(exc), permanent=True)
         except requests.RequestException as exc:
-            raise DeliveryError(f"OneSignal недоступен: {exc.__class__.__name__}", permanent=False)
+            raise request_error("OneSignal", exc)
         if response.status_code == 429:
             raise DeliveryError("OneSignal 429", permanent=False, retry_after=_retry_after(response))
         if response.status_code >= 500:

@@ -2,7 +2,7 @@ import requests
 from django.conf import settings
 from telebot.apihelper import ApiHTTPException, ApiTelegramException
 
-from notifications.channels.base import Channel, DeliveryError, Result
+from notifications.channels.base import Channel, DeliveryError, Result, request_error
 from notifications.clients import ChannelNotConfigured, telegram_bot
 
 # Descriptions that mean the chat is gone for good: the binding is deactivated.
@@ -28,7 +28,7 @@ class TelegramChannel(Channel):
         except ApiHTTPException as exc:
             raise DeliveryError(f"Telegram HTTP {exc.result.status_code}", permanent=False)
         except requests.RequestException as exc:
-            raise DeliveryError(f"Telegram недоступен: {exc.__class__.__name__}", permanent=False)
+            raise request_error("Telegram", exc)
         return Result(external_id=str(message.message_id))
 
 

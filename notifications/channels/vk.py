@@ -4,7 +4,7 @@ import requests
 from django.conf import settings
 from vk_api.exceptions import ApiError, ApiHttpError
 
-from notifications.channels.base import Channel, DeliveryError, Result
+from notifications.channels.base import Channel, DeliveryError, Result, request_error
 from notifications.clients import ChannelNotConfigured, vk_session
 
 # 900 user blacklisted the community, 901 no permission to write, 902 privacy settings.
@@ -20,6 +20,7 @@ def vk_random_id(notification_id: uuid.UUID) -> int:
 
 class VkChannel(Channel):
     service = "vk"
+    drops_duplicates = True  # random_id
 
     def rate_limits(self, target):
         return [("vk", settings.VK_RATE_LIMIT_GLOBAL)]
@@ -40,5 +41,5 @@ class VkChannel(Channel):
         except ApiHttpError as exc:
             raise DeliveryError(f"VK HTTP {exc.response.status_code}", permanent=False)
         except requests.RequestException as exc:
-            raise DeliveryError(f"VK недоступен: {exc.__class__.__name__}", permanent=False)
+            raise request_error("VK", exc)
         return Result(external_id=str(message_id))

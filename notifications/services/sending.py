@@ -2,7 +2,10 @@
 
 Every accepted request becomes a `Notification` row before anything is sent, so a
 failure is never lost. `http_status` is the answer given to the caller (200, 202,
-404, 500); an Idempotency-Key retry gets the same answer from that row.
+404, 500). An Idempotency-Key retry replays final answers (200, 202, 4xx, and 500 for
+`unknown`); after a provider failure (500, `failed`) the same key tries the same row again.
+Outcomes (docs/notifications.md, «Исходы»): success, permanent, transient, ambiguous — the
+last is retried only by channels that drop duplicates, else the row becomes `unknown`.
 """
 
 import hashlib
@@ -10,15 +13,17 @@ import json
 import logging
 import time
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from config.api.errors import ApplicationError
-from config.broker import publish_fail_fast
 from config.observability.metrics import notification_observe
+from delivery import policy
+from delivery.dispatch import dispatch
 from notifications.channels import DeliveryError, Target, get_channel
 from notifications.models import (
     BindingService,
@@ -48,7 +53,7 @@ def notification_send(*, requested_by, user_id, service: str, subject: str, type
     fingerprint = _fingerprint(user_id, service, subject, type, message, is_async)
     existing = notification_get_by_key(requested_by=requested_by, idempotency_key=idempotency_key)
     if existing:
-        return _replay(existing, fingerprint)
+        return _replay_or_retry(existing, fingerprint)
 
     recipient = recipient_get(recipient_id=user_id)
     if not type_allowed(role=recipient.role, type=type):
@@ -71,13 +76,13 @@ def notification_send(*, requested_by, user_id, service: str, subject: str, type
                 notification.http_status = 202
                 notification.next_attempt_at = timezone.now()
                 notification.save(update_fields=["http_status", "next_attempt_at"])
-                transaction.on_commit(lambda: _enqueue(notification.pk))
+                transaction.on_commit(partial(_enqueue, notification.pk), robust=True)
                 return notification
     except IntegrityError:  # a concurrent request with the same Idempotency-Key won
         winner = notification_get_by_key(requested_by=requested_by, idempotency_key=idempotency_key)
         if winner is None:
             raise
-        return _replay(winner, fingerprint)
+        return _replay_or_retry(winner, fingerprint)
     return _deliver_sync(notification)
 
 
@@ -94,10 +99,12 @@ def notification_deliver(*, notification_id) -> None:
     error = _attempt(notification)
     if error is None or notification.status != Status.PENDING:
         return
-    if error.permanent or notification.attempts >= settings.NOTIFICATIONS_MAX_ATTEMPTS:
+    if error.permanent or notification.attempts >= policy.max_attempts("notification"):
         _finish(notification, status=Status.FAILED, error=str(error))
         return
-    countdown = error.retry_after if error.retry_after is not None else min(2 ** notification.attempts, 300)
+    # The wait the channel asked for (429, a shared rate-limit window) as is; otherwise the kind's schedule.
+    countdown = error.retry_after if error.retry_after is not None else policy.retry_delay(
+        "notification", notification.attempts)
     countdown = min(max(countdown, 0.5), settings.CELERY_MAX_COUNTDOWN)
     notification.next_attempt_at = timezone.now() + timedelta(seconds=countdown)
     notification.save(update_fields=["next_attempt_at"])
@@ -105,18 +112,58 @@ def notification_deliver(*, notification_id) -> None:
 
 
 def notifications_sweep() -> int:
-    """Periodic outbox sweep: re-enqueue async rows that are due but stuck, close abandoned sync rows."""
+    """Periodic outbox sweep: re-enqueue async rows that are due but stuck, close abandoned sync rows.
+
+    A row whose worker died with a call in flight (`attempt_started_at` set) is re-sent only by a
+    channel that drops duplicates; otherwise it becomes `unknown` (an admin can re-send it).
+    """
     now = timezone.now()
     grace = timedelta(seconds=settings.NOTIFICATIONS_SWEEP_GRACE_SECONDS)
-    due = list(Notification.objects.filter(status=Status.PENDING, is_async=True, next_attempt_at__lte=now - grace)
-               .values_list("pk", flat=True)[:500])
+    stuck = list(Notification.objects.filter(status=Status.PENDING, is_async=True, next_attempt_at__lte=now - grace)
+                 .only("pk", "service", "attempt_started_at")[:500])
+    due = []
+    for row in stuck:
+        if row.attempt_started_at is not None and not get_channel(row.service).drops_duplicates:
+            Notification.objects.filter(pk=row.pk, status=Status.PENDING).update(
+                status=Status.UNKNOWN, next_attempt_at=None, attempt_started_at=None, last_error=_LOST_TEXT)
+        else:
+            due.append(row.pk)
     for pk in due:
         _enqueue(pk)
-    abandoned = Notification.objects.filter(status=Status.PENDING, is_async=False,
-                                            timestamp__lte=now - timedelta(minutes=10))
-    abandoned.update(status=Status.FAILED, http_status=500,
+    old = now - timedelta(minutes=10)
+    abandoned = Notification.objects.filter(
+        Q(next_attempt_at__isnull=True, timestamp__lte=old) | Q(next_attempt_at__lte=old),
+        status=Status.PENDING, is_async=False)
+    in_flight = Q(attempt_started_at__isnull=False) & ~Q(service__in=_deduplicating_services())
+    abandoned.filter(in_flight).update(status=Status.UNKNOWN, http_status=500, next_attempt_at=None,
+                                       attempt_started_at=None, last_error=_LOST_TEXT)
+    abandoned.update(status=Status.FAILED, http_status=500, next_attempt_at=None, attempt_started_at=None,
                      last_error="Доставка прервана: процесс завершился до ответа.")
     return len(due)
+
+
+def notification_resend(*, notification_id) -> Notification:
+    """Admin: send an `unknown` or `failed` notification again, as a new attempt of the same row.
+
+    The admin takes the risk of a duplicate for `unknown`; that is why it is never automatic.
+    """
+    claimed = Notification.objects.filter(pk=notification_id, status__in=(Status.UNKNOWN, Status.FAILED)).update(
+        status=Status.PENDING, next_attempt_at=timezone.now(), attempt_started_at=None)
+    notification = Notification.objects.select_related("recipient").get(pk=notification_id)
+    if not claimed:
+        raise ApplicationError("Повторить можно только уведомление со статусом «Ошибка» или «Неизвестно».",
+                               field="status")
+    if notification.is_async:
+        transaction.on_commit(lambda: _enqueue(notification.pk), robust=True)
+        return notification
+    return _deliver_sync(notification)
+
+
+_LOST_TEXT = "Воркер завершился во время отправки: возможно, доставлено. Автоматически не повторяется."
+
+
+def _deduplicating_services() -> list[str]:
+    return [service for service in Service.values if get_channel(service).drops_duplicates]
 
 
 # --- internals ----------------------------------------------------------------------------
@@ -126,10 +173,21 @@ def _fingerprint(*parts) -> str:
     return hashlib.sha256(json.dumps([str(p) for p in parts]).encode()).hexdigest()
 
 
-def _replay(existing: Notification, fingerprint: str) -> Notification:
+def _replay_or_retry(existing: Notification, fingerprint: str) -> Notification:
+    """The stored final answer; after a provider failure (500, `failed`) the same key tries again.
+
+    The claim is one conditional UPDATE, so concurrent retries try once (the others get 409).
+    """
     if existing.request_fingerprint != fingerprint:
         raise ApplicationError("Idempotency-Key уже использован с другим запросом.", field="Idempotency-Key")
-    return existing
+    if existing.is_async or existing.status != Status.FAILED or existing.http_status != 500:
+        return existing
+    claimed = Notification.objects.filter(pk=existing.pk, status=Status.FAILED, http_status=500).update(
+        status=Status.PENDING, http_status=None, next_attempt_at=timezone.now(), attempt_started_at=None)
+    existing.refresh_from_db()
+    if not claimed:
+        return existing
+    return _deliver_sync(existing)
 
 
 def _render(recipient: Recipient, service: str, subject: str, type: str, message: str):
@@ -157,18 +215,17 @@ def _target(notification: Notification) -> Target | None:
 
 def _enqueue(notification_id, countdown: float | None = None) -> None:
     """Hand the row to Celery. With the broker down it never raises (the commit already happened and
-    the caller gets its 202): the row stays PENDING and `notifications.sweep` enqueues it later."""
+    the caller gets its 202): the row stays PENDING and the next `notifications.sweep` enqueues it."""
     from notifications.tasks import notification_deliver_task
 
-    options = {"args": [str(notification_id)], "countdown": countdown}
-    if notification_deliver_task.app.conf.task_always_eager:
-        notification_deliver_task.apply_async(**options)
-        return
-    try:
-        publish_fail_fast(notification_deliver_task, **options)
-    except Exception:
-        logger.warning("notification %s: dispatch to the broker failed; the sweeper will send it", notification_id,
-                       exc_info=True)
+    dispatch(notification_deliver_task, args=[str(notification_id)], countdown=countdown,
+             on_failure=partial(_sweep_at_once, notification_id), label=f"notification {notification_id}")
+
+
+def _sweep_at_once(notification_id) -> None:
+    """After a failed dispatch the next sweep takes the row without waiting for the grace period."""
+    Notification.objects.filter(pk=notification_id, status=Status.PENDING).update(
+        next_attempt_at=F("next_attempt_at") - timedelta(seconds=settings.NOTIFICATIONS_SWEEP_GRACE_SECONDS))
 
 
 def _deliver_sync(notification: Notification) -> Notification:
@@ -201,15 +258,22 @@ def _attempt(notification: Notification) -> DeliveryError | None:
         return DeliveryError("Превышен лимит отправки, ждём окно.", permanent=False, retry_after=wait)
     rendered = _render(notification.recipient, notification.service, notification.subject,
                        notification.type, notification.message)
-    Notification.objects.filter(pk=notification.pk).update(attempts=F("attempts") + 1)
+    started = timezone.now()
+    Notification.objects.filter(pk=notification.pk).update(attempts=F("attempts") + 1, attempt_started_at=started)
     notification.attempts += 1
     try:
         result = channel.send(notification_id=notification.pk, target=target, rendered=rendered)
     except DeliveryError as error:
         logger.warning("notification %s attempt %s failed: %s", notification.pk, notification.attempts, error)
         _deactivate(notification, error.deactivate, reason=str(error))
+        notification.attempt_started_at = None
+        if error.ambiguous and not channel.drops_duplicates:
+            # It may have arrived and the receiver cannot drop a repeat: never re-send on our own.
+            _finish(notification, status=Status.UNKNOWN, error=f"{error} — возможно, доставлено; не повторяется",
+                    http_status=None if notification.is_async else 500)
+            return error
         notification.last_error = str(error)[:2000]
-        notification.save(update_fields=["last_error"])
+        notification.save(update_fields=["last_error", "attempt_started_at"])
         return error
     with transaction.atomic():
         _deactivate(notification, result.dead_addresses, reason="OneSignal: подписка недействительна")
@@ -251,7 +315,8 @@ def _finish(notification: Notification, *, status: str, error: str, http_status:
     notification.status = status
     notification.last_error = error[:2000]
     notification.next_attempt_at = None
-    fields = ["status", "last_error", "next_attempt_at"]
+    notification.attempt_started_at = None
+    fields = ["status", "last_error", "next_attempt_at", "attempt_started_at"]
     if status == Status.SENT:
         notification.sent_at = timezone.now()
         fields += ["sent_at", "external_id"]

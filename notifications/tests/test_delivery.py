@@ -30,15 +30,19 @@ def test_same_idempotency_key_returns_same_answer_and_sends_once(fakes, make_rec
     assert Notification.objects.count() == 1
 
 
-def test_idempotent_replay_of_a_failure_returns_the_same_500_without_resending(fakes, make_recipient, send):
+def test_same_key_after_a_refusal_tries_again_on_the_same_row(fakes, make_recipient, send):
+    # Issue 15: a 500 is not the key's stored answer; the same key tries again (the refusal repeats here).
     recipient = make_recipient("user", telegram=True)
-    fakes["telegram"].fail_next("sendMessage", *FakeTelegram.error(400, "Bad Request: can't parse entities"))
+    fakes["telegram"].fail_next("sendMessage", *FakeTelegram.error(400, "Bad Request: can't parse entities"),
+                                times=2)
     headers = {"Idempotency-Key": "k-500"}
     first = send(body(recipient), headers=headers)
     calls = len(fakes["telegram"].calls("sendMessage"))
     again = send(body(recipient), headers=headers)
     assert first.status_code == again.status_code == 500
-    assert len(fakes["telegram"].calls("sendMessage")) == calls
+    assert first["Notification-Id"] == again["Notification-Id"]
+    assert len(fakes["telegram"].calls("sendMessage")) == calls + 1
+    assert Notification.objects.count() == 1
 
 
 def test_idempotency_key_with_a_different_body_is_rejected(fakes, make_recipient, send):

@@ -28,10 +28,11 @@ def test_one_send_attempt_with_its_provider_id_store_takes_a_fixed_number_of_que
         chat, fake_provider, django_capture_on_commit_callbacks, django_assert_max_num_queries):
     tenant_id, provider = chat
     delivery = queued_send(tenant_id, provider, django_capture_on_commit_callbacks)
-    # claim (row + binding + configuration in one query), chain check, lease, signing secrets;
-    # record: lock, attempt log, the handler's conflict check + id update + queued calls, finish,
-    # next in chain. Counted with the SAVEPOINT/RELEASE pairs the test transaction adds (3 pairs).
-    with django_assert_max_num_queries(17):
+    # claim (row + binding + configuration in one query), "after disconnect?" check, chain check, lease,
+    # signing secrets; record: the lock order's shares (provider, tenant configuration, token), lock,
+    # attempt log, the handler's conflict check + id update + queued calls, finish, next in chain.
+    # Counted with the SAVEPOINT/RELEASE pairs the test transaction adds (3 pairs).
+    with django_assert_max_num_queries(21):
         assert deliveries.delivery_send(delivery_id=delivery.pk) == "delivered"
     delivery.refresh_from_db()
     assert Message.objects.get().external_id == delivery.provider_message_id != ""

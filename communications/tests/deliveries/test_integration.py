@@ -65,7 +65,7 @@ def test_provider_down_then_back_gets_every_call_once_in_chat_order(transactiona
     assert Delivery.objects.filter(pk__in=ids, endpoint="sendMessage").exclude(provider_message_id="").count() == 3
 
 
-def test_client_error_is_dead_and_visible_with_a_real_worker(transactional_db, celery_worker, fast_retries,
+def test_client_error_is_refused_and_visible_with_a_real_worker(transactional_db, celery_worker, fast_retries,
                                                              fake_provider, admin_client):
     tc = make_tenant_configuration(fake_provider)
     fake_provider.fail_next(1, status=404, body={"error": "no such chat"})
@@ -73,11 +73,36 @@ def test_client_error_is_dead_and_visible_with_a_real_worker(transactional_db, c
         delivery = svc.delivery_enqueue(tenant_configuration=tc, endpoint="markChatRead", payload={"chatId": "x"})
     wait_until(lambda: all_final([delivery.pk]))
     delivery.refresh_from_db()
-    assert delivery.status == Delivery.Status.DEAD and len(fake_provider.requests) == 1
-    page = admin_client.get("/admin/communications/delivery/?status__exact=dead").content.decode()
+    assert delivery.status == Delivery.Status.REFUSED and len(fake_provider.requests) == 1
+    page = admin_client.get("/admin/communications/delivery/?status__exact=refused").content.decode()
     assert f"#{delivery.pk}" in page or f"/delivery/{delivery.pk}/" in page
     detail = admin_client.get(f"/admin/communications/delivery/{delivery.pk}/change/").content.decode()
     assert "no such chat" in detail and "404" in detail
+
+
+def test_a_failed_dispatch_is_taken_by_the_next_sweep_without_waiting_for_the_grace(
+        transactional_db, celery_worker, fast_retries, fake_provider):
+    # Issue 23 item 1: committed while the broker was down -> sent one sweep after it returns.
+    fast_retries.DELIVERY_SWEEP_GRACE = 3600
+    tc = make_tenant_configuration(fake_provider)
+    script = (
+        "import django; django.setup()\n"
+        "from django.db import transaction\n"
+        "from communications.models import TenantConfiguration\n"
+        "from communications.services.deliveries import delivery_enqueue\n"
+        "with transaction.atomic():\n"
+        f"    d = delivery_enqueue(tenant_configuration=TenantConfiguration.objects.get(pk={tc.pk}),\n"
+        "                         endpoint='sendMessage', payload={'text': 'during the outage'})\n"
+        "print(d.pk)\n"
+    )
+    env = subprocess_env(CELERY_BROKER_URL="redis://127.0.0.1:1/0", REDIS_URL="", DELIVERY_SWEEP_GRACE="3600")
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    pk = int(result.stdout.split()[-1])
+    assert svc.deliveries_sweep() == 1  # the broker is back: the first sweep takes it
+    wait_until(lambda: all_final([pk]), timeout=30)
+    assert Delivery.objects.get(pk=pk).status == Delivery.Status.DELIVERED
 
 
 def test_delivery_written_while_broker_unreachable_is_sent_by_the_sweeper(transactional_db, celery_worker,

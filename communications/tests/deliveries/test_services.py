@@ -70,16 +70,17 @@ def test_call_uses_the_configuration_bound_when_it_was_made(fast_retries, fake_p
     assert fake_provider.requests[0].headers["x-api-key"] == "api-key-of-the-provider-1234"
 
 
-def test_client_error_makes_delivery_dead_at_once(fast_retries, tenant_configuration, fake_provider,
-                                                  django_capture_on_commit_callbacks):
+def test_client_error_makes_delivery_refused_at_once(fast_retries, tenant_configuration, fake_provider,
+                                                     django_capture_on_commit_callbacks):
+    # Issue 15: a 4xx is the receiver's final answer ("refused"), not a dead letter holding the chain.
     fake_provider.fail_next(1, status=422, body={"error": "chat not found"})
     with django_capture_on_commit_callbacks(execute=True):
         delivery = enqueue(tenant_configuration)
     delivery.refresh_from_db()
-    assert delivery.status == Delivery.Status.DEAD
+    assert delivery.status == Delivery.Status.REFUSED
     assert delivery.attempts == 1 and len(fake_provider.requests) == 1
     assert "HTTP 422" in delivery.last_error and "chat not found" in delivery.last_error
-    assert delivery.attempt_log.get().outcome == DeliveryAttempt.Outcome.FAILED
+    assert delivery.attempt_log.get().outcome == DeliveryAttempt.Outcome.REFUSED
 
 
 def test_redirect_makes_delivery_dead_without_following(fast_retries, tenant_configuration, fake_provider,
@@ -195,7 +196,7 @@ def test_later_call_of_a_chat_waits_for_the_earlier_one(fast_retries, tenant_con
 
 def test_dead_call_blocks_its_chat_until_cancelled(fast_retries, tenant_configuration, fake_provider,
                                                    django_capture_on_commit_callbacks):
-    fake_provider.fail_next(1, status=400)
+    fake_provider.redirect_next("http://example.invalid/")  # dead (a 4xx is "refused" and releases the chat)
     message = enqueue(tenant_configuration, ordering_key="chat-1", n=1)
     edit = enqueue(tenant_configuration, endpoint="updateMessageContent", ordering_key="chat-1", n=2)
     assert svc.delivery_send(delivery_id=message.pk) == "dead"
@@ -212,7 +213,7 @@ def test_dead_call_blocks_its_chat_until_cancelled(fast_retries, tenant_configur
 
 def test_moderator_retry_of_dead_delivery_starts_a_fresh_cycle(fast_retries, tenant_configuration, fake_provider,
                                                                django_capture_on_commit_callbacks):
-    fake_provider.fail_next(1, status=400)
+    fake_provider.redirect_next("http://example.invalid/")
     with django_capture_on_commit_callbacks(execute=True):
         delivery = enqueue(tenant_configuration)
     delivery.refresh_from_db()

@@ -3,8 +3,10 @@
 import json
 import time
 import uuid
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from standardwebhooks import Webhook
 
 from communications.models import ConformanceCheck, ConformanceRun, Delivery, SandboxTenant, TenantConfiguration
@@ -228,3 +230,39 @@ def test_latest_run_is_for_the_active_configuration(stand, conformant, run_now):
     # when: a new configuration becomes active, its own (missing) run counts
     make_configuration(conformant, configuration_version="1.1.0")
     assert services.conformance_run_latest(app_code="acme", app_version="1.0.0") is None
+
+
+
+def _died_long_ago(run, **fields):
+    long_ago = timezone.now() - timedelta(seconds=services.run_time_limit() + 3600)
+    ConformanceRun.objects.filter(pk=run.pk).update(created_at=long_ago, started_at=long_ago,
+                                                    status=ConformanceRun.Status.RUNNING, **fields)
+
+
+def test_sweeper_runs_again_a_run_whose_worker_died(stand, conformant, django_capture_on_commit_callbacks):
+    # Issue 15: a run left `running` by a dead worker is picked up by the sweeper, not left stuck.
+    make_configuration(conformant)
+    with django_capture_on_commit_callbacks(execute=False):
+        run = services.conformance_run_start(app_code="acme", app_version="1.0.0", origin="moderator")
+    _died_long_ago(run)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.conformance_runs_sweep() == 1
+    run.refresh_from_db()
+    assert run.status == ConformanceRun.Status.PASSED and "перезапущен" in run.summary.lower()
+    # a run that was restarted once and whose worker died again is closed, not looped
+    _died_long_ago(run, summary=services.RESTARTED)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.conformance_runs_sweep()
+    run.refresh_from_db()
+    assert run.status == ConformanceRun.Status.INTERRUPTED
+
+
+def test_sweeper_dispatches_a_queued_run_whose_task_was_lost(stand, conformant, django_capture_on_commit_callbacks):
+    make_configuration(conformant)
+    with django_capture_on_commit_callbacks(execute=False):  # the dispatch is lost
+        run = services.conformance_run_start(app_code="acme", app_version="1.0.0", origin="moderator")
+    ConformanceRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.conformance_runs_sweep() == 1
+    run.refresh_from_db()
+    assert run.status == ConformanceRun.Status.PASSED

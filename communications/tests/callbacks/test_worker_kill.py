@@ -1,0 +1,94 @@
+"""Issue 15: a real worker SIGKILLed mid-call, for the initial-sync page and the test-stand run.
+(Provider calls and webhooks: communications/tests/deliveries/test_integration.py; notifications:
+notifications/tests/test_worker_kill.py.) The sweeper picks the work up and it finishes.
+"""
+
+import os
+import signal
+import subprocess
+import uuid
+
+import pytest
+
+from communications.models import ConformanceRun, InitialSync, Message
+from communications.services.sync import initial_syncs_sweep
+from communications.tests.callbacks.conftest import provider_setup, tenant_install, wait_until
+from communications.tests.callbacks.test_integration import history
+from communications.tests.deliveries.conftest import start_worker_process, subprocess_env
+from config.testing.fake_provider import Reaction
+
+
+def _stop(workers):
+    for worker in workers:
+        if worker.poll() is None:
+            worker.terminate()
+            try:
+                worker.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+
+def _drop_queue(queue):
+    from config.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.default_channel.client.delete(queue)
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_initial_sync_page_whose_worker_died_is_picked_up_by_the_sweeper(settings, fast, fake_provider, tmp_path):
+    settings.INITIAL_SYNC_SWEEP_GRACE = 0
+    env = subprocess_env(INITIAL_SYNC_PAGE_SIZE="50")
+    fake_provider.history = history(120)
+    fake_provider.on("getMessageHistory", Reaction(delay=60))  # the first page hangs
+    provider = provider_setup(fake_provider)
+    workers = [start_worker_process(env, "celery", tmp_path / "worker1.log")]
+    try:
+        tenant_id, _ = tenant_install(provider)
+        fake_provider.wait_for(lambda: any(r.endpoint == "getMessageHistory" for r in fake_provider.requests),
+                               timeout=90)
+        # when the worker dies with the page call in flight
+        os.kill(workers[0].pid, signal.SIGKILL)
+        workers[0].wait(timeout=10)
+        fake_provider.on("getMessageHistory", None)
+        workers.append(start_worker_process(env, "celery", tmp_path / "worker2.log"))
+        sync = InitialSync.objects.get(tenant_id=tenant_id)
+        # then the sweeper restarts it from its cursor and it completes
+        wait_until(lambda: initial_syncs_sweep() >= 0 and InitialSync.objects.get(
+            pk=sync.pk).status == InitialSync.Status.COMPLETED, timeout=90, interval=1)
+        sync.refresh_from_db()
+        assert sync.messages_created == 120 and Message.objects.filter(tenant_id=tenant_id).count() == 120
+    finally:
+        _stop(workers)
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_test_stand_run_whose_worker_died_is_run_again_by_the_sweeper(settings, fast, fake_provider, tmp_path):
+    from communications.tests.teststand.conftest import make_configuration
+    from communications.teststand import services as teststand
+
+    queue = f"stand-kill-{uuid.uuid4().hex[:8]}"
+    settings.TESTSTAND_QUEUE = queue
+    settings.TESTSTAND_RUN_BUDGET = 2
+    settings.PROVIDER_CONNECT_TIMEOUT = settings.PROVIDER_READ_TIMEOUT = 1
+    settings.TESTSTAND_STALE_MARGIN = 0
+    env = subprocess_env(TESTSTAND_QUEUE=queue, TESTSTAND_RUN_BUDGET="30", PROVIDER_CONNECT_TIMEOUT="2",
+                         PROVIDER_READ_TIMEOUT="60")
+    code = make_configuration(fake_provider, code=f"stand-{uuid.uuid4().hex[:6]}").provider.code
+    fake_provider.stall_next(60)  # the first call of the run hangs
+    workers = [start_worker_process(env, queue, tmp_path / "worker1.log")]
+    try:
+        run = teststand.conformance_run_start(app_code=code, app_version="1.0.0", origin="moderator")
+        fake_provider.wait_for(lambda: len(fake_provider.requests) >= 1, timeout=90)
+        os.kill(workers[0].pid, signal.SIGKILL)
+        workers[0].wait(timeout=10)
+        workers.append(start_worker_process(env, queue, tmp_path / "worker2.log"))
+        wait_until(lambda: teststand.conformance_runs_sweep() >= 0 and ConformanceRun.objects.get(
+            pk=run.pk).status == ConformanceRun.Status.PASSED, timeout=120, interval=1)
+        run.refresh_from_db()
+        assert teststand.RESTARTED[:-1].lower() in run.summary.lower()
+    finally:
+        _stop(workers)
+        _drop_queue(queue)

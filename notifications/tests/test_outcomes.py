@@ -1,0 +1,153 @@
+"""Issue 15: one outcome classification for notification sends (docs/notifications.md, «Исходы»).
+
+success / permanent / transient / ambiguous. Ambiguous (the request may have arrived) is retried only
+where the receiver drops duplicates (OneSignal idempotency_key, VK random_id); Telegram and email record
+it as `unknown`, answer 500 and never re-send on their own.
+"""
+
+import socket
+
+import pytest
+
+from notifications.models import Notification
+
+
+def body(recipient, service="telegram", **extra):
+    return {"user_id": str(recipient.pk), "service": service, "subject": "Дедлайн", "type": "notification",
+            "message": "Завтра", **extra}
+
+
+def _closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def test_telegram_answer_after_the_read_timeout_is_unknown_and_sent_once(fakes, make_recipient, send, settings):
+    # given Telegram answers only after our read timeout
+    settings.NOTIFICATIONS_CHANNEL_TIMEOUT = 1
+    recipient = make_recipient("user", telegram=True)
+    fakes["telegram"].stall_next("sendMessage", 2)
+    headers = {"Idempotency-Key": "tg-timeout"}
+    # when
+    response = send(body(recipient), headers=headers)
+    # then: 500, one call only, the row says it may have arrived
+    assert response.status_code == 500
+    assert response.json()["message"] == "Failed to send notification."
+    assert len(fakes["telegram"].calls("sendMessage")) == 1
+    row = Notification.objects.get(pk=response["Notification-Id"])
+    assert row.status == "unknown" and row.attempts == 1
+    # and the same key does not send it again
+    again = send(body(recipient), headers=headers)
+    assert again.status_code == 500
+    assert len(fakes["telegram"].calls("sendMessage")) == 1
+
+
+def test_async_telegram_read_timeout_is_unknown_and_not_retried(fakes, make_recipient, send, settings,
+                                                                django_capture_on_commit_callbacks):
+    settings.NOTIFICATIONS_CHANNEL_TIMEOUT = 1
+    recipient = make_recipient("user", telegram=True)
+    fakes["telegram"].stall_next("sendMessage", 2)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = send(body(recipient), headers={"Prefer": "respond-async"})
+    assert response.status_code == 202
+    row = Notification.objects.get(pk=response.json()["notification_id"])
+    assert row.status == "unknown"
+    assert len(fakes["telegram"].calls("sendMessage")) == 1
+
+
+def test_onesignal_read_timeout_is_retried_with_the_same_idempotency_key(fakes, make_recipient, send, settings):
+    settings.NOTIFICATIONS_CHANNEL_TIMEOUT = 1
+    recipient = make_recipient("admin", devices=1)
+    fakes["onesignal"].stall_next("notifications", 2)
+    response = send(body(recipient, service="push"))
+    assert response.status_code == 200
+    calls = fakes["onesignal"].calls("notifications")
+    assert len(calls) == 2
+    assert calls[0].json["idempotency_key"] == calls[1].json["idempotency_key"]
+    assert len(fakes["onesignal"].delivered) == 1
+
+
+def test_smtp_451_at_rcpt_is_temporary_and_retried(fakes, make_recipient, send):
+    # given the mail server greylists the recipient once
+    recipient = make_recipient("user")
+    fakes["smtp"].greylist(recipient.email, times=1)
+    # when
+    response = send(body(recipient, service="email"))
+    # then the retry inside the window delivers it
+    assert response.status_code == 200
+    assert len(fakes["smtp"].messages) == 1
+    assert Notification.objects.get(pk=response["Notification-Id"]).attempts == 2
+
+
+def test_async_smtp_451_is_retried(fakes, make_recipient, send, django_capture_on_commit_callbacks):
+    recipient = make_recipient("user")
+    fakes["smtp"].greylist(recipient.email, times=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = send(body(recipient, service="email"), headers={"Prefer": "respond-async"})
+    row = Notification.objects.get(pk=response.json()["notification_id"])
+    assert row.status == "pending" and row.attempts == 1  # scheduled, not failed
+    assert "451" in row.last_error
+
+
+def test_same_key_after_a_provider_failure_tries_again_and_delivers(fakes, make_recipient, send, settings):
+    # given Telegram is down during the first request
+    settings.NOTIFICATIONS_SYNC_DEADLINE = 1
+    good_url = settings.TELEGRAM_API_BASE_URL
+    settings.TELEGRAM_API_BASE_URL = _closed_port_url()
+    recipient = make_recipient("user", telegram=True)
+    headers = {"Idempotency-Key": "retry-after-outage"}
+    first = send(body(recipient), headers=headers)
+    assert first.status_code == 500
+    # when it is back and the client retries with the same key
+    settings.TELEGRAM_API_BASE_URL = good_url
+    second = send(body(recipient), headers=headers)
+    # then it is delivered once, on the same row
+    assert second.status_code == 200
+    assert second["Notification-Id"] == first["Notification-Id"]
+    assert len(fakes["telegram"].sent_messages()) == 1
+    # and a further retry replays the 200 without sending
+    third = send(body(recipient), headers=headers)
+    assert third.status_code == 200
+    assert len(fakes["telegram"].sent_messages()) == 1
+
+
+def test_same_key_after_delivery_never_sends_twice(fakes, make_recipient, send):
+    recipient = make_recipient("user", vk=True)
+    headers = {"Idempotency-Key": "vk-once"}
+    assert send(body(recipient, service="vk"), headers=headers).status_code == 200
+    assert send(body(recipient, service="vk"), headers=headers).status_code == 200
+    assert len(fakes["vk"].calls("messages.send")) == 1
+
+
+@pytest.mark.parametrize("in_flight,expected", [(False, "failed"), (True, "unknown")])
+def test_sweeper_closes_an_abandoned_telegram_send_as_unknown_if_a_call_was_in_flight(
+        fakes, make_recipient, in_flight, expected):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from notifications.services import notifications_sweep
+
+    recipient = make_recipient("user", telegram=True)
+    row = Notification.objects.create(recipient=recipient, service="telegram", subject="s", type="notification",
+                                      message="m", attempts=1)
+    Notification.objects.filter(pk=row.pk).update(
+        timestamp=timezone.now() - timedelta(hours=1),
+        attempt_started_at=timezone.now() - timedelta(hours=1) if in_flight else None)
+    notifications_sweep()
+    row.refresh_from_db()
+    assert row.status == expected and row.http_status == 500
+
+
+def test_admin_resends_an_unknown_notification_on_request(fakes, make_recipient, admin_client):
+    recipient = make_recipient("user", telegram=True)
+    row = Notification.objects.create(recipient=recipient, service="telegram", subject="s", type="notification",
+                                      message="m", status="unknown", http_status=500, attempts=1)
+    response = admin_client.post("/admin/notifications/notification/",
+                                 {"action": "resend_notifications", "_selected_action": [row.pk]}, follow=True)
+    assert "Отправлено повторно: 1" in response.content.decode()
+    row.refresh_from_db()
+    assert row.status == "sent" and row.attempts == 2
+    assert len(fakes["telegram"].sent_messages()) == 1
