@@ -279,7 +279,8 @@ TELEGRAM_RATE_LIMIT_GLOBAL = env_int("TELEGRAM_RATE_LIMIT_GLOBAL", 30)
 TELEGRAM_RATE_LIMIT_PER_CHAT = env_int("TELEGRAM_RATE_LIMIT_PER_CHAT", 1)
 VK_RATE_LIMIT_GLOBAL = env_int("VK_RATE_LIMIT_GLOBAL", 20)
 ONESIGNAL_RATE_LIMIT = env_int("ONESIGNAL_RATE_LIMIT", 150)
-CELERY_BEAT_SCHEDULE["notifications-sweep"] = {"task": "notifications.sweep", "schedule": 60.0}
+NOTIFICATIONS_SWEEP_INTERVAL = env_int("NOTIFICATIONS_SWEEP_INTERVAL", 60)  # seconds between outbox sweeps
+CELERY_BEAT_SCHEDULE["notifications-sweep"] = {"task": "notifications.sweep", "schedule": float(NOTIFICATIONS_SWEEP_INTERVAL)}
 
 # --- Communications public API: integration tokens ---
 # Tenant integration tokens (JWT, HS256) are signed with their own key, so rotating it

@@ -1,0 +1,135 @@
+"""Redis down for 30 s under load, on the production layout (issue 23, item 1).
+
+Redis is cache and broker at once, as in docker-compose.yml. gunicorn (DEBUG=0), a Celery worker and
+beat run as real processes on the test database. Operator messages and asynchronous notifications are
+sent through HTTP before, during and after the outage. Every write must be accepted (no 5xx), and every
+accepted message and notification must reach its receiver exactly once after Redis returns, brought
+there by the sweepers (the tasks published during the outage are lost with the broker).
+"""
+
+import subprocess
+import threading
+import time
+from collections import Counter
+
+import pytest
+import requests
+from rest_framework_simplejwt.tokens import AccessToken
+
+from communications.tests.callbacks.conftest import chat_make, provider_setup, tenant_install
+from communications.tests.deliveries.conftest import ROOT, subprocess_env
+from config.management.commands.create_service_account import service_account_ensure
+from config.testing.fake_telegram import FakeTelegram
+from config.tests.observability.helpers import PYTHON, stop, wait_until
+
+from .test_edge_proxy import run_gunicorn
+from .test_faults import PrivateRedis, make_recipient_with_telegram  # noqa: F401  (fixture)
+
+pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.timeout(420)]
+CHATS, RECIPIENTS, OUTAGE, SWEEP = 4, 4, 30, 3
+
+
+def _processes(tmp_path, env):
+    """A worker and beat as compose runs them (beat's one-active lease lives in the same Redis)."""
+    started = []
+    for name, args in (("worker", ["worker", "--loglevel", "INFO", "--concurrency", "2", "--without-gossip",
+                                   "--without-mingle", "--without-heartbeat"]),
+                       ("beat", ["beat", "--loglevel", "INFO", "--schedule", str(tmp_path / "beat-schedule")])):
+        log = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 (the child keeps it)
+        started.append(subprocess.Popen([PYTHON, "-m", "celery", "-A", "config", *args], cwd=ROOT, env=env,
+                                        stdout=log, stderr=log))
+    return started
+
+
+def test_redis_outage_under_load_loses_nothing_and_answers_no_5xx(transactional_db, tmp_path, fake_provider,
+                                                                   make_recipient_with_telegram):  # noqa: F811
+    from notifications.models import Notification
+
+    # given: a provider with chats, recipients bound to a fake Telegram, and Redis of our own
+    redis = PrivateRedis(tmp_path)
+    redis.start()
+    base = redis.url.rsplit("/", 1)[0]
+    provider = provider_setup(fake_provider)
+    tenant_id, _ = tenant_install(provider)  # its activation calls are swept to the layout's broker
+    for n in range(CHATS):
+        chat_make(tenant_id, provider, f"chat-{n}")
+    crm = str(AccessToken.for_user(service_account_ensure(username="svc-crm-outage", role="crm")))
+    notifier = str(AccessToken.for_user(service_account_ensure(username="svc-notif-outage", role="notifications")))
+    answers: list[tuple[str, int]] = []
+    with FakeTelegram() as telegram:
+        recipients = [str(make_recipient_with_telegram(chat)) for chat in range(7000, 7000 + RECIPIENTS)]
+        env = dict(REDIS_URL=f"{base}/0", CELERY_BROKER_URL=f"{base}/1", DELIVERY_SWEEP_INTERVAL=str(SWEEP),
+                   DELIVERY_SWEEP_GRACE="1", NOTIFICATIONS_SWEEP_INTERVAL=str(SWEEP),
+                   NOTIFICATIONS_SWEEP_GRACE_SECONDS="1", DELIVERY_RETRY_SCHEDULE=",".join(["0.5"] * 9),
+                   DELIVERY_RETRY_JITTER="0", TELEGRAM_BOT_TOKEN="123456:OUTAGE", TELEGRAM_API_BASE_URL=telegram.url,
+                   TELEGRAM_RATE_LIMIT_PER_CHAT="100", HEARTBEAT_DIR="off", BEAT_LEASE_SECONDS="6",
+                   THROTTLE_RATE_PRINCIPAL="100000/min")
+        workers = _processes(tmp_path, subprocess_env(**env))
+        try:
+            with run_gunicorn(tmp_path, GUNICORN_WORKERS="2", **env) as web:
+                url = f"http://127.0.0.1:{web.port}"
+                stop_load = threading.Event()
+
+                def load():
+                    n = 0
+                    with requests.Session() as session:
+                        while not stop_load.is_set():
+                            chat = n % CHATS
+                            answer = session.post(
+                                f"{url}/internal/v1/operator/chats/chat-{chat}/messages", timeout=30,
+                                headers={"Authorization": f"Bearer {crm}"},
+                                json={"tenantId": str(tenant_id), "providerCode": provider.code, "text": f"m{n}"})
+                            answers.append((f"m{n}", answer.status_code))
+                            if n % 3 == 0:
+                                answer = session.post(
+                                    f"{url}/notifications/send", timeout=30,
+                                    headers={"Authorization": f"Bearer {notifier}", "Prefer": "respond-async"},
+                                    json={"user_id": recipients[n % RECIPIENTS], "service": "telegram",
+                                          "subject": "Сбой", "type": "notification", "message": f"n{n}"})
+                                answers.append((f"n{n}", answer.status_code))
+                            n += 1
+                            time.sleep(0.05)
+
+                # when: load runs; Redis stops for 30 s in the middle of it
+                thread = threading.Thread(target=load)
+                thread.start()
+                time.sleep(5)
+                redis.stop()
+                time.sleep(OUTAGE)
+                redis.start()  # the same port: every process reconnects on its own
+                time.sleep(5)
+                stop_load.set()
+                thread.join(timeout=60)
+
+                # then: every write was accepted, during the outage too
+                assert Counter(code for _, code in answers) == Counter(
+                    {201: sum(1 for key, _ in answers if key.startswith("m")),
+                     202: sum(1 for key, _ in answers if key.startswith("n"))}), Counter(code for _, code in answers)
+                sent_messages = sorted(key for key, _ in answers if key.startswith("m"))
+                sent_notifications = sorted(key for key, _ in answers if key.startswith("n"))
+                assert len(sent_messages) > 100 and len(sent_notifications) > 30  # the load was real
+
+                # and every one arrives, exactly once, once the sweepers have run
+                def arrived():
+                    texts = [r.json["text"] for r in fake_provider.accepted_list("sendMessage")]
+                    return len(texts) >= len(sent_messages) and len(telegram.sent_messages()) >= len(
+                        sent_notifications)
+
+                started = time.monotonic()
+                wait_until(arrived, timeout=180, interval=0.5, message="not everything arrived after the outage")
+                print(f"everything arrived {time.monotonic() - started:.1f} s after load ended "
+                      f"({len(sent_messages)} messages, {len(sent_notifications)} notifications)")
+                time.sleep(2 * SWEEP)  # and two more sweeps send nothing twice
+        finally:
+            for process in workers:
+                stop(process, timeout=20)
+            if redis.process.poll() is None:
+                redis.stop()
+        accepted = [r.json["text"] for r in fake_provider.accepted_list("sendMessage")]
+        assert sorted(accepted) == sent_messages and fake_provider.duplicates == 0
+        for chat in range(CHATS):  # in order within each chat
+            order = [int(t[1:]) for t in accepted if int(t[1:]) % CHATS == chat]
+            assert order == sorted(order), chat
+        texts = sorted(m["text"].split("\n", 1)[1] for m in telegram.sent_messages())
+        assert texts == sent_notifications
+    assert not Notification.objects.filter(recipient_id__in=recipients).exclude(status="sent").exists()
