@@ -42,3 +42,7 @@ def test_every_kind_on_one_page_with_filters_retry_and_cancel(admin_client, fast
 
 def test_the_page_needs_an_admin(client, db):
     assert client.get(URL).status_code in (302, 403)
+
+
+def test_the_admin_index_links_to_the_page(admin_client):
+    assert URL in admin_client.get("/admin/").content.decode()
