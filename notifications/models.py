@@ -306,6 +306,7 @@ class NotifyRequest(models.Model):
         DEFERRED = "deferred", "Отложено (тихие часы)"
         DELIVERED = "delivered", "Доставлено"
         FAILED = "failed", "Не доставлено"
+        UNKNOWN = "unknown", "Неизвестно (возможно доставлено)"
 
     class Policy(models.TextChoices):
         FIRST_SUCCESS = "first_success", "До первой успешной доставки"

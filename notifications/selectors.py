@@ -70,8 +70,8 @@ def notify_status(notify: NotifyRequest) -> dict:
 
 def send_status(notification: Notification) -> dict:
     """The same shape for a plain /send notification: one channel, at most one attempt row."""
-    status = {Notification.Status.SENT: "delivered", Notification.Status.FAILED: "failed"}.get(
-        notification.status, "pending")
+    status = {Notification.Status.SENT: "delivered", Notification.Status.FAILED: "failed",
+              Notification.Status.UNKNOWN: "unknown"}.get(notification.status, "pending")
     return {
         "id": str(notification.pk), "kind": "send", "user_id": str(notification.recipient_id),
         "type": notification.type, "subject": notification.subject, "status": status, "policy": None,

@@ -143,7 +143,7 @@ class NotifyRequestSerializer(serializers.Serializer):
         return value
 
 
-NOTIFY_STATUSES = ["pending", "deferred", "delivered", "failed"]
+NOTIFY_STATUSES = ["pending", "deferred", "delivered", "failed", "unknown"]
 
 
 class NotifyAcceptedSerializer(serializers.Serializer):

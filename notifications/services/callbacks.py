@@ -1,6 +1,6 @@
 """Signed status events to the calling service's `callback_url` (Standard Webhooks).
 
-Events: `notification.delivered`, `notification.failed`, `notification.deferred`. The body is
+Events: `notification.delivered`, `notification.failed`, `notification.deferred`, `notification.unknown`. The body is
 `{"type", "timestamp", "data": <the GET /notifications/{id} body>}`; headers `webhook-id`
 (stable per notification and event, so retries can be de-duplicated), `webhook-timestamp`,
 `webhook-signature` (v1, HMAC-SHA256 with the account's `whsec_` secret). Sent through the
@@ -19,7 +19,7 @@ from config.api.errors import ApplicationError
 from notifications.models import NotifyRequest, StatusCallback
 
 logger = logging.getLogger(__name__)
-EVENTS = ("notification.delivered", "notification.failed", "notification.deferred")
+EVENTS = ("notification.delivered", "notification.failed", "notification.deferred", "notification.unknown")
 
 
 class CallbackRetry(Exception):

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 from datetime import datetime, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -115,23 +116,34 @@ def _available(recipient: Recipient, channel: str) -> bool:
 
 
 def _channel_send(notify: NotifyRequest, channel: str) -> Notification:
-    """The one call into the delivery code. Synchronous; the key makes a re-run replay, not resend."""
+    """The one call into the delivery engine: an asynchronous send of this channel, keyed per channel.
+
+    A re-run of the dispatch replays the channel's row instead of sending it again. The engine retries
+    transient failures on its own schedule; when the row is final, `sending` runs the dispatch again.
+    """
     notification = notification_send(
         requested_by=notify.requested_by, user_id=notify.recipient_id, service=channel, subject=notify.subject,
-        type=notify.type, message=notify.message, idempotency_key=f"notify:{notify.pk}:{channel}")
-    Notification.objects.filter(pk=notification.pk, notify_request__isnull=True).update(notify_request=notify)
+        type=notify.type, message=notify.message, idempotency_key=f"notify:{notify.pk}:{channel}", is_async=True,
+        notify_request=notify)
+    notification.refresh_from_db(fields=["status"])
     return notification
 
 
 def notify_dispatch(*, notify_id) -> None:
-    """Try the channels in order (Celery task body). Finishes the row and sends the status event."""
+    """Walk the channels in order (Celery task body); run again whenever one of its sends ends.
+
+    first_success: the next channel is tried only after the previous one failed for good (a refusal,
+    or retries exhausted) or is unavailable; a send that may have arrived (`unknown`) stops the walk,
+    so the user never gets it twice. all: every available channel is sent at once.
+    """
     now = timezone.now()
     claimed = NotifyRequest.objects.filter(pk=notify_id, status=Status.PENDING).exclude(
         lease_until__gt=now).update(lease_until=now + LEASE)
     if not claimed:
         return  # finished, deferred, or another worker is on it
     notify = NotifyRequest.objects.select_related("recipient", "requested_by").get(pk=notify_id)
-    recipient, skipped, delivered = notify.recipient, [], False
+    recipient, skipped, outcomes, waiting = notify.recipient, [], set(), []
+    first_success = notify.policy == NotifyRequest.Policy.FIRST_SUCCESS
     for channel in notify.channel_order:
         if not channel_enabled(recipient=recipient, type=notify.type, channel=channel):
             skipped.append({"channel": channel, "reason": "muted"})
@@ -144,15 +156,33 @@ def notify_dispatch(*, notify_id) -> None:
         except ApplicationError as exc:  # e.g. too long for this channel: the next one may take it
             skipped.append({"channel": channel, "reason": "invalid", "error": exc.message})
             continue
-        delivered = delivered or attempt.status == Notification.Status.SENT
-        if delivered and notify.policy == NotifyRequest.Policy.FIRST_SUCCESS:
-            break
+        if attempt.status == Notification.Status.PENDING:
+            waiting.append(attempt.pk)
+        outcomes.add(attempt.status)
+        if first_success and attempt.status != Notification.Status.FAILED:
+            break  # delivered, may have arrived, or still trying: no fallback yet
+    if waiting:
+        NotifyRequest.objects.filter(pk=notify.pk).update(skipped=skipped, lease_until=None)
+        # a send that ended while we held the lease could not start us again: look once more
+        if Notification.objects.filter(pk__in=waiting).exclude(status=Notification.Status.PENDING).exists():
+            _enqueue(notify.pk)
+        return
+    if Notification.Status.SENT in outcomes:
+        notify.status, event = Status.DELIVERED, "notification.delivered"
+    elif Notification.Status.UNKNOWN in outcomes:
+        notify.status, event = Status.UNKNOWN, "notification.unknown"
+    else:
+        notify.status, event = Status.FAILED, "notification.failed"
     with transaction.atomic():
-        notify.status = Status.DELIVERED if delivered else Status.FAILED
         notify.skipped, notify.finished_at, notify.lease_until = skipped, timezone.now(), None
         notify.save(update_fields=["status", "skipped", "finished_at", "lease_until"])
-        status_event_enqueue(notify=notify, event="notification.delivered" if delivered else "notification.failed")
+        status_event_enqueue(notify=notify, event=event)
     logger.info("notify %s: %s", notify.pk, notify.status)
+
+
+def notify_send_finished(*, notify_id) -> None:
+    """`sending` calls this when a send of a notify request has ended: walk its channels again."""
+    transaction.on_commit(partial(_enqueue, notify_id), robust=True)
 
 
 def notify_due() -> int:

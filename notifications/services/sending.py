@@ -44,7 +44,7 @@ Status = Notification.Status
 
 
 def notification_send(*, requested_by, user_id, service: str, subject: str, type: str, message: str,
-                      idempotency_key: str = "", is_async: bool = False) -> Notification:
+                      idempotency_key: str = "", is_async: bool = False, notify_request=None) -> Notification:
     """Record the notification and deliver it (sync) or enqueue it (async). Returns the row.
 
     Raises RecipientNotFound (404) and ApplicationError (400) before recording anything.
@@ -65,7 +65,7 @@ def notification_send(*, requested_by, user_id, service: str, subject: str, type
 
     fields = dict(recipient=recipient, service=service, subject=subject, type=type, message=message,
                   requested_by=requested_by, idempotency_key=idempotency_key,
-                  request_fingerprint=fingerprint, is_async=is_async)
+                  request_fingerprint=fingerprint, is_async=is_async, notify_request=notify_request)
     try:
         with transaction.atomic():
             notification = Notification.objects.create(**fields)
@@ -325,3 +325,7 @@ def _finish(notification: Notification, *, status: str, error: str, http_status:
         fields.append("http_status")
     notification.save(update_fields=fields)
     notification_observe(channel=notification.service, outcome=status)  # observability hook (issue 20)
+    if notification.notify_request_id and status != Status.PENDING:
+        from notifications.services.notify import notify_send_finished  # notify builds on sending
+
+        notify_send_finished(notify_id=notification.notify_request_id)

@@ -160,7 +160,8 @@ def quiet(recipient):
 
 
 def test_quiet_hours_defer_until_0800_in_the_users_zone(fakes, make_recipient, notify,
-                                                        notifications_service_client):
+                                                        notifications_service_client,
+                                                        django_capture_on_commit_callbacks):
     recipient = make_recipient("user", telegram=True)
     quiet(recipient)
     with time_machine.travel(datetime(2026, 12, 1, 23, 30, tzinfo=MSK)):
@@ -175,7 +176,8 @@ def test_quiet_hours_defer_until_0800_in_the_users_zone(fakes, make_recipient, n
     assert fakes["telegram"].sent_messages() == []
     # and releases it at 08:00 Moscow time
     with time_machine.travel(datetime(2026, 12, 2, 8, 0, 30, tzinfo=MSK)):
-        assert notify_due() == 1
+        with django_capture_on_commit_callbacks(execute=True):  # the channel sends run after the commit
+            assert notify_due() == 1
     assert len(fakes["telegram"].sent_messages()) == 1
     assert status_of(notifications_service_client, response)["status"] == "delivered"
 
@@ -205,3 +207,19 @@ def test_critical_goes_at_once_during_quiet_hours(fakes, make_recipient, notify)
         response = notify(recipient, type="critical")
     assert response.json()["status"] == "pending" and response.json()["deliver_after"] is None
     assert len(fakes["telegram"].sent_messages()) == 1
+
+
+def test_telegram_that_may_have_delivered_stops_the_fallback(fakes, make_recipient, notify, settings,
+                                                             notifications_service_client):
+    # given Telegram answers only after our read timeout: the message may have arrived
+    settings.NOTIFICATIONS_CHANNEL_TIMEOUT = 1
+    recipient = make_recipient("user", telegram=True, vk=True)
+    fakes["telegram"].stall_next("sendMessage", 2)
+    # when
+    response = notify(recipient)
+    # then VK is not tried (the user would get it twice), and the status says it may have arrived
+    assert fakes["vk"].sent_messages() == []
+    status = status_of(notifications_service_client, response)
+    assert status["status"] == "unknown"
+    assert [(a["channel"], a["status"]) for a in status["attempts"]] == [("telegram", "unknown")]
+

@@ -29,16 +29,56 @@ pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.timeout
 CHATS, RECIPIENTS, OUTAGE, SWEEP = 4, 4, 30, 3
 
 
-def _processes(tmp_path, env):
-    """A worker and beat as compose runs them (beat's one-active lease lives in the same Redis)."""
-    started = []
-    for name, args in (("worker", ["worker", "--loglevel", "INFO", "--concurrency", "2", "--without-gossip",
-                                   "--without-mingle", "--without-heartbeat"]),
-                       ("beat", ["beat", "--loglevel", "INFO", "--schedule", str(tmp_path / "beat-schedule")])):
-        log = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 (the child keeps it)
-        started.append(subprocess.Popen([PYTHON, "-m", "celery", "-A", "config", *args], cwd=ROOT, env=env,
-                                        stdout=log, stderr=log))
-    return started
+class Supervised:
+    """A process kept running like compose's `restart: unless-stopped`: restarted whenever it exits.
+
+    Celery's worker can die on a broker restart (kombu's Redis transport: "'NoneType' object has no
+    attribute 'hostname'" while it restores unacknowledged messages); it then exits, and compose
+    starts it again. Hanging instead of exiting would fail this test.
+    """
+
+    def __init__(self, name, args, env, tmp_path):
+        self.name, self.args, self.env, self.tmp_path, self.restarts = name, args, env, tmp_path, 0
+        self.stopping = threading.Event()
+        self.process = self._start()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+
+    def _start(self):
+        log = open(self.tmp_path / f"{self.name}.log", "a")  # noqa: SIM115 (the child keeps it)
+        return subprocess.Popen([PYTHON, "-m", "celery", "-A", "config", *self.args], cwd=ROOT, env=self.env,
+                                stdout=log, stderr=log)
+
+    def _watch(self):
+        while not self.stopping.wait(0.5):
+            if self.process.poll() is not None:
+                self.restarts += 1
+                self.process = self._start()
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join(timeout=5)
+        stop(self.process, timeout=20)
+
+
+def _processes(tmp_path, env) -> list[Supervised]:
+    """A worker and beat with compose's commands (beat's one-active lease lives in the same Redis)."""
+    return [Supervised("worker", ["worker", "--loglevel", "INFO", "--concurrency", "2", "--without-gossip",
+                                  "--without-mingle", "--without-heartbeat"], env, tmp_path),
+            Supervised("beat", ["beat", "--loglevel", "INFO", "--schedule", str(tmp_path / "beat-schedule")],
+                       env, tmp_path)]
+
+
+def _diagnosis(tmp_path, tenant_id, recipients, messages, notifications, fake_provider, telegram) -> str:
+    from communications.models import Delivery
+    from notifications.models import Notification
+
+    logs = "\n".join(f"--- {name}.log\n" + (tmp_path / f"{name}.log").read_text()[-3000:] for name in ("worker", "beat"))
+    return (f"not everything arrived after the outage: provider accepted "
+            f"{len(fake_provider.accepted_list('sendMessage'))}/{messages}, telegram {len(telegram.sent_messages())}/"
+            f"{notifications}; deliveries {Counter(Delivery.objects.filter(tenant_id=tenant_id).values_list('status', flat=True))}; "
+            f"notifications {Counter(Notification.objects.filter(recipient_id__in=recipients).values_list('status', flat=True))}"
+            f"\n{logs}")
 
 
 def test_redis_outage_under_load_loses_nothing_and_answers_no_5xx(transactional_db, tmp_path, fake_provider,
@@ -116,13 +156,18 @@ def test_redis_outage_under_load_loses_nothing_and_answers_no_5xx(transactional_
                         sent_notifications)
 
                 started = time.monotonic()
-                wait_until(arrived, timeout=180, interval=0.5, message="not everything arrived after the outage")
+                try:
+                    wait_until(arrived, timeout=180, interval=0.5)
+                except AssertionError:
+                    pytest.fail(_diagnosis(tmp_path, tenant_id, recipients, len(sent_messages),
+                                           len(sent_notifications), fake_provider, telegram))
                 print(f"everything arrived {time.monotonic() - started:.1f} s after load ended "
                       f"({len(sent_messages)} messages, {len(sent_notifications)} notifications)")
                 time.sleep(2 * SWEEP)  # and two more sweeps send nothing twice
         finally:
             for process in workers:
-                stop(process, timeout=20)
+                process.stop()
+            print("restarts after the outage:", {process.name: process.restarts for process in workers})
             if redis.process.poll() is None:
                 redis.stop()
         accepted = [r.json["text"] for r in fake_provider.accepted_list("sendMessage")]
