@@ -6,13 +6,12 @@ Telegram cannot drop a repeat: the sweeper records `unknown` and sends nothing m
 
 import os
 import signal
-import subprocess
 import time
 
 import pytest
 from django.db import transaction
 
-from communications.tests.deliveries.conftest import start_worker_process, subprocess_env
+from communications.tests.deliveries.conftest import start_worker_process, stop_worker_processes, subprocess_env
 from notifications.models import Notification
 from notifications.services import notification_send, notifications_sweep
 
@@ -54,13 +53,7 @@ def test_worker_killed_mid_send(fakes, make_recipient, settings, tmp_path, servi
         assert _wait(lambda: Notification.objects.get(pk=row.pk).status != "pending", timeout=90,
                      on_tick=notifications_sweep)
     finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.terminate()
-                try:
-                    worker.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    worker.kill()
+        stop_worker_processes(workers)
     row.refresh_from_db()
     assert row.status == expected
     if service == "telegram":

@@ -5,7 +5,6 @@ notifications/tests/test_worker_kill.py.) The sweeper picks the work up and it f
 
 import os
 import signal
-import subprocess
 import uuid
 
 import pytest
@@ -14,18 +13,8 @@ from communications.models import ConformanceRun, InitialSync, Message
 from communications.services.sync import initial_syncs_sweep
 from communications.tests.callbacks.conftest import provider_setup, tenant_install, wait_until
 from communications.tests.callbacks.test_integration import history
-from communications.tests.deliveries.conftest import start_worker_process, subprocess_env
+from communications.tests.deliveries.conftest import start_worker_process, stop_worker_processes, subprocess_env
 from config.testing.fake_provider import Reaction
-
-
-def _stop(workers):
-    for worker in workers:
-        if worker.poll() is None:
-            worker.terminate()
-            try:
-                worker.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                worker.kill()
 
 
 def _drop_queue(queue):
@@ -60,7 +49,7 @@ def test_initial_sync_page_whose_worker_died_is_picked_up_by_the_sweeper(setting
         sync.refresh_from_db()
         assert sync.messages_created == 120 and Message.objects.filter(tenant_id=tenant_id).count() == 120
     finally:
-        _stop(workers)
+        stop_worker_processes(workers)
 
 
 @pytest.mark.integration
@@ -90,5 +79,5 @@ def test_test_stand_run_whose_worker_died_is_run_again_by_the_sweeper(settings, 
         run.refresh_from_db()
         assert teststand.RESTARTED[:-1].lower() in run.summary.lower()
     finally:
-        _stop(workers)
+        stop_worker_processes(workers)
         _drop_queue(queue)

@@ -67,3 +67,14 @@ def start_worker_process(env: dict, queue: str, log_path: Path) -> subprocess.Po
          "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
+
+
+def stop_worker_processes(workers: list[subprocess.Popen]) -> None:
+    """Terminate the worker processes a test started (kill those that do not stop within 15 s)."""
+    for worker in workers:
+        if worker.poll() is None:
+            worker.terminate()
+            try:
+                worker.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                worker.kill()

@@ -16,6 +16,7 @@ from communications.tests.deliveries.conftest import (
     ROOT,
     make_tenant_configuration,
     start_worker_process,
+    stop_worker_processes,
     subprocess_env,
 )
 
@@ -164,13 +165,7 @@ def test_worker_killed_in_the_middle_of_a_call_still_leads_to_delivery(transacti
         wait_until(lambda: all_final([delivery.pk]), timeout=90, interval=1,
                    on_tick=lambda: svc.deliveries_sweep())
     finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.terminate()
-                try:
-                    worker.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    worker.kill()
+        stop_worker_processes(workers)
         from config.celery import app
         with app.connection_for_write() as conn:
             conn.default_channel.client.delete(queue)
