@@ -1,11 +1,14 @@
 """OpenAPI declarations shared by the API surfaces (the error envelope, library views)."""
 
+import copy
+
+from drf_spectacular import openapi
 from drf_spectacular.contrib.rest_framework_simplejwt import (
     SimpleJWTScheme,
     TokenObtainPairSerializerExtension,
     TokenRefreshSerializerExtension,
 )
-from drf_spectacular.extensions import OpenApiViewExtension
+from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiViewExtension
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 
@@ -64,3 +67,35 @@ class VersionedTokenObtainPairSerializerSchema(TokenObtainPairSerializerExtensio
 
 class VersionedTokenRefreshSerializerSchema(TokenRefreshSerializerExtension):
     target_class = "config.auth.VersionedTokenRefreshSerializer"
+
+
+class StrictSerializerSchema(OpenApiSerializerExtension):
+    """Strict input serializers reject unknown fields (400), so their request bodies say
+    `additionalProperties: false`. `schema_partial = False` on a class keeps its fields required
+    under PATCH: those views validate the whole body (`partial=False`)."""
+
+    target_class = "communications.api.public.serializers.StrictSerializer"
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        serializer = self.target
+        if serializer.partial and getattr(serializer, "schema_partial", True) is False:
+            serializer = copy.copy(serializer)
+            serializer.partial = False
+        schema = auto_schema._map_basic_serializer(serializer, direction)
+        if direction == "request":
+            schema["additionalProperties"] = False
+        return schema
+
+
+class AutoSchema(openapi.AutoSchema):
+    """drf-spectacular's schema, saying what DRF's CharField enforces: a required non-blank string
+    is trimmed first, so whitespace alone is blank. Such a request field gets the pattern `\\S`."""
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if (direction == "request" and isinstance(field, serializers.CharField) and field.trim_whitespace
+                and not field.allow_blank and schema.get("type") == "string"
+                and not {"pattern", "format", "enum"} & set(schema)):
+            schema["pattern"] = r"\S"
+        return schema

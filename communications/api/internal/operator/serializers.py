@@ -40,6 +40,7 @@ class MessageSendSerializer(ScopeSerializer):
 
 
 class MessageEditSerializer(ScopeSerializer):
+    schema_partial = False  # PATCH validates the whole body: scope and text are required
     text = _text(help_text="Новый текст исходящего сообщения.")
 
 

@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,6 +19,8 @@ ERRORS = {
     400: OpenApiResponse(PublicErrorSerializer, description="Некорректные данные."),
     401: OpenApiResponse(PublicErrorSerializer, description="Нет сервисного JWT."),
     403: OpenApiResponse(PublicErrorSerializer, description="Вызывающий — не сервис CRM."),
+    404: OpenApiResponse(PublicErrorSerializer, description="Провайдер или токен не найдены (provider_not_found, "
+                                                            "not_found)."),
 }
 
 
@@ -52,8 +54,7 @@ class IntegrationTokenListView(APIView):
     @extend_schema(
         operation_id="integration_tokens_list", tags=[TAG], summary="Токены интеграции тенанта",
         description="Статусы и даты токенов тенанта (без значений).",
-        parameters=[OpenApiParameter("tenantId", str, required=True, description="UUID тенанта"),
-                    OpenApiParameter("providerCode", str, required=False)],
+        parameters=[s.IntegrationTokenListQuerySerializer],
         responses={200: s.IntegrationTokenSerializer(many=True), **ERRORS},
     )
     def get(self, request):
