@@ -25,6 +25,13 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from config.testing.fake_onesignal import FakeOneSignal  # noqa: E402
+from config.testing.fake_telegram import FakeTelegram  # noqa: E402
+from config.testing.fake_vk import FakeVK  # noqa: E402
+from config.testing.smtp_sink import SmtpSink  # noqa: E402
+
 PY = sys.executable
 ARTIFACTS = ROOT / "artifacts" / "fuzz"
 
@@ -90,12 +97,25 @@ def main() -> int:
         # The login lockout (django-axes) would answer 429 after 10 failed logins per username/client,
         # and the fuzzer fails logins by the thousand from one address: lift it for this run only.
         "AXES_FAILURE_LIMIT": "1000000000",
-        # Notifications sent synchronously (/notifications/send) stay in the process; channel APIs are
-        # unreachable loopback ports, so no call leaves the machine.
-        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
-        "TELEGRAM_API_BASE_URL": "http://127.0.0.1:9", "VK_API_BASE_URL": "http://127.0.0.1:9",
-        "ONESIGNAL_API_BASE_URL": "http://127.0.0.1:9",
     }
+    # Channels of /notifications/send (it delivers synchronously) go to the test suite's loopback fakes,
+    # so no call leaves the machine and a send succeeds as in production.
+    fakes = [SmtpSink(), FakeOneSignal(), FakeTelegram(), FakeVK()]
+    for fake in fakes:
+        fake.start()
+    smtp, onesignal, telegram, vk = fakes
+    env.update({"EMAIL_HOST": smtp.host, "EMAIL_PORT": str(smtp.port), "EMAIL_USE_TLS": "0",
+                "ONESIGNAL_API_BASE_URL": onesignal.url, "ONESIGNAL_APP_ID": "fuzz-app", "ONESIGNAL_API_KEY": "fuzz",
+                "TELEGRAM_API_BASE_URL": telegram.url, "TELEGRAM_BOT_TOKEN": "1:fuzz",
+                "VK_API_BASE_URL": vk.url, "VK_GROUP_TOKEN": "fuzz", "VK_GROUP_ID": "1"})
+    try:
+        return run(args, env)
+    finally:
+        for fake in fakes:
+            fake.stop()
+
+
+def run(args, env: dict) -> int:
     database_recreate(env["DATABASE_URL"])
     subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)  # noqa: S603
     seeded = subprocess.run(  # noqa: S603 - our interpreter, fixed arguments
@@ -127,7 +147,7 @@ def main() -> int:
                        "--url", base, "--include-path-regex", regex,
                        "--phases", "examples,coverage,fuzzing,stateful", "--checks", "all",
                        "--max-examples", str(args.max_examples), "--max-time", str(args.max_time),
-                       "--seed", str(args.seed), "--workers", "2", "--suppress-health-check", "all",
+                       "--seed", str(args.seed), "--workers", "1", "--suppress-health-check", "all",
                        "--report", "junit", "--report-dir", str(out), "--no-color"]
             if principal:
                 command += ["--header", f"Authorization: Bearer {tokens[principal]}"]
@@ -142,6 +162,9 @@ def main() -> int:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
         server_log.close()
+    import redis
+
+    redis.Redis.from_url(env["CELERY_BROKER_URL"]).flushdb()  # the provider calls queued by the run
     failed = [name for name, code in results.items() if code != 0]
     print("FUZZ:", "all surfaces clean" if not failed else f"failures in {', '.join(failed)} (artifacts/fuzz/)")
     return 1 if failed else 0

@@ -26,3 +26,15 @@ class SlugStringField(StringOnlyMixin, serializers.SlugField):
 
 class RegexStringField(StringOnlyMixin, serializers.RegexField):
     pass
+
+
+class UniqueListField(serializers.ListField):
+    """A list without repeated items; the schema says `uniqueItems: true` (config.api.schema.AutoSchema)."""
+
+    default_error_messages = {"not_unique": "Элементы списка не должны повторяться."}
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if len(value) != len({repr(item) for item in value}):
+            self.fail("not_unique")
+        return value

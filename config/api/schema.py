@@ -12,6 +12,8 @@ from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiViewEx
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 
+from config.api.fields import UniqueListField
+
 ErrorEnvelopeSerializer = inline_serializer("ErrorEnvelope", {
     "error": inline_serializer("ErrorEnvelopeBody", {
         "code": serializers.CharField(help_text="Машиночитаемый код ошибки."),
@@ -88,14 +90,21 @@ class StrictSerializerSchema(OpenApiSerializerExtension):
         return schema
 
 
+# One character Python's str.strip() keeps (DRF trims CharField input with it), spelled so that
+# ECMA-262 and Python regex engines agree: `\\S` differs between them (U+001C-U+001F, U+0085).
+NON_BLANK = "[^\\t-\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+
+
 class AutoSchema(openapi.AutoSchema):
-    """drf-spectacular's schema, saying what DRF's CharField enforces: a required non-blank string
-    is trimmed first, so whitespace alone is blank. Such a request field gets the pattern `\\S`."""
+    """drf-spectacular's schema, saying what the fields enforce: a non-blank string is trimmed
+    first, so whitespace alone is blank (pattern NON_BLANK); a UniqueListField has unique items."""
 
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
         if (direction == "request" and isinstance(field, serializers.CharField) and field.trim_whitespace
                 and not field.allow_blank and schema.get("type") == "string"
                 and not {"pattern", "format", "enum"} & set(schema)):
-            schema["pattern"] = r"\S"
+            schema["pattern"] = NON_BLANK
+        if isinstance(field, UniqueListField):
+            schema["uniqueItems"] = True
         return schema

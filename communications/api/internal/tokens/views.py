@@ -60,7 +60,7 @@ class IntegrationTokenListView(APIView):
     def get(self, request):
         query = s.IntegrationTokenListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        provider = provider_get(code=query.validated_data["provider_code"], field="providerCode") if "provider_code" in query.validated_data \
+        provider = provider_get(code=query.validated_data["provider_code"], field="providerCode") if query.validated_data.get("provider_code") \
             else None
         tokens = integration_token_list(tenant_id=query.validated_data["tenant_id"], provider=provider)
         return Response(s.IntegrationTokenSerializer(tokens[:100], many=True).data)
