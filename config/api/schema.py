@@ -2,6 +2,7 @@
 
 import copy
 
+from django.core.validators import RegexValidator
 from drf_spectacular import openapi
 from drf_spectacular.contrib.rest_framework_simplejwt import (
     SimpleJWTScheme,
@@ -74,7 +75,8 @@ class VersionedTokenRefreshSerializerSchema(TokenRefreshSerializerExtension):
 class StrictSerializerSchema(OpenApiSerializerExtension):
     """Strict input serializers reject unknown fields (400), so their request bodies say
     `additionalProperties: false`. `schema_partial = False` on a class keeps its fields required
-    under PATCH: those views validate the whole body (`partial=False`)."""
+    under PATCH: those views validate the whole body (`partial=False`); `schema_min_properties`
+    becomes minProperties."""
 
     target_class = "communications.api.public.serializers.StrictSerializer"
     match_subclasses = True
@@ -87,6 +89,8 @@ class StrictSerializerSchema(OpenApiSerializerExtension):
         schema = auto_schema._map_basic_serializer(serializer, direction)
         if direction == "request":
             schema["additionalProperties"] = False
+            if getattr(serializer, "schema_min_properties", None):
+                schema["minProperties"] = serializer.schema_min_properties
         return schema
 
 
@@ -97,14 +101,22 @@ NON_BLANK = "[^\\t-\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\
 
 class AutoSchema(openapi.AutoSchema):
     """drf-spectacular's schema, saying what the fields enforce: a non-blank string is trimmed
-    first, so whitespace alone is blank (pattern NON_BLANK); a UniqueListField has unique items."""
+    first, so whitespace alone is blank (pattern NON_BLANK); a UniqueListField has unique items; a list of
+    serializers (`many=True`) has its min_length/max_length/allow_empty as minItems/maxItems."""
 
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
         if (direction == "request" and isinstance(field, serializers.CharField) and field.trim_whitespace
                 and not field.allow_blank and schema.get("type") == "string"
-                and not {"pattern", "format", "enum"} & set(schema)):
+                and not {"pattern", "format", "enum"} & set(schema)
+                and not any(isinstance(v, RegexValidator) for v in field.validators)):  # slug, regex: own pattern
             schema["pattern"] = NON_BLANK
         if isinstance(field, UniqueListField):
             schema["uniqueItems"] = True
+        if isinstance(field, serializers.ListSerializer) and schema.get("type") == "array":
+            low = field.min_length or (0 if field.allow_empty else 1)
+            if low:
+                schema["minItems"] = low
+            if field.max_length is not None:
+                schema["maxItems"] = field.max_length
         return schema

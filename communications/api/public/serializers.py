@@ -12,14 +12,22 @@ from rest_framework import serializers
 from communications.api.public import limits
 from communications.channels import channel_kind
 from communications.models import Message, Webhook
+from config.api.fields import JSONObjectField, UniqueListField, json_type_error
 
 
 class StrictSerializer(serializers.Serializer):
+    # Unknown fields are refused, and JSON types are taken as the schema says: DRF would turn a number
+    # into the text of a string field and "false" or 0 into a boolean.
+
     def to_internal_value(self, data):
         if isinstance(data, Mapping):
             unknown = sorted(set(data) - {name for name, f in self.fields.items() if not f.read_only})
             if unknown:
                 raise serializers.ValidationError({name: ["Неизвестное поле."] for name in unknown})
+            wrong = {name: [message] for name, field in self.fields.items() if name in data
+                     and (message := json_type_error(field, data[name]))}
+            if wrong:
+                raise serializers.ValidationError(wrong)
         return super().to_internal_value(data)
 
 
@@ -54,7 +62,7 @@ def _metadata_validate(value):
 
 
 def _metadata(**kwargs):
-    return serializers.JSONField(validators=[_metadata_validate], help_text="Произвольный JSON-объект провайдера.",
+    return JSONObjectField(validators=[_metadata_validate], help_text="Произвольный JSON-объект провайдера.",
                                  **kwargs)
 
 
@@ -132,6 +140,7 @@ class PublicChatCreateSerializer(_ParticipantsMixin, StrictSerializer):
 
 
 class PublicChatUpdateSerializer(_ParticipantsMixin, StrictSerializer):
+    schema_min_properties = 1  # validate(): at least one field to change
     channelId = _external_id(source="channel_id", required=False, allow_null=True)
     title = serializers.CharField(max_length=255, required=False, allow_blank=True)
     type = serializers.CharField(max_length=32, required=False, allow_blank=True)
@@ -190,6 +199,7 @@ class PublicMessageCreateSerializer(StrictSerializer):
 
 
 class PublicMessageUpdateSerializer(StrictSerializer):
+    schema_partial = False  # PATCH validates the whole body: `text` is required
     text = serializers.CharField(max_length=limits.MAX_TEXT_LENGTH, trim_whitespace=False,
                                  help_text="Новый текст. Другие поля сообщения не меняются.")
 
@@ -253,16 +263,10 @@ class PublicBulkMessagesResultSerializer(serializers.Serializer):
 
 # --- webhooks -------------------------------------------------------------------------------------
 
-def _events_validate(events):
-    if len(events) != len(set(events)):
-        raise serializers.ValidationError("События не должны повторяться.")
-    return events
-
-
 class PublicWebhookSetSerializer(StrictSerializer):
     url = serializers.URLField(max_length=limits.MAX_WEBHOOK_URL_LENGTH, help_text="Абсолютный http(s) URL.")
-    events = serializers.ListField(child=serializers.ChoiceField(choices=Webhook.Event.choices), min_length=1,
-                                   validators=[_events_validate])
+    events = UniqueListField(child=serializers.ChoiceField(choices=Webhook.Event.choices), min_length=1,
+                             error_messages={"not_unique": "События не должны повторяться."})
     rotateSecret = serializers.BooleanField(source="rotate_secret", required=False, default=False,
                                             help_text="Выпустить новый секрет подписи для существующего вебхука.")
 
