@@ -1,8 +1,11 @@
-"""Serializer fields that take a JSON string only.
+"""Serializer fields that behave as the OpenAPI schema documents them.
 
-DRF's CharField turns a number or a boolean into its text; the OpenAPI schema says `string`, so
-`0` or `true` where a string is expected is a 400 naming the field, as the schema promises.
+DRF's CharField turns a number or a boolean into its text; the schema says `string`, so `0` or `true`
+where a string is expected is a 400 naming the field. Also: a JSON object, a list without repeats, and
+date-times that stay valid RFC 3339 for any year.
 """
+
+import datetime
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -56,3 +59,14 @@ def json_type_error(field: serializers.Field, value) -> str | None:
     if isinstance(field, serializers.BooleanField) and not isinstance(value, bool):
         return "Ожидается true или false."
     return None
+
+
+class RFC3339DateTimeField(serializers.DateTimeField):
+    """Output like DateTimeField, but valid RFC 3339 for any stored date: before 1919 Europe/Moscow had
+    offsets with seconds (+02:30:17), which `date-time` can't spell; such a value is given in UTC."""
+
+    def to_representation(self, value):
+        text = super().to_representation(value)
+        if isinstance(text, str) and value is not None and self.enforce_timezone(value).utcoffset().seconds % 60:
+            return value.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
+        return text

@@ -104,6 +104,12 @@ class AutoSchema(openapi.AutoSchema):
     first, so whitespace alone is blank (pattern NON_BLANK); a UniqueListField has unique items; a list of
     serializers (`many=True`) has its min_length/max_length/allow_empty as minItems/maxItems."""
 
+    def _get_request_body(self, direction="request"):
+        body = super()._get_request_body(direction)
+        if body and getattr(self.get_request_serializer(), "schema_min_properties", None):
+            body["required"] = True  # an absent body has no field either
+        return body
+
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
         if (direction == "request" and isinstance(field, serializers.CharField) and field.trim_whitespace

@@ -12,7 +12,7 @@ from rest_framework import serializers
 from communications.api.public import limits
 from communications.channels import channel_kind
 from communications.models import Message, Webhook
-from config.api.fields import JSONObjectField, UniqueListField, json_type_error
+from config.api.fields import JSONObjectField, RFC3339DateTimeField, UniqueListField, json_type_error
 
 
 class StrictSerializer(serializers.Serializer):
@@ -189,13 +189,11 @@ class PublicMessageCreateSerializer(StrictSerializer):
     senderId = _external_id(source="sender_id", required=False, allow_blank=True, default="",
                             help_text="ID участника-отправителя.")
     sentAt = serializers.DateTimeField(source="sent_at", required=False, allow_null=True, default=None)
-    status = serializers.ChoiceField(choices=Message.Status.choices, required=False, default=Message.Status.SENT,
-                                     help_text="Начальный статус; failed задаётся только через /messages/{id}/status.")
-
-    def validate_status(self, value):
-        if value == Message.Status.FAILED:
-            raise serializers.ValidationError("Статус failed задаётся через POST /messages/{messageId}/status.")
-        return value
+    status = serializers.ChoiceField(
+        choices=[c for c in Message.Status.choices if c[0] != Message.Status.FAILED], required=False,
+        default=Message.Status.SENT, help_text="Начальный статус; failed задаётся только через /messages/{id}/status.",
+        error_messages={"invalid_choice": "Значение «{input}» недопустимо: sent, delivered или read; статус failed "
+                                          "задаётся через POST /messages/{{messageId}}/status."})
 
 
 class PublicMessageUpdateSerializer(StrictSerializer):
@@ -226,7 +224,7 @@ class PublicMessageSerializer(serializers.Serializer):
     seen = serializers.BooleanField(source="seen_flag")
     status = serializers.ChoiceField(choices=Message.Status.choices)
     error = serializers.CharField(source="status_error")
-    sentAt = serializers.DateTimeField(source="sent_at", allow_null=True)
+    sentAt = RFC3339DateTimeField(source="sent_at", allow_null=True)  # set by the provider, any year
     createdAt = serializers.DateTimeField(source="created_at")
     editedAt = serializers.DateTimeField(source="edited_at", allow_null=True)
 
@@ -240,7 +238,7 @@ class PublicBulkMessagesSerializer(StrictSerializer):
                                      max_length=limits.MAX_BULK_MESSAGES)
 
 
-class PublicBulkMessagesRequestSerializer(serializers.Serializer):
+class PublicBulkMessagesRequestSerializer(StrictSerializer):
     """Schema of the request (documentation)."""
 
     messages = PublicMessageCreateSerializer(many=True, min_length=1, max_length=limits.MAX_BULK_MESSAGES)

@@ -61,3 +61,10 @@ def test_null_stays_the_fields_own_rule(api):
     # channelId documents null: a JSON null is not a type error
     response = api.post("/api/v1/chats", chat_payload(channelId=None), format="json")
     assert response.status_code == 201
+
+
+def test_a_sent_at_from_long_ago_is_answered_as_a_valid_rfc3339_date_time(api):
+    # Europe/Moscow before 1919 had an offset with seconds (+02:30:17), which RFC 3339 can't spell
+    response = api.post("/api/v1/messages", message_payload(sentAt="0698-11-25T13:36:38-22:01"), format="json")
+    assert response.status_code == 201
+    assert response.json()["sentAt"] == "0698-11-26T11:37:38Z"

@@ -6,7 +6,7 @@ from communications.api.public import limits
 from communications.api.public.serializers import PublicMessageStatusSerializer, StrictSerializer
 from communications.models import Message
 from communications.services.operator import MAX_BROADCAST_CHATS
-from config.api.fields import UniqueListField
+from config.api.fields import RFC3339DateTimeField, UniqueListField
 
 
 class ScopeSerializer(StrictSerializer):
@@ -80,7 +80,7 @@ class OperatorMessageSerializer(serializers.Serializer):
     seen = serializers.BooleanField(source="seen_flag")
     status = serializers.ChoiceField(choices=Message.Status.choices)
     error = serializers.CharField(source="status_error")
-    sentAt = serializers.DateTimeField(source="sent_at", allow_null=True)
+    sentAt = RFC3339DateTimeField(source="sent_at", allow_null=True)  # set by the provider, any year
     createdAt = serializers.DateTimeField(source="created_at")
     editedAt = serializers.DateTimeField(source="edited_at", allow_null=True)
 
