@@ -12,11 +12,12 @@ Precedence rules (semver §11):
 import functools
 import re
 
-_SEMVER = re.compile(
+PATTERN = (
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
     r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
 )
+_SEMVER = re.compile(PATTERN)
 
 
 def is_valid(value: str) -> bool:

@@ -151,7 +151,7 @@ REST_FRAMEWORK = {
         "anon": env_str("THROTTLE_RATE_ANON", "120/min"),
     },
     "EXCEPTION_HANDLER": "config.api.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.api.schema.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 

@@ -77,7 +77,7 @@ class StatusResponseSerializer(serializers.Serializer):
 class RecipientUpsertSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=Role.choices)
     email = serializers.EmailField(required=False, allow_blank=True, default="")
-    name = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    name = StrictCharField(max_length=255, required=False, allow_blank=True, default="")
 
 
 class RecipientSerializer(serializers.Serializer):

@@ -3,6 +3,7 @@
 400/404 add `errors` naming the field and the reason."""
 
 from django.db import transaction
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
@@ -189,7 +190,7 @@ class SubscribeView(SpecStatusView):
             "Устройство другого пользователя или неизвестное — 404 `Device not found.`"
         ),
         request=s.UnsubscribeRequestSerializer,
-        parameters=[OpenApiParameter("user_id", str, OpenApiParameter.QUERY, required=False),
+        parameters=[OpenApiParameter("user_id", OpenApiTypes.UUID, OpenApiParameter.QUERY, required=False),
                     OpenApiParameter("device_id", str, OpenApiParameter.QUERY, required=False)],
         responses={**_status_responses(UNSUBSCRIBE_MESSAGES),
                    401: OpenApiResponse(s.StatusResponseSerializer), 403: OpenApiResponse(s.StatusResponseSerializer)},

@@ -45,3 +45,13 @@ def test_service_issues_a_user_token_that_works_for_subscribe(make_recipient, no
 
 def test_token_for_unknown_recipient_is_404(db, notifications_service_client):
     assert notifications_service_client.post(f"/notifications/recipients/{uuid.uuid4()}/token").status_code == 404
+
+
+def test_upsert_refuses_a_number_for_name_without_writing(notifications_service_client):
+    # the schema says `name` is a string; DRF's CharField would have stored 0 as "0" (found by the fuzzer)
+    rid = uuid.uuid4()
+    response = notifications_service_client.put(f"/notifications/recipients/{rid}", {"role": "user", "name": 0},
+                                                format="json")
+    assert response.status_code == 400
+    assert "name" in response.json()["error"]["fields"]
+    assert not Recipient.objects.exists()

@@ -12,15 +12,23 @@ from rest_framework import serializers
 from communications.api.public import limits
 from communications.channels import channel_kind
 from communications.models import Message, Webhook
+from config.api.fields import JSONObjectField, RFC3339DateTimeField, UniqueListField, json_type_error
 from config.api.schema import ErrorEnvelopeSerializer
 
 
 class StrictSerializer(serializers.Serializer):
+    # Unknown fields are refused, and JSON types are taken as the schema says: DRF would turn a number
+    # into the text of a string field and "false" or 0 into a boolean.
+
     def to_internal_value(self, data):
         if isinstance(data, Mapping):
             unknown = sorted(set(data) - {name for name, f in self.fields.items() if not f.read_only})
             if unknown:
                 raise serializers.ValidationError({name: ["Неизвестное поле."] for name in unknown})
+            wrong = {name: [message] for name, field in self.fields.items() if name in data
+                     and (message := json_type_error(field, data[name]))}
+            if wrong:
+                raise serializers.ValidationError(wrong)
         return super().to_internal_value(data)
 
 
@@ -55,7 +63,7 @@ def _metadata_validate(value):
 
 
 def _metadata(**kwargs):
-    return serializers.JSONField(validators=[_metadata_validate], help_text="Произвольный JSON-объект провайдера.",
+    return JSONObjectField(validators=[_metadata_validate], help_text="Произвольный JSON-объект провайдера.",
                                  **kwargs)
 
 
@@ -143,6 +151,7 @@ class PublicChatCreateSerializer(_ParticipantsMixin, StrictSerializer):
 
 
 class PublicChatUpdateSerializer(_ParticipantsMixin, StrictSerializer):
+    schema_min_properties = 1  # validate(): at least one field to change
     channelId = _external_id(source="channel_id", required=False, allow_null=True)
     title = serializers.CharField(max_length=255, required=False, allow_blank=True)
     type = serializers.CharField(max_length=32, required=False, allow_blank=True)
@@ -192,16 +201,15 @@ class PublicMessageCreateSerializer(StrictSerializer):
     senderId = _external_id(source="sender_id", required=False, allow_blank=True, default="",
                             help_text="ID участника-отправителя.")
     sentAt = serializers.DateTimeField(source="sent_at", required=False, allow_null=True, default=None)
-    status = serializers.ChoiceField(choices=Message.Status.choices, required=False, default=Message.Status.SENT,
-                                     help_text="Начальный статус; failed задаётся только через /messages/{id}/status.")
-
-    def validate_status(self, value):
-        if value == Message.Status.FAILED:
-            raise serializers.ValidationError("Статус failed задаётся через POST /messages/{messageId}/status.")
-        return value
+    status = serializers.ChoiceField(
+        choices=[c for c in Message.Status.choices if c[0] != Message.Status.FAILED], required=False,
+        default=Message.Status.SENT, help_text="Начальный статус; failed задаётся только через /messages/{id}/status.",
+        error_messages={"invalid_choice": "Значение «{input}» недопустимо: sent, delivered или read; статус failed "
+                                          "задаётся через POST /messages/{{messageId}}/status."})
 
 
 class PublicMessageUpdateSerializer(StrictSerializer):
+    schema_partial = False  # PATCH validates the whole body: `text` is required
     text = serializers.CharField(max_length=limits.MAX_TEXT_LENGTH, trim_whitespace=False,
                                  help_text="Новый текст. Другие поля сообщения не меняются.")
     changedAt = _changed_at()
@@ -229,7 +237,7 @@ class PublicMessageSerializer(serializers.Serializer):
     seen = serializers.BooleanField(source="seen_flag")
     status = serializers.ChoiceField(choices=Message.Status.choices)
     error = serializers.CharField(source="status_error")
-    sentAt = serializers.DateTimeField(source="sent_at", allow_null=True)
+    sentAt = RFC3339DateTimeField(source="sent_at", allow_null=True)  # set by the provider, any year
     createdAt = serializers.DateTimeField(source="created_at")
     editedAt = serializers.DateTimeField(source="edited_at", allow_null=True)
 
@@ -243,7 +251,7 @@ class PublicBulkMessagesEnvelopeSerializer(StrictSerializer):
                                      max_length=limits.MAX_BULK_MESSAGES)
 
 
-class PublicBulkMessagesSerializer(serializers.Serializer):
+class PublicBulkMessagesSerializer(StrictSerializer):
     """Schema of the request (documentation)."""
 
     messages = PublicMessageCreateSerializer(many=True, min_length=1, max_length=limits.MAX_BULK_MESSAGES)
@@ -266,16 +274,10 @@ class PublicBulkMessagesResultSerializer(serializers.Serializer):
 
 # --- webhooks -------------------------------------------------------------------------------------
 
-def _events_validate(events):
-    if len(events) != len(set(events)):
-        raise serializers.ValidationError("События не должны повторяться.")
-    return events
-
-
 class PublicWebhookSetSerializer(StrictSerializer):
     url = serializers.URLField(max_length=limits.MAX_WEBHOOK_URL_LENGTH, help_text="Абсолютный http(s) URL.")
-    events = serializers.ListField(child=serializers.ChoiceField(choices=Webhook.Event.choices), min_length=1,
-                                   validators=[_events_validate])
+    events = UniqueListField(child=serializers.ChoiceField(choices=Webhook.Event.choices), min_length=1,
+                             error_messages={"not_unique": "События не должны повторяться."})
     rotateSecret = serializers.BooleanField(source="rotate_secret", required=False, default=False,
                                             help_text="Выпустить новый секрет подписи для существующего вебхука.")
 

@@ -175,3 +175,20 @@ def test_reinstall_after_delete_binds_current_active_configuration(marketplace_c
     response = marketplace_client.post(URL, _body(tenant_id), format="json")
     assert response.status_code == 201
     assert response.json()["configurationVersion"] == "1.1.0" and response.json()["status"] == "active"
+
+
+@pytest.mark.parametrize("body", [{"code": "acme", "label": 0}, {"code": 0, "label": "A"}, {"code": "acme", "label": True}])
+def test_register_provider_refuses_non_string_code_or_label(marketplace_client, body):
+    # the schema says both are strings: a number or a boolean is not coerced to text (found by the fuzzer)
+    response = marketplace_client.post("/internal/v1/providers", body, format="json")
+    assert response.status_code == 400
+    field = next(name for name, value in body.items() if not isinstance(value, str))
+    assert field in response.json()["error"]["fields"]
+    assert not Provider.objects.exists()
+
+
+def test_app_version_that_is_not_semver_is_a_400_naming_it(marketplace_client, configured_provider):
+    response = marketplace_client.post("/internal/v1/app-versions", {"appCode": "acme", "appVersion": "1.0"},
+                                       format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"appVersion": ["Версия приложения должна соответствовать SemVer 2.0.0."]}

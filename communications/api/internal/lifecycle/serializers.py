@@ -2,15 +2,18 @@
 
 from rest_framework import serializers
 
+from communications import semver
 from communications.models import Provider, TenantConfiguration
+from config.api.fields import RegexStringField, SlugStringField, StringField
 
 APP_CODE = {"max_length": 100, "help_text": "Системное имя приложения = код провайдера."}
-APP_VERSION = {"max_length": 64, "help_text": "Версия приложения (SemVer)."}
+APP_VERSION = {"regex": semver.PATTERN, "max_length": 64, "help_text": "Версия приложения (SemVer 2.0.0).",
+               "error_messages": {"invalid": "Версия приложения должна соответствовать SemVer 2.0.0."}}
 
 
 class ProviderRegisterSerializer(serializers.Serializer):
-    code = serializers.SlugField(**APP_CODE)
-    label = serializers.CharField(max_length=255)
+    code = SlugStringField(**APP_CODE)
+    label = StringField(max_length=255)
 
 
 class ProviderSerializer(serializers.ModelSerializer):
@@ -22,8 +25,8 @@ class ProviderSerializer(serializers.ModelSerializer):
 
 
 class AppVersionCreatedSerializer(serializers.Serializer):
-    appCode = serializers.SlugField(**APP_CODE)
-    appVersion = serializers.CharField(**APP_VERSION)
+    appCode = SlugStringField(**APP_CODE)
+    appVersion = RegexStringField(**APP_VERSION)
 
 
 class AppVersionBindingSerializer(serializers.Serializer):
@@ -35,13 +38,13 @@ class AppVersionBindingSerializer(serializers.Serializer):
 
 class TenantConfigurationChangeSerializer(serializers.Serializer):
     tenantId = serializers.UUIDField()
-    appCode = serializers.SlugField(**APP_CODE)
-    appVersion = serializers.CharField(**APP_VERSION)
+    appCode = SlugStringField(**APP_CODE)
+    appVersion = RegexStringField(**APP_VERSION)
 
 
 class TenantConfigurationDeleteQuerySerializer(serializers.Serializer):
     tenantId = serializers.UUIDField()
-    appCode = serializers.SlugField(**APP_CODE)
+    appCode = SlugStringField(**APP_CODE)
 
 
 class TenantConfigurationSerializer(serializers.ModelSerializer):

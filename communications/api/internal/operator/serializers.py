@@ -6,6 +6,7 @@ from communications.api.public import limits
 from communications.api.public.serializers import PublicMessageStatusSerializer, StrictSerializer
 from communications.models import Message
 from communications.services.operator import MAX_BROADCAST_CHATS
+from config.api.fields import RFC3339DateTimeField, UniqueListField
 
 
 class ScopeSerializer(StrictSerializer):
@@ -16,9 +17,11 @@ class ScopeSerializer(StrictSerializer):
 class ChatListQuerySerializer(serializers.Serializer):
     tenantId = serializers.UUIDField(source="tenant_id")
     providerCode = serializers.CharField(source="provider_code", max_length=100)
-    channelId = serializers.CharField(source="channel_id", required=False, max_length=limits.MAX_ID_LENGTH)
+    # optional filters: an empty value means "no filter"
+    channelId = serializers.CharField(source="channel_id", required=False, allow_blank=True,
+                                      max_length=limits.MAX_ID_LENGTH)
     unread = serializers.BooleanField(required=False, allow_null=True, default=None)
-    search = serializers.CharField(required=False, max_length=255)
+    search = serializers.CharField(required=False, allow_blank=True, max_length=255)
 
 
 class MessageListQuerySerializer(serializers.Serializer):
@@ -40,6 +43,7 @@ class MessageSendSerializer(ScopeSerializer):
 
 
 class MessageEditSerializer(ScopeSerializer):
+    schema_partial = False  # PATCH validates the whole body: scope and text are required
     text = _text(help_text="Новый текст исходящего сообщения.")
 
 
@@ -48,14 +52,10 @@ class MessageStatusSerializer(ScopeSerializer, PublicMessageStatusSerializer):
 
 
 class BroadcastSerializer(MessageSendSerializer):
-    chatIds = serializers.ListField(source="chat_ids", min_length=1, max_length=MAX_BROADCAST_CHATS,
-                                    child=serializers.CharField(max_length=limits.MAX_ID_LENGTH),
-                                    help_text=f"ID чатов у провайдера, 1–{MAX_BROADCAST_CHATS}, без повторов.")
-
-    def validate_chatIds(self, value):  # noqa: N802
-        if len(value) != len(set(value)):
-            raise serializers.ValidationError("ID чатов не должны повторяться.")
-        return value
+    chatIds = UniqueListField(source="chat_ids", min_length=1, max_length=MAX_BROADCAST_CHATS,
+                              child=serializers.CharField(max_length=limits.MAX_ID_LENGTH, trim_whitespace=False),
+                              error_messages={"not_unique": "ID чатов не должны повторяться."},
+                              help_text=f"ID чатов у провайдера, 1–{MAX_BROADCAST_CHATS}, без повторов.")
 
 
 class OperatorChatSerializer(serializers.Serializer):
@@ -80,7 +80,7 @@ class OperatorMessageSerializer(serializers.Serializer):
     seen = serializers.BooleanField(source="seen_flag")
     status = serializers.ChoiceField(choices=Message.Status.choices)
     error = serializers.CharField(source="status_error")
-    sentAt = serializers.DateTimeField(source="sent_at", allow_null=True)
+    sentAt = RFC3339DateTimeField(source="sent_at", allow_null=True)  # set by the provider, any year
     createdAt = serializers.DateTimeField(source="created_at")
     editedAt = serializers.DateTimeField(source="edited_at", allow_null=True)
 

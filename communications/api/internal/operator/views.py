@@ -32,12 +32,11 @@ ACTION_ERRORS = {**ERRORS, 409: OpenApiResponse(
                                        "(integration_disabled); сообщение рассылки ещё не принято провайдером."),
                  422: OpenApiResponse(PublicErrorSerializer, description="Idempotency-Key уже использован с другим "
                                                                          "запросом (idempotency_key_reused).")}
-SCOPE_PARAMETERS = [OpenApiParameter("tenantId", str, required=True, description="UUID тенанта"),
-                    OpenApiParameter("providerCode", str, required=True, description="Код провайдера")]
 
 
 IDEMPOTENCY_KEY = OpenApiParameter(
-    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+    "Idempotency-Key", {"type": "string", "maxLength": services.IDEMPOTENCY_KEY_MAX_LENGTH, "pattern": "^[ -~]*$"},
+    OpenApiParameter.HEADER, required=False,
     description="Повтор с тем же ключом и тем же запросом получает тот же ответ (заголовок Idempotent-Replayed: "
                 "true) и ничего не делает повторно; с другим путём или телом — 422 idempotency_key_reused. До 255 "
                 "печатных ASCII-символов (например, UUID); ключи у каждого вызывающего свои.")
@@ -82,8 +81,7 @@ class ChatListView(_OperatorView):
     @extend_schema(operation_id="operator_chats_list", tags=[TAG], summary="Чаты тенанта",
                    description="Постранично (page, page_size ≤ 200), новые изменения первыми. Фильтры: канал, "
                                "только с непрочитанными (unread=true), поиск по названию.",
-                   parameters=[*SCOPE_PARAMETERS, OpenApiParameter("channelId", str),
-                               OpenApiParameter("unread", bool), OpenApiParameter("search", str)],
+                   parameters=[s.ChatListQuerySerializer],
                    responses={200: s.OperatorChatSerializer(many=True), **ERRORS})
     def get(self, request):
         query = self.valid(s.ChatListQuerySerializer, request.query_params)
@@ -98,8 +96,7 @@ class ChatMessagesView(_OperatorView):
 
     @extend_schema(operation_id="operator_messages_list", tags=[TAG], summary="Сообщения чата",
                    description="Постранично, новые первыми. Фильтры: направление, статус, since.",
-                   parameters=[*SCOPE_PARAMETERS, OpenApiParameter("direction", str),
-                               OpenApiParameter("status", str), OpenApiParameter("since", str)],
+                   parameters=[s.MessageListQuerySerializer],
                    responses={200: s.OperatorMessageSerializer(many=True), **ERRORS})
     def get(self, request, chat_id: str):
         query = self.valid(s.MessageListQuerySerializer, request.query_params)

@@ -26,4 +26,5 @@ class IntegrationTokenIssuedSerializer(IntegrationTokenSerializer):
 
 class IntegrationTokenListQuerySerializer(serializers.Serializer):
     tenantId = serializers.UUIDField(source="tenant_id")
-    providerCode = serializers.CharField(source="provider_code", required=False, max_length=100)
+    providerCode = serializers.CharField(source="provider_code", required=False, allow_blank=True, max_length=100,
+                                         help_text="Код провайдера; пусто — все провайдеры.")

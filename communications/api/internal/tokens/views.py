@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,6 +19,8 @@ ERRORS = {
     400: OpenApiResponse(PublicErrorSerializer, description="Некорректные данные."),
     401: OpenApiResponse(PublicErrorSerializer, description="Нет сервисного JWT."),
     403: OpenApiResponse(PublicErrorSerializer, description="Вызывающий — не сервис CRM."),
+    404: OpenApiResponse(PublicErrorSerializer, description="Провайдер или токен не найдены (provider_not_found, "
+                                                            "not_found)."),
 }
 
 
@@ -52,14 +54,13 @@ class IntegrationTokenListView(APIView):
     @extend_schema(
         operation_id="integration_tokens_list", tags=[TAG], summary="Токены интеграции тенанта",
         description="Статусы и даты токенов тенанта (без значений).",
-        parameters=[OpenApiParameter("tenantId", str, required=True, description="UUID тенанта"),
-                    OpenApiParameter("providerCode", str, required=False)],
+        parameters=[s.IntegrationTokenListQuerySerializer],
         responses={200: s.IntegrationTokenSerializer(many=True), **ERRORS},
     )
     def get(self, request):
         query = s.IntegrationTokenListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        provider = provider_get(code=query.validated_data["provider_code"], field="providerCode") if "provider_code" in query.validated_data \
+        provider = provider_get(code=query.validated_data["provider_code"], field="providerCode") if query.validated_data.get("provider_code") \
             else None
         tokens = integration_token_list(tenant_id=query.validated_data["tenant_id"], provider=provider)
         return Response(s.IntegrationTokenSerializer(tokens[:100], many=True).data)

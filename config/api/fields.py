@@ -1,0 +1,72 @@
+"""Serializer fields that behave as the OpenAPI schema documents them.
+
+DRF's CharField turns a number or a boolean into its text; the schema says `string`, so `0` or `true`
+where a string is expected is a 400 naming the field. Also: a JSON object, a list without repeats, and
+date-times that stay valid RFC 3339 for any year.
+"""
+
+import datetime
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+
+class StringOnlyMixin:
+    default_error_messages = {"not_a_string": "Ожидается строка."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+
+class StringField(StringOnlyMixin, serializers.CharField):
+    pass
+
+
+class SlugStringField(StringOnlyMixin, serializers.SlugField):
+    pass
+
+
+class RegexStringField(StringOnlyMixin, serializers.RegexField):
+    pass
+
+
+class UniqueListField(serializers.ListField):
+    """A list without repeated items; the schema says `uniqueItems: true` (config.api.schema.AutoSchema)."""
+
+    default_error_messages = {"not_unique": "Элементы списка не должны повторяться."}
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if len(value) != len({repr(item) for item in value}):
+            self.fail("not_unique")
+        return value
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True})
+class JSONObjectField(serializers.JSONField):
+    """A JSON object (validators check the rest); the schema says `type: object`."""
+
+
+def json_type_error(field: serializers.Field, value) -> str | None:
+    """Why `value` is not of the JSON type `field` documents, or None. For strict bodies: DRF turns a
+    number into the text of a CharField and "false" or 0 into a BooleanField."""
+    if field.read_only or value is None:
+        return None  # null: the field's own allow_null rule answers
+    if isinstance(field, serializers.CharField) and not isinstance(value, str):
+        return "Ожидается строка."
+    if isinstance(field, serializers.BooleanField) and not isinstance(value, bool):
+        return "Ожидается true или false."
+    return None
+
+
+class RFC3339DateTimeField(serializers.DateTimeField):
+    """Output like DateTimeField, but valid RFC 3339 for any stored date: before 1919 Europe/Moscow had
+    offsets with seconds (+02:30:17), which `date-time` can't spell; such a value is given in UTC."""
+
+    def to_representation(self, value):
+        text = super().to_representation(value)
+        if isinstance(text, str) and value is not None and self.enforce_timezone(value).utcoffset().seconds % 60:
+            return value.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
+        return text
