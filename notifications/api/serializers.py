@@ -39,7 +39,7 @@ class StrictUUIDField(serializers.UUIDField):
         return super().to_internal_value(data)
 
 
-class SendRequestSerializer(serializers.Serializer):
+class SendSerializer(serializers.Serializer):
     user_id = StrictUUIDField()
     service = StrictChoiceField(choices=Service.choices)
     subject = StrictCharField(max_length=255)
@@ -52,7 +52,7 @@ class SendRequestSerializer(serializers.Serializer):
         return value
 
 
-class SubscribeRequestSerializer(serializers.Serializer):
+class SubscribeSerializer(serializers.Serializer):
     user_id = StrictUUIDField()
     device_id = StrictCharField(max_length=255)
     previous_device_id = StrictCharField(
@@ -129,7 +129,7 @@ class PreferencesSerializer(serializers.Serializer):
                                        help_text="null — без тихих часов; ключ не передан — без изменений.")
 
 
-class NotifyRequestSerializer(serializers.Serializer):
+class NotifySerializer(serializers.Serializer):
     user_id = StrictUUIDField()
     type = StrictChoiceField(choices=NotificationType.choices)
     subject = StrictCharField(max_length=255)

@@ -110,7 +110,7 @@ class SendView(SpecStatusView):
             "С заголовком `Prefer: respond-async` — 202 и доставка через Celery с повторами. "
             "`Idempotency-Key` делает повтор запроса безопасным: тот же ответ, без повторной отправки."
         ),
-        request=s.SendRequestSerializer,
+        request=s.SendSerializer,
         parameters=[
             OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False),
             OpenApiParameter("Prefer", str, OpenApiParameter.HEADER, required=False,
@@ -123,7 +123,7 @@ class SendView(SpecStatusView):
                                         description="Запрос с этим Idempotency-Key ещё выполняется.")},
     )
     def post(self, request):
-        serializer = s.SendRequestSerializer(data=request.data)
+        serializer = s.SendSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         key = request.headers.get("Idempotency-Key", "").strip()
         if len(key) > 255:
@@ -164,12 +164,12 @@ class SubscribeView(SpecStatusView):
             "После переустановки приложения передайте прежний id в `previous_device_id`: "
             "замена попадёт в историю устройств."
         ),
-        request=s.SubscribeRequestSerializer,
+        request=s.SubscribeSerializer,
         responses={**_status_responses(SUBSCRIBE_MESSAGES),
                    401: OpenApiResponse(s.StatusResponseSerializer), 403: OpenApiResponse(s.StatusResponseSerializer)},
     )
     def post(self, request):
-        serializer = s.SubscribeRequestSerializer(data=request.data)
+        serializer = s.SubscribeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         ensure_same_recipient(request, data["user_id"])
@@ -265,11 +265,11 @@ class NotifyView(APIView):
         description=("Каналы — привязанные и активные, разрешённые настройками пользователя, в порядке "
                      "NOTIFICATIONS_FALLBACK_ORDER; политика типа first_success или all; тихие часы откладывают "
                      "необязательные типы. Ответ 202 с id; состояние — GET /notifications/{id}."),
-        request=s.NotifyRequestSerializer,
+        request=s.NotifySerializer,
         responses={202: s.NotifyAcceptedSerializer, **error_responses(400, 401, 403, 404)},
     )
     def post(self, request):
-        serializer = s.NotifyRequestSerializer(data=request.data)
+        serializer = s.NotifySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         notify = services.notify_create(requested_by=request.user, **serializer.validated_data)
         response = Response({"notification_id": str(notify.pk), "status": notify.status,
