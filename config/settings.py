@@ -286,6 +286,10 @@ CELERY_BEAT_SCHEDULE["notifications-sweep"] = {"task": "notifications.sweep", "s
 # never touches service JWTs. Every request still checks the token id against the DB.
 COMMUNICATIONS_TOKEN_SIGNING_KEY = env_str("COMMUNICATIONS_TOKEN_SIGNING_KEY", SECRET_KEY)
 COMMUNICATIONS_TOKEN_LIFETIME_DAYS = env_int("COMMUNICATIONS_TOKEN_LIFETIME_DAYS", 365)
+# two choice sets are named "type": both named explicitly (TypeEnum keeps its published name)
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
+    "AttachmentTypeEnum": "communications.models.attachments.Attachment.Type",
+    "TypeEnum": "notifications.models.NotificationType"})
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
     "MessageStatusEnum": "communications.models.conversations.Message.Status",
     "IntegrationTokenStatusEnum": "communications.models.conversations.IntegrationToken.Status",
