@@ -7,11 +7,15 @@ used once); locations and contacts are `stored` at once.
 """
 
 import uuid
+from datetime import timedelta
 
+from django.conf import settings
+from django.db import transaction
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from communications.models import Attachment, Message, Provider, Upload
+from communications.services import files
 from config.api.errors import ApplicationError
 
 UPLOAD_UNKNOWN = "Загрузка не найдена, уже использована или срок её действия истёк."
@@ -32,6 +36,9 @@ def missing_uploads(data: dict, uploads: dict[uuid.UUID, Upload]) -> dict | None
     for position, item in enumerate(data.get("attachments") or ()):
         if item.get("upload_id") and item["upload_id"] not in uploads:
             errors[str(position)] = {"uploadId": [UPLOAD_UNKNOWN]}  # keyed by index, as DRF's list errors
+        elif item.get("upload_id") and not files.mime_matches(item["type"], uploads[item["upload_id"]].mime_type):
+            errors[str(position)] = {"uploadId": [
+                f"Загруженный файл ({uploads[item['upload_id']].mime_type}) не подходит для type={item['type']}."]}
     return {"attachments": errors} if errors else None
 
 
@@ -85,3 +92,26 @@ def replies_resolve(*, tenant_id: uuid.UUID, provider: Provider, external_ids: l
     pending = (Message.objects.filter(**scope, reply_to__isnull=True).exclude(reply_to_external_id="")
                .filter(Q(external_id__in=external_ids) | Q(reply_to_external_id__in=external_ids)))
     return pending.update(reply_to=Subquery(quoted))
+
+
+# --- direct uploads --------------------------------------------------------------------------------
+
+@transaction.atomic
+def upload_create(*, tenant_id: uuid.UUID, provider: Provider, fileobj, name: str, kind: str | None,
+                  declared_mime: str = "") -> Upload:
+    """Check and store an uploaded file; the returned upload is usable by this tenant+provider for a while."""
+    stored = files.store(tenant_id=tenant_id, fileobj=fileobj, kind=kind, declared_mime=declared_mime)
+    try:  # a failed INSERT must not leave the file behind
+        return Upload.objects.create(
+            tenant_id=tenant_id, provider=provider, file=stored.name, name=name[:255], mime_type=stored.mime_type,
+            size=stored.size, checksum=stored.checksum,
+            expires_at=timezone.now() + timedelta(seconds=settings.ATTACHMENTS_UPLOAD_TTL_SECONDS))
+    except Exception:
+        files.delete([stored.name])
+        raise
+
+
+def attachment_for_token(claims: dict) -> Attachment | None:
+    """The attachment a download token names, only inside the token's tenant and provider."""
+    return (Attachment.objects.filter(pk=claims["a"], tenant_id=claims["t"], provider_id=claims["p"])
+            .exclude(file="").first())

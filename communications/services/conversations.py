@@ -48,6 +48,8 @@ STATUS_RANK = {Message.Status.SENT: 0, Message.Status.DELIVERED: 1, Message.Stat
 def _canonical(value):
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
+    if isinstance(value, uuid.UUID):  # an attachment's uploadId
+        return str(value)
     raise TypeError(type(value).__name__)
 
 

@@ -12,6 +12,7 @@ from rest_framework import serializers
 from communications.api.public import limits
 from communications.channels import channel_kind
 from communications.models import Attachment, Message, Webhook
+from communications.services import files
 from config.api.schema import ErrorEnvelopeSerializer
 
 
@@ -298,8 +299,13 @@ class PublicAttachmentOutSerializer(serializers.Serializer):
                                      help_text="pending — файл ещё загружается, stored — сохранён, failed — ошибка.")
     error = serializers.CharField(source="failure_reason", help_text="Причина для status=failed.")
     checksum = serializers.CharField(help_text="SHA-256 сохранённого файла (hex) или пустая строка.")
+    url = serializers.SerializerMethodField(help_text="Подписанная ссылка на файл, действует ограниченное время; "
+                                                      "null, пока файл не сохранён.")
     location = serializers.SerializerMethodField()
     contact = serializers.SerializerMethodField()
+
+    def get_url(self, attachment) -> str | None:
+        return files.signed_url(attachment)
 
     def get_location(self, attachment) -> dict | None:
         if attachment.type != Attachment.Type.LOCATION:
