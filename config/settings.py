@@ -310,6 +310,12 @@ COMMUNICATIONS_TOKEN_LIFETIME_DAYS = env_int("COMMUNICATIONS_TOKEN_LIFETIME_DAYS
 ATTACHMENTS_MAX_UPLOAD_BYTES = env_int("ATTACHMENTS_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
 ATTACHMENTS_MAX_BYTES_BY_TYPE = {"image": 10 * 1024 * 1024, "sticker": 1024 * 1024, "voice": 10 * 1024 * 1024}
 ATTACHMENTS_UPLOAD_TTL_SECONDS = env_int("ATTACHMENTS_UPLOAD_TTL_SECONDS", 24 * 3600)
+# Fetch by URL: a Celery task per attachment and a sweeper (communications/services/attachment_fetch.py).
+ATTACHMENTS_FETCH_TIMEOUT = env_int("ATTACHMENTS_FETCH_TIMEOUT", 60)  # read timeout and whole-download budget
+ATTACHMENTS_FETCH_RETRY_SCHEDULE = [30, 120, 600, 3600]  # waits after failed attempts 1..4; then failed
+ATTACHMENTS_FETCH_SWEEP_GRACE = env_int("ATTACHMENTS_FETCH_SWEEP_GRACE", 60)  # the normal task gets this long first
+CELERY_BEAT_SCHEDULE["communications-attachment-fetches-sweep"] = {
+    "task": "communications.attachment_fetches_sweep", "schedule": 60.0}
 # two choice sets are named "type": both named explicitly (TypeEnum keeps its published name)
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
     "AttachmentTypeEnum": "communications.models.attachments.Attachment.Type",

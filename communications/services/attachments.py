@@ -15,7 +15,7 @@ from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from communications.models import Attachment, Message, Provider, Upload
-from communications.services import files
+from communications.services import attachment_fetch, files
 from config.api.errors import ApplicationError
 
 UPLOAD_UNKNOWN = "Загрузка не найдена, уже использована или срок её действия истёк."
@@ -56,6 +56,8 @@ def attachments_build(message: Message, items: list[dict], uploads: dict[uuid.UU
                          mime_type=item.get("mime_type") or "", size=item.get("size"))
         if item.get("url"):
             row.source_url, row.status = item["url"], Attachment.Status.PENDING
+            # the task normally runs at once; the sweeper takes it after the grace period if it was lost
+            row.fetch_next_at = timezone.now() + timedelta(seconds=settings.ATTACHMENTS_FETCH_SWEEP_GRACE)
         elif item.get("upload_id"):
             upload = uploads[item["upload_id"]]
             row.file, row.checksum, row.size = upload.file.name, upload.checksum, upload.size
@@ -80,6 +82,10 @@ def attachments_create(pairs: list[tuple[Message, list[dict]]], uploads: dict[uu
     used = {a["upload_id"] for _, items in pairs for a in items if a.get("upload_id")}
     if used:
         Upload.objects.filter(id__in=used).delete()  # the file now belongs to the attachment
+    if any(row.status == Attachment.Status.PENDING for row in rows):
+        attachment_fetch.fetches_dispatch(list(
+            Attachment.objects.filter(message__in=[m for m, _ in pairs], status=Attachment.Status.PENDING,
+                                      fetch_attempts=0).values_list("pk", flat=True)))
 
 
 def replies_resolve(*, tenant_id: uuid.UUID, provider: Provider, external_ids: list[str]) -> int:
