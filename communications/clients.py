@@ -157,23 +157,31 @@ class _PinnedHostAdapter(HTTPAdapter):
 
 # --- the call --------------------------------------------------------------------
 
-def _read_body(response: requests.Response, *, deadline: float) -> bytes:
-    """The body (cut after MAX_BODY_BYTES), which must be complete by `deadline`.
+def _chunks(response: requests.Response, *, deadline: float):
+    """The body's chunks, which must all arrive by `deadline`.
 
     The read timeout bounds each read only: a server dripping bytes would hold the worker
     indefinitely. Whatever arrives after the deadline is a read timeout.
     """
-    content = b""
-    while len(content) <= MAX_BODY_BYTES:
+    while True:
         try:
             chunk = response.raw.read1(64 * 1024, decode_content=True)
         except urllib3.exceptions.ReadTimeoutError as exc:
             raise requests.exceptions.ReadTimeout(str(exc)) from exc
         if not chunk:
-            break
-        content += chunk
+            return
+        yield chunk
         if time.monotonic() > deadline:
             raise requests.exceptions.ReadTimeout("ответ не получен целиком за отведённое время")
+
+
+def _read_body(response: requests.Response, *, deadline: float) -> bytes:
+    """The body (cut after MAX_BODY_BYTES), which must be complete by `deadline`."""
+    content = b""
+    for chunk in _chunks(response, deadline=deadline):
+        content += chunk
+        if len(content) > MAX_BODY_BYTES:
+            break
     return content
 
 
@@ -200,22 +208,15 @@ def get_to_file(*, url: str, sink, max_bytes: int, timeout: tuple[float, float])
     try:
         with session.get(target, headers={"Host": host_header, "User-Agent": USER_AGENT}, timeout=timeout,
                          allow_redirects=False, stream=True) as response:
+            success = 200 <= response.status_code < 300
             length = response.headers.get("Content-Length", "")
-            if response.ok and length.isdigit() and int(length) > max_bytes:
+            if success and length.isdigit() and int(length) > max_bytes:
                 raise BodyTooLarge(f"файл больше {max_bytes} байт")
             received = 0
-            while response.ok:
-                try:
-                    chunk = response.raw.read1(64 * 1024, decode_content=True)
-                except urllib3.exceptions.ReadTimeoutError as exc:
-                    raise requests.exceptions.ReadTimeout(str(exc)) from exc
-                if not chunk:
-                    break
+            for chunk in _chunks(response, deadline=started + sum(timeout)) if success else ():
                 received += len(chunk)
                 if received > max_bytes:
                     raise BodyTooLarge(f"файл больше {max_bytes} байт")
-                if time.monotonic() > started + sum(timeout):
-                    raise requests.exceptions.ReadTimeout("файл не получен целиком за отведённое время")
                 sink.write(chunk)
     except requests.Timeout as exc:
         raise TransportError(f"таймаут: {exc.__class__.__name__}")
