@@ -100,9 +100,36 @@ def message_history_body(*, tenant_id, cursor: str | None, limit: int) -> dict:
 
 
 def send_message_body(*, tenant_id, chat_id: str, channel_id: str | None, client_message_id: str, text: str,
-                      operator_id: str | None) -> dict:
-    return {"tenantId": str(tenant_id), "chatId": chat_id, "channelId": channel_id,
+                      operator_id: str | None, attachments: list[dict] | None = None,
+                      reply_to: str | None = None) -> dict:
+    """`attachments` (built by `attachment_item`) and `replyTo` (the provider's id of the quoted message)
+    are present only when the message has them; a provider without the attachments capability never
+    gets `attachments`."""
+    body = {"tenantId": str(tenant_id), "chatId": chat_id, "channelId": channel_id,
             "clientMessageId": client_message_id, "text": text, "operatorId": operator_id or None}
+    if attachments:
+        body["attachments"] = attachments
+    if reply_to:
+        body["replyTo"] = reply_to
+    return body
+
+
+def attachment_item(*, type: str, url: str | None, name: str = "", mime_type: str = "", size: int | None = None,
+                    checksum: str = "", location: dict | None = None, contact: dict | None = None) -> dict:
+    """One attachment of `sendMessage`/`sendBulk`: a file as a signed, expiring `url` (GET, no auth) with its
+    `sha256` checksum; a location or contact as its fields."""
+    item = {"type": type}
+    if url:
+        item.update({"url": url, "name": name, "mimeType": mime_type, "size": size, "checksum": checksum})
+    if location:
+        item["location"] = location
+    if contact:
+        item["contact"] = contact
+    return item
+
+
+# Capabilities a configuration may declare (optional block; absent = text only).
+CAPABILITY_KEYS = {"attachments": bool, "attachmentTypes": list, "maxAttachmentBytes": int}
 
 
 def update_content_body(*, tenant_id, chat_id: str, message_id: str | None, client_message_id: str | None,

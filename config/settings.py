@@ -104,6 +104,8 @@ MEDIA_ROOT = env_str("MEDIA_ROOT", str(BASE_DIR / "var" / "media"))
 MEDIA_URL = "/media/"  # not served: files are read through signed URLs only
 ATTACHMENTS_S3_BUCKET = env_str("ATTACHMENTS_S3_BUCKET", "")
 ATTACHMENTS_URL_TTL_SECONDS = env_int("ATTACHMENTS_URL_TTL_SECONDS", 3600)
+# links inside sendMessage outlive the delivery's retries (DELIVERY_RETRY_SCHEDULE, ~23 h)
+ATTACHMENTS_PROVIDER_URL_TTL_SECONDS = env_int("ATTACHMENTS_PROVIDER_URL_TTL_SECONDS", 48 * 3600)
 if ATTACHMENTS_S3_BUCKET:
     _FILES_STORAGE = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
         "bucket_name": ATTACHMENTS_S3_BUCKET,
@@ -319,6 +321,7 @@ CELERY_BEAT_SCHEDULE["communications-attachment-fetches-sweep"] = {
 # two choice sets are named "type": both named explicitly (TypeEnum keeps its published name)
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
     "AttachmentTypeEnum": "communications.models.attachments.Attachment.Type",
+    "AttachmentMediaTypeEnum": "communications.models.attachments.MEDIA_TYPE_CHOICES",
     "TypeEnum": "notifications.models.NotificationType"})
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
     "MessageStatusEnum": "communications.models.conversations.Message.Status",

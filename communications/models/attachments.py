@@ -92,3 +92,6 @@ class Upload(models.Model):
 
     def __str__(self) -> str:
         return self.name or str(self.id)
+
+
+MEDIA_TYPE_CHOICES = [choice for choice in Attachment.Type.choices if choice[0] in Attachment.MEDIA_TYPES]

@@ -121,3 +121,23 @@ def attachment_for_token(claims: dict) -> Attachment | None:
     """The attachment a download token names, only inside the token's tenant and provider."""
     return (Attachment.objects.filter(pk=claims["a"], tenant_id=claims["t"], provider_id=claims["p"])
             .exclude(file="").first())
+
+
+def attachments_refuse(rows: list[Attachment], reason: str) -> None:
+    if rows:
+        Attachment.objects.filter(pk__in=[row.pk for row in rows]).update(
+            status=Attachment.Status.FAILED, failure_reason=reason, updated_at=timezone.now())
+
+
+def attachments_for_provider(rows) -> list[dict]:
+    """`sendMessage` items: files as signed URLs valid long enough for the delivery's retries."""
+    from communications import provider_contract as contract
+
+    ttl = settings.ATTACHMENTS_PROVIDER_URL_TTL_SECONDS
+    return [contract.attachment_item(
+        type=row.type, url=files.signed_url(row, ttl=ttl), name=row.name, mime_type=row.mime_type, size=row.size,
+        checksum=row.checksum,
+        location={"latitude": row.latitude, "longitude": row.longitude, "title": row.location_title}
+        if row.type == Attachment.Type.LOCATION else None,
+        contact={"name": row.contact_name, "phone": row.contact_phone} if row.type == Attachment.Type.CONTACT else None,
+    ) for row in rows]

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from communications.api.public.views import COMMON_ERRORS, PayloadTooLarge, PublicAPIView, _error
-from communications.models import Attachment
+from communications.models.attachments import MEDIA_TYPE_CHOICES
 from communications.services import attachments as services
 from communications.services import files
 from config.api.errors import NotFoundError
@@ -37,9 +37,19 @@ class _LimitedUploadHandler(TemporaryFileUploadHandler):
         return super().receive_data_chunk(raw_data, start)
 
 
+def uploads_limit(request) -> None:
+    """Stream the request's file parts through the size-capped handler; refuse a declared length over the cap.
+    Call before `request.data` is read."""
+    limit = settings.ATTACHMENTS_MAX_UPLOAD_BYTES
+    request._request.upload_handlers = [_LimitedUploadHandler(request._request, limit=limit)]
+    length = request.META.get("CONTENT_LENGTH") or "0"
+    if length.isdigit() and int(length) > limit + MULTIPART_OVERHEAD:
+        raise UploadTooLarge()
+
+
 class PublicUploadCreateSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="Файл (multipart/form-data).")
-    type = serializers.ChoiceField(choices=sorted(Attachment.MEDIA_TYPES), required=False,
+    type = serializers.ChoiceField(choices=MEDIA_TYPE_CHOICES, required=False,
                                    help_text="Тип вложения: включает проверку содержимого и лимит типа.")
     mimeType = serializers.CharField(source="mime_type", max_length=127, required=False, allow_blank=True,
                                      default="")
@@ -59,12 +69,8 @@ class UploadView(PublicAPIView):
     parser_classes = [MultiPartParser]
 
     def initial(self, request, *args, **kwargs):
-        limit = settings.ATTACHMENTS_MAX_UPLOAD_BYTES
-        request._request.upload_handlers = [_LimitedUploadHandler(request._request, limit=limit)]
         APIView.initial(self, request, *args, **kwargs)  # authentication first; not the 2 MB JSON cap
-        length = request.META.get("CONTENT_LENGTH") or "0"
-        if length.isdigit() and int(length) > limit + MULTIPART_OVERHEAD:
-            raise UploadTooLarge()
+        uploads_limit(request)
 
     @extend_schema(
         operation_id="uploads_create", tags=["Сообщения"], summary="Загрузить файл вложения",

@@ -3,6 +3,7 @@ import io
 import pytest
 from PIL import ExifTags, Image
 
+from communications.tests.callbacks.conftest import fake_provider, fast, setup  # noqa: F401
 from communications.tests.public_api.conftest import api, integration, other_provider, other_tenant  # noqa: F401
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
