@@ -178,11 +178,18 @@ def webhook_envelope(*, event: str, tenant_id, timestamp: str, data: dict) -> di
 
 def message_event_data(*, chat_id: str, message_id: str | None, client_message_id: str | None, direction: str,
                        text: str, status: str, error: str, seen: bool, created_at: str | None,
-                       edited_at: str | None) -> dict:
-    """`data` of message.created / message.updated / message.status_changed (besides tenantId)."""
-    return {"chatId": chat_id, "messageId": message_id, "clientMessageId": client_message_id,
+                       edited_at: str | None, attachments: list[dict] | None = None,
+                       reply_to: str | None = None) -> dict:
+    """`data` of message.created / message.updated / message.status_changed (besides tenantId).
+    `attachments` (as in sendMessage) and `replyTo` only when the message has them."""
+    data = {"chatId": chat_id, "messageId": message_id, "clientMessageId": client_message_id,
             "direction": direction, "text": text, "status": status, "error": error, "seen": seen,
             "createdAt": created_at, "editedAt": edited_at}
+    if attachments:
+        data["attachments"] = attachments
+    if reply_to:
+        data["replyTo"] = reply_to
+    return data
 
 
 def chat_seen_event_data(*, chat_id: str, updated: int) -> dict:

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from communications.services import attachment_fetch, deliveries, sync
+from communications.services import attachment_fetch, deliveries, files, sync
 from communications.services import operator as _operator  # noqa: F401  registers the on_delivered handlers
 
 
@@ -80,3 +80,8 @@ def attachment_fetch_task(attachment_id: int) -> str:
 @shared_task(name="communications.attachment_fetches_sweep", ignore_result=True)
 def attachment_fetches_sweep_task() -> int:
     return attachment_fetch.attachment_fetches_sweep()
+
+
+@shared_task(name="communications.uploads_expired_delete", ignore_result=True)
+def uploads_expired_delete_task() -> int:
+    return files.uploads_expired_delete()

@@ -318,6 +318,8 @@ ATTACHMENTS_FETCH_RETRY_SCHEDULE = [30, 120, 600, 3600]  # waits after failed at
 ATTACHMENTS_FETCH_SWEEP_GRACE = env_int("ATTACHMENTS_FETCH_SWEEP_GRACE", 60)  # the normal task gets this long first
 CELERY_BEAT_SCHEDULE["communications-attachment-fetches-sweep"] = {
     "task": "communications.attachment_fetches_sweep", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["communications-uploads-expired-delete"] = {
+    "task": "communications.uploads_expired_delete", "schedule": 3600.0}
 # two choice sets are named "type": both named explicitly (TypeEnum keeps its published name)
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
     "AttachmentTypeEnum": "communications.models.attachments.Attachment.Type",

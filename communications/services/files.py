@@ -10,15 +10,20 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
+from functools import partial
 
 import filetype
 from django.conf import settings
 from django.core import signing
 from django.core.files import File
 from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models.signals import post_delete
 from django.urls import reverse
+from django.utils import timezone
 from PIL import ExifTags, Image, UnidentifiedImageError
 
+from communications.models import Attachment, Upload
 from config.api.errors import ApplicationError
 
 SIGNING_SALT = "communications.attachments.download"
@@ -119,6 +124,25 @@ def delete(names) -> None:
     for name in names:
         if name:
             default_storage.delete(name)
+
+
+# --- retention: a file lives as long as its row -----------------------------------------------------
+
+def _file_row_deleted(sender, instance, **kwargs) -> None:
+    """Attachments (with their message, chat or tenant data) and uploads take their file with them,
+    once the deleting transaction commits (a rolled-back delete keeps the file)."""
+    name = instance.file.name if instance.file else ""
+    if name and not (sender is Upload and Attachment.objects.filter(file=name).exists()):
+        transaction.on_commit(partial(delete, [name]), robust=True)
+
+
+def uploads_expired_delete() -> int:
+    """Beat: drop uploads nobody used in time (their files go with them)."""
+    return Upload.objects.filter(expires_at__lte=timezone.now()).delete()[0]
+
+
+post_delete.connect(_file_row_deleted, sender=Attachment, dispatch_uid="attachment-file-delete")
+post_delete.connect(_file_row_deleted, sender=Upload, dispatch_uid="upload-file-delete")
 
 
 # --- signed URLs ---------------------------------------------------------------------------------

@@ -120,8 +120,8 @@ def _send_payload(tenant_configuration, message: Message, operator_id: str, atta
                                       else reply_to)
 
 
-def _event_data(message: Message) -> dict:
-    return message_data(message, **_ids(message))
+def _event_data(message: Message, attachments=None) -> dict:
+    return message_data(message, **_ids(message), attachments=attachments)
 
 
 def _message_create(*, tenant_configuration, chat: Chat, text: str, operator_id: str, prefix: str) -> Message:
@@ -132,9 +132,9 @@ def _message_create(*, tenant_configuration, chat: Chat, text: str, operator_id:
     )
 
 
-def _created_event(tenant_configuration, message: Message) -> None:
+def _created_event(tenant_configuration, message: Message, attachments=()) -> None:
     webhook_event_emit(tenant_configuration=tenant_configuration, event=Event.MESSAGE_CREATED,
-                       data=_event_data(message), ordering_key=message.chat.external_id)
+                       data=_event_data(message, list(attachments)), ordering_key=message.chat.external_id)
 
 
 # --- actions ----------------------------------------------------------------------------------------
@@ -171,14 +171,14 @@ def operator_message_send(*, tenant_id: uuid.UUID, provider: Provider, chat_id: 
         message.reply_to, message.reply_to_external_id = quoted, quoted.external_id
         message.save(update_fields=["reply_to", "reply_to_external_id"])
     attachment_services.attachments_create([(message, attachments or [])], uploads)
-    rows = list(message.attachments.all())
+    rows = list(message.attachments.all()) if attachments else []
     sent = [row for row in rows if configuration.accepts_attachment(row.type, row.size)]
     attachment_services.attachments_refuse([row for row in rows if row not in sent],
                                            "Провайдер не поддерживает это вложение; отправлен только текст.")
     delivery_enqueue(tenant_configuration=tenant_configuration, endpoint="sendMessage",
                      payload=_send_payload(tenant_configuration, message, operator_id, sent),
                      ordering_key=chat.external_id, on_delivered="operator.message_sent")
-    _created_event(tenant_configuration, message)
+    _created_event(tenant_configuration, message, sent)  # the attachments the provider gets
     return message
 
 

@@ -127,3 +127,22 @@ def test_capabilities_block_is_optional_and_validated():
     fields = bad.value.fields
     assert {"capabilities.attachments", "capabilities.attachmentTypes", "capabilities.maxAttachmentBytes",
             "capabilities.stickers"} <= set(fields)
+
+
+@pytest.mark.django_db
+def test_message_created_webhook_event_carries_attachments_and_reply(setup, crm_client, media):
+    from communications.models import Webhook
+
+    provider, tenant_id, _ = setup
+    _capable(provider)
+    Webhook.objects.create(tenant_id=tenant_id, provider=provider, url="https://p.example/hook", secret="whsec_x",
+                           events=["message.created"])
+    quoted, _ = message_create(tenant_id=tenant_id, provider=provider,
+                               data={"external_id": "in-1", "chat": {"external_id": "chat-1"}, "text": "что?"})
+    upload = _upload(crm_client, provider, tenant_id)
+    _send(crm_client, provider, tenant_id, replyTo=quoted.pk,
+          attachments=[{"type": "file", "uploadId": upload["uploadId"]}])
+    event = Delivery.objects.get(tenant_id=tenant_id, kind="webhook").payload["data"]
+    assert event["replyTo"] == "in-1"
+    [item] = event["attachments"]
+    assert item["checksum"] == hashlib.sha256(PDF).hexdigest() and "/api/v1/files/" in item["url"]
