@@ -2,6 +2,7 @@
 
 import hashlib
 import io
+import re
 import uuid
 from datetime import timedelta
 
@@ -137,3 +138,19 @@ def test_tampered_or_other_tenants_url_is_404(api, media, other_tenant):
                             "e": 2**40}, salt=files.SIGNING_SALT)
     assert APIClient().get(f"/api/v1/files/{forged}").status_code == 404
     assert APIClient().get(f"/api/v1/files/{uuid.uuid4()}").status_code == 404
+
+
+def test_admin_shows_an_image_preview_through_a_signed_url(api, media, client, django_user_model):
+    from communications.models import Message
+
+    body = upload(api, jpeg_with_gps(), type="image").json()
+    api.post("/api/v1/messages", message_payload(text="", attachments=[
+        {"type": "image", "uploadId": body["uploadId"]}, {"type": "contact", "contact": {"name": "Иван"}}]),
+        format="json")
+    admin = django_user_model.objects.create_superuser("admin", "admin@example.com", "pass-1234567890")
+    client.force_login(admin)
+    page = client.get(f"/admin/communications/message/{Message.objects.get().pk}/change/").content.decode()
+    [src] = re.findall(r'<img src="([^"]*/api/v1/files/[^"]+)"', page)
+    src = src.replace("&amp;", "&")
+    assert "скачать" not in page  # the contact has no file; the image is a preview
+    assert _download(src).status_code == 200
