@@ -235,6 +235,21 @@ EXAMPLE_REQUESTS_CHAT_WITHOUT_CHANNEL = {
     "markChatRead": mark_chat_read_body(tenant_id=_T, chat_id="chat-2002", channel_id=None),
 }
 
+# An operator's reply with a file and a location, quoting the client's message (docs/provider-calls.md,
+# «Attachments and replies»): only for configurations with "capabilities": {"attachments": true}.
+EXAMPLE_REQUESTS_WITH_ATTACHMENTS = {
+    "sendMessage": send_message_body(
+        tenant_id=_T, chat_id="chat-1001", channel_id="tg-bot-1",
+        client_message_id="crm-7c8d9e0f-1a2b-4c3d-9e4f-5a6b7c8d9e0f", text="Счёт во вложении",
+        operator_id="operator-17", reply_to="msg-5001", attachments=[
+            attachment_item(type="file", url="https://crm.example.ru/api/v1/files/eyJhIjo0Mn0:1t9Xk2:signature",
+                            name="счёт.pdf", mime_type="application/pdf", size=48213,
+                            checksum="9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"),
+            attachment_item(type="location", url=None,
+                            location={"latitude": 55.7558, "longitude": 37.6173, "title": "Пункт выдачи"}),
+        ]),
+}
+
 OK_ANSWER = {"ok": True}  # any 2xx; the body is not read
 EXAMPLE_RESPONSES = {
     "getChannels": {"channels": [{"id": "tg-bot-1", "code": "telegram", "name": "Бот поддержки",

@@ -7,6 +7,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from communications.models import Attachment, Delivery, Message, ProviderConfiguration
+from communications.provider_contract import EXAMPLE_REQUESTS_WITH_ATTACHMENTS
 from communications.services.conversations import message_create
 from communications.services.deliveries import delivery_send
 from communications.services.providers import configuration_validate
@@ -61,6 +62,8 @@ def test_provider_receives_a_signed_url_and_fetching_it_gives_the_same_bytes(set
     assert location == {"type": "location", "location": {"latitude": 55.7, "longitude": 37.6, "title": ""}}
     assert file_item["type"] == "file" and file_item["name"] == "счёт.pdf" and file_item["size"] == len(PDF)
     assert file_item["mimeType"] == "application/pdf" and file_item["checksum"] == hashlib.sha256(PDF).hexdigest()
+    example = EXAMPLE_REQUESTS_WITH_ATTACHMENTS["sendMessage"]  # the documented shape is the real one
+    assert set(sent) == set(example) and set(file_item) == set(example["attachments"][0])
     download = APIClient().get("/" + file_item["url"].split("://", 1)[1].split("/", 1)[1])
     content = b"".join(download.streaming_content)
     assert content == PDF and hashlib.sha256(content).hexdigest() == file_item["checksum"]
