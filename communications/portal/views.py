@@ -93,6 +93,7 @@ def _context() -> dict:
             "provider_endpoint": sample_source("provider_endpoint.py"),
             "public_api_message": sample_source("public_api_message.py"),
             "public_api_all": sample_source("public_api_all.py"),
+            "public_api_attachment": sample_source("public_api_attachment.py"),
         },
         "api_examples": [
             {"id": operation, **_public_operations()[operation], "code": sample_source("public_api_all.py", operation)}

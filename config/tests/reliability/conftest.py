@@ -180,9 +180,11 @@ def api_schema() -> dict:
 
 
 def json_operations() -> list[tuple[str, str]]:
-    """(schema path, METHOD) of every operation with a request body."""
+    """(schema path, METHOD) of every operation with a JSON request body (file uploads are multipart only:
+    communications/tests/attachments covers their limits)."""
     return sorted((path, method.upper()) for path, ops in api_schema()["paths"].items()
-                  for method, op in ops.items() if isinstance(op, dict) and "requestBody" in op)
+                  for method, op in ops.items()
+                  if isinstance(op, dict) and "application/json" in op.get("requestBody", {}).get("content", {}))
 
 
 def caller_client(world: World, path: str):
