@@ -149,6 +149,9 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "principal": env_str("THROTTLE_RATE_PRINCIPAL", "6000/min"),
         "anon": env_str("THROTTLE_RATE_ANON", "120/min"),
+        # Developer sign-up (marketplace/api/throttling.py): per client address and per email address.
+        "signup": env_str("THROTTLE_RATE_SIGNUP", "10/hour"),
+        "signup_email": env_str("THROTTLE_RATE_SIGNUP_EMAIL", "3/hour"),
     },
     "EXCEPTION_HANDLER": "config.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -220,6 +223,8 @@ EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "SberCRM <noreply@sbercrm.local>")
+# Developer self-service sign-up (docs/developer-portal.md): how long the emailed confirmation link works.
+SIGNUP_CONFIRMATION_HOURS = env_int("SIGNUP_CONFIRMATION_HOURS", 24)
 
 # --- Logging --------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

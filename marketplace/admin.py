@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from config.api.errors import ApplicationError
-from marketplace import services
+from marketplace import services, signup
 from marketplace.admin_moderation import AppVersionModerationMixin, PendingConfigurationFilter, ReadyToPublishFilter
 from marketplace.models import (
     Application,
@@ -38,10 +38,25 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(ProviderCompany)
 class ProviderCompanyAdmin(admin.ModelAdmin):
-    list_display = ("name", "created_at")
-    list_filter = ("created_at",)
-    search_fields = ("name", "members__username")
+    list_display = ("name", "self_signed_up", "is_blocked", "created_at")
+    list_filter = ("is_blocked", "self_signed_up", "created_at")
+    search_fields = ("name", "members__username", "members__email")
     filter_horizontal = ("members",)
+    readonly_fields = ("sandbox_tenant_id", "self_signed_up", "is_blocked", "blocked_at", "created_at")
+    actions = ("block", "unblock")
+
+    @admin.action(description="Заблокировать (токены участников перестанут действовать сразу)",
+                  permissions=("change",))
+    def block(self, request, queryset):
+        for company in queryset:
+            signup.company_block(company=company, blocked=True)
+        self.message_user(request, f"Заблокировано компаний: {queryset.count()}.")
+
+    @admin.action(description="Разблокировать (участники входят заново)", permissions=("change",))
+    def unblock(self, request, queryset):
+        for company in queryset:
+            signup.company_block(company=company, blocked=False)
+        self.message_user(request, f"Разблокировано компаний: {queryset.count()}.")
 
 
 @admin.register(Scope)

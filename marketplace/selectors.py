@@ -8,11 +8,12 @@ from marketplace.models import Application, AppVersion, AppVersionScope, Install
 
 
 def company_list_for_user(*, user) -> list[ProviderCompany]:
-    return list(ProviderCompany.objects.filter(members=user))
+    return list(ProviderCompany.objects.filter(members=user, is_blocked=False))
 
 
 def application_list_for_developer(*, user):
-    return Application.objects.filter(company__members=user).select_related("company").distinct()
+    return (Application.objects.filter(company__members=user, company__is_blocked=False)
+            .select_related("company").distinct())
 
 
 def application_get_for_developer(*, user, code: str, for_update: bool = False) -> Application:

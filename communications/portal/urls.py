@@ -3,12 +3,15 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
+from communications.portal import signup as signup_pages
 from communications.portal import views
 
 PUBLIC_JSON = "developers-openapi-public-json"
 
 urlpatterns = [
     *[path(page.route, views.page_view, {"page": page}, name=page.name) for page in views.PAGES],
+    path(signup_pages.SIGNUP.route, signup_pages.signup_page, name=signup_pages.SIGNUP.name),
+    path(signup_pages.CONFIRM.route, signup_pages.signup_confirm_page, name=signup_pages.CONFIRM.name),
     path("openapi/public.json", views.schema_view, {"name": "public", "fmt": "json"}, name=PUBLIC_JSON),
     path("openapi/<str:name>.<str:fmt>", views.schema_view, name="developers-openapi"),
     path("api/swagger/", SpectacularSwaggerView.as_view(url_name=PUBLIC_JSON, title="SberCRM: публичный API"),

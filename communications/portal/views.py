@@ -109,9 +109,12 @@ API_SAMPLE_ORDER = [
 ]
 
 
+def nav() -> list:
+    return [(group, [p for p in PAGES if p.group == group]) for group in (PROVIDERS, REFERENCE, INTERNAL)]
+
+
 def page_view(request, page: Page):
-    nav = [(group, [p for p in PAGES if p.group == group]) for group in (PROVIDERS, REFERENCE, INTERNAL)]
-    return render(request, page.template, {"page": page, "nav": nav, **_context()})
+    return render(request, page.template, {"page": page, "nav": nav(), **_context()})
 
 
 @functools.cache

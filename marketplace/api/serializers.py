@@ -1,3 +1,6 @@
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
@@ -6,11 +9,13 @@ from marketplace.models import Application, AppVersion, Installation, Scope
 
 ErrorSerializer = ErrorEnvelopeSerializer
 ERROR_TEXTS = {400: "Ошибка валидации", 401: "Нет токена", 403: "Нет доступа",
-               404: "Не найдено (или чужое приложение)", 409: "Конфликт состояния"}
+               404: "Не найдено (или чужое приложение)", 409: "Конфликт состояния", 410: "Срок истёк",
+               429: "Слишком много запросов", 503: "Сервис временно недоступен"}
 
 
-def errors(*codes: int) -> dict:
-    return {code: OpenApiResponse(ErrorSerializer, description=ERROR_TEXTS[code]) for code in (401, 403, *codes)}
+def errors(*codes: int, anonymous: bool = False) -> dict:
+    codes = codes if anonymous else (401, 403, *codes)
+    return {code: OpenApiResponse(ErrorSerializer, description=ERROR_TEXTS[code]) for code in codes}
 
 
 class ScopeSerializer(serializers.ModelSerializer):
@@ -206,3 +211,38 @@ class AppSigningSecretSerializer(serializers.Serializer):
     secret = serializers.CharField(help_text="whsec_… (Standard Webhooks). Показывается один раз: сохраните его.")
     previousValidHours = serializers.IntegerField(
         help_text="Сколько часов прежний секрет ещё подписывает вызовы (вторая подпись v1 в webhook-signature).")
+
+
+class SignupSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=150)
+    password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False,
+                                     style={"input_type": "password"})
+    companyName = serializers.CharField(max_length=255, help_text="Название компании-разработчика (уникально).")
+
+    def validate_password(self, value):
+        email = self.initial_data.get("email") if hasattr(self.initial_data, "get") else None
+        email = email if isinstance(email, str) else ""
+        try:
+            validate_password(value, get_user_model()(username=email, email=email))
+        except ValidationError as exc:
+            raise serializers.ValidationError(list(exc.messages)) from exc
+        return value
+
+
+class SignupResultSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    companyId = serializers.IntegerField()
+    companyName = serializers.CharField()
+    confirmationSent = serializers.BooleanField()
+    expiresInHours = serializers.IntegerField()
+
+
+class SignupConfirmSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=200)
+
+
+class SignupConfirmResultSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    companyId = serializers.IntegerField()
+    companyName = serializers.CharField()
+    sandboxTenantId = serializers.UUIDField()

@@ -2,11 +2,13 @@
 
 from django.urls import path
 
-from marketplace.api import views
+from marketplace.api import signup_views, views
 
 VERSION = "apps/<slug:code>/versions/<str:version>"
 
 urlpatterns = [
+    path("signup", signup_views.SignupView.as_view(), name="marketplace-signup"),
+    path("signup/confirm", signup_views.SignupConfirmView.as_view(), name="marketplace-signup-confirm"),
     path("scopes", views.ScopeListView.as_view(), name="marketplace-scopes"),
     path("apps", views.ApplicationListView.as_view(), name="marketplace-apps"),
     path("apps/<slug:code>", views.ApplicationDetailView.as_view(), name="marketplace-app"),
