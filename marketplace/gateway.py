@@ -17,6 +17,7 @@ from django.db.models import Exists, OuterRef, Subquery
 
 from communications import semver as _semver
 from communications.models import ConfigurationBinding as _ConfigurationBinding
+from communications.selectors import developer_deliveries as _developer_deliveries
 from communications.selectors import providers as _selectors
 from communications.services import deliveries as _deliveries
 from communications.services import providers as _services
@@ -206,3 +207,34 @@ def _run_view(run, *, with_checks: bool = False) -> dict:
                          "bodyExcerpt": check.response_excerpt},
         } for check in run.checks.all()]
     return view
+
+
+# --- the delivery log of a developer's own providers ------------------------------------------------------
+
+def delivery_list(*, app_codes, sandbox_tenant_ids, app=None, environment=None, tenant_id=None, **filters):
+    """Calls to these apps' endpoints and webhooks (a queryset for pagination; `delivery_view` shapes a row)."""
+    tenant_ids = [tenant_id] if tenant_id else (list(sandbox_tenant_ids) if environment == "sandbox" else None)
+    exclude = list(sandbox_tenant_ids) if environment == "production" else None
+    return _developer_deliveries.developer_delivery_list(provider_codes=app_codes, app=app, tenant_ids=tenant_ids,
+                                                         exclude_tenant_ids=exclude, **filters)
+
+
+def delivery_view(delivery, *, sandbox_tenant_ids) -> dict:
+    return _developer_deliveries.developer_delivery_view(delivery, sandbox_tenant_ids=sandbox_tenant_ids)
+
+
+def delivery_get(*, app_codes, delivery_id: int):
+    return _developer_deliveries.developer_delivery_get(provider_codes=app_codes, delivery_id=delivery_id)
+
+
+def delivery_retry(*, app_codes, delivery_id: int):
+    """The engine's retry of a dead or refused call, for the developer's own apps only (else 404)."""
+    delivery = _developer_deliveries.developer_delivery_get(provider_codes=app_codes, delivery_id=delivery_id)
+    _deliveries.delivery_retry(delivery_id=delivery.pk)
+    return delivery_get(app_codes=app_codes, delivery_id=delivery_id)
+
+
+def delivery_cancel(*, app_codes, delivery_id: int):
+    delivery = _developer_deliveries.developer_delivery_get(provider_codes=app_codes, delivery_id=delivery_id)
+    _deliveries.delivery_cancel(delivery_id=delivery.pk, reason="отменена разработчиком")
+    return delivery_get(app_codes=app_codes, delivery_id=delivery_id)

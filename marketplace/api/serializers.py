@@ -1,3 +1,5 @@
+import uuid
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
@@ -246,3 +248,60 @@ class SignupConfirmResultSerializer(serializers.Serializer):
     companyId = serializers.IntegerField()
     companyName = serializers.CharField()
     sandboxTenantId = serializers.UUIDField()
+
+
+DELIVERY_STATUSES = ["pending", "in_progress", "delivered", "dead", "refused", "cancelled"]
+
+
+class DeliveryQuerySerializer(serializers.Serializer):
+    app = serializers.SlugField(required=False, help_text="Системное имя вашего приложения.")
+    tenant = serializers.CharField(required=False, help_text="`sandbox`, `production` или UUID тенанта.")
+    endpoint = serializers.CharField(required=False, max_length=100,
+                                     help_text="Эндпоинт провайдера (sendMessage, …) или событие вебхука.")
+    status = serializers.ChoiceField(choices=DELIVERY_STATUSES, required=False)
+    kind = serializers.ChoiceField(choices=["provider", "webhook"], required=False)
+    since = serializers.DateTimeField(required=False, help_text="Созданные не раньше (ISO 8601).")
+    until = serializers.DateTimeField(required=False, help_text="Созданные раньше (ISO 8601).")
+    page = serializers.IntegerField(required=False, min_value=1)
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=200)
+
+    def validate_tenant(self, value):
+        if value in ("sandbox", "production"):
+            return value
+        try:
+            return uuid.UUID(value)
+        except ValueError as exc:
+            raise serializers.ValidationError("Укажите sandbox, production или UUID тенанта.") from exc
+
+
+class DeliveryAttemptSerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    startedAt = serializers.DateTimeField()
+    outcome = serializers.CharField()
+    statusCode = serializers.IntegerField(allow_null=True)
+    durationMs = serializers.IntegerField(allow_null=True)
+    error = serializers.CharField()
+
+
+class DeliverySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=["provider", "webhook"])
+    appCode = serializers.CharField()
+    tenantId = serializers.UUIDField()
+    environment = serializers.ChoiceField(choices=["sandbox", "production"])
+    endpoint = serializers.CharField()
+    url = serializers.URLField()
+    status = serializers.ChoiceField(choices=DELIVERY_STATUSES)
+    attemptsInCycle = serializers.IntegerField()
+    nextAttemptAt = serializers.DateTimeField(allow_null=True)
+    lastError = serializers.CharField()
+    responseStatus = serializers.IntegerField(allow_null=True)
+    responseExcerpt = serializers.CharField(help_text="Начало последнего ответа (до 1000 символов).")
+    requestHeaders = serializers.DictField(child=serializers.CharField(),
+                                           help_text="Заголовки запроса; ключ API и подписи замаскированы.")
+    requestBody = serializers.JSONField()
+    createdAt = serializers.DateTimeField()
+    deliveredAt = serializers.DateTimeField(allow_null=True)
+    canRetry = serializers.BooleanField()
+    canCancel = serializers.BooleanField()
+    attempts = DeliveryAttemptSerializer(many=True)

@@ -25,5 +25,10 @@ urlpatterns = [
          name="marketplace-version-test-run"),
     path("provider-configurations", views.ProviderConfigurationView.as_view(),
          name="marketplace-provider-configurations"),
+    path("deliveries", views.DeliveryListView.as_view(), name="marketplace-deliveries"),
+    path("deliveries/<int:delivery_id>", views.DeliveryDetailView.as_view(), name="marketplace-delivery"),
+    path("deliveries/<int:delivery_id>/retry", views.DeliveryRetryView.as_view(), name="marketplace-delivery-retry"),
+    path("deliveries/<int:delivery_id>/cancel", views.DeliveryCancelView.as_view(),
+         name="marketplace-delivery-cancel"),
     path("installations", views.InstallationView.as_view(), name="marketplace-installations"),
 ]
