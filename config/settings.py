@@ -225,6 +225,10 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "SberCRM <noreply@sbercrm.local>")
 # Developer self-service sign-up (docs/developer-portal.md): how long the emailed confirmation link works.
 SIGNUP_CONFIRMATION_HOURS = env_int("SIGNUP_CONFIRMATION_HOURS", 24)
+# Limits of a developer company's sandbox tenant (docs/developer-portal.md): over them 409 / 429.
+SANDBOX_MAX_CHATS = env_int("SANDBOX_MAX_CHATS", 50)
+SANDBOX_MAX_MESSAGES_PER_DAY = env_int("SANDBOX_MAX_MESSAGES_PER_DAY", 200)
+SANDBOX_MAX_TOKENS_PER_DAY = env_int("SANDBOX_MAX_TOKENS_PER_DAY", 20)
 
 # --- Logging --------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

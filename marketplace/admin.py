@@ -241,11 +241,32 @@ class ModerationDecisionAdmin(ReadOnlyAdmin):
     search_fields = ("version__application__code", "actor__username")
 
 
+class SandboxFilter(admin.SimpleListFilter):
+    """Production by default: developers' sandbox tenants are not customers."""
+
+    title = "тенанты"
+    parameter_name = "tenants"
+
+    def lookups(self, request, model_admin):
+        return (("production", "Клиенты"), ("sandbox", "Песочницы разработчиков"))
+
+    def choices(self, changelist):
+        for lookup, title in self.lookup_choices:
+            yield {"selected": (self.value() or "production") == lookup, "display": title,
+                   "query_string": changelist.get_query_string({self.parameter_name: lookup})}
+
+    def queryset(self, request, queryset):
+        sandboxes = ProviderCompany.objects.values("sandbox_tenant_id")
+        if self.value() == "sandbox":
+            return queryset.filter(tenant_id__in=sandboxes)
+        return queryset.exclude(tenant_id__in=sandboxes)
+
+
 @admin.register(Installation)
 class InstallationAdmin(ReadOnlyAdmin):
     """Installations change only through the marketplace installations API (it keeps the module in sync)."""
 
     list_display = ("tenant_id", "application", "version", "status", "installed_at", "disabled_at")
-    list_filter = ("status", "application")
+    list_filter = ("status", SandboxFilter, "application")
     list_select_related = ("application", "version__application")
     search_fields = ("tenant_id", "application__code")

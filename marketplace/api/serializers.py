@@ -305,3 +305,85 @@ class DeliverySerializer(serializers.Serializer):
     canRetry = serializers.BooleanField()
     canCancel = serializers.BooleanField()
     attempts = DeliveryAttemptSerializer(many=True)
+
+
+class SandboxInstallSerializer(serializers.Serializer):
+    appCode = serializers.SlugField()
+    appVersion = serializers.CharField(max_length=64, help_text="Любая ваша версия, опубликованная или нет.")
+
+
+class SandboxAppSerializer(serializers.Serializer):
+    appCode = serializers.SlugField()
+
+
+class SandboxCompanySerializer(serializers.Serializer):
+    companyId = serializers.IntegerField(required=False, help_text="Нужен, если вы состоите в нескольких компаниях.")
+
+
+class SandboxSendSerializer(SandboxAppSerializer):
+    chatId = serializers.CharField(max_length=255)
+    text = serializers.CharField(max_length=4096, trim_whitespace=False)
+    operatorId = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+
+class SandboxEditSerializer(SandboxAppSerializer):
+    text = serializers.CharField(max_length=4096, trim_whitespace=False)
+
+
+class SandboxStatusSerializer(SandboxAppSerializer):
+    status = serializers.ChoiceField(choices=["sent", "delivered", "read", "failed"])
+    error = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+
+
+class SandboxBroadcastSerializer(SandboxAppSerializer):
+    chatIds = serializers.ListField(child=serializers.CharField(max_length=255), min_length=1, max_length=100)
+    text = serializers.CharField(max_length=4096, trim_whitespace=False)
+    operatorId = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+
+class SandboxTokenSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    appCode = serializers.CharField()
+    status = serializers.CharField()
+    issuedAt = serializers.DateTimeField()
+    expiresAt = serializers.DateTimeField(allow_null=True)
+
+
+class SandboxIssuedTokenSerializer(SandboxTokenSerializer):
+    token = serializers.CharField(help_text="Токен интеграции песочницы: показывается один раз.")
+
+
+class SandboxStateSerializer(serializers.Serializer):
+    companyId = serializers.IntegerField()
+    tenantId = serializers.UUIDField()
+    installations = serializers.ListField(child=serializers.DictField())
+    tokens = SandboxTokenSerializer(many=True)
+    usage = serializers.DictField(child=serializers.IntegerField())
+    limits = serializers.DictField(child=serializers.IntegerField())
+
+
+class SandboxMessageSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    externalId = serializers.CharField()
+    chatId = serializers.CharField()
+    direction = serializers.CharField()
+    text = serializers.CharField()
+    status = serializers.CharField()
+    createdAt = serializers.DateTimeField()
+
+
+class SandboxChatSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    appCode = serializers.CharField()
+    title = serializers.CharField()
+    createdAt = serializers.DateTimeField()
+
+
+class SandboxReadResultSerializer(serializers.Serializer):
+    chatId = serializers.CharField()
+    updated = serializers.IntegerField()
+
+
+class SandboxBroadcastResultSerializer(serializers.Serializer):
+    endpoint = serializers.CharField()
+    messages = SandboxMessageSerializer(many=True)

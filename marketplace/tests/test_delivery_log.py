@@ -6,7 +6,6 @@ import pytest
 
 from communications.models import Delivery, ProviderConfiguration, TenantConfiguration
 from communications.services import deliveries
-from config.testing.fake_provider import FakeProvider
 from marketplace import services
 from marketplace.tests.conftest import API, SECRET_KEY, configuration
 
@@ -14,20 +13,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def run_on_commit(django_capture_on_commit_callbacks):
-    """Dispatch after commit really runs (eager Celery): the engine sends at once."""
-    def run(action):
-        with django_capture_on_commit_callbacks(execute=True):
-            return action()
-    return run
-
-
-@pytest.fixture
-def fake(settings):
-    settings.PROVIDER_ALLOW_LOOPBACK = True
-    settings.DELIVERY_RETRY_JITTER = 0
-    with FakeProvider() as provider:
-        yield provider
+def run_on_commit(commit):
+    return commit
 
 
 @pytest.fixture
