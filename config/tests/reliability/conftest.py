@@ -194,12 +194,15 @@ def caller_client(world: World, path: str):
 
 def valid_bodies(world: World) -> dict[tuple[str, str], dict]:
     """A valid request body for every operation that takes one, keyed by (schema path, METHOD)."""
+    from marketplace.models import ProviderCompany
+
     message = {"id": "msg-new", "text": "Привет", "senderId": "u-1",
                "chat": {"id": "chat-new", "title": "Чат", "type": "private",
                         "participants": [{"id": "u-1", "name": "Иван", "username": "ivan", "phone": "+7999"}]}}
     tenant_a = str(world.integrations["A-X"].tenant_id)
     operator = {"tenantId": tenant_a, "providerCode": "prov-x"}
     installation = {"tenantId": tenant_a, "appCode": world.apps["dev-1"], "appVersion": "1.0.0"}
+    sandbox = {"appCode": world.apps["dev-1"]}
     configuration = {
         "appCode": world.apps["dev-1"], "appVersion": "1.0.0", "configurationVersion": "1.0.0",
         "providerLabel": "Acme", "auth": {"type": "API_KEY", "headerName": "X-Api-Key", "key": "k-123456789"},
@@ -230,6 +233,21 @@ def valid_bodies(world: World) -> dict[tuple[str, str], dict]:
         ("/internal/v1/marketplace/provider-configurations", "PUT"): {**configuration, "configurationVersion": "1.1.0"},
         ("/internal/v1/marketplace/installations", "POST"): installation,
         ("/internal/v1/marketplace/installations", "PUT"): installation,
+        ("/internal/v1/marketplace/signup", "POST"): {"email": "new@example.com", "password": "Long-pass-2026",
+                                                      "companyName": "Новая компания"},
+        ("/internal/v1/marketplace/signup/confirm", "POST"): {"token": "not-a-token"},
+        ("/internal/v1/marketplace/sandbox/installations", "POST"): {"appCode": world.apps["dev-1"],
+                                                                     "appVersion": "1.0.0"},
+        ("/internal/v1/marketplace/sandbox/tokens", "POST"): {"appCode": world.apps["dev-1"]},
+        ("/internal/v1/marketplace/sandbox/reset", "POST"): {"companyId": ProviderCompany.objects.get(
+            applications__code=world.apps["dev-1"]).pk},
+        ("/internal/v1/marketplace/sandbox/operator/messages", "POST"): {**sandbox, "chatId": "chat-1", "text": "Ответ"},
+        ("/internal/v1/marketplace/sandbox/operator/messages/{message_id}", "PUT"): {**sandbox, "text": "Исправлено"},
+        ("/internal/v1/marketplace/sandbox/operator/messages/{message_id}/status", "POST"): {**sandbox,
+                                                                                             "status": "read"},
+        ("/internal/v1/marketplace/sandbox/operator/chats/{chat_id}/read", "POST"): sandbox,
+        ("/internal/v1/marketplace/sandbox/operator/broadcast", "POST"): {**sandbox, "chatIds": ["chat-1"],
+                                                                          "text": "Всем"},
         ("/internal/v1/operator/chats/{chat_id}/messages", "POST"): {**operator, "text": "Ответ оператора"},
         ("/internal/v1/operator/chats/{chat_id}/read", "POST"): operator,
         ("/internal/v1/operator/messages/{message_id}", "PATCH"): {**operator, "text": "Исправлено"},
