@@ -19,6 +19,7 @@ from communications import semver as _semver
 from communications.models import ConfigurationBinding as _ConfigurationBinding
 from communications.selectors import developer_deliveries as _developer_deliveries
 from communications.selectors import providers as _selectors
+from communications.selectors.conversations import chat_get as _chat_get
 from communications.services import deliveries as _deliveries
 from communications.services import operator as _operator
 from communications.services import providers as _services
@@ -268,17 +269,23 @@ def operator_send(*, tenant_id, app_code: str, chat_id: str, text: str, operator
 
 
 def operator_edit(*, tenant_id, app_code: str, message_id: int, text: str) -> dict:
-    return _message_view(_operator.operator_message_edit(tenant_id=tenant_id, provider=_provider(app_code),
+    provider = _provider(app_code)
+    _operator.operator_message_get(tenant_id=tenant_id, provider=provider, message_id=message_id)  # else 404
+    return _message_view(_operator.operator_message_edit(tenant_id=tenant_id, provider=provider,
                                                          message_id=message_id, text=text))
 
 
 def operator_set_status(*, tenant_id, app_code: str, message_id: int, status: str, error: str = "") -> dict:
+    provider = _provider(app_code)
+    _operator.operator_message_get(tenant_id=tenant_id, provider=provider, message_id=message_id)  # else 404
     return _message_view(_operator.operator_message_set_status(
-        tenant_id=tenant_id, provider=_provider(app_code), message_id=message_id, status=status, error=error))
+        tenant_id=tenant_id, provider=provider, message_id=message_id, status=status, error=error))
 
 
 def operator_mark_read(*, tenant_id, app_code: str, chat_id: str) -> dict:
-    updated = _operator.operator_chat_mark_read(tenant_id=tenant_id, provider=_provider(app_code), chat_id=chat_id)
+    provider = _provider(app_code)
+    _chat_get(tenant_id=tenant_id, provider=provider, chat_id=chat_id)  # someone else's chat: 404
+    updated = _operator.operator_chat_mark_read(tenant_id=tenant_id, provider=provider, chat_id=chat_id)
     return {"chatId": chat_id, "updated": updated}
 
 

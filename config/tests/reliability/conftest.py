@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 import pytest
 from django.core import signals
 from django.db import close_old_connections
+from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
-from communications.models import ConformanceRun
+from communications.models import ConformanceRun, Delivery, IntegrationToken
 from communications.services import providers as provider_services
 from communications.tests.deliveries.conftest import fake_provider, fast_retries  # noqa: F401  (fixtures)
 from communications.tests.public_api.conftest import integration_create
@@ -124,6 +125,20 @@ def _objects_create(world: World) -> None:
             provider=configuration.provider, configuration=configuration, app_version="1.0.0",
             sandbox_tenant_id=uuid.uuid4(), origin=ConformanceRun.Origin.DEVELOPER, status=ConformanceRun.Status.PASSED)
         world.ids[dev] = {"code": code, "version": "1.0.0", "run_id": str(run.pk)}
+        # issue 17: a call to this developer's endpoint and a sandbox token and chat of its company
+        company = application.company
+        delivery = Delivery.objects.create(
+            provider=configuration.provider, configuration=configuration, tenant_id=uuid.uuid4(), endpoint="sendMessage",
+            url="https://provider.example/sendMessage", status=Delivery.Status.DEAD, next_attempt_at=timezone.now())
+        token = IntegrationToken.objects.create(tenant_id=company.sandbox_tenant_id, provider=configuration.provider)
+        sandbox_message, _ = conversations.message_create(
+            tenant_id=company.sandbox_tenant_id, provider=configuration.provider, data={
+                "external_id": f"msg-{dev}", "text": "Песочница", "direction": "incoming", "sender_id": "u-1",
+                "sent_at": None, "status": "sent",
+                "chat": {"external_id": f"chat-{dev}", "channel_id": None, "title": "Чат", "type": "private",
+                         "metadata": {}, "participants": []}})
+        world.ids[dev].update({"delivery_id": str(delivery.pk), "token_id": str(token.jti),
+                               "message_id": str(sandbox_message.pk), "chat_id": f"chat-{dev}"})
 
 
 @pytest.fixture
@@ -169,6 +184,8 @@ SURFACE_PRINCIPALS = {
 
 def principal_for(path: str) -> str | None:
     """The principal that may call `path`; None for the unauthenticated auth endpoints."""
+    if path.startswith("/internal/v1/marketplace/signup"):
+        return None  # developer sign-up is public (throttled): docs/developer-portal.md
     matches = [prefix for prefix in SURFACE_PRINCIPALS if path.startswith(prefix)]
     return SURFACE_PRINCIPALS[max(matches, key=len)] if matches else None
 
