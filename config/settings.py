@@ -171,6 +171,9 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "principal": env_str("THROTTLE_RATE_PRINCIPAL", "6000/min"),
         "anon": env_str("THROTTLE_RATE_ANON", "120/min"),
+        # Developer sign-up (marketplace/api/throttling.py): per client address and per email address.
+        "signup": env_str("THROTTLE_RATE_SIGNUP", "10/hour"),
+        "signup_email": env_str("THROTTLE_RATE_SIGNUP_EMAIL", "3/hour"),
     },
     "EXCEPTION_HANDLER": "config.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "config.api.schema.AutoSchema",
@@ -242,6 +245,12 @@ EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "SberCRM <noreply@sbercrm.local>")
+# Developer self-service sign-up (docs/developer-portal.md): how long the emailed confirmation link works.
+SIGNUP_CONFIRMATION_HOURS = env_int("SIGNUP_CONFIRMATION_HOURS", 24)
+# Limits of a developer company's sandbox tenant (docs/developer-portal.md): over them 409 / 429.
+SANDBOX_MAX_CHATS = env_int("SANDBOX_MAX_CHATS", 50)
+SANDBOX_MAX_MESSAGES_PER_DAY = env_int("SANDBOX_MAX_MESSAGES_PER_DAY", 200)
+SANDBOX_MAX_TOKENS_PER_DAY = env_int("SANDBOX_MAX_TOKENS_PER_DAY", 20)
 
 # --- Logging --------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
