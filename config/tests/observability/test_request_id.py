@@ -112,10 +112,10 @@ def test_the_worker_logs_a_failed_call_under_the_request_id_of_the_api_call(
     # given/when: the provider refuses sendMessage for good
     tenant_id, _ = operator_send(fake_provider, crm_client, request_id="crm-trace-dead", fail_status=400)
     wait_until(lambda: Delivery.objects.filter(tenant_id=tenant_id, endpoint="sendMessage",
-                                               status=Delivery.Status.DEAD).exists())
-    # then: the worker's warning about the dead call names the request that caused it
-    wait_until(lambda: any("is dead" in line for line in trace_handler))
-    assert [line for line in trace_handler if "is dead" in line][0].startswith("[crm-trace-dead] delivery ")
+                                               status=Delivery.Status.REFUSED).exists())
+    # then: the worker's warning about the refused call names the request that caused it
+    wait_until(lambda: any("refused" in line for line in trace_handler))
+    assert [line for line in trace_handler if "refused" in line][0].startswith("[crm-trace-dead] delivery ")
 
 
 @pytest.mark.integration
