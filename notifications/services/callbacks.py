@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from communications.clients import OutboundCallError, UnsafeTargetError, post_json, resolve_safe
 from config.api.errors import ApplicationError
+from delivery.dispatch import dispatch_on_commit
 from notifications.models import NotifyRequest, StatusCallback
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,9 @@ def status_event_enqueue(*, notify: NotifyRequest, event: str) -> None:
         return
     from notifications.tasks_notify import status_callback_task
 
-    transaction.on_commit(lambda: status_callback_task.delay(str(notify.pk), event))
+    # Robust and fail-fast like every dispatch: a broker outage never fails the caller. An event whose
+    # publish fails is logged and not re-sent (events have no sweeper yet; GET /notifications/{id} has the state).
+    dispatch_on_commit(status_callback_task, args=[str(notify.pk), event], label=f"status event {event}")
 
 
 def status_event_send(*, notify_id, event: str) -> None:
