@@ -80,6 +80,7 @@ class PublicChannelConnectSerializer(StrictSerializer):
 
 
 class PublicChannelUpdateSerializer(StrictSerializer):
+    schema_min_properties = 1  # validate(): at least one field to change
     name = serializers.CharField(max_length=255, required=False, allow_blank=True)
     metadata = _metadata(required=False)
 
