@@ -9,6 +9,7 @@ Kinds and where their rows live:
 | kind | row | per-kind code (builds the request, classifies the answer) |
 |---|---|---|
 | provider, webhook | `communications.Delivery` (+ `DeliveryAttempt` log) | `communications/services/deliveries.py` |
+| callback (notification status events) | `communications.Delivery` (no tenant, no provider) | `notifications/services/callbacks.py` builds the event |
 | notification | `notifications.Notification` | `notifications/channels/*`, `notifications/services/sending.py` |
 | sync_page | `communications.InitialSync` | `communications/services/sync.py` |
 | teststand_run | `communications.ConformanceRun` (+ checks) | `communications/teststand/services.py` |

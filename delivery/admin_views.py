@@ -1,6 +1,6 @@
 """Admin: ONE page of every outbound call, whatever its kind (`/admin/communications/delivery/all/`).
 
-Provider calls and webhooks (`communications.Delivery`), notification sends (`notifications.Notification`),
+Provider calls, webhooks and notification status events (`communications.Delivery`), notification sends (`notifications.Notification`),
 initial-sync pages (`communications.InitialSync`) and test-stand runs (`communications.ConformanceRun`),
 newest first, filterable by kind, status, tenant and provider (for notifications: the channel), with
 retry and cancel where the kind allows them. Each row links to its own detailed admin page.
@@ -18,7 +18,9 @@ from django.urls import reverse
 from config.api.errors import ApplicationError
 
 LIMIT = 200
-KINDS = {"provider": "Эндпоинт провайдера", "webhook": "Вебхук", "notification": "Уведомление",
+ENGINE_ROW_KINDS = ("provider", "webhook", "callback")  # kinds on the engine's row, `communications.Delivery`
+KINDS = {"provider": "Эндпоинт провайдера", "webhook": "Вебхук", "callback": "Событие статуса уведомления",
+         "notification": "Уведомление",
          "sync": "Первичная синхронизация", "teststand": "Прогон тестового стенда"}
 
 
@@ -47,13 +49,14 @@ def _rows(filters: dict) -> list[Row]:
 
     kind, status, tenant, provider = (filters.get(k, "") for k in ("kind", "status", "tenant", "provider"))
     rows: list[Row] = []
-    if kind in ("", "provider", "webhook"):
+    if kind in ("", *ENGINE_ROW_KINDS):
         qs = Delivery.objects.select_related("provider").order_by("-id")
         qs = qs.filter(kind=kind) if kind else qs
         qs = qs.filter(status=status) if status else qs
         qs = qs.filter(tenant_id=tenant) if tenant else qs
         qs = qs.filter(provider__code=provider) if provider else qs
-        rows += [Row(d.kind, d.pk, d.created_at, d.endpoint, str(d.tenant_id), d.provider.code, d.status,
+        rows += [Row(d.kind, d.pk, d.created_at, d.endpoint, str(d.tenant_id or ""),
+                     d.provider.code if d.provider_id else "", d.status,
                      d.get_status_display(), d.attempts, d.last_error,
                      reverse("admin:communications_delivery_change", args=[d.pk])) for d in qs[:LIMIT]]
     if kind in ("", "notification") and not tenant:
@@ -101,7 +104,7 @@ def retry(kind: str, pk: str) -> None:
     from communications.services.sync import initial_sync_resume
     from notifications.services import notification_resend
 
-    if kind in ("provider", "webhook"):
+    if kind in ENGINE_ROW_KINDS:
         deliveries.delivery_retry(delivery_id=int(pk))
     elif kind == "notification":
         notification_resend(notification_id=pk)
@@ -117,10 +120,10 @@ def retry(kind: str, pk: str) -> None:
 def cancel(kind: str, pk: str) -> None:
     from communications.services import deliveries
 
-    if kind in ("provider", "webhook"):
+    if kind in ENGINE_ROW_KINDS:
         deliveries.delivery_cancel(delivery_id=int(pk))
     else:
-        raise ApplicationError("Отменить можно только вызов провайдера или вебхук.")
+        raise ApplicationError("Отменить можно только вызов провайдера, вебхук или событие статуса.")
 
 
 def all_deliveries_view(request, model_admin):

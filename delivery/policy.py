@@ -7,7 +7,7 @@ from django.conf import settings
 
 def schedule(kind: str) -> list[float]:
     """Waits after failed attempts 1, 2, … for `kind` (the last one repeats)."""
-    if kind in ("provider", "webhook"):
+    if kind in ("provider", "webhook", "callback"):
         return list(settings.DELIVERY_RETRY_SCHEDULE)
     if kind == "notification":
         return list(settings.NOTIFICATIONS_RETRY_SCHEDULE)
@@ -17,7 +17,7 @@ def schedule(kind: str) -> list[float]:
 
 
 def max_attempts(kind: str) -> int:
-    if kind in ("provider", "webhook"):
+    if kind in ("provider", "webhook", "callback"):
         return len(settings.DELIVERY_RETRY_SCHEDULE) + 1
     if kind == "notification":
         return settings.NOTIFICATIONS_MAX_ATTEMPTS

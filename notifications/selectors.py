@@ -1,6 +1,7 @@
 """Reads. Recipients are addressed by their UUID; there is no tenant scope in this service."""
 
 import uuid
+from datetime import UTC, datetime
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -55,16 +56,20 @@ def _attempt_body(n: Notification) -> dict:
             "error": n.last_error}
 
 
+def _iso(value: datetime | None) -> str | None:
+    """In UTC, however the value was computed (a quiet-hours end is in the recipient's zone)."""
+    return value.astimezone(UTC).isoformat() if value else None
+
+
 def notify_status(notify: NotifyRequest) -> dict:
     """The GET /notifications/{id} body of a notify request (also the status callback's `data`)."""
     attempts = notify.attempts.order_by("timestamp", "id")
     return {
         "id": str(notify.pk), "kind": "notify", "user_id": str(notify.recipient_id), "type": notify.type,
         "subject": notify.subject, "status": notify.status, "policy": notify.policy,
-        "created_at": notify.created_at.isoformat(),
-        "deliver_after": notify.deliver_after.isoformat() if notify.deliver_after else None,
-        "finished_at": notify.finished_at.isoformat() if notify.finished_at else None,
-        "attempts": [_attempt_body(n) for n in attempts], "skipped": notify.skipped,
+        "created_at": _iso(notify.created_at), "deliver_after": _iso(notify.deliver_after),
+        "finished_at": _iso(notify.finished_at), "attempts": [_attempt_body(n) for n in attempts],
+        "skipped": notify.skipped,
     }
 
 

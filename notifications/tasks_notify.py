@@ -2,7 +2,6 @@
 
 from celery import shared_task
 
-from notifications.services.callbacks import CallbackRetry, status_event_send
 from notifications.services.notify import notify_dispatch, notify_due
 
 
@@ -16,7 +15,12 @@ def notify_due_task() -> int:
     return notify_due()
 
 
-@shared_task(name="notifications.status_callback", ignore_result=True, autoretry_for=(CallbackRetry,),
-             max_retries=8, retry_backoff=2, retry_backoff_max=600, retry_jitter=True)
+@shared_task(name="notifications.status_callback", ignore_result=True)
 def status_callback_task(notify_id: str, event: str) -> None:
-    status_event_send(notify_id=notify_id, event=event)
+    """Kept for messages queued before status events moved onto the delivery engine: queue it there."""
+    from notifications.models import NotifyRequest
+    from notifications.services.callbacks import status_event_enqueue
+
+    notify = NotifyRequest.objects.filter(pk=notify_id).first()
+    if notify is not None:
+        status_event_enqueue(notify=notify, event=event)

@@ -19,6 +19,8 @@ class Delivery(models.Model):
     class Kind(models.TextChoices):
         PROVIDER = "provider", "Эндпоинт провайдера"
         WEBHOOK = "webhook", "Вебхук"
+        # Status events of the notification service to the calling service's callback_url (no tenant, no provider).
+        CALLBACK = "callback", "Событие статуса уведомления"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Ожидает отправки"
@@ -36,9 +38,9 @@ class Delivery(models.Model):
     RELEASING_STATUSES = (Status.DELIVERED, Status.REFUSED, Status.CANCELLED)
 
     kind = models.CharField("тип получателя", max_length=20, choices=Kind.choices, default=Kind.PROVIDER)
-    tenant_id = models.UUIDField("тенант", db_index=True)
-    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="deliveries",
-                                 verbose_name="провайдер")
+    tenant_id = models.UUIDField("тенант", db_index=True, null=True, blank=True)  # empty for callbacks
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="deliveries", null=True,
+                                 blank=True, verbose_name="провайдер")  # empty for callbacks
     tenant_configuration = models.ForeignKey(TenantConfiguration, null=True, blank=True, on_delete=models.SET_NULL,
                                              related_name="deliveries", verbose_name="конфигурация тенанта")
     # The configuration bound to the tenant when the call was created: URL and API key come from it.
@@ -82,7 +84,7 @@ class Delivery(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.endpoint} → {self.provider_id} ({self.status})"
+        return f"#{self.pk} {self.endpoint} → {self.provider_id or self.url} ({self.status})"
 
     @property
     def is_final(self) -> bool:

@@ -24,13 +24,14 @@ import base64
 import hashlib
 import logging
 import secrets
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import partial
 
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Count, F, Max, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -109,7 +110,7 @@ def delivery_enqueue(
                             code="tenant_configuration_disabled")
     configuration = tenant_configuration.configuration
     url = _endpoint_url(configuration, endpoint)
-    return _create(kind=Delivery.Kind.PROVIDER, tenant_configuration=tenant_configuration,
+    return _create(kind=Delivery.Kind.PROVIDER, **_integration(tenant_configuration),
                    configuration=configuration, endpoint=endpoint, url=url, payload=payload,
                    ordering_key=ordering_key, on_delivered=on_delivered)
 
@@ -127,17 +128,39 @@ def delivery_enqueue_webhook(
     """Queue a webhook event for a provider-registered URL, signed with `secret`."""
     if not tenant_configuration.is_active and event not in FAREWELL_ENDPOINTS:
         raise ConflictError("Приложение провайдера отключено у тенанта", code="tenant_configuration_disabled")
-    return _create(kind=Delivery.Kind.WEBHOOK, tenant_configuration=tenant_configuration, configuration=None,
+    return _create(kind=Delivery.Kind.WEBHOOK, **_integration(tenant_configuration), configuration=None,
                    endpoint=event, url=url, payload=payload, ordering_key=ordering_key, signing_secret=secret)
 
 
-def _create(*, kind, tenant_configuration, ordering_key, **fields) -> Delivery:
+def delivery_enqueue_callback(*, url: str, secret: str, event: str, payload: dict, event_key: uuid.UUID,
+                              ordering_key: str) -> Delivery | None:
+    """Queue a signed status event of the notification service to the caller's callback URL.
+
+    `event_key` is the event's identity (one per notification and event): queuing it again is a no-op
+    and returns None. Callbacks have no tenant and no provider; everything else is the engine's.
+    """
+    if Delivery.objects.filter(idempotency_key=event_key).exists():
+        return None
+    try:
+        with transaction.atomic():
+            return _create(kind=Delivery.Kind.CALLBACK, tenant_id=None, provider_id=None, tenant_configuration=None,
+                           configuration=None, endpoint=event, url=url, payload=payload, ordering_key=ordering_key,
+                           signing_secret=secret, idempotency_key=event_key)
+    except IntegrityError:  # queued concurrently by another process
+        return None
+
+
+def _integration(tenant_configuration: TenantConfiguration) -> dict:
+    return {"tenant_id": tenant_configuration.tenant_id, "provider_id": tenant_configuration.provider_id,
+            "tenant_configuration": tenant_configuration}
+
+
+def _create(*, kind, tenant_id, provider_id, ordering_key, **fields) -> Delivery:
     if ordering_key:
-        _lock_chain(kind, tenant_configuration.tenant_id, tenant_configuration.provider_id, ordering_key)
+        _lock_chain(kind, tenant_id, provider_id, ordering_key)
     delivery = Delivery.objects.create(
-        kind=kind, tenant_id=tenant_configuration.tenant_id, provider_id=tenant_configuration.provider_id,
-        tenant_configuration=tenant_configuration, ordering_key=ordering_key, next_attempt_at=timezone.now(),
-        request_id=request_id_get(),  # observability hook (issue 20)
+        kind=kind, tenant_id=tenant_id, provider_id=provider_id, ordering_key=ordering_key,
+        next_attempt_at=timezone.now(), request_id=request_id_get(),  # observability hook (issue 20)
         **fields,
     )
     _dispatch_on_commit(delivery.pk)
@@ -271,6 +294,8 @@ def _claim(delivery_id: int):
 
 def _said_goodbye_since(delivery: Delivery) -> bool:
     """`disconnect` was queued for the tenant after this row: it belongs to an ended integration."""
+    if delivery.provider_id is None:
+        return False  # a notification status event: no integration
     return Delivery.objects.filter(tenant_id=delivery.tenant_id, provider_id=delivery.provider_id,
                                    kind=Delivery.Kind.PROVIDER, endpoint="disconnect", pk__gt=delivery.pk).exists()
 
@@ -306,6 +331,10 @@ def _request_kwargs(delivery: Delivery) -> dict:
     if delivery.kind == Delivery.Kind.WEBHOOK:
         kwargs["signing_secrets"] = [delivery.signing_secret]
         kwargs["extra_headers"] = {"X-SberCRM-Event": delivery.endpoint}
+    elif delivery.kind == Delivery.Kind.CALLBACK:
+        kwargs["signing_secrets"] = [delivery.signing_secret]
+        # The documented webhook-id of a notification status event: `<notification id>:<event>`.
+        kwargs["idempotency_key"] = f"{delivery.payload['data']['id']}:{delivery.endpoint}"
     else:
         kwargs.update(_provider_auth(provider=delivery.provider, configuration=delivery.configuration,
                                      tenant_id=delivery.tenant_id, endpoint=delivery.endpoint))
@@ -425,7 +454,7 @@ def _lock_integration(delivery: Delivery) -> None:
     configuration, active token — BEFORE the delivery row (the documented lock order). Recording an
     answer (channels, provider ids, the next call of the chain) then runs wholly before or after a
     deactivation instead of deadlocking with it."""
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql" or delivery.provider_id is None:
         return
     provider_id, tenant_configuration_id, tenant_id = (delivery.provider_id, delivery.tenant_configuration_id,
                                                        delivery.tenant_id)

@@ -59,7 +59,8 @@ def delivery_send_observe(*, delivery, outcome: str, result=None, started_at=Non
             seconds = result.latency_ms / 1000
         else:
             seconds = (timezone.now() - started_at).total_seconds() if started_at else 0.0
-        attempt_observe(provider=delivery.provider.code, outcome=outcome, seconds=seconds)
+        receiver = delivery.provider.code if delivery.provider_id else delivery.kind  # callbacks have no provider
+        attempt_observe(provider=receiver, outcome=outcome, seconds=seconds)
 
 
 def notification_observe(*, channel: str, outcome: str) -> None:

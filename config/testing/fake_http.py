@@ -160,3 +160,10 @@ class FakeHTTPServer:
                     self._scripted.remove(item)
                 return item
         return None
+
+
+class Receiver(FakeHTTPServer):
+    """A webhook receiver: answers 200 `{"ok": true}` to everything (script failures with fail_next)."""
+
+    def respond(self, request):
+        return 200, {"ok": True}, {}

@@ -3,28 +3,27 @@
 Events: `notification.delivered`, `notification.failed`, `notification.deferred`, `notification.unknown`. The body is
 `{"type", "timestamp", "data": <the GET /notifications/{id} body>}`; headers `webhook-id`
 (stable per notification and event, so retries can be de-duplicated), `webhook-timestamp`,
-`webhook-signature` (v1, HMAC-SHA256 with the account's `whsec_` secret). Sent through the
-hardened provider client (`communications.clients.post_json`: SSRF guard, no redirects, timeouts).
+`webhook-signature` (v1, HMAC-SHA256 with the account's `whsec_` secret). Each event is a row of the
+delivery engine (`communications.Delivery`, kind `callback`), sent by its worker through the hardened
+client (SSRF guard, no redirects, timeouts) with the engine's outcome rules (docs/delivery-engine.md).
 """
 
 import base64
 import logging
 import secrets
+import uuid
 
 from django.db import transaction
 from django.utils import timezone
 
-from communications.clients import OutboundCallError, UnsafeTargetError, post_json, resolve_safe
+from communications.clients import OutboundCallError, resolve_safe
+from communications.services.deliveries import delivery_enqueue_callback
 from config.api.errors import ApplicationError
-from delivery.dispatch import dispatch_on_commit
 from notifications.models import NotifyRequest, StatusCallback
 
 logger = logging.getLogger(__name__)
+EVENT_NAMESPACE = uuid.UUID("5b0f3a52-8f0e-4c55-9d3e-3c1f3e1b7a10")  # event ids: uuid5(namespace, "<id>:<event>")
 EVENTS = ("notification.delivered", "notification.failed", "notification.deferred", "notification.unknown")
-
-
-class CallbackRetry(Exception):
-    """The receiver did not accept the event (5xx, 429, network): the task retries."""
 
 
 def _new_secret() -> str:
@@ -53,35 +52,19 @@ def status_callback_set(*, account, url: str, rotate_secret: bool = False) -> tu
 
 
 def status_event_enqueue(*, notify: NotifyRequest, event: str) -> None:
-    """After the commit, queue the event if the calling service has a callback URL."""
-    if not notify.requested_by_id or not StatusCallback.objects.filter(account_id=notify.requested_by_id).exists():
-        return
-    from notifications.tasks_notify import status_callback_task
+    """Queue the event, in the caller's transaction, if the calling service has a callback URL.
 
-    # Robust and fail-fast like every dispatch: a broker outage never fails the caller. An event whose
-    # publish fails is logged and not re-sent (events have no sweeper yet; GET /notifications/{id} has the state).
-    dispatch_on_commit(status_callback_task, args=[str(notify.pk), event], label=f"status event {event}")
-
-
-def status_event_send(*, notify_id, event: str) -> None:
-    """One delivery of the event; raises CallbackRetry when worth retrying."""
+    The event is a row of the delivery engine (kind `callback`): sent after commit, retried by the
+    engine's policy, swept if its dispatch or worker was lost, visible and retryable in the admin.
+    Its body is the notification's state now, when the event happens.
+    """
     from notifications.selectors import notify_status
 
-    notify = NotifyRequest.objects.select_related("recipient").get(pk=notify_id)
-    callback = StatusCallback.objects.filter(account_id=notify.requested_by_id).first()
+    callback = StatusCallback.objects.filter(account_id=notify.requested_by_id).first() if notify.requested_by_id \
+        else None
     if callback is None:
         return
     payload = {"type": event, "timestamp": timezone.now().isoformat(), "data": notify_status(notify)}
-    try:
-        result = post_json(url=callback.url, payload=payload, idempotency_key=f"{notify.pk}:{event}",
-                           signing_secrets=[callback.secret])
-    except UnsafeTargetError as exc:
-        logger.warning("status callback %s for %s refused: %s", event, notify.pk, exc)
-        return
-    except OutboundCallError as exc:
-        raise CallbackRetry(str(exc))
-    if result.ok:
-        return
-    if result.status_code >= 500 or result.status_code == 429:
-        raise CallbackRetry(f"HTTP {result.status_code}")
-    logger.warning("status callback %s for %s: HTTP %s, not retried", event, notify.pk, result.status_code)
+    delivery_enqueue_callback(url=callback.url, secret=callback.secret, event=event, payload=payload,
+                              event_key=uuid.uuid5(EVENT_NAMESPACE, f"{notify.pk}:{event}"),
+                              ordering_key=f"notify:{notify.pk}")

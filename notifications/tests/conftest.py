@@ -4,6 +4,7 @@ import uuid
 
 import pytest
 
+from config.testing.fake_http import Receiver
 from config.testing.fake_onesignal import FakeOneSignal
 from config.testing.fake_telegram import FakeTelegram
 from config.testing.fake_vk import FakeVK
@@ -72,3 +73,20 @@ def send(notifications_service_client):
         return notifications_service_client.post(path, body, format="json", headers=headers or {})
 
     return post
+
+
+# --- status callbacks: a receiver of signed events and a callback URL pointing at it ---
+
+@pytest.fixture(scope="module")
+def receiver():
+    with Receiver() as server:
+        yield server
+
+
+@pytest.fixture
+def callback(receiver, notifications_service_client):
+    receiver.reset()
+    response = notifications_service_client.put("/notifications/callback",
+                                                 {"callback_url": receiver.url + "/hooks/notifications"}, format="json")
+    assert response.status_code == 200
+    return response.json()["secret"]

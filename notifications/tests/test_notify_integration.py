@@ -5,8 +5,8 @@ import time
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from config.testing.fake_http import Receiver
 from notifications.models import NotifyRequest
-from notifications.tests.test_status_callbacks import Receiver
 
 
 def wait_for(predicate, timeout=30):

@@ -7,29 +7,8 @@ import pytest
 import time_machine
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from config.testing.fake_http import FakeHTTPServer
 from notifications.models import QuietHours, StatusCallback
 from notifications.tests.test_notify import notify  # noqa: F401  (fixture)
-
-
-class Receiver(FakeHTTPServer):
-    def respond(self, request):
-        return 200, {"ok": True}, {}
-
-
-@pytest.fixture(scope="module")
-def receiver():
-    with Receiver() as server:
-        yield server
-
-
-@pytest.fixture
-def callback(receiver, notifications_service_client):
-    receiver.reset()
-    response = notifications_service_client.put("/notifications/callback",
-                                                 {"callback_url": receiver.url + "/hooks/notifications"}, format="json")
-    assert response.status_code == 200
-    return response.json()["secret"]
 
 
 def verified(receiver, secret) -> list[dict]:
