@@ -264,7 +264,6 @@ NOTIFICATIONS_SYNC_DEADLINE = env_int("NOTIFICATIONS_SYNC_DEADLINE", 15)  # seco
 NOTIFICATIONS_MAX_ATTEMPTS = env_int("NOTIFICATIONS_MAX_ATTEMPTS", 8)  # async attempts before FAILED
 # Waits after failed async attempts 1, 2, … (delivery/policy.py: one retry policy, a schedule per kind).
 NOTIFICATIONS_RETRY_SCHEDULE = [float(x) for x in env_list("NOTIFICATIONS_RETRY_SCHEDULE", "2,4,8,16,32,64,128")]
-NOTIFICATIONS_SWEEP_GRACE_SECONDS = env_int("NOTIFICATIONS_SWEEP_GRACE_SECONDS", 120)
 # Issue 18: absolute base of the links put into emails (one-click unsubscribe), no trailing slash.
 NOTIFICATIONS_PUBLIC_URL = env_str("NOTIFICATIONS_PUBLIC_URL", "http://localhost:8000").rstrip("/")
 # `notify`: channel order tried for a user, and the per-type policy (first_success | all).
@@ -279,8 +278,6 @@ TELEGRAM_RATE_LIMIT_GLOBAL = env_int("TELEGRAM_RATE_LIMIT_GLOBAL", 30)
 TELEGRAM_RATE_LIMIT_PER_CHAT = env_int("TELEGRAM_RATE_LIMIT_PER_CHAT", 1)
 VK_RATE_LIMIT_GLOBAL = env_int("VK_RATE_LIMIT_GLOBAL", 20)
 ONESIGNAL_RATE_LIMIT = env_int("ONESIGNAL_RATE_LIMIT", 150)
-NOTIFICATIONS_SWEEP_INTERVAL = env_int("NOTIFICATIONS_SWEEP_INTERVAL", 60)  # seconds between outbox sweeps
-CELERY_BEAT_SCHEDULE["notifications-sweep"] = {"task": "notifications.sweep", "schedule": float(NOTIFICATIONS_SWEEP_INTERVAL)}
 
 # --- Communications public API: integration tokens ---
 # Tenant integration tokens (JWT, HS256) are signed with their own key, so rotating it

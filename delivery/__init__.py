@@ -2,7 +2,10 @@
 
 - `delivery.outcomes`: the one classification — success / permanent / transient / ambiguous (+ broken);
 - `delivery.policy`: the one retry policy, with a schedule per kind in settings;
-- `delivery.dispatch`: robust dispatch after commit, fail-fast publishing, the sweeper as backstop.
+- `delivery.dispatch`: robust dispatch after commit, fail-fast publishing, the sweeper as backstop;
+- `delivery.engine`: the life of one row — claim and lease, one attempt, the outcome, retry, unknown,
+  dead letters, chain order, the sweeper, admin retry and cancel;
+- `delivery.kinds`: what a kind tells the engine (`Kind.send` classifies one call as an `Attempt`).
 
 Kinds and where their rows live:
 
@@ -10,7 +13,7 @@ Kinds and where their rows live:
 |---|---|---|
 | provider, webhook | `communications.Delivery` (+ `DeliveryAttempt` log) | `communications/services/deliveries.py` |
 | callback (notification status events) | `communications.Delivery` (no tenant, no provider) | `notifications/services/callbacks.py` builds the event |
-| notification | `notifications.Notification` | `notifications/channels/*`, `notifications/services/sending.py` |
+| notification | `communications.Delivery` (history: `notifications.Notification`) | `notifications/services/sending.py`, `notifications/channels/*` |
 | sync_page | `communications.InitialSync` | `communications/services/sync.py` |
 | teststand_run | `communications.ConformanceRun` (+ checks) | `communications/teststand/services.py` |
 """

@@ -1,6 +1,6 @@
 """Admin: ONE page of every outbound call, whatever its kind (`/admin/communications/delivery/all/`).
 
-Provider calls, webhooks and notification status events (`communications.Delivery`), notification sends (`notifications.Notification`),
+Provider calls, webhooks, notification status events and notification sends (`communications.Delivery`),
 initial-sync pages (`communications.InitialSync`) and test-stand runs (`communications.ConformanceRun`),
 newest first, filterable by kind, status, tenant and provider (for notifications: the channel), with
 retry and cancel where the kind allows them. Each row links to its own detailed admin page.
@@ -11,6 +11,7 @@ from datetime import datetime
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -18,7 +19,8 @@ from django.urls import reverse
 from config.api.errors import ApplicationError
 
 LIMIT = 200
-ENGINE_ROW_KINDS = ("provider", "webhook", "callback")  # kinds on the engine's row, `communications.Delivery`
+# every kind on the engine's row, `communications.Delivery` (sync pages and test-stand runs keep their own)
+ENGINE_ROW_KINDS = ("provider", "webhook", "callback", "notification")
 KINDS = {"provider": "Эндпоинт провайдера", "webhook": "Вебхук", "callback": "Событие статуса уведомления",
          "notification": "Уведомление",
          "sync": "Первичная синхронизация", "teststand": "Прогон тестового стенда"}
@@ -43,9 +45,19 @@ class Row:
         return f"{self.kind}:{self.pk}"
 
 
+def _engine_row(d) -> Row:
+    if d.kind == "notification":  # the history row is the page people know; the engine row is linked from it
+        notification = d.payload.get("notification", "")
+        target, url = f"{d.endpoint} · уведомление {notification}", reverse(
+            "admin:notifications_notification_change", args=[notification])
+    else:
+        target, url = d.endpoint, reverse("admin:communications_delivery_change", args=[d.pk])
+    return Row(d.kind, d.pk, d.created_at, target, str(d.tenant_id or ""), d.provider.code if d.provider_id else "",
+               d.status, d.get_status_display(), d.attempts, d.last_error, url)
+
+
 def _rows(filters: dict) -> list[Row]:
     from communications.models import ConformanceRun, Delivery, InitialSync
-    from notifications.models import Notification
 
     kind, status, tenant, provider = (filters.get(k, "") for k in ("kind", "status", "tenant", "provider"))
     rows: list[Row] = []
@@ -54,18 +66,10 @@ def _rows(filters: dict) -> list[Row]:
         qs = qs.filter(kind=kind) if kind else qs
         qs = qs.filter(status=status) if status else qs
         qs = qs.filter(tenant_id=tenant) if tenant else qs
-        qs = qs.filter(provider__code=provider) if provider else qs
-        rows += [Row(d.kind, d.pk, d.created_at, d.endpoint, str(d.tenant_id or ""),
-                     d.provider.code if d.provider_id else "", d.status,
-                     d.get_status_display(), d.attempts, d.last_error,
-                     reverse("admin:communications_delivery_change", args=[d.pk])) for d in qs[:LIMIT]]
-    if kind in ("", "notification") and not tenant:
-        qs = Notification.objects.select_related("recipient").order_by("-timestamp")
-        qs = qs.filter(status=status) if status else qs
-        qs = qs.filter(service=provider) if provider else qs
-        rows += [Row("notification", n.pk, n.timestamp, f"{n.service} → {n.recipient_id}", "", n.service, n.status,
-                     n.get_status_display(), n.attempts, n.last_error,
-                     reverse("admin:notifications_notification_change", args=[n.pk])) for n in qs[:LIMIT]]
+        # for notification sends the "provider" filter is the channel
+        qs = qs.filter(Q(provider__code=provider) | Q(kind=Delivery.Kind.NOTIFICATION, endpoint=provider)) \
+            if provider else qs
+        rows += [_engine_row(d) for d in qs[:LIMIT]]
     if kind in ("", "sync"):
         qs = InitialSync.objects.select_related("provider").order_by("-id")
         qs = qs.filter(status=status) if status else qs
@@ -98,16 +102,16 @@ def _statuses() -> list[tuple[str, str]]:
 
 
 def retry(kind: str, pk: str) -> None:
-    """Retry by kind: a dead/refused call, an unknown/failed notification, a failed sync."""
-    from communications.models import InitialSync
+    """Retry by kind: a dead/refused/unknown engine row, a failed sync."""
+    from communications.models import Delivery, InitialSync
     from communications.services import deliveries
     from communications.services.sync import initial_sync_resume
     from notifications.services import notification_resend
 
-    if kind in ENGINE_ROW_KINDS:
+    if kind == "notification":  # the history row goes back to pending with it
+        notification_resend(notification_id=Delivery.objects.get(pk=int(pk)).payload["notification"])
+    elif kind in ENGINE_ROW_KINDS:
         deliveries.delivery_retry(delivery_id=int(pk))
-    elif kind == "notification":
-        notification_resend(notification_id=pk)
     elif kind == "sync":
         sync = InitialSync.objects.get(pk=int(pk))
         if sync.status != InitialSync.Status.FAILED:
@@ -123,7 +127,8 @@ def cancel(kind: str, pk: str) -> None:
     if kind in ENGINE_ROW_KINDS:
         deliveries.delivery_cancel(delivery_id=int(pk))
     else:
-        raise ApplicationError("Отменить можно только вызов провайдера, вебхук или событие статуса.")
+        raise ApplicationError("Отменить можно только доставку движка (вызов провайдера, вебхук, событие, "
+                               "отправку уведомления).")
 
 
 def all_deliveries_view(request, model_admin):

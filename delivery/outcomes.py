@@ -8,12 +8,14 @@ AMBIGUOUS  it may have arrived (read timeout, reset after the body was sent): re
            receiver drops repeats (providers by Idempotency-Key, OneSignal idempotency_key, VK random_id);
            Telegram and email record `unknown` and never re-send on their own.
 BROKEN     we cannot make the call as configured (redirect, URL refused by the SSRF guard): a dead letter.
+DEFERRED   not attempted: a shared rate limit asks to wait (not counted as an attempt).
 """
 
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 SUCCESS, PERMANENT, TRANSIENT, AMBIGUOUS, BROKEN = "success", "permanent", "transient", "ambiguous", "broken"
+DEFERRED = "deferred"
 RETRYABLE_STATUS = (408, 425, 429)
 
 

@@ -180,9 +180,9 @@ class Notification(models.Model):
     last_error = models.TextField("последняя ошибка", blank=True)
     http_status = models.PositiveSmallIntegerField("ответ API", null=True, blank=True)
     sent_at = models.DateTimeField("отправлено", null=True, blank=True)
-    next_attempt_at = models.DateTimeField("следующая попытка", null=True, blank=True)
-    # Set while a call to the channel is in flight: a row left with it set lost its worker mid-call.
-    attempt_started_at = models.DateTimeField("попытка начата", null=True, blank=True)
+    # The send's row in the delivery engine (attempts, lease, retries); this row is the history.
+    delivery = models.ForeignKey("communications.Delivery", verbose_name="доставка", null=True, blank=True,
+                                 on_delete=models.SET_NULL, related_name="+")
     external_id = models.CharField("id у провайдера", max_length=255, blank=True)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name="инициатор", null=True, blank=True,
                                      on_delete=models.SET_NULL, related_name="+")
@@ -201,7 +201,6 @@ class Notification(models.Model):
                 name="notifications_idempotency_key_per_caller",
             ),
         ]
-        indexes = [models.Index(fields=["status", "next_attempt_at"], name="notifications_due_idx")]
 
     def __str__(self):
         return f"{self.get_service_display()} · {self.subject}"

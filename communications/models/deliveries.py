@@ -21,6 +21,9 @@ class Delivery(models.Model):
         WEBHOOK = "webhook", "Вебхук"
         # Status events of the notification service to the calling service's callback_url (no tenant, no provider).
         CALLBACK = "callback", "Событие статуса уведомления"
+        # One send of a notification to one channel (email, push, Telegram, VK); the history row is
+        # `notifications.Notification`, whose status mirrors this one.
+        NOTIFICATION = "notification", "Отправка уведомления"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Ожидает отправки"
@@ -28,14 +31,16 @@ class Delivery(models.Model):
         DELIVERED = "delivered", "Доставлена"
         DEAD = "dead", "Не доставлена"
         REFUSED = "refused", "Отклонена получателем"
+        # It may have arrived and the receiver cannot drop a repeat (Telegram, email): never re-sent on its own.
+        UNKNOWN = "unknown", "Неизвестно (возможно доставлена)"
         CANCELLED = "cancelled", "Отменена"
 
     # Statuses after which the row is never sent again on its own.
-    FINAL_STATUSES = (Status.DELIVERED, Status.DEAD, Status.REFUSED, Status.CANCELLED)
+    FINAL_STATUSES = (Status.DELIVERED, Status.DEAD, Status.REFUSED, Status.UNKNOWN, Status.CANCELLED)
     # Statuses that release the next delivery of the same ordering key. A refusal (4xx) is the
     # receiver's final answer: calls that depend on the refused one are cancelled, the rest go on.
     # A dead delivery (attempts exhausted on transient failures) does NOT release it.
-    RELEASING_STATUSES = (Status.DELIVERED, Status.REFUSED, Status.CANCELLED)
+    RELEASING_STATUSES = (Status.DELIVERED, Status.REFUSED, Status.UNKNOWN, Status.CANCELLED)
 
     kind = models.CharField("тип получателя", max_length=20, choices=Kind.choices, default=Kind.PROVIDER)
     tenant_id = models.UUIDField("тенант", db_index=True, null=True, blank=True)  # empty for callbacks
@@ -58,6 +63,9 @@ class Delivery(models.Model):
     request_id = models.CharField("id запроса (X-Request-Id)", max_length=128, blank=True, editable=False)
 
     status = models.CharField("статус", max_length=20, choices=Status.choices, default=Status.PENDING)
+    # Attempted by the process that answers the API request (a synchronous notification send): no
+    # Celery retries; the sweeper takes it only once that process is surely gone.
+    synchronous = models.BooleanField("синхронная", default=False)
     attempts = models.PositiveIntegerField("попыток в текущем цикле", default=0)
     next_attempt_at = models.DateTimeField("следующая попытка", db_index=True)
     lease_expires_at = models.DateTimeField("аренда попытки до", null=True, blank=True)
@@ -98,6 +106,7 @@ class DeliveryAttempt(models.Model):
         FAILED = "failed", "Ошибка без повтора"
         REFUSED = "refused", "Отказ получателя (4xx)"
         INTERRUPTED = "interrupted", "Прервана (воркер не завершил)"
+        UNKNOWN = "unknown", "Возможно доставлена (не повторяется)"
 
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log",
                                  verbose_name="доставка")

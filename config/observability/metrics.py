@@ -33,7 +33,7 @@ TASK_RUNTIME = Histogram("sbercrm_celery_task_duration_seconds", "Celery task ru
                          buckets=TASK_BUCKETS)
 
 # Outcomes of `delivery_send` that made a call (the others only looked at the row).
-CALL_OUTCOMES = ("delivered", "retry", "dead", "superseded")
+CALL_OUTCOMES = ("delivered", "retry", "dead", "superseded", "refused", "unknown")
 
 
 def http_observe(*, route: str, method: str, status: int, seconds: float) -> None:
@@ -50,16 +50,16 @@ def attempt_observe(*, provider: str, outcome: str, seconds: float) -> None:
     ATTEMPT_LATENCY.labels(provider).observe(seconds)
 
 
-def delivery_send_observe(*, delivery, outcome: str, result=None, started_at=None) -> None:
-    """One hook after an outbox attempt: the outcome by kind, and the call by provider when one was made
+def delivery_send_observe(*, delivery, outcome: str, latency_ms: int | None = None, started_at=None) -> None:
+    """One hook after an outbox attempt: the outcome by kind, and the call by receiver when one was made
     (latency: the client's measure, or the time since the claim when the call raised)."""
     delivery_outcome_observe(kind=delivery.kind, outcome=outcome)
     if outcome in CALL_OUTCOMES:
-        if result is not None:
-            seconds = result.latency_ms / 1000
+        if latency_ms is not None:
+            seconds = latency_ms / 1000
         else:
             seconds = (timezone.now() - started_at).total_seconds() if started_at else 0.0
-        receiver = delivery.provider.code if delivery.provider_id else delivery.kind  # callbacks have no provider
+        receiver = delivery.provider.code if delivery.provider_id else delivery.kind  # no provider: callbacks
         attempt_observe(provider=receiver, outcome=outcome, seconds=seconds)
 
 

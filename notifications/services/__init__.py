@@ -16,12 +16,11 @@ from notifications.services.sending import (
     notification_deliver,
     notification_resend,
     notification_send,
-    notifications_sweep,
 )
 
 __all__ = [
     "binding_links_build", "binding_token_consume", "binding_token_issue", "device_subscribe", "device_unsubscribe",
     "notify_create", "status_callback_set", "notification_deliver", "notification_resend", "notification_send",
-    "notifications_sweep", "preferences_set", "quiet_hours_set",
+    "preferences_set", "quiet_hours_set",
     "recipient_token_issue", "recipient_upsert", "service_binding_deactivate", "service_binding_set",
 ]

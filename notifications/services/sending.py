@@ -1,29 +1,32 @@
-"""`notification_send`: validate, record, deliver (now or through Celery).
+"""`notification_send`: validate, record, deliver (now, or in the background).
 
-Every accepted request becomes a `Notification` row before anything is sent, so a
-failure is never lost. `http_status` is the answer given to the caller (200, 202,
-404, 500). An Idempotency-Key retry replays final answers (200, 202, 4xx, and 500 for
-`unknown`); after a provider failure (500, `failed`) the same key tries the same row again.
-Outcomes (docs/notifications.md, «Исходы»): success, permanent, transient, ambiguous — the
-last is retried only by channels that drop duplicates, else the row becomes `unknown`.
+Every accepted request becomes a `Notification` row (the history) and, when the recipient is linked,
+a row of the delivery engine (`communications.Delivery`, kind `notification`) before anything is sent,
+so a failure is never lost. The engine owns the attempts, lease, retries, sweeper and dead letters; this
+module builds the send, classifies its answer (`_NotificationKind`) and mirrors the final status into
+the history row. `http_status` is the answer given to the caller (200, 202, 404, 500). An
+Idempotency-Key retry replays final answers (200, 202, 4xx, and 500 for `unknown`); after a provider
+failure (500, `failed`) the same key tries again. Outcomes (docs/notifications.md, «Исходы»): an
+ambiguous one is retried only by channels that drop duplicates, else the send becomes `unknown`.
 """
 
 import hashlib
 import json
 import logging
 import time
-from datetime import timedelta
-from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
+from communications.models import Delivery
 from config.api.errors import ApplicationError
 from config.observability.metrics import notification_observe
-from delivery import policy
-from delivery.dispatch import dispatch
+from config.observability.request_id import request_id_get
+from delivery import engine
+from delivery.kinds import Attempt, Kind, register
+from delivery.outcomes import AMBIGUOUS, DEFERRED, PERMANENT, SUCCESS, TRANSIENT
 from notifications.channels import DeliveryError, Target, get_channel
 from notifications.models import (
     BindingService,
@@ -45,7 +48,7 @@ Status = Notification.Status
 
 def notification_send(*, requested_by, user_id, service: str, subject: str, type: str, message: str,
                       idempotency_key: str = "", is_async: bool = False, notify_request=None) -> Notification:
-    """Record the notification and deliver it (sync) or enqueue it (async). Returns the row.
+    """Record the notification and deliver it (sync) or queue it (async). Returns the row.
 
     Raises RecipientNotFound (404) and ApplicationError (400) before recording anything.
     A known recipient without an address for the service gets a FAILED row with http_status 404.
@@ -74,9 +77,9 @@ def notification_send(*, requested_by, user_id, service: str, subject: str, type
                 return notification
             if is_async:
                 notification.http_status = 202
-                notification.next_attempt_at = timezone.now()
-                notification.save(update_fields=["http_status", "next_attempt_at"])
-                transaction.on_commit(partial(_enqueue, notification.pk), robust=True)
+                notification.save(update_fields=["http_status"])
+            _delivery_create(notification, synchronous=not is_async)
+            if is_async:
                 return notification
     except IntegrityError:  # a concurrent request with the same Idempotency-Key won
         winner = notification_get_by_key(requested_by=requested_by, idempotency_key=idempotency_key)
@@ -87,83 +90,24 @@ def notification_send(*, requested_by, user_id, service: str, subject: str, type
 
 
 def notification_deliver(*, notification_id) -> None:
-    """Celery path: one attempt for a due PENDING row; schedules the retry or finishes it."""
-    now = timezone.now()
-    lease = now + timedelta(seconds=settings.NOTIFICATIONS_CHANNEL_TIMEOUT * 3)
-    claimed = Notification.objects.filter(
-        pk=notification_id, status=Status.PENDING, next_attempt_at__lte=now + timedelta(seconds=1),
-    ).update(next_attempt_at=lease)
-    if not claimed:
-        return  # already final, or another worker holds it, or not due yet
-    notification = Notification.objects.select_related("recipient").get(pk=notification_id)
-    error = _attempt(notification)
-    if error is None or notification.status != Status.PENDING:
-        return
-    if error.permanent or notification.attempts >= policy.max_attempts("notification"):
-        _finish(notification, status=Status.FAILED, error=str(error))
-        return
-    # The wait the channel asked for (429, a shared rate-limit window) as is; otherwise the kind's schedule.
-    countdown = error.retry_after if error.retry_after is not None else policy.retry_delay(
-        "notification", notification.attempts)
-    countdown = min(max(countdown, 0.5), settings.CELERY_MAX_COUNTDOWN)
-    notification.next_attempt_at = timezone.now() + timedelta(seconds=countdown)
-    notification.save(update_fields=["next_attempt_at"])
-    _enqueue(notification.pk, countdown=countdown)
-
-
-def notifications_sweep() -> int:
-    """Periodic outbox sweep: re-enqueue async rows that are due but stuck, close abandoned sync rows.
-
-    A row whose worker died with a call in flight (`attempt_started_at` set) is re-sent only by a
-    channel that drops duplicates; otherwise it becomes `unknown` (an admin can re-send it).
-    """
-    now = timezone.now()
-    grace = timedelta(seconds=settings.NOTIFICATIONS_SWEEP_GRACE_SECONDS)
-    stuck = list(Notification.objects.filter(status=Status.PENDING, is_async=True, next_attempt_at__lte=now - grace)
-                 .only("pk", "service", "attempt_started_at")[:500])
-    due = []
-    for row in stuck:
-        if row.attempt_started_at is not None and not get_channel(row.service).drops_duplicates:
-            Notification.objects.filter(pk=row.pk, status=Status.PENDING).update(
-                status=Status.UNKNOWN, next_attempt_at=None, attempt_started_at=None, last_error=_LOST_TEXT)
-        else:
-            due.append(row.pk)
-    for pk in due:
-        _enqueue(pk)
-    old = now - timedelta(minutes=10)
-    abandoned = Notification.objects.filter(
-        Q(next_attempt_at__isnull=True, timestamp__lte=old) | Q(next_attempt_at__lte=old),
-        status=Status.PENDING, is_async=False)
-    in_flight = Q(attempt_started_at__isnull=False) & ~Q(service__in=_deduplicating_services())
-    abandoned.filter(in_flight).update(status=Status.UNKNOWN, http_status=500, next_attempt_at=None,
-                                       attempt_started_at=None, last_error=_LOST_TEXT)
-    abandoned.update(status=Status.FAILED, http_status=500, next_attempt_at=None, attempt_started_at=None,
-                     last_error="Доставка прервана: процесс завершился до ответа.")
-    return len(due)
+    """One engine attempt for the notification's send (kept for tasks queued before the engine owned it)."""
+    delivery_id = Notification.objects.filter(pk=notification_id).values_list("delivery_id", flat=True).first()
+    if delivery_id:
+        engine.delivery_send(delivery_id=delivery_id)
 
 
 def notification_resend(*, notification_id) -> Notification:
-    """Admin: send an `unknown` or `failed` notification again, as a new attempt of the same row.
-
-    The admin takes the risk of a duplicate for `unknown`; that is why it is never automatic.
-    """
-    claimed = Notification.objects.filter(pk=notification_id, status__in=(Status.UNKNOWN, Status.FAILED)).update(
-        status=Status.PENDING, next_attempt_at=timezone.now(), attempt_started_at=None)
-    notification = Notification.objects.select_related("recipient").get(pk=notification_id)
-    if not claimed:
-        raise ApplicationError("Повторить можно только уведомление со статусом «Ошибка» или «Неизвестно».",
-                               field="status")
-    if notification.is_async:
-        transaction.on_commit(lambda: _enqueue(notification.pk), robust=True)
-        return notification
-    return _deliver_sync(notification)
-
-
-_LOST_TEXT = "Воркер завершился во время отправки: возможно, доставлено. Автоматически не повторяется."
-
-
-def _deduplicating_services() -> list[str]:
-    return [service for service in Service.values if get_channel(service).drops_duplicates]
+    """Admin: send an `unknown` or `failed` notification again, in the background, as a fresh cycle of
+    the engine's attempts. The admin takes the risk of a duplicate for `unknown`: never automatic."""
+    with transaction.atomic():
+        claimed = Notification.objects.filter(pk=notification_id, status__in=(Status.UNKNOWN, Status.FAILED)).update(
+            status=Status.PENDING)
+        notification = Notification.objects.select_related("recipient").get(pk=notification_id)
+        if not claimed:
+            raise ApplicationError("Повторить можно только уведомление со статусом «Ошибка» или «Неизвестно».",
+                                   field="status")
+        _redeliver(notification, synchronous=False)
+    return notification
 
 
 # --- internals ----------------------------------------------------------------------------
@@ -182,12 +126,32 @@ def _replay_or_retry(existing: Notification, fingerprint: str) -> Notification:
         raise ApplicationError("Idempotency-Key уже использован с другим запросом.", field="Idempotency-Key")
     if existing.is_async or existing.status != Status.FAILED or existing.http_status != 500:
         return existing
-    claimed = Notification.objects.filter(pk=existing.pk, status=Status.FAILED, http_status=500).update(
-        status=Status.PENDING, http_status=None, next_attempt_at=timezone.now(), attempt_started_at=None)
-    existing.refresh_from_db()
-    if not claimed:
-        return existing
+    with transaction.atomic():
+        claimed = Notification.objects.filter(pk=existing.pk, status=Status.FAILED, http_status=500).update(
+            status=Status.PENDING, http_status=None)
+        existing.refresh_from_db()
+        if not claimed:
+            return existing
+        _redeliver(existing, synchronous=True)
     return _deliver_sync(existing)
+
+
+def _delivery_create(notification: Notification, *, synchronous: bool) -> None:
+    """The engine's row for this send (kind `notification`); the notification keeps the history."""
+    delivery = engine.delivery_create(kind=Delivery.Kind.NOTIFICATION, tenant_id=None, provider_id=None,
+                                      endpoint=notification.service, url="", synchronous=synchronous,
+                                      payload={"notification": str(notification.pk)}, request_id=request_id_get())
+    notification.delivery = delivery
+    notification.save(update_fields=["delivery"])
+
+
+def _redeliver(notification: Notification, *, synchronous: bool) -> None:
+    """A fresh cycle of attempts on the notification's engine row (a new row if it was cancelled)."""
+    status = Delivery.objects.filter(pk=notification.delivery_id).values_list("status", flat=True).first()
+    if status in engine.RETRYABLE_STATUSES:
+        engine.delivery_retry(delivery_id=notification.delivery_id, synchronous=synchronous)
+    else:
+        _delivery_create(notification, synchronous=synchronous)
 
 
 def _render(recipient: Recipient, service: str, subject: str, type: str, message: str):
@@ -213,69 +177,57 @@ def _target(notification: Notification) -> Target | None:
     return Target([binding.service_user_id]) if binding else None
 
 
-def _enqueue(notification_id, countdown: float | None = None) -> None:
-    """Hand the row to Celery. With the broker down it never raises (the commit already happened and
-    the caller gets its 202): the row stays PENDING and the next `notifications.sweep` enqueues it."""
-    from notifications.tasks import notification_deliver_task
-
-    dispatch(notification_deliver_task, args=[str(notification_id)], countdown=countdown,
-             on_failure=partial(_sweep_at_once, notification_id), label=f"notification {notification_id}")
-
-
-def _sweep_at_once(notification_id) -> None:
-    """After a failed dispatch the next sweep takes the row without waiting for the grace period."""
-    Notification.objects.filter(pk=notification_id, status=Status.PENDING).update(
-        next_attempt_at=F("next_attempt_at") - timedelta(seconds=settings.NOTIFICATIONS_SWEEP_GRACE_SECONDS))
-
-
 def _deliver_sync(notification: Notification) -> Notification:
-    """Deliver before answering, within NOTIFICATIONS_SYNC_DEADLINE seconds.
-
-    A transient error is retried inside the deadline when the wait it asks for fits.
-    """
-    deadline = time.monotonic() + settings.NOTIFICATIONS_SYNC_DEADLINE
-    while True:
-        error = _attempt(notification)
-        if error is None or notification.status != Status.PENDING:
-            return notification
-        wait = error.retry_after if error.retry_after is not None else 0.5
-        if error.permanent or time.monotonic() + wait > deadline:
-            _finish(notification, status=Status.FAILED, http_status=500, error=str(error))
-            return notification
-        time.sleep(wait)
+    """Deliver before answering, within NOTIFICATIONS_SYNC_DEADLINE seconds: the engine's attempts run
+    in this process; a transient failure is retried while the wait the engine schedules fits."""
+    engine.delivery_send_inline(delivery_id=notification.delivery_id,
+                                deadline=time.monotonic() + settings.NOTIFICATIONS_SYNC_DEADLINE)
+    notification.refresh_from_db()
+    return notification
 
 
-def _attempt(notification: Notification) -> DeliveryError | None:
-    """One delivery attempt with history bookkeeping. Returns the error, or None when sent."""
-    target = _target(notification)
-    if target is None:  # unbound or deactivated since the request was accepted
-        _finish(notification, status=Status.FAILED, error=_not_linked_text(notification.service),
-                http_status=None if notification.is_async else 404)
-        return DeliveryError(notification.last_error, permanent=True)
-    channel = get_channel(notification.service)
-    wait = _rate_limit_wait(channel, target)
-    if wait:
-        return DeliveryError("Превышен лимит отправки, ждём окно.", permanent=False, retry_after=wait)
-    rendered = _render(notification.recipient, notification.service, notification.subject,
-                       notification.type, notification.message)
-    started = timezone.now()
-    Notification.objects.filter(pk=notification.pk).update(attempts=F("attempts") + 1, attempt_started_at=started)
-    notification.attempts += 1
-    try:
-        result = channel.send(notification_id=notification.pk, target=target, rendered=rendered)
-    except DeliveryError as error:
-        logger.warning("notification %s attempt %s failed: %s", notification.pk, notification.attempts, error)
-        _deactivate(notification, error.deactivate, reason=str(error))
-        notification.attempt_started_at = None
-        if error.ambiguous and not channel.drops_duplicates:
-            # It may have arrived and the receiver cannot drop a repeat: never re-send on our own.
-            _finish(notification, status=Status.UNKNOWN, error=f"{error} — возможно, доставлено; не повторяется",
-                    http_status=None if notification.is_async else 500)
-            return error
-        notification.last_error = str(error)[:2000]
-        notification.save(update_fields=["last_error", "attempt_started_at"])
-        return error
-    with transaction.atomic():
+# --- the engine's kind: one send of a notification to one channel -----------------------------
+
+NOT_LINKED = "not_linked"
+
+
+@register
+class _NotificationKind(Kind):
+    name = schedule = Delivery.Kind.NOTIFICATION
+
+    def drops_duplicates(self, delivery) -> bool:
+        return get_channel(delivery.endpoint).drops_duplicates  # OneSignal, VK: yes; Telegram, email: no
+
+    def lease_seconds(self, delivery) -> float:
+        return settings.NOTIFICATIONS_CHANNEL_TIMEOUT * 3
+
+    def send(self, delivery) -> Attempt:
+        notification = _notification_of(delivery)
+        target = _target(notification)
+        if target is None:  # unbound or deactivated since the request was accepted
+            return Attempt(PERMANENT, error=_not_linked_text(notification.service), response=NOT_LINKED)
+        channel = get_channel(notification.service)
+        wait = _rate_limit_wait(channel, target)
+        if wait:
+            return Attempt(DEFERRED, error="Превышен лимит отправки, ждём окно.", retry_after=wait)
+        rendered = _render(notification.recipient, notification.service, notification.subject,
+                           notification.type, notification.message)
+        Notification.objects.filter(pk=notification.pk).update(attempts=F("attempts") + 1)
+        started = time.monotonic()
+        try:
+            result = channel.send(notification_id=notification.pk, target=target, rendered=rendered)
+        except DeliveryError as error:
+            logger.warning("notification %s attempt failed: %s", notification.pk, error)
+            _deactivate(notification, error.deactivate, reason=str(error))
+            outcome = AMBIGUOUS if error.ambiguous else PERMANENT if error.permanent else TRANSIENT
+            return Attempt(outcome, error=str(error)[:2000], retry_after=error.retry_after,
+                           latency_ms=_ms_since(started))
+        return Attempt(SUCCESS, latency_ms=_ms_since(started), external_id=result.external_id,
+                       response=(target, result, rendered))
+
+    def on_success(self, delivery, attempt: Attempt) -> None:
+        target, result, rendered = attempt.response
+        notification = _notification_of(delivery)
         _deactivate(notification, result.dead_addresses, reason="OneSignal: подписка недействительна")
         if notification.service == Service.PUSH:
             PushHistory.objects.create(
@@ -283,9 +235,34 @@ def _attempt(notification: Notification) -> DeliveryError | None:
                 type=notification.type, message=notification.message, title=rendered.title,
                 device_ids=[d for d in target.addresses if d not in result.dead_addresses],
                 external_id=result.external_id)
-        notification.external_id = result.external_id[:255]
-        _finish(notification, status=Status.SENT, http_status=None if notification.is_async else 200, error="")
-    return None
+        Notification.objects.filter(pk=notification.pk).update(external_id=result.external_id[:255])
+
+    def on_refused(self, delivery, attempt: Attempt) -> None:
+        delivery.not_linked = attempt.response == NOT_LINKED  # read by on_final, in this transaction
+
+    def on_final(self, delivery) -> None:
+        """The history row mirrors the engine's final status; a synchronous send gets its API answer."""
+        notification = _notification_of(delivery)
+        if notification.delivery_id != delivery.pk or notification.status not in (Status.PENDING,):
+            return  # a superseded row, or already final
+        status = {Delivery.Status.DELIVERED: Status.SENT, Delivery.Status.UNKNOWN: Status.UNKNOWN}.get(
+            delivery.status, Status.FAILED)
+        http_status = None
+        if not notification.is_async:
+            not_linked = getattr(delivery, "not_linked", False)
+            http_status = 200 if status == Status.SENT else 404 if not_linked else 500
+        error = delivery.last_error
+        if status == Status.UNKNOWN and not error.endswith("не повторяется"):
+            error = f"{error} — возможно, доставлено; не повторяется"
+        _finish(notification, status=status, error="" if status == Status.SENT else error, http_status=http_status)
+
+
+def _notification_of(delivery) -> Notification:
+    return Notification.objects.select_related("recipient").get(pk=delivery.payload["notification"])
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
 
 
 def _rate_limit_wait(channel, target: Target) -> float:
@@ -314,12 +291,10 @@ def _deactivate(notification: Notification, addresses: list[str], *, reason: str
 def _finish(notification: Notification, *, status: str, error: str, http_status: int | None = None) -> None:
     notification.status = status
     notification.last_error = error[:2000]
-    notification.next_attempt_at = None
-    notification.attempt_started_at = None
-    fields = ["status", "last_error", "next_attempt_at", "attempt_started_at"]
+    fields = ["status", "last_error"]
     if status == Status.SENT:
         notification.sent_at = timezone.now()
-        fields += ["sent_at", "external_id"]
+        fields.append("sent_at")
     if http_status is not None:
         notification.http_status = http_status
         fields.append("http_status")

@@ -214,25 +214,21 @@ def test_async_permanent_error_is_not_retried(fakes, make_recipient, send, djang
     assert len(fakes["telegram"].calls("sendMessage")) == 1
 
 
-def test_sweeper_reenqueues_stuck_async_rows_and_closes_abandoned_sync_rows(fakes, make_recipient, settings):
-    from datetime import timedelta
+def test_sweeper_sends_an_async_row_whose_dispatch_was_lost(fakes, make_recipient, settings,
+                                                            django_capture_on_commit_callbacks):
+    from delivery import engine
+    from notifications.services import notification_send
 
-    from django.utils import timezone
-
-    from notifications.services import notifications_sweep
-
+    settings.DELIVERY_SWEEP_GRACE = 0
     recipient = make_recipient("user", telegram=True)
-    stuck = Notification.objects.create(recipient=recipient, service="telegram", subject="s", type="notification",
-                                        message="m", is_async=True, http_status=202,
-                                        next_attempt_at=timezone.now() - timedelta(minutes=5))
-    abandoned = Notification.objects.create(recipient=recipient, service="telegram", subject="s",
-                                            type="notification", message="m")
-    Notification.objects.filter(pk=abandoned.pk).update(timestamp=timezone.now() - timedelta(hours=1))
-    assert notifications_sweep() == 1
+    # queued, but the on-commit dispatch never ran (as if the broker had been down)
+    stuck = notification_send(requested_by=None, user_id=recipient.pk, service="telegram", subject="s",
+                              type="notification", message="m", is_async=True)
+    assert stuck.status == "pending" and fakes["telegram"].sent_messages() == []
+    with django_capture_on_commit_callbacks(execute=True):
+        assert engine.deliveries_sweep() == 1
     stuck.refresh_from_db()
-    abandoned.refresh_from_db()
-    assert stuck.status == "sent" and len(fakes["telegram"].sent_messages()) == 1
-    assert abandoned.status == "failed" and abandoned.http_status == 500 and abandoned.last_error
+    assert stuck.status == "sent" and stuck.http_status == 202 and len(fakes["telegram"].sent_messages()) == 1
 
 
 def test_deliver_task_ignores_final_rows(fakes, make_recipient, send):

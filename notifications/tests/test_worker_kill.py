@@ -1,6 +1,7 @@
 """Issue 15: a real worker SIGKILLed in the middle of a notification send.
 
-Telegram cannot drop a repeat: the sweeper records `unknown` and sends nothing more. VK drops a repeat by
+The send is a row of the delivery engine. Telegram cannot drop a repeat: once the lease is over, the engine
+records `unknown` and sends nothing more. VK drops a repeat by
 `random_id`: the sweeper sends it again and it is delivered once.
 """
 
@@ -12,8 +13,9 @@ import pytest
 from django.db import transaction
 
 from communications.tests.deliveries.conftest import start_worker_process, stop_worker_processes, subprocess_env
+from delivery.engine import deliveries_sweep
 from notifications.models import Notification
-from notifications.services import notification_send, notifications_sweep
+from notifications.services import notification_send
 
 
 def _wait(predicate, timeout=60.0, on_tick=None):
@@ -31,13 +33,13 @@ def _wait(predicate, timeout=60.0, on_tick=None):
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("service,expected", [("telegram", "unknown"), ("vk", "sent")])
 def test_worker_killed_mid_send(fakes, make_recipient, settings, tmp_path, service, expected):
-    settings.NOTIFICATIONS_SWEEP_GRACE_SECONDS = 0
+    settings.DELIVERY_SWEEP_GRACE = 0
     fake = fakes[service]
     method = "sendMessage" if service == "telegram" else "messages.send"
     fake.stall_next(method, 30)
     env = subprocess_env(TELEGRAM_BOT_TOKEN=settings.TELEGRAM_BOT_TOKEN,
                          TELEGRAM_API_BASE_URL=settings.TELEGRAM_API_BASE_URL, VK_GROUP_TOKEN=settings.VK_GROUP_TOKEN, VK_API_BASE_URL=settings.VK_API_BASE_URL,
-                         NOTIFICATIONS_CHANNEL_TIMEOUT="2", REDIS_URL="")
+                         NOTIFICATIONS_CHANNEL_TIMEOUT="2", DELIVERY_SWEEP_GRACE="0", REDIS_URL="")
     recipient = make_recipient("user", **{service: True})
     with transaction.atomic():
         row = notification_send(requested_by=None, user_id=recipient.pk, service=service, subject="s",
@@ -51,7 +53,7 @@ def test_worker_killed_mid_send(fakes, make_recipient, settings, tmp_path, servi
         workers.append(start_worker_process(env, "celery", tmp_path / "worker2.log"))
         # then, once its lease is over, the sweeper decides by the channel
         assert _wait(lambda: Notification.objects.get(pk=row.pk).status != "pending", timeout=90,
-                     on_tick=notifications_sweep)
+                     on_tick=deliveries_sweep)
     finally:
         stop_worker_processes(workers)
     row.refresh_from_db()

@@ -5,6 +5,7 @@ import re
 from communications.models import Delivery
 from communications.services import deliveries as svc
 from notifications.models import Notification, Recipient
+from notifications.services.sending import _delivery_create
 
 URL = "/admin/communications/delivery/all/"
 
@@ -22,11 +23,15 @@ def test_every_kind_on_one_page_with_filters_retry_and_cancel(admin_client, fast
     notification = Notification.objects.create(recipient=recipient, service="email", subject="s",
                                                type="notification", message="m", status="unknown",
                                                http_status=500, attempts=1)
-    both = {f"provider:{call.pk}", f"notification:{notification.pk}"}
+    _delivery_create(notification, synchronous=True)  # the send's engine row, which ended `unknown`
+    Delivery.objects.filter(pk=notification.delivery_id).update(status="unknown", attempts=1)
+    send = f"notification:{notification.delivery_id}"
+    both = {f"provider:{call.pk}", send}
     assert both <= listed(admin_client)
-    assert listed(admin_client, "?kind=notification") == {f"notification:{notification.pk}"}
+    assert listed(admin_client, "?kind=notification") == {send}
     assert listed(admin_client, f"?tenant={tenant_configuration.tenant_id}") == {f"provider:{call.pk}"}
-    assert listed(admin_client, "?status=unknown") == {f"notification:{notification.pk}"}
+    assert listed(admin_client, "?status=unknown") == {send}
+    assert listed(admin_client, "?provider=email") == {send}
     assert listed(admin_client, f"?provider={tenant_configuration.provider.code}") == {f"provider:{call.pk}"}
     # cancel the pending call
     response = admin_client.post(URL, {"action": "cancel", "selected": [f"provider:{call.pk}"]}, follow=True)
@@ -34,10 +39,10 @@ def test_every_kind_on_one_page_with_filters_retry_and_cancel(admin_client, fast
     assert Delivery.objects.get(pk=call.pk).status == Delivery.Status.CANCELLED
     # retry the unknown notification (the admin decides; never automatic)
     with django_capture_on_commit_callbacks(execute=True):
-        response = admin_client.post(URL, {"action": "retry", "selected": [f"notification:{notification.pk}"]},
-                                     follow=True)
+        response = admin_client.post(URL, {"action": "retry", "selected": [send]}, follow=True)
     assert "Выполнено: 1" in response.content.decode()
-    assert Notification.objects.get(pk=notification.pk).attempts == 2
+    notification.refresh_from_db()
+    assert notification.attempts == 2 and notification.status == "sent"
 
 
 def test_the_page_needs_an_admin(client, db):

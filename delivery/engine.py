@@ -1,0 +1,420 @@
+"""The life of one outbound call, whatever its kind: the row, the claim and lease, one attempt, the
+outcome, retry, dead letters, the sweeper, admin retry and cancel (docs/delivery-engine.md).
+
+    pending ──claim──▶ in_progress ──success──▶ delivered
+       ▲                   │ transient (network, 408/425/429/5xx, SMTP 4xx); ambiguous where the
+       └──── backoff ──────┤ receiver drops repeats
+                           ├──▶ refused (permanent: 4xx, SMTP 5xx, blocked bot; the kind's on_refused)
+                           ├──▶ unknown (ambiguous where the receiver cannot drop a repeat: never re-sent)
+                           └──▶ dead    (broken, or attempts exhausted)
+    pending / in_progress / dead ──admin or deactivation──▶ cancelled
+    dead / refused / unknown / cancelled ──admin retry──▶ pending (a fresh cycle of attempts)
+
+The row is `communications.Delivery` (+ `DeliveryAttempt`, the attempt log). Rows sharing (kind, tenant,
+provider, ordering_key) go out in id order: a row waits while an earlier one of its chain is pending, in
+progress or dead. A kind (`delivery/kinds.py`) only makes the call and classifies the answer.
+A `synchronous` row is attempted by the process that answers the API request (`delivery_send_inline`):
+no Celery retries; the sweeper takes it only once that process is surely gone.
+"""
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from functools import partial
+
+from django.conf import settings
+from django.db import OperationalError, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from config.api.errors import ConflictError
+from config.db import is_lock_race
+from config.observability.metrics import delivery_send_observe
+from config.observability.request_id import request_id_bind
+from delivery import policy
+from delivery.dispatch import dispatch
+from delivery.kinds import Attempt, Kind, kind_get
+from delivery.outcomes import AMBIGUOUS, BROKEN, DEFERRED, PERMANENT, SUCCESS, TRANSIENT
+
+logger = logging.getLogger(__name__)
+
+LOST_TEXT = "попытка прервана: воркер не завершил её до истечения аренды"
+_on_delivered: dict[str, Callable] = {}
+
+
+def _models():
+    from communications.models import Delivery, DeliveryAttempt
+
+    return Delivery, DeliveryAttempt
+
+
+def on_delivered_handler(name: str):
+    """Register `func(delivery)` to run, in the transaction that marks a delivery delivered, for
+    deliveries queued with `on_delivered=name`. The registering module must be imported at startup."""
+
+    def register(func):
+        _on_delivered[name] = func
+        return func
+
+    return register
+
+
+# --- create and dispatch -------------------------------------------------------------
+
+def delivery_create(*, kind: str, ordering_key: str = "", synchronous: bool = False, **fields):
+    """Write the row in the caller's transaction; publish it after commit (not a synchronous one)."""
+    Delivery, _ = _models()
+    if ordering_key:
+        chain_lock(kind, fields.get("tenant_id"), fields.get("provider_id"), ordering_key)
+    delivery = Delivery.objects.create(kind=kind, ordering_key=ordering_key, synchronous=synchronous,
+                                       next_attempt_at=timezone.now(), **fields)
+    if not synchronous:
+        dispatch_on_commit(delivery.pk)
+    return delivery
+
+
+def chain_lock(kind, tenant_id, provider_id, ordering_key) -> None:
+    """Serialise writers of one chain until commit, so id order == commit order."""
+    if connection.vendor != "postgresql":
+        return  # SQLite serialises all writers anyway
+    digest = hashlib.blake2b(f"{kind}:{tenant_id}:{provider_id}:{ordering_key}".encode(), digest_size=8).digest()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest, "big", signed=True)])
+
+
+def _dispatch(delivery_id: int, countdown: float | None = None) -> bool:
+    """Send the task to the broker (one fail-fast attempt). Never raises: the sweeper covers a failure."""
+    from communications.tasks import delivery_send_task
+
+    return dispatch(delivery_send_task, args=[delivery_id], countdown=countdown, queue=settings.DELIVERY_QUEUE,
+                    on_failure=partial(_sweep_at_once, delivery_id), label=f"delivery {delivery_id}")
+
+
+def _sweep_at_once(delivery_id: int) -> None:
+    """After a failed dispatch, let the very next sweep take the row (no grace period)."""
+    Delivery, _ = _models()
+    Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.PENDING).update(
+        next_attempt_at=F("next_attempt_at") - timedelta(seconds=settings.DELIVERY_SWEEP_GRACE), swept_at=None)
+
+
+def dispatch_on_commit(delivery_id: int, countdown: float | None = None) -> None:
+    transaction.on_commit(partial(_dispatch, delivery_id, countdown), robust=True)
+
+
+# --- one attempt ---------------------------------------------------------------------
+
+def delivery_send(*, delivery_id: int) -> str:
+    """Make one attempt if the row is due and first in its chain. Safe to run twice or concurrently:
+    returns a short outcome word."""
+    claimed = _claim(delivery_id)
+    if isinstance(claimed, str):
+        return claimed
+    delivery, number, started_at = claimed
+    request_id_bind(delivery.request_id)  # observability (issue 20): logs and X-Request-Id of this attempt
+    try:
+        attempt = kind_get(delivery.kind).send(delivery)
+    except Exception as exc:  # a bug in the kind's code: never leave the row in progress
+        logger.exception("delivery %s: the %s sender failed", delivery.pk, delivery.kind)
+        attempt = Attempt(BROKEN, error=f"ошибка отправителя: {exc}"[:2000])
+    word = _record_until_stored(delivery, number, started_at, attempt)
+    delivery_send_observe(delivery=delivery, outcome=word, latency_ms=attempt.latency_ms, started_at=started_at)
+    return word
+
+
+def delivery_send_inline(*, delivery_id: int, deadline: float):
+    """Attempts by this process until the row is final or `time.monotonic()` reaches `deadline`; a row
+    still waiting for a retry then is dead. For synchronous rows (an API answer waits for them)."""
+    Delivery, _ = _models()
+    while True:
+        delivery_send(delivery_id=delivery_id)
+        delivery = Delivery.objects.get(pk=delivery_id)
+        if delivery.is_final:
+            return delivery
+        wait = max((delivery.next_attempt_at - timezone.now()).total_seconds(), 0.05)
+        if delivery.status == Delivery.Status.IN_PROGRESS:
+            wait = 0.1  # another process holds it (a sweeper after a crash): wait for its answer
+        if time.monotonic() + wait > deadline:
+            return _give_up(delivery_id, "время ожидания ответа API истекло; автоматически не повторяется")
+        time.sleep(wait)
+
+
+@transaction.atomic
+def _give_up(delivery_id: int, reason: str):
+    Delivery, _ = _models()
+    delivery = Delivery.objects.select_for_update().get(pk=delivery_id)
+    if delivery.status == Delivery.Status.PENDING:
+        _finish(delivery, Delivery.Status.DEAD, f"{delivery.last_error}; {reason}".lstrip("; "))
+    return delivery
+
+
+def _record_until_stored(claimed, number, started_at, attempt: Attempt, *, tries: int = 3) -> str:
+    """The receiver has answered: store that even when PostgreSQL aborts `_record` to break a deadlock
+    (it rolled back as a whole, so running it again is safe). Otherwise the row would wait for its lease
+    to expire and be sent again."""
+    for _ in range(tries - 1):
+        try:
+            return _record(claimed, number, started_at, attempt)
+        except OperationalError as exc:
+            if not is_lock_race(exc):
+                raise
+            logger.warning("delivery %s: recording the answer lost a lock race; recording again", claimed.pk)
+    return _record(claimed, number, started_at, attempt)
+
+
+def _claim(delivery_id: int):
+    Delivery, DeliveryAttempt = _models()
+    with transaction.atomic():
+        # One query: the row (locked) and what the attempt reads (tenant binding, provider, configuration).
+        delivery = (Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+                    .select_related("tenant_configuration", "provider", "configuration")
+                    .filter(pk=delivery_id).first())
+        if delivery is None:
+            return "locked"  # another worker holds it right now (or it never existed)
+        if delivery.is_final:
+            return "final"
+        kind = kind_get(delivery.kind)
+        now = timezone.now()
+        if delivery.status == Delivery.Status.IN_PROGRESS:
+            if delivery.lease_expires_at and delivery.lease_expires_at > now:
+                return "busy"
+            # The process that claimed it died mid-attempt.
+            _log_attempt(delivery, delivery.attempts, delivery.updated_at, DeliveryAttempt.Outcome.INTERRUPTED,
+                         error=LOST_TEXT)
+            if not kind.drops_duplicates(delivery):
+                _finish(delivery, Delivery.Status.UNKNOWN, f"{LOST_TEXT}; возможно, доставлено — "
+                                                           "автоматически не повторяется")
+                return "unknown"
+            if delivery.attempts >= policy.max_attempts(kind.schedule or kind.name):
+                _finish(delivery, Delivery.Status.DEAD, "попытки исчерпаны (последняя прервана)")
+                return "dead"
+        elif delivery.next_attempt_at > now + timedelta(seconds=2):
+            return "not_due"
+        stop = kind.gate(delivery)
+        if stop:
+            return stop
+        if _blocked(delivery):
+            delivery.status = Delivery.Status.PENDING
+            delivery.next_attempt_at = now + timedelta(seconds=settings.DELIVERY_BLOCKED_RECHECK)
+            delivery.lease_expires_at = None
+            delivery.save(update_fields=["status", "next_attempt_at", "lease_expires_at", "updated_at"])
+            return "blocked"
+        kind.prepare(delivery)
+        delivery.status = Delivery.Status.IN_PROGRESS
+        delivery.attempts += 1
+        delivery.lease_expires_at = now + timedelta(seconds=kind.lease_seconds(delivery))
+        delivery.save(update_fields=["status", "attempts", "lease_expires_at", "updated_at"])
+        return delivery, delivery.attempts, now
+
+
+def chain(delivery):
+    Delivery, _ = _models()
+    return Delivery.objects.filter(kind=delivery.kind, tenant_id=delivery.tenant_id,
+                                   provider_id=delivery.provider_id, ordering_key=delivery.ordering_key)
+
+
+def _blocked(delivery) -> bool:
+    if not delivery.ordering_key:
+        return False
+    return chain(delivery).filter(pk__lt=delivery.pk).exclude(status__in=type(delivery).RELEASING_STATUSES).exists()
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return max((parsedate_to_datetime(value) - now).total_seconds(), 0.0)
+    except (TypeError, ValueError):
+        return None
+
+
+def _record(claimed, number, started_at, attempt: Attempt) -> str:
+    Delivery, DeliveryAttempt = _models()
+    kind = kind_get(claimed.kind)
+    with transaction.atomic():
+        kind.lock(claimed)
+        delivery = (Delivery.objects.select_for_update(of=("self",)).select_related("tenant_configuration")
+                    .get(pk=claimed.pk))
+        now = timezone.now()
+        ours = delivery.status == Delivery.Status.IN_PROGRESS and delivery.attempts == number
+        if attempt.status_code is not None:
+            delivery.response_status = attempt.status_code
+            delivery.response_excerpt = attempt.excerpt
+        if attempt.outcome == DEFERRED:
+            if not ours:
+                return "superseded"
+            # Not attempted (a shared rate limit): not counted, back in line after the wait.
+            delivery.status, delivery.attempts, delivery.lease_expires_at = Delivery.Status.PENDING, number - 1, None
+            delivery.next_attempt_at = now + timedelta(seconds=attempt.retry_after or 1)
+            delivery.save()
+            if not delivery.synchronous:
+                dispatch_on_commit(delivery.pk, countdown=attempt.retry_after or 1)
+            return "deferred"
+        duplicates_dropped = kind.drops_duplicates(delivery)
+        retryable = attempt.outcome == TRANSIENT or (attempt.outcome == AMBIGUOUS and duplicates_dropped)
+        max_attempts = policy.max_attempts(kind.schedule or kind.name)
+        if attempt.outcome == SUCCESS:
+            outcome = DeliveryAttempt.Outcome.SUCCESS
+        elif attempt.outcome == PERMANENT:
+            outcome = DeliveryAttempt.Outcome.REFUSED
+        elif attempt.outcome == AMBIGUOUS and not duplicates_dropped:
+            outcome = DeliveryAttempt.Outcome.UNKNOWN
+        elif retryable and number < max_attempts:
+            outcome = DeliveryAttempt.Outcome.RETRY
+        else:
+            outcome = DeliveryAttempt.Outcome.FAILED
+        _log_attempt(delivery, number, started_at, outcome, status_code=attempt.status_code,
+                     latency_ms=attempt.latency_ms, error=attempt.error)
+        if not ours:
+            # Cancelled meanwhile, or our lease expired and someone else took over.
+            delivery.save(update_fields=["response_status", "response_excerpt", "updated_at"])
+            return "superseded"
+        delivery.lease_expires_at = None
+        if outcome == DeliveryAttempt.Outcome.SUCCESS:
+            delivery.delivered_at = now
+            delivery.last_error = ""
+            delivery.response_json = attempt.response_json
+            delivery.provider_message_id = attempt.external_id[:255]
+            _run_kind_hook(kind, "on_success", delivery, attempt)
+            if delivery.on_delivered:
+                handler = _on_delivered.get(delivery.on_delivered)
+                _run_hook(delivery, delivery.on_delivered, partial(handler, delivery) if handler else None)
+            _finish(delivery, Delivery.Status.DELIVERED, delivery.last_error)
+            return "delivered"
+        if outcome == DeliveryAttempt.Outcome.REFUSED:
+            delivery.last_error = attempt.error
+            _run_kind_hook(kind, "on_refused", delivery, attempt)
+            _finish(delivery, Delivery.Status.REFUSED, delivery.last_error)
+            log = logger.info if kind.quiet_refusal(delivery) else logger.warning
+            log("delivery %s (%s %s) refused: %s", delivery.pk, delivery.kind, delivery.endpoint, attempt.error)
+            return "refused"
+        if outcome == DeliveryAttempt.Outcome.UNKNOWN:
+            _finish(delivery, Delivery.Status.UNKNOWN,
+                    f"{attempt.error} — возможно, доставлено; автоматически не повторяется")
+            return "unknown"
+        if outcome == DeliveryAttempt.Outcome.RETRY:
+            retry_after = attempt.retry_after
+            delay = policy.retry_delay(kind.schedule or kind.name, number, retry_after)
+            delivery.status = Delivery.Status.PENDING
+            delivery.next_attempt_at = now + timedelta(seconds=delay)
+            delivery.last_error = attempt.error
+            delivery.save()
+            if not delivery.synchronous and delay <= settings.CELERY_MAX_COUNTDOWN:
+                dispatch_on_commit(delivery.pk, countdown=delay)
+            # Longer waits: the sweeper sends it when next_attempt_at is due.
+            return "retry"
+        suffix = " (попытки исчерпаны)" if retryable else ""
+        _finish(delivery, Delivery.Status.DEAD, attempt.error + suffix)
+        logger.warning("delivery %s (%s %s) is dead: %s", delivery.pk, delivery.kind, delivery.endpoint,
+                       attempt.error)
+        return "dead"
+
+
+def _log_attempt(delivery, number, started_at, outcome, *, status_code=None, latency_ms=None, error="") -> None:
+    _, DeliveryAttempt = _models()
+    DeliveryAttempt.objects.create(delivery=delivery, number=number, started_at=started_at, outcome=outcome,
+                                   status_code=status_code, latency_ms=latency_ms, error=error[:2000])
+
+
+def _run_kind_hook(kind: Kind, name: str, delivery, *args) -> None:
+    if getattr(type(kind), name) is getattr(Kind, name):
+        return  # the kind has no such hook: no savepoint to pay for
+    _run_hook(delivery, name, partial(getattr(kind, name), delivery, *args))
+
+
+def _run_hook(delivery, name: str, hook) -> None:
+    """Run a hook in a savepoint: the receiver got the call, so a bug here must never re-send it."""
+    try:
+        if hook is None:
+            raise LookupError(f"обработчик {name!r} не зарегистрирован")
+        with transaction.atomic():
+            hook()
+    except Exception as exc:
+        if is_lock_race(exc):
+            raise  # not a bug: `_record_until_stored` records the whole answer again
+        logger.exception("delivery %s: handler %s failed", delivery.pk, name)
+        delivery.last_error = f"{delivery.last_error}; обработчик ответа упал: {exc}".lstrip("; ")[:2000]
+
+
+def _finish(delivery, status: str, error: str = "") -> None:
+    """Move to a final status, run the kind's on_final hook, release the next row of the chain."""
+    delivery.status = status
+    delivery.lease_expires_at = None
+    delivery.last_error = error[:2000]
+    delivery.save()
+    _run_kind_hook(kind_get(delivery.kind), "on_final", delivery)
+    if status in type(delivery).RELEASING_STATUSES and delivery.ordering_key:
+        following = chain(delivery).filter(pk__gt=delivery.pk, status=type(delivery).Status.PENDING).order_by("pk")
+        following = following.first()
+        if following is not None and following.attempts == 0:
+            type(delivery).objects.filter(pk=following.pk).update(next_attempt_at=timezone.now())
+            dispatch_on_commit(following.pk)
+
+
+finish = _finish  # for kinds' gates
+
+
+# --- sweeper, retry, cancel --------------------------------------------------------------
+
+def deliveries_sweep(*, limit: int = 500) -> int:
+    """Re-dispatch rows that are due but have no live task: written while the broker was down, waiting
+    longer than a countdown may, or stuck in progress after a worker died. A synchronous row is taken only
+    once the process that answers its API request is surely gone. Returns how many were dispatched."""
+    Delivery, _ = _models()
+    now = timezone.now()
+    grace = now - timedelta(seconds=settings.DELIVERY_SWEEP_GRACE)
+    sync_grace = grace - timedelta(seconds=settings.NOTIFICATIONS_SYNC_DEADLINE)
+    due = (Q(status=Delivery.Status.PENDING, synchronous=False, next_attempt_at__lte=grace)
+           | Q(status=Delivery.Status.PENDING, synchronous=True, next_attempt_at__lte=sync_grace)
+           | Q(status=Delivery.Status.IN_PROGRESS, lease_expires_at__lte=now))
+    # Once per grace period per row, so a long broker backlog is not flooded with duplicates.
+    not_recently_swept = Q(swept_at__isnull=True) | Q(swept_at__lte=grace)
+    ids = list(Delivery.objects.filter(due & not_recently_swept).order_by("next_attempt_at", "pk")
+               .values_list("pk", flat=True)[:limit])
+    # Mark first: an UPDATE after dispatching could hold the row lock just when the task's
+    # SKIP LOCKED claim runs, and the task would give up ("locked") until the next sweep.
+    Delivery.objects.filter(pk__in=ids).update(swept_at=now)
+    failed = [pk for pk in ids if not _dispatch(pk)]
+    if failed:
+        Delivery.objects.filter(pk__in=failed).update(swept_at=None)
+    return len(ids) - len(failed)
+
+
+RETRYABLE_STATUSES = ("dead", "refused", "unknown")
+
+
+@transaction.atomic
+def delivery_retry(*, delivery_id: int, synchronous: bool | None = None):
+    """Give a dead, refused or unknown row a fresh cycle of attempts (the admin takes the risk of a
+    duplicate for `unknown`: that is why it is never automatic). `synchronous`: who drives it now."""
+    Delivery, _ = _models()
+    delivery = Delivery.objects.select_for_update().get(pk=delivery_id)
+    if delivery.status not in RETRYABLE_STATUSES:
+        raise ConflictError("Повторить можно только недоставленную, отклонённую или неизвестную доставку",
+                            code="delivery_not_dead")
+    delivery.status = Delivery.Status.PENDING
+    delivery.attempts = 0
+    delivery.next_attempt_at = timezone.now()
+    if synchronous is not None:
+        delivery.synchronous = synchronous
+    delivery.save()
+    if not delivery.synchronous:
+        dispatch_on_commit(delivery.pk)
+    return delivery
+
+
+@transaction.atomic
+def delivery_cancel(*, delivery_id: int, reason: str = "отменена модератором"):
+    """Stop a pending, in-progress or dead row (releases its chain)."""
+    Delivery, _ = _models()
+    delivery = Delivery.objects.select_for_update().get(pk=delivery_id)
+    if delivery.status in (Delivery.Status.DELIVERED, Delivery.Status.REFUSED, Delivery.Status.CANCELLED,
+                           Delivery.Status.UNKNOWN):
+        raise ConflictError("Доставка уже завершена", code="delivery_final")
+    _finish(delivery, Delivery.Status.CANCELLED, reason)
+    return delivery

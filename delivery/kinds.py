@@ -1,0 +1,89 @@
+"""What a kind of outbound call tells the engine: how to make one attempt and what its answer means.
+
+The engine (`delivery/engine.py`) owns the row and its life; a kind only builds the request, makes the
+call and classifies the answer (`Attempt`), plus optional hooks that run in the engine's transactions.
+Kinds register themselves in the module named in `KIND_MODULES`, imported on first use.
+"""
+
+import importlib
+from dataclasses import dataclass
+
+from django.conf import settings
+
+# kind name -> the module that registers it (imported lazily: a worker needs no app-specific startup)
+KIND_MODULES = {
+    "provider": "communications.services.deliveries",
+    "webhook": "communications.services.deliveries",
+    "callback": "communications.services.deliveries",
+    "notification": "notifications.services.sending",
+}
+_REGISTRY: dict[str, "Kind"] = {}
+
+
+@dataclass
+class Attempt:
+    """The result of one call, as the kind classified it (`delivery.outcomes`, or DEFERRED)."""
+
+    outcome: str
+    error: str = ""
+    status_code: int | None = None
+    latency_ms: int | None = None
+    retry_after: float | None = None  # seconds the receiver (or a rate limit) asks us to wait
+    excerpt: str = ""
+    response_json: object = None  # stored on success
+    external_id: str = ""  # the receiver's id of what was sent (a message id), stored on success
+    response: object = None  # kind-specific data for its hooks
+
+
+class Kind:
+    name = ""
+    schedule = ""  # the retry-policy name (`delivery.policy`); defaults to the kind's name
+
+    def drops_duplicates(self, delivery) -> bool:
+        """Whether the receiver drops a repeat, so an ambiguous outcome may be sent again."""
+        return True
+
+    def lease_seconds(self, delivery) -> float:
+        return settings.PROVIDER_CONNECT_TIMEOUT + settings.PROVIDER_READ_TIMEOUT + settings.DELIVERY_LEASE_MARGIN
+
+    def gate(self, delivery) -> str | None:
+        """In the claim's transaction, before the attempt: finish the row and return a word to stop it."""
+        return None
+
+    def prepare(self, delivery) -> None:
+        """In the claim's transaction, just before the attempt (e.g. fill in ids learned since queuing)."""
+
+    def send(self, delivery) -> Attempt:
+        raise NotImplementedError
+
+    def lock(self, delivery) -> None:
+        """Before the row is locked to record an answer: take the rows that come first in the lock order."""
+
+    def on_success(self, delivery, attempt: Attempt) -> None:
+        """In the recording transaction, before the row is marked delivered."""
+
+    def on_refused(self, delivery, attempt: Attempt) -> None:
+        """In the recording transaction of a permanent refusal."""
+
+    def quiet_refusal(self, delivery) -> bool:
+        """A refusal that is expected (logged at INFO, not WARNING)."""
+        return False
+
+    def on_final(self, delivery) -> None:
+        """In the transaction that gives the row a final status (any path: answer, sweeper, admin, cancel)."""
+
+
+def register(cls: type[Kind]) -> type[Kind]:
+    """Class decorator: the engine uses one instance of each kind."""
+    instance = cls()
+    _REGISTRY[instance.name] = instance
+    return cls
+
+
+def kind_get(name: str) -> Kind:
+    if name not in _REGISTRY and name in KIND_MODULES:
+        importlib.import_module(KIND_MODULES[name])
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise LookupError(f"unknown delivery kind {name!r}") from None
