@@ -7,14 +7,18 @@ Events: `notification.delivered`, `notification.failed`, `notification.deferred`
 hardened provider client (`communications.clients.post_json`: SSRF guard, no redirects, timeouts).
 """
 
-import base64
 import logging
-import secrets
 
 from django.db import transaction
 from django.utils import timezone
 
-from communications.clients import OutboundCallError, UnsafeTargetError, post_json, resolve_safe
+from communications.clients import (
+    OutboundCallError,
+    UnsafeTargetError,
+    post_json,
+    resolve_safe,
+    webhook_secret_generate,
+)
 from config.api.errors import ApplicationError
 from delivery.dispatch import dispatch_on_commit
 from notifications.models import NotifyRequest, StatusCallback
@@ -27,10 +31,6 @@ class CallbackRetry(Exception):
     """The receiver did not accept the event (5xx, 429, network): the task retries."""
 
 
-def _new_secret() -> str:
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-
-
 def status_callback_set(*, account, url: str, rotate_secret: bool = False) -> tuple[StatusCallback, str | None]:
     """Set the account's callback URL. Returns (row, secret) — the secret only when new or rotated."""
     try:
@@ -41,12 +41,12 @@ def status_callback_set(*, account, url: str, rotate_secret: bool = False) -> tu
         row = StatusCallback.objects.select_for_update().filter(account=account).first()
         secret = None
         if row is None:
-            secret = _new_secret()
+            secret = webhook_secret_generate()
             row = StatusCallback.objects.create(account=account, url=url, secret=secret)
         else:
             row.url = url
             if rotate_secret:
-                secret = row.secret = _new_secret()
+                secret = row.secret = webhook_secret_generate()
             row.save()
     logger.info("status callback of %s set%s", account, " (secret rotated)" if rotate_secret else "")
     return row, secret
