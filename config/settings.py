@@ -21,6 +21,10 @@ SECRET_KEY = env.required("SECRET_KEY", when=not DEBUG, fallback="django-insecur
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
+# Benchmarks (bench/run.py, `make bench`): installs the bench app (its table) and mounts /bench/ping and
+# /bench/floor (bench/urls.py). Only the benchmark sets it; never turn it on in production.
+BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -38,6 +42,7 @@ INSTALLED_APPS = [
     "bots",
     "axes",
     "config.apps.PlatformConfig",
+    *(["bench"] if BENCH_ENDPOINTS else []),
 ]
 
 # Declared once; the order matters (see each comment).
@@ -382,10 +387,6 @@ if env.str("INTERNAL_API_TRUSTED_PROXY_COUNT", default="") not in ("", "0"):  # 
     raise ImproperlyConfigured("INTERNAL_API_TRUSTED_PROXY_COUNT is replaced by TRUSTED_PROXIES "
                                "(the proxy's own addresses)")
 
-# --- Benchmarks (bench/run.py, `make bench`) ---
-# Mounts /bench/ping and /bench/floor (communications/api/bench.py). Only the benchmark sets it;
-# never turn it on in production.
-BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)
 
 # --- Operations: request id, metrics, health, heartbeats, Sentry (docs/operations.md) ---
 # Beat touches its heartbeat on every tick and sends only while it holds a Redis lease (one active beat).
