@@ -19,6 +19,7 @@ import requests
 from config.testing.fake_telegram import FakeTelegram
 
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow  # starts the whole local stack; `make test-fast` leaves it out
 
 
 def _free_port() -> int:
