@@ -3,63 +3,17 @@ whoever started them is gone: afterwards the port is free and no child survives 
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
+from config.testing.processes import alive, descendants, free_port, port_free, wait_for
+
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow  # each starts the local stack; `make test-fast` leaves them out
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-
-
-def _descendants(pid: int) -> set[int]:
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            continue
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
-
-
-def _wait(predicate, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def _serving(port: int) -> bool:
@@ -86,7 +40,7 @@ def _start(command, env, port, log_path):
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                start_new_session=True)
     try:
-        assert _wait(lambda: _serving(port), timeout=120), log_path.read_text()[-3000:]
+        assert wait_for(lambda: _serving(port), timeout=120), log_path.read_text()[-3000:]
     except BaseException:
         os.killpg(process.pid, signal.SIGKILL)
         raise
@@ -95,8 +49,8 @@ def _start(command, env, port, log_path):
 
 def _assert_all_stopped(process, children, port, log_path):
     process.wait(timeout=30)
-    assert _wait(lambda: not any(_alive(pid) for pid in children), timeout=20), log_path.read_text()[-3000:]
-    assert _wait(lambda: _port_free(port), timeout=10)
+    assert wait_for(lambda: not any(alive(pid) for pid in children), timeout=20), log_path.read_text()[-3000:]
+    assert wait_for(lambda: port_free(port), timeout=10)
 
 
 @pytest.mark.parametrize(("signum", "to_group"), [
@@ -105,9 +59,9 @@ def _assert_all_stopped(process, children, port, log_path):
 ])
 def test_make_run_stops_runserver_worker_and_beat_on_the_signal(local_env, tmp_path, signum, to_group):
     # given `make run` serving (make itself, then run_local.py, then runserver + its reloader, worker, beat)
-    port = _free_port()
+    port = free_port()
     make = _start(["make", "-s", "-o", "demo-data", "run", f"PORT={port}"], local_env, port, tmp_path / "run.log")
-    children = _descendants(make.pid)
+    children = descendants(make.pid)
     assert len(children) >= 4  # run_local.py, web (and its reloader child), worker, beat
     # when
     if to_group:
@@ -121,10 +75,10 @@ def test_make_run_stops_runserver_worker_and_beat_on_the_signal(local_env, tmp_p
 
 def test_run_local_stops_everything_when_its_parent_is_killed(local_env, tmp_path):
     # given run_local.py started by a parent that is then killed outright (no chance to forward anything)
-    port = _free_port()
+    port = free_port()
     parent = _start(["sh", "-c", f'"{sys.executable}" scripts/run_local.py --port {port} & wait'], local_env, port,
                     tmp_path / "run.log")
-    children = _descendants(parent.pid)
+    children = descendants(parent.pid)
     # when
     parent.kill()
     # then
@@ -133,11 +87,11 @@ def test_run_local_stops_everything_when_its_parent_is_killed(local_env, tmp_pat
 
 def test_make_demo_stops_its_server_on_sigterm(tmp_path):
     # given the demo's server is up (the story is running against it)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DEMO_PORT": str(port)}
     demo = _start([sys.executable, "scripts/demo.py", "--db", str(tmp_path / "demo.sqlite3")], env, port,
                   tmp_path / "demo.log")
-    children = _descendants(demo.pid)
+    children = descendants(demo.pid)
     assert children  # runserver
     # when
     demo.send_signal(signal.SIGTERM)
