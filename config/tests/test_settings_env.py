@@ -52,6 +52,14 @@ def test_env_example_lists_exactly_the_variables_the_settings_read():
     assert sorted(set(documented) - env.names) == [], "in .env.example, but config/settings.py never reads it"
 
 
+def test_settings_read_the_environment_only_through_the_reader():
+    source = (ROOT / "config" / "settings.py").read_text()
+    # a read under a condition would escape the recorded names; the source shows it all the same
+    in_source = set(re.findall(r"\benv\.\w+\(\s*\"([A-Z][A-Z0-9_]*)\"", source))
+    assert in_source == env.names
+    assert "os.environ" not in source and "getenv" not in source
+
+
 def test_every_variable_in_env_example_has_a_one_line_meaning():
     documented, other = _example()
     without = [name for name, meaning in {**documented, **other}.items() if len(meaning) < 10]
