@@ -5,8 +5,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
 export DEBUG ?= 1
+PORT ?= 8000
 
-.PHONY: run test lint migrate demo-data demo venv clean
+.PHONY: run test test-fast lint migrate demo-data demo venv clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=python3"; exit 1; }
@@ -25,16 +26,20 @@ demo-data: migrate
 
 run: demo-data
 	@echo ""
-	@echo "  Приложение:   http://127.0.0.1:8000/"
-	@echo "  Админка:      http://127.0.0.1:8000/admin/"
-	@echo "  API docs:     http://127.0.0.1:8000/api/docs/  (Redoc: /api/redoc/)"
-	@echo "  Health:       http://127.0.0.1:8000/healthz"
-	@echo "  Фоновые задачи: Celery worker + beat, встроенный брокер в .celery-broker/ (Ctrl+C останавливает всё)"
+	@echo "  Приложение:   http://127.0.0.1:$(PORT)/"
+	@echo "  Админка:      http://127.0.0.1:$(PORT)/admin/"
+	@echo "  API docs:     http://127.0.0.1:$(PORT)/api/docs/  (Redoc: /api/redoc/)"
+	@echo "  Health:       http://127.0.0.1:$(PORT)/healthz"
+	@echo "  Фоновые задачи: Celery worker + beat, встроенный брокер в .celery-broker/ (Ctrl+C или SIGTERM останавливает всё)"
 	@echo ""
-	$(PY) scripts/run_local.py --host 127.0.0.1 --port 8000
+	$(PY) scripts/run_local.py --host 127.0.0.1 --port $(PORT)
 
 test: $(STAMP)
 	bash scripts/test.sh
+
+# Everything but the tests marked `slow` (schemathesis, browser, fuzz, demo): the quick loop while working.
+test-fast: $(STAMP)
+	bash scripts/test.sh -m "not slow"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

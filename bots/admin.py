@@ -1,20 +1,17 @@
 from django.contrib import admin
 
 from bots.models import PendingBinding, ProcessedUpdate
+from config.admin import ReadOnlyAdmin
 
 
-class _ReadOnlyAdmin(admin.ModelAdmin):
-    """The bots write these rows; moderators only look (e.g. «почему привязка не прошла?»)."""
+class _BotRowsAdmin(ReadOnlyAdmin):
+    """The bots write these rows; moderators only look (e.g. «почему привязка не прошла?») or delete them."""
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    deletable = True
 
 
 @admin.register(PendingBinding)
-class PendingBindingAdmin(_ReadOnlyAdmin):
+class PendingBindingAdmin(_BotRowsAdmin):
     list_display = ("service", "account_id", "recipient", "status", "created_at", "updated_at")
     list_filter = ("service", "status")
     search_fields = ("account_id", "token__recipient__name", "token__recipient__id")
@@ -27,7 +24,7 @@ class PendingBindingAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(ProcessedUpdate)
-class ProcessedUpdateAdmin(_ReadOnlyAdmin):
+class ProcessedUpdateAdmin(_BotRowsAdmin):
     list_display = ("service", "update_id", "created_at")
     list_filter = ("service",)
     search_fields = ("update_id",)

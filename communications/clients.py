@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import secrets
 import socket
 import time
 from dataclasses import dataclass, field
@@ -72,6 +73,12 @@ class CallResult:
 
 
 # --- signatures ------------------------------------------------------------------
+
+def webhook_secret_generate() -> str:
+    """A Standard Webhooks secret: `whsec_` + base64 of 32 random bytes. The one generator of the project
+    (provider signing secrets, tenants' webhooks, notification status callbacks)."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
 
 def sign(*, secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     """`v1,<base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}"))>` per Standard Webhooks."""

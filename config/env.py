@@ -1,45 +1,79 @@
-"""Small helpers that read settings from the environment."""
+"""Reading the environment for the settings: django-environ, typed and strict.
 
-import os
+`env` is the one reader `config/settings.py` uses. On top of `environ.Env` it
+- raises ImproperlyConfigured naming the variable for a value of the wrong type
+  (an int, float or bool typo stops the start instead of a bare ValueError or a silent False);
+- treats an empty typed variable (`EMAIL_PORT=`) as unset, while an empty string stays empty
+  (`REDIS_URL=` turns Redis off);
+- splits lists on commas, strips items and drops empty ones;
+- never resolves `$OTHER` references (a secret may start with `$`);
+- records every name it was asked for (`env.names`): the registry the `.env.example` drift test reads.
+"""
 
+from __future__ import annotations
+
+import environ
 from django.core.exceptions import ImproperlyConfigured
 
-TRUTHY = {"1", "true", "yes", "on"}
+NOTSET = environ.Env.NOTSET
+TRUE = {"1", "true", "yes", "on"}
+FALSE = {"0", "false", "no", "off"}
+TYPE_NAMES = {int: "an integer", float: "a number", bool: "a boolean (1/0, true/false, yes/no, on/off)"}
 
 
-def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
+class Env(environ.Env):
+    def __init__(self, **scheme):
+        super().__init__(**scheme)
+        self.names: set[str] = set()
 
+    def get_value(self, var, cast=None, default=NOTSET, parse_default=False):
+        self.names.add(var)
+        value = self.ENVIRON.get(var)
+        if value is None or (cast not in (None, str) and not value.strip()):
+            if default is NOTSET:
+                raise ImproperlyConfigured(f"Set the {var} environment variable (see .env.example).")
+            return default
+        if cast in (None, str):
+            return value
+        return self._cast(var, value.strip(), cast)
 
-def env_bool(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in TRUTHY
+    @staticmethod
+    def _cast(var, value: str, cast):
+        if cast is bool:
+            if value.lower() not in TRUE | FALSE:
+                raise ImproperlyConfigured(f"{var} must be {TYPE_NAMES[bool]}.")
+            return value.lower() in TRUE
+        try:
+            return cast(value)
+        except ValueError as exc:  # the value is not echoed: it may be a mistyped secret
+            raise ImproperlyConfigured(f"{var} must be {TYPE_NAMES.get(cast, cast.__name__)}.") from exc
 
-
-def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from exc
-
-
-def env_list(name: str, default: str = "") -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
-
-
-def env_required(name: str, *, when: bool, fallback: str = "") -> str:
-    """Return the variable; fail loudly when it is missing and `when` holds."""
-    value = os.environ.get(name, "")
-    if value:
+    def str(self, var, default=NOTSET, multiline=False, choices=NOTSET):
+        value = self.get_value(var, cast=str, default=default)
+        if choices is not NOTSET and value not in choices:
+            raise ImproperlyConfigured(f"{var} must be one of {', '.join(map(repr, choices))}.")
         return value
-    if when:
-        raise ImproperlyConfigured(
-            f"{name} environment variable is required when DEBUG is off. "
-            f"Set {name} (see .env.example)."
-        )
-    return fallback
+
+    def list(self, var, cast=None, default=NOTSET):
+        """Comma-separated items, stripped, empty ones dropped, each cast (ImproperlyConfigured naming `var`)."""
+        value = self.get_value(var, cast=str, default=None)
+        if value is None:
+            if default is NOTSET:
+                raise ImproperlyConfigured(f"Set the {var} environment variable (see .env.example).")
+            return list(default)
+        items = [item.strip() for item in value.split(",") if item.strip()]
+        return [self._cast(var, item, cast) for item in items] if cast not in (None, str) else items
+
+    def required(self, var, *, when: bool, fallback: str = "") -> str:
+        """The variable; a missing one fails loudly when `when` holds (e.g. DEBUG off), else `fallback`."""
+        value = self.str(var, default="")
+        if value:
+            return value
+        if when:
+            raise ImproperlyConfigured(
+                f"{var} environment variable is required when DEBUG is off. Set {var} (see .env.example)."
+            )
+        return fallback
+
+
+env = Env()

@@ -5,22 +5,25 @@ development (SQLite + eager Celery). See .env.example for the full list.
 """
 
 from datetime import timedelta
+from ipaddress import ip_network
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_required, env_str
+from config.env import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_required(
-    "SECRET_KEY", when=not DEBUG, fallback="django-insecure-local-development-only-key"
-)
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env.required("SECRET_KEY", when=not DEBUG, fallback="django-insecure-local-development-only-key")
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# Benchmarks (bench/run.py, `make bench`): installs the bench app (its table) and mounts /bench/ping and
+# /bench/floor (bench/urls.py). Only the benchmark sets it; never turn it on in production.
+BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -39,19 +42,29 @@ INSTALLED_APPS = [
     "bots",
     "axes",
     "config.apps.PlatformConfig",
+    *(["bench"] if BENCH_ENDPOINTS else []),
 ]
 
+# Declared once; the order matters (see each comment).
 MIDDLEWARE = [
+    # First: every response, even a refusal by a later middleware, carries X-Request-Id (docs/operations.md).
+    "config.observability.request_id.RequestIdMiddleware",
+    # HTTP metrics right after the request id, so refusals by later middleware are counted too.
+    "config.observability.middleware.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # The /internal/ network fence (INTERNAL_API_ALLOWED_NETWORKS), before any work is done for the request.
+    "config.api.networks.InternalNetworkMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    # No LocaleMiddleware: the admin and every user-facing text are Russian whatever the browser asks for.
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "config.api.lockout.LoginLockoutMiddleware",  # last, as django-axes requires
+    "config.api.lockout.LoginLockoutMiddleware",  # after authentication, as django-axes requires
+    "config.api.utc.UtcOutsideAdminMiddleware",
+    "config.api.paths.TrailingSlashMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -73,9 +86,9 @@ TEMPLATES = [
 ]
 
 # --- Database -----------------------------------------------------------------
-DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+DATABASE_URL = env.str("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
 # DB_CONN_MAX_AGE > 0 keeps connections open between requests/tasks (compose sets 60), checked before reuse.
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0),
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env.int("DB_CONN_MAX_AGE", default=0),
                                               conn_health_checks=True)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -86,10 +99,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# --- I18N: Russian admin, UTC storage -----------------------------------------
+# --- I18N: Russian only (admin, API messages), UTC storage -----------------------------------------
 LANGUAGE_CODE = "ru"
-LANGUAGES = [("ru", "Русский"), ("en", "English")]
-TIME_ZONE = env_str("TIME_ZONE", "Europe/Moscow")
+LANGUAGES = [("ru", "Русский")]  # the only language: no LocaleMiddleware, whatever the browser says
+TIME_ZONE = env.str("TIME_ZONE", default="Europe/Moscow")
 USE_I18N = True
 USE_TZ = True  # stored in UTC, shown in TIME_ZONE
 
@@ -104,7 +117,7 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG
 
 # --- Redis / cache --------------------------------------------------------------
-REDIS_URL = env_str("REDIS_URL")
+REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     # short socket timeouts: a Redis outage must cost a request milliseconds, not minutes
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
@@ -113,15 +126,15 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Celery ---------------------------------------------------------------------
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 # Empty broker means eager mode: tasks run inline (make run, unit tests).
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
-CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", CELERY_BROKER_URL)
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=CELERY_BROKER_URL)
 # The broker re-delivers an unacked task after this many seconds. Every countdown
 # must stay below it; longer waits are scheduled from the database (see outbox).
-CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 2 * 60 * 60)
-CELERY_MAX_COUNTDOWN = min(env_int("CELERY_MAX_COUNTDOWN", 60 * 60), CELERY_VISIBILITY_TIMEOUT // 2)
+CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=2 * 60 * 60)
+CELERY_MAX_COUNTDOWN = min(env.int("CELERY_MAX_COUNTDOWN", default=60 * 60), CELERY_VISIBILITY_TIMEOUT // 2)
 CELERY_BEAT_SCHEDULE: dict = {}
 # Redis restarts (docs/reliability-and-security.md "Redis restarts"): reconnect forever, never give up.
 CELERY_BROKER_CONNECTION_RETRY = True
@@ -147,8 +160,8 @@ REST_FRAMEWORK = {
         "config.api.throttling.ClientRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
-        "principal": env_str("THROTTLE_RATE_PRINCIPAL", "6000/min"),
-        "anon": env_str("THROTTLE_RATE_ANON", "120/min"),
+        "principal": env.str("THROTTLE_RATE_PRINCIPAL", default="6000/min"),
+        "anon": env.str("THROTTLE_RATE_ANON", default="120/min"),
     },
     "EXCEPTION_HANDLER": "config.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "config.api.schema.AutoSchema",
@@ -156,12 +169,12 @@ REST_FRAMEWORK = {
 }
 
 # While the cache (Redis) fails, the throttles count in process memory and retry Redis after this long.
-THROTTLE_FALLBACK_SECONDS = float(env_str("THROTTLE_FALLBACK_SECONDS", "5"))
+THROTTLE_FALLBACK_SECONDS = env.float("THROTTLE_FALLBACK_SECONDS", default=5.0)
 
 SIMPLE_JWT = {
-    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 15)),
-    "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_DAYS", 7)),
-    "SIGNING_KEY": env_str("JWT_SIGNING_KEY", SECRET_KEY),
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=7)),
+    "SIGNING_KEY": env.str("JWT_SIGNING_KEY", default=SECRET_KEY),
     "ALGORITHM": "HS256",
     "UPDATE_LAST_LOGIN": False,
     # Tokens carry the user's token version (config/auth.py): a password change etc. revokes them.
@@ -185,25 +198,25 @@ SPECTACULAR_SETTINGS = {
 
 # --- Security -------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
-SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
-CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 APPEND_SLASH = False
-DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
 
 # --- Login lockout (django-axes): admin and /api/auth/token/ ---------------------------------
 # A username, or a client address, with AXES_FAILURE_LIMIT failures within the cool-off period is
 # refused (429) until the period passes or an administrator unlocks it (admin: «Попытки доступа»).
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
-AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10)
-AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "config.api.lockout.lockout_client_ip"
@@ -212,21 +225,19 @@ AXES_LOCKOUT_CALLABLE = "config.api.lockout.lockout_response"
 SILENCED_SYSTEM_CHECKS = ["axes.W002"]  # the check wants the exact class; LoginLockoutMiddleware subclasses it
 
 # --- Email ----------------------------------------------------------------------
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
-EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
-EMAIL_PORT = env_int("EMAIL_PORT", 25)
-EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
-EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
-EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
-EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
-DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "SberCRM <noreply@sbercrm.local>")
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="SberCRM <noreply@sbercrm.local>")
 
 # --- Logging --------------------------------------------------------------------
-LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 # Every line carries the request id (config/observability/request_id.py); LOG_FORMAT=json: one JSON object a line.
-LOG_FORMAT = env_str("LOG_FORMAT", "plain")
-if LOG_FORMAT not in ("plain", "json"):
-    raise ImproperlyConfigured(f"LOG_FORMAT: {LOG_FORMAT!r} is neither 'plain' nor 'json'")
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain", choices=("plain", "json"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -234,56 +245,65 @@ LOGGING = {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
         "json": {"()": "config.observability.request_id.JsonFormatter"},
     },
-    "filters": {"request_id": {"()": "config.observability.request_id.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "config.observability.request_id.RequestIdFilter"},
+        "redact_secrets": {"()": "config.log_redaction.RedactSecretsFilter"},
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     # Django's own DEBUG console handler would print every django.* line a second time, without the request id.
-    "loggers": {"django": {"handlers": [], "level": LOG_LEVEL}, "django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django": {"handlers": [], "level": LOG_LEVEL},
+        "django.db.backends": {"level": "WARNING"},
+        # HTTP client libraries log request lines at DEBUG and the Telegram bot token is part of the URL:
+        # their lines pass through the redaction filter (config/log_redaction.py).
+        **{name: {"filters": ["redact_secrets"]} for name in ("urllib3.connectionpool", "TeleBot", "vk_api", "requests")},
+    },
 }
 
 # --- Notifications (notification service, Telegram/VK bots) -----------------------
 # Bots and channels are off while their token is empty; `make run` needs none of them.
-TELEGRAM_BOT_TOKEN = env_str("TELEGRAM_BOT_TOKEN")
-TELEGRAM_BOT_NAME = env_str("TELEGRAM_BOT_NAME", "SberCRMNotifyBot")
-TELEGRAM_API_BASE_URL = env_str("TELEGRAM_API_BASE_URL", "https://api.telegram.org")
-TELEGRAM_WEBHOOK_SECRET = env_str("TELEGRAM_WEBHOOK_SECRET")
-VK_GROUP_TOKEN = env_str("VK_GROUP_TOKEN")
-VK_GROUP_ID = env_str("VK_GROUP_ID")
-VK_BOT_NAME = env_str("VK_BOT_NAME", "sbercrm_notify")
-VK_API_BASE_URL = env_str("VK_API_BASE_URL", "https://api.vk.ru")
-VK_API_VERSION = env_str("VK_API_VERSION", "5.199")
-VK_CALLBACK_SECRET = env_str("VK_CALLBACK_SECRET")
-VK_CONFIRMATION_CODE = env_str("VK_CONFIRMATION_CODE")
-ONESIGNAL_API_BASE_URL = env_str("ONESIGNAL_API_BASE_URL", "https://api.onesignal.com")
-ONESIGNAL_APP_ID = env_str("ONESIGNAL_APP_ID")
-ONESIGNAL_API_KEY = env_str("ONESIGNAL_API_KEY")
-NOTIFICATIONS_BINDING_TOKEN_TTL_MINUTES = env_int("NOTIFICATIONS_BINDING_TOKEN_TTL_MINUTES", 60)
-NOTIFICATIONS_USER_TOKEN_MINUTES = env_int("NOTIFICATIONS_USER_TOKEN_MINUTES", 30 * 24 * 60)
-NOTIFICATIONS_CHANNEL_TIMEOUT = env_int("NOTIFICATIONS_CHANNEL_TIMEOUT", 10)  # seconds per remote call
-NOTIFICATIONS_SYNC_DEADLINE = env_int("NOTIFICATIONS_SYNC_DEADLINE", 15)  # seconds a sync send may take
-NOTIFICATIONS_MAX_ATTEMPTS = env_int("NOTIFICATIONS_MAX_ATTEMPTS", 8)  # async attempts before FAILED
+TELEGRAM_BOT_TOKEN = env.str("TELEGRAM_BOT_TOKEN", default="")
+TELEGRAM_BOT_NAME = env.str("TELEGRAM_BOT_NAME", default="SberCRMNotifyBot")
+TELEGRAM_API_BASE_URL = env.str("TELEGRAM_API_BASE_URL", default="https://api.telegram.org")
+TELEGRAM_WEBHOOK_SECRET = env.str("TELEGRAM_WEBHOOK_SECRET", default="")
+VK_GROUP_TOKEN = env.str("VK_GROUP_TOKEN", default="")
+VK_GROUP_ID = env.str("VK_GROUP_ID", default="")
+VK_BOT_NAME = env.str("VK_BOT_NAME", default="sbercrm_notify")
+VK_API_BASE_URL = env.str("VK_API_BASE_URL", default="https://api.vk.ru")
+VK_API_VERSION = env.str("VK_API_VERSION", default="5.199")
+VK_CALLBACK_SECRET = env.str("VK_CALLBACK_SECRET", default="")
+VK_CONFIRMATION_CODE = env.str("VK_CONFIRMATION_CODE", default="")
+ONESIGNAL_API_BASE_URL = env.str("ONESIGNAL_API_BASE_URL", default="https://api.onesignal.com")
+ONESIGNAL_APP_ID = env.str("ONESIGNAL_APP_ID", default="")
+ONESIGNAL_API_KEY = env.str("ONESIGNAL_API_KEY", default="")
+NOTIFICATIONS_BINDING_TOKEN_TTL_MINUTES = env.int("NOTIFICATIONS_BINDING_TOKEN_TTL_MINUTES", default=60)
+NOTIFICATIONS_USER_TOKEN_MINUTES = env.int("NOTIFICATIONS_USER_TOKEN_MINUTES", default=30 * 24 * 60)
+NOTIFICATIONS_CHANNEL_TIMEOUT = env.int("NOTIFICATIONS_CHANNEL_TIMEOUT", default=10)  # seconds per remote call
+NOTIFICATIONS_SYNC_DEADLINE = env.int("NOTIFICATIONS_SYNC_DEADLINE", default=15)  # seconds a sync send may take
+NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=8)  # async attempts before FAILED
 # Waits after failed async attempts 1, 2, … (delivery/policy.py: one retry policy, a schedule per kind).
-NOTIFICATIONS_RETRY_SCHEDULE = [float(x) for x in env_list("NOTIFICATIONS_RETRY_SCHEDULE", "2,4,8,16,32,64,128")]
+NOTIFICATIONS_RETRY_SCHEDULE = env.list("NOTIFICATIONS_RETRY_SCHEDULE", cast=float, default=[2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0])
 # Issue 18: absolute base of the links put into emails (one-click unsubscribe), no trailing slash.
-NOTIFICATIONS_PUBLIC_URL = env_str("NOTIFICATIONS_PUBLIC_URL", "http://localhost:8000").rstrip("/")
+NOTIFICATIONS_PUBLIC_URL = env.str("NOTIFICATIONS_PUBLIC_URL", default="http://localhost:8000").rstrip("/")
 # `notify`: channel order tried for a user, and the per-type policy (first_success | all).
-NOTIFICATIONS_FALLBACK_ORDER = env_str("NOTIFICATIONS_FALLBACK_ORDER", "telegram,vk,push,email").split(",")
+NOTIFICATIONS_FALLBACK_ORDER = env.list("NOTIFICATIONS_FALLBACK_ORDER", default=["telegram", "vk", "push", "email"])
 NOTIFICATIONS_TYPE_POLICY = {"notification": "first_success", "deadline": "first_success", "service": "first_success",
                              "error": "all", "critical": "all"}
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({"NotificationServiceEnum": "notifications.models.Service",
                                                     "NotifyStatusEnum": "notifications.api.serializers.NOTIFY_STATUSES"})
 CELERY_BEAT_SCHEDULE["notifications-notify-due"] = {"task": "notifications.notify_due", "schedule": 60.0}
 # Per-second limits shared by all workers through the cache (Redis).
-TELEGRAM_RATE_LIMIT_GLOBAL = env_int("TELEGRAM_RATE_LIMIT_GLOBAL", 30)
-TELEGRAM_RATE_LIMIT_PER_CHAT = env_int("TELEGRAM_RATE_LIMIT_PER_CHAT", 1)
-VK_RATE_LIMIT_GLOBAL = env_int("VK_RATE_LIMIT_GLOBAL", 20)
-ONESIGNAL_RATE_LIMIT = env_int("ONESIGNAL_RATE_LIMIT", 150)
+TELEGRAM_RATE_LIMIT_GLOBAL = env.int("TELEGRAM_RATE_LIMIT_GLOBAL", default=30)
+TELEGRAM_RATE_LIMIT_PER_CHAT = env.int("TELEGRAM_RATE_LIMIT_PER_CHAT", default=1)
+VK_RATE_LIMIT_GLOBAL = env.int("VK_RATE_LIMIT_GLOBAL", default=20)
+ONESIGNAL_RATE_LIMIT = env.int("ONESIGNAL_RATE_LIMIT", default=150)
 
 # --- Communications public API: integration tokens ---
 # Tenant integration tokens (JWT, HS256) are signed with their own key, so rotating it
 # never touches service JWTs. Every request still checks the token id against the DB.
-COMMUNICATIONS_TOKEN_SIGNING_KEY = env_str("COMMUNICATIONS_TOKEN_SIGNING_KEY", SECRET_KEY)
-COMMUNICATIONS_TOKEN_LIFETIME_DAYS = env_int("COMMUNICATIONS_TOKEN_LIFETIME_DAYS", 365)
+COMMUNICATIONS_TOKEN_SIGNING_KEY = env.str("COMMUNICATIONS_TOKEN_SIGNING_KEY", default=SECRET_KEY)
+COMMUNICATIONS_TOKEN_LIFETIME_DAYS = env.int("COMMUNICATIONS_TOKEN_LIFETIME_DAYS", default=365)
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
     "MessageStatusEnum": "communications.models.conversations.Message.Status",
     "IntegrationTokenStatusEnum": "communications.models.conversations.IntegrationToken.Status",
@@ -292,20 +312,19 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
 # --- Provider calls: outbox, retries, hardened client (docs/provider-calls.md) ---
 # Loopback targets are allowed only for tests/local development; private,
 # link-local, reserved and multicast addresses are always refused.
-PROVIDER_ALLOW_LOOPBACK = env_bool("PROVIDER_ALLOW_LOOPBACK", DEBUG)
-PROVIDER_CONNECT_TIMEOUT = float(env_str("PROVIDER_CONNECT_TIMEOUT", "5"))
-PROVIDER_READ_TIMEOUT = float(env_str("PROVIDER_READ_TIMEOUT", "20"))
+PROVIDER_ALLOW_LOOPBACK = env.bool("PROVIDER_ALLOW_LOOPBACK", default=DEBUG)
+PROVIDER_CONNECT_TIMEOUT = env.float("PROVIDER_CONNECT_TIMEOUT", default=5.0)
+PROVIDER_READ_TIMEOUT = env.float("PROVIDER_READ_TIMEOUT", default=20.0)
 # Waits (seconds) after failed attempts 1..9: 10 attempts over about 23 hours, ±20% jitter.
-DELIVERY_RETRY_SCHEDULE = [
-    float(x) for x in env_list("DELIVERY_RETRY_SCHEDULE", "5,30,120,600,1800,3600,10800,21600,43200")
-]
-DELIVERY_RETRY_JITTER = float(env_str("DELIVERY_RETRY_JITTER", "0.2"))
-DELIVERY_RETRY_AFTER_MAX = env_int("DELIVERY_RETRY_AFTER_MAX", 12 * 60 * 60)
-DELIVERY_LEASE_MARGIN = env_int("DELIVERY_LEASE_MARGIN", 30)  # added to connect+read timeouts
-DELIVERY_SWEEP_INTERVAL = env_int("DELIVERY_SWEEP_INTERVAL", 30)
-DELIVERY_SWEEP_GRACE = env_int("DELIVERY_SWEEP_GRACE", 60)  # the normal task gets this long first
-DELIVERY_BLOCKED_RECHECK = env_int("DELIVERY_BLOCKED_RECHECK", 300)
-DELIVERY_QUEUE = env_str("DELIVERY_QUEUE", "celery")
+DELIVERY_RETRY_SCHEDULE = env.list("DELIVERY_RETRY_SCHEDULE", cast=float,
+                                   default=[5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0, 10800.0, 21600.0, 43200.0])
+DELIVERY_RETRY_JITTER = env.float("DELIVERY_RETRY_JITTER", default=0.2)
+DELIVERY_RETRY_AFTER_MAX = env.int("DELIVERY_RETRY_AFTER_MAX", default=12 * 60 * 60)
+DELIVERY_LEASE_MARGIN = env.int("DELIVERY_LEASE_MARGIN", default=30)  # added to connect+read timeouts
+DELIVERY_SWEEP_INTERVAL = env.int("DELIVERY_SWEEP_INTERVAL", default=30)
+DELIVERY_SWEEP_GRACE = env.int("DELIVERY_SWEEP_GRACE", default=60)  # the normal task gets this long first
+DELIVERY_BLOCKED_RECHECK = env.int("DELIVERY_BLOCKED_RECHECK", default=300)
+DELIVERY_QUEUE = env.str("DELIVERY_QUEUE", default="celery")
 CELERY_BEAT_SCHEDULE["communications-deliveries-sweep"] = {
     "task": "communications.deliveries_sweep",
     "schedule": float(DELIVERY_SWEEP_INTERVAL),
@@ -313,12 +332,12 @@ CELERY_BEAT_SCHEDULE["communications-deliveries-sweep"] = {
 
 # --- Test stand: provider conformance runs (docs/test-stand.md) ---
 # Each call uses the provider timeouts above; the whole run stops calling after this budget.
-TESTSTAND_RUN_BUDGET = float(env_str("TESTSTAND_RUN_BUDGET", "120"))
+TESTSTAND_RUN_BUDGET = env.float("TESTSTAND_RUN_BUDGET", default=120.0)
 # A queued/running run older than budget + timeouts + this margin is considered lost.
-TESTSTAND_STALE_MARGIN = env_int("TESTSTAND_STALE_MARGIN", 60)
-TESTSTAND_QUEUE = env_str("TESTSTAND_QUEUE", "celery")
+TESTSTAND_STALE_MARGIN = env.int("TESTSTAND_STALE_MARGIN", default=60)
+TESTSTAND_QUEUE = env.str("TESTSTAND_QUEUE", default="celery")
 # A queued run older than this without a worker on it is dispatched again by the sweeper.
-TESTSTAND_SWEEP_GRACE = env_int("TESTSTAND_SWEEP_GRACE", 60)
+TESTSTAND_SWEEP_GRACE = env.int("TESTSTAND_SWEEP_GRACE", default=60)
 CELERY_BEAT_SCHEDULE["communications-conformance-runs-sweep"] = {
     "task": "communications.conformance_runs_sweep", "schedule": 60.0}
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
@@ -328,82 +347,61 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
 
 # --- Bots: Telegram/VK binding dialogues (docs/bots.md) ---
 # Public URL of /bots/telegram/webhook for `manage.py set_telegram_webhook`; polling needs none.
-TELEGRAM_WEBHOOK_URL = env_str("TELEGRAM_WEBHOOK_URL")
+TELEGRAM_WEBHOOK_URL = env.str("TELEGRAM_WEBHOOK_URL", default="")
 CELERY_BEAT_SCHEDULE["bots-prune"] = {"task": "bots.prune", "schedule": 24 * 60 * 60.0}
 
 # --- Provider callbacks: operator API, initial sync, webhook events (docs/provider-calls.md) ---
 # Base URL of our public API, passed to the provider's setWebhook.
-COMMUNICATIONS_PUBLIC_API_URL = env_str("COMMUNICATIONS_PUBLIC_API_URL", "http://localhost:8000/api/v1/")
-INITIAL_SYNC_PAGE_SIZE = env_int("INITIAL_SYNC_PAGE_SIZE", 200)  # `limit` sent to getMessageHistory
-INITIAL_SYNC_MAX_ATTEMPTS = env_int("INITIAL_SYNC_MAX_ATTEMPTS", 8)  # consecutive failures of one page
-INITIAL_SYNC_RETRY_DELAY = float(env_str("INITIAL_SYNC_RETRY_DELAY", "10"))  # doubles per failure
-INITIAL_SYNC_SWEEP_GRACE = env_int("INITIAL_SYNC_SWEEP_GRACE", 300)
+COMMUNICATIONS_PUBLIC_API_URL = env.str("COMMUNICATIONS_PUBLIC_API_URL", default="http://localhost:8000/api/v1/")
+INITIAL_SYNC_PAGE_SIZE = env.int("INITIAL_SYNC_PAGE_SIZE", default=200)  # `limit` sent to getMessageHistory
+INITIAL_SYNC_MAX_ATTEMPTS = env.int("INITIAL_SYNC_MAX_ATTEMPTS", default=8)  # consecutive failures of one page
+INITIAL_SYNC_RETRY_DELAY = env.float("INITIAL_SYNC_RETRY_DELAY", default=10.0)  # doubles per failure
+INITIAL_SYNC_SWEEP_GRACE = env.int("INITIAL_SYNC_SWEEP_GRACE", default=300)
 CELERY_BEAT_SCHEDULE["communications-initial-syncs-sweep"] = {
     "task": "communications.initial_syncs_sweep",
     "schedule": 60.0,
 }
 # An operator write's Idempotency-Key replays its answer for at least this long (then it is pruned hourly).
-OPERATOR_IDEMPOTENCY_KEY_HOURS = env_int("OPERATOR_IDEMPOTENCY_KEY_HOURS", 24)
+OPERATOR_IDEMPOTENCY_KEY_HOURS = env.int("OPERATOR_IDEMPOTENCY_KEY_HOURS", default=24)
 CELERY_BEAT_SCHEDULE["communications-operator-requests-prune"] = {
     "task": "communications.operator_requests_prune",
     "schedule": 60 * 60.0,
 }
 
 # --- Reliability and security: internal API network allow-list (config/api/networks.py) ---
-from ipaddress import ip_network  # noqa: E402
-
-from django.core.exceptions import ImproperlyConfigured  # noqa: E402
-
 # Comma-separated CIDRs allowed to call /internal/...; empty = any network (auth still applies).
-INTERNAL_API_ALLOWED_NETWORKS = env_list("INTERNAL_API_ALLOWED_NETWORKS")
+INTERNAL_API_ALLOWED_NETWORKS = env.list("INTERNAL_API_ALLOWED_NETWORKS", default=[])
 # Addresses (CIDRs) of our own reverse proxy (nginx); X-Forwarded-For is read only from them
 # (config.api.networks.client_address: the fence, the anonymous throttle, the login lockout).
-TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 for _name in ("INTERNAL_API_ALLOWED_NETWORKS", "TRUSTED_PROXIES"):
     for _cidr in globals()[_name]:  # a typo must stop the start, not open or close anything silently
         try:
             ip_network(_cidr, strict=False)
         except ValueError as _exc:
             raise ImproperlyConfigured(f"{_name}: {_cidr!r} is not a CIDR") from _exc
-if env_str("INTERNAL_API_TRUSTED_PROXY_COUNT") not in ("", "0"):  # a count trusts whoever connects: refuse it
+if env.str("INTERNAL_API_TRUSTED_PROXY_COUNT", default="") not in ("", "0"):  # a count trusts whoever connects: refuse it
     raise ImproperlyConfigured("INTERNAL_API_TRUSTED_PROXY_COUNT is replaced by TRUSTED_PROXIES "
                                "(the proxy's own addresses)")
-MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
-                  "config.api.networks.InternalNetworkMiddleware")
-MIDDLEWARE += ["config.api.utc.UtcOutsideAdminMiddleware", "config.api.paths.TrailingSlashMiddleware"]
 
-# --- Reliability and security: no credentials in logs (config/log_redaction.py) ---
-# HTTP client libraries log request lines at DEBUG; the Telegram bot token is part of the URL.
-LOGGING.setdefault("filters", {})["redact_secrets"] = {"()": "config.log_redaction.RedactSecretsFilter"}
-for _logger in ("urllib3.connectionpool", "TeleBot", "vk_api", "requests"):
-    LOGGING["loggers"].setdefault(_logger, {})["filters"] = ["redact_secrets"]
-
-# --- Benchmarks (bench/run.py, `make bench`) ---
-# Mounts /bench/ping and /bench/floor (communications/api/bench.py). Only the benchmark sets it;
-# never turn it on in production.
-BENCH_ENDPOINTS = env_bool("BENCH_ENDPOINTS", False)
 
 # --- Operations: request id, metrics, health, heartbeats, Sentry (docs/operations.md) ---
-# First middleware: every response, even a refusal by a later middleware, carries X-Request-Id.
-MIDDLEWARE.insert(0, "config.observability.request_id.RequestIdMiddleware")
 # Beat touches its heartbeat on every tick and sends only while it holds a Redis lease (one active beat).
 CELERY_BEAT_SCHEDULER = "config.observability.beat:LeaderScheduler"
-BEAT_LEASE_SECONDS = env_int("BEAT_LEASE_SECONDS", 30)  # a standby beat takes over this long after the active one died
+BEAT_LEASE_SECONDS = env.int("BEAT_LEASE_SECONDS", default=30)  # a standby beat takes over this long after the active one died
 # Readiness answers 503 when a beat sweeper has not succeeded for 3 of its intervals (0: only report it).
-HEALTH_BEAT_STALE_FAILS_READY = env_bool("HEALTH_BEAT_STALE_FAILS_READY", True)
+HEALTH_BEAT_STALE_FAILS_READY = env.bool("HEALTH_BEAT_STALE_FAILS_READY", default=True)
 # Probes and Prometheus talk plain HTTP inside the network: no redirect to HTTPS for them.
 SECURE_REDIRECT_EXEMPT = [*SECURE_REDIRECT_EXEMPT, r"^healthz/(live|ready)$", r"^metrics$"]
-# HTTP metrics right after the request id, so refusals by later middleware are counted too.
-MIDDLEWARE.insert(1, "config.observability.middleware.MetricsMiddleware")
 # /metrics: INTERNAL_API_ALLOWED_NETWORKS (loopback only when empty) and, if set, this bearer token.
-METRICS_BEARER_TOKEN = env_str("METRICS_BEARER_TOKEN")
+METRICS_BEARER_TOKEN = env.str("METRICS_BEARER_TOKEN", default="")
 # Multiprocess metrics: the directory must exist before the first observation of any process (one-off commands too).
-if _multiproc_dir := env_str("PROMETHEUS_MULTIPROC_DIR"):
+if _multiproc_dir := env.str("PROMETHEUS_MULTIPROC_DIR", default=""):
     Path(_multiproc_dir).mkdir(parents=True, exist_ok=True)
 
 # --- Errors: optional Sentry (config/observability/sentry.py); off while SENTRY_DSN is empty ---
-SENTRY_DSN = env_str("SENTRY_DSN")
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
 from config.observability.sentry import sentry_init  # noqa: E402
 
-sentry_init(dsn=SENTRY_DSN, environment=env_str("SENTRY_ENVIRONMENT"), release=env_str("SENTRY_RELEASE"),
-            traces_sample_rate=float(env_str("SENTRY_TRACES_SAMPLE_RATE", "0")))
+sentry_init(dsn=SENTRY_DSN, environment=env.str("SENTRY_ENVIRONMENT", default=""), release=env.str("SENTRY_RELEASE", default=""),
+            traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0))

@@ -42,4 +42,4 @@ handler500 = "config.api.views.server_error"
 from django.conf import settings  # noqa: E402
 
 if settings.BENCH_ENDPOINTS:
-    urlpatterns.append(path("bench/", include("communications.api.bench")))
+    urlpatterns.append(path("bench/", include("bench.urls")))

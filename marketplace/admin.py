@@ -10,6 +10,7 @@ from django.contrib.admin.helpers import ActionForm
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from config.admin import ReadOnlyAdmin
 from config.api.errors import ApplicationError
 from marketplace import services
 from marketplace.admin_moderation import AppVersionModerationMixin, PendingConfigurationFilter, ReadyToPublishFilter
@@ -21,19 +22,6 @@ from marketplace.models import (
     ProviderCompany,
     Scope,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """View only: rows are written by services (audit trail, installations API)."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ProviderCompany)

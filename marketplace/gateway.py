@@ -105,11 +105,6 @@ def app_versions_with_pending_configuration(queryset):
     return queryset.filter(Exists(_bindings_of_outer_version(is_pending=True)))
 
 
-def provider_configuration_exists(*, app_code: str, app_version: str) -> bool:
-    """True when an active configuration serves this app version (a publishing condition)."""
-    return provider_configuration_active_version(app_code=app_code, app_version=app_version) is not None
-
-
 def provider_configuration_active_version(*, app_code: str, app_version: str) -> str | None:
     """configurationVersion of the configuration serving this app version now, or None."""
     try:

@@ -3,21 +3,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from config.admin import ReadOnlyAdmin, ReadOnlyMixin
 from config.api.errors import ApplicationError
 from notifications import models as m
-
-
-class ReadOnlyMixin:
-    """Audit tables: visible, never edited by hand."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ServiceBindingInline(admin.TabularInline):
@@ -32,10 +20,6 @@ class DeviceInline(admin.TabularInline):
     extra = 0
     fields = ["device_id", "is_active", "deactivated_reason", "updated_at"]
     readonly_fields = ["updated_at"]
-
-
-class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    pass
 
 
 class PreferenceInline(ReadOnlyMixin, admin.TabularInline):

@@ -7,12 +7,6 @@ class RecipientNotFound(NotFoundError):
     default_code = "recipient_not_found"
 
 
-class NotLinked(NotFoundError):
-    """The recipient has no active address for the service (no binding, device or email)."""
-
-    default_code = "not_linked"
-
-
 class DeviceNotFound(NotFoundError):
     default_code = "device_not_found"
 

@@ -5,14 +5,14 @@ Starts the server (SQLite, eager Celery) and a local fake provider (a real HTTP 
 publishes a provider app, a tenant installs it and activates a token, the provider connects a
 channel and posts a message, an operator replies (the provider receives sendMessage), the
 provider reports delivery, the tenant uninstalls (the provider receives disconnect).
-The server and the fake provider keep running afterwards (Ctrl+C stops both).
+The server and the fake provider keep running afterwards. Ctrl+C, SIGTERM, SIGHUP, or the exit of whoever
+started us (`make demo` killed) stop both: the server's process group is stopped and waited for.
 
     python scripts/demo.py [--port 8000] [--db demo.sqlite3] [--exit]
 """
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -23,6 +23,8 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+from processes import ignore_stop_signals, on_stop_signals, orphaned, stop_all  # noqa: E402
 
 APP, TENANT = "demo-chat", str(uuid.UUID("11111111-2222-4333-8444-555555555555"))
 DEV_USER, DEV_PASSWORD = "developer", "developer-demo"
@@ -197,6 +199,13 @@ def main() -> int:
     parser.add_argument("--db", type=Path, default=ROOT / "demo.sqlite3")
     parser.add_argument("--exit", action="store_true", help="остановить сервер после сценария (для тестов)")
     args = parser.parse_args()
+    parent = os.getppid()
+
+    def on_stop(signum, frame):
+        ignore_stop_signals()
+        raise SystemExit(128 + signum)  # unwinds into the `finally` below, which stops the server
+
+    on_stop_signals(on_stop)
 
     env = {"DEBUG": "1", "DATABASE_URL": f"sqlite:///{args.db.resolve()}", "REDIS_URL": "", "CELERY_BROKER_URL": "",
            "PROVIDER_ALLOW_LOOPBACK": "1", "DJANGO_SETTINGS_MODULE": "config.settings"}
@@ -212,10 +221,12 @@ def main() -> int:
     note(f"фейковый провайдер слушает {fake.url}")
     base = f"http://127.0.0.1:{args.port}"
     log = args.db.with_suffix(".server.log")
-    server = subprocess.Popen(  # noqa: S603 - our own interpreter and manage.py, no user input
-        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{args.port}", "--noreload"],
-        cwd=ROOT, env={**os.environ, **env}, start_new_session=True, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    server = None
     try:
+        server = subprocess.Popen(  # noqa: S603 - our own interpreter and manage.py, no user input
+            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{args.port}", "--noreload"],
+            cwd=ROOT, env={**os.environ, **env}, start_new_session=True, stdout=log.open("w"),
+            stderr=subprocess.STDOUT)
         wait_for(base + "/healthz", server)
         note(f"сервер запущен: {base} (журнал сервера: {log})")
         Demo(base, fake).run()
@@ -228,14 +239,13 @@ def main() -> int:
         note("вход: moderator / moderator (модератор) или admin / admin (суперпользователь)")
         if not args.exit:
             note("Сервер и фейковый провайдер работают. Ctrl+C — остановить.")
-            server.wait()
-        return 0
-    except KeyboardInterrupt:
+            while server.poll() is None and not orphaned(parent):
+                time.sleep(0.3)
         return 0
     finally:
-        if server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=10)
+        ignore_stop_signals()
+        if server is not None:
+            stop_all([server])
         fake.stop()
 
 

@@ -3,21 +3,23 @@
 The broker is kombu's filesystem transport in `.celery-broker/` (results in `.celery-results/`), so
 async notification sends, provider calls and their retries really run in the background, and the
 sweepers (beat) pick up whatever a stopped process left behind. SQLite stays the database.
-SIGINT/SIGTERM stop every child (each runs in its own process group) and wait for them.
+SIGINT, SIGTERM and SIGHUP stop every child (each runs in its own process group) and wait for them; so does
+the exit of whoever started us (`make run` killed, the terminal closed), see scripts/processes.py.
 
     python scripts/run_local.py [--host 127.0.0.1] [--port 8000] [--no-server]
 """
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from processes import ignore_stop_signals, on_stop_signals, orphaned, stop_all  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-STOP_GRACE = 10.0  # seconds a child gets after SIGTERM before SIGKILL
 
 
 def local_env(root: Path = ROOT) -> dict:
@@ -43,25 +45,6 @@ def commands(host: str, port: int, server: bool) -> dict[str, list[str]]:
     return children
 
 
-def stop_all(children: dict[str, subprocess.Popen]) -> None:
-    for child in children.values():
-        if child.poll() is None:
-            try:
-                os.killpg(child.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-    deadline = time.monotonic() + STOP_GRACE
-    for child in children.values():
-        try:
-            child.wait(timeout=max(deadline - time.monotonic(), 0.1))
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(child.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            child.wait()
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -69,21 +52,20 @@ def main(argv=None) -> int:
     parser.add_argument("--no-server", action="store_true", help="worker and beat only")
     args = parser.parse_args(argv)
     env = local_env()
+    parent = os.getppid()
     children: dict[str, subprocess.Popen] = {}
     stopping = []
-
-    def on_signal(signum, frame):
-        stopping.append(signum)
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    for name, command in commands(args.host, args.port, not args.no_server).items():
-        # noqa below: our own interpreter, celery and manage.py; no user input
-        children[name] = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)  # noqa: S603
-        print(f"run: {name} started (pid {children[name].pid})", flush=True)
+    on_stop_signals(lambda signum, frame: stopping.append(signum))
     code = 0
     try:
+        for name, command in commands(args.host, args.port, not args.no_server).items():
+            # noqa below: our own interpreter, celery and manage.py; no user input
+            children[name] = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)  # noqa: S603
+            print(f"run: {name} started (pid {children[name].pid})", flush=True)
         while not stopping:
+            if orphaned(parent):
+                print("run: the parent process is gone; stopping", flush=True)
+                break
             exited = [name for name, child in children.items() if child.poll() is not None]
             if exited:
                 print(f"run: {', '.join(exited)} exited; stopping the rest", flush=True)
@@ -91,7 +73,8 @@ def main(argv=None) -> int:
                 break
             time.sleep(0.2)
     finally:
-        stop_all(children)
+        ignore_stop_signals()
+        stop_all(children.values())
     print("run: all stopped", flush=True)
     return code
 

@@ -22,21 +22,11 @@ from communications.models import (
     Webhook,
 )
 from communications.services.tokens import integration_token_deactivate, integration_token_issue
+from config.admin import ReadOnlyAdmin, ReadOnlyMixin
 from config.api.errors import ApplicationError
 
 
-class ReadOnlyAdminMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
+class ReadOnlyInline(ReadOnlyMixin, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
@@ -101,7 +91,7 @@ class IntegrationTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(Account)
-class AccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class AccountAdmin(ReadOnlyAdmin):
     list_display = ("id", "kind", "tenant_id", "provider", "parent", "channel_name", "is_active", "activated_at",
                     "deactivated_at")
     list_filter = ("kind", "is_active", "provider")
@@ -121,7 +111,7 @@ def _icon(code: str):
 
 
 @admin.register(Channel)
-class ChannelAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ChannelAdmin(ReadOnlyAdmin):
     list_display = ("icon", "name", "code", "external_id", "tenant_id", "provider", "is_active", "created_at")
     list_filter = ("code", "provider", "account__is_active")
     search_fields = ("external_id", "name", "=tenant_id")
@@ -150,7 +140,7 @@ class MessageInline(ReadOnlyInline):
 
 
 @admin.register(Chat)
-class ChatAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ChatAdmin(ReadOnlyAdmin):
     list_display = ("__str__", "external_id", "channel_icon", "tenant_id", "provider", "participant_count",
                     "message_count", "updated_at")
     list_filter = ("provider",)
@@ -190,7 +180,7 @@ class MessageStatusInline(ReadOnlyInline):
 
 
 @admin.register(Message)
-class MessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class MessageAdmin(ReadOnlyAdmin):
     list_display = ("external_id", "chat", "direction", "status", "seen_flag", "provider", "tenant_id", "created_at",
                     "edited_at")
     list_filter = ("direction", "status", "seen_flag", "provider")
@@ -200,7 +190,7 @@ class MessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(MessageStatusHistory)
-class MessageStatusHistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class MessageStatusHistoryAdmin(ReadOnlyAdmin):
     list_display = ("message", "status", "error", "changed_at")
     list_filter = ("status",)
     search_fields = ("message__external_id",)
@@ -208,7 +198,7 @@ class MessageStatusHistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Webhook)
-class WebhookAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class WebhookAdmin(ReadOnlyAdmin):
     list_display = ("url", "events", "tenant_id", "provider", "updated_at")
     list_filter = ("provider",)
     list_select_related = ("provider",)

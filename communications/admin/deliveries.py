@@ -12,21 +12,19 @@ from communications.models import Delivery, DeliveryAttempt, ProviderDeliveryHea
 from communications.provider_contract import masked_payload
 from communications.selectors import deliveries as selectors
 from communications.services import deliveries as services
+from config.admin import ReadOnlyAdmin, ReadOnlyMixin
 from config.api.errors import ApplicationError
 
 HEALTH_WINDOW = timedelta(hours=24)
 
 
-class DeliveryAttemptInline(admin.TabularInline):
+class DeliveryAttemptInline(ReadOnlyMixin, admin.TabularInline):
     model = DeliveryAttempt
     extra = 0
     can_delete = False
     fields = ("number", "started_at", "outcome", "status_code", "latency_ms", "error")
     readonly_fields = fields
     ordering = ("started_at",)
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 class TenantFilter(admin.SimpleListFilter):
@@ -156,7 +154,7 @@ class FailingFilter(admin.SimpleListFilter):
 
 
 @admin.register(ProviderDeliveryHealth)
-class ProviderDeliveryHealthAdmin(admin.ModelAdmin):
+class ProviderDeliveryHealthAdmin(ReadOnlyAdmin):
     """Answers "why did this provider call fail?" without reading logs."""
 
     list_display = ("code", "label", "success_rate", "last_attempt_at", "last_error", "backlog")
@@ -167,15 +165,6 @@ class ProviderDeliveryHealthAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return services.provider_health_annotate(super().get_queryset(request),
                                                  since=timezone.now() - HEALTH_WINDOW)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="успешных попыток за 24 ч")
     def success_rate(self, obj):
@@ -216,7 +205,8 @@ class ProviderDeliveryHealthAdmin(admin.ModelAdmin):
 
 
 @admin.register(ProviderSigningSecret)
-class ProviderSigningSecretAdmin(admin.ModelAdmin):
+class ProviderSigningSecretAdmin(ReadOnlyAdmin):
+    deletable = True  # an expired secret may be dropped by hand
     list_display = ("provider", "masked", "created_at", "expires_at")
     list_filter = ("provider",)
     list_select_related = ("provider",)
@@ -227,9 +217,3 @@ class ProviderSigningSecretAdmin(admin.ModelAdmin):
     @admin.display(description="секрет")
     def masked(self, obj):
         return f"whsec_****{obj.secret[-4:]}"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

@@ -8,23 +8,7 @@ from django.contrib import admin
 from django.utils.html import format_html_join
 
 from communications.models import ConfigurationBinding, Provider, ProviderConfiguration, TenantConfiguration
-
-
-class ReadOnlyMixin:
-    """View only: rows are written by services through the lifecycle API."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    pass
+from config.admin import ReadOnlyAdmin, ReadOnlyMixin
 
 
 class BindingInline(ReadOnlyMixin, admin.TabularInline):

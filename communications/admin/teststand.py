@@ -9,8 +9,8 @@ import json
 from django.contrib import admin
 from django.utils.html import format_html
 
-from communications.admin.providers import ReadOnlyAdmin, ReadOnlyMixin
 from communications.models import ConformanceCheck, ConformanceRun, SandboxTenant
+from config.admin import ReadOnlyAdmin, ReadOnlyMixin
 
 COLORS = {"ok": "#1a7f37", "passed": "#1a7f37", "queued": "#777", "running": "#9a6700"}
 

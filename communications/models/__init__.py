@@ -6,10 +6,8 @@
 - sync.py           initial sync of chat history after activation
 - teststand.py      conformance runs of provider configurations (test stand)
 - operator.py       Idempotency-Keys of the CRM operator's writes
-- bench.py          the benchmark floor's table (bench-only endpoint, empty in production)
 """
 
-from .bench import BenchRow  # noqa: F401
 from .conversations import *  # noqa: F401,F403
 from .deliveries import *  # noqa: F401,F403
 from .operator import OperatorRequest  # noqa: F401

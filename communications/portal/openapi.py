@@ -9,7 +9,6 @@ One function, `schema_generate(name)`, builds a document; the portal views, the
 compares the committed `docs/openapi/*.yaml` files all use it.
 """
 
-import json
 from pathlib import Path
 
 from django.conf import settings
@@ -110,10 +109,6 @@ def schema_generate(name: str) -> dict:
 
 def schema_yaml(name: str) -> str:
     return OpenApiYamlRenderer().render(schema_generate(name)).decode()
-
-
-def schema_json(name: str) -> str:
-    return json.dumps(schema_generate(name), ensure_ascii=False, indent=2)
 
 
 def committed_path(name: str) -> Path:

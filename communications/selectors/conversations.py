@@ -8,7 +8,6 @@ import uuid
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from communications.models import (
-    Account,
     Channel,
     Chat,
     IntegrationToken,
@@ -48,10 +47,6 @@ def integration_token_get(*, jti) -> IntegrationToken:
         return IntegrationToken.objects.select_related("provider").get(jti=uuid.UUID(str(jti)))
     except (ValueError, IntegrationToken.DoesNotExist):
         raise NotFoundError("Токен не найден.")
-
-
-def account_main_get(*, tenant_id: uuid.UUID, provider: Provider) -> Account | None:
-    return Account.objects.filter(tenant_id=tenant_id, provider=provider, kind=Account.Kind.MAIN).first()
 
 
 def channel_get(*, tenant_id: uuid.UUID, provider: Provider, channel_id: str) -> Channel:

@@ -47,13 +47,3 @@ def configuration_history(*, provider: Provider, app_version: str) -> list[Confi
 def tenant_configuration_get(*, tenant_id, provider: Provider, for_update: bool = False) -> TenantConfiguration | None:
     queryset = TenantConfiguration.objects.select_for_update() if for_update else TenantConfiguration.objects
     return queryset.select_related("configuration", "provider").filter(tenant_id=tenant_id, provider=provider).first()
-
-
-def tenant_configuration_active(*, tenant_id, provider_code: str) -> TenantConfiguration | None:
-    """The tenant's active binding to this provider; None when not installed or disabled.
-
-    Other parts of the module use this to find the endpoints to call for a tenant.
-    """
-    return (TenantConfiguration.objects.select_related("configuration", "provider")
-            .filter(tenant_id=tenant_id, provider__code=provider_code, status=TenantConfiguration.Status.ACTIVE)
-            .first())

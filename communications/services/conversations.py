@@ -11,10 +11,8 @@ public API serializers):
             "participants": [{"external_id", "name", "username", "phone", "metadata"}]}
 """
 
-import base64
 import hashlib
 import json
-import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +20,7 @@ from datetime import UTC, datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from communications.clients import webhook_secret_generate
 from communications.models import (
     Account,
     Channel,
@@ -421,11 +420,6 @@ def messages_bulk_create(*, tenant_id: uuid.UUID, provider: Provider, items: lis
 
 
 # --- webhooks -----------------------------------------------------------------------------------
-
-def webhook_secret_generate() -> str:
-    """A Standard Webhooks secret: `whsec_` + base64 of 32 random bytes."""
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-
 
 @transaction.atomic
 def webhook_set(*, tenant_id: uuid.UUID, provider: Provider, url: str, events: list[str],

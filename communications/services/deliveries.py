@@ -10,9 +10,7 @@ chats/messages → deliveries → initial sync. Recording an answer takes the fi
 shares before the delivery row, so a deactivation or uninstall runs before or after it.
 """
 
-import base64
 import logging
-import secrets
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -360,7 +358,7 @@ def provider_signing_secret_issue(*, provider: Provider, overlap: timedelta = SI
     now = timezone.now()
     ProviderSigningSecret.objects.filter(provider=provider).filter(
         Q(expires_at__isnull=True) | Q(expires_at__gt=now + overlap)).update(expires_at=now + overlap)
-    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    secret = clients.webhook_secret_generate()
     ProviderSigningSecret.objects.create(provider=provider, secret=secret)
     return secret
 

@@ -6,45 +6,19 @@ was never retried. Now runserver runs beside a Celery worker and beat on kombu's
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
 from config.testing.fake_telegram import FakeTelegram
+from config.testing.processes import alive, descendants, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is not running
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def _wait(predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.3)
-    return False
+pytestmark = pytest.mark.slow  # starts the whole local stack; `make test-fast` leaves it out
 
 
 @pytest.fixture
@@ -70,13 +44,13 @@ def test_make_run_delivers_async_sends_retries_transient_failures_and_stops_ever
     with FakeTelegram() as telegram:
         env = dict(local_env, TELEGRAM_BOT_TOKEN="123456:TEST-token", TELEGRAM_API_BASE_URL=telegram.url)
         token = _service_token(env)
-        port = _free_port()
+        port = free_port()
         log = open(tmp_path / "run.log", "wb")
         run = subprocess.Popen([sys.executable, "scripts/run_local.py", "--port", str(port)], cwd=ROOT, env=env,
                                stdout=log, stderr=subprocess.STDOUT)
         try:
             base = f"http://127.0.0.1:{port}"
-            assert _wait(lambda: _up(base)), (tmp_path / "run.log").read_text()[-3000:]
+            assert wait_for(lambda: _up(base)), (tmp_path / "run.log").read_text()[-3000:]
             headers = {"Authorization": f"Bearer {token}"}
             user = "7d0b8a52-6c55-4a1c-9a62-3f5b8a9d1e01"
             assert requests.put(f"{base}/notifications/recipients/{user}", json={"role": "user", "name": "Иван"},
@@ -95,15 +69,15 @@ def test_make_run_delivers_async_sends_retries_transient_failures_and_stops_ever
             assert response.status_code == 202, response.text
             pk = response.json()["notification_id"].replace("-", "")
             # then the worker delivers it after a retry: nothing stays pending
-            assert _wait(lambda: _status(db, pk) == "sent", timeout=60), (tmp_path / "run.log").read_text()[-3000:]
+            assert wait_for(lambda: _status(db, pk) == "sent", timeout=60), (tmp_path / "run.log").read_text()[-3000:]
             assert len(telegram.calls("sendMessage")) == 2
         finally:
-            children = _children(run.pid)
+            children = descendants(run.pid)
             run.send_signal(signal.SIGTERM)
             run.wait(timeout=30)
             log.close()
         # and SIGTERM stopped runserver, the worker and beat
-        assert children and _wait(lambda: not any(_alive(pid) for pid in children), timeout=15)
+        assert children and wait_for(lambda: not any(alive(pid) for pid in children), timeout=15)
 
 
 def _up(base) -> bool:
@@ -116,15 +90,3 @@ def _up(base) -> bool:
 def _status(db, pk) -> str:
     row = db.execute("SELECT status FROM notifications_notification WHERE id = ?", [pk]).fetchone()
     return row[0] if row else ""
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, IndexError, ProcessLookupError):
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found

@@ -20,7 +20,7 @@ def pending_sends_to_engine_rows(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('communications', '0012_delivery_engine_kinds'),
+        ('communications', '0013_delivery_engine_kinds'),
         ('notifications', '0005_notify_unknown'),
     ]
 

@@ -8,15 +8,13 @@ delivery engine (`communications.Delivery`, kind `callback`), sent by its worker
 client (SSRF guard, no redirects, timeouts) with the engine's outcome rules (docs/delivery-engine.md).
 """
 
-import base64
 import logging
-import secrets
 import uuid
 
 from django.db import transaction
 from django.utils import timezone
 
-from communications.clients import OutboundCallError, resolve_safe
+from communications.clients import OutboundCallError, resolve_safe, webhook_secret_generate
 from communications.services.deliveries import delivery_enqueue_callback
 from config.api.errors import ApplicationError
 from notifications.models import NotifyRequest, StatusCallback
@@ -24,10 +22,6 @@ from notifications.models import NotifyRequest, StatusCallback
 logger = logging.getLogger(__name__)
 EVENT_NAMESPACE = uuid.UUID("5b0f3a52-8f0e-4c55-9d3e-3c1f3e1b7a10")  # event ids: uuid5(namespace, "<id>:<event>")
 EVENTS = ("notification.delivered", "notification.failed", "notification.deferred", "notification.unknown")
-
-
-def _new_secret() -> str:
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 def status_callback_set(*, account, url: str, rotate_secret: bool = False) -> tuple[StatusCallback, str | None]:
@@ -40,12 +34,12 @@ def status_callback_set(*, account, url: str, rotate_secret: bool = False) -> tu
         row = StatusCallback.objects.select_for_update().filter(account=account).first()
         secret = None
         if row is None:
-            secret = _new_secret()
+            secret = webhook_secret_generate()
             row = StatusCallback.objects.create(account=account, url=url, secret=secret)
         else:
             row.url = url
             if rotate_secret:
-                secret = row.secret = _new_secret()
+                secret = row.secret = webhook_secret_generate()
             row.save()
     logger.info("status callback of %s set%s", account, " (secret rotated)" if rotate_secret else "")
     return row, secret

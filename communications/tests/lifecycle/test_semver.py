@@ -35,3 +35,11 @@ def test_invalid_versions_are_rejected(value):
 
 def test_max_by_key_picks_highest_version():
     assert max(["1.9.0", "1.10.0", "1.10.0-rc.1", "1.2.3"], key=semver.key) == "1.10.0"
+
+
+@pytest.mark.parametrize("value", ["1.0.0", "1.0.0-alpha.1+build.5", "0.0.0-0", "1.0.0-x-y-z.--", "01.0.0", "1.0.0-01",
+                                   "1.0", "1.0.0+", "1.0.0-alpha..1", "1.0.0\n"])
+def test_schema_pattern_agrees_with_the_package(value):
+    import re
+
+    assert bool(re.fullmatch(semver.PATTERN, value)) == semver.is_valid(value)

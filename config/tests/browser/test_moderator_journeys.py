@@ -11,7 +11,7 @@ from marketplace import services as marketplace_services
 from marketplace.models import AppVersion
 from notifications.models import Notification
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def _figure(page, key: str) -> int:

@@ -104,7 +104,7 @@ def test_without_a_shared_cache_beat_is_reported_unknown_and_does_not_fail_readi
 
 @pytest.mark.django_db
 def test_a_beat_that_never_ran_becomes_stale_three_intervals_after_we_started_watching(settings):
-    settings.CELERY_BEAT_SCHEDULE = {"sweep": {"task": "notifications.sweep", "schedule": 60.0}}
+    settings.CELERY_BEAT_SCHEDULE = {"sweep": {"task": "communications.deliveries_sweep", "schedule": 60.0}}
     start = time.time()
     assert [s.stale for s in beat.sweeper_states(now=start)] == [False]
     assert [s.stale for s in beat.sweeper_states(now=start + 179)] == [False]

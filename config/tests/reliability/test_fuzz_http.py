@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-pytestmark = pytest.mark.integration  # PostgreSQL and Redis
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # PostgreSQL and Redis; `make test-fast` leaves it out
 
 ROOT = Path(__file__).resolve().parents[3]
 MAX_EXAMPLES, MAX_TIME = 5, 12  # per surface

@@ -10,6 +10,8 @@ import pytest
 
 from .conftest import caller_client, is_error_envelope, json_operations, row_counts, url_of, valid_bodies
 
+pytestmark = pytest.mark.slow  # hostile input on every operation; `make test-fast` leaves it out
+
 JSON_OPERATIONS = json_operations()
 HUGE = "я" * 200_000  # 400 KB of UTF-8: under the 2 MB body cap, far over every text limit
 

@@ -99,8 +99,7 @@ def test_redis_outage_under_load_loses_nothing_and_answers_no_5xx(transactional_
     with FakeTelegram() as telegram:
         recipients = [str(make_recipient_with_telegram(chat)) for chat in range(7000, 7000 + RECIPIENTS)]
         env = dict(REDIS_URL=f"{base}/0", CELERY_BROKER_URL=f"{base}/1", DELIVERY_SWEEP_INTERVAL=str(SWEEP),
-                   DELIVERY_SWEEP_GRACE="1", NOTIFICATIONS_SWEEP_INTERVAL=str(SWEEP),
-                   NOTIFICATIONS_SWEEP_GRACE_SECONDS="1", DELIVERY_RETRY_SCHEDULE=",".join(["0.5"] * 9),
+                   DELIVERY_SWEEP_GRACE="1", DELIVERY_RETRY_SCHEDULE=",".join(["0.5"] * 9),
                    DELIVERY_RETRY_JITTER="0", TELEGRAM_BOT_TOKEN="123456:OUTAGE", TELEGRAM_API_BASE_URL=telegram.url,
                    TELEGRAM_RATE_LIMIT_PER_CHAT="100", HEARTBEAT_DIR="off", BEAT_LEASE_SECONDS="6",
                    THROTTLE_RATE_PRINCIPAL="100000/min")

@@ -23,6 +23,8 @@ from communications.portal.openapi import SCHEMAS, schema_generate
 
 from .conftest import api_schema, bearer, principal_for, valid_query
 
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
+
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance, ignored_auth,
           negative_data_rejection]
 # "existing-ids": schema-valid requests whose path ids name the caller's own existing objects

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('communications', '0011_delivery_refused'),
+        ('communications', '0012_drop_benchrow'),
     ]
 
     operations = [

@@ -4,8 +4,8 @@
 - `POST /bench/floor` the S4 floor: exactly the public API's stack (integration-token
   authentication, throttling, parser) and then one INSERT. Public API figures are compared to it.
 
-Never enabled in production: the setting defaults to off and `config/urls.py` does not
-import this module otherwise (a test checks both paths are 404 by default).
+Never enabled in production: the setting defaults to off, and then neither is the bench app installed nor
+does `config/urls.py` import this module (a test checks both paths are 404 by default).
 """
 
 from django.http import HttpResponse
@@ -14,8 +14,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
+from bench.models import BenchRow
 from communications.api.public.views import PublicAPIView
-from communications.models import BenchRow
 
 
 def ping(request):

@@ -1,7 +1,7 @@
 """A one-row-per-request table for the benchmark floor (S4, `bench/run.py`).
 
-Written only by `communications/api/bench.py`, which is mounted only with
-`BENCH_ENDPOINTS=1` (never in production), so in production the table stays empty.
+Written only by `bench/urls.py`. The bench app is installed only with `BENCH_ENDPOINTS=1` (never in
+production), so a production database does not even have the table.
 A table of its own (no foreign keys, one index) is the cheapest possible INSERT: the
 floor measures "authenticate + one row", not the indexes of a real table.
 """
