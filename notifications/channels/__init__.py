@@ -1,22 +1,6 @@
-"""Delivery channels behind one interface: `get_channel(service).send(...)`."""
+"""Delivery channels behind one interface: `get_channel(service)` (docs: `channels/base.py`)."""
 
-from notifications.channels.base import Channel, DeliveryError, Target
-from notifications.channels.email import EmailChannel
-from notifications.channels.push import PushChannel
-from notifications.channels.telegram import TelegramChannel
-from notifications.channels.vk import VkChannel
-from notifications.models import Service
+from notifications.channels import email, push, telegram, vk  # noqa: F401  (each registers its channel)
+from notifications.channels.base import Channel, DeliveryError, Target, get_channel, register
 
-CHANNELS: dict[str, type[Channel]] = {
-    Service.EMAIL: EmailChannel,
-    Service.PUSH: PushChannel,
-    Service.TELEGRAM: TelegramChannel,
-    Service.VK: VkChannel,
-}
-
-
-def get_channel(service: str) -> Channel:
-    return CHANNELS[service]()
-
-
-__all__ = ["Channel", "DeliveryError", "Target", "get_channel"]
+__all__ = ["Channel", "DeliveryError", "Target", "get_channel", "register"]

@@ -1,9 +1,18 @@
+"""One class per transport (email, push, Telegram, VK): everything that differs between them.
+
+A channel owns its target lookup, rendering and length limits, its «not linked» text, the deactivation of a
+dead address, the call itself and the classification of its answer into the delivery engine's outcomes.
+Adding a transport = one module with a `@register`ed `Channel` subclass (imported in `channels/__init__.py`)
+plus a `Service` choice value.
+"""
+
 import uuid
 from dataclasses import dataclass, field
 
 import requests
+from django.utils import timezone
 
-from delivery.outcomes import AMBIGUOUS, request_error_outcome
+from delivery.outcomes import AMBIGUOUS, PERMANENT, TRANSIENT, request_error_outcome
 from notifications.rules import Rendered
 
 
@@ -54,10 +63,73 @@ class Channel:
     # The receiver drops a repeated send (OneSignal idempotency_key, VK random_id): an ambiguous outcome
     # may be retried. Telegram and SMTP cannot tell a repeat: ambiguous becomes `unknown`.
     drops_duplicates = False
+    # Shown (404) when the recipient has no address for this channel.
+    not_linked_text = "Аккаунт {service} не привязан или отключён."
+    # Why addresses the receiver rejected while taking the send were switched off.
+    dead_address_reason = "адрес отклонён получателем"
+    # (limit, what) of the formatted body; longer text is a 400, never cut silently.
+    body_limit: tuple[int, str] | None = None
 
+    # --- who and what ---------------------------------------------------------------------------
+    def target(self, recipient) -> Target | None:
+        """The addresses to send to, or None when the recipient is not linked. Default: the bot binding."""
+        from notifications.models import ServiceBinding
+
+        binding = ServiceBinding.objects.filter(recipient=recipient, service=self.service, is_active=True).first()
+        return Target([binding.service_user_id]) if binding else None
+
+    def render(self, *, role: str, subject: str, type: str, message: str) -> Rendered:
+        """Spec «Таблица форматов»: messengers get the subject and type as the first line."""
+        return Rendered(title="", body=f"Тема: {subject} | {type}\n{message}")
+
+    def limits(self, rendered: Rendered) -> list[tuple[str, int, str]]:
+        """(text, limit, what) pairs checked after formatting."""
+        return [(rendered.body, *self.body_limit)] if self.body_limit else []
+
+    def length_error(self, rendered: Rendered) -> str | None:
+        """A human-readable reason when the formatted message exceeds the channel's limits."""
+        for text, limit, what in self.limits(rendered):
+            if len(text) > limit:
+                return f"{what[:1].upper()}{what[1:]} после форматирования длиннее {limit} символов ({len(text)})."
+        return None
+
+    def not_linked(self) -> str:
+        return self.not_linked_text.format(service=self.service)
+
+    def deactivate(self, recipient, addresses: list[str], *, reason: str) -> None:
+        """A dead address (blocked bot, deleted chat): default, the bot binding is switched off."""
+        from notifications.models import ServiceBinding
+
+        if addresses:
+            ServiceBinding.objects.filter(recipient=recipient, service=self.service).update(
+                is_active=False, deactivated_reason=reason[:255], updated_at=timezone.now())
+
+    # --- the call -------------------------------------------------------------------------------
     def rate_limits(self, target: Target) -> list[tuple[str, int]]:
         """(scope, per-second limit) pairs taken before each send, shared through Redis."""
         return []
 
     def send(self, *, notification_id: uuid.UUID, target: Target, rendered: Rendered) -> Result:
         raise NotImplementedError
+
+    def record_sent(self, *, notification, target: Target, result: "Result", rendered: Rendered) -> None:
+        """In the transaction that records a success: the channel's own history, if the spec wants one."""
+
+    def outcome(self, error: DeliveryError) -> str:
+        """The delivery engine's outcome of a failed send (docs/notifications.md, «Исходы»)."""
+        return AMBIGUOUS if error.ambiguous else PERMANENT if error.permanent else TRANSIENT
+
+
+_CHANNELS: dict[str, type[Channel]] = {}
+
+
+def register(cls: type[Channel]) -> type[Channel]:
+    _CHANNELS[cls.service] = cls
+    return cls
+
+
+def get_channel(service: str) -> Channel:
+    try:
+        return _CHANNELS[service]()
+    except KeyError:
+        raise LookupError(f"no notification channel {service!r}") from None

@@ -5,14 +5,30 @@ from django.core.mail import get_connection
 from django.core.mail.message import make_msgid
 from django.core.mail.utils import DNS_NAME
 
-from notifications.channels.base import Channel, DeliveryError, Result
+from notifications.channels.base import Channel, DeliveryError, Result, Target, register
 from notifications.emails import email_message_build
+from notifications.rules import Rendered
 
 
+@register
 class EmailChannel(Channel):
     """Django's email backend (SMTP by default; django-anymail for an email service). HTML + text, see emails.py."""
 
     service = "email"
+    not_linked_text = "У получателя нет email."
+    SUBJECT_LIMIT = 998  # RFC 5322 line length
+
+    def target(self, recipient) -> Target | None:
+        return Target([recipient.email]) if recipient.email else None
+
+    def render(self, *, role, subject, type, message) -> Rendered:
+        return Rendered(title=f"{subject} | {type}", body=message)
+
+    def limits(self, rendered):
+        return [(rendered.title, self.SUBJECT_LIMIT, "тема письма")]
+
+    def deactivate(self, recipient, addresses, *, reason):
+        """A rejected address stays: the recipient's email is owned by the CRM, not by us."""
 
     def send(self, *, notification_id, target, rendered):
         message_id = make_msgid(idstring=str(notification_id), domain=DNS_NAME.get_fqdn())

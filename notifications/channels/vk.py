@@ -4,7 +4,7 @@ import requests
 from django.conf import settings
 from vk_api.exceptions import ApiError, ApiHttpError
 
-from notifications.channels.base import Channel, DeliveryError, Result, request_error
+from notifications.channels.base import Channel, DeliveryError, Result, register, request_error
 from notifications.clients import ChannelNotConfigured, vk_session
 
 # 900 user blacklisted the community, 901 no permission to write, 902 privacy settings.
@@ -18,8 +18,10 @@ def vk_random_id(notification_id: uuid.UUID) -> int:
     return int.from_bytes(notification_id.bytes[:4], "big") & 0x7FFFFFFF
 
 
+@register
 class VkChannel(Channel):
     service = "vk"
+    body_limit = (4096, "сообщение VK")  # messages.send; VK answers error 914 above it
     drops_duplicates = True  # random_id
 
     def rate_limits(self, target):

@@ -26,21 +26,15 @@ from config.observability.metrics import notification_observe
 from config.observability.request_id import request_id_get
 from delivery import engine
 from delivery.kinds import Attempt, Kind, register
-from delivery.outcomes import AMBIGUOUS, DEFERRED, PERMANENT, SUCCESS, TRANSIENT
+from delivery.outcomes import DEFERRED, PERMANENT, SUCCESS
 from notifications.channels import DeliveryError, Target, get_channel
 from notifications.models import (
-    BindingService,
-    Device,
     Notification,
-    PushHistory,
-    Recipient,
     Role,
-    Service,
-    ServiceBinding,
 )
 from notifications.ratelimit import acquire_all
-from notifications.rules import length_error, render, type_allowed
-from notifications.selectors import active_device_ids, notification_get_by_key, recipient_get
+from notifications.rules import type_allowed
+from notifications.selectors import notification_get_by_key, recipient_get
 
 logger = logging.getLogger(__name__)
 Status = Notification.Status
@@ -62,7 +56,8 @@ def notification_send(*, requested_by, user_id, service: str, subject: str, type
     if not type_allowed(role=recipient.role, type=type):
         raise ApplicationError(
             f"Тип «{type}» недоступен для роли «{Role(recipient.role).label}».", field="type")
-    problem = length_error(service=service, rendered=_render(recipient, service, subject, type, message))
+    channel = get_channel(service)
+    problem = channel.length_error(channel.render(role=recipient.role, subject=subject, type=type, message=message))
     if problem:
         raise ApplicationError(problem, field="message")
 
@@ -72,8 +67,8 @@ def notification_send(*, requested_by, user_id, service: str, subject: str, type
     try:
         with transaction.atomic():
             notification = Notification.objects.create(**fields)
-            if _target(notification) is None:
-                _finish(notification, status=Status.FAILED, http_status=404, error=_not_linked_text(service))
+            if channel.target(recipient) is None:
+                _finish(notification, status=Status.FAILED, http_status=404, error=channel.not_linked())
                 return notification
             if is_async:
                 notification.http_status = 202
@@ -154,29 +149,6 @@ def _redeliver(notification: Notification, *, synchronous: bool) -> None:
         _delivery_create(notification, synchronous=synchronous)
 
 
-def _render(recipient: Recipient, service: str, subject: str, type: str, message: str):
-    return render(service=service, role=recipient.role, subject=subject, type=type, message=message)
-
-
-def _not_linked_text(service: str) -> str:
-    return {
-        Service.EMAIL: "У получателя нет email.",
-        Service.PUSH: "У получателя нет активных устройств.",
-    }.get(service, f"Аккаунт {service} не привязан или отключён.")
-
-
-def _target(notification: Notification) -> Target | None:
-    """The addresses for the service, or None when the recipient is not linked to it."""
-    recipient, service = notification.recipient, notification.service
-    if service == Service.EMAIL:
-        return Target([recipient.email]) if recipient.email else None
-    if service == Service.PUSH:
-        devices = active_device_ids(recipient=recipient)
-        return Target(devices) if devices else None
-    binding = ServiceBinding.objects.filter(recipient=recipient, service=service, is_active=True).first()
-    return Target([binding.service_user_id]) if binding else None
-
-
 def _deliver_sync(notification: Notification) -> Notification:
     """Deliver before answering, within NOTIFICATIONS_SYNC_DEADLINE seconds: the engine's attempts run
     in this process; a transient failure is retried while the wait the engine schedules fits."""
@@ -203,24 +175,23 @@ class _NotificationKind(Kind):
 
     def send(self, delivery) -> Attempt:
         notification = _notification_of(delivery)
-        target = _target(notification)
+        recipient, channel = notification.recipient, get_channel(notification.service)
+        target = channel.target(recipient)
         if target is None:  # unbound or deactivated since the request was accepted
-            return Attempt(PERMANENT, error=_not_linked_text(notification.service), response=NOT_LINKED)
-        channel = get_channel(notification.service)
+            return Attempt(PERMANENT, error=channel.not_linked(), response=NOT_LINKED)
         wait = _rate_limit_wait(channel, target)
         if wait:
             return Attempt(DEFERRED, error="Превышен лимит отправки, ждём окно.", retry_after=wait)
-        rendered = _render(notification.recipient, notification.service, notification.subject,
-                           notification.type, notification.message)
+        rendered = channel.render(role=recipient.role, subject=notification.subject, type=notification.type,
+                                  message=notification.message)
         Notification.objects.filter(pk=notification.pk).update(attempts=F("attempts") + 1)
         started = time.monotonic()
         try:
             result = channel.send(notification_id=notification.pk, target=target, rendered=rendered)
         except DeliveryError as error:
             logger.warning("notification %s attempt failed: %s", notification.pk, error)
-            _deactivate(notification, error.deactivate, reason=str(error))
-            outcome = AMBIGUOUS if error.ambiguous else PERMANENT if error.permanent else TRANSIENT
-            return Attempt(outcome, error=str(error)[:2000], retry_after=error.retry_after,
+            channel.deactivate(recipient, error.deactivate, reason=str(error))
+            return Attempt(channel.outcome(error), error=str(error)[:2000], retry_after=error.retry_after,
                            latency_ms=_ms_since(started))
         return Attempt(SUCCESS, latency_ms=_ms_since(started), external_id=result.external_id,
                        response=(target, result, rendered))
@@ -228,13 +199,9 @@ class _NotificationKind(Kind):
     def on_success(self, delivery, attempt: Attempt) -> None:
         target, result, rendered = attempt.response
         notification = _notification_of(delivery)
-        _deactivate(notification, result.dead_addresses, reason="OneSignal: подписка недействительна")
-        if notification.service == Service.PUSH:
-            PushHistory.objects.create(
-                notification=notification, recipient=notification.recipient, subject=notification.subject,
-                type=notification.type, message=notification.message, title=rendered.title,
-                device_ids=[d for d in target.addresses if d not in result.dead_addresses],
-                external_id=result.external_id)
+        channel = get_channel(notification.service)
+        channel.deactivate(notification.recipient, result.dead_addresses, reason=channel.dead_address_reason)
+        channel.record_sent(notification=notification, target=target, result=result, rendered=rendered)
         Notification.objects.filter(pk=notification.pk).update(external_id=result.external_id[:255])
 
     def on_refused(self, delivery, attempt: Attempt) -> None:
@@ -274,18 +241,6 @@ def _rate_limit_wait(channel, target: Target) -> float:
             return wait
         time.sleep(wait)
     return acquire_all(limits)
-
-
-def _deactivate(notification: Notification, addresses: list[str], *, reason: str) -> None:
-    if not addresses:
-        return
-    now = timezone.now()
-    if notification.service in BindingService.values:
-        ServiceBinding.objects.filter(recipient=notification.recipient, service=notification.service).update(
-            is_active=False, deactivated_reason=reason[:255], updated_at=now)
-    elif notification.service == Service.PUSH:
-        Device.objects.filter(recipient=notification.recipient, device_id__in=addresses).update(
-            is_active=False, deactivated_reason=reason[:255], updated_at=now)
 
 
 def _finish(notification: Notification, *, status: str, error: str, http_status: int | None = None) -> None:
