@@ -1,7 +1,7 @@
 """The binding dialogue (spec «Привязка пользователя к сервису через Telegram и VK»), written once.
 
 Transport-agnostic: the Telegram and VK adapters turn their updates into calls of
-`start`, `press`, `blocked` and `help_reply` and render the returned `Outcome`
+`start`, `press`, `blocked` and the command table (`bots/commands.py`) and render the returned `Outcome`
 (Telegram inline keyboard, VK keyboard with payloads).
 
 Steps: the user opens the link → `start(token)` checks the one-time token and asks to
@@ -90,14 +90,6 @@ def _profile(recipient: Recipient) -> str:
 def _fmt(template: str, *, service: str, recipient: Recipient | None = None, **extra) -> str:
     profile = _profile(recipient) if recipient else ""
     return template.format(service=SERVICE_NAMES[service], profile=profile, **extra)
-
-
-def parse_start_text(text: str) -> str | None:
-    """The token from `/start <token>` or `start <token>` (VK users may type it), else None."""
-    parts = (text or "").strip().split()
-    if len(parts) == 2 and parts[0].lower().split("@")[0] in ("/start", "start"):
-        return parts[1]
-    return None
 
 
 def help_reply() -> Outcome:

@@ -18,7 +18,6 @@ from notifications.services import preferences_set
 from notifications.services.preferences import PreferenceChangeRequest, channel_enabled
 
 DATA_PREFIX = "s:"
-COMMANDS = ("/settings", "settings", "настройки")
 CHANNEL_LABELS = {Service.TELEGRAM: "Telegram", Service.VK: "VK", Service.PUSH: "Push", Service.EMAIL: "Email"}
 
 NOT_BOUND = ("Этот аккаунт {service} не привязан к SberCRM. Чтобы настроить уведомления, "
@@ -31,11 +30,6 @@ TOGGLED = "{channel}: {state}."
 BACK = "← Все типы"
 STALE = "Эти кнопки больше не действуют. Отправьте /settings ещё раз."
 SOURCES = {"telegram": PreferenceSource.TELEGRAM, "vk": PreferenceSource.VK}
-
-
-def is_settings_command(text: str) -> bool:
-    word = (text or "").strip().split("@")[0].lower()
-    return word in COMMANDS
 
 
 def is_settings_data(data) -> bool:

@@ -10,10 +10,10 @@ import time
 from dataclasses import dataclass
 
 from django.db import transaction
-from telebot import TeleBot, types, util
+from telebot import TeleBot, types
 from telebot.apihelper import ApiTelegramException
 
-from bots import dialog, preferences
+from bots import commands, dialog, preferences
 from bots.services import processed_update_claim
 from config.observability.heartbeat import heartbeat_touch
 from config.observability.metrics import bot_update_observe
@@ -44,14 +44,8 @@ def telegram_update_handle(bot: TeleBot, update: types.Update) -> None:
 def _route(update: types.Update) -> _Answer | None:
     if update.message and update.message.chat.type == "private":
         chat_id = update.message.chat.id  # = the user id in a private chat; the channel sends here
-        text = update.message.text or ""
-        command = util.extract_command(text) if util.is_command(text) else None
-        if command == "settings":
-            return _Answer(chat_id, preferences.settings_start(service=SERVICE, account_id=chat_id))
-        token = util.extract_arguments(text) if command == "start" else ""
-        if token:
-            return _Answer(chat_id, dialog.start(service=SERVICE, account_id=chat_id, token=token))
-        return _Answer(chat_id, dialog.help_reply())
+        return _Answer(chat_id, commands.handle_text(service=SERVICE, account_id=chat_id,
+                                                     text=update.message.text or ""))
     if update.callback_query:
         query = update.callback_query
         chat_id = query.message.chat.id if query.message else query.from_user.id

@@ -20,7 +20,7 @@ from vk_api.exceptions import ApiError
 from vk_api.keyboard import VkKeyboard, VkKeyboardColor
 from vk_api.utils import get_random_id
 
-from bots import dialog, preferences
+from bots import commands, dialog, preferences
 from bots.services import processed_update_claim
 from config.observability.heartbeat import heartbeat_touch
 from config.observability.metrics import bot_update_observe
@@ -67,12 +67,11 @@ def _route(event: dict) -> _Answer | None:
         if preferences.is_settings_data(payload.get("settings")):
             return _Answer(user_id, preferences.settings_press(service=SERVICE, account_id=user_id,
                                                                data=payload["settings"]))
-        if preferences.is_settings_command(message.get("text", "")):
-            return _Answer(user_id, preferences.settings_start(service=SERVICE, account_id=user_id))
-        token = message.get("ref") or dialog.parse_start_text(message.get("text", "")) or payload.get("token")
+        token = message.get("ref") or payload.get("token")  # a deep link's ref, a start button
         if isinstance(token, str) and token:
             return _Answer(user_id, dialog.start(service=SERVICE, account_id=user_id, token=token))
-        return _Answer(user_id, dialog.help_reply())
+        return _Answer(user_id, commands.handle_text(service=SERVICE, account_id=user_id,
+                                                     text=message.get("text", "")))
     if kind == "message_allow" and isinstance(obj.get("user_id"), int) and obj.get("key"):
         return _Answer(obj["user_id"], dialog.start(service=SERVICE, account_id=obj["user_id"], token=str(obj["key"])))
     if kind == "message_deny" and obj.get("user_id"):

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from bots import dialog
+from bots import commands, dialog
 from bots.models import PendingBinding, ProcessedUpdate
 from bots.services import bots_state_prune, processed_update_claim
 
@@ -23,12 +23,20 @@ def test_button_data_is_short_and_carries_neither_token_nor_user_id(recipient, t
     assert PendingBinding.objects.get(service="telegram", account_id="42").token_id == ivan.binding_tokens.get().pk
 
 
-@pytest.mark.parametrize("text, token", [
-    ("/start abc-1", "abc-1"), ("/START abc", "abc"), ("start abc", "abc"), ("/start@SberBot abc", "abc"),
-    ("/start", None), ("привет", None), ("start a b", None), ("", None),
+@pytest.mark.parametrize("text, name, arguments", [
+    ("/start abc-1", "start", ["abc-1"]), ("/START abc", "start", ["abc"]), ("start abc", "start", ["abc"]),
+    ("/start@SberBot abc", "start", ["abc"]), ("/start", "start", []), ("start a b", "start", ["a", "b"]),
+    ("/settings@SberBot", "settings", []), ("Настройки", "settings", []), ("/help", "help", []),
+    ("привет", None, None), ("", None, None),
 ])
-def test_parse_start_text(text, token):
-    assert dialog.parse_start_text(text) == token
+def test_the_command_table_parses_what_users_type(text, name, arguments):
+    parsed = commands.parse(text)
+    assert (parsed[0].names[0], parsed[1]) == (name, arguments) if name else parsed is None
+
+
+@pytest.mark.parametrize("text", ["/start", "start a b", "привет"])
+def test_a_start_without_exactly_one_token_or_an_unknown_text_gets_the_help(db, text):
+    assert commands.handle_text(service="telegram", account_id=42, text=text).replies[0].text == dialog.HELP
 
 
 def test_an_update_is_claimed_once_and_updates_without_id_always_run():

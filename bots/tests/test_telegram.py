@@ -3,6 +3,7 @@
 Every check of what the user sees reads the fake Bot API's recorded requests.
 """
 
+import json
 import threading
 from datetime import timedelta
 
@@ -370,6 +371,8 @@ def test_set_telegram_webhook_registers_url_secret_and_update_types(tg, settings
     assert call.params["url"] == "https://crm.example.ru/bots/telegram/webhook"
     assert call.params["secret_token"] == TG_SECRET
     assert call.params["allowed_updates"] == '["message", "callback_query", "my_chat_member"]'
+    [menu] = tg.calls("setMyCommands")  # the bot menu comes from the one command table
+    assert [c["command"] for c in json.loads(menu.params["commands"])] == ["start", "settings", "help"]
     call_command("set_telegram_webhook", "--delete")
     assert tg.calls("deleteWebhook")
 
