@@ -1,5 +1,5 @@
 """Robust dispatch: after commit (`robust=True`: a broker error never fails the caller), one fail-fast
-publish (config/broker.py), and on failure a hook that lets the kind's sweeper take the row at once."""
+publish (config/broker.py), and on failure a hook that lets the sweeper take the row at once."""
 
 import logging
 from collections.abc import Callable
