@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from delivery import policy
+
 # kind name -> the module that registers it (imported lazily: a worker needs no app-specific startup)
 KIND_MODULES = {
     "provider": "communications.services.deliveries",
@@ -50,8 +52,6 @@ class Kind:
 
     def max_attempts(self) -> int:
         """Attempts per cycle, a restart after a lost lease included (default: the kind's retry policy)."""
-        from delivery import policy
-
         return policy.max_attempts(self.schedule or self.name)
 
     def queue(self) -> str:

@@ -317,7 +317,7 @@ class _SyncPageKind(Kind):
             sync.cursor = next_cursor
             _page_queue(sync)
         else:
-            sync.status, sync.finished_at, sync.delivery = InitialSync.Status.COMPLETED, timezone.now(), None
+            sync.status, sync.finished_at = InitialSync.Status.COMPLETED, timezone.now()  # the last page stays linked
             logger.info("initial sync %s completed: %s messages, %s new", sync.pk, sync.messages_seen,
                         sync.messages_created)
         sync.save()

@@ -76,11 +76,12 @@ def test_a_page_refused_with_4xx_fails_the_sync_with_the_providers_answer(
     with django_capture_on_commit_callbacks(execute=True):
         initial_sync_resume(sync=sync)
     sync.refresh_from_db()
-    assert sync.status == InitialSync.Status.COMPLETED and sync.delivery_id is None
+    assert sync.status == InitialSync.Status.COMPLETED
     assert list(Message.objects.filter(tenant_id=tenant_id).values_list("external_id", flat=True)) == ["m-1"]
     pages = Delivery.objects.filter(kind=Delivery.Kind.SYNC_PAGE, tenant_id=tenant_id).order_by("pk")
     assert [(p.status, p.payload["cursor"]) for p in pages] == [(Delivery.Status.REFUSED, "1"),
                                                                (Delivery.Status.DELIVERED, "1")]
+    assert sync.delivery_id == pages[1].pk  # the summary links the last page row
 
 
 def test_a_page_of_an_integration_no_longer_live_cancels_the_sync(

@@ -29,13 +29,16 @@ def _drop_queue(queue):
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 def test_initial_sync_page_whose_worker_died_is_picked_up_by_the_sweeper(settings, fast, fake_provider, tmp_path):
-    # the workers' lease of a page: connect + read timeout + margin = 2 + 10 + 1 s
+    # its own queue (the session's in-process worker must not take the page); the workers' lease of a
+    # page: connect + read timeout + margin = 2 + 10 + 1 s
+    queue = f"sync-kill-{uuid.uuid4().hex[:8]}"
+    settings.DELIVERY_QUEUE = queue
     env = subprocess_env(INITIAL_SYNC_PAGE_SIZE="50", PROVIDER_CONNECT_TIMEOUT="2", PROVIDER_READ_TIMEOUT="10",
-                         DELIVERY_LEASE_MARGIN="1")
+                         DELIVERY_LEASE_MARGIN="1", DELIVERY_QUEUE=queue)
     fake_provider.history = history(120)
     fake_provider.on("getMessageHistory", Reaction(delay=60))  # the first page hangs
     provider = provider_setup(fake_provider)
-    workers = [start_worker_process(env, "celery", tmp_path / "worker1.log")]
+    workers = [start_worker_process(env, queue, tmp_path / "worker1.log")]
     try:
         tenant_id, _ = tenant_install(provider)
         fake_provider.wait_for(lambda: any(r.endpoint == "getMessageHistory" for r in fake_provider.requests),
@@ -44,7 +47,7 @@ def test_initial_sync_page_whose_worker_died_is_picked_up_by_the_sweeper(setting
         os.kill(workers[0].pid, signal.SIGKILL)
         workers[0].wait(timeout=10)
         fake_provider.on("getMessageHistory", None)
-        workers.append(start_worker_process(env, "celery", tmp_path / "worker2.log"))
+        workers.append(start_worker_process(env, queue, tmp_path / "worker2.log"))
         sync = InitialSync.objects.get(tenant_id=tenant_id)
         # then the engine's sweeper restarts its page from the cursor and it completes
         wait_until(lambda: deliveries_sweep() >= 0 and InitialSync.objects.get(
@@ -56,6 +59,7 @@ def test_initial_sync_page_whose_worker_died_is_picked_up_by_the_sweeper(setting
             DeliveryAttempt.Outcome.INTERRUPTED, DeliveryAttempt.Outcome.SUCCESS]
     finally:
         stop_worker_processes(workers)
+        _drop_queue(queue)
 
 
 @pytest.mark.integration
