@@ -335,11 +335,8 @@ CELERY_BEAT_SCHEDULE["communications-deliveries-sweep"] = {
 TESTSTAND_RUN_BUDGET = env.float("TESTSTAND_RUN_BUDGET", default=120.0)
 # A queued/running run older than budget + timeouts + this margin is considered lost.
 TESTSTAND_STALE_MARGIN = env.int("TESTSTAND_STALE_MARGIN", default=60)
+# Runs are rows of the delivery engine (kind `teststand_run`): its sweeper restarts a run whose worker died.
 TESTSTAND_QUEUE = env.str("TESTSTAND_QUEUE", default="celery")
-# A queued run older than this without a worker on it is dispatched again by the sweeper.
-TESTSTAND_SWEEP_GRACE = env.int("TESTSTAND_SWEEP_GRACE", default=60)
-CELERY_BEAT_SCHEDULE["communications-conformance-runs-sweep"] = {
-    "task": "communications.conformance_runs_sweep", "schedule": 60.0}
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
     "TestRunStatusEnum": "marketplace.api.serializers.RUN_STATUSES",
     "TestCheckVerdictEnum": "marketplace.api.serializers.VERDICTS",
@@ -354,13 +351,9 @@ CELERY_BEAT_SCHEDULE["bots-prune"] = {"task": "bots.prune", "schedule": 24 * 60 
 # Base URL of our public API, passed to the provider's setWebhook.
 COMMUNICATIONS_PUBLIC_API_URL = env.str("COMMUNICATIONS_PUBLIC_API_URL", default="http://localhost:8000/api/v1/")
 INITIAL_SYNC_PAGE_SIZE = env.int("INITIAL_SYNC_PAGE_SIZE", default=200)  # `limit` sent to getMessageHistory
-INITIAL_SYNC_MAX_ATTEMPTS = env.int("INITIAL_SYNC_MAX_ATTEMPTS", default=8)  # consecutive failures of one page
+# Pages are rows of the delivery engine (kind `sync_page`); these two are its retry schedule for them.
+INITIAL_SYNC_MAX_ATTEMPTS = env.int("INITIAL_SYNC_MAX_ATTEMPTS", default=8)  # attempts of one page
 INITIAL_SYNC_RETRY_DELAY = env.float("INITIAL_SYNC_RETRY_DELAY", default=10.0)  # doubles per failure
-INITIAL_SYNC_SWEEP_GRACE = env.int("INITIAL_SYNC_SWEEP_GRACE", default=300)
-CELERY_BEAT_SCHEDULE["communications-initial-syncs-sweep"] = {
-    "task": "communications.initial_syncs_sweep",
-    "schedule": 60.0,
-}
 # An operator write's Idempotency-Key replays its answer for at least this long (then it is pruned hourly).
 OPERATOR_IDEMPOTENCY_KEY_HOURS = env.int("OPERATOR_IDEMPOTENCY_KEY_HOURS", default=24)
 CELERY_BEAT_SCHEDULE["communications-operator-requests-prune"] = {

@@ -14,6 +14,8 @@ Kinds and where their rows live:
 | provider, webhook | `communications.Delivery` (+ `DeliveryAttempt` log) | `communications/services/deliveries.py` |
 | callback (notification status events) | `communications.Delivery` (no tenant, no provider) | `notifications/services/callbacks.py` builds the event |
 | notification | `communications.Delivery` (history: `notifications.Notification`) | `notifications/services/sending.py`, `notifications/channels/*` |
-| sync_page | `communications.InitialSync` | `communications/services/sync.py` |
-| teststand_run | `communications.ConformanceRun` (+ checks) | `communications/teststand/services.py` |
+| sync_page | `communications.Delivery` (summary: `communications.InitialSync`) | `communications/services/sync.py` |
+| teststand_run | `communications.Delivery` (verdict and checks: `communications.ConformanceRun`) | `communications/teststand/services.py` |
+
+One sweeper for every kind: `communications.deliveries_sweep`.
 """

@@ -1,9 +1,10 @@
 """Admin: ONE page of every outbound call, whatever its kind (`/admin/communications/delivery/all/`).
 
-Provider calls, webhooks, notification status events and notification sends (`communications.Delivery`),
-initial-sync pages (`communications.InitialSync`) and test-stand runs (`communications.ConformanceRun`),
-newest first, filterable by kind, status, tenant and provider (for notifications: the channel), with
-retry and cancel where the kind allows them. Each row links to its own detailed admin page.
+Every kind is a row of the engine (`communications.Delivery`): provider calls, webhooks, notification
+status events, notification sends, initial-sync pages and test-stand runs; newest first, filterable by
+kind, status, tenant and provider (for notifications: the channel), with retry and cancel where the kind
+allows them. Each row links to the admin page people know for it (the call, the notification, the
+initial sync, the test-stand run).
 """
 
 from dataclasses import dataclass
@@ -19,11 +20,9 @@ from django.urls import reverse
 from config.api.errors import ApplicationError
 
 LIMIT = 200
-# every kind on the engine's row, `communications.Delivery` (sync pages and test-stand runs keep their own)
-ENGINE_ROW_KINDS = ("provider", "webhook", "callback", "notification")
 KINDS = {"provider": "Эндпоинт провайдера", "webhook": "Вебхук", "callback": "Событие статуса уведомления",
-         "notification": "Уведомление",
-         "sync": "Первичная синхронизация", "teststand": "Прогон тестового стенда"}
+         "notification": "Уведомление", "sync_page": "Страница первичной синхронизации",
+         "teststand_run": "Прогон тестового стенда"}
 
 
 @dataclass
@@ -45,90 +44,78 @@ class Row:
         return f"{self.kind}:{self.pk}"
 
 
-def _engine_row(d) -> Row:
-    if d.kind == "notification":  # the history row is the page people know; the engine row is linked from it
+def _target(d) -> tuple[str, str]:
+    """What the row is about, and the admin page people know for it (the engine row is linked from there)."""
+    if d.kind == "notification":
         notification = d.payload.get("notification", "")
-        target, url = f"{d.endpoint} · уведомление {notification}", reverse(
+        return f"{d.endpoint} · уведомление {notification}", reverse(
             "admin:notifications_notification_change", args=[notification])
-    else:
-        target, url = d.endpoint, reverse("admin:communications_delivery_change", args=[d.pk])
+    if d.kind == "sync_page":
+        sync, page = d.payload.get("sync"), d.payload.get("page", 0) + 1
+        return f"{d.endpoint} · синхронизация {sync}, страница {page}", reverse(
+            "admin:communications_initialsync_change", args=[sync])
+    if d.kind == "teststand_run":
+        run = d.payload.get("run")
+        return f"прогон тестового стенда #{run}", reverse("admin:communications_conformancerun_change", args=[run])
+    return d.endpoint, reverse("admin:communications_delivery_change", args=[d.pk])
+
+
+def _engine_row(d) -> Row:
+    target, url = _target(d)
     return Row(d.kind, d.pk, d.created_at, target, str(d.tenant_id or ""), d.provider.code if d.provider_id else "",
                d.status, d.get_status_display(), d.attempts, d.last_error, url)
 
 
 def _rows(filters: dict) -> list[Row]:
-    from communications.models import ConformanceRun, Delivery, InitialSync
+    from communications.models import Delivery
 
     kind, status, tenant, provider = (filters.get(k, "") for k in ("kind", "status", "tenant", "provider"))
-    rows: list[Row] = []
-    if kind in ("", *ENGINE_ROW_KINDS):
-        qs = Delivery.objects.select_related("provider").order_by("-id")
-        qs = qs.filter(kind=kind) if kind else qs
-        qs = qs.filter(status=status) if status else qs
-        qs = qs.filter(tenant_id=tenant) if tenant else qs
-        # for notification sends the "provider" filter is the channel
-        qs = qs.filter(Q(provider__code=provider) | Q(kind=Delivery.Kind.NOTIFICATION, endpoint=provider)) \
-            if provider else qs
-        rows += [_engine_row(d) for d in qs[:LIMIT]]
-    if kind in ("", "sync"):
-        qs = InitialSync.objects.select_related("provider").order_by("-id")
-        qs = qs.filter(status=status) if status else qs
-        qs = qs.filter(tenant_id=tenant) if tenant else qs
-        qs = qs.filter(provider__code=provider) if provider else qs
-        rows += [Row("sync", s.pk, s.updated_at, f"getMessageHistory, страниц {s.pages_done}", str(s.tenant_id),
-                     s.provider.code, s.status, s.get_status_display(), s.attempts, s.last_error,
-                     reverse("admin:communications_initialsync_change", args=[s.pk])) for s in qs[:LIMIT]]
-    if kind in ("", "teststand") and not tenant:
-        qs = ConformanceRun.objects.select_related("provider").order_by("-id")
-        qs = qs.filter(status=status) if status else qs
-        qs = qs.filter(provider__code=provider) if provider else qs
-        rows += [Row("teststand", r.pk, r.created_at, f"версия {r.app_version}", str(r.sandbox_tenant_id),
-                     r.provider.code, r.status, r.get_status_display(), 0, r.summary,
-                     reverse("admin:communications_conformancerun_change", args=[r.pk])) for r in qs[:LIMIT]]
-    rows.sort(key=lambda row: row.at, reverse=True)
-    return rows[:LIMIT]
+    qs = Delivery.objects.select_related("provider").order_by("-id")
+    qs = qs.filter(kind=kind) if kind else qs
+    qs = qs.filter(status=status) if status else qs
+    qs = qs.filter(tenant_id=tenant) if tenant else qs
+    # for notification sends the "provider" filter is the channel
+    qs = qs.filter(Q(provider__code=provider) | Q(kind=Delivery.Kind.NOTIFICATION, endpoint=provider)) \
+        if provider else qs
+    return [_engine_row(d) for d in qs[:LIMIT]]
 
 
 def _statuses() -> list[tuple[str, str]]:
-    from communications.models import ConformanceRun, Delivery, InitialSync
-    from notifications.models import Notification
+    from communications.models import Delivery
 
-    seen: dict[str, str] = {}
-    for choices in (Delivery.Status.choices, Notification.Status.choices, InitialSync.Status.choices,
-                    ConformanceRun.Status.choices):
-        for value, label in choices:
-            seen.setdefault(value, label)
-    return sorted(seen.items())
+    return sorted(Delivery.Status.choices)
 
 
 def retry(kind: str, pk: str) -> None:
-    """Retry by kind: a dead/refused/unknown engine row, a failed sync."""
+    """A fresh cycle for a dead, refused or unknown row; the kind decides what that means."""
     from communications.models import Delivery, InitialSync
     from communications.services import deliveries
     from communications.services.sync import initial_sync_resume
     from notifications.services import notification_resend
 
+    delivery = Delivery.objects.filter(pk=int(pk), kind=kind).first() if pk.isdigit() else None
+    if delivery is None:
+        raise ApplicationError("Доставка не найдена.")
     if kind == "notification":  # the history row goes back to pending with it
-        notification_resend(notification_id=Delivery.objects.get(pk=int(pk)).payload["notification"])
-    elif kind in ENGINE_ROW_KINDS:
-        deliveries.delivery_retry(delivery_id=int(pk))
-    elif kind == "sync":
-        sync = InitialSync.objects.get(pk=int(pk))
-        if sync.status != InitialSync.Status.FAILED:
+        notification_resend(notification_id=delivery.payload["notification"])
+    elif kind == "sync_page":  # a fresh page row from the stored cursor
+        sync = InitialSync.objects.filter(pk=delivery.payload["sync"]).first()
+        if sync is None or sync.status != InitialSync.Status.FAILED:
             raise ApplicationError("Возобновить можно только синхронизацию с ошибкой.")
         initial_sync_resume(sync=sync)
-    else:
+    elif kind == "teststand_run":
         raise ApplicationError("Прогон тестового стенда запускается заново со страницы версии.")
+    else:
+        deliveries.delivery_retry(delivery_id=delivery.pk)
 
 
 def cancel(kind: str, pk: str) -> None:
+    from communications.models import Delivery
     from communications.services import deliveries
 
-    if kind in ENGINE_ROW_KINDS:
-        deliveries.delivery_cancel(delivery_id=int(pk))
-    else:
-        raise ApplicationError("Отменить можно только доставку движка (вызов провайдера, вебхук, событие, "
-                               "отправку уведомления).")
+    if not (pk.isdigit() and Delivery.objects.filter(pk=int(pk), kind=kind).exists()):
+        raise ApplicationError("Доставка не найдена.")
+    deliveries.delivery_cancel(delivery_id=int(pk))
 
 
 def all_deliveries_view(request, model_admin):

@@ -1,5 +1,5 @@
 """Robust dispatch: after commit (`robust=True`: a broker error never fails the caller), one fail-fast
-publish (config/broker.py), and on failure a hook that lets the kind's sweeper take the row at once."""
+publish (config/broker.py), and on failure a hook that lets the sweeper take the row at once."""
 
 import logging
 from collections.abc import Callable
@@ -13,11 +13,15 @@ logger = logging.getLogger(__name__)
 
 
 def dispatch(task, *, args: list, countdown: float | None = None, queue: str | None = None,
-             on_failure: Callable[[], None] | None = None, label: str = "") -> bool:
-    """Publish `task(*args)` now (eagerly in eager mode). Never raises; returns whether it was published."""
+             on_failure: Callable[[], None] | None = None, label: str = "",
+             time_limits: tuple[float, float] | None = None) -> bool:
+    """Publish `task(*args)` now (eagerly in eager mode). Never raises; returns whether it was published.
+    `time_limits`: (soft, hard) seconds for this message instead of the task's own."""
     options = {"args": args, "countdown": countdown}
     if queue:
         options["queue"] = queue
+    if time_limits:
+        options["soft_time_limit"], options["time_limit"] = time_limits
     try:
         if task.app.conf.task_always_eager:
             task.apply_async(**options)

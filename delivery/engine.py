@@ -72,7 +72,7 @@ def delivery_create(*, kind: str, ordering_key: str = "", synchronous: bool = Fa
     delivery = Delivery.objects.create(kind=kind, ordering_key=ordering_key, synchronous=synchronous,
                                        next_attempt_at=timezone.now(), **fields)
     if not synchronous:
-        dispatch_on_commit(delivery.pk)
+        dispatch_on_commit(delivery.pk, kind=kind)
     return delivery
 
 
@@ -85,12 +85,15 @@ def chain_lock(kind, tenant_id, provider_id, ordering_key) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest, "big", signed=True)])
 
 
-def _dispatch(delivery_id: int, countdown: float | None = None) -> bool:
-    """Send the task to the broker (one fail-fast attempt). Never raises: the sweeper covers a failure."""
+def _dispatch(delivery_id: int, countdown: float | None = None, kind: str = "") -> bool:
+    """Send the task to the broker (one fail-fast attempt), to the kind's queue with its time limits.
+    Never raises: the sweeper covers a failure."""
     from communications.tasks import delivery_send_task
 
-    return dispatch(delivery_send_task, args=[delivery_id], countdown=countdown, queue=settings.DELIVERY_QUEUE,
-                    on_failure=partial(_sweep_at_once, delivery_id), label=f"delivery {delivery_id}")
+    sender = kind_get(kind) if kind else Kind()
+    return dispatch(delivery_send_task, args=[delivery_id], countdown=countdown, queue=sender.queue(),
+                    time_limits=sender.time_limits(), on_failure=partial(_sweep_at_once, delivery_id),
+                    label=f"delivery {delivery_id}")
 
 
 def _sweep_at_once(delivery_id: int) -> None:
@@ -100,8 +103,8 @@ def _sweep_at_once(delivery_id: int) -> None:
         next_attempt_at=F("next_attempt_at") - timedelta(seconds=settings.DELIVERY_SWEEP_GRACE), swept_at=None)
 
 
-def dispatch_on_commit(delivery_id: int, countdown: float | None = None) -> None:
-    transaction.on_commit(partial(_dispatch, delivery_id, countdown), robust=True)
+def dispatch_on_commit(delivery_id: int, countdown: float | None = None, kind: str = "") -> None:
+    transaction.on_commit(partial(_dispatch, delivery_id, countdown, kind), robust=True)
 
 
 # --- one attempt ---------------------------------------------------------------------
@@ -187,7 +190,7 @@ def _claim(delivery_id: int):
                 _finish(delivery, Delivery.Status.UNKNOWN, f"{LOST_TEXT}; возможно, доставлено — "
                                                            "автоматически не повторяется")
                 return "unknown"
-            if delivery.attempts >= policy.max_attempts(kind.schedule or kind.name):
+            if delivery.attempts >= kind.max_attempts():
                 _finish(delivery, Delivery.Status.DEAD, "попытки исчерпаны (последняя прервана)")
                 return "dead"
         elif delivery.next_attempt_at > now + timedelta(seconds=2):
@@ -253,11 +256,11 @@ def _record(claimed, number, started_at, attempt: Attempt) -> str:
             delivery.next_attempt_at = now + timedelta(seconds=attempt.retry_after or 1)
             delivery.save()
             if not delivery.synchronous:
-                dispatch_on_commit(delivery.pk, countdown=attempt.retry_after or 1)
+                dispatch_on_commit(delivery.pk, countdown=attempt.retry_after or 1, kind=delivery.kind)
             return "deferred"
         duplicates_dropped = kind.drops_duplicates(delivery)
         retryable = attempt.outcome == TRANSIENT or (attempt.outcome == AMBIGUOUS and duplicates_dropped)
-        max_attempts = policy.max_attempts(kind.schedule or kind.name)
+        max_attempts = kind.max_attempts()
         if attempt.outcome == SUCCESS:
             outcome = DeliveryAttempt.Outcome.SUCCESS
         elif attempt.outcome == PERMANENT:
@@ -305,7 +308,7 @@ def _record(claimed, number, started_at, attempt: Attempt) -> str:
             delivery.last_error = attempt.error
             delivery.save()
             if not delivery.synchronous and delay <= settings.CELERY_MAX_COUNTDOWN:
-                dispatch_on_commit(delivery.pk, countdown=delay)
+                dispatch_on_commit(delivery.pk, countdown=delay, kind=delivery.kind)
             # Longer waits: the sweeper sends it when next_attempt_at is due.
             return "retry"
         suffix = " (попытки исчерпаны)" if retryable else ""
@@ -353,7 +356,7 @@ def _finish(delivery, status: str, error: str = "") -> None:
         following = following.first()
         if following is not None and following.attempts == 0:
             type(delivery).objects.filter(pk=following.pk).update(next_attempt_at=timezone.now())
-            dispatch_on_commit(following.pk)
+            dispatch_on_commit(following.pk, kind=following.kind)
 
 
 finish = _finish  # for kinds' gates
@@ -374,12 +377,13 @@ def deliveries_sweep(*, limit: int = 500) -> int:
            | Q(status=Delivery.Status.IN_PROGRESS, lease_expires_at__lte=now))
     # Once per grace period per row, so a long broker backlog is not flooded with duplicates.
     not_recently_swept = Q(swept_at__isnull=True) | Q(swept_at__lte=grace)
-    ids = list(Delivery.objects.filter(due & not_recently_swept).order_by("next_attempt_at", "pk")
-               .values_list("pk", flat=True)[:limit])
+    rows = list(Delivery.objects.filter(due & not_recently_swept).order_by("next_attempt_at", "pk")
+                .values_list("pk", "kind")[:limit])
+    ids = [pk for pk, _ in rows]
     # Mark first: an UPDATE after dispatching could hold the row lock just when the task's
     # SKIP LOCKED claim runs, and the task would give up ("locked") until the next sweep.
     Delivery.objects.filter(pk__in=ids).update(swept_at=now)
-    failed = [pk for pk in ids if not _dispatch(pk)]
+    failed = [pk for pk, kind in rows if not _dispatch(pk, kind=kind)]
     if failed:
         Delivery.objects.filter(pk__in=failed).update(swept_at=None)
     return len(ids) - len(failed)
@@ -404,7 +408,7 @@ def delivery_retry(*, delivery_id: int, synchronous: bool | None = None):
         delivery.synchronous = synchronous
     delivery.save()
     if not delivery.synchronous:
-        dispatch_on_commit(delivery.pk)
+        dispatch_on_commit(delivery.pk, kind=delivery.kind)
     return delivery
 
 

@@ -10,12 +10,16 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from delivery import policy
+
 # kind name -> the module that registers it (imported lazily: a worker needs no app-specific startup)
 KIND_MODULES = {
     "provider": "communications.services.deliveries",
     "webhook": "communications.services.deliveries",
     "callback": "communications.services.deliveries",
     "notification": "notifications.services.sending",
+    "sync_page": "communications.services.sync",
+    "teststand_run": "communications.teststand.services",
 }
 _REGISTRY: dict[str, "Kind"] = {}
 
@@ -45,6 +49,18 @@ class Kind:
 
     def lease_seconds(self, delivery) -> float:
         return settings.PROVIDER_CONNECT_TIMEOUT + settings.PROVIDER_READ_TIMEOUT + settings.DELIVERY_LEASE_MARGIN
+
+    def max_attempts(self) -> int:
+        """Attempts per cycle, a restart after a lost lease included (default: the kind's retry policy)."""
+        return policy.max_attempts(self.schedule or self.name)
+
+    def queue(self) -> str:
+        """The Celery queue its attempts go to."""
+        return settings.DELIVERY_QUEUE
+
+    def time_limits(self) -> tuple[float, float] | None:
+        """(soft, hard) time limit of one attempt's task, below the lease; None: the task's own."""
+        return None
 
     def gate(self, delivery) -> str | None:
         """In the claim's transaction, before the attempt: finish the row and return a word to stop it."""

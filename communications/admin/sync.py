@@ -10,13 +10,13 @@ from communications.services.sync import initial_sync_resume
 @admin.register(InitialSync)
 class InitialSyncAdmin(admin.ModelAdmin):
     list_display = ("tenant_id", "provider", "status", "run", "pages_done", "messages_seen", "messages_created",
-                    "items_failed", "attempts", "updated_at", "short_error")
+                    "items_failed", "page_attempts", "updated_at", "short_error")
     list_filter = ("status", "provider")
-    list_select_related = ("provider",)
+    list_select_related = ("provider", "delivery")
     search_fields = ("=tenant_id",)
     actions = ["resume"]
     fields = ("tenant_id", "provider", "tenant_configuration", "status", "run", "cursor", "pages_done",
-              "messages_seen", "messages_created", "items_failed", "attempts", "next_attempt_at", "last_error",
+              "messages_seen", "messages_created", "items_failed", "delivery", "page_attempts", "last_error",
               "started_at", "finished_at", "created_at", "updated_at")
     readonly_fields = fields
 
@@ -25,6 +25,11 @@ class InitialSyncAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="попыток страницы")
+    def page_attempts(self, obj):
+        """The current page is a row of the delivery engine: its attempts (and the next one) are there."""
+        return obj.delivery.attempts if obj.delivery_id else "—"
 
     @admin.display(description="ошибка")
     def short_error(self, obj):

@@ -24,6 +24,10 @@ class Delivery(models.Model):
         # One send of a notification to one channel (email, push, Telegram, VK); the history row is
         # `notifications.Notification`, whose status mirrors this one.
         NOTIFICATION = "notification", "Отправка уведомления"
+        # One getMessageHistory page of an initial sync (`communications.InitialSync` is the summary).
+        SYNC_PAGE = "sync_page", "Страница первичной синхронизации"
+        # One test-stand run (`communications.ConformanceRun` holds its verdict and checks).
+        TESTSTAND_RUN = "teststand_run", "Прогон тестового стенда"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Ожидает отправки"

@@ -1,12 +1,14 @@
 """The initial sync of a tenant's chat history from a provider (`getMessageHistory`).
 
-One row per tenant + provider. The cursor is the checkpoint: each page is fetched and
-imported in one transaction that also advances the cursor, so a crash loses at most the
-page in flight, and re-importing a page creates nothing (unique external ids).
+One row per tenant + provider: the sync's summary (status, counts, cursor). Each page fetch is a
+row of the delivery engine (`Delivery`, kind `sync_page`); importing a page advances the cursor in
+the transaction that records its answer, so a crash loses at most the page in flight, and
+re-importing a page creates nothing (unique external ids).
 """
 
 from django.db import models
 
+from .deliveries import Delivery
 from .providers import Provider, TenantConfiguration
 
 __all__ = ["InitialSync"]
@@ -34,8 +36,9 @@ class InitialSync(models.Model):
     messages_seen = models.PositiveIntegerField("сообщений получено", default=0)
     messages_created = models.PositiveIntegerField("сообщений создано", default=0)
     items_failed = models.PositiveIntegerField("сообщений с ошибкой", default=0)
-    attempts = models.PositiveIntegerField("неудачных попыток подряд", default=0)
-    next_attempt_at = models.DateTimeField("следующая попытка", null=True, blank=True)
+    # The engine's row of the page being fetched now (its attempts, next attempt, answer).
+    delivery = models.ForeignKey(Delivery, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                 verbose_name="текущая страница (доставка)")
     last_error = models.TextField("последняя ошибка", blank=True)
     started_at = models.DateTimeField("начата", null=True, blank=True)
     finished_at = models.DateTimeField("закончена", null=True, blank=True)

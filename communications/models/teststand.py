@@ -8,6 +8,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from .deliveries import Delivery
 from .providers import Provider, ProviderConfiguration
 
 __all__ = ["ConformanceCheck", "ConformanceRun", "SandboxTenant"]
@@ -60,6 +61,9 @@ class ConformanceRun(models.Model):
     created_at = models.DateTimeField("создан", auto_now_add=True)
     started_at = models.DateTimeField("начат", null=True, blank=True)
     finished_at = models.DateTimeField("завершён", null=True, blank=True)
+    # The engine's row that executes the run (lease, restart after a dead worker).
+    delivery = models.ForeignKey(Delivery, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                 verbose_name="доставка (движок)")
 
     class Meta:
         verbose_name = "прогон тестового стенда"

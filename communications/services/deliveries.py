@@ -158,16 +158,7 @@ class _HttpKind(Kind):
                 "signing_secrets": [delivery.signing_secret]}
 
     def send(self, delivery: Delivery) -> Attempt:
-        try:
-            result = clients.post_json(**self.request_kwargs(delivery))
-        except clients.OutboundCallError as exc:
-            return Attempt(TRANSIENT if exc.retryable else BROKEN, error=str(exc))
-        outcome, error = classify_call(result, None)
-        retry_after = parse_retry_after(result.headers.get("Retry-After"), timezone.now())
-        success = outcome == SUCCESS
-        return Attempt(outcome, error=error, status_code=result.status_code, latency_ms=result.latency_ms,
-                       retry_after=retry_after, excerpt=result.excerpt, response_json=result.json if success else None,
-                       external_id=answer_message_id(result.json) if success else "")
+        return call_attempt(lambda: clients.post_json(**self.request_kwargs(delivery)))
 
 
 @register
@@ -288,6 +279,21 @@ def classify_call(result: clients.CallResult | None, error: Exception | None) ->
     if outcome == BROKEN:
         return BROKEN, f"HTTP {result.status_code}: перенаправление на {result.headers.get('Location', '?')} не выполняется"
     return outcome, f"HTTP {result.status_code}: {result.excerpt[:500]}"
+
+
+def call_attempt(call: Callable[[], clients.CallResult]) -> Attempt:
+    """Make one signed call (`clients.post_json`, `provider_call_now`) and classify its answer for the
+    engine. `Attempt.response` is the `CallResult` (None when there was no answer)."""
+    try:
+        result = call()
+    except clients.OutboundCallError as exc:
+        return Attempt(TRANSIENT if exc.retryable else BROKEN, error=str(exc))
+    outcome, error = classify_call(result, None)
+    retry_after = parse_retry_after(result.headers.get("Retry-After"), timezone.now())
+    success = outcome == SUCCESS
+    return Attempt(outcome, error=error, status_code=result.status_code, latency_ms=result.latency_ms,
+                   retry_after=retry_after, excerpt=result.excerpt, response_json=result.json if success else None,
+                   external_id=answer_message_id(result.json) if success else "", response=result)
 
 
 def retry_delay(attempt: int, retry_after: float | None = None, kind: str = Delivery.Kind.PROVIDER) -> float:

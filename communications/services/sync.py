@@ -12,22 +12,20 @@ Farewell (`integration_farewell`, from token deactivation and from the app being
 pending/dead deliveries and the initial sync are cancelled, then the webhook event
 `integration.deactivated`, `deleteWebhook` (if configured) and `disconnect` are queued.
 
-The initial sync pages through `getMessageHistory` with a synchronous call (the answer is
-needed at once). Each page is fetched and imported in ONE transaction that also moves the
-cursor, holding the sync row lock: a crash rolls the page back and the next run fetches it
-again; importing is idempotent (unique external ids), so running twice creates nothing new.
-One Celery task per page; the beat sweeper restarts a sync whose task got lost.
+The initial sync pages through `getMessageHistory` on the delivery engine: one row (kind
+`sync_page`) per page, in a chain per sync. The engine owns claim, lease, retries and the sweeper;
+the kind below makes the call and, in the transaction that records the answer, imports the page,
+moves the cursor and queues the next page. A crash loses at most the page in flight (its lease
+expires and the sweeper fetches it again); importing is idempotent (unique external ids).
 """
 
 import logging
 import uuid
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from communications import clients
 from communications import provider_contract as contract
 from communications.models import (
     Account,
@@ -41,22 +39,23 @@ from communications.services import inbound
 from communications.services.conversations import channel_connect
 from communications.services.deliveries import (
     PENDING_LIKE,
-    classify_call,
+    _lock_integration,
+    call_attempt,
     deliveries_cancel_pending,
     delivery_enqueue,
     on_delivered_handler,
     provider_call_now,
 )
 from communications.services.webhook_events import Event, webhook_event_emit
-from delivery import policy
-from delivery.dispatch import dispatch
-from delivery.outcomes import AMBIGUOUS, SUCCESS, TRANSIENT
+from config.observability.request_id import request_id_get
+from delivery import engine
+from delivery.kinds import Attempt, Kind, register
+from delivery.outcomes import PERMANENT, SUCCESS
 
 logger = logging.getLogger(__name__)
 
 LIFECYCLE_ORDERING_KEY = "__integration__"  # getChannels / setWebhook, in order (farewell calls: no key)
 FAREWELL_CALLS = ("disconnect", "deleteWebhook")
-SYNC_NAMESPACE = uuid.UUID("5b0c7d1e-3f1a-4e0b-9a53-6f1c2d9e8a10")
 
 
 def _configured(tenant_configuration: TenantConfiguration, endpoint: str) -> bool:
@@ -162,7 +161,7 @@ def accounts_deactivate(*, tenant_id: uuid.UUID, provider: Provider) -> int:
         is_active=False, deactivated_at=now, updated_at=now)
 
 
-# --- initial sync ---------------------------------------------------------------------------------------
+# --- initial sync: pages on the delivery engine (kind `sync_page`) ------------------------------------
 
 @transaction.atomic
 def initial_sync_prepare(*, tenant_configuration: TenantConfiguration) -> InitialSync:
@@ -173,8 +172,8 @@ def initial_sync_prepare(*, tenant_configuration: TenantConfiguration) -> Initia
         defaults={"tenant_configuration": tenant_configuration})
     if not created and sync.status not in InitialSync.ACTIVE_STATUSES:
         sync.status, sync.run, sync.cursor, sync.pages_done = InitialSync.Status.WAITING, sync.run + 1, "", 0
-        sync.messages_seen = sync.messages_created = sync.items_failed = sync.attempts = 0
-        sync.last_error, sync.started_at, sync.finished_at = "", None, None
+        sync.messages_seen = sync.messages_created = sync.items_failed = 0
+        sync.last_error, sync.started_at, sync.finished_at, sync.delivery = "", None, None, None
         sync.tenant_configuration = tenant_configuration
         sync.save()
     return sync
@@ -182,35 +181,44 @@ def initial_sync_prepare(*, tenant_configuration: TenantConfiguration) -> Initia
 
 @transaction.atomic
 def initial_sync_resume(*, sync: InitialSync) -> InitialSync:
-    """Start or resume (after a failure) from the stored cursor. Used by the admin action too."""
+    """Start, or resume after a failure: a fresh page row from the stored cursor. Used by the admin
+    («Возобновить», and «Повторить» on the all-deliveries page) too."""
+    # Page rows of an earlier try stop first, so a dead one no longer holds the sync's chain
+    # (deliveries before the sync row: the lock order). Not through the engine: their on_final
+    # must not fail the sync that is being resumed.
+    _page_rows(sync).filter(status__in=(*PENDING_LIKE, Delivery.Status.DEAD)).update(
+        status=Delivery.Status.CANCELLED, last_error="заменена: синхронизация возобновлена", lease_expires_at=None,
+        updated_at=timezone.now())
+    sync = InitialSync.objects.select_for_update().select_related("provider").get(pk=sync.pk)
     if sync.status in (InitialSync.Status.COMPLETED, InitialSync.Status.CANCELLED):
         return sync
-    sync.status, sync.attempts, sync.next_attempt_at = InitialSync.Status.RUNNING, 0, timezone.now()
+    sync.status = InitialSync.Status.RUNNING
     sync.started_at = sync.started_at or timezone.now()
-    sync.save(update_fields=["status", "attempts", "next_attempt_at", "started_at", "updated_at"])
-    _dispatch_page_on_commit(sync)
+    _page_queue(sync)
+    sync.save()
     return sync
 
 
-def _dispatch_page_on_commit(sync: InitialSync, countdown: float | None = None) -> None:
-    from communications.tasks import initial_sync_page_task
-
-    args = [sync.pk, sync.run, sync.pages_done]
-    transaction.on_commit(lambda: _send_task(initial_sync_page_task, args, countdown), robust=True)
+def _page_rows(sync: InitialSync):
+    return Delivery.objects.filter(kind=Delivery.Kind.SYNC_PAGE, tenant_id=sync.tenant_id,
+                                   provider_id=sync.provider_id, ordering_key=_ordering_key(sync))
 
 
-def _send_task(task, args, countdown=None) -> None:
-    """One fail-fast publish (the engine's dispatch); never raises: the sweeper restarts a lost page."""
-    dispatch(task, args=args, countdown=countdown, label=f"initial sync {args[0]}")
+def _ordering_key(sync: InitialSync) -> str:
+    return f"initial-sync:{sync.pk}"  # pages of one sync go out one after another
 
 
-class PageError(Exception):
-    """A page the provider did not give: `retryable` after a transient or ambiguous outcome
-    (getMessageHistory is a read: asking again is harmless), not after a refusal (4xx)."""
-
-    def __init__(self, text: str, *, retryable: bool):
-        super().__init__(text)
-        self.retryable = retryable
+def _page_queue(sync: InitialSync) -> None:
+    """The engine row that fetches the page at the sync's cursor (the caller saves the sync)."""
+    tenant_configuration = (_active_tenant_configuration(tenant_id=sync.tenant_id, provider=sync.provider)
+                            or sync.tenant_configuration)  # none active: the gate cancels the sync
+    configuration = tenant_configuration.configuration if tenant_configuration else None
+    sync.delivery = engine.delivery_create(
+        kind=Delivery.Kind.SYNC_PAGE, ordering_key=_ordering_key(sync), tenant_id=sync.tenant_id,
+        provider_id=sync.provider_id, tenant_configuration=tenant_configuration, configuration=configuration,
+        endpoint="getMessageHistory", url=(configuration.endpoint_url("getMessageHistory") or "") if configuration else "",
+        payload={"sync": sync.pk, "run": sync.run, "page": sync.pages_done, "cursor": sync.cursor},
+        request_id=request_id_get())
 
 
 def _history_items(body) -> tuple[list, str]:
@@ -221,13 +229,13 @@ def _history_items(body) -> tuple[list, str]:
     return body.get("messages") or [], next_cursor
 
 
-def _import(sync: InitialSync, items: list) -> tuple[int, int]:
+def _import(sync: InitialSync, page: int, items: list) -> tuple[int, int]:
     """Validate like POST /api/v1/messages and store idempotently; a bad item is skipped and
     reported (communications/services/inbound.py). Returns (created, failed)."""
     results = inbound.messages_import(tenant_id=sync.tenant_id, provider=sync.provider, items=items)
     for r in results:
         if r.result == "error":
-            sync.last_error = f"страница {sync.pages_done + 1}, сообщение {r.index}: {r.errors}"[:2000]
+            sync.last_error = f"страница {page + 1}, сообщение {r.index}: {r.errors}"[:2000]
     return sum(r.result == "created" for r in results), sum(r.result == "error" for r in results)
 
 
@@ -238,82 +246,89 @@ def _integration_live(sync: InitialSync) -> bool:
                                                 status=IntegrationToken.Status.ACTIVE).exists())
 
 
-@transaction.atomic
-def initial_sync_page(*, sync_id: int, run: int | None = None, page: int | None = None) -> str:
-    """Fetch and import one page, move the cursor, queue the next page. Safe to run twice:
-    `run`/`page` say which page the task was sent for (None: whatever is next, for the sweeper)."""
-    # Only the sync row (`of`): the provider row is share-locked by every recording (lock order).
-    sync = InitialSync.objects.select_for_update(skip_locked=True, of=("self",)).select_related("provider").filter(
-        pk=sync_id).first()
-    if sync is None:
-        return "locked"
-    if sync.status != InitialSync.Status.RUNNING or (run is not None and run != sync.run) \
-            or (page is not None and page != sync.pages_done):
-        return "stale"
-    now = timezone.now()
-    if sync.next_attempt_at and sync.next_attempt_at > now + timedelta(seconds=2):
-        return "not_due"
-    if not _integration_live(sync):
-        sync.status, sync.finished_at = InitialSync.Status.CANCELLED, now
-        sync.save()
-        return "cancelled"
-    tenant_configuration = _active_tenant_configuration(tenant_id=sync.tenant_id, provider=sync.provider)
-    key = str(uuid.uuid5(SYNC_NAMESPACE, f"{sync.pk}:{sync.run}:{sync.cursor}"))
-    payload = contract.message_history_body(tenant_id=sync.tenant_id, cursor=sync.cursor,
-                                            limit=settings.INITIAL_SYNC_PAGE_SIZE)
-    try:
-        try:
-            result, error = provider_call_now(tenant_configuration=tenant_configuration,
-                                              endpoint="getMessageHistory", payload=payload,
-                                              idempotency_key=key), None
-        except clients.OutboundCallError as exc:
-            result, error = None, exc
-        outcome, text = classify_call(result, error)  # the engine's one classification
-        if outcome != SUCCESS:
-            raise PageError(text[:300], retryable=outcome in (TRANSIENT, AMBIGUOUS))
-        items, next_cursor = _history_items(result.json_as_sent)  # items are judged one by one
-    except (PageError, ValueError) as exc:
-        return _page_failed(sync, exc)
-    created, failed = _import(sync, items)
-    sync.pages_done += 1
-    sync.messages_seen += len(items)
-    sync.messages_created += created
-    sync.items_failed += failed
-    sync.attempts = 0
-    if next_cursor and items:
-        sync.cursor, sync.next_attempt_at = next_cursor, now
-        sync.save()
-        _dispatch_page_on_commit(sync)
-        return "page"
-    sync.status, sync.finished_at = InitialSync.Status.COMPLETED, now
-    sync.save()
-    logger.info("initial sync %s completed: %s messages, %s new", sync.pk, sync.messages_seen, sync.messages_created)
-    return "completed"
+def _sync_of(delivery: Delivery, *, lock: bool = False) -> InitialSync | None:
+    """The sync while this row is its current page (None for a row the sync has moved past)."""
+    rows = InitialSync.objects.select_related("provider")
+    if lock:
+        rows = rows.select_for_update(of=("self",))  # only the sync row: the provider is share-locked
+    sync = rows.filter(pk=delivery.payload["sync"]).first()
+    if sync is None or sync.delivery_id != delivery.pk or sync.status != InitialSync.Status.RUNNING:
+        return None
+    return sync
 
 
-def _page_failed(sync: InitialSync, exc: Exception) -> str:
-    retryable = getattr(exc, "retryable", False)
-    sync.attempts += 1
-    sync.last_error = f"страница {sync.pages_done + 1}: {exc}"[:2000]
-    if not retryable or sync.attempts >= policy.max_attempts("sync_page"):
+@register
+class _SyncPageKind(Kind):
+    """One getMessageHistory page: fetched by the engine, imported when its answer is recorded.
+
+    A read: asking again after an ambiguous outcome is harmless (and the provider drops repeats by
+    Idempotency-Key anyway). The answer is imported in the transaction that records it, which also
+    moves the cursor and queues the next page, so a crash loses at most the page in flight."""
+
+    name = schedule = Delivery.Kind.SYNC_PAGE
+
+    def gate(self, delivery: Delivery) -> str | None:
+        sync = _sync_of(delivery)
+        if sync is None:
+            engine.finish(delivery, Delivery.Status.CANCELLED, "синхронизация больше не ждёт эту страницу")
+            return "stale"
+        if not _integration_live(sync):
+            InitialSync.objects.filter(pk=sync.pk, status=InitialSync.Status.RUNNING).update(
+                status=InitialSync.Status.CANCELLED, finished_at=timezone.now(), updated_at=timezone.now())
+            engine.finish(delivery, Delivery.Status.CANCELLED, "интеграция отключена")
+            return "cancelled"
+        return None
+
+    def send(self, delivery: Delivery) -> Attempt:
+        body = contract.message_history_body(tenant_id=delivery.tenant_id, cursor=delivery.payload["cursor"],
+                                             limit=settings.INITIAL_SYNC_PAGE_SIZE)
+        attempt = call_attempt(lambda: provider_call_now(
+            tenant_configuration=delivery.tenant_configuration, endpoint="getMessageHistory", payload=body,
+            idempotency_key=str(delivery.idempotency_key)))
+        attempt.response_json, attempt.external_id = None, ""  # the page is imported, not stored on the row
+        if attempt.outcome != SUCCESS:
+            return attempt
+        try:  # items are judged one by one when imported; the page itself must have this shape
+            attempt.response = _history_items(attempt.response.json_as_sent)
+        except ValueError as exc:
+            attempt.outcome, attempt.error, attempt.response = PERMANENT, str(exc), None
+        return attempt
+
+    def lock(self, delivery: Delivery) -> None:
+        _lock_integration(delivery)  # provider, tenant configuration, token before the row (lock order)
+
+    def on_success(self, delivery: Delivery, attempt: Attempt) -> None:
+        items, next_cursor = attempt.response
+        sync = _sync_of(delivery)
+        if sync is None:
+            return  # superseded (resumed, cancelled) meanwhile
+        page = delivery.payload["page"]
+        created, failed = _import(sync, page, items)  # chats, messages before the sync row (lock order)
+        last_error = sync.last_error
+        sync = _sync_of(delivery, lock=True)
+        if sync is None:
+            return
+        sync.last_error = last_error
+        sync.pages_done = page + 1
+        sync.messages_seen += len(items)
+        sync.messages_created += created
+        sync.items_failed += failed
+        if next_cursor and items:
+            sync.cursor = next_cursor
+            _page_queue(sync)
+        else:
+            sync.status, sync.finished_at = InitialSync.Status.COMPLETED, timezone.now()  # the last page stays linked
+            logger.info("initial sync %s completed: %s messages, %s new", sync.pk, sync.messages_seen,
+                        sync.messages_created)
+        sync.save()
+
+    def on_final(self, delivery: Delivery) -> None:
+        """A page that ended without moving the sync on (refused, dead, cancelled, or its answer could
+        not be imported) stops the sync as failed, with the reason; «Возобновить» goes on from the cursor."""
+        sync = _sync_of(delivery, lock=True)
+        if sync is None:
+            return
         sync.status = InitialSync.Status.FAILED
+        sync.last_error = f"страница {delivery.payload['page'] + 1}: {delivery.last_error}"[:2000]
         sync.save()
         logger.warning("initial sync %s failed: %s", sync.pk, sync.last_error)
-        return "failed"
-    delay = min(policy.retry_delay("sync_page", sync.attempts), settings.CELERY_MAX_COUNTDOWN)
-    sync.next_attempt_at = timezone.now() + timedelta(seconds=delay)
-    sync.save()
-    _dispatch_page_on_commit(sync, countdown=delay)
-    return "retry"
-
-
-def initial_syncs_sweep() -> int:
-    """Beat: re-dispatch running syncs whose page task got lost (broker down, worker killed)."""
-    grace = timezone.now() - timedelta(seconds=settings.INITIAL_SYNC_SWEEP_GRACE)
-    stuck = list(InitialSync.objects.filter(status=InitialSync.Status.RUNNING, next_attempt_at__lte=grace,
-                                            updated_at__lte=grace).values_list("pk", flat=True)[:200])
-    from communications.tasks import initial_sync_page_task
-
-    for pk in stuck:
-        _send_task(initial_sync_page_task, [pk, None, None])
-    return len(stuck)

@@ -2,5 +2,5 @@
 
 - payloads.py   the documented request bodies, in the order the stand calls the endpoints
 - contract.py   what a conformant answer looks like, and the verdict of one call
-- services.py   start a run (queued to Celery), execute it, read results for the publish rule
+- services.py   start a run (a row of the delivery engine, kind `teststand_run`), execute it, read results
 """

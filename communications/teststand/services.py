@@ -1,4 +1,5 @@
-"""Conformance runs: start (queued to Celery), execute against the sandbox tenant, read the latest.
+"""Conformance runs: start (a row of the delivery engine, kind `teststand_run`), execute against the
+sandbox tenant, read the latest.
 
 A run calls every endpoint of ONE provider configuration, in `payloads.plan()` order, through
 `provider_call_now` — the same hardened client, API key header and Standard Webhooks signature
@@ -20,6 +21,8 @@ from communications import clients
 from communications.models import (
     ConformanceCheck,
     ConformanceRun,
+    Delivery,
+    DeliveryAttempt,
     Provider,
     ProviderConfiguration,
     SandboxTenant,
@@ -30,7 +33,10 @@ from communications.selectors.providers import configuration_under_test_get, pro
 from communications.services.deliveries import provider_call_now
 from communications.teststand import contract, payloads
 from config.api.errors import ConflictError, NotFoundError
-from delivery.dispatch import dispatch
+from config.observability.request_id import request_id_get
+from delivery import engine
+from delivery.kinds import Attempt, Kind, register
+from delivery.outcomes import BROKEN, SUCCESS
 
 logger = logging.getLogger(__name__)
 Verdict = ConformanceCheck.Verdict
@@ -60,7 +66,7 @@ def sandbox_tenant_get_or_create(*, provider: Provider) -> SandboxTenant:
 @transaction.atomic
 def conformance_run_start(*, app_code: str, app_version: str, origin: str, actor=None) -> ConformanceRun:
     """Queue a run for the configuration under test for `app_version` (pending, else active). One run at a
-    time per configuration."""
+    time per configuration. The run executes as a row of the delivery engine (kind `teststand_run`)."""
     provider = provider_get(code=app_code, for_update=True)  # serialises concurrent starts
     configuration = configuration_under_test_get(provider=provider, app_version=app_version)
     if configuration is None:
@@ -71,81 +77,103 @@ def conformance_run_start(*, app_code: str, app_version: str, origin: str, actor
     if active.filter(created_at__gt=stale_before).exists():
         raise ConflictError("Прогон этой конфигурации уже выполняется; дождитесь его результата.",
                             code="test_run_in_progress")
-    active.update(status=Status.INTERRUPTED, finished_at=timezone.now(),
-                  summary="Прогон не завершился за отведённое время (воркер остановлен или задача потеряна).")
+    for stale in active:  # its row ends too (on_final marks the run interrupted with this summary)
+        if stale.delivery_id and not Delivery.objects.get(pk=stale.delivery_id).is_final:
+            engine.delivery_cancel(delivery_id=stale.delivery_id, reason=STALE)
+        else:
+            _finish(stale, Status.INTERRUPTED, STALE)
     sandbox = sandbox_tenant_get_or_create(provider=provider)
     run = ConformanceRun.objects.create(provider=provider, configuration=configuration, app_version=app_version,
                                         sandbox_tenant_id=sandbox.tenant_id, origin=origin, started_by=actor)
-    transaction.on_commit(lambda: _dispatch(run.pk), robust=True)
+    run.delivery = engine.delivery_create(
+        kind=Delivery.Kind.TESTSTAND_RUN, tenant_id=sandbox.tenant_id, provider_id=provider.pk, endpoint="teststand",
+        url="", payload={"run": run.pk}, request_id=request_id_get())
+    run.save(update_fields=["delivery"])
     return run
 
 
-def _dispatch(run_id: int) -> bool:
-    """One fail-fast publish; never raises: `conformance_runs_sweep` picks up a lost dispatch."""
-    from communications.tasks import conformance_run_execute_task
-
-    return dispatch(conformance_run_execute_task, args=[run_id], queue=settings.TESTSTAND_QUEUE,
-                    label=f"conformance run {run_id}")
-
-
+STALE = "Прогон не завершился за отведённое время (воркер остановлен или задача потеряна)."
 RESTARTED = "Перезапущен сборщиком: воркер остановился во время проверки."
 
 
-def conformance_runs_sweep() -> int:
-    """Beat: pick up runs a dead worker or a lost dispatch left behind. Returns how many were dispatched.
-
-    - `queued` for longer than TESTSTAND_SWEEP_GRACE: dispatched again (running it twice is harmless);
-    - `running` past its time limit (the worker died; a live one is stopped by the task's time limits):
-      its checks are cleared and it runs again, once; a second death closes it as interrupted.
-    """
-    now = timezone.now()
-    restarted: list[int] = []
-    lost_before = now - timedelta(seconds=run_time_limit() + settings.TESTSTAND_STALE_MARGIN)
-    for run_id in ConformanceRun.objects.filter(status=Status.RUNNING, started_at__lt=lost_before).values_list(
-            "pk", flat=True)[:100]:
-        with transaction.atomic():
-            run = ConformanceRun.objects.select_for_update(skip_locked=True, of=("self",)).filter(
-                pk=run_id, status=Status.RUNNING).first()
-            if run is None:
-                continue
-            if run.summary == RESTARTED:
-                _finish(run, Status.INTERRUPTED, "Прогон прерван: воркер остановился во время проверки (дважды).")
-                continue
-            run.checks.all().delete()
-            run.status, run.started_at, run.summary = Status.QUEUED, None, RESTARTED
-            run.save(update_fields=["status", "started_at", "summary"])
-            transaction.on_commit(lambda pk=run.pk: _dispatch(pk), robust=True)
-            restarted.append(run.pk)
-    waiting = ConformanceRun.objects.filter(
-        status=Status.QUEUED, created_at__lt=now - timedelta(seconds=settings.TESTSTAND_SWEEP_GRACE),
-    ).exclude(pk__in=restarted)
-    return len(restarted) + sum(_dispatch(run_id) for run_id in waiting.values_list("pk", flat=True)[:100])
-
-
-# --- execute -----------------------------------------------------------------------
+# --- execute: the engine's kind ------------------------------------------------------
 
 def conformance_run_execute(*, run_id: int) -> str:
-    """Run every check of a queued run. Safe to call twice: only a queued run starts."""
-    with transaction.atomic():
-        run = (ConformanceRun.objects.select_for_update(of=("self",)).select_related("provider", "configuration")
-               .get(pk=run_id))
-        lost = run.status == Status.RUNNING and run.started_at < timezone.now() - timedelta(seconds=run_time_limit())
-        if lost:  # redelivered after the worker running it died
-            return _finish(run, Status.INTERRUPTED, "Прогон прерван: воркер остановился во время проверки.")
-        if run.status != Status.QUEUED:
-            return run.status
+    """One engine attempt of the run's row; returns the run's status. Safe to call twice: a finished
+    run is not executed again."""
+    delivery_id = ConformanceRun.objects.filter(pk=run_id).values_list("delivery_id", flat=True).first()
+    if delivery_id:
+        engine.delivery_send(delivery_id=delivery_id)
+    return ConformanceRun.objects.get(pk=run_id).status
+
+
+@register
+class _TeststandRunKind(Kind):
+    """A run is a measurement: never retried on its answers (the verdict is the answer). A run whose
+    worker died (lease expired) is run again once by the engine's sweeper, then it is interrupted."""
+
+    name = schedule = Delivery.Kind.TESTSTAND_RUN
+
+    def max_attempts(self) -> int:
+        return 2  # the run, and one restart after a dead worker
+
+    def lease_seconds(self, delivery: Delivery) -> float:
+        return run_time_limit() + settings.TESTSTAND_STALE_MARGIN
+
+    def queue(self) -> str:
+        return settings.TESTSTAND_QUEUE
+
+    def time_limits(self) -> tuple[float, float]:
+        # A live worker stops the run (soft: the run is interrupted) well before its lease expires.
+        margin = min(settings.TESTSTAND_STALE_MARGIN, 30)
+        return run_time_limit() + margin / 2, run_time_limit() + margin
+
+    def gate(self, delivery: Delivery) -> str | None:
+        if not ConformanceRun.objects.filter(pk=delivery.payload["run"]).exists():
+            engine.finish(delivery, Delivery.Status.CANCELLED, "прогон удалён")
+            return "cancelled"
+        return None
+
+    def prepare(self, delivery: Delivery) -> None:
+        run = ConformanceRun.objects.select_for_update().get(pk=delivery.payload["run"])
+        if delivery.attempts:  # the worker of the previous attempt died: start over, clean
+            run.checks.all().delete()
+            run.summary = RESTARTED
         run.status, run.started_at = Status.RUNNING, timezone.now()
-        run.save(update_fields=["status", "started_at"])
-    try:
-        failed = _execute(run)
-    except SoftTimeLimitExceeded:
-        return _finish(run, Status.INTERRUPTED, "Прогон прерван: превышен предельный срок задачи.")
-    except Exception:
-        logger.exception("conformance run %s crashed", run_id)
-        return _finish(run, Status.INTERRUPTED, "Прогон прерван внутренней ошибкой тестового стенда.")
-    if failed:
-        return _finish(run, Status.FAILED, "Не пройдены: " + ", ".join(failed) + ".")
-    return _finish(run, Status.PASSED, "Все эндпоинты ответили по контракту.")
+        run.save(update_fields=["status", "started_at", "summary"])
+
+    def send(self, delivery: Delivery) -> Attempt:
+        run = ConformanceRun.objects.select_related("provider", "configuration").get(pk=delivery.payload["run"])
+        try:
+            failed = _execute(run)
+        except SoftTimeLimitExceeded:
+            return Attempt(BROKEN, error="Прогон прерван: превышен предельный срок задачи.")
+        except Exception:
+            logger.exception("conformance run %s crashed", run.pk)
+            return Attempt(BROKEN, error="Прогон прерван внутренней ошибкой тестового стенда.")
+        if failed:
+            verdict = {"status": Status.FAILED, "summary": "Не пройдены: " + ", ".join(failed) + "."}
+        else:
+            verdict = {"status": Status.PASSED, "summary": "Все эндпоинты ответили по контракту."}
+        return Attempt(SUCCESS, response_json=verdict)
+
+    def on_final(self, delivery: Delivery) -> None:
+        """The run mirrors the row: its verdict when delivered, else interrupted with the reason."""
+        run = ConformanceRun.objects.select_for_update().filter(pk=delivery.payload["run"]).first()
+        if run is None or run.delivery_id != delivery.pk or run.status not in ConformanceRun.ACTIVE_STATUSES:
+            return
+        if delivery.status == Delivery.Status.DELIVERED and isinstance(delivery.response_json, dict):
+            _finish(run, delivery.response_json["status"], delivery.response_json["summary"])
+        elif delivery.status == Delivery.Status.DEAD and _last_attempt_interrupted(delivery):
+            _finish(run, Status.INTERRUPTED, "Прогон прерван: воркер остановился во время проверки (дважды).")
+        else:
+            _finish(run, Status.INTERRUPTED, delivery.last_error or "Прогон прерван.")
+
+
+def _last_attempt_interrupted(delivery: Delivery) -> bool:
+    """Its restart's worker died too (the engine logged the lost lease, and no attempt is left)."""
+    last = delivery.attempt_log.order_by("-pk").values_list("outcome", flat=True).first()
+    return last == DeliveryAttempt.Outcome.INTERRUPTED
 
 
 def _finish(run: ConformanceRun, status: str, summary: str) -> str:

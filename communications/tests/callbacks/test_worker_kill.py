@@ -1,6 +1,8 @@
 """Issue 15: a real worker SIGKILLed mid-call, for the initial-sync page and the test-stand run.
 (Provider calls and webhooks: communications/tests/deliveries/test_integration.py; notifications:
-notifications/tests/test_worker_kill.py.) The sweeper picks the work up and it finishes.
+notifications/tests/test_worker_kill.py.) Both are rows of the delivery engine: once the row's lease
+(set by the worker that claimed it, from its own settings) expires, the engine's sweeper picks the
+work up and it finishes.
 """
 
 import os
@@ -9,12 +11,12 @@ import uuid
 
 import pytest
 
-from communications.models import ConformanceRun, InitialSync, Message
-from communications.services.sync import initial_syncs_sweep
+from communications.models import ConformanceRun, Delivery, DeliveryAttempt, InitialSync, Message
 from communications.tests.callbacks.conftest import provider_setup, tenant_install, wait_until
 from communications.tests.callbacks.test_integration import history
 from communications.tests.deliveries.conftest import start_worker_process, stop_worker_processes, subprocess_env
 from config.testing.fake_provider import Reaction
+from delivery.engine import deliveries_sweep
 
 
 def _drop_queue(queue):
@@ -27,12 +29,16 @@ def _drop_queue(queue):
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 def test_initial_sync_page_whose_worker_died_is_picked_up_by_the_sweeper(settings, fast, fake_provider, tmp_path):
-    settings.INITIAL_SYNC_SWEEP_GRACE = 0
-    env = subprocess_env(INITIAL_SYNC_PAGE_SIZE="50")
+    # its own queue (the session's in-process worker must not take the page); the workers' lease of a
+    # page: connect + read timeout + margin = 2 + 10 + 1 s
+    queue = f"sync-kill-{uuid.uuid4().hex[:8]}"
+    settings.DELIVERY_QUEUE = queue
+    env = subprocess_env(INITIAL_SYNC_PAGE_SIZE="50", PROVIDER_CONNECT_TIMEOUT="2", PROVIDER_READ_TIMEOUT="10",
+                         DELIVERY_LEASE_MARGIN="1", DELIVERY_QUEUE=queue)
     fake_provider.history = history(120)
     fake_provider.on("getMessageHistory", Reaction(delay=60))  # the first page hangs
     provider = provider_setup(fake_provider)
-    workers = [start_worker_process(env, "celery", tmp_path / "worker1.log")]
+    workers = [start_worker_process(env, queue, tmp_path / "worker1.log")]
     try:
         tenant_id, _ = tenant_install(provider)
         fake_provider.wait_for(lambda: any(r.endpoint == "getMessageHistory" for r in fake_provider.requests),
@@ -41,15 +47,19 @@ def test_initial_sync_page_whose_worker_died_is_picked_up_by_the_sweeper(setting
         os.kill(workers[0].pid, signal.SIGKILL)
         workers[0].wait(timeout=10)
         fake_provider.on("getMessageHistory", None)
-        workers.append(start_worker_process(env, "celery", tmp_path / "worker2.log"))
+        workers.append(start_worker_process(env, queue, tmp_path / "worker2.log"))
         sync = InitialSync.objects.get(tenant_id=tenant_id)
-        # then the sweeper restarts it from its cursor and it completes
-        wait_until(lambda: initial_syncs_sweep() >= 0 and InitialSync.objects.get(
+        # then the engine's sweeper restarts its page from the cursor and it completes
+        wait_until(lambda: deliveries_sweep() >= 0 and InitialSync.objects.get(
             pk=sync.pk).status == InitialSync.Status.COMPLETED, timeout=90, interval=1)
         sync.refresh_from_db()
         assert sync.messages_created == 120 and Message.objects.filter(tenant_id=tenant_id).count() == 120
+        first_page = Delivery.objects.filter(kind=Delivery.Kind.SYNC_PAGE, tenant_id=tenant_id).order_by("pk")[0]
+        assert list(first_page.attempt_log.values_list("outcome", flat=True)) == [
+            DeliveryAttempt.Outcome.INTERRUPTED, DeliveryAttempt.Outcome.SUCCESS]
     finally:
         stop_worker_processes(workers)
+        _drop_queue(queue)
 
 
 @pytest.mark.integration
@@ -60,11 +70,13 @@ def test_test_stand_run_whose_worker_died_is_run_again_by_the_sweeper(settings, 
 
     queue = f"stand-kill-{uuid.uuid4().hex[:8]}"
     settings.TESTSTAND_QUEUE = queue
-    settings.TESTSTAND_RUN_BUDGET = 2
-    settings.PROVIDER_CONNECT_TIMEOUT = settings.PROVIDER_READ_TIMEOUT = 1
-    settings.TESTSTAND_STALE_MARGIN = 0
-    env = subprocess_env(TESTSTAND_QUEUE=queue, TESTSTAND_RUN_BUDGET="30", PROVIDER_CONNECT_TIMEOUT="2",
-                         PROVIDER_READ_TIMEOUT="60")
+    # the same limits here (the run's task time limits go with the message) and in the workers (the lease:
+    # budget + timeouts + margin = 10 + 2 + 5 + 6 s)
+    limits = {"TESTSTAND_RUN_BUDGET": 10, "PROVIDER_CONNECT_TIMEOUT": 2, "PROVIDER_READ_TIMEOUT": 5,
+              "TESTSTAND_STALE_MARGIN": 6}
+    for name, value in limits.items():
+        setattr(settings, name, value)
+    env = subprocess_env(TESTSTAND_QUEUE=queue, **{name: str(value) for name, value in limits.items()})
     code = make_configuration(fake_provider, code=f"stand-{uuid.uuid4().hex[:6]}").provider.code
     fake_provider.stall_next(60)  # the first call of the run hangs
     workers = [start_worker_process(env, queue, tmp_path / "worker1.log")]
@@ -74,10 +86,12 @@ def test_test_stand_run_whose_worker_died_is_run_again_by_the_sweeper(settings, 
         os.kill(workers[0].pid, signal.SIGKILL)
         workers[0].wait(timeout=10)
         workers.append(start_worker_process(env, queue, tmp_path / "worker2.log"))
-        wait_until(lambda: teststand.conformance_runs_sweep() >= 0 and ConformanceRun.objects.get(
+        wait_until(lambda: deliveries_sweep() >= 0 and ConformanceRun.objects.get(
             pk=run.pk).status == ConformanceRun.Status.PASSED, timeout=120, interval=1)
         run.refresh_from_db()
         assert teststand.RESTARTED[:-1].lower() in run.summary.lower()
+        assert list(run.delivery.attempt_log.values_list("outcome", flat=True)) == [
+            DeliveryAttempt.Outcome.INTERRUPTED, DeliveryAttempt.Outcome.SUCCESS]
     finally:
         stop_worker_processes(workers)
         _drop_queue(queue)

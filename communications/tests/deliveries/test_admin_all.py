@@ -51,3 +51,43 @@ def test_the_page_needs_an_admin(client, db):
 
 def test_the_admin_index_links_to_the_page(admin_client):
     assert URL in admin_client.get("/admin/").content.decode()
+
+
+def test_sync_pages_and_test_stand_runs_are_engine_rows_on_the_same_page(
+        admin_client, fast_retries, tenant_configuration, fake_provider, django_capture_on_commit_callbacks):
+    from communications.models import ConformanceRun, InitialSync
+    from communications.services.sync import initial_sync_prepare, initial_sync_resume
+    from communications.tests.teststand.conftest import make_configuration
+    from communications.teststand import services as teststand
+
+    # given: an initial sync with its page row queued, and a queued test-stand run (nothing dispatched)
+    stand_code = make_configuration(fake_provider, code=f"stand-{tenant_configuration.provider.code}").provider.code
+    with django_capture_on_commit_callbacks(execute=False):
+        sync = initial_sync_resume(sync=initial_sync_prepare(tenant_configuration=tenant_configuration))
+        run = teststand.conformance_run_start(app_code=stand_code, app_version="1.0.0", origin="moderator")
+    page, stand = f"sync_page:{sync.delivery_id}", f"teststand_run:{run.delivery_id}"
+    # then: both on the one page, filterable by kind, tenant and provider, linked to their own admin pages
+    assert {page, stand} <= listed(admin_client)
+    assert listed(admin_client, "?kind=sync_page") == {page}
+    assert listed(admin_client, "?kind=teststand_run") == {stand}
+    assert page in listed(admin_client, f"?tenant={tenant_configuration.tenant_id}")
+    assert listed(admin_client, f"?provider={stand_code}") == {stand}
+    html = admin_client.get(URL).content.decode()
+    assert f"/admin/communications/initialsync/{sync.pk}/change/" in html
+    assert f"/admin/communications/conformancerun/{run.pk}/change/" in html
+    # when: a moderator cancels both
+    admin_client.post(URL, {"action": "cancel", "selected": [page, stand]})
+    # then: the sync stops as failed (resumable) and the run is interrupted, each with the reason
+    sync.refresh_from_db()
+    run.refresh_from_db()
+    assert sync.status == InitialSync.Status.FAILED and "отменена модератором" in sync.last_error
+    assert run.status == ConformanceRun.Status.INTERRUPTED and "отменена модератором" in run.summary
+    # when: retried: the sync resumes from its cursor with a fresh page row; a run is not retried from here
+    cancelled_page = sync.delivery_id
+    with django_capture_on_commit_callbacks(execute=False):
+        response = admin_client.post(URL, {"action": "retry", "selected": [page, stand]}, follow=True)
+    text = response.content.decode()
+    assert "Выполнено: 1" in text and "со страницы версии" in text
+    sync.refresh_from_db()
+    assert sync.status == InitialSync.Status.RUNNING and sync.delivery_id != cancelled_page
+    assert Delivery.objects.get(pk=sync.delivery_id).status == Delivery.Status.PENDING

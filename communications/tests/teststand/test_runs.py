@@ -6,16 +6,25 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.db.models import F
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from communications.models import ConformanceCheck, ConformanceRun, Delivery, SandboxTenant, TenantConfiguration
+from communications.models import (
+    ConformanceCheck,
+    ConformanceRun,
+    Delivery,
+    DeliveryAttempt,
+    SandboxTenant,
+    TenantConfiguration,
+)
 from communications.models.providers import REQUIRED_ENDPOINTS
 from communications.services.deliveries import provider_signing_secrets
 from communications.tests.teststand.conftest import API_KEY, make_configuration, verdicts
 from communications.teststand import services
 from config.api.errors import ConflictError
 from config.testing.fake_provider import Reaction
+from delivery.engine import deliveries_sweep
 
 pytestmark = pytest.mark.django_db
 OK = ConformanceCheck.Verdict.OK
@@ -68,11 +77,13 @@ def test_run_acts_for_the_sandbox_tenant_with_production_auth_and_signature(stan
     # when
     run = run_now()
     # then: every call is for the fixed sandbox tenant, never the real one, and nothing was queued
+    # (the run's own engine row is the only one)
     sandbox = SandboxTenant.objects.get(provider=configuration.provider)
     assert run.sandbox_tenant_id == sandbox.tenant_id != real.tenant_id
     assert {r.headers["x-sbercrm-tenant"] for r in conformant.requests} == {str(sandbox.tenant_id)}
     assert {r.json["tenantId"] for r in conformant.requests} == {str(sandbox.tenant_id)}
-    assert list(TenantConfiguration.objects.all()) == [real] and not Delivery.objects.exists()
+    assert list(TenantConfiguration.objects.all()) == [real]
+    assert list(Delivery.objects.values_list("kind", "tenant_id")) == [("teststand_run", sandbox.tenant_id)]
     # ... with the production API key header and a verifiable Standard Webhooks signature
     secret = provider_signing_secrets(provider=configuration.provider)[0]
     for request in conformant.requests:
@@ -233,36 +244,62 @@ def test_latest_run_is_for_the_active_configuration(stand, conformant, run_now):
 
 
 
-def _died_long_ago(run, **fields):
+def _worker_died(run):
+    """The run's row is in progress (a worker claimed it and ran checks) and its lease has expired."""
     long_ago = timezone.now() - timedelta(seconds=services.run_time_limit() + 3600)
-    ConformanceRun.objects.filter(pk=run.pk).update(created_at=long_ago, started_at=long_ago,
-                                                    status=ConformanceRun.Status.RUNNING, **fields)
+    Delivery.objects.filter(pk=run.delivery_id).update(status=Delivery.Status.IN_PROGRESS, lease_expires_at=long_ago,
+                                                       attempts=F("attempts") + 1)
+    ConformanceRun.objects.filter(pk=run.pk).update(started_at=long_ago, status=ConformanceRun.Status.RUNNING)
+    ConformanceCheck.objects.create(run=run, position=run.checks.count() + 1, endpoint="getChannels",
+                                    request_url="http://x/", idempotency_key="k",
+                                    verdict=ConformanceCheck.Verdict.TIMEOUT, reason="половина")
 
 
-def test_sweeper_runs_again_a_run_whose_worker_died(stand, conformant, django_capture_on_commit_callbacks):
-    # Issue 15: a run left `running` by a dead worker is picked up by the sweeper, not left stuck.
+def test_engine_sweeper_runs_again_a_run_whose_worker_died(stand, conformant, django_capture_on_commit_callbacks):
+    # Issue 15: a run left `running` by a dead worker is picked up by the engine's sweeper, not left stuck.
+    stand.DELIVERY_SWEEP_GRACE = 0
     make_configuration(conformant)
     with django_capture_on_commit_callbacks(execute=False):
         run = services.conformance_run_start(app_code="acme", app_version="1.0.0", origin="moderator")
-    _died_long_ago(run)
+    _worker_died(run)
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.conformance_runs_sweep() == 1
+        assert deliveries_sweep() == 1
     run.refresh_from_db()
+    # then: run again from a clean slate (the half-done checks are gone), the restart is said
     assert run.status == ConformanceRun.Status.PASSED and "перезапущен" in run.summary.lower()
+    assert verdicts(run)[0] == ("getChannels", False, OK) and run.checks.count() == len(FULL_ORDER)
+    outcomes = list(DeliveryAttempt.objects.filter(delivery_id=run.delivery_id).values_list("outcome", flat=True))
+    assert outcomes == ["interrupted", "success"]
     # a run that was restarted once and whose worker died again is closed, not looped
-    _died_long_ago(run, summary=services.RESTARTED)
+    Delivery.objects.filter(pk=run.delivery_id).update(status=Delivery.Status.IN_PROGRESS)
+    _worker_died(run)
     with django_capture_on_commit_callbacks(execute=True):
-        services.conformance_runs_sweep()
+        deliveries_sweep()
     run.refresh_from_db()
-    assert run.status == ConformanceRun.Status.INTERRUPTED
+    assert run.status == ConformanceRun.Status.INTERRUPTED and "дважды" in run.summary
+    assert Delivery.objects.get(pk=run.delivery_id).status == Delivery.Status.DEAD
 
 
-def test_sweeper_dispatches_a_queued_run_whose_task_was_lost(stand, conformant, django_capture_on_commit_callbacks):
+def test_engine_sweeper_dispatches_a_queued_run_whose_task_was_lost(stand, conformant,
+                                                                   django_capture_on_commit_callbacks):
+    stand.DELIVERY_SWEEP_GRACE = 0
     make_configuration(conformant)
     with django_capture_on_commit_callbacks(execute=False):  # the dispatch is lost
         run = services.conformance_run_start(app_code="acme", app_version="1.0.0", origin="moderator")
-    ConformanceRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    assert ConformanceRun.objects.get(pk=run.pk).status == ConformanceRun.Status.QUEUED
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.conformance_runs_sweep() == 1
+        assert deliveries_sweep() == 1
     run.refresh_from_db()
     assert run.status == ConformanceRun.Status.PASSED
+
+
+def test_a_run_is_never_retried_on_its_answers(stand, broken, run_now):
+    # given: a provider that answers 503 everywhere (a transient failure for a provider call)
+    make_configuration(broken, endpoints=broken.endpoints(REQUIRED_ENDPOINTS))
+    broken.always(Reaction(status=503))
+    run = run_now()
+    # then: one attempt, the verdict is the answer
+    assert run.status == ConformanceRun.Status.FAILED
+    delivery = Delivery.objects.get(pk=run.delivery_id)
+    assert (delivery.kind, delivery.status, delivery.attempts) == ("teststand_run", Delivery.Status.DELIVERED, 1)
+    assert len(broken.requests) == len(REQUIRED_ENDPOINTS)
