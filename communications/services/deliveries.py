@@ -384,15 +384,21 @@ def provider_signing_secrets(*, provider: Provider) -> list[str]:
 
 # --- health (read) -----------------------------------------------------------------
 
+HEALTH_KINDS = (Delivery.Kind.PROVIDER, Delivery.Kind.WEBHOOK)
+
+
 def provider_health_annotate(queryset, *, since: datetime):
     """Annotate providers with recent attempt counts, backlog and the last failed
     attempt for the admin, in the one list query (no query per row)."""
-    recent = Q(deliveries__attempt_log__started_at__gte=since)
-    failed = (DeliveryAttempt.objects.filter(delivery__provider=OuterRef("pk"))
+    # The provider's own endpoints and webhooks: a test-stand run or a sync page is not what health measures
+    # (a failing verdict is a successful call; an interrupted run is not the provider's error).
+    calls = Q(deliveries__kind__in=HEALTH_KINDS)
+    recent = calls & Q(deliveries__attempt_log__started_at__gte=since)
+    failed = (DeliveryAttempt.objects.filter(delivery__provider=OuterRef("pk"), delivery__kind__in=HEALTH_KINDS)
               .exclude(outcome=DeliveryAttempt.Outcome.SUCCESS).order_by("-started_at", "-pk"))
 
     def backlog(status):
-        rows = (Delivery.objects.filter(provider=OuterRef("pk"), status=status).order_by()
+        rows = (Delivery.objects.filter(provider=OuterRef("pk"), status=status, kind__in=HEALTH_KINDS).order_by()
                 .values("provider").annotate(n=Count("pk")).values("n"))
         return Coalesce(Subquery(rows), 0)
 
@@ -400,7 +406,7 @@ def provider_health_annotate(queryset, *, since: datetime):
         attempts_recent=Count("deliveries__attempt_log", filter=recent),
         successes_recent=Count("deliveries__attempt_log",
                                filter=recent & Q(deliveries__attempt_log__outcome=DeliveryAttempt.Outcome.SUCCESS)),
-        last_attempt_at=Max("deliveries__attempt_log__started_at"),
+        last_attempt_at=Max("deliveries__attempt_log__started_at", filter=calls),
         backlog_pending=backlog(Delivery.Status.PENDING),
         backlog_in_progress=backlog(Delivery.Status.IN_PROGRESS),
         backlog_dead=backlog(Delivery.Status.DEAD),
