@@ -97,8 +97,30 @@ USE_TZ = True  # stored in UTC, shown in TIME_ZONE
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Files (message attachments): the local filesystem under MEDIA_ROOT by default (`make run` needs nothing);
+# an S3-compatible store when ATTACHMENTS_S3_BUCKET is set. Never public: downloads go through signed,
+# expiring URLs (docs/public-api.md, «Вложения: файлы»).
+MEDIA_ROOT = env_str("MEDIA_ROOT", str(BASE_DIR / "var" / "media"))
+MEDIA_URL = "/media/"  # not served: files are read through signed URLs only
+ATTACHMENTS_S3_BUCKET = env_str("ATTACHMENTS_S3_BUCKET", "")
+ATTACHMENTS_URL_TTL_SECONDS = env_int("ATTACHMENTS_URL_TTL_SECONDS", 3600)
+# links inside sendMessage outlive the delivery's retries (DELIVERY_RETRY_SCHEDULE, ~23 h)
+ATTACHMENTS_PROVIDER_URL_TTL_SECONDS = env_int("ATTACHMENTS_PROVIDER_URL_TTL_SECONDS", 48 * 3600)
+if ATTACHMENTS_S3_BUCKET:
+    _FILES_STORAGE = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
+        "bucket_name": ATTACHMENTS_S3_BUCKET,
+        "endpoint_url": env_str("ATTACHMENTS_S3_ENDPOINT_URL", "") or None,
+        "access_key": env_str("ATTACHMENTS_S3_ACCESS_KEY", ""),
+        "secret_key": env_str("ATTACHMENTS_S3_SECRET_KEY", ""),
+        "region_name": env_str("ATTACHMENTS_S3_REGION", "us-east-1"),
+        "addressing_style": "path", "signature_version": "s3v4", "default_acl": None,
+        "querystring_auth": True, "querystring_expire": ATTACHMENTS_URL_TTL_SECONDS, "file_overwrite": False,
+    }}
+else:
+    _FILES_STORAGE = {"BACKEND": "django.core.files.storage.FileSystemStorage",
+                      "OPTIONS": {"location": MEDIA_ROOT, "base_url": MEDIA_URL}}
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _FILES_STORAGE,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = DEBUG
@@ -149,6 +171,9 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "principal": env_str("THROTTLE_RATE_PRINCIPAL", "6000/min"),
         "anon": env_str("THROTTLE_RATE_ANON", "120/min"),
+        # Developer sign-up (marketplace/api/throttling.py): per client address and per email address.
+        "signup": env_str("THROTTLE_RATE_SIGNUP", "10/hour"),
+        "signup_email": env_str("THROTTLE_RATE_SIGNUP_EMAIL", "3/hour"),
     },
     "EXCEPTION_HANDLER": "config.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "config.api.schema.AutoSchema",
@@ -220,6 +245,12 @@ EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "SberCRM <noreply@sbercrm.local>")
+# Developer self-service sign-up (docs/developer-portal.md): how long the emailed confirmation link works.
+SIGNUP_CONFIRMATION_HOURS = env_int("SIGNUP_CONFIRMATION_HOURS", 24)
+# Limits of a developer company's sandbox tenant (docs/developer-portal.md): over them 409 / 429.
+SANDBOX_MAX_CHATS = env_int("SANDBOX_MAX_CHATS", 50)
+SANDBOX_MAX_MESSAGES_PER_DAY = env_int("SANDBOX_MAX_MESSAGES_PER_DAY", 200)
+SANDBOX_MAX_TOKENS_PER_DAY = env_int("SANDBOX_MAX_TOKENS_PER_DAY", 20)
 
 # --- Logging --------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
@@ -287,6 +318,23 @@ CELERY_BEAT_SCHEDULE["notifications-sweep"] = {"task": "notifications.sweep", "s
 # never touches service JWTs. Every request still checks the token id against the DB.
 COMMUNICATIONS_TOKEN_SIGNING_KEY = env_str("COMMUNICATIONS_TOKEN_SIGNING_KEY", SECRET_KEY)
 COMMUNICATIONS_TOKEN_LIFETIME_DAYS = env_int("COMMUNICATIONS_TOKEN_LIFETIME_DAYS", 365)
+# Attachments: direct uploads (POST /api/v1/uploads) and fetches by URL; per-type caps (bytes) under the total.
+ATTACHMENTS_MAX_UPLOAD_BYTES = env_int("ATTACHMENTS_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
+ATTACHMENTS_MAX_BYTES_BY_TYPE = {"image": 10 * 1024 * 1024, "sticker": 1024 * 1024, "voice": 10 * 1024 * 1024}
+ATTACHMENTS_UPLOAD_TTL_SECONDS = env_int("ATTACHMENTS_UPLOAD_TTL_SECONDS", 24 * 3600)
+# Fetch by URL: a Celery task per attachment and a sweeper (communications/services/attachment_fetch.py).
+ATTACHMENTS_FETCH_TIMEOUT = env_int("ATTACHMENTS_FETCH_TIMEOUT", 60)  # read timeout and whole-download budget
+ATTACHMENTS_FETCH_RETRY_SCHEDULE = [30, 120, 600, 3600]  # waits after failed attempts 1..4; then failed
+ATTACHMENTS_FETCH_SWEEP_GRACE = env_int("ATTACHMENTS_FETCH_SWEEP_GRACE", 60)  # the normal task gets this long first
+CELERY_BEAT_SCHEDULE["communications-attachment-fetches-sweep"] = {
+    "task": "communications.attachment_fetches_sweep", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["communications-uploads-expired-delete"] = {
+    "task": "communications.uploads_expired_delete", "schedule": 3600.0}
+# two choice sets are named "type": both named explicitly (TypeEnum keeps its published name)
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
+    "AttachmentTypeEnum": "communications.models.attachments.Attachment.Type",
+    "AttachmentMediaTypeEnum": "communications.models.attachments.MEDIA_TYPE_CHOICES",
+    "TypeEnum": "notifications.models.NotificationType"})
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
     "MessageStatusEnum": "communications.models.conversations.Message.Status",
     "IntegrationTokenStatusEnum": "communications.models.conversations.IntegrationToken.Status",

@@ -11,6 +11,7 @@ from django.utils.html import format_html
 from communications.channels import channel_kind
 from communications.models import (
     Account,
+    Attachment,
     Channel,
     Chat,
     IntegrationToken,
@@ -21,6 +22,7 @@ from communications.models import (
     Provider,
     Webhook,
 )
+from communications.services import files
 from communications.services.tokens import integration_token_deactivate, integration_token_issue
 from config.api.errors import ApplicationError
 
@@ -182,6 +184,24 @@ class MessageEditInline(ReadOnlyInline):
     show_change_link = False
 
 
+class AttachmentInline(ReadOnlyInline):
+    model = Attachment
+    fields = ("position", "type", "preview", "name", "mime_type", "size", "status", "failure_reason", "checksum")
+    readonly_fields = fields
+    show_change_link = False
+
+    @admin.display(description="файл")
+    def preview(self, attachment):
+        """Images as a thumbnail, other files as a link; both through a short-lived signed URL."""
+        url = files.signed_url(attachment, ttl=600)
+        if not url:
+            return attachment.get_status_display()
+        if attachment.type in ("image", "sticker") and attachment.mime_type.startswith("image/"):
+            return format_html('<a href="{}" target="_blank" rel="noopener"><img src="{}" alt="" '
+                               'style="max-width:160px;max-height:160px"></a>', url, url)
+        return format_html('<a href="{}" target="_blank" rel="noopener">скачать</a>', url)
+
+
 class MessageStatusInline(ReadOnlyInline):
     model = MessageStatusHistory
     fields = ("changed_at", "status", "error")
@@ -196,7 +216,7 @@ class MessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("direction", "status", "seen_flag", "provider")
     search_fields = ("external_id", "chat__external_id", "=tenant_id")
     list_select_related = ("chat", "provider")
-    inlines = [MessageEditInline, MessageStatusInline]
+    inlines = [AttachmentInline, MessageEditInline, MessageStatusInline]
 
 
 @admin.register(MessageStatusHistory)

@@ -2,6 +2,7 @@
 
 - providers.py      providers, their versioned configurations, tenant bindings
 - conversations.py  integration tokens, accounts, channels, chats, messages, webhooks
+- attachments.py    message attachments and direct uploads
 - deliveries.py     the outbox of calls to providers and webhooks
 - sync.py           initial sync of chat history after activation
 - teststand.py      conformance runs of provider configurations (test stand)
@@ -9,6 +10,7 @@
 - bench.py          the benchmark floor's table (bench-only endpoint, empty in production)
 """
 
+from .attachments import Attachment, Upload  # noqa: F401
 from .bench import BenchRow  # noqa: F401
 from .conversations import *  # noqa: F401,F403
 from .deliveries import *  # noqa: F401,F403

@@ -33,6 +33,7 @@ from communications.models import (
     Provider,
     Webhook,
 )
+from communications.services import attachments as attachment_services
 from config.api.errors import ApplicationError, ConflictError
 
 PARTICIPANT_BATCH_SIZE = 1000  # keeps one INSERT under PostgreSQL's 65535 bind parameters
@@ -47,6 +48,8 @@ STATUS_RANK = {Message.Status.SENT: 0, Message.Status.DELIVERED: 1, Message.Stat
 def _canonical(value):
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
+    if isinstance(value, uuid.UUID):  # an attachment's uploadId
+        return str(value)
     raise TypeError(type(value).__name__)
 
 
@@ -264,6 +267,7 @@ def _message_build(*, tenant_id, provider, chat: Chat, data: dict) -> Message:
         tenant_id=tenant_id, provider=provider, chat=chat, external_id=data["external_id"], direction=direction,
         text=data.get("text") or "", sender_external_id=data.get("sender_id") or "",
         sent_at=data.get("sent_at"), status=data.get("status") or Message.Status.SENT,
+        reply_to_external_id=data.get("reply_to") or "",
         status_error=data.get("status_error") or "", request_fingerprint=fingerprint(data),
         # what we send ourselves counts as read; incoming messages wait for `seen`
         seen_flag=direction == Message.Direction.OUTGOING,
@@ -274,8 +278,8 @@ def _message_build(*, tenant_id, provider, chat: Chat, data: dict) -> Message:
 def message_create(*, tenant_id: uuid.UUID, provider: Provider, data: dict) -> tuple[Message, bool]:
     """Store one message; create its chat (with participants) if the chat is new.
 
-    `data`: external_id, chat (see module doc), direction, text, sender_id, sent_at, status.
-    Text is stored exactly as sent. Returns (message, created); a repeat with the same body returns the
+    `data`: external_id, chat (see module doc), direction, text, sender_id, sent_at, status, attachments,
+    reply_to (services/attachments.py). Text is stored exactly as sent. Returns (message, created); a repeat with the same body returns the
     existing message untouched, another body is 409 `id_conflict`.
     """
     lookup = {"tenant_id": tenant_id, "provider": provider, "external_id": data["external_id"]}
@@ -284,12 +288,18 @@ def message_create(*, tenant_id: uuid.UUID, provider: Provider, data: dict) -> t
         if not _same_request(existing, data):
             raise _id_conflict("Сообщение")
         return existing, False
+    uploads = attachment_services.uploads_for(tenant_id=tenant_id, provider=provider, items=[data])
+    attachment_services.refuse_missing_uploads(data, uploads)
     chat, _ = _chat_get_or_create(tenant_id=tenant_id, provider=provider, chat=data["chat"],
                                   error_path=("chat", "channelId"))
     try:
         with transaction.atomic():
             message = _message_build(tenant_id=tenant_id, provider=provider, chat=chat, data=data)
             message.save(force_insert=True)
+            attachment_services.attachments_create([(message, data.get("attachments") or [])], uploads)
+            if attachment_services.replies_resolve(tenant_id=tenant_id, provider=provider,
+                                                   external_ids=[message.external_id]):
+                message.refresh_from_db(fields=["reply_to"])
     except IntegrityError:  # a concurrent request stored it first
         existing = Message.objects.select_related("chat").get(**lookup)
         if not _same_request(existing, data):
@@ -404,20 +414,35 @@ def messages_bulk_create(*, tenant_id: uuid.UUID, provider: Provider, items: lis
             ignore_conflicts=True, batch_size=PARTICIPANT_BATCH_SIZE,
         )
 
+    uploads = attachment_services.uploads_for(**scope, items=[data for _, data in new_items])
+    available = dict(uploads)  # an upload is used once: a second item referencing it is an error
     to_insert = []
     for index, data in new_items:
         if data["chat"]["external_id"] in bad_chats:
             results[index] = BulkItemResult(index, data["external_id"], "error",
                                             {"chat": {"channelId": ["Канал с таким id не подключён."]}})
+        elif upload_errors := attachment_services.missing_uploads(data, available):
+            results[index] = BulkItemResult(index, data["external_id"], "error", upload_errors)
         else:
             to_insert.append((index, data))
+            for item in data.get("attachments") or ():
+                available.pop(item.get("upload_id"), None)
     Message.objects.bulk_create(
         [_message_build(**scope, chat=chats[d["chat"]["external_id"]], data=d) for _, d in to_insert],
         ignore_conflicts=True,
     )
+    _bulk_attachments_and_replies(scope, [data for _, data in to_insert], uploads)
     for index, data in to_insert:
         results[index] = BulkItemResult(index, data["external_id"], "created")
     return results
+
+
+def _bulk_attachments_and_replies(scope: dict, inserted: list[dict], uploads) -> None:
+    with_attachments = {d["external_id"]: d["attachments"] for d in inserted if d.get("attachments")}
+    if with_attachments:
+        rows = Message.objects.filter(**scope, external_id__in=list(with_attachments))
+        attachment_services.attachments_create([(m, with_attachments[m.external_id]) for m in rows], uploads)
+    attachment_services.replies_resolve(**scope, external_ids=[d["external_id"] for d in inserted])
 
 
 # --- webhooks -----------------------------------------------------------------------------------

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 import pytest
 from django.core import signals
 from django.db import close_old_connections
+from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
-from communications.models import ConformanceRun
+from communications.models import ConformanceRun, Delivery, IntegrationToken
 from communications.services import providers as provider_services
 from communications.tests.deliveries.conftest import fake_provider, fast_retries  # noqa: F401  (fixtures)
 from communications.tests.public_api.conftest import integration_create
@@ -124,6 +125,20 @@ def _objects_create(world: World) -> None:
             provider=configuration.provider, configuration=configuration, app_version="1.0.0",
             sandbox_tenant_id=uuid.uuid4(), origin=ConformanceRun.Origin.DEVELOPER, status=ConformanceRun.Status.PASSED)
         world.ids[dev] = {"code": code, "version": "1.0.0", "run_id": str(run.pk)}
+        # issue 17: a call to this developer's endpoint and a sandbox token and chat of its company
+        company = application.company
+        delivery = Delivery.objects.create(
+            provider=configuration.provider, configuration=configuration, tenant_id=uuid.uuid4(), endpoint="sendMessage",
+            url="https://provider.example/sendMessage", status=Delivery.Status.DEAD, next_attempt_at=timezone.now())
+        token = IntegrationToken.objects.create(tenant_id=company.sandbox_tenant_id, provider=configuration.provider)
+        sandbox_message, _ = conversations.message_create(
+            tenant_id=company.sandbox_tenant_id, provider=configuration.provider, data={
+                "external_id": f"msg-{dev}", "text": "Песочница", "direction": "incoming", "sender_id": "u-1",
+                "sent_at": None, "status": "sent",
+                "chat": {"external_id": f"chat-{dev}", "channel_id": None, "title": "Чат", "type": "private",
+                         "metadata": {}, "participants": []}})
+        world.ids[dev].update({"delivery_id": str(delivery.pk), "token_id": str(token.jti),
+                               "message_id": str(sandbox_message.pk), "chat_id": f"chat-{dev}"})
 
 
 @pytest.fixture
@@ -169,6 +184,8 @@ SURFACE_PRINCIPALS = {
 
 def principal_for(path: str) -> str | None:
     """The principal that may call `path`; None for the unauthenticated auth endpoints."""
+    if path.startswith("/internal/v1/marketplace/signup"):
+        return None  # developer sign-up is public (throttled): docs/developer-portal.md
     matches = [prefix for prefix in SURFACE_PRINCIPALS if path.startswith(prefix)]
     return SURFACE_PRINCIPALS[max(matches, key=len)] if matches else None
 
@@ -180,9 +197,11 @@ def api_schema() -> dict:
 
 
 def json_operations() -> list[tuple[str, str]]:
-    """(schema path, METHOD) of every operation with a request body."""
+    """(schema path, METHOD) of every operation with a JSON request body (file uploads are multipart only:
+    communications/tests/attachments covers their limits)."""
     return sorted((path, method.upper()) for path, ops in api_schema()["paths"].items()
-                  for method, op in ops.items() if isinstance(op, dict) and "requestBody" in op)
+                  for method, op in ops.items()
+                  if isinstance(op, dict) and "application/json" in op.get("requestBody", {}).get("content", {}))
 
 
 def caller_client(world: World, path: str):
@@ -194,12 +213,15 @@ def caller_client(world: World, path: str):
 
 def valid_bodies(world: World) -> dict[tuple[str, str], dict]:
     """A valid request body for every operation that takes one, keyed by (schema path, METHOD)."""
+    from marketplace.models import ProviderCompany
+
     message = {"id": "msg-new", "text": "Привет", "senderId": "u-1",
                "chat": {"id": "chat-new", "title": "Чат", "type": "private",
                         "participants": [{"id": "u-1", "name": "Иван", "username": "ivan", "phone": "+7999"}]}}
     tenant_a = str(world.integrations["A-X"].tenant_id)
     operator = {"tenantId": tenant_a, "providerCode": "prov-x"}
     installation = {"tenantId": tenant_a, "appCode": world.apps["dev-1"], "appVersion": "1.0.0"}
+    sandbox = {"appCode": world.apps["dev-1"]}
     configuration = {
         "appCode": world.apps["dev-1"], "appVersion": "1.0.0", "configurationVersion": "1.0.0",
         "providerLabel": "Acme", "auth": {"type": "API_KEY", "headerName": "X-Api-Key", "key": "k-123456789"},
@@ -230,6 +252,21 @@ def valid_bodies(world: World) -> dict[tuple[str, str], dict]:
         ("/internal/v1/marketplace/provider-configurations", "PUT"): {**configuration, "configurationVersion": "1.1.0"},
         ("/internal/v1/marketplace/installations", "POST"): installation,
         ("/internal/v1/marketplace/installations", "PUT"): installation,
+        ("/internal/v1/marketplace/signup", "POST"): {"email": "new@example.com", "password": "Long-pass-2026",
+                                                      "companyName": "Новая компания"},
+        ("/internal/v1/marketplace/signup/confirm", "POST"): {"token": "not-a-token"},
+        ("/internal/v1/marketplace/sandbox/installations", "POST"): {"appCode": world.apps["dev-1"],
+                                                                     "appVersion": "1.0.0"},
+        ("/internal/v1/marketplace/sandbox/tokens", "POST"): {"appCode": world.apps["dev-1"]},
+        ("/internal/v1/marketplace/sandbox/reset", "POST"): {"companyId": ProviderCompany.objects.get(
+            applications__code=world.apps["dev-1"]).pk},
+        ("/internal/v1/marketplace/sandbox/operator/messages", "POST"): {**sandbox, "chatId": "chat-1", "text": "Ответ"},
+        ("/internal/v1/marketplace/sandbox/operator/messages/{message_id}", "PUT"): {**sandbox, "text": "Исправлено"},
+        ("/internal/v1/marketplace/sandbox/operator/messages/{message_id}/status", "POST"): {**sandbox,
+                                                                                             "status": "read"},
+        ("/internal/v1/marketplace/sandbox/operator/chats/{chat_id}/read", "POST"): sandbox,
+        ("/internal/v1/marketplace/sandbox/operator/broadcast", "POST"): {**sandbox, "chatIds": ["chat-1"],
+                                                                          "text": "Всем"},
         ("/internal/v1/operator/chats/{chat_id}/messages", "POST"): {**operator, "text": "Ответ оператора"},
         ("/internal/v1/operator/chats/{chat_id}/read", "POST"): operator,
         ("/internal/v1/operator/messages/{message_id}", "PATCH"): {**operator, "text": "Исправлено"},
