@@ -63,7 +63,7 @@ class SandboxTokenRevokeView(_SandboxView):
     @extend_schema(operation_id="marketplace_sandbox_tokens_revoke", tags=TAGS,
                    summary="Отозвать токен песочницы (следующий вызов публичного API с ним получит 401)",
                    request=None, parameters=[s.SandboxCompanySerializer],
-                   responses={200: s.SandboxTokenSerializer, **s.errors(404)})
+                   responses={200: s.SandboxTokenSerializer, **s.errors(400, 404)})
     def delete(self, request, token_id):
         query = _valid(s.SandboxCompanySerializer, request.query_params)
         return Response(sandbox.sandbox_token_revoke(company=self.company(query.get("companyId")), token_id=token_id))

@@ -217,7 +217,7 @@ class AppSigningSecretSerializer(serializers.Serializer):
 
 class SignupSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=150)
-    password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False,
+    password = serializers.CharField(min_length=8, max_length=128, write_only=True, trim_whitespace=False,
                                      style={"input_type": "password"})
     companyName = serializers.CharField(max_length=255, help_text="Название компании-разработчика (уникально).")
 
@@ -250,12 +250,15 @@ class SignupConfirmResultSerializer(serializers.Serializer):
     sandboxTenantId = serializers.UUIDField()
 
 
+TENANT_FILTER = r"^(sandbox|production|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
 DELIVERY_STATUSES = ["pending", "in_progress", "delivered", "dead", "refused", "cancelled"]
 
 
 class DeliveryQuerySerializer(serializers.Serializer):
     app = serializers.SlugField(required=False, help_text="Системное имя вашего приложения.")
-    tenant = serializers.CharField(required=False, help_text="`sandbox`, `production` или UUID тенанта.")
+    tenant = serializers.RegexField(
+        TENANT_FILTER, required=False, help_text="`sandbox`, `production` или UUID тенанта.",
+        error_messages={"invalid": "Укажите sandbox, production или UUID тенанта."})
     endpoint = serializers.CharField(required=False, max_length=100,
                                      help_text="Эндпоинт провайдера (sendMessage, …) или событие вебхука.")
     status = serializers.ChoiceField(choices=DELIVERY_STATUSES, required=False)

@@ -50,6 +50,12 @@ class World:
     def client(self, principal: str) -> APIClient:
         return client_for(self.tokens[principal])
 
+    def path_ids_for(self, path: str) -> dict[str, str]:
+        """Existing ids of the legitimate caller of `path`: a developer's sandbox chat, message and token
+        share parameter names (chat_id, message_id, token_id) with tenant A's operator and token routes."""
+        own = "dev-1" if (principal_for(path) or "").startswith("developer:") else "A-X"
+        return {**self.path_ids, **self.ids[own]}
+
 
 def _service_token(name: str, role: str) -> str:
     return str(AccessToken.for_user(service_account_ensure(username=name, role=role)))
@@ -90,7 +96,7 @@ def world_build() -> World:
         world.ids[owner] = {"recipient_id": str(recipient.pk), "notification_id": str(notify.pk)}
         world.tokens[owner] = str(recipient_token_issue(recipient=recipient))
     world.recipient_id = world.ids["recipient"]["recipient_id"]
-    world.path_ids = {**world.ids["A-X"], **world.ids["dev-1"], **world.ids["recipient"]}
+    world.path_ids = {**world.ids["dev-1"], **world.ids["A-X"], **world.ids["recipient"]}
     return world
 
 
@@ -286,14 +292,17 @@ def valid_bodies(world: World) -> dict[tuple[str, str], dict]:
 
 
 def valid_query(world: World, path: str) -> dict:
-    """Query parameters a GET needs to reach its objects (the operator API is scoped by query)."""
+    """The scope a call needs to reach its objects: the operator API's tenant and provider (query of a GET,
+    body otherwise), the sandbox operator's app (body; its routes are POST and PUT only)."""
     if path.startswith("/internal/v1/operator/"):
         return {"tenantId": str(world.integrations["A-X"].tenant_id), "providerCode": "prov-x"}
+    if path.startswith("/internal/v1/marketplace/sandbox/operator/"):
+        return {"appCode": world.apps["dev-1"]}
     return {}
 
 
 def url_of(world: World, path: str) -> str:
-    for name, value in world.path_ids.items():
+    for name, value in world.path_ids_for(path).items():
         path = path.replace("{" + name + "}", value)
     return path
 
