@@ -34,6 +34,7 @@ from communications.models import (
     Webhook,
 )
 from communications.services import attachments as attachment_services
+from communications.services import sandbox_limits
 from config.api.errors import ApplicationError, ConflictError
 
 PARTICIPANT_BATCH_SIZE = 1000  # keeps one INSERT under PostgreSQL's 65535 bind parameters
@@ -193,14 +194,17 @@ def _nest(path: tuple[str, ...], leaf) -> dict:
 
 
 def _chat_get_or_create(*, tenant_id, provider, chat: dict,
-                        error_path: tuple[str, ...] = ("channelId",)) -> tuple[Chat, bool]:
-    """Find the chat by external id or create it with all its participants (one bulk INSERT)."""
+                        error_path: tuple[str, ...] = ()) -> tuple[Chat, bool]:
+    """Find the chat by external id or create it with all its participants (one bulk INSERT).
+    `error_path` is where the chat sits in the request body (errors name `<path>.channelId`, `<path>.id`)."""
     lookup = {"tenant_id": tenant_id, "provider": provider, "external_id": chat["external_id"]}
     existing = Chat.objects.filter(**lookup).first()
     if existing is not None:
         return existing, False
     channel = _channel_resolve(tenant_id=tenant_id, provider=provider, channel_id=chat.get("channel_id"),
-                               error_path=error_path)
+                               error_path=(*error_path, "channelId"))
+    if sandbox_limits.sandbox_chat_room(tenant_id=tenant_id) == 0:  # a developer's sandbox at its limit
+        raise sandbox_limits.sandbox_chat_limit_error((*error_path, "id"))
     try:
         with transaction.atomic():
             created = Chat.objects.create(channel=channel, **lookup, request_fingerprint=fingerprint(chat),
@@ -290,8 +294,7 @@ def message_create(*, tenant_id: uuid.UUID, provider: Provider, data: dict) -> t
         return existing, False
     uploads = attachment_services.uploads_for(tenant_id=tenant_id, provider=provider, items=[data])
     attachment_services.refuse_missing_uploads(data, uploads)
-    chat, _ = _chat_get_or_create(tenant_id=tenant_id, provider=provider, chat=data["chat"],
-                                  error_path=("chat", "channelId"))
+    chat, _ = _chat_get_or_create(tenant_id=tenant_id, provider=provider, chat=data["chat"], error_path=("chat",))
     try:
         with transaction.atomic():
             message = _message_build(tenant_id=tenant_id, provider=provider, chat=chat, data=data)
@@ -398,8 +401,13 @@ def messages_bulk_create(*, tenant_id: uuid.UUID, provider: Provider, items: lis
     channels = ({c.external_id: c for c in Channel.objects.filter(**scope, external_id__in=channel_ids)}
                 if channel_ids else {})
     bad_chats = {cid for cid, p in missing.items() if p.get("channel_id") and p["channel_id"] not in channels}
-    if missing.keys() - bad_chats:
-        to_create = [cid for cid in missing if cid not in bad_chats]
+    to_create = [cid for cid in missing if cid not in bad_chats]
+    over_limit: list[str] = []  # new chats past a developer sandbox's chat limit, in request order
+    if to_create:
+        room = sandbox_limits.sandbox_chat_room(tenant_id=tenant_id)
+        if room is not None and len(to_create) > room:
+            to_create, over_limit = to_create[:room], to_create[room:]
+    if to_create:
         Chat.objects.bulk_create(
             [Chat(**scope, external_id=cid, channel=channels.get(missing[cid].get("channel_id")),
                   request_fingerprint=fingerprint(missing[cid]),
@@ -421,6 +429,9 @@ def messages_bulk_create(*, tenant_id: uuid.UUID, provider: Provider, items: lis
         if data["chat"]["external_id"] in bad_chats:
             results[index] = BulkItemResult(index, data["external_id"], "error",
                                             {"chat": {"channelId": ["Канал с таким id не подключён."]}})
+        elif data["chat"]["external_id"] in over_limit:
+            results[index] = BulkItemResult(index, data["external_id"], "error",
+                                            sandbox_limits.sandbox_chat_limit_error(("chat", "id")).fields)
         elif upload_errors := attachment_services.missing_uploads(data, available):
             results[index] = BulkItemResult(index, data["external_id"], "error", upload_errors)
         else:

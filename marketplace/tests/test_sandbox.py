@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 
 from communications.models import Chat, Provider, TenantConfiguration
 from communications.services.tokens import integration_token_issue
-from marketplace import services
+from marketplace import gateway, services
 from marketplace.models import Installation
 from marketplace.tests.conftest import API, configuration, record_passed_test_run
 
@@ -137,12 +137,48 @@ def test_token_limit_is_429_and_chat_limit_is_409(developer, token, settings, co
     settings.SANDBOX_MAX_TOKENS_PER_DAY = 1
     again = developer.post(f"{SANDBOX}/tokens", {"appCode": "acme"}, format="json")
     assert again.status_code == 429 and again.json()["error"]["code"] == "sandbox_token_limit"
-    settings.SANDBOX_MAX_CHATS = 1
     _chat(token, "chat-1")
     _chat(token, "chat-2")
+    settings.SANDBOX_MAX_CHATS = 1  # lowered below what the sandbox already has
     over = developer.post(f"{SANDBOX}/operator/messages", {"appCode": "acme", "chatId": "chat-1", "text": "x"},
                           format="json")
     assert over.status_code == 409 and over.json()["error"]["code"] == "sandbox_chat_limit"
+
+
+def test_public_api_creates_no_chat_past_the_sandbox_limit(installed, token, settings):
+    # given: a sandbox allowed one chat, which it has
+    settings.SANDBOX_MAX_CHATS = 1
+    provider = _provider_client(token)
+    _chat(token, "chat-1")
+    message = {"id": "m-1", "text": "Привет", "senderId": "u-1", "chat": {"id": "chat-2", "type": "private"}}
+    # when: a new chat, directly, inside a message and inside a bulk
+    direct = provider.post("/api/v1/chats", {"id": "chat-2", "type": "private"}, format="json")
+    inside = provider.post("/api/v1/messages", message, format="json")
+    bulk = provider.post("/api/v1/bulk/messages", {"messages": [
+        {**message, "id": "m-2", "chat": {"id": "chat-1", "type": "private"}}, {**message, "id": "m-3"}]},
+        format="json")
+    # then: 409 naming the field and the limit; the existing chat still takes messages
+    assert direct.status_code == 409, direct.json()
+    error = direct.json()["error"]
+    assert error["code"] == "sandbox_chat_limit" and error["limit"] == 1 and list(error["fields"]) == ["id"]
+    assert inside.status_code == 409
+    assert inside.json()["error"]["fields"]["chat"]["id"]
+    assert bulk.status_code == 200, bulk.json()
+    results = {item["id"]: item for item in bulk.json()["results"]}
+    assert results["m-2"]["result"] == "created"
+    assert results["m-3"]["result"] == "error" and results["m-3"]["errors"]["chat"]["id"]
+    assert list(Chat.objects.filter(tenant_id=uuid.UUID(installed["tenantId"])).values_list(
+        "external_id", flat=True)) == ["chat-1"]
+
+
+def test_a_real_tenant_has_no_sandbox_chat_limit(installed, settings):
+    settings.SANDBOX_MAX_CHATS = 1
+    real_tenant = uuid.uuid4()
+    gateway.tenant_configuration_create(tenant_id=real_tenant, app_code="acme", app_version="1.0.0")
+    real = integration_token_issue(tenant_id=real_tenant, provider=Provider.objects.get(code="acme")).value
+    _chat(real, "chat-1")
+    _chat(real, "chat-2")  # would be over the limit in a sandbox
+    assert Chat.objects.filter(tenant_id=real_tenant).count() == 2
 
 
 def test_revoked_sandbox_token_gets_401_on_the_public_api(developer, token, commit):
