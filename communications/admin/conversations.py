@@ -8,6 +8,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from communications.admin.filters import SandboxTenantsFilter
 from communications.channels import channel_kind
 from communications.models import (
     Account,
@@ -54,7 +55,7 @@ class IntegrationTokenAdmin(admin.ModelAdmin):
     """Statuses and dates only: the token value is never stored, it is shown once at issue."""
 
     list_display = ("jti", "tenant_id", "provider", "status", "issued_at", "expires_at", "deactivated_at", "issued_by")
-    list_filter = ("status", "provider")
+    list_filter = ("status", SandboxTenantsFilter, "provider")
     search_fields = ("=tenant_id", "=jti")
     list_select_related = ("provider",)
     readonly_fields = list_display
@@ -106,7 +107,7 @@ class IntegrationTokenAdmin(admin.ModelAdmin):
 class AccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "kind", "tenant_id", "provider", "parent", "channel_name", "is_active", "activated_at",
                     "deactivated_at")
-    list_filter = ("kind", "is_active", "provider")
+    list_filter = ("kind", "is_active", SandboxTenantsFilter, "provider")
     search_fields = ("=tenant_id", "channel__external_id", "channel__name")
     list_select_related = ("provider", "parent", "channel")
 
@@ -125,7 +126,7 @@ def _icon(code: str):
 @admin.register(Channel)
 class ChannelAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("icon", "name", "code", "external_id", "tenant_id", "provider", "is_active", "created_at")
-    list_filter = ("code", "provider", "account__is_active")
+    list_filter = ("code", SandboxTenantsFilter, "provider", "account__is_active")
     search_fields = ("external_id", "name", "=tenant_id")
     list_select_related = ("provider", "account")
 
@@ -155,7 +156,7 @@ class MessageInline(ReadOnlyInline):
 class ChatAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("__str__", "external_id", "channel_icon", "tenant_id", "provider", "participant_count",
                     "message_count", "updated_at")
-    list_filter = ("provider",)
+    list_filter = (SandboxTenantsFilter, "provider")
     search_fields = ("external_id", "title", "=tenant_id")
     list_select_related = ("provider", "channel")
     inlines = [ParticipantInline, MessageInline]
@@ -213,7 +214,7 @@ class MessageStatusInline(ReadOnlyInline):
 class MessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("external_id", "chat", "direction", "status", "seen_flag", "provider", "tenant_id", "created_at",
                     "edited_at")
-    list_filter = ("direction", "status", "seen_flag", "provider")
+    list_filter = ("direction", "status", "seen_flag", SandboxTenantsFilter, "provider")
     search_fields = ("external_id", "chat__external_id", "=tenant_id")
     list_select_related = ("chat", "provider")
     inlines = [AttachmentInline, MessageEditInline, MessageStatusInline]
@@ -230,7 +231,7 @@ class MessageStatusHistoryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 @admin.register(Webhook)
 class WebhookAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("url", "events", "tenant_id", "provider", "updated_at")
-    list_filter = ("provider",)
+    list_filter = (SandboxTenantsFilter, "provider")
     list_select_related = ("provider",)
     search_fields = ("url", "=tenant_id")
     fields = ("url", "events", "tenant_id", "provider", "created_at", "updated_at")  # never the secret
