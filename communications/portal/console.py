@@ -3,6 +3,7 @@ services as the developer API. Session sign-in with the developer's email and pa
 counts failures); a member of blocked companies only is signed out. Every form posts an `action`."""
 
 import json
+import uuid
 from functools import wraps
 
 from django.contrib.auth import authenticate, login, logout
@@ -191,6 +192,13 @@ def app_page(request, code):
                    posted_configuration=request.POST.get("configuration", "") if error else "")
 
 
+def _token_id(form) -> uuid.UUID:
+    try:
+        return uuid.UUID(form.get("tokenId", ""))
+    except ValueError as exc:
+        raise ApplicationError("Укажите id токена песочницы.", field="tokenId") from exc
+
+
 @_developer_required
 @require_http_methods(["GET", "POST"])
 def sandbox_page(request):
@@ -202,6 +210,9 @@ def sandbox_page(request):
             if action == "reset":
                 sandbox.sandbox_reset(company=company)
                 notice = "Песочница сброшена."
+            elif action == "revoke":
+                revoked = sandbox.sandbox_token_revoke(company=company, token_id=_token_id(request.POST))
+                notice = f"Токен {revoked['id']} отозван: следующий вызов публичного API с ним получит 401."
             else:
                 application = selectors.application_get_for_developer(user=request.user, code=code)
                 if action == "install":

@@ -56,3 +56,25 @@ def test_console_shows_only_own_apps_and_logs(web, other_developer):
 def test_blocked_company_is_signed_out_of_the_console(web, developer):
     signup.company_block(company=developer.user.provider_companies.get())
     assert web.get(CONSOLE).status_code == 302
+
+
+def test_console_revokes_a_sandbox_token(web, developer, version, fake, commit):
+    from marketplace.tests.conftest import API
+
+    # given: a version installed in the sandbox and a sandbox token, through the API
+    assert developer.post(f"{API}/provider-configurations", configuration(endpoints=fake.endpoints()),
+                          format="json").status_code == 201
+    assert commit(lambda: developer.post(f"{API}/sandbox/installations", {"appCode": "acme", "appVersion": "1.0.0"},
+                                         format="json")).status_code == 200
+    issued = commit(lambda: developer.post(f"{API}/sandbox/tokens", {"appCode": "acme"}, format="json")).json()
+    page = f"{CONSOLE}sandbox/"
+    assert 'class="revoke-token"' in web.get(page).content.decode()
+    # when
+    bad = web.post(page, {"action": "revoke", "tokenId": "not-an-id"})
+    revoked = commit(lambda: web.post(page, {"action": "revoke", "tokenId": issued["id"]}))
+    # then: the token is revoked and the public API refuses it on the next call
+    assert bad.status_code == 400 and 'data-field="tokenId"' in bad.content.decode()
+    assert revoked.status_code == 200 and "отозван" in revoked.content.decode()
+    assert 'class="revoke-token"' not in revoked.content.decode()
+    public = Client(headers={"Authorization": f"Bearer {issued['token']}"})
+    assert public.get("/api/v1/chats").status_code == 401
