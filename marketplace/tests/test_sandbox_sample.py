@@ -9,13 +9,15 @@ from django.contrib.auth import get_user_model
 
 from communications.portal.views import SAMPLES_DIR
 from marketplace import services
-from marketplace.models import ProviderCompany
+from marketplace.models import ProviderCompany, Scope
 from marketplace.tests.conftest import configuration
 
 
 @pytest.mark.django_db(transaction=True)
 def test_sandbox_sample_sends_an_operator_message_to_the_provider(live_server, fake, settings):
     settings.PROVIDER_ALLOW_LOOPBACK = True
+    # the data migration's row; an earlier transactional test flushes it
+    Scope.objects.get_or_create(code=Scope.COMMUNICATIONS, defaults={"label": "Коммуникации"})
     user = get_user_model().objects.create_user("dev@example.com", email="dev@example.com", password="pass-12345-word")
     company = ProviderCompany.objects.create(name="Acme LLC")
     company.members.add(user)
