@@ -53,6 +53,17 @@ def _celery_mode(request):
 
 
 @pytest.fixture(autouse=True)
+def _isolated_media(settings, tmp_path_factory):
+    """Stored files (message attachments) go to a temporary directory, never to the worktree's var/media."""
+    default = settings.STORAGES["default"]
+    if default["BACKEND"] == "django.core.files.storage.FileSystemStorage":
+        location = str(tmp_path_factory.mktemp("media"))
+        settings.MEDIA_ROOT = location
+        settings.STORAGES = {**settings.STORAGES,
+                             "default": {**default, "OPTIONS": {**default.get("OPTIONS", {}), "location": location}}}
+
+
+@pytest.fixture(autouse=True)
 def _isolated_cache():
     from django.core.cache import cache
 

@@ -164,24 +164,74 @@ class _PinnedHostAdapter(HTTPAdapter):
 
 # --- the call --------------------------------------------------------------------
 
-def _read_body(response: requests.Response, *, deadline: float) -> bytes:
-    """The body (cut after MAX_BODY_BYTES), which must be complete by `deadline`.
+def _chunks(response: requests.Response, *, deadline: float):
+    """The body's chunks, which must all arrive by `deadline`.
 
     The read timeout bounds each read only: a server dripping bytes would hold the worker
     indefinitely. Whatever arrives after the deadline is a read timeout.
     """
-    content = b""
-    while len(content) <= MAX_BODY_BYTES:
+    while True:
         try:
             chunk = response.raw.read1(64 * 1024, decode_content=True)
         except urllib3.exceptions.ReadTimeoutError as exc:
             raise requests.exceptions.ReadTimeout(str(exc)) from exc
         if not chunk:
-            break
-        content += chunk
+            return
+        yield chunk
         if time.monotonic() > deadline:
             raise requests.exceptions.ReadTimeout("ответ не получен целиком за отведённое время")
+
+
+def _read_body(response: requests.Response, *, deadline: float) -> bytes:
+    """The body (cut after MAX_BODY_BYTES), which must be complete by `deadline`."""
+    content = b""
+    for chunk in _chunks(response, deadline=deadline):
+        content += chunk
+        if len(content) > MAX_BODY_BYTES:
+            break
     return content
+
+
+class BodyTooLarge(OutboundCallError):
+    """The answer is bigger than the caller's cap (stopped while streaming). Retrying cannot help."""
+
+    retryable = False
+
+
+def _pinned_session(url: str) -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False  # no proxies from the environment: the vetted IP is the peer
+    session.mount("https://", _PinnedHostAdapter(urlsplit(url).hostname))
+    return session
+
+
+def get_to_file(*, url: str, sink, max_bytes: int, timeout: tuple[float, float]) -> requests.Response:
+    """GET `url` through the SSRF guard into the file object `sink`, at most `max_bytes` (BodyTooLarge as
+    soon as more arrives). No redirects. Returns the response (headers, status) for ANY status; the body is
+    written only for 2xx. Raises UnsafeTargetError / TransportError / BodyTooLarge."""
+    target, host_header = resolve_safe(url)
+    session = _pinned_session(url)
+    started = time.monotonic()
+    try:
+        with session.get(target, headers={"Host": host_header, "User-Agent": USER_AGENT}, timeout=timeout,
+                         allow_redirects=False, stream=True) as response:
+            success = 200 <= response.status_code < 300
+            length = response.headers.get("Content-Length", "")
+            if success and length.isdigit() and int(length) > max_bytes:
+                raise BodyTooLarge(f"файл больше {max_bytes} байт")
+            received = 0
+            for chunk in _chunks(response, deadline=started + sum(timeout)) if success else ():
+                received += len(chunk)
+                if received > max_bytes:
+                    raise BodyTooLarge(f"файл больше {max_bytes} байт")
+                sink.write(chunk)
+    except requests.Timeout as exc:
+        raise TransportError(f"таймаут: {exc.__class__.__name__}")
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        raise TransportError(f"сетевая ошибка: {exc.__class__.__name__}: {exc}"[:500])
+    finally:
+        session.close()
+    return response
 
 
 def post_json(
@@ -217,9 +267,7 @@ def post_json(
     if auth_header and auth_key:
         headers[auth_header] = auth_key
 
-    session = requests.Session()
-    session.trust_env = False  # no proxies from the environment: the vetted IP is the peer
-    session.mount("https://", _PinnedHostAdapter(urlsplit(url).hostname))
+    session = _pinned_session(url)
     timeout = (settings.PROVIDER_CONNECT_TIMEOUT, settings.PROVIDER_READ_TIMEOUT)
     started = time.monotonic()
     try:

@@ -100,9 +100,36 @@ def message_history_body(*, tenant_id, cursor: str | None, limit: int) -> dict:
 
 
 def send_message_body(*, tenant_id, chat_id: str, channel_id: str | None, client_message_id: str, text: str,
-                      operator_id: str | None) -> dict:
-    return {"tenantId": str(tenant_id), "chatId": chat_id, "channelId": channel_id,
+                      operator_id: str | None, attachments: list[dict] | None = None,
+                      reply_to: str | None = None) -> dict:
+    """`attachments` (built by `attachment_item`) and `replyTo` (the provider's id of the quoted message)
+    are present only when the message has them; a provider without the attachments capability never
+    gets `attachments`."""
+    body = {"tenantId": str(tenant_id), "chatId": chat_id, "channelId": channel_id,
             "clientMessageId": client_message_id, "text": text, "operatorId": operator_id or None}
+    if attachments:
+        body["attachments"] = attachments
+    if reply_to:
+        body["replyTo"] = reply_to
+    return body
+
+
+def attachment_item(*, type: str, url: str | None, name: str = "", mime_type: str = "", size: int | None = None,
+                    checksum: str = "", location: dict | None = None, contact: dict | None = None) -> dict:
+    """One attachment of `sendMessage`/`sendBulk`: a file as a signed, expiring `url` (GET, no auth) with its
+    `sha256` checksum; a location or contact as its fields."""
+    item = {"type": type}
+    if url:
+        item.update({"url": url, "name": name, "mimeType": mime_type, "size": size, "checksum": checksum})
+    if location:
+        item["location"] = location
+    if contact:
+        item["contact"] = contact
+    return item
+
+
+# Capabilities a configuration may declare (optional block; absent = text only).
+CAPABILITY_KEYS = {"attachments": bool, "attachmentTypes": list, "maxAttachmentBytes": int}
 
 
 def update_content_body(*, tenant_id, chat_id: str, message_id: str | None, client_message_id: str | None,
@@ -151,11 +178,18 @@ def webhook_envelope(*, event: str, tenant_id, timestamp: str, data: dict) -> di
 
 def message_event_data(*, chat_id: str, message_id: str | None, client_message_id: str | None, direction: str,
                        text: str, status: str, error: str, seen: bool, created_at: str | None,
-                       edited_at: str | None) -> dict:
-    """`data` of message.created / message.updated / message.status_changed (besides tenantId)."""
-    return {"chatId": chat_id, "messageId": message_id, "clientMessageId": client_message_id,
+                       edited_at: str | None, attachments: list[dict] | None = None,
+                       reply_to: str | None = None) -> dict:
+    """`data` of message.created / message.updated / message.status_changed (besides tenantId).
+    `attachments` (as in sendMessage) and `replyTo` only when the message has them."""
+    data = {"chatId": chat_id, "messageId": message_id, "clientMessageId": client_message_id,
             "direction": direction, "text": text, "status": status, "error": error, "seen": seen,
             "createdAt": created_at, "editedAt": edited_at}
+    if attachments:
+        data["attachments"] = attachments
+    if reply_to:
+        data["replyTo"] = reply_to
+    return data
 
 
 def chat_seen_event_data(*, chat_id: str, updated: int) -> dict:
@@ -199,6 +233,21 @@ EXAMPLE_REQUESTS_CHAT_WITHOUT_CHANNEL = {
                                      client_message_id="crm-0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e",
                                      text="Добрый день!", operator_id=None),
     "markChatRead": mark_chat_read_body(tenant_id=_T, chat_id="chat-2002", channel_id=None),
+}
+
+# An operator's reply with a file and a location, quoting the client's message (docs/provider-calls.md,
+# «Attachments and replies»): only for configurations with "capabilities": {"attachments": true}.
+EXAMPLE_REQUESTS_WITH_ATTACHMENTS = {
+    "sendMessage": send_message_body(
+        tenant_id=_T, chat_id="chat-1001", channel_id="tg-bot-1",
+        client_message_id="crm-7c8d9e0f-1a2b-4c3d-9e4f-5a6b7c8d9e0f", text="Счёт во вложении",
+        operator_id="operator-17", reply_to="msg-5001", attachments=[
+            attachment_item(type="file", url="https://crm.example.ru/api/v1/files/eyJhIjo0Mn0:1t9Xk2:signature",
+                            name="счёт.pdf", mime_type="application/pdf", size=48213,
+                            checksum="9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"),
+            attachment_item(type="location", url=None,
+                            location={"latitude": 55.7558, "longitude": 37.6173, "title": "Пункт выдачи"}),
+        ]),
 }
 
 OK_ANSWER = {"ok": True}  # any 2xx; the body is not read

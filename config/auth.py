@@ -15,7 +15,7 @@ import logging
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.db.models.signals import m2m_changed, post_save, pre_delete
 from django.dispatch import receiver
 from rest_framework.exceptions import AuthenticationFailed
@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 CLAIM = "tv"
 REVOKED = "Токен отозван: пароль, активность или группы пользователя изменились. Получите новый."
+BLOCKED = "Компания-разработчик заблокирована модератором: доступ к API закрыт."
 
 
 def token_version(user) -> int:
@@ -65,6 +66,18 @@ def _check(token, user) -> None:
         raise AuthenticationFailed(REVOKED, code="token_revoked")
 
 
+def _with_company_block(queryset):
+    """Annotate whether the user's developer companies are all blocked (marketplace), in the same query."""
+    memberships = get_user_model().provider_companies.through.objects.filter(user_id=OuterRef("pk"))
+    return queryset.annotate(blocked_company=Exists(memberships.filter(providercompany__is_blocked=True)),
+                             open_company=Exists(memberships.filter(providercompany__is_blocked=False)))
+
+
+def _check_company(user) -> None:
+    if getattr(user, "blocked_company", False) and not getattr(user, "open_company", True):
+        raise AuthenticationFailed(BLOCKED, code="company_blocked")
+
+
 class VersionedJWTAuthentication(JWTAuthentication):
     """simplejwt's authentication; its one user query also loads the token version to check."""
 
@@ -72,13 +85,14 @@ class VersionedJWTAuthentication(JWTAuthentication):
         user_id = validated_token.get(api_settings.USER_ID_CLAIM)
         if user_id is None:
             raise InvalidToken("В токене нет идентификатора пользователя.")
-        user = (self.user_model.objects.select_related("token_version")
+        user = (_with_company_block(self.user_model.objects.select_related("token_version"))
                 .filter(**{api_settings.USER_ID_FIELD: user_id}).first())
         if user is None:
             raise AuthenticationFailed("Пользователь не найден.", code="user_not_found")
         if not user.is_active:
             raise AuthenticationFailed("Пользователь деактивирован.", code="user_inactive")
         _check(validated_token, user)
+        _check_company(user)
         return user
 
 
@@ -89,6 +103,11 @@ class VersionedTokenObtainPairSerializer(TokenObtainPairSerializer):
     @classmethod
     def get_token(cls, user):
         return tokens_for_user(user)
+
+    def validate(self, attrs):
+        data = super().validate(attrs)
+        _check_company(_with_company_block(get_user_model().objects).get(pk=self.user.pk))
+        return data
 
 
 class VersionedTokenRefreshSerializer(TokenRefreshSerializer):

@@ -110,8 +110,32 @@ USE_TZ = True  # stored in UTC, shown in TIME_ZONE
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Files (message attachments): the local filesystem under MEDIA_ROOT by default (`make run` needs nothing);
+# an S3-compatible store when ATTACHMENTS_S3_BUCKET is set. Never public: downloads go through signed,
+# expiring URLs (docs/public-api.md, «Вложения: файлы»).
+MEDIA_ROOT = env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media"))
+MEDIA_URL = "/media/"  # not served: files are read through signed URLs only
+ATTACHMENTS_S3_BUCKET = env.str("ATTACHMENTS_S3_BUCKET", default="")
+ATTACHMENTS_URL_TTL_SECONDS = env.int("ATTACHMENTS_URL_TTL_SECONDS", default=3600)
+# links inside sendMessage outlive the delivery's retries (DELIVERY_RETRY_SCHEDULE, ~23 h)
+ATTACHMENTS_PROVIDER_URL_TTL_SECONDS = env.int("ATTACHMENTS_PROVIDER_URL_TTL_SECONDS", default=48 * 3600)
+_S3 = {  # read whatever the store: every variable the settings read is read at start (.env.example test)
+    "endpoint_url": env.str("ATTACHMENTS_S3_ENDPOINT_URL", default="") or None,
+    "access_key": env.str("ATTACHMENTS_S3_ACCESS_KEY", default=""),
+    "secret_key": env.str("ATTACHMENTS_S3_SECRET_KEY", default=""),
+    "region_name": env.str("ATTACHMENTS_S3_REGION", default="us-east-1"),
+}
+if ATTACHMENTS_S3_BUCKET:
+    _FILES_STORAGE = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
+        "bucket_name": ATTACHMENTS_S3_BUCKET, **_S3,
+        "addressing_style": "path", "signature_version": "s3v4", "default_acl": None,
+        "querystring_auth": True, "querystring_expire": ATTACHMENTS_URL_TTL_SECONDS, "file_overwrite": False,
+    }}
+else:
+    _FILES_STORAGE = {"BACKEND": "django.core.files.storage.FileSystemStorage",
+                      "OPTIONS": {"location": MEDIA_ROOT, "base_url": MEDIA_URL}}
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _FILES_STORAGE,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = DEBUG
@@ -162,6 +186,9 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "principal": env.str("THROTTLE_RATE_PRINCIPAL", default="6000/min"),
         "anon": env.str("THROTTLE_RATE_ANON", default="120/min"),
+        # Developer sign-up (marketplace/api/throttling.py): per client address and per email address.
+        "signup": env.str("THROTTLE_RATE_SIGNUP", default="10/hour"),
+        "signup_email": env.str("THROTTLE_RATE_SIGNUP_EMAIL", default="3/hour"),
     },
     "EXCEPTION_HANDLER": "config.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "config.api.schema.AutoSchema",
@@ -233,6 +260,12 @@ EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="SberCRM <noreply@sbercrm.local>")
+# Developer self-service sign-up (docs/developer-portal.md): how long the emailed confirmation link works.
+SIGNUP_CONFIRMATION_HOURS = env.int("SIGNUP_CONFIRMATION_HOURS", default=24)
+# Limits of a developer company's sandbox tenant (docs/developer-portal.md): over them 409 / 429.
+SANDBOX_MAX_CHATS = env.int("SANDBOX_MAX_CHATS", default=50)
+SANDBOX_MAX_MESSAGES_PER_DAY = env.int("SANDBOX_MAX_MESSAGES_PER_DAY", default=200)
+SANDBOX_MAX_TOKENS_PER_DAY = env.int("SANDBOX_MAX_TOKENS_PER_DAY", default=20)
 
 # --- Logging --------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
@@ -304,6 +337,23 @@ ONESIGNAL_RATE_LIMIT = env.int("ONESIGNAL_RATE_LIMIT", default=150)
 # never touches service JWTs. Every request still checks the token id against the DB.
 COMMUNICATIONS_TOKEN_SIGNING_KEY = env.str("COMMUNICATIONS_TOKEN_SIGNING_KEY", default=SECRET_KEY)
 COMMUNICATIONS_TOKEN_LIFETIME_DAYS = env.int("COMMUNICATIONS_TOKEN_LIFETIME_DAYS", default=365)
+# Attachments: direct uploads (POST /api/v1/uploads) and fetches by URL; per-type caps (bytes) under the total.
+ATTACHMENTS_MAX_UPLOAD_BYTES = env.int("ATTACHMENTS_MAX_UPLOAD_BYTES", default=20 * 1024 * 1024)
+ATTACHMENTS_MAX_BYTES_BY_TYPE = {"image": 10 * 1024 * 1024, "sticker": 1024 * 1024, "voice": 10 * 1024 * 1024}
+ATTACHMENTS_UPLOAD_TTL_SECONDS = env.int("ATTACHMENTS_UPLOAD_TTL_SECONDS", default=24 * 3600)
+# Fetch by URL: a Celery task per attachment and a sweeper (communications/services/attachment_fetch.py).
+ATTACHMENTS_FETCH_TIMEOUT = env.int("ATTACHMENTS_FETCH_TIMEOUT", default=60)  # read timeout and whole-download budget
+ATTACHMENTS_FETCH_RETRY_SCHEDULE = [30, 120, 600, 3600]  # waits after failed attempts 1..4; then failed
+ATTACHMENTS_FETCH_SWEEP_GRACE = env.int("ATTACHMENTS_FETCH_SWEEP_GRACE", default=60)  # the normal task gets this long first
+CELERY_BEAT_SCHEDULE["communications-attachment-fetches-sweep"] = {
+    "task": "communications.attachment_fetches_sweep", "schedule": 60.0}
+CELERY_BEAT_SCHEDULE["communications-uploads-expired-delete"] = {
+    "task": "communications.uploads_expired_delete", "schedule": 3600.0}
+# two choice sets are named "type": both named explicitly (TypeEnum keeps its published name)
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
+    "AttachmentTypeEnum": "communications.models.attachments.Attachment.Type",
+    "AttachmentMediaTypeEnum": "communications.models.attachments.MEDIA_TYPE_CHOICES",
+    "TypeEnum": "notifications.models.NotificationType"})
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
     "MessageStatusEnum": "communications.models.conversations.Message.Status",
     "IntegrationTokenStatusEnum": "communications.models.conversations.IntegrationToken.Status",

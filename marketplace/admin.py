@@ -12,7 +12,7 @@ from django.utils.html import format_html, format_html_join
 
 from config.admin import ReadOnlyAdmin
 from config.api.errors import ApplicationError
-from marketplace import services
+from marketplace import services, signup
 from marketplace.admin_moderation import AppVersionModerationMixin, PendingConfigurationFilter, ReadyToPublishFilter
 from marketplace.models import (
     Application,
@@ -26,10 +26,25 @@ from marketplace.models import (
 
 @admin.register(ProviderCompany)
 class ProviderCompanyAdmin(admin.ModelAdmin):
-    list_display = ("name", "created_at")
-    list_filter = ("created_at",)
-    search_fields = ("name", "members__username")
+    list_display = ("name", "self_signed_up", "is_blocked", "created_at")
+    list_filter = ("is_blocked", "self_signed_up", "created_at")
+    search_fields = ("name", "members__username", "members__email")
     filter_horizontal = ("members",)
+    readonly_fields = ("sandbox_tenant_id", "self_signed_up", "is_blocked", "blocked_at", "created_at")
+    actions = ("block", "unblock")
+
+    @admin.action(description="Заблокировать (токены участников перестанут действовать сразу)",
+                  permissions=("change",))
+    def block(self, request, queryset):
+        for company in queryset:
+            signup.company_block(company=company, blocked=True)
+        self.message_user(request, f"Заблокировано компаний: {queryset.count()}.")
+
+    @admin.action(description="Разблокировать (участники входят заново)", permissions=("change",))
+    def unblock(self, request, queryset):
+        for company in queryset:
+            signup.company_block(company=company, blocked=False)
+        self.message_user(request, f"Разблокировано компаний: {queryset.count()}.")
 
 
 @admin.register(Scope)
@@ -214,11 +229,32 @@ class ModerationDecisionAdmin(ReadOnlyAdmin):
     search_fields = ("version__application__code", "actor__username")
 
 
+class SandboxFilter(admin.SimpleListFilter):
+    """Production by default: developers' sandbox tenants are not customers."""
+
+    title = "тенанты"
+    parameter_name = "tenants"
+
+    def lookups(self, request, model_admin):
+        return (("production", "Клиенты"), ("sandbox", "Песочницы разработчиков"))
+
+    def choices(self, changelist):
+        for lookup, title in self.lookup_choices:
+            yield {"selected": (self.value() or "production") == lookup, "display": title,
+                   "query_string": changelist.get_query_string({self.parameter_name: lookup})}
+
+    def queryset(self, request, queryset):
+        sandboxes = ProviderCompany.objects.values("sandbox_tenant_id")
+        if self.value() == "sandbox":
+            return queryset.filter(tenant_id__in=sandboxes)
+        return queryset.exclude(tenant_id__in=sandboxes)
+
+
 @admin.register(Installation)
 class InstallationAdmin(ReadOnlyAdmin):
     """Installations change only through the marketplace installations API (it keeps the module in sync)."""
 
     list_display = ("tenant_id", "application", "version", "status", "installed_at", "disabled_at")
-    list_filter = ("status", "application")
+    list_filter = ("status", SandboxFilter, "application")
     list_select_related = ("application", "version__application")
     search_fields = ("tenant_id", "application__code")

@@ -17,9 +17,13 @@ from django.db.models import Exists, OuterRef, Subquery
 
 from communications import semver as _semver
 from communications.models import ConfigurationBinding as _ConfigurationBinding
+from communications.selectors import developer_deliveries as _developer_deliveries
 from communications.selectors import providers as _selectors
+from communications.selectors.conversations import chat_get as _chat_get
 from communications.services import deliveries as _deliveries
+from communications.services import operator as _operator
 from communications.services import providers as _services
+from communications.services import sandbox as _sandbox
 from communications.teststand import services as _teststand
 from config.api.errors import NotFoundError
 
@@ -201,3 +205,86 @@ def _run_view(run, *, with_checks: bool = False) -> dict:
                          "bodyExcerpt": check.response_excerpt},
         } for check in run.checks.all()]
     return view
+
+
+# --- the delivery log of a developer's own providers ------------------------------------------------------
+
+def delivery_list(*, app_codes, sandbox_tenant_ids, app=None, environment=None, tenant_id=None, **filters):
+    """Calls to these apps' endpoints and webhooks (a queryset for pagination; `delivery_view` shapes a row)."""
+    tenant_ids = [tenant_id] if tenant_id else (list(sandbox_tenant_ids) if environment == "sandbox" else None)
+    exclude = list(sandbox_tenant_ids) if environment == "production" else None
+    return _developer_deliveries.developer_delivery_list(provider_codes=app_codes, app=app, tenant_ids=tenant_ids,
+                                                         exclude_tenant_ids=exclude, **filters)
+
+
+def delivery_view(delivery, *, sandbox_tenant_ids) -> dict:
+    return _developer_deliveries.developer_delivery_view(delivery, sandbox_tenant_ids=sandbox_tenant_ids)
+
+
+def delivery_get(*, app_codes, delivery_id: int):
+    return _developer_deliveries.developer_delivery_get(provider_codes=app_codes, delivery_id=delivery_id)
+
+
+def delivery_retry(*, app_codes, delivery_id: int):
+    """The engine's retry of a dead or refused call, for the developer's own apps only (else 404)."""
+    delivery = _developer_deliveries.developer_delivery_get(provider_codes=app_codes, delivery_id=delivery_id)
+    _deliveries.delivery_retry(delivery_id=delivery.pk)
+    return delivery_get(app_codes=app_codes, delivery_id=delivery_id)
+
+
+def delivery_cancel(*, app_codes, delivery_id: int):
+    delivery = _developer_deliveries.developer_delivery_get(provider_codes=app_codes, delivery_id=delivery_id)
+    _deliveries.delivery_cancel(delivery_id=delivery.pk, reason="отменена разработчиком")
+    return delivery_get(app_codes=app_codes, delivery_id=delivery_id)
+
+
+# --- the developer's sandbox tenant (same services as production) ---------------------------------------
+
+sandbox_usage = _sandbox.sandbox_usage
+sandbox_token_issue = _sandbox.sandbox_token_issue
+sandbox_token_list = _sandbox.sandbox_token_list
+sandbox_token_revoke = _sandbox.sandbox_token_revoke
+sandbox_chat_list = _sandbox.sandbox_chat_list
+sandbox_conversations_wipe = _sandbox.sandbox_conversations_wipe
+
+
+def _provider(app_code: str):
+    return _selectors.provider_get(code=app_code)
+
+
+def _message_view(message) -> dict:
+    return {"id": message.pk, "externalId": message.external_id, "chatId": message.chat.external_id,
+            "direction": message.direction, "text": message.text, "status": message.status,
+            "createdAt": message.created_at}
+
+
+def operator_send(*, tenant_id, app_code: str, chat_id: str, text: str, operator_id: str = "") -> dict:
+    return _message_view(_operator.operator_message_send(tenant_id=tenant_id, provider=_provider(app_code),
+                                                         chat_id=chat_id, text=text, operator_id=operator_id))
+
+
+def operator_edit(*, tenant_id, app_code: str, message_id: int, text: str) -> dict:
+    provider = _provider(app_code)
+    _operator.operator_message_get(tenant_id=tenant_id, provider=provider, message_id=message_id)  # else 404
+    return _message_view(_operator.operator_message_edit(tenant_id=tenant_id, provider=provider,
+                                                         message_id=message_id, text=text))
+
+
+def operator_set_status(*, tenant_id, app_code: str, message_id: int, status: str, error: str = "") -> dict:
+    provider = _provider(app_code)
+    _operator.operator_message_get(tenant_id=tenant_id, provider=provider, message_id=message_id)  # else 404
+    return _message_view(_operator.operator_message_set_status(
+        tenant_id=tenant_id, provider=provider, message_id=message_id, status=status, error=error))
+
+
+def operator_mark_read(*, tenant_id, app_code: str, chat_id: str) -> dict:
+    provider = _provider(app_code)
+    _chat_get(tenant_id=tenant_id, provider=provider, chat_id=chat_id)  # someone else's chat: 404
+    updated = _operator.operator_chat_mark_read(tenant_id=tenant_id, provider=provider, chat_id=chat_id)
+    return {"chatId": chat_id, "updated": updated}
+
+
+def operator_broadcast(*, tenant_id, app_code: str, chat_ids: list[str], text: str, operator_id: str = "") -> dict:
+    messages, endpoint = _operator.operator_broadcast(tenant_id=tenant_id, provider=_provider(app_code),
+                                                      chat_ids=chat_ids, text=text, operator_id=operator_id)
+    return {"endpoint": endpoint, "messages": [_message_view(message) for message in messages]}

@@ -1,5 +1,7 @@
 """Marketplace: provider companies (developer accounts), applications, versions, scopes, installations."""
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 
@@ -13,6 +15,12 @@ class ProviderCompany(models.Model):
     members = models.ManyToManyField(User, related_name="provider_companies", blank=True,
                                      verbose_name="разработчики")
     created_at = models.DateTimeField("создана", auto_now_add=True)
+    # Every company has its own sandbox tenant: a tenant id no real SberCRM customer ever has.
+    sandbox_tenant_id = models.UUIDField("тенант песочницы", default=uuid.uuid4, unique=True, editable=False)
+    self_signed_up = models.BooleanField("зарегистрировалась сама", default=False, editable=False)
+    is_blocked = models.BooleanField("заблокирована", default=False, editable=False,
+                                     help_text="Токены участников перестают действовать сразу.")
+    blocked_at = models.DateTimeField("заблокирована когда", null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = "компания-разработчик"
@@ -175,3 +183,24 @@ class Installation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant_id} · {self.version}"
+
+
+class SignupConfirmation(models.Model):
+    """A one-time email confirmation of a self-service sign-up. Only the token's SHA-256 is stored."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="signup_confirmations",
+                             verbose_name="пользователь")
+    company = models.ForeignKey(ProviderCompany, on_delete=models.CASCADE, related_name="+",
+                                verbose_name="компания")
+    token_hash = models.CharField("хеш токена", max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField("создано", auto_now_add=True)
+    expires_at = models.DateTimeField("действует до")
+    confirmed_at = models.DateTimeField("подтверждено", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "подтверждение регистрации"
+        verbose_name_plural = "подтверждения регистрации"
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.company}"

@@ -8,11 +8,12 @@ from marketplace.models import Application, AppVersion, AppVersionScope, Install
 
 
 def company_list_for_user(*, user) -> list[ProviderCompany]:
-    return list(ProviderCompany.objects.filter(members=user))
+    return list(ProviderCompany.objects.filter(members=user, is_blocked=False))
 
 
 def application_list_for_developer(*, user):
-    return Application.objects.filter(company__members=user).select_related("company").distinct()
+    return (Application.objects.filter(company__members=user, company__is_blocked=False)
+            .select_related("company").distinct())
 
 
 def application_get_for_developer(*, user, code: str, for_update: bool = False) -> Application:
@@ -122,3 +123,11 @@ def app_version_pending_configuration_list(queryset=None):
     """Versions with a configuration waiting for the test stand and SberCRM's mark (the moderation queue)."""
     queryset = AppVersion.objects.all() if queryset is None else queryset
     return gateway.app_versions_with_pending_configuration(queryset)
+
+
+def developer_app_codes(*, user) -> list[str]:
+    return list(application_list_for_developer(user=user).values_list("code", flat=True))
+
+
+def developer_sandbox_tenant_ids(*, user) -> list:
+    return [company.sandbox_tenant_id for company in company_list_for_user(user=user)]

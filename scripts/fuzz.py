@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -104,7 +105,9 @@ def main() -> int:
     for fake in fakes:
         fake.start()
     smtp, onesignal, telegram, vk = fakes
-    env.update({"EMAIL_HOST": smtp.host, "EMAIL_PORT": str(smtp.port), "EMAIL_USE_TLS": "0",
+    media = tempfile.TemporaryDirectory(prefix="fuzz-media-")  # uploaded files, gone after the run
+    env.update({"MEDIA_ROOT": media.name,
+                "EMAIL_HOST": smtp.host, "EMAIL_PORT": str(smtp.port), "EMAIL_USE_TLS": "0",
                 "ONESIGNAL_API_BASE_URL": onesignal.url, "ONESIGNAL_APP_ID": "fuzz-app", "ONESIGNAL_API_KEY": "fuzz",
                 "TELEGRAM_API_BASE_URL": telegram.url, "TELEGRAM_BOT_TOKEN": "1:fuzz",
                 "VK_API_BASE_URL": vk.url, "VK_GROUP_TOKEN": "fuzz", "VK_GROUP_ID": "1"})
@@ -113,6 +116,7 @@ def main() -> int:
     finally:
         for fake in fakes:
             fake.stop()
+        media.cleanup()
 
 
 def run(args, env: dict) -> int:

@@ -8,9 +8,11 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from communications.admin.filters import SandboxTenantsFilter
 from communications.channels import channel_kind
 from communications.models import (
     Account,
+    Attachment,
     Channel,
     Chat,
     IntegrationToken,
@@ -21,6 +23,7 @@ from communications.models import (
     Provider,
     Webhook,
 )
+from communications.services import files
 from communications.services.tokens import integration_token_deactivate, integration_token_issue
 from config.admin import ReadOnlyAdmin, ReadOnlyMixin
 from config.api.errors import ApplicationError
@@ -42,7 +45,7 @@ class IntegrationTokenAdmin(admin.ModelAdmin):
     """Statuses and dates only: the token value is never stored, it is shown once at issue."""
 
     list_display = ("jti", "tenant_id", "provider", "status", "issued_at", "expires_at", "deactivated_at", "issued_by")
-    list_filter = ("status", "provider")
+    list_filter = ("status", SandboxTenantsFilter, "provider")
     search_fields = ("=tenant_id", "=jti")
     list_select_related = ("provider",)
     readonly_fields = list_display
@@ -94,7 +97,7 @@ class IntegrationTokenAdmin(admin.ModelAdmin):
 class AccountAdmin(ReadOnlyAdmin):
     list_display = ("id", "kind", "tenant_id", "provider", "parent", "channel_name", "is_active", "activated_at",
                     "deactivated_at")
-    list_filter = ("kind", "is_active", "provider")
+    list_filter = ("kind", "is_active", SandboxTenantsFilter, "provider")
     search_fields = ("=tenant_id", "channel__external_id", "channel__name")
     list_select_related = ("provider", "parent", "channel")
 
@@ -113,7 +116,7 @@ def _icon(code: str):
 @admin.register(Channel)
 class ChannelAdmin(ReadOnlyAdmin):
     list_display = ("icon", "name", "code", "external_id", "tenant_id", "provider", "is_active", "created_at")
-    list_filter = ("code", "provider", "account__is_active")
+    list_filter = ("code", SandboxTenantsFilter, "provider", "account__is_active")
     search_fields = ("external_id", "name", "=tenant_id")
     list_select_related = ("provider", "account")
 
@@ -143,7 +146,7 @@ class MessageInline(ReadOnlyInline):
 class ChatAdmin(ReadOnlyAdmin):
     list_display = ("__str__", "external_id", "channel_icon", "tenant_id", "provider", "participant_count",
                     "message_count", "updated_at")
-    list_filter = ("provider",)
+    list_filter = (SandboxTenantsFilter, "provider")
     search_fields = ("external_id", "title", "=tenant_id")
     list_select_related = ("provider", "channel")
     inlines = [ParticipantInline, MessageInline]
@@ -172,6 +175,24 @@ class MessageEditInline(ReadOnlyInline):
     show_change_link = False
 
 
+class AttachmentInline(ReadOnlyInline):
+    model = Attachment
+    fields = ("position", "type", "preview", "name", "mime_type", "size", "status", "failure_reason", "checksum")
+    readonly_fields = fields
+    show_change_link = False
+
+    @admin.display(description="файл")
+    def preview(self, attachment):
+        """Images as a thumbnail, other files as a link; both through a short-lived signed URL."""
+        url = files.signed_url(attachment, ttl=600)
+        if not url:
+            return attachment.get_status_display()
+        if attachment.type in ("image", "sticker") and attachment.mime_type.startswith("image/"):
+            return format_html('<a href="{}" target="_blank" rel="noopener"><img src="{}" alt="" '
+                               'style="max-width:160px;max-height:160px"></a>', url, url)
+        return format_html('<a href="{}" target="_blank" rel="noopener">скачать</a>', url)
+
+
 class MessageStatusInline(ReadOnlyInline):
     model = MessageStatusHistory
     fields = ("changed_at", "status", "error")
@@ -183,10 +204,10 @@ class MessageStatusInline(ReadOnlyInline):
 class MessageAdmin(ReadOnlyAdmin):
     list_display = ("external_id", "chat", "direction", "status", "seen_flag", "provider", "tenant_id", "created_at",
                     "edited_at")
-    list_filter = ("direction", "status", "seen_flag", "provider")
+    list_filter = ("direction", "status", "seen_flag", SandboxTenantsFilter, "provider")
     search_fields = ("external_id", "chat__external_id", "=tenant_id")
     list_select_related = ("chat", "provider")
-    inlines = [MessageEditInline, MessageStatusInline]
+    inlines = [AttachmentInline, MessageEditInline, MessageStatusInline]
 
 
 @admin.register(MessageStatusHistory)
@@ -200,7 +221,7 @@ class MessageStatusHistoryAdmin(ReadOnlyAdmin):
 @admin.register(Webhook)
 class WebhookAdmin(ReadOnlyAdmin):
     list_display = ("url", "events", "tenant_id", "provider", "updated_at")
-    list_filter = ("provider",)
+    list_filter = (SandboxTenantsFilter, "provider")
     list_select_related = ("provider",)
     search_fields = ("url", "=tenant_id")
     fields = ("url", "events", "tenant_id", "provider", "created_at", "updated_at")  # never the secret

@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from communications.admin.filters import SandboxTenantsFilter
 from communications.models import Delivery, DeliveryAttempt, ProviderDeliveryHealth, ProviderSigningSecret
 from communications.provider_contract import masked_payload
 from communications.selectors import deliveries as selectors
@@ -74,7 +75,8 @@ class UpdatedRecentlyFilter(admin.SimpleListFilter):
 class DeliveryAdmin(admin.ModelAdmin):
     list_display = ("number", "created_at", "provider", "tenant_id", "endpoint", "ordering_key", "status",
                      "attempts", "next_attempt_at", "response_status", "short_error")
-    list_filter = ("status", UpdatedRecentlyFilter, "provider", EndpointFilter, TenantFilter, "kind")
+    list_filter = ("status", UpdatedRecentlyFilter, SandboxTenantsFilter, "provider", EndpointFilter, TenantFilter,
+                   "kind")
     list_select_related = ("provider",)
     search_fields = ("=idempotency_key", "=request_id", "=tenant_id", "ordering_key", "provider_message_id", "url")
     date_hierarchy = "created_at"

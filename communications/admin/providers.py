@@ -7,6 +7,7 @@ The provider's API key is never shown, only its masked form.
 from django.contrib import admin
 from django.utils.html import format_html_join
 
+from communications.admin.filters import SandboxTenantsFilter
 from communications.models import ConfigurationBinding, Provider, ProviderConfiguration, TenantConfiguration
 from config.admin import ReadOnlyAdmin, ReadOnlyMixin
 
@@ -57,7 +58,7 @@ class ProviderConfigurationAdmin(ReadOnlyAdmin):
 @admin.register(TenantConfiguration)
 class TenantConfigurationAdmin(ReadOnlyAdmin):
     list_display = ("tenant_id", "provider", "app_version", "configuration_version", "status", "updated_at")
-    list_filter = ("status", "provider")
+    list_filter = ("status", SandboxTenantsFilter, "provider")
     list_select_related = ("provider", "configuration")
     search_fields = ("tenant_id", "provider__code")
 

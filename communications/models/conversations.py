@@ -197,6 +197,11 @@ class Message(models.Model):
     status = models.CharField("статус", max_length=20, choices=Status.choices, default=Status.SENT)
     status_error = models.TextField("описание ошибки", blank=True)
     sent_at = models.DateTimeField("время у провайдера", null=True, blank=True)
+    # replyTo as given by the provider; `reply_to` is set once that message is known (resolved)
+    reply_to_external_id = models.CharField("ответ на (ID у провайдера)", max_length=EXTERNAL_ID_MAX_LENGTH,
+                                            blank=True)
+    reply_to = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replies",
+                                 verbose_name="ответ на")
     request_fingerprint = models.CharField("отпечаток тела POST", max_length=64, blank=True, editable=False)
     provider_changed_at = models.DateTimeField("изменено у провайдера", null=True, blank=True, editable=False)
     created_at = models.DateTimeField("получено", auto_now_add=True)
@@ -211,7 +216,10 @@ class Message(models.Model):
             models.UniqueConstraint(fields=("tenant_id", "provider", "external_id"),
                                     name="uniq_message_external_id"),
         ]
-        indexes = [models.Index(fields=("chat", "seen_flag"), name="message_chat_seen_idx")]
+        indexes = [models.Index(fields=("chat", "seen_flag"), name="message_chat_seen_idx"),
+                   models.Index(fields=("tenant_id", "provider", "reply_to_external_id"),
+                                condition=Q(reply_to__isnull=True) & ~Q(reply_to_external_id=""),
+                                name="message_unresolved_reply_idx")]
 
     def __str__(self) -> str:
         return self.external_id

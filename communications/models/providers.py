@@ -51,6 +51,8 @@ class ProviderConfiguration(models.Model):
                                  default=AuthType.API_KEY)
     auth_header = models.CharField("заголовок ключа", max_length=100, default="X-API-Key")
     auth_key = models.CharField("API-ключ", max_length=512)
+    # optional: {"attachments": bool, "attachmentTypes": [...], "maxAttachmentBytes": int}; {} = text only
+    capabilities = models.JSONField("возможности", default=dict, blank=True)
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                     related_name="+", verbose_name="загрузил")
     created_at = models.DateTimeField("загружена", auto_now_add=True)
@@ -69,6 +71,14 @@ class ProviderConfiguration(models.Model):
 
     def endpoint_url(self, name: str) -> str | None:
         return (self.endpoints or {}).get(name)
+
+    def accepts_attachment(self, kind: str, size: int | None = None) -> bool:
+        caps = self.capabilities or {}
+        if caps.get("attachments") is not True:
+            return False
+        if caps.get("attachmentTypes") and kind not in caps["attachmentTypes"]:
+            return False
+        return not (size and caps.get("maxAttachmentBytes") and size > caps["maxAttachmentBytes"])
 
     @property
     def masked_key(self) -> str:

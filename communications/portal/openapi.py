@@ -1,6 +1,8 @@
-"""The three OpenAPI documents the portal serves and `make openapi` commits.
+"""The OpenAPI documents the portal serves and `make openapi` commits.
 
 - public:        the provider API (`/api/v1/`), shown to providers;
+- developer:     the developer (marketplace) API (`/internal/v1/marketplace/` without the service-only
+                 installations, `/api/auth/`), shown to providers' developers;
 - internal:      marketplace ↔ module, CRM, developer API (`/internal/v1/`, `/api/auth/`);
 - notifications: the notification service (`/notifications/`), for internal teams.
 
@@ -32,6 +34,23 @@ PUBLIC_DESCRIPTION = """\
 - Версионирование и изменения: [/developers/reference/changelog/](/developers/reference/changelog/)
 """
 
+DEVELOPER_DESCRIPTION = """\
+API разработчика маркетплейса SberCRM: регистрация, приложения, версии, скоупы, конфигурации провайдера,
+секрет подписи, тестовый стенд, песочница и журнал доставок.
+
+**Вход.** `POST /api/auth/token/` `{"username": "<ваш email>", "password": "…"}` → `access` и `refresh`.
+Передавайте `Authorization: Bearer <access>`. Access-токен живёт **15 минут**, refresh — **7 дней**
+(настройки `JWT_ACCESS_MINUTES`, `JWT_REFRESH_DAYS`); новый access: `POST /api/auth/token/refresh/`
+`{"refresh": "…"}`. Смена пароля или блокировка компании отзывает токены сразу (401).
+
+**Учётная запись.** `POST /internal/v1/marketplace/signup`, затем ссылка из письма
+(или страница [/developers/signup/](/developers/signup/)).
+
+- Портал разработчика: [/developers/](/developers/)
+- Песочница и журнал доставок: [/developers/guide/#step-sandbox](/developers/guide/#step-sandbox)
+- Ошибки и конверт ошибки: [/developers/reference/errors/](/developers/reference/errors/)
+"""
+
 # Paths in the documents are absolute (`/api/v1/...`), so a server is the SberCRM origin.
 SERVERS = [{"url": "{origin}", "description": "Адрес вашей SberCRM",
             "variables": {"origin": {"default": "https://crm.example.ru",
@@ -55,13 +74,24 @@ SCHEMAS: dict[str, dict] = {
             ],
         },
     },
+    "developer": {
+        "prefixes": ("/internal/v1/marketplace/", "/api/auth/"),
+        "exclude": ("/internal/v1/marketplace/installations",),
+        "settings": {
+            "TITLE": "SberCRM: API разработчика (маркетплейс)",
+            "DESCRIPTION": DEVELOPER_DESCRIPTION,
+            "VERSION": "1.0.0",
+            "SERVERS": SERVERS,
+        },
+    },
     "internal": {
         "prefixes": ("/internal/v1/", "/api/auth/"),
         "settings": {
             "TITLE": "SberCRM: внутренние API модуля коммуникаций и маркетплейса",
-            "DESCRIPTION": "Не для провайдеров. Маркетплейс ↔ модуль коммуникаций (`/internal/v1/`), "
-                           "API разработчика маркетплейса (`/internal/v1/marketplace/`), токены интеграции "
-                           "для CRM, JWT сервисных учётных записей (`/api/auth/`).",
+            "DESCRIPTION": "Для сервисов SberCRM: маркетплейс ↔ модуль коммуникаций (`/internal/v1/`), токены "
+                           "интеграции для CRM, операторский API, JWT сервисных учётных записей (`/api/auth/`). "
+                           "Разработчикам провайдеров — отдельная схема API разработчика: "
+                           "[/developers/developer-api/](/developers/developer-api/).",
             "VERSION": "1.0.0",
             "SERVERS": SERVERS,
         },
@@ -79,13 +109,18 @@ SCHEMAS: dict[str, dict] = {
 }
 
 
-def _select(endpoints, prefixes):
-    return [endpoint for endpoint in endpoints if endpoint[0].startswith(prefixes)]
+def _select(endpoints, prefixes, exclude=()):
+    return [endpoint for endpoint in endpoints
+            if endpoint[0].startswith(prefixes) and not (exclude and endpoint[0].startswith(exclude))]
 
 
 # Preprocessing hooks must be importable by dotted path.
 def only_public(endpoints, **kwargs):
     return _select(endpoints, SCHEMAS["public"]["prefixes"])
+
+
+def only_developer(endpoints, **kwargs):
+    return _select(endpoints, SCHEMAS["developer"]["prefixes"], SCHEMAS["developer"]["exclude"])
 
 
 def only_internal(endpoints, **kwargs):

@@ -40,6 +40,8 @@ PAGES = [
     Page("channels/", "developers-channels", "Поддерживаемые каналы", "developers/channels.html", PROVIDERS),
     Page("test-stand/", "developers-test-stand", "Тестовый стенд", "developers/test_stand.html", PROVIDERS),
     Page("api/", "developers-api", "Публичный API (OpenAPI)", "developers/api.html", REFERENCE),
+    Page("developer-api/", "developers-developer-api", "API разработчика (OpenAPI)", "developers/developer_api.html",
+         REFERENCE),
     Page("reference/authentication/", "developers-authentication", "Аутентификация",
          "developers/reference/authentication.html", REFERENCE),
     Page("reference/errors/", "developers-errors", "Ошибки и конверт ошибки", "developers/reference/errors.html",
@@ -70,7 +72,12 @@ def _pretty(value) -> str:
 
 def _context() -> dict:
     rate = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["principal"]
+    jwt = settings.SIMPLE_JWT
     return {
+        "jwt_access_minutes": int(jwt["ACCESS_TOKEN_LIFETIME"].total_seconds() // 60),
+        "jwt_refresh_days": jwt["REFRESH_TOKEN_LIFETIME"].days,
+        "sandbox_limits": {"chats": settings.SANDBOX_MAX_CHATS, "messages": settings.SANDBOX_MAX_MESSAGES_PER_DAY,
+                           "tokens": settings.SANDBOX_MAX_TOKENS_PER_DAY},
         "content": content,
         "required_endpoints": REQUIRED_ENDPOINTS,
         "optional_endpoints": OPTIONAL_ENDPOINTS,
@@ -93,6 +100,8 @@ def _context() -> dict:
             "provider_endpoint": sample_source("provider_endpoint.py"),
             "public_api_message": sample_source("public_api_message.py"),
             "public_api_all": sample_source("public_api_all.py"),
+            "public_api_attachment": sample_source("public_api_attachment.py"),
+            "sandbox": sample_source("sandbox.py"),
         },
         "api_examples": [
             {"id": operation, **_public_operations()[operation], "code": sample_source("public_api_all.py", operation)}
@@ -109,9 +118,12 @@ API_SAMPLE_ORDER = [
 ]
 
 
+def nav() -> list:
+    return [(group, [p for p in PAGES if p.group == group]) for group in (PROVIDERS, REFERENCE, INTERNAL)]
+
+
 def page_view(request, page: Page):
-    nav = [(group, [p for p in PAGES if p.group == group]) for group in (PROVIDERS, REFERENCE, INTERNAL)]
-    return render(request, page.template, {"page": page, "nav": nav, **_context()})
+    return render(request, page.template, {"page": page, "nav": nav(), **_context()})
 
 
 @functools.cache

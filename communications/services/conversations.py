@@ -32,6 +32,8 @@ from communications.models import (
     Provider,
     Webhook,
 )
+from communications.services import attachments as attachment_services
+from communications.services import sandbox_limits
 from config.api.errors import ApplicationError, ConflictError
 
 PARTICIPANT_BATCH_SIZE = 1000  # keeps one INSERT under PostgreSQL's 65535 bind parameters
@@ -46,6 +48,8 @@ STATUS_RANK = {Message.Status.SENT: 0, Message.Status.DELIVERED: 1, Message.Stat
 def _canonical(value):
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
+    if isinstance(value, uuid.UUID):  # an attachment's uploadId
+        return str(value)
     raise TypeError(type(value).__name__)
 
 
@@ -189,14 +193,17 @@ def _nest(path: tuple[str, ...], leaf) -> dict:
 
 
 def _chat_get_or_create(*, tenant_id, provider, chat: dict,
-                        error_path: tuple[str, ...] = ("channelId",)) -> tuple[Chat, bool]:
-    """Find the chat by external id or create it with all its participants (one bulk INSERT)."""
+                        error_path: tuple[str, ...] = ()) -> tuple[Chat, bool]:
+    """Find the chat by external id or create it with all its participants (one bulk INSERT).
+    `error_path` is where the chat sits in the request body (errors name `<path>.channelId`, `<path>.id`)."""
     lookup = {"tenant_id": tenant_id, "provider": provider, "external_id": chat["external_id"]}
     existing = Chat.objects.filter(**lookup).first()
     if existing is not None:
         return existing, False
     channel = _channel_resolve(tenant_id=tenant_id, provider=provider, channel_id=chat.get("channel_id"),
-                               error_path=error_path)
+                               error_path=(*error_path, "channelId"))
+    if sandbox_limits.sandbox_chat_room(tenant_id=tenant_id) == 0:  # a developer's sandbox at its limit
+        raise sandbox_limits.sandbox_chat_limit_error((*error_path, "id"))
     try:
         with transaction.atomic():
             created = Chat.objects.create(channel=channel, **lookup, request_fingerprint=fingerprint(chat),
@@ -263,6 +270,7 @@ def _message_build(*, tenant_id, provider, chat: Chat, data: dict) -> Message:
         tenant_id=tenant_id, provider=provider, chat=chat, external_id=data["external_id"], direction=direction,
         text=data.get("text") or "", sender_external_id=data.get("sender_id") or "",
         sent_at=data.get("sent_at"), status=data.get("status") or Message.Status.SENT,
+        reply_to_external_id=data.get("reply_to") or "",
         status_error=data.get("status_error") or "", request_fingerprint=fingerprint(data),
         # what we send ourselves counts as read; incoming messages wait for `seen`
         seen_flag=direction == Message.Direction.OUTGOING,
@@ -273,8 +281,8 @@ def _message_build(*, tenant_id, provider, chat: Chat, data: dict) -> Message:
 def message_create(*, tenant_id: uuid.UUID, provider: Provider, data: dict) -> tuple[Message, bool]:
     """Store one message; create its chat (with participants) if the chat is new.
 
-    `data`: external_id, chat (see module doc), direction, text, sender_id, sent_at, status.
-    Text is stored exactly as sent. Returns (message, created); a repeat with the same body returns the
+    `data`: external_id, chat (see module doc), direction, text, sender_id, sent_at, status, attachments,
+    reply_to (services/attachments.py). Text is stored exactly as sent. Returns (message, created); a repeat with the same body returns the
     existing message untouched, another body is 409 `id_conflict`.
     """
     lookup = {"tenant_id": tenant_id, "provider": provider, "external_id": data["external_id"]}
@@ -283,12 +291,17 @@ def message_create(*, tenant_id: uuid.UUID, provider: Provider, data: dict) -> t
         if not _same_request(existing, data):
             raise _id_conflict("Сообщение")
         return existing, False
-    chat, _ = _chat_get_or_create(tenant_id=tenant_id, provider=provider, chat=data["chat"],
-                                  error_path=("chat", "channelId"))
+    uploads = attachment_services.uploads_for(tenant_id=tenant_id, provider=provider, items=[data])
+    attachment_services.refuse_missing_uploads(data, uploads)
+    chat, _ = _chat_get_or_create(tenant_id=tenant_id, provider=provider, chat=data["chat"], error_path=("chat",))
     try:
         with transaction.atomic():
             message = _message_build(tenant_id=tenant_id, provider=provider, chat=chat, data=data)
             message.save(force_insert=True)
+            attachment_services.attachments_create([(message, data.get("attachments") or [])], uploads)
+            if attachment_services.replies_resolve(tenant_id=tenant_id, provider=provider,
+                                                   external_ids=[message.external_id]):
+                message.refresh_from_db(fields=["reply_to"])
     except IntegrityError:  # a concurrent request stored it first
         existing = Message.objects.select_related("chat").get(**lookup)
         if not _same_request(existing, data):
@@ -387,8 +400,13 @@ def messages_bulk_create(*, tenant_id: uuid.UUID, provider: Provider, items: lis
     channels = ({c.external_id: c for c in Channel.objects.filter(**scope, external_id__in=channel_ids)}
                 if channel_ids else {})
     bad_chats = {cid for cid, p in missing.items() if p.get("channel_id") and p["channel_id"] not in channels}
-    if missing.keys() - bad_chats:
-        to_create = [cid for cid in missing if cid not in bad_chats]
+    to_create = [cid for cid in missing if cid not in bad_chats]
+    over_limit: list[str] = []  # new chats past a developer sandbox's chat limit, in request order
+    if to_create:
+        room = sandbox_limits.sandbox_chat_room(tenant_id=tenant_id)
+        if room is not None and len(to_create) > room:
+            to_create, over_limit = to_create[:room], to_create[room:]
+    if to_create:
         Chat.objects.bulk_create(
             [Chat(**scope, external_id=cid, channel=channels.get(missing[cid].get("channel_id")),
                   request_fingerprint=fingerprint(missing[cid]),
@@ -403,20 +421,38 @@ def messages_bulk_create(*, tenant_id: uuid.UUID, provider: Provider, items: lis
             ignore_conflicts=True, batch_size=PARTICIPANT_BATCH_SIZE,
         )
 
+    uploads = attachment_services.uploads_for(**scope, items=[data for _, data in new_items])
+    available = dict(uploads)  # an upload is used once: a second item referencing it is an error
     to_insert = []
     for index, data in new_items:
         if data["chat"]["external_id"] in bad_chats:
             results[index] = BulkItemResult(index, data["external_id"], "error",
                                             {"chat": {"channelId": ["Канал с таким id не подключён."]}})
+        elif data["chat"]["external_id"] in over_limit:
+            results[index] = BulkItemResult(index, data["external_id"], "error",
+                                            sandbox_limits.sandbox_chat_limit_error(("chat", "id")).fields)
+        elif upload_errors := attachment_services.missing_uploads(data, available):
+            results[index] = BulkItemResult(index, data["external_id"], "error", upload_errors)
         else:
             to_insert.append((index, data))
+            for item in data.get("attachments") or ():
+                available.pop(item.get("upload_id"), None)
     Message.objects.bulk_create(
         [_message_build(**scope, chat=chats[d["chat"]["external_id"]], data=d) for _, d in to_insert],
         ignore_conflicts=True,
     )
+    _bulk_attachments_and_replies(scope, [data for _, data in to_insert], uploads)
     for index, data in to_insert:
         results[index] = BulkItemResult(index, data["external_id"], "created")
     return results
+
+
+def _bulk_attachments_and_replies(scope: dict, inserted: list[dict], uploads) -> None:
+    with_attachments = {d["external_id"]: d["attachments"] for d in inserted if d.get("attachments")}
+    if with_attachments:
+        rows = Message.objects.filter(**scope, external_id__in=list(with_attachments))
+        attachment_services.attachments_create([(m, with_attachments[m.external_id]) for m in rows], uploads)
+    attachment_services.replies_resolve(**scope, external_ids=[d["external_id"] for d in inserted])
 
 
 # --- webhooks -----------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from communications.models import (
     TenantConfiguration,
 )
 from communications.selectors.conversations import chat_get
+from communications.services import attachments as attachment_services
 from communications.services.conversations import chat_mark_seen, message_set_status, message_update_text
 from communications.services.deliveries import (
     PENDING_LIKE,
@@ -108,15 +109,19 @@ def _channel_id(chat: Chat) -> str | None:
     return chat.channel.external_id if chat.channel_id else None
 
 
-def _send_payload(tenant_configuration, message: Message, operator_id: str) -> dict:
+def _send_payload(tenant_configuration, message: Message, operator_id: str, attachments=()) -> dict:
     chat = message.chat
+    reply_to = message.reply_to_external_id
     return contract.send_message_body(tenant_id=tenant_configuration.tenant_id, chat_id=chat.external_id,
                                       channel_id=_channel_id(chat), client_message_id=message.external_id,
-                                      text=message.text, operator_id=operator_id)
+                                      text=message.text, operator_id=operator_id,
+                                      attachments=attachment_services.attachments_for_provider(attachments),
+                                      reply_to=None if reply_to.startswith((CLIENT_ID_PREFIX, BROADCAST_ID_PREFIX))
+                                      else reply_to)
 
 
-def _event_data(message: Message) -> dict:
-    return message_data(message, **_ids(message))
+def _event_data(message: Message, attachments=None) -> dict:
+    return message_data(message, **_ids(message), attachments=attachments)
 
 
 def _message_create(*, tenant_configuration, chat: Chat, text: str, operator_id: str, prefix: str) -> Message:
@@ -127,25 +132,53 @@ def _message_create(*, tenant_configuration, chat: Chat, text: str, operator_id:
     )
 
 
-def _created_event(tenant_configuration, message: Message) -> None:
+def _created_event(tenant_configuration, message: Message, attachments=()) -> None:
     webhook_event_emit(tenant_configuration=tenant_configuration, event=Event.MESSAGE_CREATED,
-                       data=_event_data(message), ordering_key=message.chat.external_id)
+                       data=_event_data(message, list(attachments)), ordering_key=message.chat.external_id)
 
 
 # --- actions ----------------------------------------------------------------------------------------
 
 @transaction.atomic
 def operator_message_send(*, tenant_id: uuid.UUID, provider: Provider, chat_id: str, text: str,
-                          operator_id: str = "") -> Message:
-    """Store an outgoing message and queue `sendMessage` (ordered within the chat)."""
+                          operator_id: str = "", attachments: list[dict] | None = None,
+                          reply_to_id: int | None = None) -> Message:
+    """Store an outgoing message and queue `sendMessage` (ordered within the chat).
+
+    `attachments` (uploadId / location / contact items) go to the provider as signed URLs when its
+    configuration declares the capability; otherwise the call is text-only and each attachment is
+    `failed` with the reason (attachments only, without text: 409 `attachments_not_supported`).
+    `reply_to_id` is OUR id of a message in the same chat; the provider gets its own id as `replyTo`.
+    """
     tenant_configuration = integration_require(tenant_id=tenant_id, provider=provider)
     chat = chat_get(tenant_id=tenant_id, provider=provider, chat_id=chat_id)
+    quoted = None
+    if reply_to_id is not None:
+        quoted = Message.objects.filter(tenant_id=tenant_id, provider=provider, chat=chat, pk=reply_to_id).first()
+        if quoted is None:
+            raise NotFoundError("Цитируемое сообщение не найдено в этом чате.", field="replyTo")
+    configuration = tenant_configuration.configuration
+    refused = [a for a in attachments or () if not configuration.accepts_attachment(a["type"])]
+    if refused and not text and len(refused) == len(attachments):
+        raise ConflictError("Провайдер не поддерживает такие вложения; отправьте текст или другой тип.",
+                            code="attachments_not_supported", field="attachments")
+    uploads = attachment_services.uploads_for(tenant_id=tenant_id, provider=provider,
+                                              items=[{"attachments": attachments or []}])
+    attachment_services.refuse_missing_uploads({"attachments": attachments or []}, uploads)
     message = _message_create(tenant_configuration=tenant_configuration, chat=chat, text=text,
                               operator_id=operator_id, prefix=CLIENT_ID_PREFIX)
+    if quoted is not None:
+        message.reply_to, message.reply_to_external_id = quoted, quoted.external_id
+        message.save(update_fields=["reply_to", "reply_to_external_id"])
+    attachment_services.attachments_create([(message, attachments or [])], uploads)
+    rows = list(message.attachments.all()) if attachments else []
+    sent = [row for row in rows if configuration.accepts_attachment(row.type, row.size)]
+    attachment_services.attachments_refuse([row for row in rows if row not in sent],
+                                           "Провайдер не поддерживает это вложение; отправлен только текст.")
     delivery_enqueue(tenant_configuration=tenant_configuration, endpoint="sendMessage",
-                     payload=_send_payload(tenant_configuration, message, operator_id),
+                     payload=_send_payload(tenant_configuration, message, operator_id, sent),
                      ordering_key=chat.external_id, on_delivered="operator.message_sent")
-    _created_event(tenant_configuration, message)
+    _created_event(tenant_configuration, message, sent)  # the attachments the provider gets
     return message
 
 

@@ -21,9 +21,15 @@ from django.utils import timezone
 
 from communications import semver
 from communications.clients import TransportError, UnsafeTargetError, resolve_safe
-from communications.models import ConfigurationBinding, Provider, ProviderConfiguration, TenantConfiguration
+from communications.models import (
+    Attachment,
+    ConfigurationBinding,
+    Provider,
+    ProviderConfiguration,
+    TenantConfiguration,
+)
 from communications.models.providers import ALL_ENDPOINTS, REQUIRED_ENDPOINTS
-from communications.provider_contract import key_header_problem
+from communications.provider_contract import CAPABILITY_KEYS, key_header_problem
 from communications.selectors.providers import (
     binding_active_get,
     binding_pending_get,
@@ -84,6 +90,27 @@ def _unsafe_url_problem(url: str) -> str | None:
     return None
 
 
+def _capabilities_validate(value, errors: dict) -> dict:
+    """The optional `capabilities` block: {"attachments": bool, "attachmentTypes": [...], "maxAttachmentBytes": int}."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        errors["capabilities"] = ["Ожидается объект, например {\"attachments\": true}."]
+        return {}
+    for key in sorted(set(value) - set(CAPABILITY_KEYS)):
+        errors[f"capabilities.{key}"] = [f"Неизвестная возможность. Допустимые: {', '.join(CAPABILITY_KEYS)}."]
+    if "attachments" in value and not isinstance(value["attachments"], bool):
+        errors["capabilities.attachments"] = ["Ожидается true или false."]
+    types = value.get("attachmentTypes")
+    if types is not None and (not isinstance(types, list) or not all(isinstance(t, str) for t in types)
+                              or not set(types) <= set(Attachment.Type.values)):
+        errors["capabilities.attachmentTypes"] = [f"Список из: {', '.join(Attachment.Type.values)}."]
+    limit = value.get("maxAttachmentBytes")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
+        errors["capabilities.maxAttachmentBytes"] = ["Ожидается положительное целое число байт."]
+    return value
+
+
 def configuration_validate(*, data: dict) -> dict:
     """Check a configuration payload (camelCase, as in the API); return the cleaned model fields.
 
@@ -131,9 +158,11 @@ def configuration_validate(*, data: dict) -> dict:
     if auth and (not isinstance(key, str) or len(key) < 8 or len(key) > 512):
         errors["auth.key"] = ["Ключ должен быть строкой длиной от 8 до 512 символов."]
 
+    capabilities = _capabilities_validate(data.get("capabilities"), errors)
     if errors:
         raise ApplicationError("Некорректная конфигурация провайдера.", code="validation_error", fields=errors)
     return {
+        "capabilities": capabilities,
         "configuration_version": version,
         "provider_label": label.strip(),
         "endpoints": {name: url for name, url in endpoints.items() if url},

@@ -12,6 +12,7 @@ Catalogue and payloads: docs/webhook-events.md.
 
 from communications import provider_contract as contract
 from communications.models import Message, TenantConfiguration, Webhook
+from communications.services.attachments import attachments_for_provider
 from communications.services.deliveries import delivery_enqueue_webhook
 
 Event = Webhook.Event
@@ -31,10 +32,13 @@ def webhook_event_emit(*, tenant_configuration: TenantConfiguration, event: str,
     return True
 
 
-def message_data(message: Message, *, message_id: str | None, client_message_id: str | None) -> dict:
+def message_data(message: Message, *, message_id: str | None, client_message_id: str | None,
+                 attachments=None) -> dict:
     """The message as webhook events show it: the provider's id, or our crm-… id while it is unknown."""
     return contract.message_event_data(
         chat_id=message.chat.external_id, message_id=message_id, client_message_id=client_message_id,
         direction=message.direction, text=message.text, status=message.status, error=message.status_error,
         seen=message.seen_flag, created_at=contract.utc_timestamp(message.created_at) if message.created_at else None,
-        edited_at=contract.utc_timestamp(message.edited_at) if message.edited_at else None)
+        edited_at=contract.utc_timestamp(message.edited_at) if message.edited_at else None,
+        attachments=attachments_for_provider(message.attachments.all() if attachments is None else attachments),
+        reply_to=message.reply_to_external_id or None)

@@ -44,6 +44,11 @@ class UniqueListField(serializers.ListField):
         return value
 
 
+@extend_schema_field({"type": "string", "format": "binary", "minLength": 1})
+class NonEmptyFileField(serializers.FileField):
+    """An uploaded file of at least one byte (DRF refuses an empty one); the schema says `minLength: 1`."""
+
+
 @extend_schema_field({"type": "object", "additionalProperties": True})
 class JSONObjectField(serializers.JSONField):
     """A JSON object (validators check the rest); the schema says `type: object`."""

@@ -23,6 +23,8 @@ ErrorEnvelopeSerializer = inline_serializer("Error", {
         "fields": serializers.DictField(required=False, help_text="Ошибки по полям запроса."),
         "retry_after": serializers.IntegerField(required=False, help_text="Только у 429: через сколько секунд "
                                                                            "повторить (как Retry-After)."),
+        "limit": serializers.IntegerField(required=False, help_text="Только у ошибок лимитов песочницы "
+                                                                     "(sandbox_*_limit): значение лимита."),
         "unmet": serializers.ListField(
             child=inline_serializer("PublishConditionUnmet", {
                 "code": serializers.ChoiceField(choices=[

@@ -85,3 +85,24 @@ def test_figures_of_models_the_user_cannot_view_are_left_out(db):
     assert {figure.key for figure in dashboard_figures(user=moderator)} == {
         "pending", "ready", "failing_providers", "dead_24h", "active_tenants", "failed_today",
         "pending_configurations"}
+
+
+def test_sandbox_tenants_are_left_out_of_the_figures_and_the_default_lists(admin_client, admin_user, scene):
+    # given: a third world whose tenant is a developer's sandbox (a dead delivery and an active token there)
+    ready, _ = scene
+    before = _figures(admin_user)
+    sandbox_world = world_create()
+    sandbox = sandbox_world["app"].company.sandbox_tenant_id
+    for model in (Delivery, IntegrationToken):
+        model.objects.filter(tenant_id=sandbox_world["tenant_id"]).update(tenant_id=sandbox)
+    # when
+    figures = _figures(admin_user)
+    deliveries = reverse("admin:communications_delivery_changelist")
+    default = admin_client.get(deliveries).content.decode()
+    sandboxes = admin_client.get(f"{deliveries}?tenants=sandbox").content.decode()
+    # then: the customer figures do not move, and the sandbox delivery shows only under «Песочницы разработчиков»
+    for key in ("failing_providers", "dead_24h", "active_tenants"):
+        assert figures[key].count == before[key].count, key
+    assert sandbox_world["provider"].code not in admin_client.get(figures["failing_providers"].url).content.decode()
+    assert f"#{sandbox_world['delivery'].pk}<" not in default and f"#{ready['delivery'].pk}<" in default
+    assert f"#{sandbox_world['delivery'].pk}<" in sandboxes and f"#{ready['delivery'].pk}<" not in sandboxes

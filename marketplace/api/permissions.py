@@ -12,4 +12,4 @@ class IsDeveloper(BasePermission):
         user = request.user
         if not (user and user.is_authenticated and user.is_active) or is_service_account(user):
             return False
-        return user.provider_companies.exists()
+        return user.provider_companies.filter(is_blocked=False).exists()

@@ -1,3 +1,8 @@
+import uuid
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
@@ -6,11 +11,13 @@ from marketplace.models import Application, AppVersion, Installation, Scope
 
 ErrorSerializer = ErrorEnvelopeSerializer
 ERROR_TEXTS = {400: "Ошибка валидации", 401: "Нет токена", 403: "Нет доступа",
-               404: "Не найдено (или чужое приложение)", 409: "Конфликт состояния"}
+               404: "Не найдено (или чужое приложение)", 409: "Конфликт состояния", 410: "Срок истёк",
+               429: "Слишком много запросов", 503: "Сервис временно недоступен"}
 
 
-def errors(*codes: int) -> dict:
-    return {code: OpenApiResponse(ErrorSerializer, description=ERROR_TEXTS[code]) for code in (401, 403, *codes)}
+def errors(*codes: int, anonymous: bool = False) -> dict:
+    codes = codes if anonymous else (401, 403, *codes)
+    return {code: OpenApiResponse(ErrorSerializer, description=ERROR_TEXTS[code]) for code in codes}
 
 
 class ScopeSerializer(serializers.ModelSerializer):
@@ -206,3 +213,180 @@ class AppSigningSecretSerializer(serializers.Serializer):
     secret = serializers.CharField(help_text="whsec_… (Standard Webhooks). Показывается один раз: сохраните его.")
     previousValidHours = serializers.IntegerField(
         help_text="Сколько часов прежний секрет ещё подписывает вызовы (вторая подпись v1 в webhook-signature).")
+
+
+class SignupSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=150)
+    password = serializers.CharField(min_length=8, max_length=128, write_only=True, trim_whitespace=False,
+                                     style={"input_type": "password"})
+    companyName = serializers.CharField(max_length=255, help_text="Название компании-разработчика (уникально).")
+
+    def validate_password(self, value):
+        email = self.initial_data.get("email") if hasattr(self.initial_data, "get") else None
+        email = email if isinstance(email, str) else ""
+        try:
+            validate_password(value, get_user_model()(username=email, email=email))
+        except ValidationError as exc:
+            raise serializers.ValidationError(list(exc.messages)) from exc
+        return value
+
+
+class SignupResultSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    companyId = serializers.IntegerField()
+    companyName = serializers.CharField()
+    confirmationSent = serializers.BooleanField()
+    expiresInHours = serializers.IntegerField()
+
+
+class SignupConfirmSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=200)
+
+
+class SignupConfirmResultSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    companyId = serializers.IntegerField()
+    companyName = serializers.CharField()
+    sandboxTenantId = serializers.UUIDField()
+
+
+TENANT_FILTER = r"^(sandbox|production|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
+DELIVERY_STATUSES = ["pending", "in_progress", "delivered", "dead", "refused", "cancelled"]
+
+
+class DeliveryQuerySerializer(serializers.Serializer):
+    app = serializers.SlugField(required=False, help_text="Системное имя вашего приложения.")
+    tenant = serializers.RegexField(
+        TENANT_FILTER, required=False, help_text="`sandbox`, `production` или UUID тенанта.",
+        error_messages={"invalid": "Укажите sandbox, production или UUID тенанта."})
+    endpoint = serializers.CharField(required=False, max_length=100,
+                                     help_text="Эндпоинт провайдера (sendMessage, …) или событие вебхука.")
+    status = serializers.ChoiceField(choices=DELIVERY_STATUSES, required=False)
+    kind = serializers.ChoiceField(choices=["provider", "webhook"], required=False)
+    since = serializers.DateTimeField(required=False, help_text="Созданные не раньше (ISO 8601).")
+    until = serializers.DateTimeField(required=False, help_text="Созданные раньше (ISO 8601).")
+    page = serializers.IntegerField(required=False, min_value=1)
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=200)
+
+    def validate_tenant(self, value):
+        if value in ("sandbox", "production"):
+            return value
+        try:
+            return uuid.UUID(value)
+        except ValueError as exc:
+            raise serializers.ValidationError("Укажите sandbox, production или UUID тенанта.") from exc
+
+
+class DeliveryAttemptSerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    startedAt = serializers.DateTimeField()
+    outcome = serializers.CharField()
+    statusCode = serializers.IntegerField(allow_null=True)
+    durationMs = serializers.IntegerField(allow_null=True)
+    error = serializers.CharField()
+
+
+class DeliverySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=["provider", "webhook"])
+    appCode = serializers.CharField()
+    tenantId = serializers.UUIDField()
+    environment = serializers.ChoiceField(choices=["sandbox", "production"])
+    endpoint = serializers.CharField()
+    url = serializers.URLField()
+    status = serializers.ChoiceField(choices=DELIVERY_STATUSES)
+    attemptsInCycle = serializers.IntegerField()
+    nextAttemptAt = serializers.DateTimeField(allow_null=True)
+    lastError = serializers.CharField()
+    responseStatus = serializers.IntegerField(allow_null=True)
+    responseExcerpt = serializers.CharField(help_text="Начало последнего ответа (до 1000 символов).")
+    requestHeaders = serializers.DictField(child=serializers.CharField(),
+                                           help_text="Заголовки запроса; ключ API и подписи замаскированы.")
+    requestBody = serializers.JSONField()
+    createdAt = serializers.DateTimeField()
+    deliveredAt = serializers.DateTimeField(allow_null=True)
+    canRetry = serializers.BooleanField()
+    canCancel = serializers.BooleanField()
+    attempts = DeliveryAttemptSerializer(many=True)
+
+
+class SandboxInstallSerializer(serializers.Serializer):
+    appCode = serializers.SlugField()
+    appVersion = serializers.CharField(max_length=64, help_text="Любая ваша версия, опубликованная или нет.")
+
+
+class SandboxAppSerializer(serializers.Serializer):
+    appCode = serializers.SlugField()
+
+
+class SandboxCompanySerializer(serializers.Serializer):
+    companyId = serializers.IntegerField(required=False, help_text="Нужен, если вы состоите в нескольких компаниях.")
+
+
+class SandboxSendSerializer(SandboxAppSerializer):
+    chatId = serializers.CharField(max_length=255)
+    text = serializers.CharField(max_length=4096, trim_whitespace=False)
+    operatorId = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+
+class SandboxEditSerializer(SandboxAppSerializer):
+    text = serializers.CharField(max_length=4096, trim_whitespace=False)
+
+
+class SandboxStatusSerializer(SandboxAppSerializer):
+    status = serializers.ChoiceField(choices=["sent", "delivered", "read", "failed"])
+    error = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+
+
+class SandboxBroadcastSerializer(SandboxAppSerializer):
+    chatIds = serializers.ListField(child=serializers.CharField(max_length=255), min_length=1, max_length=100)
+    text = serializers.CharField(max_length=4096, trim_whitespace=False)
+    operatorId = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+
+class SandboxTokenSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    appCode = serializers.CharField()
+    status = serializers.CharField()
+    issuedAt = serializers.DateTimeField()
+    expiresAt = serializers.DateTimeField(allow_null=True)
+
+
+class SandboxIssuedTokenSerializer(SandboxTokenSerializer):
+    token = serializers.CharField(help_text="Токен интеграции песочницы: показывается один раз.")
+
+
+class SandboxStateSerializer(serializers.Serializer):
+    companyId = serializers.IntegerField()
+    tenantId = serializers.UUIDField()
+    installations = serializers.ListField(child=serializers.DictField())
+    tokens = SandboxTokenSerializer(many=True)
+    usage = serializers.DictField(child=serializers.IntegerField())
+    limits = serializers.DictField(child=serializers.IntegerField())
+
+
+class SandboxMessageSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    externalId = serializers.CharField()
+    chatId = serializers.CharField()
+    direction = serializers.CharField()
+    text = serializers.CharField()
+    status = serializers.CharField()
+    createdAt = serializers.DateTimeField()
+
+
+class SandboxChatSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    appCode = serializers.CharField()
+    title = serializers.CharField()
+    createdAt = serializers.DateTimeField()
+
+
+class SandboxReadResultSerializer(serializers.Serializer):
+    chatId = serializers.CharField()
+    updated = serializers.IntegerField()
+
+
+class SandboxBroadcastResultSerializer(serializers.Serializer):
+    endpoint = serializers.CharField()
+    messages = SandboxMessageSerializer(many=True)

@@ -6,14 +6,17 @@
 - Installations API (marketplace service account): install / upgrade / disable an app for a tenant.
 """
 
+import uuid
+
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import InvalidToken
 
 from config.api.errors import ApplicationError
+from config.api.pagination import DefaultPagination
 from config.api.permissions import IsMarketplaceService
-from marketplace import selectors, services
+from marketplace import gateway, selectors, services
 from marketplace.api import serializers as s
 from marketplace.api.authentication import token_error
 from marketplace.api.permissions import IsDeveloper
@@ -239,6 +242,66 @@ class ProviderConfigurationView(_DeveloperView):
         version = self.version(query["appCode"], query["appVersion"])
         result = services.provider_configuration_read(version=version, with_history=query["history"])
         return Response(s.ProviderConfigurationSerializer(result).data)
+
+
+class _DeliveryView(_DeveloperView):
+    def scope(self):
+        user = self.request.user
+        return selectors.developer_app_codes(user=user), selectors.developer_sandbox_tenant_ids(user=user)
+
+    def one(self, delivery):
+        return gateway.delivery_view(delivery, sandbox_tenant_ids=self.scope()[1])
+
+
+class DeliveryListView(_DeliveryView):
+    """Calls SberCRM made to the developer's endpoints and webhooks (sandbox and production)."""
+
+    pagination_class = DefaultPagination
+
+    @extend_schema(operation_id="marketplace_deliveries_list", tags=DEV,
+                   summary="Журнал вызовов ваших эндпоинтов и вебхуков (новые сверху, постранично)",
+                   parameters=[s.DeliveryQuerySerializer],
+                   responses={200: s.DeliverySerializer(many=True), **s.errors(400, 404)})
+    def get(self, request):
+        query = _valid(s.DeliveryQuerySerializer, request.query_params)
+        app_codes, sandbox_ids = self.scope()
+        if "app" in query:
+            self.app(query["app"])  # someone else's app: 404
+        tenant = query.get("tenant")
+        rows = gateway.delivery_list(
+            app_codes=app_codes, sandbox_tenant_ids=sandbox_ids, app=query.get("app"),
+            environment=tenant if isinstance(tenant, str) else None,
+            tenant_id=tenant if isinstance(tenant, uuid.UUID) else None,
+            endpoint=query.get("endpoint"), status=query.get("status"), kind=query.get("kind"),
+            since=query.get("since"), until=query.get("until"))
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(rows, request, view=self)
+        return paginator.get_paginated_response(
+            [gateway.delivery_view(row, sandbox_tenant_ids=sandbox_ids) for row in page])
+
+
+class DeliveryDetailView(_DeliveryView):
+    @extend_schema(operation_id="marketplace_deliveries_retrieve", tags=DEV,
+                   summary="Вызов с попытками: время, длительность, код, фрагмент ответа, заголовки",
+                   responses={200: s.DeliverySerializer, **s.errors(404)})
+    def get(self, request, delivery_id):
+        return Response(self.one(gateway.delivery_get(app_codes=self.scope()[0], delivery_id=delivery_id)))
+
+
+class DeliveryRetryView(_DeliveryView):
+    @extend_schema(operation_id="marketplace_deliveries_retry", tags=DEV,
+                   summary="Повторить недоставленный или отклонённый вызов (новый цикл попыток)",
+                   request=None, responses={200: s.DeliverySerializer, **s.errors(404, 409)})
+    def post(self, request, delivery_id):
+        return Response(self.one(gateway.delivery_retry(app_codes=self.scope()[0], delivery_id=delivery_id)))
+
+
+class DeliveryCancelView(_DeliveryView):
+    @extend_schema(operation_id="marketplace_deliveries_cancel", tags=DEV,
+                   summary="Отменить ожидающий (или недоставленный) вызов",
+                   request=None, responses={200: s.DeliverySerializer, **s.errors(404, 409)})
+    def post(self, request, delivery_id):
+        return Response(self.one(gateway.delivery_cancel(app_codes=self.scope()[0], delivery_id=delivery_id)))
 
 
 class InstallationView(APIView):

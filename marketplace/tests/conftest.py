@@ -92,3 +92,23 @@ def published(publishable, developer) -> AppVersion:
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def fake(settings):
+    """A loopback provider; the engine may call loopback and retries without jitter."""
+    from config.testing.fake_provider import FakeProvider
+
+    settings.PROVIDER_ALLOW_LOOPBACK = True
+    settings.DELIVERY_RETRY_JITTER = 0
+    with FakeProvider() as provider:
+        yield provider
+
+
+@pytest.fixture
+def commit(django_capture_on_commit_callbacks):
+    """Run an action so that its after-commit dispatch really runs (eager Celery: the engine sends at once)."""
+    def run(action):
+        with django_capture_on_commit_callbacks(execute=True):
+            return action()
+    return run

@@ -8,3 +8,5 @@ MAX_ID_LENGTH = 255  # provider external ids (channelId, chatId, messageId, part
 MAX_METADATA_BYTES = 8 * 1024  # `metadata` objects, as JSON
 MAX_ERROR_LENGTH = 2000  # error description of a failed status
 MAX_WEBHOOK_URL_LENGTH = 2000
+MAX_ATTACHMENTS = 10  # attachments of one message
+MAX_ATTACHMENT_URL_LENGTH = 2000

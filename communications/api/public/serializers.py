@@ -11,7 +11,8 @@ from rest_framework import serializers
 
 from communications.api.public import limits
 from communications.channels import channel_kind
-from communications.models import Message, Webhook
+from communications.models import Attachment, Message, Webhook
+from communications.services import files
 from config.api.fields import JSONObjectField, RFC3339DateTimeField, UniqueListField, json_type_error
 from config.api.schema import ErrorEnvelopeSerializer
 
@@ -192,13 +193,65 @@ class PublicChatSeenSerializer(serializers.Serializer):
 
 # --- messages -----------------------------------------------------------------------------
 
+class PublicLocationSerializer(StrictSerializer):
+    latitude = serializers.FloatField(min_value=-90, max_value=90)
+    longitude = serializers.FloatField(min_value=-180, max_value=180)
+    title = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+
+
+class PublicContactSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=255)
+    phone = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+
+
+MIME_TYPE_RE = r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$"
+
+
+class PublicAttachmentSerializer(StrictSerializer):
+    type = serializers.ChoiceField(choices=Attachment.Type.choices)
+    url = serializers.URLField(max_length=limits.MAX_ATTACHMENT_URL_LENGTH, required=False,
+                               help_text="Откуда забрать файл (http/https); загружается в фоне.")
+    uploadId = serializers.UUIDField(source="upload_id", required=False,
+                                     help_text="ID прямой загрузки (POST /uploads) этого тенанта и провайдера.")
+    name = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    mimeType = serializers.RegexField(MIME_TYPE_RE, source="mime_type", max_length=127, required=False,
+                                      allow_blank=True, default="")
+    size = serializers.IntegerField(min_value=0, required=False, allow_null=True, default=None,
+                                    help_text="Размер в байтах, как его знает провайдер.")
+    location = PublicLocationSerializer(required=False, help_text="Для type=location.")
+    contact = PublicContactSerializer(required=False, help_text="Для type=contact.")
+
+    def validate_url(self, value):
+        if not value.lower().startswith(("http://", "https://")):
+            raise serializers.ValidationError("Нужен http(s) URL.")
+        return value
+
+    def validate(self, attrs):
+        kind = attrs["type"]
+        sources = [key for key in ("url", "upload_id") if key in attrs]
+        if kind in Attachment.MEDIA_TYPES:
+            if len(sources) != 1:
+                raise serializers.ValidationError({"url": ["Передайте ровно одно из полей url и uploadId."]})
+        elif sources:
+            raise serializers.ValidationError({sources[0] if sources[0] == "url" else "uploadId": [
+                f"Для type={kind} файл не передаётся."]})
+        for key in ("location", "contact"):
+            if kind == key and key not in attrs:
+                raise serializers.ValidationError({key: ["Это поле обязательно для этого типа."]})
+            if kind != key and key in attrs:
+                raise serializers.ValidationError({key: [f"Допустимо только для type={key}."]})
+        return attrs
+
+
 class PublicMessageCreateSerializer(StrictSerializer):
     id = _external_id(source="external_id", help_text="ID сообщения у провайдера.")
     chat = PublicChatCreateSerializer(help_text="Чат сообщения со всеми участниками; создаётся, если его ещё нет.")
     direction = serializers.ChoiceField(choices=Message.Direction.choices, required=False,
                                         default=Message.Direction.INCOMING)
-    text = serializers.CharField(max_length=limits.MAX_TEXT_LENGTH, trim_whitespace=False,
-                                 help_text="Текст сохраняется как есть, со всеми спецсимволами; форматирования нет.")
+    text = serializers.CharField(max_length=limits.MAX_TEXT_LENGTH, trim_whitespace=False, required=False,
+                                 allow_blank=True, default="",
+                                 help_text="Текст сохраняется как есть, со всеми спецсимволами; форматирования нет. "
+                                           "Может быть пустым, если есть вложения.")
     senderId = _external_id(source="sender_id", required=False, allow_blank=True, default="",
                             help_text="ID участника-отправителя.")
     sentAt = serializers.DateTimeField(source="sent_at", required=False, allow_null=True, default=None)
@@ -207,6 +260,24 @@ class PublicMessageCreateSerializer(StrictSerializer):
         default=Message.Status.SENT, help_text="Начальный статус; failed задаётся только через /messages/{id}/status.",
         error_messages={"invalid_choice": "Значение «{input}» недопустимо: sent, delivered или read; статус failed "
                                           "задаётся через POST /messages/{{messageId}}/status."})
+    attachments = PublicAttachmentSerializer(many=True, required=False, max_length=limits.MAX_ATTACHMENTS,
+                                             help_text=f"Не больше {limits.MAX_ATTACHMENTS} вложений.")
+    replyTo = _external_id(source="reply_to", required=False, allow_blank=True,
+                           help_text="ID цитируемого сообщения у провайдера. Неизвестный id сохраняется как "
+                                     "неразрешённый и разрешается, когда сообщение придёт.")
+
+
+    def validate(self, attrs):
+        # Empty values are dropped so that a body without them has the same fingerprint as before.
+        for key in ("attachments", "reply_to"):
+            if not attrs.get(key):
+                attrs.pop(key, None)
+        upload_ids = [a["upload_id"] for a in attrs.get("attachments", ()) if a.get("upload_id")]
+        if len(upload_ids) != len(set(upload_ids)):
+            raise serializers.ValidationError({"attachments": ["Одна загрузка (uploadId) используется один раз."]})
+        if not attrs["text"] and not attrs.get("attachments"):
+            raise serializers.ValidationError({"text": ["Передайте текст или хотя бы одно вложение."]})
+        return attrs
 
 
 class PublicMessageUpdateSerializer(StrictSerializer):
@@ -229,6 +300,34 @@ class PublicMessageStatusSerializer(StrictSerializer):
         return attrs
 
 
+class PublicAttachmentOutSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    name = serializers.CharField()
+    mimeType = serializers.CharField(source="mime_type")
+    size = serializers.IntegerField(allow_null=True)
+    status = serializers.ChoiceField(choices=Attachment.Status.choices,
+                                     help_text="pending — файл ещё загружается, stored — сохранён, failed — ошибка.")
+    error = serializers.CharField(source="failure_reason", help_text="Причина для status=failed.")
+    checksum = serializers.CharField(help_text="SHA-256 сохранённого файла (hex) или пустая строка.")
+    url = serializers.SerializerMethodField(help_text="Подписанная ссылка на файл, действует ограниченное время; "
+                                                      "null, пока файл не сохранён.")
+    location = serializers.SerializerMethodField()
+    contact = serializers.SerializerMethodField()
+
+    def get_url(self, attachment) -> str | None:
+        return files.signed_url(attachment)
+
+    def get_location(self, attachment) -> dict | None:
+        if attachment.type != Attachment.Type.LOCATION:
+            return None
+        return {"latitude": attachment.latitude, "longitude": attachment.longitude, "title": attachment.location_title}
+
+    def get_contact(self, attachment) -> dict | None:
+        if attachment.type != Attachment.Type.CONTACT:
+            return None
+        return {"name": attachment.contact_name, "phone": attachment.contact_phone}
+
+
 class PublicMessageSerializer(serializers.Serializer):
     id = serializers.CharField(source="external_id")
     chatId = serializers.CharField(source="chat.external_id")
@@ -241,6 +340,18 @@ class PublicMessageSerializer(serializers.Serializer):
     sentAt = RFC3339DateTimeField(source="sent_at", allow_null=True)  # set by the provider, any year
     createdAt = serializers.DateTimeField(source="created_at")
     editedAt = serializers.DateTimeField(source="edited_at", allow_null=True)
+    replyTo = serializers.CharField(source="reply_to_external_id", allow_null=True,
+                                    help_text="ID цитируемого сообщения у провайдера или null.")
+    replyToResolved = serializers.SerializerMethodField(help_text="Найдено ли цитируемое сообщение.")
+    attachments = PublicAttachmentOutSerializer(many=True, source="attachments.all")
+
+    def to_representation(self, message):
+        body = super().to_representation(message)
+        body["replyTo"] = body["replyTo"] or None
+        return body
+
+    def get_replyToResolved(self, message) -> bool:
+        return message.reply_to_id is not None
 
 
 # --- bulk ---------------------------------------------------------------------------------------

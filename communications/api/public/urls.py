@@ -5,7 +5,7 @@ The same route with a trailing slash is accepted too; it is left out of the Open
 
 from django.urls import path
 
-from communications.api.public import views
+from communications.api.public import files, views
 
 
 def _route(route: str, view, name: str):
@@ -23,4 +23,6 @@ urlpatterns = [
     *_route("messages/<str:messageId>/status", views.MessageStatusView, "public-message-status"),
     *_route("webhooks", views.WebhookView, "public-webhooks"),
     *_route("bulk/messages", views.BulkMessagesView, "public-bulk-messages"),
+    *_route("uploads", files.UploadView, "public-uploads"),
+    path("files/<str:token>", files.FileView.as_view(), name="public-file"),
 ]

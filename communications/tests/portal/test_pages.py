@@ -111,7 +111,8 @@ def test_guide_shows_the_samples_verbatim(rendered):
     from django.utils.html import escape
 
     html = rendered[reverse("developers-guide")][1]
-    for name in ("verify_signature.py", "provider_endpoint.py", "public_api_message.py", "public_api_all.py"):
+    for name in ("verify_signature.py", "provider_endpoint.py", "public_api_message.py", "public_api_all.py",
+                 "public_api_attachment.py"):
         assert escape(sample_source(name)) in html, name
     for endpoint in content.PROVIDER_ENDPOINTS:
         assert f'id="endpoint-{endpoint.name}"' in html

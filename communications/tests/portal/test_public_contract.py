@@ -40,7 +40,8 @@ def test_operation_declares_auth_errors_and_examples(path, method, operation):
             assert media["examples"], status
     # request and success response examples
     if "requestBody" in operation:
-        assert operation["requestBody"]["content"]["application/json"]["examples"]
+        # JSON, or multipart/form-data for the file upload
+        assert all(media["examples"] for media in operation["requestBody"]["content"].values())
     for status, response in responses.items():
         if status.startswith("2") and "content" in response:
             assert response["content"]["application/json"].get("examples"), status

@@ -171,3 +171,23 @@ def test_public_api_sample_for_every_endpoint_runs_end_to_end(live_server):
     assert Message.objects.filter(chat__external_id="chat-2002", chat__tenant_id=integration.tenant_id).count() == 2
     assert not Webhook.objects.filter(**scope).exists()
     assert Channel.objects.get(external_id="tg-bot-1", **scope).account.is_active is False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_public_api_attachment_sample_uploads_then_references(live_server, tmp_path, settings):
+    from communications.tests.attachments.conftest import has_gps, jpeg_with_gps
+
+    settings.STORAGES = {**settings.STORAGES, "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path / "media")}}}
+    integration = integration_create()
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(jpeg_with_gps())
+    env = {**os.environ, "SBERCRM_API_URL": f"{live_server.url}/api/v1", "SBERCRM_TOKEN": integration.value}
+    result = subprocess.run([sys.executable, str(SAMPLES_DIR / "public_api_attachment.py"), str(photo)], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("201 msg-5002 reply unresolved stored ")
+    assert result.stdout.strip().endswith("location")
+    message = Message.objects.get(external_id="msg-5002", tenant_id=integration.tenant_id)
+    stored = message.attachments.get(type="image")
+    assert not has_gps((tmp_path / "media" / stored.file.name).read_bytes())

@@ -30,7 +30,7 @@ def test_bulk_reports_each_item_and_one_bad_item_does_not_reject_others(api):
     assert [(r["index"], r["id"], r["result"]) for r in body["results"]] == [
         (0, "m-1", "created"), (1, "m-old", "duplicate"), (2, "m-2", "error"), (3, "m-3", "created"),
         (4, "m-4", "error"), (5, "m-3", "duplicate"), (6, None, "error"), (7, "m-5", "created")]
-    assert body["results"][2]["errors"] == {"text": ["Это поле не может быть пустым."]}
+    assert body["results"][2]["errors"] == {"text": ["Передайте текст или хотя бы одно вложение."]}
     assert body["results"][4]["errors"] == {"chat": {"channelId": ["Канал с таким id не подключён."]}}
     assert "non_field_errors" in body["results"][6]["errors"]
     assert (body["created"], body["duplicates"], body["errors"]) == (3, 2, 3)

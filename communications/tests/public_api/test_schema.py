@@ -10,6 +10,7 @@ PUBLIC_OPERATIONS = {
     ("/api/v1/webhooks", "post"), ("/api/v1/webhooks", "get"), ("/api/v1/webhooks", "delete"),
     ("/api/v1/bulk/messages", "post"),
     ("/api/v1/channels/{channelId}", "patch"),  # beyond the spec: changes of a channel (the repeat rule, issue 16)
+    ("/api/v1/uploads", "post"),  # attachments (issue 21)
 }
 
 

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 import pytest
 from django.core import signals
 from django.db import close_old_connections
+from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
-from communications.models import ConformanceRun
+from communications.models import ConformanceRun, Delivery, IntegrationToken
 from communications.services import providers as provider_services
 from communications.tests.deliveries.conftest import fake_provider, fast_retries  # noqa: F401  (fixtures)
 from communications.tests.public_api.conftest import integration_create
@@ -48,6 +49,12 @@ class World:
 
     def client(self, principal: str) -> APIClient:
         return client_for(self.tokens[principal])
+
+    def path_ids_for(self, path: str) -> dict[str, str]:
+        """Existing ids of the legitimate caller of `path`: a developer's sandbox chat, message and token
+        share parameter names (chat_id, message_id, token_id) with tenant A's operator and token routes."""
+        own = "dev-1" if (principal_for(path) or "").startswith("developer:") else "A-X"
+        return {**self.path_ids, **self.ids[own]}
 
 
 def _service_token(name: str, role: str) -> str:
@@ -89,7 +96,7 @@ def world_build() -> World:
         world.ids[owner] = {"recipient_id": str(recipient.pk), "notification_id": str(notify.pk)}
         world.tokens[owner] = str(recipient_token_issue(recipient=recipient))
     world.recipient_id = world.ids["recipient"]["recipient_id"]
-    world.path_ids = {**world.ids["A-X"], **world.ids["dev-1"], **world.ids["recipient"]}
+    world.path_ids = {**world.ids["dev-1"], **world.ids["A-X"], **world.ids["recipient"]}
     return world
 
 
@@ -124,6 +131,20 @@ def _objects_create(world: World) -> None:
             provider=configuration.provider, configuration=configuration, app_version="1.0.0",
             sandbox_tenant_id=uuid.uuid4(), origin=ConformanceRun.Origin.DEVELOPER, status=ConformanceRun.Status.PASSED)
         world.ids[dev] = {"code": code, "version": "1.0.0", "run_id": str(run.pk)}
+        # issue 17: a call to this developer's endpoint and a sandbox token and chat of its company
+        company = application.company
+        delivery = Delivery.objects.create(
+            provider=configuration.provider, configuration=configuration, tenant_id=uuid.uuid4(), endpoint="sendMessage",
+            url="https://provider.example/sendMessage", status=Delivery.Status.DEAD, next_attempt_at=timezone.now())
+        token = IntegrationToken.objects.create(tenant_id=company.sandbox_tenant_id, provider=configuration.provider)
+        sandbox_message, _ = conversations.message_create(
+            tenant_id=company.sandbox_tenant_id, provider=configuration.provider, data={
+                "external_id": f"msg-{dev}", "text": "Песочница", "direction": "incoming", "sender_id": "u-1",
+                "sent_at": None, "status": "sent",
+                "chat": {"external_id": f"chat-{dev}", "channel_id": None, "title": "Чат", "type": "private",
+                         "metadata": {}, "participants": []}})
+        world.ids[dev].update({"delivery_id": str(delivery.pk), "token_id": str(token.jti),
+                               "message_id": str(sandbox_message.pk), "chat_id": f"chat-{dev}"})
 
 
 @pytest.fixture
@@ -169,6 +190,8 @@ SURFACE_PRINCIPALS = {
 
 def principal_for(path: str) -> str | None:
     """The principal that may call `path`; None for the unauthenticated auth endpoints."""
+    if path.startswith("/internal/v1/marketplace/signup"):
+        return None  # developer sign-up is public (throttled): docs/developer-portal.md
     matches = [prefix for prefix in SURFACE_PRINCIPALS if path.startswith(prefix)]
     return SURFACE_PRINCIPALS[max(matches, key=len)] if matches else None
 
@@ -180,9 +203,11 @@ def api_schema() -> dict:
 
 
 def json_operations() -> list[tuple[str, str]]:
-    """(schema path, METHOD) of every operation with a request body."""
+    """(schema path, METHOD) of every operation with a JSON request body (file uploads are multipart only:
+    communications/tests/attachments covers their limits)."""
     return sorted((path, method.upper()) for path, ops in api_schema()["paths"].items()
-                  for method, op in ops.items() if isinstance(op, dict) and "requestBody" in op)
+                  for method, op in ops.items()
+                  if isinstance(op, dict) and "application/json" in op.get("requestBody", {}).get("content", {}))
 
 
 def caller_client(world: World, path: str):
@@ -194,12 +219,15 @@ def caller_client(world: World, path: str):
 
 def valid_bodies(world: World) -> dict[tuple[str, str], dict]:
     """A valid request body for every operation that takes one, keyed by (schema path, METHOD)."""
+    from marketplace.models import ProviderCompany
+
     message = {"id": "msg-new", "text": "Привет", "senderId": "u-1",
                "chat": {"id": "chat-new", "title": "Чат", "type": "private",
                         "participants": [{"id": "u-1", "name": "Иван", "username": "ivan", "phone": "+7999"}]}}
     tenant_a = str(world.integrations["A-X"].tenant_id)
     operator = {"tenantId": tenant_a, "providerCode": "prov-x"}
     installation = {"tenantId": tenant_a, "appCode": world.apps["dev-1"], "appVersion": "1.0.0"}
+    sandbox = {"appCode": world.apps["dev-1"]}
     configuration = {
         "appCode": world.apps["dev-1"], "appVersion": "1.0.0", "configurationVersion": "1.0.0",
         "providerLabel": "Acme", "auth": {"type": "API_KEY", "headerName": "X-Api-Key", "key": "k-123456789"},
@@ -230,6 +258,21 @@ def valid_bodies(world: World) -> dict[tuple[str, str], dict]:
         ("/internal/v1/marketplace/provider-configurations", "PUT"): {**configuration, "configurationVersion": "1.1.0"},
         ("/internal/v1/marketplace/installations", "POST"): installation,
         ("/internal/v1/marketplace/installations", "PUT"): installation,
+        ("/internal/v1/marketplace/signup", "POST"): {"email": "new@example.com", "password": "Long-pass-2026",
+                                                      "companyName": "Новая компания"},
+        ("/internal/v1/marketplace/signup/confirm", "POST"): {"token": "not-a-token"},
+        ("/internal/v1/marketplace/sandbox/installations", "POST"): {"appCode": world.apps["dev-1"],
+                                                                     "appVersion": "1.0.0"},
+        ("/internal/v1/marketplace/sandbox/tokens", "POST"): {"appCode": world.apps["dev-1"]},
+        ("/internal/v1/marketplace/sandbox/reset", "POST"): {"companyId": ProviderCompany.objects.get(
+            applications__code=world.apps["dev-1"]).pk},
+        ("/internal/v1/marketplace/sandbox/operator/messages", "POST"): {**sandbox, "chatId": "chat-1", "text": "Ответ"},
+        ("/internal/v1/marketplace/sandbox/operator/messages/{message_id}", "PUT"): {**sandbox, "text": "Исправлено"},
+        ("/internal/v1/marketplace/sandbox/operator/messages/{message_id}/status", "POST"): {**sandbox,
+                                                                                             "status": "read"},
+        ("/internal/v1/marketplace/sandbox/operator/chats/{chat_id}/read", "POST"): sandbox,
+        ("/internal/v1/marketplace/sandbox/operator/broadcast", "POST"): {**sandbox, "chatIds": ["chat-1"],
+                                                                          "text": "Всем"},
         ("/internal/v1/operator/chats/{chat_id}/messages", "POST"): {**operator, "text": "Ответ оператора"},
         ("/internal/v1/operator/chats/{chat_id}/read", "POST"): operator,
         ("/internal/v1/operator/messages/{message_id}", "PATCH"): {**operator, "text": "Исправлено"},
@@ -249,14 +292,17 @@ def valid_bodies(world: World) -> dict[tuple[str, str], dict]:
 
 
 def valid_query(world: World, path: str) -> dict:
-    """Query parameters a GET needs to reach its objects (the operator API is scoped by query)."""
+    """The scope a call needs to reach its objects: the operator API's tenant and provider (query of a GET,
+    body otherwise), the sandbox operator's app (body; its routes are POST and PUT only)."""
     if path.startswith("/internal/v1/operator/"):
         return {"tenantId": str(world.integrations["A-X"].tenant_id), "providerCode": "prov-x"}
+    if path.startswith("/internal/v1/marketplace/sandbox/operator/"):
+        return {"appCode": world.apps["dev-1"]}
     return {}
 
 
 def url_of(world: World, path: str) -> str:
-    for name, value in world.path_ids.items():
+    for name, value in world.path_ids_for(path).items():
         path = path.replace("{" + name + "}", value)
     return path
 

@@ -59,7 +59,7 @@ def test_foreign_ids_are_not_found_and_nothing_changes(path, method, world):
     before, wrong = fingerprint(), []
     for caller, owner in FOREIGN_CASES[(path, method)]:
         # given: the caller's own ids everywhere except the foreign owner's
-        path_ids = {**world.path_ids, **world.ids[owner]}
+        path_ids = {**world.path_ids_for(path), **world.ids[owner]}
         # when
         response = _call(world, world.tokens[caller], method, path, path_ids)
         # then
@@ -110,7 +110,7 @@ def test_only_the_legitimate_caller_is_admitted(path, method, world):
         # given
         token = {"anonymous": None, "garbage": "not.a.jwt"}.get(principal, world.tokens.get(principal))
         # when
-        response = _call(world, token, method, path, world.path_ids)
+        response = _call(world, token, method, path, world.path_ids_for(path))
         # then
         if response.status_code not in (401, 403):
             wrong.append((principal, response.status_code, response.content[:200]))

@@ -63,7 +63,7 @@ def test_operation_conforms_to_its_schema(name, path, method, mode, loaded, worl
     headers = bearer(world.tokens[principal]) if principal else {}
     path_parameters = None
     if mode == "existing-ids":
-        path_parameters = {p.name: world.path_ids[p.name] for p in operation.path_parameters}
+        path_parameters = {p.name: world.path_ids_for(path)[p.name] for p in operation.path_parameters}
     generation_mode = GenerationMode.NEGATIVE if mode == "negative" else GenerationMode.POSITIVE
     calls = []
 

@@ -3,10 +3,16 @@
 from rest_framework import serializers
 
 from communications.api.public import limits
-from communications.api.public.serializers import PublicMessageStatusSerializer, StrictSerializer
+from communications.api.public.serializers import (
+    PublicAttachmentOutSerializer,
+    PublicAttachmentSerializer,
+    PublicMessageStatusSerializer,
+    StrictSerializer,
+)
 from communications.models import Message
+from communications.models.attachments import MEDIA_TYPE_CHOICES
 from communications.services.operator import MAX_BROADCAST_CHATS
-from config.api.fields import RFC3339DateTimeField, UniqueListField
+from config.api.fields import NonEmptyFileField, RFC3339DateTimeField, UniqueListField
 
 
 class ScopeSerializer(StrictSerializer):
@@ -36,10 +42,36 @@ def _text(**kwargs):
     return serializers.CharField(max_length=limits.MAX_TEXT_LENGTH, trim_whitespace=False, **kwargs)
 
 
-class MessageSendSerializer(ScopeSerializer):
+class TextSendSerializer(ScopeSerializer):
     text = _text(help_text="Текст сообщения, как есть.")
     operatorId = serializers.CharField(source="operator_id", required=False, allow_blank=True, default="",
                                        max_length=limits.MAX_ID_LENGTH, help_text="ID оператора CRM (отправитель).")
+
+
+class OperatorAttachmentSerializer(PublicAttachmentSerializer):
+    """As in the public API, but a file is always a prior upload (POST /operator/uploads), never a URL."""
+
+    def validate(self, attrs):
+        if "url" in attrs:
+            raise serializers.ValidationError({"url": ["Сначала загрузите файл (POST /operator/uploads) и "
+                                                       "передайте uploadId."]})
+        return super().validate(attrs)
+
+
+class MessageSendSerializer(TextSendSerializer):
+    text = _text(required=False, allow_blank=True, default="",
+                 help_text="Текст сообщения, как есть; может быть пустым, если есть вложения.")
+    attachments = OperatorAttachmentSerializer(many=True, required=False, default=list,
+                                               max_length=limits.MAX_ATTACHMENTS,
+                                               help_text=f"До {limits.MAX_ATTACHMENTS} вложений: uploadId, "
+                                                         "геопозиция или контакт.")
+    replyTo = serializers.IntegerField(source="reply_to_id", required=False, allow_null=True, default=None,
+                                       help_text="ID (в SberCRM) цитируемого сообщения этого чата.")
+
+    def validate(self, attrs):
+        if not attrs["text"] and not attrs["attachments"]:
+            raise serializers.ValidationError({"text": ["Передайте текст или хотя бы одно вложение."]})
+        return attrs
 
 
 class MessageEditSerializer(ScopeSerializer):
@@ -51,7 +83,7 @@ class MessageStatusSerializer(ScopeSerializer, PublicMessageStatusSerializer):
     """`status` and `error` with the public API's rule: an error only (and always) for `failed`."""
 
 
-class BroadcastSerializer(MessageSendSerializer):
+class BroadcastSerializer(TextSendSerializer):  # text only
     chatIds = UniqueListField(source="chat_ids", min_length=1, max_length=MAX_BROADCAST_CHATS,
                               child=serializers.CharField(max_length=limits.MAX_ID_LENGTH, trim_whitespace=False),
                               error_messages={"not_unique": "ID чатов не должны повторяться."},
@@ -83,6 +115,18 @@ class OperatorMessageSerializer(serializers.Serializer):
     sentAt = RFC3339DateTimeField(source="sent_at", allow_null=True)  # set by the provider, any year
     createdAt = serializers.DateTimeField(source="created_at")
     editedAt = serializers.DateTimeField(source="edited_at", allow_null=True)
+    replyTo = serializers.IntegerField(source="reply_to_id", allow_null=True,
+                                       help_text="ID (в SberCRM) цитируемого сообщения, если оно известно.")
+    replyToExternalId = serializers.CharField(source="reply_to_external_id",
+                                              help_text="ID цитируемого сообщения у провайдера (как передан).")
+    attachments = PublicAttachmentOutSerializer(many=True, source="attachments.all")
+
+
+class OperatorUploadSerializer(ScopeSerializer):
+    file = NonEmptyFileField(help_text="Файл (multipart/form-data), не пустой.")
+    type = serializers.ChoiceField(choices=MEDIA_TYPE_CHOICES, required=False)
+    mimeType = serializers.CharField(source="mime_type", max_length=127, required=False, allow_blank=True,
+                                     default="")
 
 
 class ChatReadResultSerializer(serializers.Serializer):

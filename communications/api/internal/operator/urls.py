@@ -9,5 +9,6 @@ urlpatterns = [
     path("operator/messages/<int:message_id>", views.MessageView.as_view(), name="operator-message"),
     path("operator/messages/<int:message_id>/status", views.MessageStatusView.as_view(),
          name="operator-message-status"),
+    path("operator/uploads", views.UploadView.as_view(), name="operator-uploads"),
     path("operator/broadcasts", views.BroadcastView.as_view(), name="operator-broadcasts"),
 ]

@@ -11,13 +11,16 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from communications.api.internal.operator import serializers as s
+from communications.api.public.files import PublicUploadSerializer, uploads_limit
 from communications.api.public.serializers import PublicErrorSerializer
 from communications.selectors.conversations import chat_get, chat_list_for_operator, message_list
 from communications.selectors.providers import provider_get
 from communications.services import operator as services
+from communications.services.attachments import upload_create
 from config.api.permissions import IsCRMService
 
 TAG = "Оператор CRM"
@@ -107,7 +110,7 @@ class ChatMessagesView(_OperatorView):
                 messages = messages.filter(**{field: query[field]})
         if query.get("since"):
             messages = messages.filter(created_at__gte=query["since"])
-        page = self.paginate_queryset(messages.order_by("-created_at", "-id"))
+        page = self.paginate_queryset(messages.prefetch_related("attachments").order_by("-created_at", "-id"))
         return self.get_paginated_response(s.OperatorMessageSerializer(page, many=True).data)
 
     @extend_schema(operation_id="operator_message_send", tags=[TAG], parameters=[IDEMPOTENCY_KEY], summary="Отправить сообщение в чат",
@@ -163,6 +166,27 @@ class MessageStatusView(_OperatorView):
             message = services.operator_message_set_status(**self.scope(data), message_id=message_id, **data)
             return Response(s.OperatorMessageSerializer(message).data)
         return self.once(request, set_status)
+
+
+class UploadView(_OperatorView):
+    serializer_class = PublicUploadSerializer
+    parser_classes = [MultiPartParser]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        uploads_limit(request)
+
+    @extend_schema(operation_id="operator_upload", tags=[TAG], summary="Загрузить файл для вложения",
+                   description="multipart/form-data: tenantId, providerCode, file, type?, mimeType?. Проверки и "
+                               "лимиты — как у загрузки провайдера (413 сверх ATTACHMENTS_MAX_UPLOAD_BYTES, 415 при "
+                               "несоответствии типа). uploadId передайте в attachments при отправке сообщения.",
+                   request={"multipart/form-data": s.OperatorUploadSerializer},
+                   responses={201: PublicUploadSerializer, **ERRORS})
+    def post(self, request):
+        data = self.valid(s.OperatorUploadSerializer, request.data)
+        upload = upload_create(**self.scope(data), fileobj=data["file"], name=data["file"].name or "",
+                               kind=data.get("type"), declared_mime=data["mime_type"])
+        return Response(PublicUploadSerializer(upload).data, status=status.HTTP_201_CREATED)
 
 
 class BroadcastView(_OperatorView):

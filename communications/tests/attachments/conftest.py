@@ -1,0 +1,80 @@
+import io
+
+import pytest
+from PIL import ExifTags, Image
+
+from communications.tests.callbacks.conftest import fake_provider, fast, setup  # noqa: F401
+from communications.tests.public_api.conftest import api, integration, other_provider, other_tenant  # noqa: F401
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+@pytest.fixture
+def media(settings, tmp_path):
+    """Files go to a fresh directory (the default local storage) for the test."""
+    settings.STORAGES = {**settings.STORAGES, "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}}}
+    return tmp_path
+
+
+def stored_files(root) -> list:
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
+def jpeg_with_gps() -> bytes:
+    image = Image.new("RGB", (16, 16), "red")
+    exif = Image.Exif()
+    exif[0x010F] = "Camera"
+    exif[ExifTags.IFD.GPSInfo] = {1: "N", 2: (55.0, 45.0, 0.0), 3: "E", 4: (37.0, 37.0, 0.0)}
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif)
+    return out.getvalue()
+
+
+def has_gps(data: bytes) -> bool:
+    return ExifTags.IFD.GPSInfo in Image.open(io.BytesIO(data)).getexif()
+
+
+class FileServer:
+    """A loopback HTTP server answering GET `path` with the scripted (status, body, headers)."""
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.routes: dict[str, tuple[int, bytes, dict]] = {}
+        self.hits: list[str] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                server.hits.append(self.path)
+                status, body, headers = server.routes.get(self.path, (404, b"not found", {}))
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                if "Content-Length" not in headers and headers.get("X-No-Length") is None:
+                    self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def file_server():
+    server = FileServer()
+    yield server
+    server.close()

@@ -1,0 +1,150 @@
+"""The developer's sandbox (`/internal/v1/marketplace/sandbox...`): install, tokens, operator actions, reset.
+
+The sandbox of an app is its company's sandbox tenant; someone else's app or token answers 404.
+"""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.response import Response
+
+from config.api.errors import ApplicationError
+from marketplace import gateway, sandbox, selectors
+from marketplace.api import serializers as s
+from marketplace.api.views import _DeveloperView, _valid
+
+TAGS = ["marketplace: песочница"]
+LIMITS = s.errors(400, 404, 409, 429)
+
+
+class _SandboxView(_DeveloperView):
+    def company(self, company_id=None):
+        companies = selectors.company_list_for_user(user=self.request.user)
+        if company_id is not None:
+            company = next((c for c in companies if c.pk == company_id), None)
+            if company is None:
+                raise ApplicationError("Вы не состоите в этой компании.", code="company_not_found",
+                                       field="companyId", status_code=404)
+            return company
+        if len(companies) != 1:
+            raise ApplicationError("Укажите компанию: вы состоите в нескольких.", field="companyId")
+        return companies[0]
+
+
+class SandboxView(_SandboxView):
+    @extend_schema(operation_id="marketplace_sandbox_retrieve", tags=TAGS,
+                   summary="Песочница компании: тенант, установки, токены, лимиты и расход",
+                   parameters=[s.SandboxCompanySerializer], responses={200: s.SandboxStateSerializer, **s.errors(400, 404)})
+    def get(self, request):
+        query = _valid(s.SandboxCompanySerializer, request.query_params)
+        return Response(sandbox.sandbox_state(company=self.company(query.get("companyId"))))
+
+
+class SandboxInstallView(_SandboxView):
+    @extend_schema(operation_id="marketplace_sandbox_install", tags=TAGS,
+                   summary="Установить в песочницу любую свою версию (опубликованную или нет)",
+                   request=s.SandboxInstallSerializer, responses={200: s.SandboxStateSerializer, **s.errors(400, 404, 409)})
+    def post(self, request):
+        data = _valid(s.SandboxInstallSerializer, request.data)
+        version = self.version(data["appCode"], data["appVersion"])
+        sandbox.sandbox_install(version=version)
+        return Response(sandbox.sandbox_state(company=version.application.company))
+
+
+class SandboxTokenView(_SandboxView):
+    @extend_schema(operation_id="marketplace_sandbox_tokens_issue", tags=TAGS,
+                   summary="Выпустить токен интеграции песочницы (показывается один раз; прежний заменяется)",
+                   request=s.SandboxAppSerializer, responses={201: s.SandboxIssuedTokenSerializer, **LIMITS})
+    def post(self, request):
+        data = _valid(s.SandboxAppSerializer, request.data)
+        issued = sandbox.sandbox_token_issue(application=self.app(data["appCode"]), actor=request.user)
+        return Response(issued, status=201, headers={"Cache-Control": "no-store"})
+
+
+class SandboxTokenRevokeView(_SandboxView):
+    @extend_schema(operation_id="marketplace_sandbox_tokens_revoke", tags=TAGS,
+                   summary="Отозвать токен песочницы (следующий вызов публичного API с ним получит 401)",
+                   request=None, parameters=[s.SandboxCompanySerializer],
+                   responses={200: s.SandboxTokenSerializer, **s.errors(400, 404)})
+    def delete(self, request, token_id):
+        query = _valid(s.SandboxCompanySerializer, request.query_params)
+        return Response(sandbox.sandbox_token_revoke(company=self.company(query.get("companyId")), token_id=token_id))
+
+
+class SandboxChatsView(_SandboxView):
+    @extend_schema(operation_id="marketplace_sandbox_chats_list", tags=TAGS, summary="Чаты песочницы",
+                   parameters=[s.SandboxCompanySerializer], responses={200: s.SandboxChatSerializer(many=True),
+                                                                      **s.errors(400, 404)})
+    def get(self, request):
+        query = _valid(s.SandboxCompanySerializer, request.query_params)
+        return Response(gateway.sandbox_chat_list(tenant_id=self.company(query.get("companyId")).sandbox_tenant_id))
+
+
+class SandboxResetView(_SandboxView):
+    @extend_schema(operation_id="marketplace_sandbox_reset", tags=TAGS,
+                   summary="Сбросить песочницу: удалить установки (провайдер получит disconnect), токены и чаты",
+                   request=s.SandboxCompanySerializer, responses={200: s.SandboxStateSerializer, **s.errors(400, 404)})
+    def post(self, request):
+        data = _valid(s.SandboxCompanySerializer, request.data)
+        return Response(sandbox.sandbox_reset(company=self.company(data.get("companyId"))))
+
+
+class _OperatorView(_SandboxView):
+    serializer = None
+    action = ""
+
+    def run(self, request, status=200, **path):
+        data = _valid(self.serializer, request.data)
+        application = self.app(data.pop("appCode"))
+        fields = {"chatId": "chat_id", "chatIds": "chat_ids", "operatorId": "operator_id"}
+        kwargs = {fields.get(key, key): value for key, value in data.items()}
+        return Response(sandbox.sandbox_operator(application=application, action=self.action, **path, **kwargs),
+                        status=status)
+
+
+class SandboxSendView(_OperatorView):
+    serializer, action = s.SandboxSendSerializer, "send"
+
+    @extend_schema(operation_id="marketplace_sandbox_operator_send", tags=TAGS,
+                   summary="Оператор CRM отправляет сообщение в чат песочницы (вызов sendMessage провайдера)",
+                   request=s.SandboxSendSerializer, responses={201: s.SandboxMessageSerializer, **LIMITS})
+    def post(self, request):
+        return self.run(request, status=201)
+
+
+class SandboxEditView(_OperatorView):
+    serializer, action = s.SandboxEditSerializer, "edit"
+
+    @extend_schema(operation_id="marketplace_sandbox_operator_edit", tags=TAGS,
+                   summary="Оператор правит своё сообщение (updateMessageContent)",
+                   request=s.SandboxEditSerializer, responses={200: s.SandboxMessageSerializer, **LIMITS})
+    def put(self, request, message_id):
+        return self.run(request, message_id=message_id)
+
+
+class SandboxStatusView(_OperatorView):
+    serializer, action = s.SandboxStatusSerializer, "status"
+
+    @extend_schema(operation_id="marketplace_sandbox_operator_status", tags=TAGS,
+                   summary="Оператор меняет статус сообщения (updateMessageStatus)",
+                   request=s.SandboxStatusSerializer, responses={200: s.SandboxMessageSerializer, **LIMITS})
+    def post(self, request, message_id):
+        return self.run(request, message_id=message_id)
+
+
+class SandboxReadView(_OperatorView):
+    serializer, action = s.SandboxAppSerializer, "read"
+
+    @extend_schema(operation_id="marketplace_sandbox_operator_read", tags=TAGS,
+                   summary="Оператор прочитал чат (markChatRead)",
+                   request=s.SandboxAppSerializer, responses={200: s.SandboxReadResultSerializer, **LIMITS})
+    def post(self, request, chat_id):
+        return self.run(request, chat_id=chat_id)
+
+
+class SandboxBroadcastView(_OperatorView):
+    serializer, action = s.SandboxBroadcastSerializer, "broadcast"
+
+    @extend_schema(operation_id="marketplace_sandbox_operator_broadcast", tags=TAGS,
+                   summary="Рассылка оператора по чатам песочницы (bulkMessages или sendMessage)",
+                   request=s.SandboxBroadcastSerializer, responses={201: s.SandboxBroadcastResultSerializer, **LIMITS})
+    def post(self, request):
+        return self.run(request, status=201)
