@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from communications.services import attachment_fetch, deliveries, files
+from communications.services import deliveries, files
 from communications.services import operator as _operator  # noqa: F401  registers the on_delivered handlers
 from communications.services import sync as _sync  # noqa: F401  registers the `channels.activate` handler
 
@@ -28,18 +28,6 @@ def deliveries_sweep_task() -> int:
 def operator_requests_prune_task() -> int:
     """Beat: forget operator Idempotency-Keys older than OPERATOR_IDEMPOTENCY_KEY_HOURS."""
     return _operator.operator_requests_prune()
-
-
-# --- attachments fetched by URL (communications/services/attachment_fetch.py) ---
-
-@shared_task(name="communications.attachment_fetch", ignore_result=True, soft_time_limit=150, time_limit=180)
-def attachment_fetch_task(attachment_id: int) -> str:
-    return attachment_fetch.attachment_fetch(attachment_id=attachment_id)
-
-
-@shared_task(name="communications.attachment_fetches_sweep", ignore_result=True)
-def attachment_fetches_sweep_task() -> int:
-    return attachment_fetch.attachment_fetches_sweep()
 
 
 @shared_task(name="communications.uploads_expired_delete", ignore_result=True)

@@ -341,12 +341,9 @@ COMMUNICATIONS_TOKEN_LIFETIME_DAYS = env.int("COMMUNICATIONS_TOKEN_LIFETIME_DAYS
 ATTACHMENTS_MAX_UPLOAD_BYTES = env.int("ATTACHMENTS_MAX_UPLOAD_BYTES", default=20 * 1024 * 1024)
 ATTACHMENTS_MAX_BYTES_BY_TYPE = {"image": 10 * 1024 * 1024, "sticker": 1024 * 1024, "voice": 10 * 1024 * 1024}
 ATTACHMENTS_UPLOAD_TTL_SECONDS = env.int("ATTACHMENTS_UPLOAD_TTL_SECONDS", default=24 * 3600)
-# Fetch by URL: a Celery task per attachment and a sweeper (communications/services/attachment_fetch.py).
+# Fetch by URL: a row of the delivery engine per attachment (communications/services/attachment_fetch.py).
 ATTACHMENTS_FETCH_TIMEOUT = env.int("ATTACHMENTS_FETCH_TIMEOUT", default=60)  # read timeout and whole-download budget
 ATTACHMENTS_FETCH_RETRY_SCHEDULE = [30, 120, 600, 3600]  # waits after failed attempts 1..4; then failed
-ATTACHMENTS_FETCH_SWEEP_GRACE = env.int("ATTACHMENTS_FETCH_SWEEP_GRACE", default=60)  # the normal task gets this long first
-CELERY_BEAT_SCHEDULE["communications-attachment-fetches-sweep"] = {
-    "task": "communications.attachment_fetches_sweep", "schedule": 60.0}
 CELERY_BEAT_SCHEDULE["communications-uploads-expired-delete"] = {
     "task": "communications.uploads_expired_delete", "schedule": 3600.0}
 # two choice sets are named "type": both named explicitly (TypeEnum keeps its published name)

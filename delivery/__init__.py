@@ -16,6 +16,7 @@ Kinds and where their rows live:
 | notification | `communications.Delivery` (history: `notifications.Notification`) | `notifications/services/sending.py`, `notifications/channels/*` |
 | sync_page | `communications.Delivery` (summary: `communications.InitialSync`) | `communications/services/sync.py` |
 | teststand_run | `communications.Delivery` (verdict and checks: `communications.ConformanceRun`) | `communications/teststand/services.py` |
+| attachment_fetch | `communications.Delivery` (the file: `communications.Attachment`) | `communications/services/attachment_fetch.py` |
 
 One sweeper for every kind: `communications.deliveries_sweep`.
 """

@@ -22,7 +22,7 @@ from config.api.errors import ApplicationError
 LIMIT = 200
 KINDS = {"provider": "Эндпоинт провайдера", "webhook": "Вебхук", "callback": "Событие статуса уведомления",
          "notification": "Уведомление", "sync_page": "Страница первичной синхронизации",
-         "teststand_run": "Прогон тестового стенда"}
+         "teststand_run": "Прогон тестового стенда", "attachment_fetch": "Загрузка вложения по URL"}
 
 
 @dataclass
@@ -57,6 +57,9 @@ def _target(d) -> tuple[str, str]:
     if d.kind == "teststand_run":
         run = d.payload.get("run")
         return f"прогон тестового стенда #{run}", reverse("admin:communications_conformancerun_change", args=[run])
+    if d.kind == "attachment_fetch":
+        return f"вложение #{d.payload.get('attachment')} по URL", reverse(
+            "admin:communications_delivery_change", args=[d.pk])
     return d.endpoint, reverse("admin:communications_delivery_change", args=[d.pk])
 
 
@@ -98,6 +101,10 @@ def retry(kind: str, pk: str) -> None:
         raise ApplicationError("Доставка не найдена.")
     if kind == "notification":  # the history row goes back to pending with it
         notification_resend(notification_id=delivery.payload["notification"])
+    elif kind == "attachment_fetch":  # the attachment waits for its file again
+        from communications.services.attachment_fetch import attachment_fetch_retry
+
+        attachment_fetch_retry(delivery_id=delivery.pk)
     elif kind == "sync_page":  # a fresh page row from the stored cursor
         sync = InitialSync.objects.filter(pk=delivery.payload["sync"]).first()
         if sync is None or sync.status != InitialSync.Status.FAILED:

@@ -18,6 +18,7 @@ KIND_MODULES = {
     "webhook": "communications.services.deliveries",
     "callback": "communications.services.deliveries",
     "notification": "notifications.services.sending",
+    "attachment_fetch": "communications.services.attachment_fetch",
     "sync_page": "communications.services.sync",
     "teststand_run": "communications.teststand.services",
 }

@@ -13,6 +13,8 @@ def schedule(kind: str) -> list[float]:
         return list(settings.NOTIFICATIONS_RETRY_SCHEDULE)
     if kind == "sync_page":
         return [settings.INITIAL_SYNC_RETRY_DELAY * 2 ** n for n in range(settings.INITIAL_SYNC_MAX_ATTEMPTS)]
+    if kind == "attachment_fetch":
+        return list(settings.ATTACHMENTS_FETCH_RETRY_SCHEDULE)
     raise ValueError(f"unknown delivery kind {kind!r}")
 
 
@@ -23,6 +25,8 @@ def max_attempts(kind: str) -> int:
         return settings.NOTIFICATIONS_MAX_ATTEMPTS
     if kind == "sync_page":
         return settings.INITIAL_SYNC_MAX_ATTEMPTS
+    if kind == "attachment_fetch":
+        return len(settings.ATTACHMENTS_FETCH_RETRY_SCHEDULE) + 1
     raise ValueError(f"unknown delivery kind {kind!r}")
 
 

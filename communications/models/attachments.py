@@ -42,9 +42,9 @@ class Attachment(models.Model):
     size = models.BigIntegerField("размер, байт", null=True, blank=True)
     status = models.CharField("статус", max_length=10, choices=Status.choices, default=Status.STORED)
     failure_reason = models.CharField("причина ошибки", max_length=500, blank=True)
-    # fetch by URL (pending): attempts so far; when the sweeper may take it (next attempt, or lease end)
-    fetch_attempts = models.PositiveSmallIntegerField("попыток загрузки", default=0)
-    fetch_next_at = models.DateTimeField("следующая попытка", null=True, blank=True)
+    # fetch by URL (pending): its row of the delivery engine (attempts, lease, retries, sweeper)
+    fetch = models.ForeignKey("communications.Delivery", null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="+", verbose_name="загрузка (доставка)")
     # random name inside the storage; never the name given by the provider
     file = models.FileField("файл", max_length=255, blank=True)
     checksum = models.CharField("SHA-256", max_length=64, blank=True)
@@ -63,8 +63,6 @@ class Attachment(models.Model):
         constraints = [
             models.UniqueConstraint(fields=("message", "position"), name="uniq_attachment_position"),
         ]
-        indexes = [models.Index(fields=("fetch_next_at",), condition=models.Q(status="pending"),
-                                name="attachment_fetch_due_idx")]
 
     def __str__(self) -> str:
         return self.name or self.get_type_display()

@@ -28,6 +28,8 @@ class Delivery(models.Model):
         SYNC_PAGE = "sync_page", "Страница первичной синхронизации"
         # One test-stand run (`communications.ConformanceRun` holds its verdict and checks).
         TESTSTAND_RUN = "teststand_run", "Прогон тестового стенда"
+        # Download of an attachment given by URL (`communications.Attachment.fetch`).
+        ATTACHMENT_FETCH = "attachment_fetch", "Загрузка вложения по URL"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Ожидает отправки"

@@ -1,116 +1,105 @@
-"""Fetching attachments given by `url` in the background: a Celery task per attachment plus a sweeper.
+"""Fetching attachments given by `url`, in the background, on the delivery engine (kind `attachment_fetch`).
 
-The attachment row is the job (status `pending`, `fetch_attempts`, `fetch_next_at`). The download goes
-through the SSRF-guarded client with the type's size cap enforced while streaming. Outcomes (delivery/
-outcomes.py): success → `stored`; refused by the SSRF guard, a redirect, a 4xx, too large or a content
-mismatch → `failed` with the reason; a transient failure (network, 5xx, 408/425/429) is retried on
-ATTACHMENTS_FETCH_RETRY_SCHEDULE and fails after its last wait. `fetch_next_at` doubles as the lease:
-a worker killed mid-fetch leaves it due, and the sweeper sends it again.
+Each pending attachment has an engine row (`Attachment.fetch`); the engine owns the attempts, lease, retries
+(ATTACHMENTS_FETCH_RETRY_SCHEDULE), the sweeper and admin retry/cancel. This kind downloads through the
+SSRF-guarded client with the type's size cap enforced while streaming, and classifies the result by the
+engine's outcomes: stored → delivered; refused by the SSRF guard or a redirect → broken; a 4xx, too large
+or a content mismatch → permanent; network, 5xx, 408/425/429 → transient (retried; a GET may be repeated).
+A row that ends any other way than delivered marks the attachment `failed` with the reason.
 """
 
 import logging
 import tempfile
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from communications import clients
-from communications.models import Attachment
+from communications.models import Attachment, Delivery
 from communications.services import files
-from delivery import outcomes
-from delivery.dispatch import dispatch_on_commit
+from delivery import engine, outcomes
+from delivery.kinds import Attempt, Kind, register
 
 logger = logging.getLogger(__name__)
 
-
-def _task():
-    from communications.tasks import attachment_fetch_task  # tasks import services
-
-    return attachment_fetch_task
+KIND = "attachment_fetch"
+# engine words -> what the attachment's fetch did, for callers and tests
+_WORDS = {"delivered": "stored", "refused": "failed", "dead": "failed", "retry": "retry", "cancelled": "failed"}
 
 
-def fetches_dispatch(ids: list[int]) -> None:
-    """After commit, publish a fetch per attachment; if the broker is down the sweeper takes them now."""
-    for attachment_id in ids:
-        dispatch_on_commit(_task(), args=[attachment_id], label=f"attachment {attachment_id} fetch",
-                           on_failure=lambda pk=attachment_id: Attachment.objects.filter(
-                               pk=pk, status=Attachment.Status.PENDING).update(fetch_next_at=timezone.now()))
-
-
-def _take(attachment_id: int) -> Attachment | None:
-    now = timezone.now()
-    with transaction.atomic():
-        row = (Attachment.objects.select_for_update(skip_locked=True)
-               .filter(pk=attachment_id, status=Attachment.Status.PENDING).first())
-        if row is None or (row.fetch_attempts and row.fetch_next_at and row.fetch_next_at > now):
-            return None  # done, taken by another worker (lease), or waiting for its retry
-        lease = settings.PROVIDER_CONNECT_TIMEOUT + settings.ATTACHMENTS_FETCH_TIMEOUT + 60
-        row.fetch_attempts += 1
-        row.fetch_next_at = now + timedelta(seconds=lease)
-        row.save(update_fields=["fetch_attempts", "fetch_next_at", "updated_at"])
-    return row
-
-
-def _finish(row: Attachment, **fields) -> None:
-    """Write the result unless the row moved on (deleted, or finished by someone else)."""
-    updated = Attachment.objects.filter(pk=row.pk, status=Attachment.Status.PENDING,
-                                        fetch_attempts=row.fetch_attempts).update(updated_at=timezone.now(), **fields)
-    if not updated and fields.get("file"):
-        files.delete([fields["file"]])
-
-
-def _retry_or_fail(row: Attachment, reason: str) -> str:
-    waits = settings.ATTACHMENTS_FETCH_RETRY_SCHEDULE
-    if row.fetch_attempts > len(waits):
-        _finish(row, status=Attachment.Status.FAILED, failure_reason=reason[:500], fetch_next_at=None)
-        return "failed"
-    delay = waits[row.fetch_attempts - 1]
-    _finish(row, fetch_next_at=timezone.now() + timedelta(seconds=delay), failure_reason=reason[:500])
-    return "retry"
+def fetches_queue(attachments) -> None:
+    """An engine row per pending attachment, in the caller's transaction (sent after commit)."""
+    for attachment in attachments:
+        attachment.fetch = engine.delivery_create(
+            kind=KIND, tenant_id=attachment.tenant_id, provider_id=attachment.provider_id, endpoint="fetch",
+            url=attachment.source_url[:2048], payload={"attachment": attachment.pk})
+        Attachment.objects.filter(pk=attachment.pk).update(fetch=attachment.fetch)
 
 
 def attachment_fetch(*, attachment_id: int) -> str:
-    """One fetch attempt. Returns stored / failed / retry / skipped."""
-    row = _take(attachment_id)
-    if row is None:
+    """One engine attempt of the attachment's fetch. Returns stored / failed / retry / skipped."""
+    delivery_id = Attachment.objects.filter(pk=attachment_id).values_list("fetch_id", flat=True).first()
+    if delivery_id is None:
         return "skipped"
-    limit = files.type_limit(row.type)
-    timeout = (settings.PROVIDER_CONNECT_TIMEOUT, settings.ATTACHMENTS_FETCH_TIMEOUT)
-    with tempfile.TemporaryFile() as sink:
-        try:
-            response = clients.get_to_file(url=row.source_url, sink=sink, max_bytes=limit, timeout=timeout)
-        except clients.UnsafeTargetError as exc:
-            return _fail(row, f"URL отклонён: {exc}")
-        except clients.BodyTooLarge:
-            return _fail(row, f"Файл больше {limit} байт.")
-        except clients.TransportError as exc:
-            return _retry_or_fail(row, str(exc))
-        outcome = outcomes.http_outcome(response.status_code)
-        if outcome == outcomes.TRANSIENT:
-            return _retry_or_fail(row, f"HTTP {response.status_code}")
-        if outcome != outcomes.SUCCESS:
-            return _fail(row, f"HTTP {response.status_code}" + (" (перенаправления не выполняются)"
-                                                                  if outcome == outcomes.BROKEN else ""))
-        try:
-            stored = files.store(tenant_id=row.tenant_id, fileobj=sink, kind=row.type, declared_mime=row.mime_type)
-        except (files.ContentRefused, files.TooLarge) as exc:
-            return _fail(row, exc.message)
-    _finish(row, status=Attachment.Status.STORED, file=stored.name, mime_type=stored.mime_type, size=stored.size,
-            checksum=stored.checksum, failure_reason="", fetch_next_at=None)
-    return "stored"
+    return _WORDS.get(engine.delivery_send(delivery_id=delivery_id), "skipped")
 
 
-def _fail(row: Attachment, reason: str) -> str:
-    _finish(row, status=Attachment.Status.FAILED, failure_reason=reason[:500], fetch_next_at=None)
-    return "failed"
+@transaction.atomic
+def attachment_fetch_retry(*, delivery_id: int) -> None:
+    """Admin: fetch a failed attachment again (a fresh cycle of the engine's attempts)."""
+    delivery = engine.delivery_retry(delivery_id=delivery_id)
+    Attachment.objects.filter(pk=delivery.payload["attachment"], status=Attachment.Status.FAILED).update(
+        status=Attachment.Status.PENDING, failure_reason="", updated_at=timezone.now())
 
 
-def attachment_fetches_sweep(*, limit: int = 500) -> int:
-    """Beat: re-dispatch pending fetches that are due (retry time reached, lost task, or expired lease)."""
-    ids = list(Attachment.objects.filter(status=Attachment.Status.PENDING, fetch_next_at__lte=timezone.now())
-               .order_by("fetch_next_at").values_list("pk", flat=True)[:limit])
-    with transaction.atomic():
-        fetches_dispatch(ids)
-    return len(ids)
+@register
+class _AttachmentFetchKind(Kind):
+    name = schedule = KIND
+
+    def lease_seconds(self, delivery) -> float:
+        return settings.PROVIDER_CONNECT_TIMEOUT + settings.ATTACHMENTS_FETCH_TIMEOUT + settings.DELIVERY_LEASE_MARGIN
+
+    def gate(self, delivery) -> str | None:
+        if not Attachment.objects.filter(pk=delivery.payload["attachment"], status=Attachment.Status.PENDING).exists():
+            engine.finish(delivery, Delivery.Status.CANCELLED, "вложение уже не ждёт загрузки")
+            return "cancelled"
+        return None
+
+    def send(self, delivery) -> Attempt:
+        row = Attachment.objects.get(pk=delivery.payload["attachment"])
+        limit = files.type_limit(row.type)
+        timeout = (settings.PROVIDER_CONNECT_TIMEOUT, settings.ATTACHMENTS_FETCH_TIMEOUT)
+        with tempfile.TemporaryFile() as sink:
+            try:
+                response = clients.get_to_file(url=row.source_url, sink=sink, max_bytes=limit, timeout=timeout)
+            except clients.UnsafeTargetError as exc:
+                return Attempt(outcomes.BROKEN, error=f"URL отклонён: {exc}")
+            except clients.BodyTooLarge:
+                return Attempt(outcomes.PERMANENT, error=f"Файл больше {limit} байт.")
+            except clients.TransportError as exc:
+                return Attempt(outcomes.TRANSIENT, error=str(exc))
+            outcome = outcomes.http_outcome(response.status_code)
+            if outcome != outcomes.SUCCESS:
+                redirect = " (перенаправления не выполняются)" if outcome == outcomes.BROKEN else ""
+                return Attempt(outcome, error=f"HTTP {response.status_code}{redirect}", status_code=response.status_code)
+            try:
+                stored = files.store(tenant_id=row.tenant_id, fileobj=sink, kind=row.type,
+                                     declared_mime=row.mime_type)
+            except (files.ContentRefused, files.TooLarge) as exc:
+                return Attempt(outcomes.PERMANENT, error=exc.message, status_code=response.status_code)
+        return Attempt(outcomes.SUCCESS, status_code=response.status_code, response=stored)
+
+    def on_success(self, delivery, attempt: Attempt) -> None:
+        stored = attempt.response
+        updated = Attachment.objects.filter(pk=delivery.payload["attachment"], status=Attachment.Status.PENDING).update(
+            status=Attachment.Status.STORED, file=stored.name, mime_type=stored.mime_type, size=stored.size,
+            checksum=stored.checksum, failure_reason="", updated_at=timezone.now())
+        if not updated:  # deleted meanwhile: the file belongs to nobody
+            files.delete([stored.name])
+
+    def on_final(self, delivery) -> None:
+        if delivery.status != Delivery.Status.DELIVERED:
+            reason = delivery.last_error.removesuffix(" (попытки исчерпаны)")
+            Attachment.objects.filter(pk=delivery.payload["attachment"], status=Attachment.Status.PENDING).update(
+                status=Attachment.Status.FAILED, failure_reason=reason[:500], updated_at=timezone.now())

@@ -55,9 +55,7 @@ def attachments_build(message: Message, items: list[dict], uploads: dict[uuid.UU
                          position=position, type=item["type"], name=item.get("name") or "",
                          mime_type=item.get("mime_type") or "", size=item.get("size"))
         if item.get("url"):
-            row.source_url, row.status = item["url"], Attachment.Status.PENDING
-            # the task normally runs at once; the sweeper takes it after the grace period if it was lost
-            row.fetch_next_at = timezone.now() + timedelta(seconds=settings.ATTACHMENTS_FETCH_SWEEP_GRACE)
+            row.source_url, row.status = item["url"], Attachment.Status.PENDING  # fetched on the engine
         elif item.get("upload_id"):
             upload = uploads[item["upload_id"]]
             row.file, row.checksum, row.size = upload.file.name, upload.checksum, upload.size
@@ -83,9 +81,8 @@ def attachments_create(pairs: list[tuple[Message, list[dict]]], uploads: dict[uu
     if used:
         Upload.objects.filter(id__in=used).delete()  # the file now belongs to the attachment
     if any(row.status == Attachment.Status.PENDING for row in rows):
-        attachment_fetch.fetches_dispatch(list(
-            Attachment.objects.filter(message__in=[m for m, _ in pairs], status=Attachment.Status.PENDING,
-                                      fetch_attempts=0).values_list("pk", flat=True)))
+        attachment_fetch.fetches_queue(list(Attachment.objects.filter(
+            message__in=[m for m, _ in pairs], status=Attachment.Status.PENDING, fetch__isnull=True)))
 
 
 def replies_resolve(*, tenant_id: uuid.UUID, provider: Provider, external_ids: list[str]) -> int:

@@ -40,15 +40,19 @@ class FileServer:
 
     def __init__(self):
         import threading
+        import time
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         self.routes: dict[str, tuple[int, bytes, dict]] = {}
+        self.stalls: dict[str, float] = {}  # path -> seconds to wait before answering, once
         self.hits: list[str] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802
                 server.hits.append(self.path)
+                if self.path in server.stalls:
+                    time.sleep(server.stalls.pop(self.path))
                 status, body, headers = server.routes.get(self.path, (404, b"not found", {}))
                 self.send_response(status)
                 for key, value in headers.items():
