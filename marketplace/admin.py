@@ -12,7 +12,7 @@ from django.utils.html import format_html, format_html_join
 
 from config.admin import ReadOnlyAdmin
 from config.api.errors import ApplicationError
-from marketplace import services, signup
+from marketplace import selectors, services
 from marketplace.admin_moderation import AppVersionModerationMixin, PendingConfigurationFilter, ReadyToPublishFilter
 from marketplace.models import (
     Application,
@@ -22,6 +22,7 @@ from marketplace.models import (
     ProviderCompany,
     Scope,
 )
+from marketplace.services import signup
 
 
 @admin.register(ProviderCompany)
@@ -155,7 +156,7 @@ class AppVersionAdmin(AppVersionModerationMixin, admin.ModelAdmin):
 
     @admin.display(description="Тестовый стенд: последний прогон активной конфигурации")
     def test_stand(self, obj):
-        run = services.app_version_test_run_latest(version=obj)
+        run = selectors.app_version_test_run_latest(version=obj)
         if run is None:
             return "Прогонов нет — запустите проверку действием «Запустить проверку на тестовом стенде»."
         url = reverse("admin:communications_conformancerun_change", args=[run["id"]])

@@ -131,3 +131,30 @@ def developer_app_codes(*, user) -> list[str]:
 
 def developer_sandbox_tenant_ids(*, user) -> list:
     return [company.sandbox_tenant_id for company in company_list_for_user(user=user)]
+
+
+# --- reads the services used to hold: test-stand runs and the provider configuration of a version ---
+
+def app_version_test_run_latest(*, version: AppVersion) -> dict | None:
+    return gateway.conformance_run_latest(app_code=version.application.code, app_version=version.version)
+
+
+def app_version_test_runs(*, version: AppVersion) -> list[dict]:
+    return gateway.conformance_run_list(app_code=version.application.code, app_version=version.version)
+
+
+def app_version_test_run(*, version: AppVersion, run_id: int) -> dict:
+    return gateway.conformance_run_get(app_code=version.application.code, app_version=version.version,
+                                       run_id=run_id)
+
+
+def provider_configuration_read(*, version: AppVersion, with_history: bool = False) -> dict:
+    """The active configuration of the developer's app version (key masked); 404 when there is none."""
+    result = None
+    if app_version_has_scope(version=version, code=Scope.COMMUNICATIONS):
+        result = gateway.provider_configuration_get(app_code=version.application.code, app_version=version.version,
+                                                    with_history=with_history)
+    if result is None:
+        raise NotFoundError(f"Для версии {version.version} конфигурация провайдера не загружена.",
+                            code="configuration_not_found", field="appVersion")
+    return result

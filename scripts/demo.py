@@ -83,7 +83,7 @@ class Demo:
 
     # --- the story ---------------------------------------------------------------------------
     def run(self) -> None:
-        from marketplace import services
+        from marketplace import selectors
         from marketplace.models import AppVersion
 
         developer = self.jwt(DEV_USER, DEV_PASSWORD)
@@ -112,7 +112,7 @@ class Demo:
         self.admin_post(admin, "/admin/marketplace/appversion/",
                         {"action": "start_test_run", "_selected_action": version.pk, "index": 0})
         note("тестовый стенд проверил эндпоинты провайдера (песочница, не реальный тенант): "
-             + str((services.app_version_test_run_latest(version=version) or {}).get("status")))
+             + str((selectors.app_version_test_run_latest(version=version) or {}).get("status")))
         # the stand's calls went to the sandbox tenant; count only the story's calls from here on
         self.baseline = {name: len(self.fake.accepted_list(name)) for name in self.fake.endpoints()}
         self.admin_post(admin, "/admin/marketplace/appversion/",

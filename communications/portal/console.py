@@ -15,8 +15,9 @@ from django.views.decorators.http import require_http_methods
 
 from communications.portal.views import PROVIDERS, Page, nav
 from config.api.errors import ApplicationError, NotFoundError
-from marketplace import gateway, sandbox, selectors, services
+from marketplace import gateway, selectors, services
 from marketplace.api.serializers import ProviderConfigurationWriteSerializer
+from marketplace.services import sandbox
 
 CONSOLE = Page("console/", "developers-console", "Консоль разработчика", "developers/console/index.html", PROVIDERS)
 LOGIN = Page("console/login/", "developers-console-login", "Вход в консоль", "developers/console/login.html",
@@ -181,8 +182,8 @@ def app_page(request, code):
     versions = []
     for version in selectors.app_version_list(application=application):
         has_scope = version.scopes.filter(code="communications").exists()
-        runs = services.app_version_test_runs(version=version) if has_scope else []
-        latest = services.app_version_test_run(version=version, run_id=runs[0]["id"]) if runs else None
+        runs = selectors.app_version_test_runs(version=version) if has_scope else []
+        latest = selectors.app_version_test_run(version=version, run_id=runs[0]["id"]) if runs else None
         active = gateway.provider_configuration_get(app_code=code, app_version=version.version) if has_scope else None
         versions.append({"version": version, "unmet": services.app_version_unmet_conditions(version=version),
                          "has_scope": has_scope, "active": active, "configuration": _editable(active),

@@ -10,9 +10,9 @@ from django.views.decorators.http import require_http_methods
 
 from communications.portal.views import PROVIDERS, Page, nav
 from config.api.errors import ApplicationError
-from marketplace import signup
 from marketplace.api.serializers import SignupSerializer
 from marketplace.api.throttling import SignupClientThrottle, SignupEmailThrottle
+from marketplace.services import signup
 
 SIGNUP = Page("signup/", "developers-signup", "Регистрация разработчика", "developers/signup.html", PROVIDERS)
 CONFIRM = Page("signup/confirm/", "developers-signup-confirm", "Подтверждение адреса",

@@ -23,7 +23,7 @@ def sandbox_tenants():
 def sandbox_chat_room(*, tenant_id: uuid.UUID) -> int | None:
     """How many more chats this tenant may get: None for a real tenant (no limit); for a sandbox,
     SANDBOX_MAX_CHATS minus its chats. Locks the sandbox's company row (the operator actions of
-    marketplace/sandbox.py take the same lock), so concurrent creates cannot pass the limit together.
+    marketplace/services/sandbox.py take the same lock), so concurrent creates cannot pass the limit together.
     Call inside a transaction."""
     company = (apps.get_model("marketplace", "ProviderCompany").objects.select_for_update()
                .filter(sandbox_tenant_id=tenant_id).values_list("pk", flat=True).first())

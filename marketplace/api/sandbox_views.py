@@ -7,9 +7,10 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
 from config.api.errors import ApplicationError
-from marketplace import gateway, sandbox, selectors
+from marketplace import gateway, selectors
 from marketplace.api import serializers as s
 from marketplace.api.views import _DeveloperView, _valid
+from marketplace.services import sandbox
 
 TAGS = ["marketplace: песочница"]
 LIMITS = s.errors(400, 404, 409, 429)

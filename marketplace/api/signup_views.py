@@ -7,9 +7,9 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from marketplace import signup
 from marketplace.api import serializers as s
 from marketplace.api.throttling import SignupClientThrottle, SignupEmailThrottle
+from marketplace.services import signup
 
 TAGS = ["marketplace: регистрация разработчика"]
 

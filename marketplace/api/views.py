@@ -188,7 +188,7 @@ class TestRunListView(_DeveloperView):
                    summary="Прогоны версии на тестовом стенде (новые сверху, до 50)",
                    responses={200: s.TestRunSerializer(many=True), **s.errors(404)})
     def get(self, request, code, version):
-        return Response(s.TestRunSerializer(services.app_version_test_runs(version=self.version(code, version)),
+        return Response(s.TestRunSerializer(selectors.app_version_test_runs(version=self.version(code, version)),
                                             many=True).data)
 
     @extend_schema(operation_id="marketplace_test_runs_start", tags=DEV,
@@ -205,7 +205,7 @@ class TestRunDetailView(_DeveloperView):
                    summary="Отчёт прогона: каждая проверка с запросом, ответом, задержкой и вердиктом",
                    responses={200: s.TestRunDetailSerializer, **s.errors(404)})
     def get(self, request, code, version, run_id):
-        run = services.app_version_test_run(version=self.version(code, version), run_id=run_id)
+        run = selectors.app_version_test_run(version=self.version(code, version), run_id=run_id)
         return Response(s.TestRunDetailSerializer(run).data)
 
 
@@ -240,7 +240,7 @@ class ProviderConfigurationView(_DeveloperView):
     def get(self, request):
         query = _valid(s.ProviderConfigurationQuerySerializer, request.query_params)
         version = self.version(query["appCode"], query["appVersion"])
-        result = services.provider_configuration_read(version=version, with_history=query["history"])
+        result = selectors.provider_configuration_read(version=version, with_history=query["history"])
         return Response(s.ProviderConfigurationSerializer(result).data)
 
 

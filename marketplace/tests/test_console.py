@@ -5,7 +5,7 @@ import json
 import pytest
 from django.test import Client
 
-from marketplace import signup
+from marketplace.services import signup
 from marketplace.tests.conftest import SECRET_KEY, configuration
 
 pytestmark = pytest.mark.django_db

@@ -10,8 +10,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from config.testing.smtp_sink import SmtpSink
-from marketplace import signup
 from marketplace.models import ProviderCompany, SignupConfirmation
+from marketplace.services import signup
 from marketplace.tests.conftest import API
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ import pytest
 from communications.tests.teststand.conftest import upload_configuration
 from config.api.errors import ConflictError, ForbiddenError
 from config.testing.fake_provider import Reaction
-from marketplace import services
+from marketplace import selectors, services
 from marketplace.models import ModerationDecision
 
 pytestmark = pytest.mark.django_db
@@ -17,7 +17,7 @@ def start(django_capture_on_commit_callbacks):
     def run(version, actor=None):
         with django_capture_on_commit_callbacks(execute=True):
             started = services.app_version_test_run_start(version=version, actor=actor, origin="moderator")
-        return services.app_version_test_run(version=version, run_id=started["id"])
+        return selectors.app_version_test_run(version=version, run_id=started["id"])
 
     return run
 

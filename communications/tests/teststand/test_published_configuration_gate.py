@@ -10,7 +10,7 @@ from communications.tests.teststand.conftest import upload_configuration
 from config.api.errors import ConflictError
 from config.selectors import dashboard_figures
 from config.testing.fake_provider import FakeProvider
-from marketplace import gateway, services
+from marketplace import gateway, selectors, services
 from marketplace.admin_moderation import moderation_context
 from marketplace.models import AppVersion
 from marketplace.selectors import app_version_pending_configuration_list
@@ -23,7 +23,7 @@ def start(django_capture_on_commit_callbacks):
     def run(version, actor=None):
         with django_capture_on_commit_callbacks(execute=True):
             started = services.app_version_test_run_start(version=version, actor=actor, origin="moderator")
-        return services.app_version_test_run(version=version, run_id=started["id"])
+        return selectors.app_version_test_run(version=version, run_id=started["id"])
 
     return run
 

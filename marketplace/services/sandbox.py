@@ -15,7 +15,7 @@ from config.api.errors import ApplicationError, ConflictError
 from marketplace import gateway
 from marketplace.models import Application, AppVersion, Installation, ProviderCompany
 from marketplace.selectors import app_version_has_scope, installation_get
-from marketplace.services import installation_uninstall
+from marketplace.services.installations import installation_uninstall
 
 COMMUNICATIONS = "communications"
 
