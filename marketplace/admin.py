@@ -149,7 +149,7 @@ class AppVersionAdmin(AppVersionModerationMixin, admin.ModelAdmin):
 
     @admin.display(description="Невыполненные условия публикации")
     def publish_conditions(self, obj):
-        unmet = services.app_version_unmet_conditions(version=obj)
+        unmet = selectors.app_version_unmet_conditions(version=obj)
         if not unmet:
             return "Все условия выполнены"
         return format_html_join("", "<div>• {}</div>", ((item["message"],) for item in unmet))

@@ -12,8 +12,8 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 
 from config.api.errors import ApplicationError
-from marketplace import gateway, services
-from marketplace.models import AppVersion
+from marketplace import gateway, selectors, services
+from marketplace.models import AppVersion, Scope
 from marketplace.selectors import app_version_pending_configuration_list, app_version_ready_to_publish_list
 
 
@@ -44,7 +44,7 @@ class PendingConfigurationFilter(admin.SimpleListFilter):
 def moderation_context(version: AppVersion) -> dict:
     """What the moderation panel shows: scope, configuration (key masked), test-stand marks, conditions."""
     configuration = pending = None
-    if any(link.scope.code == services.COMMUNICATIONS for link in version.scope_links.all()):
+    if any(link.scope.code == Scope.COMMUNICATIONS for link in version.scope_links.all()):
         code = version.application.code
         configuration = gateway.provider_configuration_get(app_code=code, app_version=version.version)
         pending = gateway.provider_configuration_pending_get(app_code=code, app_version=version.version)
@@ -54,7 +54,7 @@ def moderation_context(version: AppVersion) -> dict:
         "scope_links": list(version.scope_links.select_related("scope", "enabled_by")),
         "configuration": configuration,
         "endpoints": sorted((configuration or {}).get("endpoints", {}).items()),
-        "unmet": services.app_version_unmet_conditions(version=version),
+        "unmet": selectors.app_version_unmet_conditions(version=version),
     }
 
 

@@ -131,8 +131,8 @@ def _config_save(request, application, version):
     serializer = ProviderConfigurationWriteSerializer(data=data)
     if not serializer.is_valid():
         raise _validation(serializer.errors)
-    mode = "update" if gateway.provider_configuration_exists(app_code=application.code,
-                                                              app_version=version.version) else "create"
+    mode = "update" if gateway.provider_configuration_active_version(
+        app_code=application.code, app_version=version.version) is not None else "create"
     services.provider_configuration_save(application=application, version=version, data=serializer.validated_data,
                                          mode=mode, actor=request.user)
     return "Конфигурация сохранена."
@@ -185,7 +185,7 @@ def app_page(request, code):
         runs = selectors.app_version_test_runs(version=version) if has_scope else []
         latest = selectors.app_version_test_run(version=version, run_id=runs[0]["id"]) if runs else None
         active = gateway.provider_configuration_get(app_code=code, app_version=version.version) if has_scope else None
-        versions.append({"version": version, "unmet": services.app_version_unmet_conditions(version=version),
+        versions.append({"version": version, "unmet": selectors.app_version_unmet_conditions(version=version),
                          "has_scope": has_scope, "active": active, "configuration": _editable(active),
                          "runs": runs, "latest": latest})
     return _render(request, APP, status=400 if error else 200, application=application, versions=versions,

@@ -117,7 +117,7 @@ class AppVersionListView(_DeveloperView):
 
 
 def _detail(version):
-    version.unmet_conditions = services.app_version_unmet_conditions(version=version)
+    version.unmet_conditions = selectors.app_version_unmet_conditions(version=version)
     return s.AppVersionDetailSerializer(version).data
 
 

@@ -82,10 +82,10 @@ def test_new_configuration_after_the_mark_reopens_the_condition(app_version, dev
     services.app_version_mark_tested(version=app_version, actor=developer.user, side="provider")
     start(app_version)
     mark(app_version, developer.user)
-    assert services.app_version_unmet_conditions(version=app_version) == []
+    assert selectors.app_version_unmet_conditions(version=app_version) == []
     upload_configuration(developer, conformant, version="1.1.0", method="put")
     # then: the mark no longer covers the active configuration; publishing is refused
-    unmet = services.app_version_unmet_conditions(version=app_version)
+    unmet = selectors.app_version_unmet_conditions(version=app_version)
     assert [item["code"] for item in unmet] == ["sbercrm_testing"]
     assert "1.0.0" in unmet[0]["message"] and "1.1.0" in unmet[0]["message"]
     with pytest.raises(Exception, match="нужен новый прогон"):

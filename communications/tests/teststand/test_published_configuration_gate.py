@@ -62,7 +62,7 @@ def test_upload_to_a_published_version_waits_and_tenants_keep_the_tested_configu
     active = developer.get("/internal/v1/marketplace/provider-configurations",
                            {"appCode": "acme", "appVersion": "1.0.0"}).json()
     assert (active["configurationVersion"], active["pendingConfigurationVersion"]) == ("1.0.0", "1.1.0")
-    assert services.app_version_unmet_conditions(version=published) == []
+    assert selectors.app_version_unmet_conditions(version=published) == []
     assert (existing, _install(published)) == ("1.0.0", "1.0.0")
     # and the moderation queue shows it
     assert list(app_version_pending_configuration_list()) == [published]
