@@ -4,6 +4,7 @@ from celery import shared_task
 
 from communications.services import deliveries, sync
 from communications.services import operator as _operator  # noqa: F401  registers the on_delivered handlers
+from communications.services.retention import deliveries_prune
 
 
 # Longer than connect + read timeout, so a hung call is cut off and the lease logic takes over.
@@ -17,6 +18,12 @@ def delivery_send_task(delivery_id: int) -> str:
 def deliveries_sweep_task() -> int:
     """Beat: re-dispatch deliveries that are due but have no live task."""
     return deliveries.deliveries_sweep()
+
+
+@shared_task(name="communications.deliveries_prune", ignore_result=True)
+def deliveries_prune_task() -> int:
+    """Beat: delete final deliveries older than DELIVERY_RETENTION_DAYS, in batches (issue 19)."""
+    return deliveries_prune()
 
 
 # --- test stand (docs/test-stand.md) ---
