@@ -57,3 +57,36 @@ def test_bulk_of_100_messages_takes_a_constant_number_of_queries(api, django_ass
         response = api.post("/api/v1/bulk/messages", {"messages": [
             message_payload(f"c-{i}", f"c-chat-{i}", participants=5) for i in range(100)]}, format="json")
     assert response.json()["created"] == 100
+
+
+def _seed_messages(integration, chat_id: str, rows: int) -> None:
+    """`rows` stored messages in the chat (and as many in another tenant's chat), straight into the tables."""
+    from communications.models import Chat, Message
+
+    chat = Chat.objects.get(tenant_id=integration.tenant_id, provider=integration.provider, external_id=chat_id)
+    Message.objects.bulk_create(
+        Message(tenant_id=chat.tenant_id, provider=chat.provider, chat=chat, external_id=f"old-{chat_id}-{i}",
+                direction=Message.Direction.INCOMING, text="…") for i in range(rows))
+
+
+@pytest.mark.parametrize("rows", [0, 1000])
+def test_ingest_statements_do_not_grow_with_the_stored_messages(api, integration, rows):
+    """Issue 19: one ingest costs the same with an empty chat and with a long history."""
+    api.post("/api/v1/messages", message_payload("m-0", "c-1"), format="json")
+    _seed_messages(integration, "c-1", rows)
+    count = _count(lambda: api.post("/api/v1/messages", message_payload("m-1", "c-1"), format="json"))
+    duplicate = _count(lambda: api.post("/api/v1/messages", message_payload("m-1", "c-1"), format="json"))
+    assert (count, duplicate) == INGEST_STATEMENTS
+
+
+# Measured on PostgreSQL (statements of one new message into an existing chat, and of its repeat), with the
+# test transaction's savepoints. A change that makes ingest cost more must change this on purpose.
+INGEST_STATEMENTS = (8, 4) if connection.vendor == "postgresql" else (8, 4)
+
+
+@pytest.mark.parametrize("participants", [1, 10, 100])
+def test_ingest_statements_do_not_grow_with_the_participants(api, participants):
+    api.post("/api/v1/messages", message_payload("m-0", "c-1", participants=participants), format="json")
+    count = _count(lambda: api.post("/api/v1/messages", message_payload("m-1", "c-1", participants=participants),
+                                    format="json"))
+    assert count == INGEST_STATEMENTS[0]
