@@ -21,8 +21,8 @@ BENCH_S8_SCALE (size of the large-data scenario S8: 1.0 = 1,000,000 messages in 
 Cost per item (issue 19), measured around every scenario and computed within the run:
 - CPU ms per item of gunicorn (master + workers), the Celery worker (main + pool) and the PostgreSQL backends
   connected to the bench database, from /proc/<pid>/stat (utime + stime, plus cutime + cstime for children that
-  exited and were reaped inside the tree). A backend that exits during a scenario loses its last share (counted
-  in `pg_backends_exited`; with DB_CONN_MAX_AGE=60 there are none).
+  exited and were reaped inside the tree). Backends are also sampled every 0.25 s during a scenario, so one that
+  exits inside it counts up to its last sample (`pg_backends_exited` says how many did).
 - SQL statements per item: counted by the stack itself (bench/sqlcount.py), because pg_stat_statements is not
   preloaded on the bench server.
 Raw results: artifacts/bench/<time>.json for every run (partial ones too); bench/results/latest.json (the last
@@ -180,6 +180,36 @@ def _pg_backends(conn) -> list[int]:
     return [row[0] for row in rows]
 
 
+class BackendWatch:
+    """Samples the bench database's backends every `interval` s during a scenario, keeping the last CPU reading
+    of every backend seen: one that starts and exits inside the scenario (a connection closed at CONN_MAX_AGE)
+    still counts up to its last sample."""
+
+    def __init__(self, interval: float = 0.25):
+        import threading
+
+        self.interval, self.seen, self._stop = interval, {}, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        import psycopg
+
+        with psycopg.connect(f"{PG_URL}/{DB_NAME}", autocommit=True, application_name=RUNNER_APP) as conn:
+            while not self._stop.wait(self.interval):
+                table = _proc_table()
+                for pid in _pg_backends(conn):
+                    if pid in table:
+                        self.seen[pid] = table[pid][1]
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
 def cost_sample(conn, gunicorn, celery) -> dict:
     from bench import sqlcount
 
@@ -189,9 +219,10 @@ def cost_sample(conn, gunicorn, celery) -> dict:
             "sql": sqlcount.total(SQL_COUNT_DIR), "at": time.monotonic()}
 
 
-def cost_diff(before: dict, after: dict, items: int) -> dict:
-    """CPU ms and SQL statements per item between two samples."""
-    pg = sum(cpu - before["pg"].get(pid, 0.0) for pid, cpu in after["pg"].items())
+def cost_diff(before: dict, after: dict, items: int, watched: dict | None = None) -> dict:
+    """CPU ms and SQL statements per item between two samples (`watched`: backends seen in between)."""
+    last = {**(watched or {}), **after["pg"]}
+    pg = sum(cpu - before["pg"].get(pid, 0.0) for pid, cpu in last.items())
     cpu = {"gunicorn": after["gunicorn"] - before["gunicorn"], "celery": after["celery"] - before["celery"],
            "postgres": pg}
     per = max(items, 1)
@@ -200,7 +231,7 @@ def cost_diff(before: dict, after: dict, items: int) -> dict:
         "items": items, "cpu_ms_per_item": round(1000 * sum(cpu.values()) / per, 3),
         "cpu_ms_per_item_web_worker": round(1000 * (cpu["gunicorn"] + cpu["celery"]) / per, 3),
         "sql_per_item": round((after["sql"] - before["sql"]) / per, 2),
-        "pg_backends_exited": len(set(before["pg"]) - set(after["pg"])),
+        "pg_backends_exited": len(set(before["pg"]) | set(last)) - len(after["pg"]),
         "measured_s": round(after["at"] - before["at"], 2),
     })
     return report
@@ -547,9 +578,11 @@ def main() -> int:
             for name, run in plan:
                 load = os.getloadavg()[0]
                 before = cost_sample(sampler, gunicorn, celery)
-                result = run()
+                with BackendWatch() as watch:
+                    result = run()
                 if name != "S8 seed":
-                    result["cost"] = cost_diff(before, cost_sample(sampler, gunicorn, celery), items_of(name, result))
+                    result["cost"] = cost_diff(before, cost_sample(sampler, gunicorn, celery), items_of(name, result),
+                                               watch.seen)
                 result["loadavg_1m_before"] = round(load, 2)
                 result["memory"] = memory_report(gunicorn, celery)
                 scenarios[name] = result
