@@ -57,7 +57,8 @@ openapi: $(STAMP)
 	$(PY) manage.py shell -v 0 -c "from communications.portal.openapi import write_all; [print('wrote', p) for p in write_all()]"
 
 # Benchmarks (issue 9, README "Performance"): gunicorn + PostgreSQL + Redis + Celery + local fakes.
-# Takes a few minutes; not part of `make test` or CI. Writes bench/results/latest.json.
+# Takes a few minutes; not part of `make test` or CI. Writes bench/results/latest.json (raw runs: artifacts/bench/).
+# Reports CPU ms and SQL statements per item (issue 19, docs/performance.md); BENCH_S8_SCALE sizes the S8 volume.
 .PHONY: bench
 bench: $(STAMP)
 	$(PY) bench/run.py

@@ -1,3 +1,5 @@
+import os
+
 from django.apps import AppConfig
 
 
@@ -8,3 +10,9 @@ class BenchConfig(AppConfig):
     name = "bench"
     verbose_name = "Бенчмарк"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from bench import sqlcount
+
+        if os.environ.get(sqlcount.ENV):  # bench/run.py: count the stack's SQL statements
+            sqlcount.install()

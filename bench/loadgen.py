@@ -108,6 +108,7 @@ def main():
         "error_samples": out["errors"][:3],
         "elapsed_s": round(elapsed, 2),
         "req_per_s": round(ok / elapsed, 1),
+        "items": ok * args.items_per_request,
         "items_per_s": round(ok * args.items_per_request / elapsed, 1),
         "p50_ms": round(percentile(latencies, 50), 2),
         "p95_ms": round(percentile(latencies, 95), 2),

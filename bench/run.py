@@ -14,7 +14,19 @@ Environment: BENCH_PG_URL (server, default postgres://postgres@127.0.0.1:5432), 
 BENCH_DURATION (10 s per scenario), BENCH_WORKERS (3 gunicorn workers), BENCH_CONCURRENCY (6),
 BENCH_CELERY_CONCURRENCY (2 prefork processes), BENCH_ONLY (comma-separated scenario name prefixes, e.g.
 "S5"; a partial run writes bench/results/partial.json and leaves latest.json alone),
-BENCH_DB_CONN_MAX_AGE (DB_CONN_MAX_AGE of the stack, default 60 = the compose production layout; 0 = no reuse).
+BENCH_DB_CONN_MAX_AGE (DB_CONN_MAX_AGE of the stack, default 60 = the compose production layout; 0 = no reuse),
+BENCH_S8_SCALE (size of the large-data scenario S8: 1.0 = 1,000,000 messages in 100,000 chats over 50 tenants and
+200,000 delivery rows; 0 skips S8).
+
+Cost per item (issue 19), measured around every scenario and computed within the run:
+- CPU ms per item of gunicorn (master + workers), the Celery worker (main + pool) and the PostgreSQL backends
+  connected to the bench database, from /proc/<pid>/stat (utime + stime, plus cutime + cstime for children that
+  exited and were reaped inside the tree). Backends are also sampled every 0.25 s during a scenario, so one that
+  exits inside it counts up to its last sample (`pg_backends_exited` says how many did).
+- SQL statements per item: counted by the stack itself (bench/sqlcount.py), because pg_stat_statements is not
+  preloaded on the bench server.
+Raw results: artifacts/bench/<time>.json for every run (partial ones too); bench/results/latest.json (the last
+full run, committed) is what the README table shows; bench/results/partial.json the last partial run.
 """
 
 import json
@@ -40,6 +52,10 @@ from config.testing.fake_telegram import FakeTelegram  # noqa: E402
 
 PY = sys.executable
 RESULTS = ROOT / "bench" / "results"
+ARTIFACTS = ROOT / "artifacts" / "bench"
+SQL_COUNT_DIR = ARTIFACTS / "sqlcount"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+RUNNER_APP = "bench-runner"  # application_name of this process's own PostgreSQL connections (not measured)
 PG_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432").rstrip("/")
 DB_NAME = os.environ.get("BENCH_DB", "sbercrm_bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -53,6 +69,7 @@ S5_RATE = 50.0  # operator messages per second
 S7_MESSAGES, S7_CHATS = 10_000, 100
 ONLY = tuple(name.strip() for name in os.environ.get("BENCH_ONLY", "").split(",") if name.strip())
 BULK_SIZE = 100
+S8_SCALE = float(os.environ.get("BENCH_S8_SCALE", "1"))
 
 
 # --- processes ---------------------------------------------------------------------------------
@@ -129,6 +146,97 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
     raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+# --- cost per item: CPU from /proc, SQL statements ------------------------------------------------
+
+def _proc_table() -> dict[int, tuple[int, float]]:
+    """pid → (ppid, CPU seconds: utime + stime + cutime + cstime) of every process we may read."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            table[int(entry.name)] = (int(fields[1]), sum(int(v) for v in fields[11:15]) / CLOCK_TICKS)
+    return table
+
+
+def _tree_cpu(table: dict, root: int) -> float:
+    """CPU seconds of a process and all its descendants (each live process once; exited children through
+    their parent's cutime/cstime)."""
+    pids, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, (ppid, _) in table.items():
+            if ppid == parent and pid not in pids:
+                pids.add(pid)
+                frontier.append(pid)
+    return sum(table[pid][1] for pid in pids if pid in table)
+
+
+def _pg_backends(conn) -> list[int]:
+    rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND backend_type = 'client backend' "
+                        "AND application_name <> %s", [DB_NAME, RUNNER_APP]).fetchall()
+    return [row[0] for row in rows]
+
+
+class BackendWatch:
+    """Samples the bench database's backends every `interval` s during a scenario, keeping the last CPU reading
+    of every backend seen: one that starts and exits inside the scenario (a connection closed at CONN_MAX_AGE)
+    still counts up to its last sample."""
+
+    def __init__(self, interval: float = 0.25):
+        import threading
+
+        self.interval, self.seen, self._stop = interval, {}, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        import psycopg
+
+        with psycopg.connect(f"{PG_URL}/{DB_NAME}", autocommit=True, application_name=RUNNER_APP) as conn:
+            while not self._stop.wait(self.interval):
+                table = _proc_table()
+                for pid in _pg_backends(conn):
+                    if pid in table:
+                        self.seen[pid] = table[pid][1]
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def cost_sample(conn, gunicorn, celery) -> dict:
+    from bench import sqlcount
+
+    table = _proc_table()
+    return {"gunicorn": _tree_cpu(table, gunicorn.pid), "celery": _tree_cpu(table, celery.pid),
+            "pg": {pid: table[pid][1] for pid in _pg_backends(conn) if pid in table},
+            "sql": sqlcount.total(SQL_COUNT_DIR), "at": time.monotonic()}
+
+
+def cost_diff(before: dict, after: dict, items: int, watched: dict | None = None) -> dict:
+    """CPU ms and SQL statements per item between two samples (`watched`: backends seen in between)."""
+    last = {**(watched or {}), **after["pg"]}
+    pg = sum(cpu - before["pg"].get(pid, 0.0) for pid, cpu in last.items())
+    cpu = {"gunicorn": after["gunicorn"] - before["gunicorn"], "celery": after["celery"] - before["celery"],
+           "postgres": pg}
+    per = max(items, 1)
+    report = {f"cpu_ms_per_item_{name}": round(1000 * value / per, 3) for name, value in cpu.items()}
+    report.update({
+        "items": items, "cpu_ms_per_item": round(1000 * sum(cpu.values()) / per, 3),
+        "cpu_ms_per_item_web_worker": round(1000 * (cpu["gunicorn"] + cpu["celery"]) / per, 3),
+        "sql_per_item": round((after["sql"] - before["sql"]) / per, 2),
+        "pg_backends_exited": len(set(before["pg"]) | set(last)) - len(after["pg"]),
+        "measured_s": round(after["at"] - before["at"], 2),
+    })
+    return report
+
+
 # --- database, environment, seed --------------------------------------------------------------
 
 def database_recreate() -> None:
@@ -160,6 +268,7 @@ def stack_env(telegram: FakeTelegram) -> dict:
         "BENCH_ENDPOINTS": "1",
         "LOG_LEVEL": "WARNING",
         "DB_CONN_MAX_AGE": os.environ.get("BENCH_DB_CONN_MAX_AGE", "60"),
+        "BENCH_SQL_COUNT_DIR": str(SQL_COUNT_DIR),
     }
 
 
@@ -232,10 +341,10 @@ def pct(values: list[float], p: float) -> float:
     return round(values[min(len(values) - 1, max(0, round(p / 100 * len(values)) - 1))], 2)
 
 
-def s5_outbound(base, seeded, fake, rate: float = S5_RATE) -> dict:
+def s5_outbound(base, seeded, fake, rate: float = S5_RATE, duration: float = DURATION) -> dict:
     """Operator messages at `rate`/s → sendMessage at the fake provider; end-to-end latency."""
     before = len(fake.accepted_list("sendMessage"))
-    result = loadgen(base, "s5", token=seeded["crm_token"], rate=rate, concurrency=8,
+    result = loadgen(base, "s5", token=seeded["crm_token"], rate=rate, concurrency=8, duration=duration,
                      params={"chats": CHATS, "tenant_id": seeded["tenant_id"], "provider_code": "bench"})
     wait_for(lambda: len(fake.accepted_list("sendMessage")) >= before + result["ok"], 120, "sendMessage calls")
     arrived = fake.accepted_list("sendMessage")[before:]
@@ -279,42 +388,122 @@ def s7_initial_sync(seeded, fake) -> dict:
             "from_token_issue_s": round(finished - started, 2)}
 
 
+def s8_seed(seeded) -> dict:
+    """Volume (issue 19): 1,000,000 messages in 100,000 chats over 50 tenants (the bench tenant one of them) and
+    200,000 delivery rows, half final, times BENCH_S8_SCALE. Then VACUUM ANALYZE, as autovacuum would."""
+    import psycopg
+    from django.db import connection, transaction
+
+    from config.testing.volume import Volume, volume_seed
+
+    volume = Volume(tenants=[uuid.UUID(seeded["tenant_id"]), *(uuid.uuid4() for _ in range(49))],
+                    chats=max(int(100_000 * S8_SCALE), 50), messages_per_chat=10,
+                    deliveries=max(int(200_000 * S8_SCALE), 2), prefix="s8")
+    started = time.monotonic()
+    with transaction.atomic():
+        counts = volume_seed(connection, provider_id=seeded["provider"].pk, volume=volume)
+    with psycopg.connect(f"{PG_URL}/{DB_NAME}", autocommit=True, application_name=RUNNER_APP) as conn:
+        conn.execute("VACUUM ANALYZE")
+    counts["seed_s"] = round(time.monotonic() - started, 1)
+    counts["scale"] = S8_SCALE
+    return counts
+
+
+def items_of(name: str, result: dict) -> int:
+    if name.startswith(("S5", "S8 S5")):
+        return result["delivered"]
+    if name.startswith("S7"):
+        return result["messages"]
+    return result.get("items", 0)
+
+
 def table(results: dict) -> str:
-    rows = [f"{'scenario':<24}{'req/s':>9}{'items/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'err':>6}"
-            f"{'gunicorn MB':>13}{'celery MB':>11}"]
+    rows = [f"{'scenario':<26}{'req/s':>8}{'items/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'err':>5}"
+            f"{'CPU ms/item':>12}{'web+wrk':>9}{'pg':>7}{'SQL/item':>9}{'gunicorn MB':>12}{'celery MB':>10}"]
     for name, r in results["scenarios"].items():
-        mem = r.get("memory", {})
-        rows.append(f"{name:<24}{r.get('req_per_s', ''):>9}{r.get('items_per_s', ''):>10}{r.get('p50_ms', ''):>9}"
-                    f"{r.get('p95_ms', ''):>9}{r.get('p99_ms', ''):>9}{r.get('errors', ''):>6}"
-                    f"{mem.get('gunicorn_worker', {}).get('peak_mb', ''):>13}"
-                    f"{mem.get('celery_worker', {}).get('peak_mb', ''):>11}")
+        mem, cost = r.get("memory", {}), r.get("cost", {})
+        rows.append(f"{name[:26]:<26}{r.get('req_per_s', ''):>8}{r.get('items_per_s', ''):>9}{r.get('p50_ms', ''):>8}"
+                    f"{r.get('p99_ms', ''):>8}{r.get('errors', ''):>5}{cost.get('cpu_ms_per_item', ''):>12}"
+                    f"{cost.get('cpu_ms_per_item_web_worker', ''):>9}{cost.get('cpu_ms_per_item_postgres', ''):>7}"
+                    f"{cost.get('sql_per_item', ''):>9}"
+                    f"{mem.get('gunicorn_worker', {}).get('peak_mb', ''):>12}"
+                    f"{mem.get('celery_worker', {}).get('peak_mb', ''):>10}")
     for name, s5 in results["scenarios"].items():
-        if name.startswith("S5"):
+        if "S5" in name:
             rows.append(f"{name} end to end: {s5['delivered']} delivered, {s5['delivered_per_s']}/s, "
                         f"p50 {s5['e2e_p50_ms']} ms, p95 {s5['e2e_p95_ms']} ms, p99 {s5['e2e_p99_ms']} ms")
+    rows.append("ratios (this run): " + ", ".join(f"{k} {v}" for k, v in results["ratios"].items()))
     rows.append("goals:")
     for goal in results["goals"]:
         rows.append(f"  {'MET ' if goal['met'] else 'MISS'} {goal['goal']}: {goal['value']}")
     return "\n".join(rows)
 
 
-def goals(sc: dict) -> list[dict]:
-    if ONLY:
-        return []  # a partial run has no ratios to compare
-    s1, s3, s4 = sc["S1 ingest"], sc["S3 bulk"], sc["S4 floor"]
-    s5, s7 = sc["S5 outbound"], sc["S7 initial sync"]
-    ratio = s1["req_per_s"] / s4["req_per_s"] if s4["req_per_s"] else 0
-    bulk = s3["items_per_s"] / s1["items_per_s"] if s1["items_per_s"] else 0
-    return [
-        {"goal": "S1 >= 60% of the S4 floor", "value": f"{ratio:.0%}", "met": ratio >= 0.6},
-        {"goal": "S3 messages/s >= 10x S1", "value": f"{bulk:.1f}x", "met": bulk >= 10},
-        {"goal": "S5 p99 < 100 ms at 50 msg/s", "value": f"{s5['e2e_p99_ms']} ms", "met": s5["e2e_p99_ms"] < 100},
-        {"goal": "S7 >= 2,000 messages/s", "value": f"{s7['items_per_s']}/s", "met": s7["items_per_s"] >= 2000},
-    ]
+def _ratio(a, b) -> float | None:
+    return round(a / b, 3) if a is not None and b else None
+
+
+S8_PAIRS = (("S8 S1 ingest", "S1 ingest", "p99_ms"), ("S8 S5 outbound", "S5 outbound", "e2e_p99_ms"),
+            ("S8 chat list", "Chat list (operator)", "p99_ms"))
+
+
+def ratios(sc: dict) -> dict:
+    """The issue's ratios, each from this one run (None when a scenario did not run)."""
+    def get(name, key):
+        return sc.get(name, {}).get(key)
+
+    def cpu(name):
+        return sc.get(name, {}).get("cost", {}).get("cpu_ms_per_item")
+
+    found = {
+        "S1/S4": _ratio(get("S1 ingest", "req_per_s"), get("S4 floor", "req_per_s")),
+        "S5 delivered/S4": _ratio(get("S5 outbound", "delivered_per_s"), get("S4 floor", "req_per_s")),
+        "S6/S4": _ratio(get("S6 notifications", "req_per_s"), get("S4 floor", "req_per_s")),
+        "S7/S3": _ratio(get("S7 initial sync", "items_per_s"), get("S3 bulk", "items_per_s")),
+        "S3/S1 items": _ratio(get("S3 bulk", "items_per_s"), get("S1 ingest", "items_per_s")),
+        "CPU S1/S4": _ratio(cpu("S1 ingest"), cpu("S4 floor")),
+        "CPU S6/S4": _ratio(cpu("S6 notifications"), cpu("S4 floor")),
+    }
+    for big, empty, p99 in S8_PAIRS:
+        found[f"CPU {big}/empty"] = _ratio(cpu(big), cpu(empty))
+        found[f"p99 {big}/empty"] = _ratio(get(big, p99), get(empty, p99))
+    return {k: v for k, v in found.items() if v is not None}
+
+
+def goals(sc: dict, found: dict) -> list[dict]:
+    def ratio_goal(key, text, minimum=None, maximum=None):
+        value = found.get(key)
+        if value is None:
+            return []
+        met = (minimum is None or value >= minimum) and (maximum is None or value <= maximum)
+        return [{"goal": text, "value": value, "met": met}]
+
+    result = [*ratio_goal("S1/S4", "S1 / S4 >= 0.6", minimum=0.6),
+              *ratio_goal("S5 delivered/S4", "S5 delivered/s / S4 >= 0.5", minimum=0.5),
+              *ratio_goal("S6/S4", "S6 / S4 >= 0.5", minimum=0.5),
+              *ratio_goal("S7/S3", "S7 / S3 items/s >= 1.5", minimum=1.5),
+              *ratio_goal("S3/S1 items", "S3 messages/s >= 10x S1", minimum=10)]
+    if "S5 outbound" in sc:
+        s5 = sc["S5 outbound"]
+        result.append({"goal": "S5 e2e p99 < 100 ms at 50 msg/s", "value": s5["e2e_p99_ms"],
+                       "met": s5["e2e_p99_ms"] < 100})
+        web_worker = s5["cost"]["cpu_ms_per_item_web_worker"]
+        result.append({"goal": "S5 CPU ms per delivered call, web + worker <= 6", "value": web_worker,
+                       "met": web_worker <= 6})
+    for big, _empty, _p99 in S8_PAIRS:
+        result += ratio_goal(f"CPU {big}/empty", f"{big}: CPU/item within 15% of the empty run", maximum=1.15)
+        result += ratio_goal(f"p99 {big}/empty", f"{big}: p99 within 15% of the empty run", maximum=1.15)
+    return result
 
 
 def main() -> int:
+    import psycopg
+
     RESULTS.mkdir(parents=True, exist_ok=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    SQL_COUNT_DIR.mkdir(parents=True, exist_ok=True)
+    for stale in SQL_COUNT_DIR.iterdir():
+        stale.unlink()
     procs: list = []
     fake, telegram = FakeProvider().start(), FakeTelegram().start()
     try:
@@ -322,6 +511,8 @@ def main() -> int:
         database_recreate()
         env = stack_env(telegram)
         os.environ.update(env)
+        os.environ.pop("BENCH_SQL_COUNT_DIR")  # this process's own statements are not the stack's
+        os.environ["PGAPPNAME"] = RUNNER_APP  # nor are its backends (libpq reads it)
         import redis
 
         redis.Redis.from_url(REDIS_URL).flushdb()
@@ -350,13 +541,22 @@ def main() -> int:
         wait_for(lambda: len(fake.accepted_list("getChannels")) >= 1, 30, "the seeded tenant's getChannels")
         print(f"== warm-up, then scenarios of {DURATION:.0f} s, concurrency {CONCURRENCY}")
         s1_params = {"chats": CHATS, "bulk_size": BULK_SIZE}
+        chat_params = {"tenant_id": seeded["tenant_id"], "provider_code": "bench"}
         loadgen(base, "s1", token=seeded["token"], params=s1_params, duration=3)
         loadgen(base, "s4", token=seeded["token"], duration=2)
+        loadgen(base, "chats", token=seeded["crm_token"], params=chat_params, duration=1)
+        s5_outbound(base, seeded, fake, rate=20, duration=2)  # warm-up: the first provider calls of each worker process
+
+        def s1():
+            return loadgen(base, "s1", token=seeded["token"], params=s1_params)
+
+        def chat_list():
+            return loadgen(base, "chats", token=seeded["crm_token"], params=chat_params)
 
         plan = [
             ("loadgen ceiling (/bench/ping)", lambda: loadgen(base, "ping")),
             ("/healthz (DB + broker)", lambda: loadgen(base, "healthz")),
-            ("S1 ingest", lambda: loadgen(base, "s1", token=seeded["token"], params=s1_params)),
+            ("S1 ingest", s1),
             ("S2 ingest, new chat", lambda: loadgen(base, "s2", token=seeded["token"])),
             ("S3 bulk", lambda: loadgen(base, "s3", token=seeded["token"], params=s1_params, items=BULK_SIZE)),
             ("S4 floor", lambda: loadgen(base, "s4", token=seeded["token"])),
@@ -364,32 +564,49 @@ def main() -> int:
             ("S5 outbound at 20 msg/s", lambda: s5_outbound(base, seeded, fake, rate=20)),
             ("S6 notifications", lambda: s6_notifications(base, seeded, telegram)),
             ("S7 initial sync", lambda: s7_initial_sync(seeded, fake)),
-            ("S1 ingest (again)", lambda: loadgen(base, "s1", token=seeded["token"], params=s1_params)),
+            ("Chat list (operator)", chat_list),
+            ("S1 ingest (again)", s1),
         ]
+        if S8_SCALE > 0:
+            plan += [("S8 seed", lambda: s8_seed(seeded)), ("S8 S1 ingest", s1),
+                     ("S8 S5 outbound", lambda: s5_outbound(base, seeded, fake)), ("S8 chat list", chat_list)]
         if ONLY:
-            plan = [(name, run) for name, run in plan if name.startswith(ONLY)]
+            wanted = ONLY + (("S1 ingest", "S5 outbound", "Chat list", "S8 S") if "S8" in ONLY else ())
+            plan = [(name, run) for name, run in plan if name.startswith(wanted)]
         scenarios = {}
-        for name, run in plan:
-            load = os.getloadavg()[0]
-            result = run()
-            result["loadavg_1m_before"] = round(load, 2)
-            result["memory"] = memory_report(gunicorn, celery)
-            scenarios[name] = result
-            print(f"  {name}: {json.dumps({k: v for k, v in result.items() if k != 'memory'})}")
+        with psycopg.connect(f"{PG_URL}/{DB_NAME}", autocommit=True, application_name=RUNNER_APP) as sampler:
+            for name, run in plan:
+                load = os.getloadavg()[0]
+                before = cost_sample(sampler, gunicorn, celery)
+                with BackendWatch() as watch:
+                    result = run()
+                if name != "S8 seed":
+                    result["cost"] = cost_diff(before, cost_sample(sampler, gunicorn, celery), items_of(name, result),
+                                               watch.seen)
+                result["loadavg_1m_before"] = round(load, 2)
+                result["memory"] = memory_report(gunicorn, celery)
+                scenarios[name] = result
+                print(f"  {name}: {json.dumps({k: v for k, v in result.items() if k != 'memory'})}")
         results = {
             "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
             "stack": {"gunicorn_workers": WORKERS, "gunicorn_worker_class": "sync",
                       "celery_concurrency": CELERY_CONCURRENCY, "concurrency": CONCURRENCY, "duration_s": DURATION,
                       "s5_rate_per_s": S5_RATE, "bulk_size": BULK_SIZE, "seeded_chats": CHATS,
-                      "db_conn_max_age": env["DB_CONN_MAX_AGE"]},
+                      "db_conn_max_age": env["DB_CONN_MAX_AGE"], "s8_scale": S8_SCALE, "only": list(ONLY),
+                      "sql_count": "statements through Django's cursor in gunicorn + Celery (bench/sqlcount.py); "
+                                   "pg_stat_statements is not preloaded on this server"},
             "scenarios": scenarios,
         }
-        results["goals"] = goals(scenarios)
+        results["ratios"] = ratios(scenarios)
+        results["goals"] = goals(scenarios, results["ratios"])
+        text = json.dumps(results, indent=2, ensure_ascii=False) + "\n"
+        raw = ARTIFACTS / f"{results['generated_at'].replace(':', '')}{'-partial' if ONLY else ''}.json"
+        raw.write_text(text)
         output = RESULTS / ("partial.json" if ONLY else "latest.json")
-        output.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+        output.write_text(text)
         print(table(results))
-        print(f"== wrote {output}")
+        print(f"== wrote {output} and {raw}")
         return 0
     finally:
         stop_all(procs)

@@ -65,6 +65,13 @@ def s5_operator(params, seed, n):
         "text": f"bench {time.monotonic():.6f}", "operatorId": "operator-1"}
 
 
+def chat_list(params, seed, n):
+    """The CRM operator's chat list of the seeded tenant (newest change first, unread counts), pages 1–2 (the
+    seeded tenant has 100 chats before S8)."""
+    return "GET", (f"/internal/v1/operator/chats?tenantId={params['tenant_id']}&providerCode={params['provider_code']}"
+                   f"&page={1 + _pick(seed, n, 2)}"), None
+
+
 def s6_notification(params, seed, n):
     recipient = params["recipients"][_pick(seed, n, len(params["recipients"]))]
     return "POST", "/notifications/send", {
@@ -75,4 +82,5 @@ def s6_notification(params, seed, n):
 SCENARIOS = {
     "ping": ping, "healthz": healthz, "s1": s1_ingest, "s2": s2_ingest_new_chat, "s3": s3_bulk,
     "s4": s4_floor, "s5": s5_operator, "s6": s6_notification,
+    "chats": chat_list,
 }

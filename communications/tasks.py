@@ -5,6 +5,7 @@ from celery import shared_task
 from communications.services import deliveries, files
 from communications.services import operator as _operator  # noqa: F401  registers the on_delivered handlers
 from communications.services import sync as _sync  # noqa: F401  registers the `channels.activate` handler
+from communications.services.retention import deliveries_prune
 
 
 # Longer than connect + read timeout, so a hung call is cut off and the lease logic takes over.
@@ -21,6 +22,12 @@ def deliveries_sweep_task() -> int:
     """Beat: re-dispatch engine rows of every kind that are due but have no live task (a lost
     dispatch, a worker that died mid-attempt: an initial-sync page, a test-stand run, a call)."""
     return deliveries.deliveries_sweep()
+
+
+@shared_task(name="communications.deliveries_prune", ignore_result=True)
+def deliveries_prune_task() -> int:
+    """Beat: delete final deliveries older than DELIVERY_RETENTION_DAYS, in batches (issue 19)."""
+    return deliveries_prune()
 
 
 # --- operator Idempotency-Keys (docs/reliability-and-security.md) ---

@@ -376,6 +376,13 @@ CELERY_BEAT_SCHEDULE["communications-deliveries-sweep"] = {
     "task": "communications.deliveries_sweep",
     "schedule": float(DELIVERY_SWEEP_INTERVAL),
 }
+# Retention (issue 19): final deliveries and their attempts older than this are deleted hourly, in batches.
+DELIVERY_RETENTION_DAYS = env.int("DELIVERY_RETENTION_DAYS", default=30)
+DELIVERY_RETENTION_BATCH = env.int("DELIVERY_RETENTION_BATCH", default=1000)  # rows per short transaction
+CELERY_BEAT_SCHEDULE["communications-deliveries-prune"] = {
+    "task": "communications.deliveries_prune",
+    "schedule": 60 * 60.0,
+}
 
 # --- Test stand: provider conformance runs (docs/test-stand.md) ---
 # Each call uses the provider timeouts above; the whole run stops calling after this budget.

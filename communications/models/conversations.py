@@ -147,6 +147,8 @@ class Chat(models.Model):
         constraints = [
             models.UniqueConstraint(fields=("tenant_id", "provider", "external_id"), name="uniq_chat_external_id"),
         ]
+        # Issue 19: the operator's chat list (newest change first) reads one page, not the tenant's chats.
+        indexes = [models.Index(fields=("tenant_id", "provider", "-updated_at", "-id"), name="chat_operator_list_idx")]
 
     def __str__(self) -> str:
         return self.title or self.external_id

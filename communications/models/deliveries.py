@@ -73,7 +73,8 @@ class Delivery(models.Model):
     # Celery retries; the sweeper takes it only once that process is surely gone.
     synchronous = models.BooleanField("синхронная", default=False)
     attempts = models.PositiveIntegerField("попыток в текущем цикле", default=0)
-    next_attempt_at = models.DateTimeField("следующая попытка", db_index=True)
+    # Indexed with the status (delivery_due_idx): a plain index on it led the sweep through every final row.
+    next_attempt_at = models.DateTimeField("следующая попытка")
     lease_expires_at = models.DateTimeField("аренда попытки до", null=True, blank=True)
     swept_at = models.DateTimeField("последний перезапуск сборщиком", null=True, blank=True)
     last_error = models.TextField("последняя ошибка", blank=True)
@@ -95,6 +96,13 @@ class Delivery(models.Model):
             models.Index(fields=("kind", "tenant_id", "provider", "ordering_key", "id"), name="delivery_chain_idx",
                          condition=~Q(ordering_key="")),
             models.Index(fields=("provider", "created_at"), name="delivery_provider_recent_idx"),
+            # Issue 19: the chain check and "next of the chain" read only rows that still hold their chain,
+            # however many delivered rows the chain has behind it.
+            models.Index(fields=("kind", "tenant_id", "provider", "ordering_key", "id"), name="delivery_chain_open_idx",
+                         condition=~Q(ordering_key="") & ~Q(status__in=("delivered", "refused", "unknown", "cancelled"))),
+            # Issue 19: the retention job takes the oldest final rows first.
+            models.Index(fields=("updated_at",), name="delivery_final_age_idx",
+                         condition=Q(status__in=("delivered", "dead", "refused", "unknown", "cancelled"))),
         ]
 
     def __str__(self) -> str:

@@ -5,7 +5,8 @@ An id of another tenant or provider raises `NotFoundError`, exactly like an unkn
 
 import uuid
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from communications.models import (
     Channel,
@@ -63,10 +64,15 @@ def chat_list(*, tenant_id: uuid.UUID, provider: Provider) -> QuerySet:
 
 def chat_list_for_operator(*, tenant_id: uuid.UUID, provider: Provider, channel_id: str = "", search: str = "",
                            unread: bool | None = None) -> QuerySet:
-    """The tenant's chats for the CRM operator, newest change first, each with `unread_count`."""
-    unread_incoming = Q(messages__seen_flag=False, messages__direction=Message.Direction.INCOMING)
+    """The tenant's chats for the CRM operator, newest change first, each with `unread_count`.
+
+    The count is a correlated subquery, so PostgreSQL computes it only for the page it returns (walking
+    `chat_operator_list_idx` in order) instead of grouping every message of the tenant (issue 19)."""
+    unread_of_chat = (Message.objects.filter(chat=OuterRef("pk"), seen_flag=False,
+                                             direction=Message.Direction.INCOMING)
+                      .order_by().values("chat").annotate(n=Count("pk")).values("n"))
     chats = chat_list(tenant_id=tenant_id, provider=provider).annotate(
-        unread_count=Count("messages", filter=unread_incoming))
+        unread_count=Coalesce(Subquery(unread_of_chat, output_field=IntegerField()), Value(0)))
     if channel_id:
         chats = chats.filter(channel__external_id=channel_id)
     if search:

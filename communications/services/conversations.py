@@ -11,13 +11,14 @@ public API serializers):
             "participants": [{"external_id", "name", "username", "phone", "metadata"}]}
 """
 
+import functools
 import hashlib
 import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from communications.clients import webhook_secret_generate
@@ -277,7 +278,43 @@ def _message_build(*, tenant_id, provider, chat: Chat, data: dict) -> Message:
     )
 
 
-@transaction.atomic
+@functools.cache
+def _known_chat_insert_sql() -> tuple[str, list, list[str]]:
+    """(SQL, message fields it inserts, chat attnames it returns), from the models' metadata only."""
+    fields = [f for f in Message._meta.concrete_fields if f.name not in ("id", "chat")]
+    q = connection.ops.quote_name
+    chat_fields = Chat._meta.concrete_fields
+    casts = ", ".join(f"%s::{f.db_type(connection)}" for f in fields)
+    sql = (f"WITH stored AS (INSERT INTO {q(Message._meta.db_table)} "  # noqa: S608 (names from the models)
+           f"({', '.join(q(f.column) for f in fields)}, chat_id) "
+           f"SELECT {casts}, c.id FROM {q(Chat._meta.db_table)} c "
+           "WHERE c.tenant_id = %s AND c.provider_id = %s AND c.external_id = %s "
+           "ON CONFLICT (tenant_id, provider_id, external_id) DO NOTHING RETURNING id, chat_id) "
+           f"SELECT stored.id, {', '.join('c.' + q(f.column) for f in chat_fields)} "
+           f"FROM stored JOIN {q(Chat._meta.db_table)} c ON c.id = stored.chat_id")
+    return sql, fields, [f.attname for f in chat_fields]
+
+
+def _message_insert_into_known_chat(*, tenant_id, provider, data: dict) -> Message | None:
+    """The common case in one statement (issue 19, bench S1): a new message into a chat we know.
+    INSERT … SELECT the chat … ON CONFLICT DO NOTHING, returning the message's id with its chat row.
+    None when the chat is unknown or the id is taken (a repeat): the caller takes the general path.
+    PostgreSQL only."""
+    sql, fields, chat_attnames = _known_chat_insert_sql()
+    message = _message_build(tenant_id=tenant_id, provider=provider, chat=None, data=data)
+    values = [f.get_db_prep_save(f.pre_save(message, add=True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*values, tenant_id, provider.pk, data["chat"]["external_id"]])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    message.pk = row[0]
+    message.chat = Chat.from_db(connection.alias, chat_attnames, row[1:])
+    message.chat.provider = provider
+    message._state.adding, message._state.db = False, connection.alias
+    return message
+
+
 def message_create(*, tenant_id: uuid.UUID, provider: Provider, data: dict) -> tuple[Message, bool]:
     """Store one message; create its chat (with participants) if the chat is new.
 
@@ -285,6 +322,20 @@ def message_create(*, tenant_id: uuid.UUID, provider: Provider, data: dict) -> t
     reply_to (services/attachments.py). Text is stored exactly as sent. Returns (message, created); a repeat with the same body returns the
     existing message untouched, another body is 409 `id_conflict`.
     """
+    # The common case in one INSERT on PostgreSQL: a new message, without attachments, into a known chat. Its
+    # replies are linked right after (it may quote a message, or be quoted by one stored before it).
+    if connection.vendor == "postgresql" and not data.get("attachments"):
+        message = _message_insert_into_known_chat(tenant_id=tenant_id, provider=provider, data=data)
+        if message is not None:
+            if attachment_services.replies_resolve(tenant_id=tenant_id, provider=provider,
+                                                   external_ids=[message.external_id]):
+                message.refresh_from_db(fields=["reply_to"])
+            return message, True
+    return _message_create(tenant_id=tenant_id, provider=provider, data=data)
+
+
+@transaction.atomic
+def _message_create(*, tenant_id: uuid.UUID, provider: Provider, data: dict) -> tuple[Message, bool]:
     lookup = {"tenant_id": tenant_id, "provider": provider, "external_id": data["external_id"]}
     existing = Message.objects.select_related("chat").filter(**lookup).first()
     if existing is not None:

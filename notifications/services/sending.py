@@ -66,14 +66,16 @@ def notification_send(*, requested_by, user_id, service: str, subject: str, type
                   request_fingerprint=fingerprint, is_async=is_async, notify_request=notify_request)
     try:
         with transaction.atomic():
-            notification = Notification.objects.create(**fields)
+            notification = Notification(**fields)  # its id (a UUID) exists before the INSERT
             if channel.target(recipient) is None:
+                notification.save(force_insert=True)
                 _finish(notification, status=Status.FAILED, http_status=404, error=channel.not_linked())
                 return notification
             if is_async:
                 notification.http_status = 202
-                notification.save(update_fields=["http_status"])
-            _delivery_create(notification, synchronous=not is_async)
+            # The engine's row first, so the history row is written once, already linked (issue 19).
+            _delivery_create(notification, synchronous=not is_async, save=False)
+            notification.save(force_insert=True)
             if is_async:
                 return notification
     except IntegrityError:  # a concurrent request with the same Idempotency-Key won
@@ -131,13 +133,15 @@ def _replay_or_retry(existing: Notification, fingerprint: str) -> Notification:
     return _deliver_sync(existing)
 
 
-def _delivery_create(notification: Notification, *, synchronous: bool) -> None:
-    """The engine's row for this send (kind `notification`); the notification keeps the history."""
+def _delivery_create(notification: Notification, *, synchronous: bool, save: bool = True) -> None:
+    """The engine's row for this send (kind `notification`); the notification keeps the history.
+    `save=False`: the caller inserts the notification itself, after this (same transaction)."""
     delivery = engine.delivery_create(kind=Delivery.Kind.NOTIFICATION, tenant_id=None, provider_id=None,
                                       endpoint=notification.service, url="", synchronous=synchronous,
                                       payload={"notification": str(notification.pk)}, request_id=request_id_get())
     notification.delivery = delivery
-    notification.save(update_fields=["delivery"])
+    if save:
+        notification.save(update_fields=["delivery"])
 
 
 def _redeliver(notification: Notification, *, synchronous: bool) -> None:
@@ -194,11 +198,11 @@ class _NotificationKind(Kind):
             return Attempt(channel.outcome(error), error=str(error)[:2000], retry_after=error.retry_after,
                            latency_ms=_ms_since(started))
         return Attempt(SUCCESS, latency_ms=_ms_since(started), external_id=result.external_id,
-                       response=(target, result, rendered))
+                       response=(target, result, rendered, notification))
 
     def on_success(self, delivery, attempt: Attempt) -> None:
-        target, result, rendered = attempt.response
-        notification = _notification_of(delivery)
+        # The row read for the send: only its fixed fields (recipient, subject, text) are used here.
+        target, result, rendered, notification = attempt.response
         channel = get_channel(notification.service)
         channel.deactivate(notification.recipient, result.dead_addresses, reason=channel.dead_address_reason)
         channel.record_sent(notification=notification, target=target, result=result, rendered=rendered)

@@ -45,3 +45,55 @@ def test_operator_message_is_written_in_a_fixed_number_of_queries(chat, django_c
     with django_assert_max_num_queries(11), django_capture_on_commit_callbacks(execute=False) as dispatches:
         operator.operator_message_send(tenant_id=tenant_id, provider=provider, chat_id="chat-1", text="Привет")
     assert len(dispatches) == 1 and Delivery.objects.get().endpoint == "sendMessage"
+
+
+@pytest.mark.parametrize("earlier", [0, 30])
+def test_one_attempt_costs_the_same_however_long_the_chain_behind_it(
+        chat, fake_provider, django_capture_on_commit_callbacks, earlier):
+    """Issue 19: the chain check and the release of the next row do not read the chain's history."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    tenant_id, provider = chat
+    for _ in range(earlier):  # delivered calls of the same chat, before this one
+        delivery = queued_send(tenant_id, provider, django_capture_on_commit_callbacks)
+        Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.DELIVERED, endpoint="old")
+    delivery = queued_send(tenant_id, provider, django_capture_on_commit_callbacks)
+    with CaptureQueriesContext(connection) as queries:
+        assert deliveries.delivery_send(delivery_id=delivery.pk) == "delivered"
+    assert len(queries) == ATTEMPT_STATEMENTS
+
+
+ATTEMPT_STATEMENTS = 21  # as budgeted above: the exact count, so a regression cannot hide under the maximum
+
+
+def _history_page(prefix: str, items: int, chats: int = 10) -> list[dict]:
+    return [{"id": f"{prefix}-{i}", "chat": {"id": f"{prefix}-chat-{i % chats}", "title": "История",
+                                             "participants": [{"id": "client", "name": "Клиент"},
+                                                              {"id": "operator", "name": "Оператор"}]},
+             "direction": "incoming", "senderId": "client", "text": f"Сообщение №{i}",
+             "sentAt": "2026-01-01T10:00:00Z"} for i in range(items)]
+
+
+@pytest.mark.parametrize("items", [10, 200])
+def test_one_history_page_is_stored_in_a_fixed_number_of_statements(chat, items):
+    """Issue 19: a page of the initial sync (or a bulk request) costs the same statements for 10 items as
+    for 200 (the page size), new chats included."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from communications.services.inbound import messages_import
+
+    tenant_id, provider = chat
+    with CaptureQueriesContext(connection) as queries:
+        results = messages_import(tenant_id=tenant_id, provider=provider, items=_history_page("h", items))
+    assert [r.result for r in results] == ["created"] * items
+    assert len(queries) == HISTORY_PAGE_STATEMENTS
+    # the page again (a retried page): all duplicates, and no more statements than the first time
+    with CaptureQueriesContext(connection) as again:
+        results = messages_import(tenant_id=tenant_id, provider=provider, items=_history_page("h", items))
+    assert [r.result for r in results] == ["duplicate"] * items
+    assert len(again) <= HISTORY_PAGE_STATEMENTS
+
+
+HISTORY_PAGE_STATEMENTS = 12  # chats, participants, messages (+ lookups), replies, the sandbox check, with savepoints

@@ -1,0 +1,85 @@
+"""The cost measurement of `make bench` (issue 19): the SQL statement counter and the per-item arithmetic."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from bench import sqlcount
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
+
+import run as bench_run  # noqa: E402  (bench/run.py is a script, not a package module)
+
+
+@pytest.mark.django_db
+def test_sql_counter_counts_every_statement_of_this_process(tmp_path, monkeypatch):
+    monkeypatch.setenv(sqlcount.ENV, str(tmp_path))
+    monkeypatch.setattr(sqlcount, "_state", {})
+    sqlcount._on_connection(None, connection)
+    try:
+        with connection.cursor() as cursor:
+            for _ in range(3):
+                cursor.execute("SELECT 1")
+        assert sqlcount.total(tmp_path) == 3
+        sqlcount._on_connection(None, connection)  # a reconnect: still one wrapper
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        assert sqlcount.total(tmp_path) == 4
+        assert [p.name for p in tmp_path.iterdir()] == [str(os.getpid())]
+    finally:
+        connection.execute_wrappers.remove(sqlcount._count)
+
+
+def test_process_tree_cpu_includes_children():
+    """A child that has burnt 0.3 s of CPU shows in its parent's tree (read live from /proc)."""
+    child = subprocess.Popen([sys.executable, "-c", "import sys, time\nt = time.process_time()\n"
+                              "while time.process_time() - t < 0.3: pass\nprint('done', flush=True)\n"
+                              "sys.stdin.read()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline() == "done\n"  # the child's own clock says it burnt the CPU
+        table = bench_run._proc_table()
+        assert table[child.pid][0] == os.getpid()
+        assert table[child.pid][1] >= 0.25
+        assert bench_run._tree_cpu(table, os.getpid()) >= table[os.getpid()][1] + table[child.pid][1]
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_cost_per_item_counts_backends_seen_only_during_the_scenario():
+    before = {"gunicorn": 1.0, "celery": 2.0, "pg": {10: 0.5, 11: 1.0}, "sql": 100, "at": 0.0}
+    after = {"gunicorn": 1.5, "celery": 2.5, "pg": {10: 0.7}, "sql": 300, "at": 10.0}
+    watched = {10: 0.6, 11: 1.1, 12: 0.2}  # 11 exited after 0.1 s more; 12 came and went
+    cost = bench_run.cost_diff(before, after, 100, watched)
+    assert cost["cpu_ms_per_item_gunicorn"] == 5.0
+    assert cost["cpu_ms_per_item_celery"] == 5.0
+    assert cost["cpu_ms_per_item_postgres"] == pytest.approx(5.0)  # 0.2 + 0.1 + 0.2 s over 100 items
+    assert cost["cpu_ms_per_item_web_worker"] == 10.0
+    assert cost["sql_per_item"] == 2.0
+    assert cost["pg_backends_exited"] == 2
+
+
+def test_ratios_and_goals_come_from_one_run():
+    cost = {"cpu_ms_per_item": 4.0, "cpu_ms_per_item_web_worker": 3.0}
+    scenarios = {
+        "S1 ingest": {"req_per_s": 120, "items_per_s": 120, "cost": {**cost, "cpu_ms_per_item": 6.0}},
+        "S3 bulk": {"items_per_s": 2000}, "S4 floor": {"req_per_s": 200, "cost": cost},
+        "S5 outbound": {"delivered_per_s": 50, "e2e_p99_ms": 80, "p99_ms": 10,
+                        "cost": {"cpu_ms_per_item": 7.0, "cpu_ms_per_item_web_worker": 5.5}},
+        "S6 notifications": {"req_per_s": 90, "cost": cost}, "S7 initial sync": {"items_per_s": 3000},
+        "Chat list (operator)": {"p99_ms": 50, "cost": cost},
+        "S8 chat list": {"p99_ms": 60, "cost": {**cost, "cpu_ms_per_item": 4.4}},
+    }
+    found = bench_run.ratios(scenarios)
+    assert found["S1/S4"] == 0.6 and found["S7/S3"] == 1.5 and found["S6/S4"] == 0.45
+    assert found["CPU S8 chat list/empty"] == 1.1 and found["p99 S8 chat list/empty"] == 1.2
+    met = {g["goal"]: g["met"] for g in bench_run.goals(scenarios, found)}
+    assert met["S1 / S4 >= 0.6"] and met["S7 / S3 items/s >= 1.5"] and not met["S6 / S4 >= 0.5"]
+    assert met["S5 CPU ms per delivered call, web + worker <= 6"] and met["S5 e2e p99 < 100 ms at 50 msg/s"]
+    assert met["S8 chat list: CPU/item within 15% of the empty run"]
+    assert not met["S8 chat list: p99 within 15% of the empty run"]

@@ -1,0 +1,51 @@
+"""The hot queries of issue 19, built exactly as the code builds them, for EXPLAIN checks
+(communications/tests/performance/test_explain.py)."""
+
+from datetime import timedelta
+
+from django.db.models import Q
+from django.utils import timezone
+
+from communications.models import Chat, Delivery, Message
+from communications.selectors.conversations import chat_list_for_operator
+from communications.services.retention import _prunable
+from delivery import engine
+
+
+def sweep_due(limit: int = 500):
+    """delivery/engine.py deliveries_sweep: rows due without a live task."""
+    now = timezone.now()
+    grace = now - timedelta(seconds=60)
+    sync_grace = grace - timedelta(seconds=30)
+    due = (Q(status=Delivery.Status.PENDING, synchronous=False, next_attempt_at__lte=grace)
+           | Q(status=Delivery.Status.PENDING, synchronous=True, next_attempt_at__lte=sync_grace)
+           | Q(status=Delivery.Status.IN_PROGRESS, lease_expires_at__lte=now))
+    not_recently_swept = Q(swept_at__isnull=True) | Q(swept_at__lte=grace)
+    return (Delivery.objects.filter(due & not_recently_swept).order_by("next_attempt_at", "pk")
+            .values_list("pk", flat=True)[:limit])
+
+
+def chain_blocked(delivery: Delivery):
+    """delivery/engine.py _blocked: an earlier row of the chain not released yet."""
+    return (engine.chain(delivery).filter(pk__lt=delivery.pk)
+            .exclude(status__in=Delivery.RELEASING_STATUSES).values("pk")[:1])
+
+
+def chain_next(delivery: Delivery):
+    """delivery/engine.py _finish: the next pending row of the chain."""
+    return engine.chain(delivery).filter(pk__gt=delivery.pk, status=Delivery.Status.PENDING).order_by("pk")[:1]
+
+
+def operator_chat_page(chat: Chat, page_size: int = 50):
+    return chat_list_for_operator(tenant_id=chat.tenant_id, provider=chat.provider)[:page_size]
+
+
+def message_dedupe(message: Message):
+    """The repeat check of POST /api/v1/messages: the id is unique per tenant + provider."""
+    return Message.objects.filter(tenant_id=message.tenant_id, provider_id=message.provider_id,
+                                  external_id=message.external_id)
+
+
+def retention_batch():
+    return (_prunable(timezone.now() - timedelta(days=30)).order_by("updated_at")
+            .values_list("pk", flat=True)[:1000])

@@ -1,0 +1,69 @@
+"""Statement budgets of `POST /notifications/send` (bench S6, issue 19): the count is fixed, whatever the
+number of the recipient's push devices or of the history rows already stored."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from notifications.models import Notification
+
+pytestmark = pytest.mark.django_db
+
+# auth (token + user + groups), recipient + binding / devices, preferences / quiet hours, history row,
+# engine row, claim, attempt log, record, history mirror — with the SAVEPOINT/RELEASE pairs of the test
+# transaction. Measured; a change that adds a statement per send must say why here.
+TELEGRAM_BUDGET = 29  # 31 before issue 19 (the history row is now written once, already linked)
+PUSH_BUDGET = 30  # 32 before issue 19
+
+
+def _statements(send, body) -> tuple[int, int]:
+    with CaptureQueriesContext(connection) as queries:
+        response = send(body)
+    assert response.status_code == 200, response.content
+    return len(queries), response
+
+
+def _history(recipient, rows: int) -> None:
+    Notification.objects.bulk_create(Notification(recipient=recipient, service="telegram", subject="Старое",
+                                                  type="notification", message="…", status="sent")
+                                     for _ in range(rows))
+
+
+@pytest.mark.parametrize("history_rows", [0, 200])
+def test_telegram_send_takes_a_fixed_number_of_statements_whatever_the_history(
+        fakes, make_recipient, send, history_rows):
+    recipient = make_recipient("manager", telegram=True)
+    _history(recipient, history_rows)
+    body = {"user_id": recipient.pk, "service": "telegram", "subject": "Сделка", "type": "notification",
+            "message": "Сделка перешла на этап «Согласование»."}
+    send(body)  # first send of the process: caches warm
+
+    count, _ = _statements(send, body)
+
+    assert count <= TELEGRAM_BUDGET
+    assert len(fakes["telegram"].calls("sendMessage")) == 2
+
+
+def test_telegram_send_statements_do_not_grow_with_the_history(fakes, make_recipient, send):
+    counts = []
+    for rows in (0, 300):
+        recipient = make_recipient("manager", telegram=True)
+        _history(recipient, rows)
+        body = {"user_id": recipient.pk, "service": "telegram", "subject": "Сделка", "type": "notification",
+                "message": "Текст"}
+        send(body)
+        counts.append(_statements(send, body)[0])
+    assert counts[0] == counts[1]
+
+
+def test_push_send_statements_do_not_grow_with_the_devices(fakes, make_recipient, send):
+    counts = []
+    for devices in (1, 25):
+        recipient = make_recipient("user", devices=devices)
+        body = {"user_id": recipient.pk, "service": "push", "subject": "Задача", "type": "notification",
+                "message": "Новая задача"}
+        send(body)
+        count, _ = _statements(send, body)
+        counts.append(count)
+    assert counts[0] == counts[1] <= PUSH_BUDGET
+    assert len(fakes["onesignal"].calls("notifications")) == 4
