@@ -268,6 +268,14 @@ class DeliveryQuerySerializer(serializers.Serializer):
     page = serializers.IntegerField(required=False, min_value=1)
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=200)
 
+    def validate(self, attrs):
+        # DRF reads `?app=` as "not given"; the schema says a filter has at least one character, so say so
+        blank = {name: ["Пустое значение: уберите параметр или укажите значение."]
+                 for name in self.fields if self.initial_data.get(name) == ""}
+        if blank:
+            raise serializers.ValidationError(blank)
+        return attrs
+
     def validate_tenant(self, value):
         if value in ("sandbox", "production"):
             return value

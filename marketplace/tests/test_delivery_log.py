@@ -85,6 +85,8 @@ def test_log_filter_by_tenant_id_and_bad_filters(developer, calls):
     assert [row["id"] for row in by_id.json()["results"]] == [calls["delivered"].pk]
     bad = developer.get(f"{API}/deliveries?tenant=nowhere&status=lost")
     assert bad.status_code == 400 and set(bad.json()["error"]["fields"]) == {"tenant", "status"}
+    blank = developer.get(f"{API}/deliveries?app=&endpoint=")  # the schema's minLength 1 holds
+    assert blank.status_code == 400 and set(blank.json()["error"]["fields"]) == {"app", "endpoint"}
 
 
 def test_developer_retries_a_refused_call_and_it_is_delivered(developer, calls, fake, run_on_commit):
