@@ -133,7 +133,7 @@ class FakeProvider:
     def endpoints(self, names=None, *, host: str | None = None) -> dict[str, str]:
         """URLs of `names` here (default: every endpoint of the registry)."""
         base = f"http://{host}:{self.port}" if host else self.url
-        return {name: f"{base}/{name}" for name in (names or endpoint_names())}
+        return {name: f"{base}/{name}" for name in (endpoint_names() if names is None else names)}
 
     # --- scripting ---------------------------------------------------------------
     def script(self, *reactions: Reaction) -> None:

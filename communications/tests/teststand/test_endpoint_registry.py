@@ -108,6 +108,24 @@ def test_stand_skips_the_new_endpoint_when_not_configured(archive_chat, stand, c
     assert not [r for r in conformant.requests if r.endpoint == NAME]
 
 
+def test_console_template_asks_for_the_required_endpoints_only(archive_chat, developer, client):
+    # given: a version with «Коммуникации» and no configuration yet
+    from marketplace import services
+    from marketplace.models import Scope
+
+    Scope.objects.get_or_create(code=Scope.COMMUNICATIONS, defaults={"label": "Коммуникации"})
+    company = developer.user.provider_companies.get()
+    application = services.application_create(company=company, code="acme", name="Acme Chat", actor=developer.user)
+    services.app_version_create(application=application, version="1.0.0", scopes=["communications"])
+    client.force_login(developer.user)
+    # when
+    page = client.get("/developers/console/apps/acme/").content.decode()
+    # then: the configuration to fill in names every required endpoint and no optional one
+    for name in provider_endpoints.required_names():
+        assert f"&quot;{name}&quot;: &quot;https://&quot;" in page, name
+    assert f"&quot;{NAME}&quot;" not in page
+
+
 # --- the registry itself ----------------------------------------------------------------------------
 
 def test_each_documented_answer_passes_its_own_check():
