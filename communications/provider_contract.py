@@ -4,6 +4,7 @@ what it reads from the answer, and the webhook event bodies.
 The real services build their bodies with these functions (services/operator.py,
 services/sync.py, services/webhook_events.py); the developer portal shows, and the test
 stand sends, the same builders filled with example values. So the three cannot drift.
+Which endpoints exist, and everything else about each: the registry, communications/endpoints.py.
 Prose reference: docs/provider-calls.md and docs/webhook-events.md.
 """
 
@@ -200,31 +201,14 @@ def integration_deactivated_event_data(*, provider_code: str, reason: str) -> di
     return {"providerCode": provider_code, "reason": _reason(reason)}
 
 
-# --- examples (portal, docs tests) --------------------------------------------------------------------
+# --- examples (portal, docs tests; each endpoint's own pair is in its registry entry, endpoints.py) ---
 
 _T = EXAMPLE_TENANT
-_SEND = send_message_body(tenant_id=_T, chat_id="chat-1001", channel_id="tg-bot-1",
-                          client_message_id="crm-5f0e2b1c-7d4a-4f0e-9c1b-2a3d4e5f6a70",
-                          text="Ваш заказ передан в доставку", operator_id="operator-17")
-
-EXAMPLE_REQUESTS = {
-    "getChannels": get_channels_body(tenant_id=_T),
-    "sendMessage": _SEND,
-    "updateMessageContent": update_content_body(tenant_id=_T, chat_id="chat-1001", message_id="prov-9f2c",
-                                                client_message_id=None, text="Ваш заказ №123 передан в доставку"),
-    "updateMessageStatus": update_status_body(tenant_id=_T, chat_id="chat-1001", message_id="prov-9f2c",
-                                              client_message_id=None, status="failed",
-                                              error="Клиент заблокировал бота"),
-    "markChatRead": mark_chat_read_body(tenant_id=_T, chat_id="chat-1001", channel_id="tg-bot-1"),
-    "setWebhook": set_webhook_body(tenant_id=_T, url=EXAMPLE_PUBLIC_API_URL),
-    "deleteWebhook": delete_webhook_body(tenant_id=_T),
-    "getMessageHistory": message_history_body(tenant_id=_T, cursor=None, limit=200),
-    "bulkMessages": bulk_messages_body(tenant_id=_T, messages=[
-        {**_SEND, "clientMessageId": "crmb-1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f"},
-        {**_SEND, "chatId": "chat-1002", "clientMessageId": "crmb-6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d"},
-    ]),
-    "disconnect": disconnect_body(tenant_id=_T, reason="token_deactivated"),
-}
+# The sendMessage example (the registry's, communications/endpoints.py); the webhook examples describe it too.
+EXAMPLE_SEND_MESSAGE = send_message_body(tenant_id=_T, chat_id="chat-1001", channel_id="tg-bot-1",
+                                         client_message_id="crm-5f0e2b1c-7d4a-4f0e-9c1b-2a3d4e5f6a70",
+                                         text="Ваш заказ передан в доставку", operator_id="operator-17")
+_SEND = EXAMPLE_SEND_MESSAGE
 
 # A chat created without a channel (POST /chats or /messages without channelId): our calls about it carry
 # "channelId": null and the provider delivers by chatId alone (docs/public-api.md, «Чат без канала»).
@@ -251,25 +235,6 @@ EXAMPLE_REQUESTS_WITH_ATTACHMENTS = {
 }
 
 OK_ANSWER = {"ok": True}  # any 2xx; the body is not read
-EXAMPLE_RESPONSES = {
-    "getChannels": {"channels": [{"id": "tg-bot-1", "code": "telegram", "name": "Бот поддержки",
-                                  "metadata": {"username": "acme_support_bot"}}]},
-    "sendMessage": {"messageId": "prov-9f2c"},
-    "updateMessageContent": OK_ANSWER,
-    "updateMessageStatus": OK_ANSWER,
-    "markChatRead": OK_ANSWER,
-    "setWebhook": OK_ANSWER,
-    "deleteWebhook": OK_ANSWER,
-    "getMessageHistory": {
-        "messages": [{"id": "msg-4001", "chat": {"id": "chat-1001", "channelId": "tg-bot-1",
-                                                 "participants": [{"id": "user-42", "name": "Анна"}]},
-                      "direction": "incoming", "text": "Где мой заказ?", "senderId": "user-42",
-                      "sentAt": "2026-11-01T09:00:00Z"}],
-        "nextCursor": "200",
-    },
-    "bulkMessages": {"results": [{"index": 0, "messageId": "prov-9f2d"}, {"index": 1, "messageId": "prov-9f2e"}]},
-    "disconnect": OK_ANSWER,
-}
 
 _TS = "2026-11-20T10:16:00.123456Z"
 _MESSAGE = message_event_data(chat_id="chat-1001", message_id=None,

@@ -1,19 +1,9 @@
-"""Providers and the versioned configuration of their HTTP endpoints."""
+"""Providers and the versioned configuration of their HTTP endpoints (which endpoints exist, and
+which are required: the registry, communications/endpoints.py)."""
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-
-REQUIRED_ENDPOINTS = (
-    "sendMessage",
-    "updateMessageContent",
-    "updateMessageStatus",
-    "markChatRead",
-    "disconnect",
-    "getChannels",
-)
-OPTIONAL_ENDPOINTS = ("setWebhook", "deleteWebhook", "getMessageHistory", "bulkMessages")
-ALL_ENDPOINTS = REQUIRED_ENDPOINTS + OPTIONAL_ENDPOINTS
 
 
 class Provider(models.Model):

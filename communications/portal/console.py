@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
+from communications import endpoints as provider_endpoints
 from communications.portal.views import PROVIDERS, Page, nav
 from config.api.errors import ApplicationError, NotFoundError
 from marketplace import gateway, selectors, services
@@ -102,18 +103,19 @@ def index_page(request):
     return _render(request, CONSOLE, status=400 if error else 200, apps=apps, companies=companies, error=error)
 
 
-CONFIGURATION_TEMPLATE = {
-    "configurationVersion": "1.0.0", "providerLabel": "",
-    "endpoints": {"sendMessage": "https://", "updateMessageContent": "https://", "updateMessageStatus": "https://",
-                  "markChatRead": "https://", "disconnect": "https://", "getChannels": "https://"},
-    "auth": {"type": "API_KEY", "headerName": "X-Api-Key", "key": ""},
-}
+def _configuration_template() -> dict:
+    """A first configuration to fill in: the required endpoints of the registry."""
+    return {
+        "configurationVersion": "1.0.0", "providerLabel": "",
+        "endpoints": {name: "https://" for name in provider_endpoints.required_names()},
+        "auth": {"type": "API_KEY", "headerName": "X-Api-Key", "key": ""},
+    }
 
 
 def _editable(active: dict | None) -> str:
     """The JSON to edit: the active configuration without its key (never shown back), or a template."""
     if active is None:
-        data = CONFIGURATION_TEMPLATE
+        data = _configuration_template()
     else:
         data = {"configurationVersion": active["configurationVersion"], "providerLabel": active["providerLabel"],
                 "endpoints": active["endpoints"], "auth": {**active["auth"], "key": ""}}

@@ -5,133 +5,40 @@ the configuration example validates, the error codes are really produced, the
 webhook events are the model's catalogue. Texts are Russian: people read them.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
+from communications import endpoints as provider_endpoints
 from communications import provider_contract as contract
 from communications.api.public import limits
 from communications.models import Webhook
-from communications.models.providers import OPTIONAL_ENDPOINTS, REQUIRED_ENDPOINTS
 from communications.services.deliveries import SIGNING_SECRET_OVERLAP
 
 SIGNING_OVERLAP_HOURS = SIGNING_SECRET_OVERLAP // timedelta(hours=1)
 
-CONFIGURATION_EXAMPLE = {
-    "appCode": "acme-chat",
-    "appVersion": "1.0.0",
-    "configurationVersion": "1.0.0",
-    "providerLabel": "Acme Chat",
-    "endpoints": {
-        "sendMessage": "https://api.acme.example/sbercrm/sendMessage",
-        "updateMessageContent": "https://api.acme.example/sbercrm/updateMessageContent",
-        "updateMessageStatus": "https://api.acme.example/sbercrm/updateMessageStatus",
-        "markChatRead": "https://api.acme.example/sbercrm/markChatRead",
-        "disconnect": "https://api.acme.example/sbercrm/disconnect",
-        "getChannels": "https://api.acme.example/sbercrm/getChannels",
-        "setWebhook": "https://api.acme.example/sbercrm/setWebhook",
-        "deleteWebhook": "https://api.acme.example/sbercrm/deleteWebhook",
-        "getMessageHistory": "https://api.acme.example/sbercrm/getMessageHistory",
-        "bulkMessages": "https://api.acme.example/sbercrm/bulkMessages",
-    },
-    "auth": {"type": "API_KEY", "headerName": "X-Api-Key", "key": "acme-secret-key-2026"},
-}
+def configuration_example() -> dict:
+    """The guide's full configuration: every endpoint of the registry."""
+    return {
+        "appCode": "acme-chat",
+        "appVersion": "1.0.0",
+        "configurationVersion": "1.0.0",
+        "providerLabel": "Acme Chat",
+        "endpoints": {name: f"https://api.acme.example/sbercrm/{name}" for name in provider_endpoints.endpoint_names()},
+        "auth": {"type": "API_KEY", "headerName": "X-Api-Key", "key": "acme-secret-key-2026"},
+    }
+
 
 CONFIGURATION_FIELDS = [
     ("appCode", "Системное имя приложения в маркетплейсе; оно же код провайдера в модуле коммуникаций."),
     ("appVersion", "Версия приложения, к которой привязывается конфигурация."),
     ("configurationVersion", "Версия конфигурации по SemVer 2.0.0; каждая загрузка — строго больше всех прежних."),
     ("providerLabel", "Отображаемое название провайдера в SberCRM."),
-    ("endpoints", "URL ваших эндпоинтов: шесть обязательных и до четырёх необязательных (абсолютные http(s))."),
+    ("endpoints", "URL ваших эндпоинтов: все обязательные и нужные вам необязательные (списки — под таблицей; "
+                  "абсолютные http(s))."),
     ("auth", "Аутентификация наших вызовов: type = API_KEY, headerName — имя заголовка, key — ключ (8–512 символов). "
              "Ключ только для записи: в ответах он замаскирован."),
 ]
 
-
-@dataclass(frozen=True)
-class ProviderEndpoint:
-    name: str
-    title: str
-    when: str
-    request: dict
-    response: dict
-    response_note: str
-    required: bool = field(init=False)
-
-    def __post_init__(self):
-        object.__setattr__(self, "required", self.name in REQUIRED_ENDPOINTS)
-
-
-def _endpoint(name: str, title: str, when: str, response_note: str) -> ProviderEndpoint:
-    """Request and response examples come from the contract the real services build their bodies with."""
-    return ProviderEndpoint(name, title, when, contract.EXAMPLE_REQUESTS[name], contract.EXAMPLE_RESPONSES[name],
-                            response_note)
-
-
-_ANY_2XX = "Любой ответ 2xx; тело не читается."
-
-# What the module sends to each configured endpoint (POST, JSON) and what it expects back
-# (docs/provider-calls.md, communications/provider_contract.py).
-PROVIDER_ENDPOINTS = [
-    _endpoint(
-        "getChannels", "Список каналов",
-        "При активации токена клиента: по ответу создаются каналы и дочерние аккаунты тенанта (по одному на канал).",
-        "Обязательное поле channels — массив {id, code, name?, metadata?}; code — из таблицы каналов.",
-    ),
-    _endpoint(
-        "sendMessage", "Отправка сообщения",
-        "Оператор отправил сообщение клиенту из SberCRM. clientMessageId — наш временный ID (crm-…), "
-        "operatorId — ID оператора или null.",
-        "Обязательно верните ваш ID сообщения в messageId (или id): по нему придут правки и статусы.",
-    ),
-    _endpoint(
-        "updateMessageContent", "Обновление текста сообщения",
-        "Оператор исправил текст отправленного сообщения. messageId — ваш ID; null, только если вы не вернули его "
-        "на sendMessage, тогда сообщение называет clientMessageId.",
-        _ANY_2XX,
-    ),
-    _endpoint(
-        "updateMessageStatus", "Обновление статуса сообщения",
-        "Оператор изменил статус сообщения: status — sent, delivered, read или failed; error — только для failed, "
-        "иначе null. messageId/clientMessageId — как в updateMessageContent.",
-        _ANY_2XX,
-    ),
-    _endpoint(
-        "markChatRead", "Прочтение сообщений в чате",
-        "Оператор отметил чат прочитанным: все сообщения чата прочитаны.",
-        _ANY_2XX,
-    ),
-    _endpoint(
-        "setWebhook", "Установка вебхука",
-        "После активации токена, если эндпоинт указан в конфигурации: url — базовый адрес публичного API SberCRM "
-        "для ваших вызовов (с токеном интеграции тенанта), events — что присылать нам.",
-        _ANY_2XX,
-    ),
-    _endpoint(
-        "deleteWebhook", "Удаление вебхука",
-        "При деактивации токена или отключении приложения, перед disconnect.",
-        _ANY_2XX,
-    ),
-    _endpoint(
-        "getMessageHistory", "Загрузка истории сообщений",
-        "Первичная синхронизация после активации токена: cursor = null для первой страницы, затем nextCursor "
-        "предыдущего ответа; limit — размер страницы.",
-        "Сообщения — в формате POST /api/v1/messages; пустая страница или nextCursor = null завершает загрузку. "
-        "Импорт идемпотентен: повтор страницы ничего не дублирует.",
-    ),
-    _endpoint(
-        "bulkMessages", "Пакетная отправка сообщений",
-        "Рассылка оператора в 2–100 чатов, если эндпоинт указан: один вызов вместо нескольких sendMessage; "
-        "messages — тела sendMessage.",
-        "По результату на каждое сообщение: index (позиция в messages) и ваш messageId.",
-    ),
-    _endpoint(
-        "disconnect", "Отключение приложения",
-        "Тенант деактивировал токен или отключил приложение в маркетплейсе. После этого вызова мы больше "
-        "не обращаемся к вам по этому тенанту.",
-        "Любой ответ 2xx. reason: token_deactivated или app_disabled.",
-    ),
-]
-assert {e.name for e in PROVIDER_ENDPOINTS} == set(REQUIRED_ENDPOINTS + OPTIONAL_ENDPOINTS)
 
 # Headers of every call to a provider (communications/clients.py).
 CALL_HEADERS = [
@@ -222,24 +129,6 @@ def webhook_events() -> list[dict]:
     return [{"code": event.value, "label": event.label, "note": WEBHOOK_EVENT_NOTES.get(event, ""),
              "example": contract.WEBHOOK_EVENT_EXAMPLES[event.value]} for event in Webhook.Event]
 
-
-@dataclass(frozen=True)
-class StandCheck:
-    endpoint: str
-    what: str
-
-
-STAND_CHECKS = [
-    StandCheck("getChannels", "Ответ 2xx с массивом channels, у каждого канала есть id и code."),
-    StandCheck("sendMessage", "Ответ 2xx с messageId (или id). Затем тот же вызов с тем же Idempotency-Key: "
-                              "должен вернуться тот же messageId."),
-    StandCheck("updateMessageContent", "Правка текста сообщения, отправленного на предыдущем шаге: ответ 2xx."),
-    StandCheck("updateMessageStatus", "Смена статуса этого сообщения: ответ 2xx."),
-    StandCheck("markChatRead", "Прочтение чата: ответ 2xx."),
-    StandCheck("необязательные", "setWebhook, deleteWebhook, getMessageHistory (nextCursor и messages), "
-                                 "bulkMessages (results по каждому сообщению) — если указаны в конфигурации."),
-    StandCheck("disconnect", "Последним: ответ 2xx. После него песочный тенант больше не вызывает провайдера."),
-]
 
 STAND_VERDICTS = [
     ("ok", "Проверка пройдена.", "Ничего делать не нужно."),

@@ -14,9 +14,9 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.utils.html import escape
 
+from communications import endpoints as provider_endpoints
 from communications import provider_contract as contract
 from communications.channels import KNOWN_CHANNELS, channel_kind
-from communications.models.providers import OPTIONAL_ENDPOINTS, REQUIRED_ENDPOINTS
 from communications.portal import content
 from communications.portal.openapi import SCHEMAS, schema_generate, schema_yaml
 
@@ -79,13 +79,14 @@ def _context() -> dict:
         "sandbox_limits": {"chats": settings.SANDBOX_MAX_CHATS, "messages": settings.SANDBOX_MAX_MESSAGES_PER_DAY,
                            "tokens": settings.SANDBOX_MAX_TOKENS_PER_DAY},
         "content": content,
-        "required_endpoints": REQUIRED_ENDPOINTS,
-        "optional_endpoints": OPTIONAL_ENDPOINTS,
-        "configuration_example": _pretty(content.CONFIGURATION_EXAMPLE),
+        "required_endpoints": provider_endpoints.required_names(),
+        "optional_endpoints": provider_endpoints.optional_names(),
+        "configuration_example": _pretty(content.configuration_example()),
         "provider_endpoints": [
-            {"spec": e, "request": _pretty(e.request), "response": _pretty(e.response)}
-            for e in content.PROVIDER_ENDPOINTS
+            {"spec": e, "request": _pretty(e.example_request), "response": _pretty(e.example_response)}
+            for e in provider_endpoints.endpoint_list()
         ],
+        "stand_steps": provider_endpoints.stand_order(),
         "chat_without_channel": {name: _pretty(body) for name, body
                                  in contract.EXAMPLE_REQUESTS_CHAT_WITHOUT_CHANNEL.items()},
         "channels": list(KNOWN_CHANNELS.values()),

@@ -21,6 +21,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from communications import clients
+from communications import endpoints as provider_endpoints
 from communications.models import (
     Delivery,
     DeliveryAttempt,
@@ -28,7 +29,6 @@ from communications.models import (
     ProviderSigningSecret,
     TenantConfiguration,
 )
-from communications.models.providers import ALL_ENDPOINTS
 from communications.provider_contract import answer_message_id
 from config.api.errors import ApplicationError, ConflictError
 from config.observability.request_id import request_id_get
@@ -79,7 +79,7 @@ def delivery_enqueue(
     """Queue a call of the provider `endpoint` for this tenant, using the
     configuration bound to the tenant now. Written in the caller's transaction,
     dispatched to Celery after commit."""
-    if endpoint not in ALL_ENDPOINTS:
+    if provider_endpoints.endpoint_get(endpoint) is None:
         raise ApplicationError(f"Неизвестный эндпоинт провайдера: {endpoint}", code="unknown_endpoint",
                                field="endpoint")
     if not tenant_configuration.is_active and endpoint not in FAREWELL_ENDPOINTS:

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from django.db import transaction
 from django.utils import timezone
 
+from communications import endpoints as provider_endpoints
 from communications import semver
 from communications.clients import TransportError, UnsafeTargetError, resolve_safe
 from communications.models import (
@@ -28,7 +29,6 @@ from communications.models import (
     ProviderConfiguration,
     TenantConfiguration,
 )
-from communications.models.providers import ALL_ENDPOINTS, REQUIRED_ENDPOINTS
 from communications.provider_contract import CAPABILITY_KEYS, key_header_problem
 from communications.selectors.providers import (
     binding_active_get,
@@ -129,12 +129,13 @@ def configuration_validate(*, data: dict) -> dict:
     if not isinstance(endpoints, dict):
         errors["endpoints"] = ["Ожидается объект «название эндпоинта → URL»."]
         endpoints = {}
-    for name in REQUIRED_ENDPOINTS:
+    for name in provider_endpoints.required_names():
         if not endpoints.get(name):
             errors[f"endpoints.{name}"] = ["Обязательный эндпоинт не указан."]
     for name, url in endpoints.items():
-        if name not in ALL_ENDPOINTS:
-            errors[f"endpoints.{name}"] = [f"Неизвестный эндпоинт. Допустимые: {', '.join(ALL_ENDPOINTS)}."]
+        if provider_endpoints.endpoint_get(name) is None:
+            known = ", ".join(provider_endpoints.endpoint_names())
+            errors[f"endpoints.{name}"] = [f"Неизвестный эндпоинт. Допустимые: {known}."]
         elif url and not _is_http_url(url):
             errors[f"endpoints.{name}"] = ["Нужен абсолютный URL со схемой http или https."]
         elif url and (problem := _unsafe_url_problem(url)):

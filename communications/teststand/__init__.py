@@ -1,6 +1,6 @@
 """The test stand: conformance runs of a provider configuration (docs/test-stand.md).
 
-- payloads.py   the documented request bodies, in the order the stand calls the endpoints
-- contract.py   what a conformant answer looks like, and the verdict of one call
+- payloads.py   the run's context and plan; each endpoint's body is its stand step in communications/endpoints.py
+- contract.py   the verdict of one call (the answer checks are the registry's)
 - services.py   start a run (a row of the delivery engine, kind `teststand_run`), execute it, read results
 """

@@ -4,8 +4,8 @@ import requests
 from django.conf import settings
 
 from communications import clients
+from communications import endpoints as provider_endpoints
 from communications.models import ConformanceCheck
-from communications.provider_contract import answer_message_id
 
 Verdict = ConformanceCheck.Verdict
 
@@ -36,33 +36,10 @@ def transport_verdict(error: Exception) -> tuple[str, str]:
 
 
 def contract_problem(endpoint: str, body, sent: dict) -> str:
-    """'' when the 2xx answer matches the documented contract, else what is wrong (Russian)."""
-    if endpoint == "sendMessage":
-        if not answer_message_id(body):
-            return "Ответ sendMessage должен быть JSON-объектом с непустым messageId (id сообщения у провайдера)."
-    elif endpoint == "getChannels":
-        channels = body.get("channels") if isinstance(body, dict) else None
-        if not isinstance(channels, list):
-            return "Ответ getChannels должен быть JSON-объектом с массивом channels."
-        for index, channel in enumerate(channels):
-            if not (isinstance(channel, dict) and isinstance(channel.get("id"), str) and channel["id"]
-                    and isinstance(channel.get("code"), str) and channel["code"]):
-                return f"channels[{index}]: у канала должны быть непустые строки id и code."
-    elif endpoint == "bulkMessages":
-        results = body.get("results") if isinstance(body, dict) else None
-        expected = len(sent.get("messages") or [])
-        if not isinstance(results, list) or len(results) != expected:
-            return f"Ответ bulkMessages должен содержать results — по элементу на каждое из {expected} сообщений."
-        if not all(isinstance(item, dict) and answer_message_id({"messageId": item.get("messageId")})
-                   for item in results):
-            return "Каждый элемент results в ответе bulkMessages должен содержать messageId."
-    elif endpoint == "getMessageHistory":
-        if not (isinstance(body, dict) and isinstance(body.get("messages"), list)):
-            return "Ответ getMessageHistory должен быть JSON-объектом с массивом messages."
-        cursor = body.get("nextCursor")
-        if cursor is not None and not isinstance(cursor, str):
-            return "nextCursor в ответе getMessageHistory должен быть строкой или null."
-    return ""
+    """'' when the 2xx answer matches the documented contract, else what is wrong (Russian): the registry's
+    answer check of the endpoint."""
+    entry = provider_endpoints.endpoint_get(endpoint)
+    return entry.answer_problem(body, sent) if entry else ""
 
 
 def call_verdict(endpoint: str, result: clients.CallResult, sent: dict) -> tuple[str, str]:
@@ -85,11 +62,8 @@ def call_verdict(endpoint: str, result: clients.CallResult, sent: dict) -> tuple
 
 def repeat_verdict(endpoint: str, first, second) -> tuple[str, str]:
     """Same Idempotency-Key, same body: the answers must name the same message(s)."""
-    if endpoint == "sendMessage":
-        before, after = answer_message_id(first), answer_message_id(second)
-    else:
-        before = [answer_message_id(item) for item in first.get("results", [])]
-        after = [answer_message_id(item) for item in second.get("results", [])]
+    ids = provider_endpoints.endpoint_get(endpoint).stand.repeat_ids
+    before, after = ids(first), ids(second)
     if before != after:
         return Verdict.NOT_IDEMPOTENT, (
             f"Повтор с тем же Idempotency-Key вернул другой id ({before} → {after}): сообщение создано повторно. "

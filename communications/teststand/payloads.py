@@ -1,30 +1,27 @@
-"""Request bodies the stand sends: the production builders (communications/provider_contract.py)
-filled with sandbox values, so a provider that passes the stand gets exactly these shapes later.
+"""Request bodies the stand sends: each endpoint's stand step in the registry (communications/endpoints.py)
+fills the production builder (communications/provider_contract.py) with sandbox values, so a provider that
+passes the stand gets exactly these shapes later.
 
 The stand calls the endpoints in `plan()` order; later bodies reuse what earlier answers
 returned (the channel from getChannels, the provider's message id from sendMessage).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from communications import endpoints as provider_endpoints
 from communications import provider_contract as contract
 
-CORE_ORDER = ("getChannels", "sendMessage", "updateMessageContent", "updateMessageStatus", "markChatRead")
-OPTIONAL_ORDER = ("setWebhook", "getMessageHistory", "bulkMessages", "deleteWebhook")
-LAST = "disconnect"
-# Endpoints whose answers show whether a repeated Idempotency-Key had a second effect.
-REPEATED = ("sendMessage", "bulkMessages")
 FALLBACK_CHANNEL_ID = "teststand-channel"
 OPERATOR_ID = "teststand-operator"
-# The sandbox integration ends like a deactivated token.
-DISCONNECT_REASON = "token_deactivated"
 
 
 def plan(endpoints: dict) -> list[str]:
-    """Endpoint names to call, in order: required ones always, optional ones when configured, disconnect last."""
-    return [*CORE_ORDER, *(name for name in OPTIONAL_ORDER if (endpoints or {}).get(name)), LAST]
+    """Endpoint names to call, in the registry's stand order: required ones always, optional ones when
+    configured (disconnect last)."""
+    return [endpoint.name for endpoint in provider_endpoints.stand_order()
+            if endpoint.required or (endpoints or {}).get(endpoint.name)]
 
 
 @dataclass
@@ -33,6 +30,9 @@ class RunContext:
     run_id: int
     channel_id: str = FALLBACK_CHANNEL_ID
     provider_message_id: str = ""
+    public_api_url: str = field(default_factory=lambda: settings.COMMUNICATIONS_PUBLIC_API_URL)
+    history_page_size: int = field(default_factory=lambda: settings.INITIAL_SYNC_PAGE_SIZE)
+    disconnect_reason: str = "token_deactivated"  # the sandbox integration ends like a deactivated token
 
     @property
     def chat_id(self) -> str:
@@ -48,36 +48,17 @@ class RunContext:
             return {"message_id": self.provider_message_id, "client_message_id": None}
         return {"message_id": None, "client_message_id": self.client_message_id(1)}
 
-
-def _send(ctx: RunContext, n: int) -> dict:
-    return contract.send_message_body(
-        tenant_id=ctx.tenant_id, chat_id=ctx.chat_id, channel_id=ctx.channel_id,
-        client_message_id=ctx.client_message_id(n), operator_id=OPERATOR_ID,
-        text=f"Проверка тестового стенда SberCRM №{ctx.run_id}: сообщение {n}. Ответ не требуется.")
+    def send_body(self, n: int) -> dict:
+        """The stand's n-th sendMessage body (1: sendMessage itself, 2 and 3: inside bulkMessages)."""
+        return contract.send_message_body(
+            tenant_id=self.tenant_id, chat_id=self.chat_id, channel_id=self.channel_id,
+            client_message_id=self.client_message_id(n), operator_id=OPERATOR_ID,
+            text=f"Проверка тестового стенда SberCRM №{self.run_id}: сообщение {n}. Ответ не требуется.")
 
 
 def build(endpoint: str, ctx: RunContext) -> dict:
     """The JSON body the stand sends to `endpoint`."""
-    tenant_id = ctx.tenant_id
-    if endpoint == "getChannels":
-        return contract.get_channels_body(tenant_id=tenant_id)
-    if endpoint == "sendMessage":
-        return _send(ctx, 1)
-    if endpoint == "updateMessageContent":
-        return contract.update_content_body(tenant_id=tenant_id, chat_id=ctx.chat_id, **ctx.ids(),
-                                            text=f"Проверка тестового стенда SberCRM №{ctx.run_id}: исправленный текст.")
-    if endpoint == "updateMessageStatus":
-        return contract.update_status_body(tenant_id=tenant_id, chat_id=ctx.chat_id, **ctx.ids(), status="read")
-    if endpoint == "markChatRead":
-        return contract.mark_chat_read_body(tenant_id=tenant_id, chat_id=ctx.chat_id, channel_id=ctx.channel_id)
-    if endpoint == "setWebhook":
-        return contract.set_webhook_body(tenant_id=tenant_id, url=settings.COMMUNICATIONS_PUBLIC_API_URL)
-    if endpoint == "getMessageHistory":
-        return contract.message_history_body(tenant_id=tenant_id, cursor=None, limit=settings.INITIAL_SYNC_PAGE_SIZE)
-    if endpoint == "bulkMessages":
-        return contract.bulk_messages_body(tenant_id=tenant_id, messages=[_send(ctx, 2), _send(ctx, 3)])
-    if endpoint == "deleteWebhook":
-        return contract.delete_webhook_body(tenant_id=tenant_id)
-    if endpoint == "disconnect":
-        return contract.disconnect_body(tenant_id=tenant_id, reason=DISCONNECT_REASON)
-    raise ValueError(f"unknown endpoint {endpoint}")
+    entry = provider_endpoints.endpoint_get(endpoint)
+    if entry is None:
+        raise ValueError(f"unknown endpoint {endpoint}")
+    return entry.stand.build(ctx)

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from communications import clients
+from communications import endpoints as provider_endpoints
 from communications.models import (
     ConformanceCheck,
     ConformanceRun,
@@ -195,7 +196,8 @@ def _execute(run: ConformanceRun) -> list[str]:
     failed, position = [], 0
     for endpoint in payloads.plan(configuration.endpoints):
         body, key = payloads.build(endpoint, ctx), str(uuid.uuid4())
-        attempts = [False, True] if endpoint in payloads.REPEATED else [False]
+        step = provider_endpoints.endpoint_get(endpoint).stand
+        attempts = [False, True] if step.repeat_ids else [False]
         first_answer = None
         for is_repeat in attempts:
             if is_repeat and first_answer is None:
@@ -207,15 +209,9 @@ def _execute(run: ConformanceRun) -> list[str]:
                 failed.append(endpoint + (" (повтор)" if is_repeat else ""))
             elif not is_repeat:
                 first_answer = check.parsed
-                _learn(ctx, endpoint, check.parsed)
+                if step.learn:
+                    step.learn(ctx, check.parsed)
     return failed
-
-
-def _learn(ctx: payloads.RunContext, endpoint: str, answer) -> None:
-    if endpoint == "getChannels" and answer.get("channels"):
-        ctx.channel_id = answer["channels"][0]["id"]
-    elif endpoint == "sendMessage":
-        ctx.provider_message_id = str(answer.get("messageId") or answer.get("id"))
 
 
 def _request_headers(configuration: ProviderConfiguration, endpoint: str, key: str, tenant_id: str) -> dict:

@@ -18,8 +18,8 @@
 - `on(endpoint, Reaction(...))` misbehaves on one endpoint only; `deduplicate = False`
   plays a provider that ignores Idempotency-Key (a repeat gets a new message id).
 - Sensible bodies: sendMessage → {"messageId"}, getChannels → {"channels"},
-  getMessageHistory → paged {"messages", "nextCursor"}, bulkMessages → {"results"},
-  anything else → {"ok": true}.
+  getMessageHistory → paged {"messages", "nextCursor"}, bulkMessages → {"results"}; any other
+  endpoint of the registry (communications/endpoints.py) → its example answer; anything else → {"ok": true}.
 """
 
 import hashlib
@@ -31,8 +31,11 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-ENDPOINTS = ("sendMessage", "updateMessageContent", "updateMessageStatus", "markChatRead", "disconnect",
-             "getChannels", "setWebhook", "deleteWebhook", "getMessageHistory", "bulkMessages")
+from communications.endpoints import endpoint_get, endpoint_names
+
+# The registry's endpoints when this module was imported (tests parametrize over them);
+# `endpoints()` reads the registry at call time, so an endpoint a test registers is served too.
+ENDPOINTS = endpoint_names()
 
 
 @dataclass
@@ -127,9 +130,10 @@ class FakeProvider:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def endpoints(self, names=ENDPOINTS, *, host: str | None = None) -> dict[str, str]:
+    def endpoints(self, names=None, *, host: str | None = None) -> dict[str, str]:
+        """URLs of `names` here (default: every endpoint of the registry)."""
         base = f"http://{host}:{self.port}" if host else self.url
-        return {name: f"{base}/{name}" for name in names}
+        return {name: f"{base}/{name}" for name in (endpoint_names() if names is None else names)}
 
     # --- scripting ---------------------------------------------------------------
     def script(self, *reactions: Reaction) -> None:
@@ -267,4 +271,5 @@ class FakeProvider:
             page = self.history[start:start + size]
             more = start + size < len(self.history)
             return {"messages": page, "nextCursor": str(start + size) if more else None}
-        return {"ok": True}
+        endpoint = endpoint_get(record.endpoint)
+        return endpoint.example_response if endpoint else {"ok": True}

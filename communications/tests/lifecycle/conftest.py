@@ -2,7 +2,7 @@ import uuid
 
 import pytest
 
-from communications.models.providers import ALL_ENDPOINTS
+from communications.endpoints import endpoint_names
 from communications.services import providers as services
 
 SECRET_KEY = "super-secret-provider-key-123"
@@ -13,7 +13,7 @@ def configuration_payload(version: str = "1.0.0", **overrides) -> dict:
     data = {
         "configurationVersion": version,
         "providerLabel": "Acme Chat",
-        "endpoints": {name: f"https://provider.example/{name}" for name in ALL_ENDPOINTS},
+        "endpoints": {name: f"https://provider.example/{name}" for name in endpoint_names()},
         "auth": {"type": "API_KEY", "headerName": "X-Api-Key", "key": SECRET_KEY},
     }
     data.update(overrides)

@@ -6,8 +6,8 @@ import pytest
 from django.contrib.admin.sites import site
 
 from communications import provider_contract as contract
+from communications.endpoints import endpoint_names
 from communications.models import Delivery, ProviderConfiguration, TenantConfiguration, Webhook
-from communications.models.providers import ALL_ENDPOINTS
 from communications.services.tokens import integration_token_issue
 from communications.tests.public_api.factories import provider_create
 
@@ -20,7 +20,7 @@ def activation(settings):
     provider = provider_create()
     configuration = ProviderConfiguration.objects.create(
         provider=provider, app_code=provider.code, app_version="1.0.0", configuration_version="1.0.0",
-        provider_label=provider.label, endpoints={name: f"https://provider.example/{name}" for name in ALL_ENDPOINTS},
+        provider_label=provider.label, endpoints={name: f"https://provider.example/{name}" for name in endpoint_names()},
         auth_key="test-key-123456789")
     tenant_id = uuid.uuid4()
     TenantConfiguration.objects.create(tenant_id=tenant_id, provider=provider, configuration=configuration,

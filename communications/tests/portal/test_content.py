@@ -9,8 +9,9 @@ from communications.tests.public_api.conftest import integration_create
 
 
 def test_configuration_example_in_the_guide_is_accepted():
-    cleaned = configuration_validate(data=content.CONFIGURATION_EXAMPLE)
-    assert set(cleaned["endpoints"]) == set(content.CONFIGURATION_EXAMPLE["endpoints"])
+    example = content.configuration_example()
+    cleaned = configuration_validate(data=example)
+    assert set(cleaned["endpoints"]) == set(example["endpoints"])
 
 
 @pytest.mark.django_db

@@ -8,8 +8,8 @@ from django.contrib.staticfiles import finders
 from django.urls import reverse
 
 from communications.channels import KNOWN_CHANNELS
+from communications.endpoints import endpoint_list
 from communications.models import Webhook
-from communications.portal import content
 from communications.portal.views import PAGES, sample_source
 
 PAGE_URLS = [reverse(page.name) for page in PAGES] + [reverse("developers-swagger"), reverse("developers-redoc")]
@@ -114,5 +114,5 @@ def test_guide_shows_the_samples_verbatim(rendered):
     for name in ("verify_signature.py", "provider_endpoint.py", "public_api_message.py", "public_api_all.py",
                  "public_api_attachment.py"):
         assert escape(sample_source(name)) in html, name
-    for endpoint in content.PROVIDER_ENDPOINTS:
+    for endpoint in endpoint_list():
         assert f'id="endpoint-{endpoint.name}"' in html

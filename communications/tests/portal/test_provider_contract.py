@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from communications import provider_contract as contract
+from communications.endpoints import endpoint_list, example_requests, example_responses
 from communications.models import Channel, Message, Webhook
 from communications.portal import content
 from communications.services import operator
@@ -33,10 +33,10 @@ def real_traffic(db, settings, django_capture_on_commit_callbacks):
     """A whole integration life driven eagerly against a fake provider that answers the documented examples."""
     settings.PROVIDER_ALLOW_LOOPBACK = True
     with FakeProvider() as fake:
-        fake.channels = contract.EXAMPLE_RESPONSES["getChannels"]["channels"]
-        fake.history = contract.EXAMPLE_RESPONSES["getMessageHistory"]["messages"]
+        fake.channels = example_responses()["getChannels"]["channels"]
+        fake.history = example_responses()["getMessageHistory"]["messages"]
         for endpoint in ("sendMessage", "bulkMessages"):
-            fake.on(endpoint, Reaction(body=contract.EXAMPLE_RESPONSES[endpoint]))
+            fake.on(endpoint, Reaction(body=example_responses()[endpoint]))
         provider = provider_setup(fake)
         with django_capture_on_commit_callbacks(execute=True):  # activation: getChannels, setWebhook, getMessageHistory
             tenant_id, token = tenant_install(provider)
@@ -61,10 +61,10 @@ def test_portal_documents_the_request_each_endpoint_really_gets(real_traffic):
     sent = {endpoint: fake.accepted_list(endpoint) for endpoint in ENDPOINTS}
     assert all(sent.values()), [endpoint for endpoint, calls in sent.items() if not calls]
     # then: the portal documents exactly those fields, nested the same way
-    for documented in content.PROVIDER_ENDPOINTS:
+    for documented in endpoint_list():
         for call in sent[documented.name]:
-            assert shape(call.json) == shape(documented.request), documented.name
-    assert sent["setWebhook"][0].json["events"] == contract.EXAMPLE_REQUESTS["setWebhook"]["events"]
+            assert shape(call.json) == shape(documented.example_request), documented.name
+    assert sent["setWebhook"][0].json["events"] == example_requests()["setWebhook"]["events"]
     assert sent["disconnect"][0].json["reason"] == "token_deactivated"
 
 
@@ -75,8 +75,8 @@ def test_documented_responses_drive_the_real_services(real_traffic):
     assert Channel.objects.filter(tenant_id=tenant_id, external_id="tg-bot-1", code="telegram").exists()
     assert Message.objects.filter(tenant_id=tenant_id, external_id="msg-4001", chat__external_id="chat-1001").exists()
     sent.refresh_from_db()
-    assert sent.external_id == contract.EXAMPLE_RESPONSES["sendMessage"]["messageId"]
-    bulk_ids = {result["messageId"] for result in contract.EXAMPLE_RESPONSES["bulkMessages"]["results"]}
+    assert sent.external_id == example_responses()["sendMessage"]["messageId"]
+    bulk_ids = {result["messageId"] for result in example_responses()["bulkMessages"]["results"]}
     assert set(Message.objects.filter(tenant_id=tenant_id, text="Рассылка").values_list("external_id", flat=True)) \
         == bulk_ids
 
@@ -111,19 +111,19 @@ def test_provider_calls_doc_lists_the_fields_of_each_request(endpoint):
     row = _markdown_row(DOCS / "provider-calls.md", endpoint)
     body = row.split("|")[3]
     fields = {part.split(":")[0].strip() for part in body[body.index("{") + 1:body.index("}")].split(",")}
-    assert fields == set(contract.EXAMPLE_REQUESTS[endpoint])
+    assert fields == set(example_requests()[endpoint])
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 def test_test_stand_doc_lists_the_fields_of_each_request(endpoint):
     # the request table of docs/test-stand.md: `{"tenantId", "chatId": CHAT, ...}`
     row = _markdown_row(DOCS / "test-stand.md", endpoint)
-    assert set(re.findall(r'(?<!: )"(\w+)"', row.split("|")[2])) == set(contract.EXAMPLE_REQUESTS[endpoint])
+    assert set(re.findall(r'(?<!: )"(\w+)"', row.split("|")[2])) == set(example_requests()[endpoint])
 
 
 def test_documented_history_items_are_valid_public_api_messages():
     from communications.api.public.serializers import PublicMessageCreateSerializer
 
-    for item in contract.EXAMPLE_RESPONSES["getMessageHistory"]["messages"]:
+    for item in example_responses()["getMessageHistory"]["messages"]:
         serializer = PublicMessageCreateSerializer(data=item)
         assert serializer.is_valid(), serializer.errors

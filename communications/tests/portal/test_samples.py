@@ -13,7 +13,7 @@ from standardwebhooks import WebhookVerificationError
 
 from communications.models import Channel, Chat, Message, Webhook
 from communications.portal.views import SAMPLES_DIR
-from communications.provider_contract import EXAMPLE_REQUESTS
+from communications.provider_contract import EXAMPLE_SEND_MESSAGE
 from communications.services.deliveries import provider_call_now, provider_signing_secret_issue
 from communications.tests.deliveries.conftest import make_tenant_configuration
 from communications.tests.public_api.conftest import integration_create
@@ -41,7 +41,7 @@ def signed_call(db, fake_provider, settings):
     tenant_configuration = make_tenant_configuration(fake_provider)
     secret = provider_signing_secret_issue(provider=tenant_configuration.provider)
     provider_call_now(tenant_configuration=tenant_configuration, endpoint="sendMessage",
-                      payload={**EXAMPLE_REQUESTS["sendMessage"], "text": "Привет"}, idempotency_key="key-1")
+                      payload={**EXAMPLE_SEND_MESSAGE, "text": "Привет"}, idempotency_key="key-1")
     recorded = fake_provider.requests[-1]
     return secret, recorded.body, recorded.headers
 
@@ -104,7 +104,7 @@ def test_endpoint_sample_answers_a_retry_with_the_same_message_id(sample_endpoin
 
     def send(key):
         return provider_call_now(tenant_configuration=tenant_configuration, endpoint="sendMessage",
-                                 payload=EXAMPLE_REQUESTS["sendMessage"],
+                                 payload=EXAMPLE_SEND_MESSAGE,
                                  idempotency_key=key)
 
     first, retry, other = send("key-1"), send("key-1"), send("key-2")

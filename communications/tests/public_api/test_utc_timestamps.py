@@ -5,6 +5,7 @@ import re
 import pytest
 
 from communications import provider_contract as contract
+from communications.endpoints import example_responses
 from communications.models import Message
 from communications.services.webhook_events import message_data
 
@@ -45,7 +46,7 @@ def test_webhook_bodies_and_examples_use_utc_with_z(api):
     for example in contract.WEBHOOK_EVENT_EXAMPLES.values():
         for key, value in _timestamps(example):
             assert UTC_Z.match(value), (key, value)
-    for example in contract.EXAMPLE_RESPONSES.values():
+    for example in example_responses().values():
         for key, value in _timestamps(example):
             assert UTC_Z.match(value), (key, value)
 

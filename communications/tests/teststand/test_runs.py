@@ -10,6 +10,7 @@ from django.db.models import F
 from django.utils import timezone
 from standardwebhooks import Webhook
 
+from communications.endpoints import required_names
 from communications.models import (
     ConformanceCheck,
     ConformanceRun,
@@ -18,7 +19,6 @@ from communications.models import (
     SandboxTenant,
     TenantConfiguration,
 )
-from communications.models.providers import REQUIRED_ENDPOINTS
 from communications.services.deliveries import provider_signing_secrets
 from communications.tests.teststand.conftest import API_KEY, make_configuration, verdicts
 from communications.teststand import services
@@ -96,7 +96,7 @@ def test_run_acts_for_the_sandbox_tenant_with_production_auth_and_signature(stan
 
 
 def test_only_configured_optional_endpoints_are_called(stand, conformant, run_now):
-    make_configuration(conformant, endpoints=conformant.endpoints(REQUIRED_ENDPOINTS + ("getMessageHistory",)))
+    make_configuration(conformant, endpoints=conformant.endpoints(required_names() + ("getMessageHistory",)))
     run = run_now()
     assert run.status == ConformanceRun.Status.PASSED
     assert [(e, r) for e, r, _ in verdicts(run)] == [
@@ -154,7 +154,7 @@ def test_redirect_is_reported_not_followed(stand, broken, run_now):
 
 
 def test_provider_down_makes_every_endpoint_unreachable(stand, broken, run_now):
-    make_configuration(broken, endpoints=broken.endpoints(REQUIRED_ENDPOINTS))
+    make_configuration(broken, endpoints=broken.endpoints(required_names()))
     broken.go_away()
     run = run_now()
     assert run.status == ConformanceRun.Status.FAILED
@@ -169,7 +169,7 @@ def test_provider_down_makes_every_endpoint_unreachable(stand, broken, run_now):
 def test_https_endpoint_without_working_tls_gives_tls_error(stand, broken, run_now):
     # given: https URLs pointing at a server that does not speak TLS
     make_configuration(broken, endpoints={name: url.replace("http://", "https://")
-                                          for name, url in broken.endpoints(REQUIRED_ENDPOINTS).items()})
+                                          for name, url in broken.endpoints(required_names()).items()})
     run = run_now()
     assert {v for _, _, v in verdicts(run)} == {"tls_error"}
     assert "TLS-соединение не установлено" in run.checks.first().reason
@@ -177,7 +177,7 @@ def test_https_endpoint_without_working_tls_gives_tls_error(stand, broken, run_n
 
 def test_ssrf_refused_target_is_unreachable(stand, conformant, run_now):
     stand.PROVIDER_ALLOW_LOOPBACK = False
-    make_configuration(conformant, endpoints=conformant.endpoints(REQUIRED_ENDPOINTS))
+    make_configuration(conformant, endpoints=conformant.endpoints(required_names()))
     run = run_now()
     check = run.checks.first()
     assert check.verdict == "unreachable" and "SSRF" in check.reason
@@ -187,7 +187,7 @@ def test_ssrf_refused_target_is_unreachable(stand, conformant, run_now):
 def test_stuck_provider_cannot_hold_the_run_beyond_its_budget(stand, broken, run_now):
     # given: every call stalls longer than the read timeout; the run budget is short
     stand.TESTSTAND_RUN_BUDGET = 1.0
-    make_configuration(broken, endpoints=broken.endpoints(REQUIRED_ENDPOINTS))
+    make_configuration(broken, endpoints=broken.endpoints(required_names()))
     broken.always(Reaction(delay=4))
     # when
     started = time.monotonic()
@@ -295,11 +295,11 @@ def test_engine_sweeper_dispatches_a_queued_run_whose_task_was_lost(stand, confo
 
 def test_a_run_is_never_retried_on_its_answers(stand, broken, run_now):
     # given: a provider that answers 503 everywhere (a transient failure for a provider call)
-    make_configuration(broken, endpoints=broken.endpoints(REQUIRED_ENDPOINTS))
+    make_configuration(broken, endpoints=broken.endpoints(required_names()))
     broken.always(Reaction(status=503))
     run = run_now()
     # then: one attempt, the verdict is the answer
     assert run.status == ConformanceRun.Status.FAILED
     delivery = Delivery.objects.get(pk=run.delivery_id)
     assert (delivery.kind, delivery.status, delivery.attempts) == ("teststand_run", Delivery.Status.DELIVERED, 1)
-    assert len(broken.requests) == len(REQUIRED_ENDPOINTS)
+    assert len(broken.requests) == len(required_names())
