@@ -129,6 +129,46 @@ def _config_save(request, application, version):
         raise ApplicationError("Это не JSON.", fields={"configuration": ["Это не JSON."]}) from None
     if not isinstance(data, dict):
         raise ApplicationError("Нужен JSON-объект.", fields={"configuration": ["Нужен JSON-объект."]})
+    return _config_store(request, application, version, data)
+
+
+# The form editor: one input per configuration field, named by its path (the same path field errors use).
+FORM_FIELDS = (("configurationVersion", "Версия конфигурации (SemVer)"), ("providerLabel", "Название провайдера"),
+               ("auth.headerName", "Заголовок с ключом API"), ("auth.key", "Ключ API (вводится при каждом сохранении)"))
+
+
+def _config_from_form(form) -> dict:
+    endpoints = {name: form.get(f"endpoints.{name}", "").strip() for name in provider_endpoints.endpoint_names()}
+    return {"configurationVersion": form.get("configurationVersion", "").strip(),
+            "providerLabel": form.get("providerLabel", "").strip(),
+            "endpoints": {name: url for name, url in endpoints.items() if url},
+            "auth": {"type": "API_KEY", "headerName": form.get("auth.headerName", "").strip(),
+                     "key": form.get("auth.key", "")}}
+
+
+def _form_fields(active: dict | None, posted=None, errors: dict | None = None) -> list[dict]:
+    """The form editor's inputs: the posted values after an error (with their messages), else the active
+    configuration. The key is never shown back, not even the one just typed."""
+    errors = errors or {}
+    current = _config_from_form(posted) if posted is not None else json.loads(_editable(active))
+
+    def value(path: str) -> str:
+        node = current
+        for part in path.split("."):
+            node = node.get(part, "") if isinstance(node, dict) else ""
+        return "" if path == "auth.key" else str(node or "")  # the key is never echoed back
+
+    fields = [{"name": path, "label": label, "value": value(path), "errors": errors.get(path, [])}
+              for path, label in FORM_FIELDS]
+    for name in provider_endpoints.endpoint_names():
+        path = f"endpoints.{name}"
+        required = name in provider_endpoints.required_names()
+        fields.append({"name": path, "label": f"{name} ({'обязательный' if required else 'необязательный'})",
+                       "value": value(path), "errors": errors.get(path, [])})
+    return fields
+
+
+def _config_store(request, application, version, data: dict) -> str:
     data = {**data, "appCode": application.code, "appVersion": version.version}
     serializer = ProviderConfigurationWriteSerializer(data=data)
     if not serializer.is_valid():
@@ -148,6 +188,8 @@ def _version_action(request, application, action):
         return "Скоуп «Коммуникации» включён."
     if action == "configuration":
         return _config_save(request, application, version)
+    if action == "configuration_form":
+        return _config_store(request, application, version, _config_from_form(request.POST))
     if action == "test_run":
         run = services.app_version_test_run_start(version=version, actor=user, origin="developer")
         return f"Прогон №{run['id']} запущен: обновите страницу, чтобы увидеть вердикты."
@@ -187,9 +229,11 @@ def app_page(request, code):
         runs = selectors.app_version_test_runs(version=version) if has_scope else []
         latest = selectors.app_version_test_run(version=version, run_id=runs[0]["id"]) if runs else None
         active = gateway.provider_configuration_get(app_code=code, app_version=version.version) if has_scope else None
+        form_failed = bool(error) and error["action"] == "configuration_form" and error["version"] == version.version
+        form = _form_fields(active, request.POST if form_failed else None, error["fields"] if form_failed else None)
         versions.append({"version": version, "unmet": selectors.app_version_unmet_conditions(version=version),
                          "has_scope": has_scope, "active": active, "configuration": _editable(active),
-                         "runs": runs, "latest": latest})
+                         "form": form, "runs": runs, "latest": latest})
     return _render(request, APP, status=400 if error else 200, application=application, versions=versions,
                    error=error, notice=notice, secret=secret,
                    posted_configuration=request.POST.get("configuration", "") if error else "")

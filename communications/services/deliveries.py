@@ -30,6 +30,7 @@ from communications.models import (
     TenantConfiguration,
 )
 from communications.provider_contract import answer_message_id
+from communications.services import sandbox_limits
 from config.api.errors import ApplicationError, ConflictError
 from config.observability.request_id import request_id_get
 from delivery import engine, policy
@@ -392,13 +393,17 @@ def provider_health_annotate(queryset, *, since: datetime):
     attempt for the admin, in the one list query (no query per row)."""
     # The provider's own endpoints and webhooks: a test-stand run or a sync page is not what health measures
     # (a failing verdict is a successful call; an interrupted run is not the provider's error).
-    calls = Q(deliveries__kind__in=HEALTH_KINDS)
+    # Customers' tenants only: a developer's sandbox is not production health.
+    sandboxes = sandbox_limits.sandbox_tenants()
+    calls = Q(deliveries__kind__in=HEALTH_KINDS) & ~Q(deliveries__tenant_id__in=sandboxes)
     recent = calls & Q(deliveries__attempt_log__started_at__gte=since)
     failed = (DeliveryAttempt.objects.filter(delivery__provider=OuterRef("pk"), delivery__kind__in=HEALTH_KINDS)
+              .exclude(delivery__tenant_id__in=sandboxes)
               .exclude(outcome=DeliveryAttempt.Outcome.SUCCESS).order_by("-started_at", "-pk"))
 
     def backlog(status):
-        rows = (Delivery.objects.filter(provider=OuterRef("pk"), status=status, kind__in=HEALTH_KINDS).order_by()
+        rows = (Delivery.objects.filter(provider=OuterRef("pk"), status=status, kind__in=HEALTH_KINDS)
+                .exclude(tenant_id__in=sandboxes).order_by()
                 .values("provider").annotate(n=Count("pk")).values("n"))
         return Coalesce(Subquery(rows), 0)
 

@@ -43,6 +43,28 @@ def test_console_creates_an_app_version_scope_and_configuration_with_inline_erro
     assert secret.status_code == 200 and "whsec_" in secret.content.decode()
 
 
+def test_console_edits_the_configuration_in_a_form_with_inline_errors(web, fake):
+    from marketplace import gateway
+
+    web.post(CONSOLE, {"code": "acme", "name": "Acme Chat"})
+    page = f"{CONSOLE}apps/acme/"
+    web.post(page, {"action": "version", "version": "1.0.0"})
+    web.post(page, {"action": "scope", "version": "1.0.0"})
+    form = {"action": "configuration_form", "version": "1.0.0", "configurationVersion": "1.0.0",
+            "providerLabel": "Acme", "auth.headerName": "X-Api-Key", "auth.key": SECRET_KEY,
+            **{f"endpoints.{name}": url for name, url in fake.endpoints().items()}}
+    # a required endpoint left empty and a bad version: each error next to its input, the values kept
+    bad = web.post(page, {**form, "configurationVersion": "one", "endpoints.sendMessage": ""})
+    html = bad.content.decode()
+    assert bad.status_code == 400 and 'class="field-error" data-field="configurationVersion"' in html
+    assert 'value="Acme"' in html and SECRET_KEY not in html
+    saved = web.post(page, form)
+    assert saved.status_code == 200 and "Конфигурация сохранена" in saved.content.decode()
+    active = gateway.provider_configuration_get(app_code="acme", app_version="1.0.0")
+    assert active["endpoints"] == fake.endpoints() and active["providerLabel"] == "Acme"
+    assert SECRET_KEY not in saved.content.decode()  # the key is never shown back
+
+
 def test_console_shows_only_own_apps_and_logs(web, other_developer):
     from marketplace import services
 

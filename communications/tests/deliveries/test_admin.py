@@ -74,6 +74,24 @@ def test_provider_health_shows_success_rate_and_last_error(admin_client, failed_
     assert tenant_configuration.provider.code in page
 
 
+def test_provider_health_leaves_developers_sandboxes_out(admin_client, failed_and_delivered, fake_provider,
+                                                          tenant_configuration):
+    from marketplace.models import ProviderCompany
+
+    # given: a developer's sandbox tenant of the same provider, whose calls all fail
+    sandbox = make_tenant_configuration(fake_provider, code=tenant_configuration.provider.code + "-x")
+    sandbox.provider = tenant_configuration.provider
+    sandbox.save(update_fields=["provider"])
+    ProviderCompany.objects.create(name="Песочница", sandbox_tenant_id=sandbox.tenant_id)
+    for n in range(3):
+        fake_provider.fail_next(1, status=500, body={"error": f"sandbox failure {n}"})
+        call = svc.delivery_enqueue(tenant_configuration=sandbox, endpoint="markChatRead", payload={"n": n})
+        svc.delivery_send(delivery_id=call.pk)
+    # then: the health figures are the customers' only
+    page = admin_client.get("/admin/communications/providerdeliveryhealth/").content.decode()
+    assert "50% (1/2)" in page and "sandbox failure" not in page
+
+
 def test_issuing_a_signing_secret_shows_it_once(admin_client, tenant_configuration):
     provider = tenant_configuration.provider
     response = admin_client.post("/admin/communications/providerdeliveryhealth/",
