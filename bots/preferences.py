@@ -10,7 +10,7 @@ forwarded button can only change the presser's own preferences, and only while b
 """
 
 from bots.dialog import SERVICE_NAMES, Button, Outcome, Reply
-from config.api.errors import ApplicationError
+from config.errors import ApplicationError
 from notifications.models import NotificationType, PreferenceSource, Service
 from notifications.rules import MANDATORY_TYPES, types_for_role
 from notifications.selectors import service_binding_get

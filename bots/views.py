@@ -16,7 +16,7 @@ from telebot import types
 
 from bots.telegram import telegram_update_handle
 from bots.vk import vk_event_handle
-from config.api.errors import envelope
+from config.errors import envelope
 from config.observability.metrics import bot_update_observe
 from notifications.clients import telegram_bot, vk_session
 

@@ -17,7 +17,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from config.api.errors import ApplicationError
+from config.errors import ApplicationError
 
 LIMIT = 200
 KINDS = {"provider": "Эндпоинт провайдера", "webhook": "Вебхук", "callback": "Событие статуса уведомления",

@@ -30,8 +30,8 @@ from django.db import OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from config.api.errors import ConflictError
 from config.db import is_lock_race
+from config.errors import ConflictError
 from config.observability.metrics import delivery_send_observe
 from config.observability.request_id import request_id_bind
 from delivery import policy

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from config.admin import ReadOnlyAdmin
-from config.api.errors import ApplicationError
+from config.errors import ApplicationError
 from marketplace import selectors, services
 from marketplace.admin_moderation import AppVersionModerationMixin, PendingConfigurationFilter, ReadyToPublishFilter
 from marketplace.models import (

@@ -11,7 +11,7 @@ from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 
-from config.api.errors import ApplicationError
+from config.errors import ApplicationError
 from marketplace import gateway, selectors, services
 from marketplace.models import AppVersion, Scope
 from marketplace.selectors import app_version_pending_configuration_list, app_version_ready_to_publish_list

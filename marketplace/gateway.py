@@ -25,7 +25,7 @@ from communications.services import operator as _operator
 from communications.services import providers as _services
 from communications.services import sandbox as _sandbox
 from communications.teststand import services as _teststand
-from config.api.errors import NotFoundError
+from config.errors import NotFoundError
 
 # Semantic versioning is shared so app versions and configuration versions order the same way.
 semver_is_valid = _semver.is_valid

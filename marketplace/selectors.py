@@ -2,7 +2,7 @@
 
 from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q
 
-from config.api.errors import NotFoundError
+from config.errors import NotFoundError
 from marketplace import gateway
 from marketplace.models import Application, AppVersion, AppVersionScope, Installation, ProviderCompany, Scope
 

@@ -4,7 +4,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from config.admin import ReadOnlyAdmin, ReadOnlyMixin
-from config.api.errors import ApplicationError
+from config.errors import ApplicationError
 from notifications import models as m
 
 

@@ -1,6 +1,6 @@
 """Domain errors of the notification service (rendered by the API views)."""
 
-from config.api.errors import ApplicationError, ConflictError, NotFoundError
+from config.errors import ApplicationError, ConflictError, NotFoundError
 
 
 class RecipientNotFound(NotFoundError):

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from config.api.errors import NotFoundError
+from config.errors import NotFoundError
 from notifications.errors import RecipientNotFound
 from notifications.models import BindingToken, Device, Notification, NotifyRequest, Recipient, ServiceBinding
 

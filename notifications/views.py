@@ -12,7 +12,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from config.api.errors import ApplicationError
+from config.errors import ApplicationError
 from notifications.emails import unsubscribe_token_read
 from notifications.models import NotificationType, PreferenceSource, Recipient, Service
 from notifications.services.preferences import PreferenceChangeRequest, preferences_set

@@ -26,7 +26,7 @@ from communications.models import (
 from communications.services import files
 from communications.services.tokens import integration_token_deactivate, integration_token_issue
 from config.admin import ReadOnlyAdmin, ReadOnlyMixin
-from config.api.errors import ApplicationError
+from config.errors import ApplicationError
 
 
 class ReadOnlyInline(ReadOnlyMixin, admin.TabularInline):

@@ -14,7 +14,7 @@ from communications.provider_contract import masked_payload
 from communications.selectors import deliveries as selectors
 from communications.services import deliveries as services
 from config.admin import ReadOnlyAdmin, ReadOnlyMixin
-from config.api.errors import ApplicationError
+from config.errors import ApplicationError
 
 HEALTH_WINDOW = timedelta(hours=24)
 

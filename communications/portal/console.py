@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods
 
 from communications import endpoints as provider_endpoints
 from communications.portal.views import PROVIDERS, Page, nav
-from config.api.errors import ApplicationError, NotFoundError
+from config.errors import ApplicationError, NotFoundError
 from marketplace import gateway, selectors, services
 from marketplace.api.serializers import ProviderConfigurationWriteSerializer
 from marketplace.services import sandbox

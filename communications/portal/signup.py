@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from communications.portal.views import PROVIDERS, Page, nav
-from config.api.errors import ApplicationError
+from config.errors import ApplicationError
 from marketplace.api.serializers import SignupSerializer
 from marketplace.api.throttling import SignupClientThrottle, SignupEmailThrottle
 from marketplace.services import signup

@@ -17,7 +17,7 @@ from communications.models import (
     TenantConfiguration,
     Webhook,
 )
-from config.api.errors import NotFoundError
+from config.errors import NotFoundError
 
 
 def integration_token_get_for_request(*, jti: str) -> IntegrationToken | None:

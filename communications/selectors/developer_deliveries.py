@@ -10,7 +10,7 @@ from django.db.models import Prefetch
 from communications.clients import USER_AGENT
 from communications.models import Delivery, DeliveryAttempt
 from communications.provider_contract import masked_payload
-from config.api.errors import NotFoundError
+from config.errors import NotFoundError
 
 MASK = "****"
 

@@ -1,7 +1,7 @@
 """Reads of providers, their configurations and tenant bindings."""
 
 from communications.models import ConfigurationBinding, Provider, ProviderConfiguration, TenantConfiguration
-from config.api.errors import NotFoundError
+from config.errors import NotFoundError
 
 
 def provider_get(*, code: str, for_update: bool = False, field: str = "appCode") -> Provider:

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from communications.models import Attachment, Message, Provider, Upload
 from communications.services import attachment_fetch, files
-from config.api.errors import ApplicationError
+from config.errors import ApplicationError
 
 UPLOAD_UNKNOWN = "Загрузка не найдена, уже использована или срок её действия истёк."
 

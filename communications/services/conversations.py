@@ -35,7 +35,7 @@ from communications.models import (
 )
 from communications.services import attachments as attachment_services
 from communications.services import sandbox_limits
-from config.api.errors import ApplicationError, ConflictError
+from config.errors import ApplicationError, ConflictError
 
 PARTICIPANT_BATCH_SIZE = 1000  # keeps one INSERT under PostgreSQL's 65535 bind parameters
 CHAT_FIELDS = ("title", "type", "metadata")

@@ -31,7 +31,7 @@ from communications.models import (
 )
 from communications.provider_contract import answer_message_id
 from communications.services import sandbox_limits
-from config.api.errors import ApplicationError, ConflictError
+from config.errors import ApplicationError, ConflictError
 from config.observability.request_id import request_id_get
 from delivery import engine, policy
 from delivery.engine import (  # noqa: F401  (the engine's entry points, where callers have always found them)

@@ -24,7 +24,7 @@ from django.utils import timezone
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from communications.models import Attachment, Upload
-from config.api.errors import ApplicationError
+from config.errors import ApplicationError
 
 SIGNING_SALT = "communications.attachments.download"
 CHUNK = 64 * 1024

@@ -48,7 +48,7 @@ from communications.services.deliveries import (
     on_refused_handler,
 )
 from communications.services.webhook_events import Event, message_data, webhook_event_emit
-from config.api.errors import ApplicationError, ConflictError, NotFoundError
+from config.errors import ApplicationError, ConflictError, NotFoundError
 
 logger = logging.getLogger(__name__)
 

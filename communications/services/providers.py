@@ -39,7 +39,7 @@ from communications.selectors.providers import (
 )
 from communications.services.deliveries import provider_signing_secret_issue
 from communications.services.sync import accounts_deactivate, integration_farewell
-from config.api.errors import ApplicationError, ConflictError, NotFoundError
+from config.errors import ApplicationError, ConflictError, NotFoundError
 
 logger = logging.getLogger(__name__)
 

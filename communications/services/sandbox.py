@@ -13,7 +13,7 @@ from django.db import transaction
 
 from communications.models import Channel, Chat, IntegrationToken, Message, Provider, Webhook
 from communications.services.tokens import integration_token_deactivate, integration_token_issue
-from config.api.errors import NotFoundError
+from config.errors import NotFoundError
 
 
 def sandbox_usage(*, tenant_id: uuid.UUID, since: datetime) -> dict:

@@ -12,7 +12,7 @@ from django.apps import apps
 from django.conf import settings
 
 from communications.models import Chat
-from config.api.errors import ConflictError
+from config.errors import ConflictError
 
 
 def sandbox_tenants():

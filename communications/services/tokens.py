@@ -21,7 +21,7 @@ from django.utils import timezone
 from communications.models import IntegrationToken, Provider, TenantConfiguration
 from communications.services.conversations import account_main_activate
 from communications.services.sync import integration_activate, integration_farewell
-from config.api.errors import ApplicationError, ConflictError
+from config.errors import ApplicationError, ConflictError
 
 logger = logging.getLogger(__name__)
 

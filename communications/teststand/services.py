@@ -33,7 +33,7 @@ from communications.models.teststand import SANDBOX_NAMESPACE
 from communications.selectors.providers import configuration_under_test_get, provider_get
 from communications.services.deliveries import provider_call_now
 from communications.teststand import contract, payloads
-from config.api.errors import ConflictError, NotFoundError
+from config.errors import ConflictError, NotFoundError
 from config.observability.request_id import request_id_get
 from delivery import engine
 from delivery.kinds import Attempt, Kind, register

@@ -2,7 +2,7 @@
 
     {"error": {"code": "validation_error", "message": "...", "fields": {"name": ["..."]}}}
 
-Services raise `ApplicationError` (or a subclass); the handler maps it and every
+Services raise `ApplicationError` (or a subclass, `config/errors.py`); the handler maps it and every
 DRF/Django exception to the envelope.
 """
 
@@ -17,51 +17,16 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from config.db import is_lock_race
+from config.errors import (  # noqa: F401  (the API layer's names for them)
+    ApplicationError,
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    envelope,
+)
 from config.text import unstorable_reason
 
 logger = logging.getLogger(__name__)
-
-
-class ApplicationError(Exception):
-    """A domain rule was broken. Raised by services, rendered by the handler."""
-
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_code = "invalid"
-
-    def __init__(self, message: str, *, code: str | None = None, field: str | None = None,
-                 fields: dict | None = None, status_code: int | None = None, extra: dict | None = None):
-        super().__init__(message)
-        self.message = message
-        self.code = code or self.default_code
-        self.fields = dict(fields or {})
-        if field:
-            self.fields.setdefault(field, [message])
-        if status_code:
-            self.status_code = status_code
-        self.extra = extra or {}
-
-
-class NotFoundError(ApplicationError):
-    status_code = status.HTTP_404_NOT_FOUND
-    default_code = "not_found"
-
-
-class ConflictError(ApplicationError):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
-
-
-class ForbiddenError(ApplicationError):
-    status_code = status.HTTP_403_FORBIDDEN
-    default_code = "forbidden"
-
-
-def envelope(code: str, message: str, fields: dict | None = None, **extra) -> dict:
-    body = {"code": code, "message": message}
-    if fields:
-        body["fields"] = fields
-    body.update(extra)
-    return {"error": body}
 
 
 def _normalise(detail) -> dict | list | str:

@@ -9,8 +9,8 @@ from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from config.api.errors import envelope
 from config.api.networks import address_allowed, client_address
+from config.errors import envelope
 from config.observability.collectors import OperationsCollector
 from config.observability.exporter import registry_for_scrape
 

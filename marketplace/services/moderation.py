@@ -5,7 +5,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from config.api.errors import ApplicationError, ConflictError, ForbiddenError
+from config.errors import ApplicationError, ConflictError, ForbiddenError
 from marketplace import gateway, selectors
 from marketplace.models import (
     AppVersion,

@@ -4,7 +4,7 @@ import logging
 
 from django.db import transaction
 
-from config.api.errors import ApplicationError, ConflictError
+from config.errors import ApplicationError, ConflictError
 from marketplace import gateway
 from marketplace.models import (
     Application,

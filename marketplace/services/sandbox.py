@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from config.api.errors import ApplicationError, ConflictError
+from config.errors import ApplicationError, ConflictError
 from marketplace import gateway
 from marketplace.models import Application, AppVersion, Installation, ProviderCompany
 from marketplace.selectors import app_version_has_scope, installation_get

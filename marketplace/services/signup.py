@@ -18,8 +18,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from config.api.errors import ApplicationError, ConflictError
 from config.auth import token_versions_bump
+from config.errors import ApplicationError, ConflictError
 from marketplace.models import ProviderCompany, SignupConfirmation
 
 logger = logging.getLogger(__name__)

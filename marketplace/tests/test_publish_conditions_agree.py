@@ -3,7 +3,7 @@
 import pytest
 from django.db import transaction
 
-from config.api.errors import ApplicationError
+from config.errors import ApplicationError
 from marketplace import services
 from marketplace.models import AppVersion
 from marketplace.selectors import app_version_ready_to_publish_list

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from communications.clients import OutboundCallError, resolve_safe, webhook_secret_generate
 from communications.services.deliveries import delivery_enqueue_callback
-from config.api.errors import ApplicationError
+from config.errors import ApplicationError
 from notifications.models import NotifyRequest, StatusCallback
 
 logger = logging.getLogger(__name__)

@@ -21,8 +21,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from config.api.errors import ApplicationError
 from config.broker import publish_fail_fast
+from config.errors import ApplicationError
 from notifications.models import Notification, NotifyRequest, Recipient, Role, Service, ServiceBinding
 from notifications.rules import MANDATORY_TYPES, type_allowed
 from notifications.selectors import active_device_ids, recipient_get

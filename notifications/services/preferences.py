@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import transaction
 
-from config.api.errors import ApplicationError
+from config.errors import ApplicationError
 from notifications.models import (
     NotificationPreference,
     NotificationType,

@@ -21,7 +21,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from communications.models import Delivery
-from config.api.errors import ApplicationError
+from config.errors import ApplicationError
 from config.observability.metrics import notification_observe
 from config.observability.request_id import request_id_get
 from delivery import engine

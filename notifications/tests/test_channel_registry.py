@@ -7,7 +7,7 @@ the real send service and the delivery engine: rendering, limits, «not linked»
 import pytest
 import requests
 
-from config.api.errors import ApplicationError
+from config.errors import ApplicationError
 from config.testing.fake_http import Receiver
 from notifications.channels import Channel, DeliveryError, Target, get_channel
 from notifications.channels import base as channels

@@ -11,7 +11,7 @@ from communications.provider_contract import EXAMPLE_REQUESTS_WITH_ATTACHMENTS
 from communications.services.conversations import message_create
 from communications.services.deliveries import delivery_send
 from communications.services.providers import configuration_validate
-from config.api.errors import ApplicationError
+from config.errors import ApplicationError
 
 from .conftest import PDF
 

@@ -5,7 +5,7 @@ import pytest
 from communications.models import ProviderConfiguration
 from communications.services import providers as services
 from communications.tests.lifecycle.conftest import SECRET_KEY, configuration_payload
-from config.api.errors import ApplicationError
+from config.errors import ApplicationError
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ from communications.models import ConfigurationBinding, ProviderConfiguration
 from communications.selectors.providers import configuration_active_get
 from communications.services import providers as services
 from communications.tests.lifecycle.conftest import SECRET_KEY, configuration_payload, upload
-from config.api.errors import ApplicationError, ConflictError, NotFoundError
+from config.errors import ApplicationError, ConflictError, NotFoundError
 
 pytestmark = pytest.mark.django_db
 

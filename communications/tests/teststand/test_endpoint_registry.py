@@ -13,7 +13,7 @@ from communications.models import ProviderConfiguration
 from communications.provider_contract import EXAMPLE_TENANT
 from communications.services.providers import configuration_validate
 from communications.tests.teststand.conftest import make_configuration, verdicts
-from config.api.errors import ApplicationError
+from config.errors import ApplicationError
 from config.testing.fake_provider import Reaction
 
 pytestmark = pytest.mark.django_db

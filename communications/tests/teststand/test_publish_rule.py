@@ -3,7 +3,7 @@
 import pytest
 
 from communications.tests.teststand.conftest import upload_configuration
-from config.api.errors import ConflictError, ForbiddenError
+from config.errors import ConflictError, ForbiddenError
 from config.testing.fake_provider import Reaction
 from marketplace import selectors, services
 from marketplace.models import ModerationDecision
