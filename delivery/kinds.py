@@ -20,7 +20,7 @@ KIND_MODULES = {
     "notification": "notifications.services.sending",
     "attachment_fetch": "communications.services.attachment_fetch",
     "sync_page": "communications.services.sync",
-    "teststand_run": "communications.teststand.services",
+    "teststand_run": "communications.services.teststand",
 }
 _REGISTRY: dict[str, "Kind"] = {}
 

@@ -24,7 +24,7 @@ from communications.services import deliveries as _deliveries
 from communications.services import operator as _operator
 from communications.services import providers as _services
 from communications.services import sandbox as _sandbox
-from communications.teststand import services as _teststand
+from communications.services import teststand as _teststand
 from config.errors import NotFoundError
 
 # Semantic versioning is shared so app versions and configuration versions order the same way.

@@ -2,5 +2,6 @@
 
 - payloads.py   the run's context and plan; each endpoint's body is its stand step in communications/endpoints.py
 - contract.py   the verdict of one call (the answer checks are the registry's)
-- services.py   start a run (a row of the delivery engine, kind `teststand_run`), execute it, read results
+The services (start a run — a row of the delivery engine, kind `teststand_run` — execute it, read results)
+are in communications/services/teststand.py, with the other services.
 """

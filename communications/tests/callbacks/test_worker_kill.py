@@ -65,8 +65,8 @@ def test_initial_sync_page_whose_worker_died_is_picked_up_by_the_sweeper(setting
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 def test_test_stand_run_whose_worker_died_is_run_again_by_the_sweeper(settings, fast, fake_provider, tmp_path):
+    from communications.services import teststand
     from communications.tests.teststand.conftest import make_configuration
-    from communications.teststand import services as teststand
 
     queue = f"stand-kill-{uuid.uuid4().hex[:8]}"
     settings.TESTSTAND_QUEUE = queue

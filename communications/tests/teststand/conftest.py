@@ -48,7 +48,7 @@ def make_configuration(fake: FakeProvider | None = None, *, code: str = "acme", 
 @pytest.fixture
 def run_now(django_capture_on_commit_callbacks):
     """Start a run and let the (eager) Celery task execute it on commit; returns the finished run."""
-    from communications.teststand import services
+    from communications.services import teststand as services
 
     def run(*, app_code="acme", app_version="1.0.0", origin="moderator", actor=None):
         with django_capture_on_commit_callbacks(execute=True):

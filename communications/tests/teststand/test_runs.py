@@ -19,9 +19,9 @@ from communications.models import (
     SandboxTenant,
     TenantConfiguration,
 )
+from communications.services import teststand as services
 from communications.services.deliveries import provider_signing_secrets
 from communications.tests.teststand.conftest import API_KEY, make_configuration, verdicts
-from communications.teststand import services
 from config.errors import ConflictError
 from config.testing.fake_provider import Reaction
 from delivery.engine import deliveries_sweep
