@@ -2,7 +2,7 @@
 
 This is the ONE place for it: the send API validates with `type_allowed`, the bots list
 `types_for_role` after a binding. Formats and length limits belong to each channel
-(`notifications/channels/`).
+(`notifications/transports/`).
 """
 
 from dataclasses import dataclass

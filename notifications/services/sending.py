@@ -27,7 +27,6 @@ from config.observability.request_id import request_id_get
 from delivery import engine
 from delivery.kinds import Attempt, Kind, register
 from delivery.outcomes import DEFERRED, PERMANENT, SUCCESS
-from notifications.channels import DeliveryError, Target, get_channel
 from notifications.models import (
     Notification,
     Role,
@@ -35,6 +34,7 @@ from notifications.models import (
 from notifications.ratelimit import acquire_all
 from notifications.rules import type_allowed
 from notifications.selectors import notification_get_by_key, recipient_get
+from notifications.transports import DeliveryError, Target, get_transport
 
 logger = logging.getLogger(__name__)
 Status = Notification.Status
@@ -56,8 +56,8 @@ def notification_send(*, requested_by, user_id, service: str, subject: str, type
     if not type_allowed(role=recipient.role, type=type):
         raise ApplicationError(
             f"Тип «{type}» недоступен для роли «{Role(recipient.role).label}».", field="type")
-    channel = get_channel(service)
-    problem = channel.length_error(channel.render(role=recipient.role, subject=subject, type=type, message=message))
+    transport = get_transport(service)
+    problem = transport.length_error(transport.render(role=recipient.role, subject=subject, type=type, message=message))
     if problem:
         raise ApplicationError(problem, field="message")
 
@@ -67,9 +67,9 @@ def notification_send(*, requested_by, user_id, service: str, subject: str, type
     try:
         with transaction.atomic():
             notification = Notification(**fields)  # its id (a UUID) exists before the INSERT
-            if channel.target(recipient) is None:
+            if transport.target(recipient) is None:
                 notification.save(force_insert=True)
-                _finish(notification, status=Status.FAILED, http_status=404, error=channel.not_linked())
+                _finish(notification, status=Status.FAILED, http_status=404, error=transport.not_linked())
                 return notification
             if is_async:
                 notification.http_status = 202
@@ -162,7 +162,7 @@ def _deliver_sync(notification: Notification) -> Notification:
     return notification
 
 
-# --- the engine's kind: one send of a notification to one channel -----------------------------
+# --- the engine's kind: one send of a notification to one transport -----------------------------
 
 NOT_LINKED = "not_linked"
 
@@ -172,30 +172,30 @@ class _NotificationKind(Kind):
     name = schedule = Delivery.Kind.NOTIFICATION
 
     def drops_duplicates(self, delivery) -> bool:
-        return get_channel(delivery.endpoint).drops_duplicates  # OneSignal, VK: yes; Telegram, email: no
+        return get_transport(delivery.endpoint).drops_duplicates  # OneSignal, VK: yes; Telegram, email: no
 
     def lease_seconds(self, delivery) -> float:
         return settings.NOTIFICATIONS_CHANNEL_TIMEOUT * 3
 
     def send(self, delivery) -> Attempt:
         notification = _notification_of(delivery)
-        recipient, channel = notification.recipient, get_channel(notification.service)
-        target = channel.target(recipient)
+        recipient, transport = notification.recipient, get_transport(notification.service)
+        target = transport.target(recipient)
         if target is None:  # unbound or deactivated since the request was accepted
-            return Attempt(PERMANENT, error=channel.not_linked(), response=NOT_LINKED)
-        wait = _rate_limit_wait(channel, target)
+            return Attempt(PERMANENT, error=transport.not_linked(), response=NOT_LINKED)
+        wait = _rate_limit_wait(transport, target)
         if wait:
             return Attempt(DEFERRED, error="Превышен лимит отправки, ждём окно.", retry_after=wait)
-        rendered = channel.render(role=recipient.role, subject=notification.subject, type=notification.type,
+        rendered = transport.render(role=recipient.role, subject=notification.subject, type=notification.type,
                                   message=notification.message)
         Notification.objects.filter(pk=notification.pk).update(attempts=F("attempts") + 1)
         started = time.monotonic()
         try:
-            result = channel.send(notification_id=notification.pk, target=target, rendered=rendered)
+            result = transport.send(notification_id=notification.pk, target=target, rendered=rendered)
         except DeliveryError as error:
             logger.warning("notification %s attempt failed: %s", notification.pk, error)
-            channel.deactivate(recipient, error.deactivate, reason=str(error))
-            return Attempt(channel.outcome(error), error=str(error)[:2000], retry_after=error.retry_after,
+            transport.deactivate(recipient, error.deactivate, reason=str(error))
+            return Attempt(transport.outcome(error), error=str(error)[:2000], retry_after=error.retry_after,
                            latency_ms=_ms_since(started))
         return Attempt(SUCCESS, latency_ms=_ms_since(started), external_id=result.external_id,
                        response=(target, result, rendered, notification))
@@ -203,9 +203,9 @@ class _NotificationKind(Kind):
     def on_success(self, delivery, attempt: Attempt) -> None:
         # The row read for the send: only its fixed fields (recipient, subject, text) are used here.
         target, result, rendered, notification = attempt.response
-        channel = get_channel(notification.service)
-        channel.deactivate(notification.recipient, result.dead_addresses, reason=channel.dead_address_reason)
-        channel.record_sent(notification=notification, target=target, result=result, rendered=rendered)
+        transport = get_transport(notification.service)
+        transport.deactivate(notification.recipient, result.dead_addresses, reason=transport.dead_address_reason)
+        transport.record_sent(notification=notification, target=target, result=result, rendered=rendered)
         Notification.objects.filter(pk=notification.pk).update(external_id=result.external_id[:255])
 
     def on_refused(self, delivery, attempt: Attempt) -> None:
@@ -236,9 +236,9 @@ def _ms_since(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
-def _rate_limit_wait(channel, target: Target) -> float:
+def _rate_limit_wait(transport, target: Target) -> float:
     """Wait (briefly) for a slot in the shared limits; returns the remaining wait if none came."""
-    limits = channel.rate_limits(target)
+    limits = transport.rate_limits(target)
     for _ in range(3):
         wait = acquire_all(limits)
         if not wait or wait > 1.0:

@@ -6,8 +6,8 @@ import pytest
 
 from config.testing.fake_telegram import FakeTelegram
 from config.testing.fake_vk import FakeVK
-from notifications.channels.vk import vk_random_id
 from notifications.models import Device, Notification, PushHistory, ServiceBinding
+from notifications.transports.vk import vk_random_id
 
 
 def body(recipient, service="telegram", **extra):

@@ -1,4 +1,4 @@
-"""Issue 22: adding a notification transport is one `Channel` class plus a choice value.
+"""Issue 22: adding a notification transport is one `Transport` class plus a choice value.
 
 A test-only SMS channel (a loopback HTTP gateway, called with requests) is registered here and used through
 the real send service and the delivery engine: rendering, limits, «not linked», the call, outcomes.
@@ -9,14 +9,14 @@ import requests
 
 from config.errors import ApplicationError
 from config.testing.fake_http import Receiver
-from notifications.channels import Channel, DeliveryError, Target, get_channel
-from notifications.channels import base as channels
-from notifications.channels.base import Result, request_error
 from notifications.models import Notification
 from notifications.services import notification_send
+from notifications.transports import DeliveryError, Target, Transport, get_transport
+from notifications.transports import base as channels
+from notifications.transports.base import Result, request_error
 
 
-class SmsChannel(Channel):
+class SmsTransport(Transport):
     service = "sms"
     drops_duplicates = True  # the gateway drops a repeated message id
     not_linked_text = "У получателя нет телефона."
@@ -42,8 +42,8 @@ class SmsChannel(Channel):
 @pytest.fixture
 def sms(monkeypatch):
     with Receiver() as gateway:
-        monkeypatch.setattr(SmsChannel, "gateway", gateway.url)
-        monkeypatch.setitem(channels._CHANNELS, "sms", SmsChannel)  # what @register does, undone after the test
+        monkeypatch.setattr(SmsTransport, "gateway", gateway.url)
+        monkeypatch.setitem(channels._TRANSPORTS, "sms", SmsTransport)  # what @register does, undone after the test
         yield gateway
 
 
@@ -76,4 +76,4 @@ def test_its_limit_its_not_linked_text_and_its_outcomes_apply(sms, make_recipien
 
 def test_an_unknown_channel_is_a_lookup_error():
     with pytest.raises(LookupError):
-        get_channel("pigeon")
+        get_transport("pigeon")

@@ -5,13 +5,13 @@ from django.core.mail import get_connection
 from django.core.mail.message import make_msgid
 from django.core.mail.utils import DNS_NAME
 
-from notifications.channels.base import Channel, DeliveryError, Result, Target, register
 from notifications.emails import email_message_build
 from notifications.rules import Rendered
+from notifications.transports.base import DeliveryError, Result, Target, Transport, register
 
 
 @register
-class EmailChannel(Channel):
+class EmailTransport(Transport):
     """Django's email backend (SMTP by default; django-anymail for an email service). HTML + text, see emails.py."""
 
     service = "email"

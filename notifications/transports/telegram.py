@@ -2,15 +2,15 @@ import requests
 from django.conf import settings
 from telebot.apihelper import ApiHTTPException, ApiTelegramException
 
-from notifications.channels.base import Channel, DeliveryError, Result, register, request_error
 from notifications.clients import ChannelNotConfigured, telegram_bot
+from notifications.transports.base import DeliveryError, Result, Transport, register, request_error
 
 # Descriptions that mean the chat is gone for good: the binding is deactivated.
 DEAD_CHAT_MARKERS = ("bot was blocked", "chat not found", "user is deactivated", "bot was kicked")
 
 
 @register
-class TelegramChannel(Channel):
+class TelegramTransport(Transport):
     service = "telegram"
     body_limit = (4096, "сообщение Telegram")  # Bot API sendMessage
 

@@ -1,9 +1,9 @@
 import requests
 from django.conf import settings
 
-from notifications.channels.base import Channel, DeliveryError, Result, Target, register, request_error
 from notifications.clients import ChannelNotConfigured, onesignal_post
 from notifications.rules import Rendered
+from notifications.transports.base import DeliveryError, Result, Target, Transport, register, request_error
 
 
 def _retry_after(response: requests.Response) -> float:
@@ -14,7 +14,7 @@ def _retry_after(response: requests.Response) -> float:
 
 
 @register
-class PushChannel(Channel):
+class PushTransport(Transport):
     """OneSignal `POST /notifications` to the recipient's subscription ids."""
 
     service = "push"

@@ -1,8 +1,8 @@
 """One class per transport (email, push, Telegram, VK): everything that differs between them.
 
-A channel owns its target lookup, rendering and length limits, its «not linked» text, the deactivation of a
+A transport owns its target lookup, rendering and length limits, its «not linked» text, the deactivation of a
 dead address, the call itself and the classification of its answer into the delivery engine's outcomes.
-Adding a transport = one module with a `@register`ed `Channel` subclass (imported in `channels/__init__.py`)
+Adding a transport = one module with a `@register`ed `Transport` subclass (imported in `transports/__init__.py`)
 plus a `Service` choice value.
 """
 
@@ -21,7 +21,7 @@ class DeliveryError(Exception):
 
     permanent: retrying cannot help (blocked bot, unknown chat, invalid subscription).
     ambiguous: the request may have arrived (read timeout, reset after sending): retried only by
-        channels whose receiver drops duplicates (`Channel.drops_duplicates`), else `unknown`.
+        transports whose receiver drops duplicates (`Transport.drops_duplicates`), else `unknown`.
     Neither: transient (5xx, 429, SMTP 4xx, connection refused), retried.
     deactivate: the target ids (chat/peer/device) are dead and must be marked inactive.
     retry_after: seconds the remote asked us to wait (429), else None.
@@ -56,14 +56,15 @@ class Result:
     dead_addresses: list[str] = field(default_factory=list)
 
 
-class Channel:
-    """One delivery channel. `send` raises DeliveryError or returns a Result."""
+class Transport:
+    """One delivery transport (the spec's «service»: email, push, telegram, vk). `send` raises DeliveryError or
+    returns a Result."""
 
     service = ""
     # The receiver drops a repeated send (OneSignal idempotency_key, VK random_id): an ambiguous outcome
     # may be retried. Telegram and SMTP cannot tell a repeat: ambiguous becomes `unknown`.
     drops_duplicates = False
-    # Shown (404) when the recipient has no address for this channel.
+    # Shown (404) when the recipient has no address for this transport.
     not_linked_text = "Аккаунт {service} не привязан или отключён."
     # Why addresses the receiver rejected while taking the send were switched off.
     dead_address_reason = "адрес отклонён получателем"
@@ -87,7 +88,7 @@ class Channel:
         return [(rendered.body, *self.body_limit)] if self.body_limit else []
 
     def length_error(self, rendered: Rendered) -> str | None:
-        """A human-readable reason when the formatted message exceeds the channel's limits."""
+        """A human-readable reason when the formatted message exceeds the transport's limits."""
         for text, limit, what in self.limits(rendered):
             if len(text) > limit:
                 return f"{what[:1].upper()}{what[1:]} после форматирования длиннее {limit} символов ({len(text)})."
@@ -113,23 +114,23 @@ class Channel:
         raise NotImplementedError
 
     def record_sent(self, *, notification, target: Target, result: "Result", rendered: Rendered) -> None:
-        """In the transaction that records a success: the channel's own history, if the spec wants one."""
+        """In the transaction that records a success: the transport's own history, if the spec wants one."""
 
     def outcome(self, error: DeliveryError) -> str:
         """The delivery engine's outcome of a failed send (docs/notifications.md, «Исходы»)."""
         return AMBIGUOUS if error.ambiguous else PERMANENT if error.permanent else TRANSIENT
 
 
-_CHANNELS: dict[str, type[Channel]] = {}
+_TRANSPORTS: dict[str, type[Transport]] = {}
 
 
-def register(cls: type[Channel]) -> type[Channel]:
-    _CHANNELS[cls.service] = cls
+def register(cls: type[Transport]) -> type[Transport]:
+    _TRANSPORTS[cls.service] = cls
     return cls
 
 
-def get_channel(service: str) -> Channel:
+def get_transport(service: str) -> Transport:
     try:
-        return _CHANNELS[service]()
+        return _TRANSPORTS[service]()
     except KeyError:
-        raise LookupError(f"no notification channel {service!r}") from None
+        raise LookupError(f"no notification transport {service!r}") from None

@@ -4,8 +4,8 @@ import requests
 from django.conf import settings
 from vk_api.exceptions import ApiError, ApiHttpError
 
-from notifications.channels.base import Channel, DeliveryError, Result, register, request_error
 from notifications.clients import ChannelNotConfigured, vk_session
+from notifications.transports.base import DeliveryError, Result, Transport, register, request_error
 
 # 900 user blacklisted the community, 901 no permission to write, 902 privacy settings.
 DEAD_PEER_CODES = {900, 901, 902}
@@ -19,7 +19,7 @@ def vk_random_id(notification_id: uuid.UUID) -> int:
 
 
 @register
-class VkChannel(Channel):
+class VkTransport(Transport):
     service = "vk"
     body_limit = (4096, "сообщение VK")  # messages.send; VK answers error 914 above it
     drops_duplicates = True  # random_id
