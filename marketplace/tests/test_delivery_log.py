@@ -7,7 +7,7 @@ import pytest
 from communications.models import Delivery, ProviderConfiguration, TenantConfiguration
 from communications.services import deliveries
 from marketplace import services
-from marketplace.tests.conftest import API, SECRET_KEY, configuration
+from marketplace.tests.factories import API, SECRET_KEY, configuration
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from communications.portal.views import SAMPLES_DIR
 from marketplace import services
 from marketplace.models import ProviderCompany, Scope
-from marketplace.tests.conftest import configuration
+from marketplace.tests.factories import configuration
 
 
 @pytest.mark.django_db(transaction=True)

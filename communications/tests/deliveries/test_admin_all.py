@@ -57,7 +57,7 @@ def test_sync_pages_and_test_stand_runs_are_engine_rows_on_the_same_page(
         admin_client, fast_retries, tenant_configuration, fake_provider, django_capture_on_commit_callbacks):
     from communications.models import ConformanceRun, InitialSync
     from communications.services.sync import initial_sync_prepare, initial_sync_resume
-    from communications.tests.teststand.conftest import make_configuration
+    from communications.tests.factories import make_configuration
     from communications.teststand import services as teststand
 
     # given: an initial sync with its page row queued, and a queued test-stand run (nothing dispatched)

@@ -9,7 +9,7 @@ from communications import provider_contract as contract
 from communications.models import Delivery, ProviderConfiguration, TenantConfiguration, Webhook
 from communications.models.providers import ALL_ENDPOINTS
 from communications.services.tokens import integration_token_issue
-from communications.tests.public_api.factories import provider_create
+from communications.tests.factories import ProviderFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def activation(settings):
     settings.COMMUNICATIONS_PUBLIC_API_URL = "https://crm.example.ru/api/v1/"
-    provider = provider_create()
+    provider = ProviderFactory()
     configuration = ProviderConfiguration.objects.create(
         provider=provider, app_code=provider.code, app_version="1.0.0", configuration_version="1.0.0",
         provider_label=provider.label, endpoints={name: f"https://provider.example/{name}" for name in ALL_ENDPOINTS},

@@ -7,8 +7,7 @@ import pytest
 from communications import provider_contract as contract
 from communications.models import Message
 from communications.services.webhook_events import message_data
-
-from .conftest import message_payload
+from communications.tests.factories import message_payload
 
 pytestmark = pytest.mark.django_db
 UTC_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")

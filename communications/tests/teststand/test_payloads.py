@@ -7,8 +7,7 @@ import pytest
 
 from communications.portal import content
 from communications.provider_contract import EXAMPLE_REQUESTS
-from communications.tests.portal.test_provider_contract import shape
-from communications.tests.teststand.conftest import make_configuration
+from communications.tests.factories import make_configuration, shape
 from config.testing.fake_provider import ENDPOINTS, Reaction
 
 pytestmark = pytest.mark.django_db

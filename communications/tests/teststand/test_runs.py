@@ -20,7 +20,7 @@ from communications.models import (
 )
 from communications.models.providers import REQUIRED_ENDPOINTS
 from communications.services.deliveries import provider_signing_secrets
-from communications.tests.teststand.conftest import API_KEY, make_configuration, verdicts
+from communications.tests.factories import STAND_API_KEY, make_configuration, verdicts
 from communications.teststand import services
 from config.api.errors import ConflictError
 from config.testing.fake_provider import Reaction
@@ -87,10 +87,10 @@ def test_run_acts_for_the_sandbox_tenant_with_production_auth_and_signature(stan
     # ... with the production API key header and a verifiable Standard Webhooks signature
     secret = provider_signing_secrets(provider=configuration.provider)[0]
     for request in conformant.requests:
-        assert request.headers["x-api-key"] == API_KEY
+        assert request.headers["x-api-key"] == STAND_API_KEY
         Webhook(secret).verify(request.body, request.headers)
     # and the stored report never holds the key
-    assert all(API_KEY not in str(c.request_headers) for c in run.checks.all())
+    assert all(STAND_API_KEY not in str(c.request_headers) for c in run.checks.all())
     # the sandbox tenant is fixed per provider
     assert run_now().sandbox_tenant_id == sandbox.tenant_id
 

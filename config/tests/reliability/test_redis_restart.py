@@ -11,10 +11,9 @@ import redis
 import yaml
 from celery import Celery
 
-from communications.tests.deliveries.conftest import ROOT, subprocess_env
-from communications.tests.deliveries.test_integration import wait_until
+from config.testing.processes import ROOT, subprocess_env, wait_until
 
-from .test_faults import PrivateRedis
+from .servers import PrivateRedis
 
 pytestmark = [pytest.mark.integration]
 SERVICES = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
