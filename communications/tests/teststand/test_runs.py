@@ -2,7 +2,6 @@
 
 import json
 import time
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -20,7 +19,7 @@ from communications.models import (
 )
 from communications.models.providers import REQUIRED_ENDPOINTS
 from communications.services.deliveries import provider_signing_secrets
-from communications.tests.factories import STAND_API_KEY, make_configuration, verdicts
+from communications.tests.factories import STAND_API_KEY, TenantConfigurationFactory, make_configuration, verdicts
 from communications.teststand import services
 from config.api.errors import ConflictError
 from config.testing.fake_provider import Reaction
@@ -72,8 +71,7 @@ def test_each_check_records_request_response_latency_and_reason(stand, conforman
 def test_run_acts_for_the_sandbox_tenant_with_production_auth_and_signature(stand, conformant, run_now):
     # given: a real tenant already uses this provider
     configuration = make_configuration(conformant)
-    real = TenantConfiguration.objects.create(tenant_id=uuid.uuid4(), provider=configuration.provider,
-                                              configuration=configuration, app_version="1.0.0")
+    real = TenantConfigurationFactory(provider=configuration.provider, configuration=configuration)
     # when
     run = run_now()
     # then: every call is for the fixed sandbox tenant, never the real one, and nothing was queued

@@ -21,6 +21,7 @@ from config.management.commands.create_service_account import service_account_en
 from config.tests.world import configuration_data, provider_endpoints
 from marketplace import services as marketplace_services
 from marketplace.tests.factories import developer_client
+from notifications.tests.factories import RecipientFactory
 
 
 def bearer(token: str) -> dict:
@@ -59,7 +60,7 @@ def _service_token(name: str, role: str) -> str:
 
 def world_build() -> World:
     from marketplace.models import Scope
-    from notifications.models import NotifyRequest, Recipient
+    from notifications.models import NotifyRequest
     from notifications.services import recipient_token_issue
 
     world = World()
@@ -85,7 +86,7 @@ def world_build() -> World:
     _objects_create(world)
     notifications_service = service_account_ensure(username="svc-notifications", role="notifications")
     for owner in ("recipient", "recipient-2"):
-        recipient = Recipient.objects.create(id=uuid.uuid4(), role="user", name="Иван", email="ivan@example.com")
+        recipient = RecipientFactory(email="ivan@example.com")
         notify = NotifyRequest.objects.create(recipient=recipient, type="notification", subject="Тема", message="Текст",
                                               policy="first_success", status="delivered",
                                               requested_by=notifications_service)

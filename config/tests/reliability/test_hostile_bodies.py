@@ -64,7 +64,7 @@ def _hostile_variants(body: dict):
 
 
 def test_every_json_operation_has_a_known_valid_body(world):
-    assert set(JSON_OPERATIONS) <= set(valid_bodies(world)), "add a valid body for the new route in conftest"
+    assert set(JSON_OPERATIONS) <= set(valid_bodies(world)), "add a valid body for the new route in callers.valid_bodies"
 
 
 @pytest.mark.parametrize(("path", "method"), JSON_OPERATIONS, ids=[f"{m} {p}" for p, m in JSON_OPERATIONS])
