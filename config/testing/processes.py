@@ -101,11 +101,12 @@ def start_worker_process(env: dict, queue: str, log_path: Path) -> subprocess.Po
 
 
 def stop_worker_processes(workers: list[subprocess.Popen]) -> None:
-    """Terminate the worker processes a test started (kill those that do not stop within 15 s)."""
+    """Terminate the processes a test started (kill, and reap, those that do not stop within 30 s)."""
     for worker in workers:
         if worker.poll() is None:
             worker.terminate()
             try:
-                worker.wait(timeout=15)
+                worker.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 worker.kill()
+                worker.wait(timeout=10)
