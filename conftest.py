@@ -95,32 +95,156 @@ def api_client():
     return APIClient()
 
 
-def _service_client(username: str, role: str):
-    from rest_framework.test import APIClient
-    from rest_framework_simplejwt.tokens import AccessToken
-
-    from config.management.commands.create_service_account import service_account_ensure
-
-    user = service_account_ensure(username=username, role=role)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")
-    client.user = user
-    return client
-
-
 @pytest.fixture
 def marketplace_client(db):
     """APIClient authenticated as the marketplace service account."""
-    return _service_client("svc-marketplace", "marketplace")
+    from config.tests.factories import service_client
+
+    return service_client("svc-marketplace", "marketplace")
 
 
 @pytest.fixture
 def crm_client(db):
     """APIClient authenticated as the CRM service account."""
-    return _service_client("svc-crm", "crm")
+    from config.tests.factories import service_client
+
+    return service_client("svc-crm", "crm")
 
 
 @pytest.fixture
 def notifications_service_client(db):
     """APIClient authenticated as an internal service allowed to send notifications."""
-    return _service_client("svc-notifications", "notifications")
+    from config.tests.factories import service_client
+
+    return service_client("svc-notifications", "notifications")
+
+
+# --- a loopback provider and fast retries (communications, config and notifications tests) -------------
+
+@pytest.fixture
+def fake_provider():
+    from config.testing.fake_provider import FakeProvider
+
+    with FakeProvider() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fast_retries(settings):
+    """Seconds instead of hours, no jitter, loopback allowed: the fake listens on 127.0.0.1."""
+    settings.DELIVERY_RETRY_SCHEDULE = [0.2] * 9
+    settings.DELIVERY_RETRY_JITTER = 0
+    settings.DELIVERY_SWEEP_GRACE = 0
+    settings.PROVIDER_ALLOW_LOOPBACK = True
+    settings.PROVIDER_READ_TIMEOUT = 3
+    return settings
+
+
+@pytest.fixture
+def fast(fast_retries):
+    """`fast_retries`, and the initial sync retried in fractions of a second too."""
+    fast_retries.INITIAL_SYNC_RETRY_DELAY = 0.2
+    return fast_retries
+
+
+# --- developers of provider companies (marketplace and test-stand tests) -------------------------------
+
+@pytest.fixture
+def developer(db):
+    from marketplace.tests.factories import developer_client
+
+    return developer_client("dev", "Acme LLC")
+
+
+@pytest.fixture
+def other_developer(db):
+    from marketplace.tests.factories import developer_client
+
+    return developer_client("rival", "Rival LLC")
+
+
+# --- fake messengers, push and mail (bots, notifications and observability tests) ----------------------
+
+@pytest.fixture(scope="session")
+def _bot_fakes():
+    """Telegram and VK fakes with short long-poll waits, for the bots."""
+    from config.testing.fake_telegram import FakeTelegram
+    from config.testing.fake_vk import FakeVK
+
+    with FakeTelegram(max_poll_wait=0.5) as tg, FakeVK(max_poll_wait=0.5) as vk:
+        yield tg, vk
+
+
+@pytest.fixture
+def tg(_bot_fakes, settings):
+    """The fake Bot API, reset, with the settings pointing pyTelegramBotAPI at it."""
+    from telebot import apihelper
+
+    from bots.tests.builders import TG_SECRET
+
+    server = _bot_fakes[0]
+    server.reset()
+    settings.TELEGRAM_BOT_TOKEN = "123456:TEST-token"
+    settings.TELEGRAM_API_BASE_URL = server.url
+    settings.TELEGRAM_WEBHOOK_SECRET = TG_SECRET
+    settings.NOTIFICATIONS_CHANNEL_TIMEOUT = 5
+    yield server
+    apihelper.API_URL = None  # pyTelegramBotAPI keeps it in a module global
+
+
+@pytest.fixture(scope="session")
+def _fake_servers():
+    import logging
+
+    from config.testing.fake_onesignal import FakeOneSignal
+    from config.testing.fake_telegram import FakeTelegram
+    from config.testing.fake_vk import FakeVK
+    from config.testing.smtp_sink import SmtpSink
+
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd chatter
+    with FakeTelegram() as tg, FakeVK() as vk, FakeOneSignal() as onesignal, SmtpSink() as smtp:
+        yield {"telegram": tg, "vk": vk, "onesignal": onesignal, "smtp": smtp}
+
+
+@pytest.fixture
+def fakes(_fake_servers, settings):
+    """All four fake remotes of the notification service, reset, with the settings pointing the real clients
+    at them."""
+    for server in _fake_servers.values():
+        server.reset()
+    tg, vk, onesignal, smtp = (_fake_servers[k] for k in ("telegram", "vk", "onesignal", "smtp"))
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = smtp.host, smtp.port
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    settings.TELEGRAM_BOT_TOKEN = "123456:TEST-token"
+    settings.TELEGRAM_API_BASE_URL = tg.url
+    settings.VK_GROUP_TOKEN = "vk-test-token"
+    settings.VK_API_BASE_URL = vk.url
+    settings.ONESIGNAL_API_BASE_URL = onesignal.url
+    settings.ONESIGNAL_APP_ID = "app-test"
+    settings.ONESIGNAL_API_KEY = "os-test-key"
+    settings.NOTIFICATIONS_CHANNEL_TIMEOUT = 5
+    settings.NOTIFICATIONS_SYNC_DEADLINE = 5
+    return _fake_servers
+
+
+@pytest.fixture
+def make_recipient(db):
+    """Recipient with optional email, Telegram/VK bindings and push devices (notifications.tests.factories)."""
+    from notifications.tests.factories import recipient_make
+
+    return recipient_make
+
+
+@pytest.fixture
+def send(notifications_service_client):
+    """POST /notifications/send as the notifications service."""
+
+    def post(payload=None, *, headers=None, path="/notifications/send", **fields):
+        body = dict(payload or {}, **fields)
+        if "user_id" in body:
+            body["user_id"] = str(body["user_id"])
+        return notifications_service_client.post(path, body, format="json", headers=headers or {})
+
+    return post

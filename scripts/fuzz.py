@@ -68,7 +68,7 @@ def database_recreate(url: str) -> None:
 
 SEED = """
 import json, sys
-from config.tests.reliability.conftest import world_build
+from config.tests.reliability.callers import world_build
 world = world_build()
 json.dump(world.tokens, sys.stdout)
 """

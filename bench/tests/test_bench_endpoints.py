@@ -12,7 +12,7 @@ from django.urls import Resolver404, clear_url_caches, resolve
 from rest_framework.test import APIClient
 
 import config.urls
-from communications.tests.public_api.conftest import integration_create
+from communications.tests.factories import integration_create
 
 
 def _reload_urls():

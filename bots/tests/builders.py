@@ -70,3 +70,19 @@ def vk_buttons(sent: dict) -> list[dict]:
     keyboard = json.loads(sent["keyboard"])
     assert keyboard["inline"] is True
     return [b["action"] for row in keyboard["buttons"] for b in row]
+
+
+def texts(tg) -> list[str]:
+    """What the bot said: the texts the fake Bot API received, in order."""
+    return [m["text"] for m in tg.sent_messages()]
+
+
+def run_bot(**options) -> str:
+    """The polling bot for a bounded time; returns its output."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("run_telegram_bot", timeout=1, max_seconds=1.5, stdout=out, **options)
+    return out.getvalue()

@@ -1,34 +1,13 @@
-"""Fake Telegram/VK servers (real sockets, real pyTelegramBotAPI / vk_api) and update builders."""
+"""Fake VK server settings and update posting (real sockets, real pyTelegramBotAPI / vk_api); the fake
+Telegram (`tg`) is in the root conftest.py (the observability tests use it too)."""
 
 import json
 
 import pytest
-from telebot import apihelper
 
 from bots.tests.builders import TG_SECRET, VK_CONFIRMATION, VK_GROUP_ID, VK_SECRET
-from config.testing.fake_telegram import FakeTelegram
-from config.testing.fake_vk import FakeVK
-from notifications.models import Recipient
 from notifications.services import binding_token_issue
-
-
-@pytest.fixture(scope="session")
-def _bot_fakes():
-    with FakeTelegram(max_poll_wait=0.5) as tg, FakeVK(max_poll_wait=0.5) as vk:
-        yield tg, vk
-
-
-@pytest.fixture
-def tg(_bot_fakes, settings):
-    """The fake Bot API, reset, with the settings pointing pyTelegramBotAPI at it."""
-    server = _bot_fakes[0]
-    server.reset()
-    settings.TELEGRAM_BOT_TOKEN = "123456:TEST-token"
-    settings.TELEGRAM_API_BASE_URL = server.url
-    settings.TELEGRAM_WEBHOOK_SECRET = TG_SECRET
-    settings.NOTIFICATIONS_CHANNEL_TIMEOUT = 5
-    yield server
-    apihelper.API_URL = None  # pyTelegramBotAPI keeps it in a module global
+from notifications.tests.factories import RecipientFactory
 
 
 @pytest.fixture
@@ -48,7 +27,7 @@ def vk(_bot_fakes, settings):
 @pytest.fixture
 def recipient(db):
     def make(role="user", name="Иван"):
-        return Recipient.objects.create(role=role, name=name)
+        return RecipientFactory(role=role, name=name, email="")
 
     return make
 

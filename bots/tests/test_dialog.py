@@ -8,6 +8,7 @@ from django.utils import timezone
 from bots import commands, dialog
 from bots.models import PendingBinding, ProcessedUpdate
 from bots.services import bots_state_prune, processed_update_claim
+from bots.tests.factories import ProcessedUpdateFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -49,8 +50,8 @@ def test_an_update_is_claimed_once_and_updates_without_id_always_run():
 
 def test_prune_removes_only_old_state(recipient, token):
     dialog.start(service="vk", account_id=1, token=token())
-    ProcessedUpdate.objects.create(service="vk", update_id="old")
-    ProcessedUpdate.objects.create(service="vk", update_id="new")
+    ProcessedUpdateFactory(service="vk", update_id="old")
+    ProcessedUpdateFactory(service="vk", update_id="new")
     old = timezone.now() - timedelta(days=8)
     ProcessedUpdate.objects.filter(update_id="old").update(created_at=old)
     assert bots_state_prune() == 1

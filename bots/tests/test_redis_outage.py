@@ -1,10 +1,9 @@
 """The polling bot keeps its dialogue going while Redis (the cache) is down, and its loop
 touches the heartbeat file the compose healthcheck reads."""
 
-from bots.tests.builders import tg_message
-from bots.tests.test_telegram import run_bot, texts
+from bots.tests.builders import run_bot, texts, tg_message
 from config.observability.heartbeat import heartbeat_age
-from config.tests.reliability.test_faults import PrivateRedis
+from config.tests.reliability.servers import PrivateRedis
 
 
 def test_the_polling_bot_answers_while_redis_is_down(tg, token, tmp_path, settings, monkeypatch):

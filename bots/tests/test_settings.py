@@ -3,14 +3,10 @@
 import pytest
 
 from bots.tests.builders import tg_buttons, tg_message, tg_press, vk_buttons, vk_message, vk_press
-from notifications.models import NotificationPreference, PreferenceChange, ServiceBinding
+from bots.tests.factories import bind
+from notifications.models import NotificationPreference, PreferenceChange
 
 pytestmark = pytest.mark.django_db
-
-
-def bind(recipient, service, account_id):
-    ServiceBinding.objects.create(recipient=recipient, service=service, service_user_id=str(account_id))
-    return recipient
 
 
 def tg_data(sent, label):

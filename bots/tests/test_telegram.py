@@ -16,7 +16,7 @@ from telebot import types
 from bots import dialog
 from bots.models import PendingBinding
 from bots.telegram import telegram_update_handle
-from bots.tests.builders import TG_SECRET, tg_buttons, tg_kicked, tg_message, tg_press
+from bots.tests.builders import TG_SECRET, run_bot, texts, tg_buttons, tg_kicked, tg_message, tg_press
 from notifications.clients import telegram_bot
 from notifications.models import BindingToken, ServiceBinding, ServiceBindingHistory
 from notifications.services import service_binding_set
@@ -27,10 +27,6 @@ pytestmark = pytest.mark.django_db
 def history(recipient):
     return list(ServiceBindingHistory.objects.filter(recipient=recipient, service="telegram").order_by("id")
                 .values_list("old_service_user_id", "new_service_user_id"))
-
-
-def texts(tg):
-    return [m["text"] for m in tg.sent_messages()]
 
 
 def confirm_data(tg):
@@ -310,14 +306,6 @@ def test_webhook_get_is_405(tg, client):
 
 
 # --- long polling ----------------------------------------------------------------------------------
-
-def run_bot(**options):
-    from io import StringIO
-
-    out = StringIO()
-    call_command("run_telegram_bot", timeout=1, max_seconds=1.5, stdout=out, **options)
-    return out.getvalue()
-
 
 def test_full_dialogue_through_long_polling(tg, recipient, token):
     # given the user opened the link: the update waits on the Bot API

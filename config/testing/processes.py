@@ -1,8 +1,13 @@
 """Real processes in tests (`make run`, `make demo`): free ports, waiting, and which processes are still alive."""
 
+import os
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]  # the project directory
 
 
 def free_port() -> int:
@@ -57,3 +62,51 @@ def descendants(pid: int) -> set[int]:
         frontier = {child for child, parent in parents.items() if parent in frontier} - found
         found |= frontier
     return found
+
+
+def wait_until(predicate, timeout: float = 60.0, interval: float = 0.1, on_tick=None) -> None:
+    """Wait for `predicate()`; AssertionError when it does not hold in time. `on_tick` runs between polls."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if on_tick:
+            on_tick()
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
+
+
+def subprocess_env(**extra: str) -> dict:
+    """Environment for a child Django process sharing this test database and Redis DB."""
+    from django.conf import settings
+    from django.db import connection
+
+    db = connection.settings_dict
+    database_url = (f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST'] or '127.0.0.1'}:"
+                    f"{db['PORT'] or 5432}/{db['NAME']}")
+    env = {**os.environ, "DEBUG": "1", "DATABASE_URL": database_url, "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+           "PROVIDER_ALLOW_LOOPBACK": "1", "DJANGO_SETTINGS_MODULE": "config.settings"}
+    env.update(extra)
+    return env
+
+
+def start_worker_process(env: dict, queue: str, log_path: Path) -> subprocess.Popen:
+    """A real `celery worker` child (solo pool) consuming `queue`, logging to `log_path`."""
+    log = open(log_path, "ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "solo", "-Q", queue, "-l", "INFO",
+         "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+
+def stop_worker_processes(workers: list[subprocess.Popen]) -> None:
+    """Terminate the processes a test started (kill, and reap, those that do not stop within 30 s)."""
+    for worker in workers:
+        if worker.poll() is None:
+            worker.terminate()
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait(timeout=10)

@@ -3,7 +3,7 @@ with a trailing slash reaches the same view (no redirect, so a POST keeps its bo
 
 import pytest
 
-from marketplace.tests.conftest import developer_client
+from marketplace.tests.factories import developer_client
 
 pytestmark = pytest.mark.django_db
 

@@ -1,45 +1,11 @@
+"""Fixtures of the marketplace tests (the `developer` and `other_developer` clients are in the root
+conftest.py; the builders in marketplace.tests.factories)."""
+
 import pytest
-from django.contrib.auth import get_user_model
-from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import AccessToken
 
 from marketplace import services
-from marketplace.models import Application, AppVersion, ProviderCompany
-
-API = "/internal/v1/marketplace"
-SECRET_KEY = "super-secret-provider-key-123"
-ENDPOINTS = ("sendMessage", "updateMessageContent", "updateMessageStatus", "markChatRead", "disconnect",
-             "getChannels")
-
-
-def configuration(version="1.0.0", app_version="1.0.0", code="acme", **overrides) -> dict:
-    data = {
-        "appCode": code, "appVersion": app_version, "configurationVersion": version, "providerLabel": "Acme Chat",
-        "endpoints": {name: f"https://provider.example/{name}" for name in ENDPOINTS},
-        "auth": {"type": "API_KEY", "headerName": "X-Api-Key", "key": SECRET_KEY},
-    }
-    data.update(overrides)
-    return data
-
-
-def developer_client(username: str, company: str) -> APIClient:
-    """A JWT-authenticated member of `company`."""
-    user = get_user_model().objects.create_user(username, password="pass-12345-word")
-    ProviderCompany.objects.get_or_create(name=company)[0].members.add(user)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")
-    client.user = user
-    return client
-
-
-@pytest.fixture
-def developer(db):
-    return developer_client("dev", "Acme LLC")
-
-
-@pytest.fixture
-def other_developer(db):
-    return developer_client("rival", "Rival LLC")
+from marketplace.models import Application, AppVersion
+from marketplace.tests.factories import API, configuration, record_passed_test_run
 
 
 @pytest.fixture
@@ -59,19 +25,6 @@ def configured_version(developer, version) -> AppVersion:
     response = developer.post(f"{API}/provider-configurations", configuration(), format="json")
     assert response.status_code == 201, response.json()
     return version
-
-
-def record_passed_test_run(version: AppVersion):
-    """A finished, passed test-stand run of the version's active configuration (no HTTP: a factory)."""
-    import uuid
-
-    from communications.models import ConfigurationBinding, ConformanceRun
-
-    binding = ConfigurationBinding.objects.get(provider__code=version.application.code, app_version=version.version,
-                                               is_active=True)
-    return ConformanceRun.objects.create(provider=binding.provider, configuration=binding.configuration,
-                                         app_version=version.version, sandbox_tenant_id=uuid.uuid4(),
-                                         origin="moderator", status=ConformanceRun.Status.PASSED)
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ from django.contrib.auth import get_user_model
 
 from communications.models import ProviderConfiguration
 from marketplace.models import AppVersion, ModerationDecision, Scope
-from marketplace.tests.conftest import SECRET_KEY, record_passed_test_run
+from marketplace.tests.factories import SECRET_KEY, record_passed_test_run
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = "/admin/marketplace/appversion/"

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 
 from marketplace.services import signup
-from marketplace.tests.conftest import SECRET_KEY, configuration
+from marketplace.tests.factories import SECRET_KEY, configuration
 
 pytestmark = pytest.mark.django_db
 CONSOLE = "/developers/console/"
@@ -81,7 +81,7 @@ def test_blocked_company_is_signed_out_of_the_console(web, developer):
 
 
 def test_console_revokes_a_sandbox_token(web, developer, version, fake, commit):
-    from marketplace.tests.conftest import API
+    from marketplace.tests.factories import API
 
     # given: a version installed in the sandbox and a sandbox token, through the API
     assert developer.post(f"{API}/provider-configurations", configuration(endpoints=fake.endpoints()),

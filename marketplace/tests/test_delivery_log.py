@@ -6,8 +6,9 @@ import pytest
 
 from communications.models import Delivery, ProviderConfiguration, TenantConfiguration
 from communications.services import deliveries
+from communications.tests.factories import TenantConfigurationFactory
 from marketplace import services
-from marketplace.tests.conftest import API, SECRET_KEY, configuration
+from marketplace.tests.factories import API, SECRET_KEY, configuration
 
 pytestmark = pytest.mark.django_db
 
@@ -27,8 +28,8 @@ def acme(developer, version, fake):
 
 def _tenant(code: str, tenant_id) -> TenantConfiguration:
     configuration = ProviderConfiguration.objects.filter(provider__code=code).latest("id")
-    return TenantConfiguration.objects.create(tenant_id=tenant_id, provider=configuration.provider,
-                                              configuration=configuration, app_version="1.0.0")
+    return TenantConfigurationFactory(tenant_id=tenant_id, provider=configuration.provider,
+                                      configuration=configuration)
 
 
 def _call(run_on_commit, tenant: TenantConfiguration, endpoint="sendMessage") -> Delivery:

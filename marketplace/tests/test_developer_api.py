@@ -2,7 +2,7 @@ import pytest
 
 from communications.models import ConfigurationBinding, Provider
 from marketplace.models import Application, AppVersion
-from marketplace.tests.conftest import API, developer_client
+from marketplace.tests.factories import API, developer_client
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from marketplace.tests.conftest import API
+from marketplace.tests.factories import API
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from config.moderators import moderator_ensure
 from marketplace.models import AppVersion, ModerationDecision
-from marketplace.tests.conftest import SECRET_KEY
+from marketplace.tests.factories import SECRET_KEY
 
 pytestmark = pytest.mark.django_db
 

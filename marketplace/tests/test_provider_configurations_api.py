@@ -3,7 +3,7 @@ import logging
 import pytest
 
 from communications.models import ProviderConfiguration
-from marketplace.tests.conftest import API, SECRET_KEY, configuration
+from marketplace.tests.factories import API, SECRET_KEY, configuration
 
 pytestmark = pytest.mark.django_db
 URL = f"{API}/provider-configurations"

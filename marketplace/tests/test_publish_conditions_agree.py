@@ -7,7 +7,7 @@ from config.errors import ApplicationError
 from marketplace import services
 from marketplace.models import AppVersion
 from marketplace.selectors import app_version_ready_to_publish_list
-from marketplace.tests.conftest import API, configuration, record_passed_test_run
+from marketplace.tests.factories import API, configuration, record_passed_test_run
 
 pytestmark = pytest.mark.django_db
 

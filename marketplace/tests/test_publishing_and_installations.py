@@ -5,7 +5,7 @@ import pytest
 from communications.models import TenantConfiguration
 from marketplace import services
 from marketplace.models import Installation, ModerationDecision
-from marketplace.tests.conftest import API, configuration, record_passed_test_run
+from marketplace.tests.factories import API, configuration, record_passed_test_run
 
 pytestmark = pytest.mark.django_db
 INSTALL = f"{API}/installations"

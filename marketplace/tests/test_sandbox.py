@@ -10,7 +10,7 @@ from communications.models import Chat, Provider, TenantConfiguration
 from communications.services.tokens import integration_token_issue
 from marketplace import gateway, services
 from marketplace.models import Installation
-from marketplace.tests.conftest import API, configuration, record_passed_test_run
+from marketplace.tests.factories import API, configuration, record_passed_test_run
 
 pytestmark = pytest.mark.django_db
 SANDBOX = f"{API}/sandbox"

@@ -5,12 +5,12 @@ import subprocess
 import sys
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from communications.portal.views import SAMPLES_DIR
+from config.tests.factories import UserFactory
 from marketplace import services
-from marketplace.models import ProviderCompany, Scope
-from marketplace.tests.conftest import configuration
+from marketplace.models import Scope
+from marketplace.tests.factories import ProviderCompanyFactory, configuration
 
 
 @pytest.mark.django_db(transaction=True)
@@ -18,8 +18,8 @@ def test_sandbox_sample_sends_an_operator_message_to_the_provider(live_server, f
     settings.PROVIDER_ALLOW_LOOPBACK = True
     # the data migration's row; an earlier transactional test flushes it
     Scope.objects.get_or_create(code=Scope.COMMUNICATIONS, defaults={"label": "Коммуникации"})
-    user = get_user_model().objects.create_user("dev@example.com", email="dev@example.com", password="pass-12345-word")
-    company = ProviderCompany.objects.create(name="Acme LLC")
+    user = UserFactory(username="dev@example.com", email="dev@example.com")
+    company = ProviderCompanyFactory(name="Acme LLC")
     company.members.add(user)
     app = services.application_create(company=company, code="acme", name="Acme Chat", actor=user)
     version = services.app_version_create(application=app, version="1.0.0", scopes=["communications"])

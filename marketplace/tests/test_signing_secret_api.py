@@ -9,7 +9,7 @@ from communications import clients
 from communications.models import ProviderSigningSecret
 from communications.services.deliveries import provider_signing_secrets
 from config.testing.fake_provider import FakeProvider
-from marketplace.tests.conftest import API
+from marketplace.tests.factories import API
 
 pytestmark = pytest.mark.django_db
 URL = f"{API}/apps/acme/signing-secret"

@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from config.testing.smtp_sink import SmtpSink
 from marketplace.models import ProviderCompany, SignupConfirmation
 from marketplace.services import signup
-from marketplace.tests.conftest import API
+from marketplace.tests.factories import API
 
 pytestmark = pytest.mark.django_db
 logging.getLogger("mail.log").setLevel(logging.WARNING)

@@ -3,18 +3,12 @@ import uuid
 import pytest
 
 from notifications.models import Notification
+from notifications.tests.factories import send_payload as payload
 
 OK = {"status": "success", "message": "Notification sent successfully."}
 BAD = "Invalid request format or service."
 NOT_FOUND = "User not found or UUID not linked."
 FAILED = {"status": "error", "message": "Failed to send notification."}
-
-
-def payload(recipient, **overrides):
-    body = {"user_id": str(recipient.pk), "service": "email", "subject": "Отчёт", "type": "notification",
-            "message": "Готово"}
-    body.update(overrides)
-    return body
 
 
 @pytest.mark.parametrize("path", ["/notifications/send", "/notifications/send/"])

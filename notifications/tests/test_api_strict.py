@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 
 from notifications.models import Device, Notification
-from notifications.tests.test_api_send import payload as send_body
+from notifications.tests.factories import send_payload as send_body
 
 SEND_BAD = {"status": "error", "message": "Invalid request format or service."}
 SEND_FAILED = {"status": "error", "message": "Failed to send notification."}

@@ -2,8 +2,8 @@ import uuid
 
 import pytest
 
-from notifications.auth import RecipientToken
 from notifications.models import Device, DeviceHistory
+from notifications.tests.factories import recipient_client as user_client
 
 OK = {"status": "success", "message": "Successfully subscribed to notifications."}
 
@@ -14,14 +14,6 @@ def subscribe(notifications_service_client):
         return (client or notifications_service_client).post(path, body, format="json")
 
     return post
-
-
-def user_client(recipient):
-    from rest_framework.test import APIClient
-
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {RecipientToken.for_recipient(recipient)}")
-    return client
 
 
 @pytest.mark.parametrize("path", ["/notifications/subscribe", "/notifications/subscribe/"])

@@ -3,7 +3,7 @@
 import pytest
 
 from notifications.models import Device, DeviceHistory
-from notifications.tests.test_api_subscribe import user_client
+from notifications.tests.factories import recipient_client
 
 UNSUBSCRIBED = {"status": "success", "message": "Successfully unsubscribed from notifications."}
 DEVICE_NOT_FOUND = "Device not found."
@@ -39,7 +39,7 @@ def test_delete_deactivates_the_device_and_is_logged(make_recipient, unsubscribe
     recipient = make_recipient("user", devices=2)
     first, second = recipient.devices.order_by("id")
     response = unsubscribe({"user_id": str(recipient.pk), "device_id": first.device_id},
-                           client=user_client(recipient) if as_user else None)
+                           client=recipient_client(recipient) if as_user else None)
     assert response.status_code == 200 and response.json() == UNSUBSCRIBED
     first.refresh_from_db(), second.refresh_from_db()
     assert (first.is_active, second.is_active) == (False, True)
@@ -79,7 +79,7 @@ def test_device_of_another_user_is_404_and_untouched(make_recipient, unsubscribe
 def test_user_token_cannot_unsubscribe_someone_else(make_recipient, unsubscribe):
     alice, bob = make_recipient("user"), make_recipient("user", devices=1)
     device = bob.devices.get()
-    response = unsubscribe({"user_id": str(bob.pk), "device_id": device.device_id}, client=user_client(alice))
+    response = unsubscribe({"user_id": str(bob.pk), "device_id": device.device_id}, client=recipient_client(alice))
     assert response.status_code == 403
     device.refresh_from_db()
     assert device.is_active

@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 
 from notifications.models import NotificationPreference, PreferenceChange
-from notifications.tests.test_api_send import payload
+from notifications.tests.factories import send_payload
 
 
 def list_unsubscribe_path(mail) -> str:
@@ -19,7 +19,7 @@ def list_unsubscribe_path(mail) -> str:
 @pytest.mark.parametrize("role,badge", [("user", ""), ("moderator", "модерация"), ("admin", "администрирование")])
 def test_email_is_html_plus_spec_text_from_a_role_template(fakes, make_recipient, send, role, badge):
     recipient = make_recipient(role)
-    assert send(payload(recipient, subject="Отчёт <готов>", message="Строка 1\nСтрока 2")).status_code == 200
+    assert send(send_payload(recipient, subject="Отчёт <готов>", message="Строка 1\nСтрока 2")).status_code == 200
     mail = fakes["smtp"].messages[-1]
     assert mail["Subject"] == "Отчёт <готов> | notification"
     assert mail.get_content_type() == "multipart/alternative"
@@ -33,11 +33,11 @@ def test_email_is_html_plus_spec_text_from_a_role_template(fakes, make_recipient
 
 def test_email_carries_rfc8058_headers_and_mandatory_types_do_not(fakes, make_recipient, send):
     admin = make_recipient("admin")
-    send(payload(admin, type="deadline"))
+    send(send_payload(admin, type="deadline"))
     mail = fakes["smtp"].messages[-1]
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert str(mail["List-Unsubscribe"]).strip().startswith("<http://localhost:8000/notifications/unsubscribe/")
-    send(payload(admin, type="critical"))
+    send(send_payload(admin, type="critical"))
     critical = fakes["smtp"].messages[-1]
     assert critical["List-Unsubscribe"] is None and critical["List-Unsubscribe-Post"] is None
     assert "отписаться от него нельзя" in critical.get_body(preferencelist=("html",)).get_content()
@@ -46,7 +46,7 @@ def test_email_carries_rfc8058_headers_and_mandatory_types_do_not(fakes, make_re
 def test_one_click_unsubscribe_works_without_login_and_is_logged(fakes, make_recipient, send, caplog):
     # given an email with the unsubscribe header
     recipient = make_recipient("manager")
-    send(payload(recipient, type="deadline"))
+    send(send_payload(recipient, type="deadline"))
     path = list_unsubscribe_path(fakes["smtp"].messages[-1])
     anonymous = Client(enforce_csrf_checks=True)
     # when a mail scanner opens the link, nothing changes
@@ -69,7 +69,7 @@ def test_one_click_unsubscribe_works_without_login_and_is_logged(fakes, make_rec
 
 def test_unsubscribe_link_cannot_be_forged(fakes, make_recipient, send):
     alice, bob = make_recipient("user"), make_recipient("user")
-    send(payload(alice))
+    send(send_payload(alice))
     path = list_unsubscribe_path(fakes["smtp"].messages[-1])
     token = path.rsplit("/", 1)[-1]
     value, signature = token.rsplit(":", 1)
@@ -86,8 +86,8 @@ def test_unsubscribe_link_cannot_be_forged(fakes, make_recipient, send):
 
 def test_unsubscribed_email_is_still_sent_by_explicit_send(fakes, make_recipient, send):
     recipient = make_recipient("user")
-    send(payload(recipient))
+    send(send_payload(recipient))
     Client().post(list_unsubscribe_path(fakes["smtp"].messages[-1]), "List-Unsubscribe=One-Click",
                   content_type="application/x-www-form-urlencoded")
-    assert send(payload(recipient)).status_code == 200  # /send is explicit; preferences drive notify
+    assert send(send_payload(recipient)).status_code == 200  # /send is explicit; preferences drive notify
     assert len(fakes["smtp"].messages) == 2

@@ -13,24 +13,6 @@ from notifications.services.notify import notify_due
 MSK = ZoneInfo("Europe/Moscow")
 
 
-@pytest.fixture
-def notify(notifications_service_client, django_capture_on_commit_callbacks):
-    """POST /notifications/notify; the dispatch (eager Celery) runs after the commit.
-
-    The token is issued at call time, so it is valid under a travelled clock too.
-    """
-    from conftest import _service_client
-
-    def post(recipient, **fields):
-        body = {"user_id": str(recipient.pk), "type": "notification", "subject": "Отчёт", "message": "Готово",
-                **fields}
-        client = _service_client("svc-notifications", "notifications")
-        with django_capture_on_commit_callbacks(execute=True):
-            return client.post("/notifications/notify", body, format="json")
-
-    return post
-
-
 def status_of(client, response):
     return client.get(f"/notifications/{response.json()['notification_id']}").json()
 

@@ -3,7 +3,7 @@
 import pytest
 
 from notifications.models import NotificationPreference, PreferenceChange, QuietHours
-from notifications.tests.test_api_subscribe import user_client
+from notifications.tests.factories import recipient_client
 
 URL = "/notifications/preferences"
 
@@ -14,7 +14,7 @@ def entry(body, type, channel):
 
 def test_get_lists_every_type_of_the_role_and_channel_on_by_default(make_recipient):
     recipient = make_recipient("manager")
-    response = user_client(recipient).get(URL)
+    response = recipient_client(recipient).get(URL)
     assert response.status_code == 200
     body = response.json()
     assert body["user_id"] == str(recipient.pk) and body["quiet_hours"] is None
@@ -25,7 +25,7 @@ def test_get_lists_every_type_of_the_role_and_channel_on_by_default(make_recipie
 
 def test_put_mutes_a_channel_and_logs_the_change(make_recipient):
     recipient = make_recipient("manager")
-    response = user_client(recipient).put(URL, {"preferences": [
+    response = recipient_client(recipient).put(URL, {"preferences": [
         {"type": "deadline", "channel": "telegram", "enabled": False}]}, format="json")
     assert response.status_code == 200
     assert entry(response.json(), "deadline", "telegram")["enabled"] is False
@@ -34,7 +34,7 @@ def test_put_mutes_a_channel_and_logs_the_change(make_recipient):
     assert (change.setting, change.old_value, change.new_value, change.source) == (
         "deadline/telegram", "on", "off", "api")
     # the same value again changes nothing and logs nothing
-    user_client(recipient).put(URL, {"preferences": [
+    recipient_client(recipient).put(URL, {"preferences": [
         {"type": "deadline", "channel": "telegram", "enabled": False}]}, format="json")
     assert PreferenceChange.objects.filter(recipient=recipient).count() == 1
 
@@ -42,7 +42,7 @@ def test_put_mutes_a_channel_and_logs_the_change(make_recipient):
 @pytest.mark.parametrize("type", ["error", "critical"])
 def test_mandatory_type_cannot_be_muted(make_recipient, type):
     recipient = make_recipient("admin")
-    response = user_client(recipient).put(URL, {"preferences": [
+    response = recipient_client(recipient).put(URL, {"preferences": [
         {"type": "notification", "channel": "email", "enabled": False},
         {"type": type, "channel": "email", "enabled": False}]}, format="json")
     assert response.status_code == 400
@@ -53,7 +53,7 @@ def test_mandatory_type_cannot_be_muted(make_recipient, type):
 
 def test_type_not_available_to_the_role_is_400(make_recipient):
     recipient = make_recipient("user")
-    response = user_client(recipient).put(URL, {"preferences": [
+    response = recipient_client(recipient).put(URL, {"preferences": [
         {"type": "deadline", "channel": "email", "enabled": False}]}, format="json")
     assert response.status_code == 400 and "type" in response.json()["error"]["fields"]
 
@@ -65,14 +65,14 @@ def test_type_not_available_to_the_role_is_400(make_recipient):
 ])
 def test_bad_preference_items_are_400_naming_the_field(make_recipient, item, field):
     recipient = make_recipient("user")
-    response = user_client(recipient).put(URL, {"preferences": [item]}, format="json")
+    response = recipient_client(recipient).put(URL, {"preferences": [item]}, format="json")
     assert response.status_code == 400
     assert field in response.json()["error"]["fields"]["preferences"]["0"]
 
 
 def test_quiet_hours_set_change_remove_are_logged(make_recipient):
     recipient = make_recipient("user")
-    client = user_client(recipient)
+    client = recipient_client(recipient)
     quiet = {"start": "23:00", "end": "08:00", "timezone": "Europe/Moscow"}
     assert client.put(URL, {"quiet_hours": quiet}, format="json").json()["quiet_hours"] == quiet
     assert QuietHours.objects.get(recipient=recipient).timezone == "Europe/Moscow"
@@ -90,7 +90,7 @@ def test_quiet_hours_set_change_remove_are_logged(make_recipient):
 ])
 def test_bad_quiet_hours_are_400(make_recipient, quiet):
     recipient = make_recipient("user")
-    response = user_client(recipient).put(URL, {"quiet_hours": quiet}, format="json")
+    response = recipient_client(recipient).put(URL, {"quiet_hours": quiet}, format="json")
     assert response.status_code == 400 and "quiet_hours" in response.json()["error"]["fields"]
     assert not QuietHours.objects.exists()
 
@@ -103,7 +103,7 @@ def test_preferences_need_a_user_token(make_recipient, api_client, notifications
 
 def test_a_user_sees_only_their_own_preferences(make_recipient):
     alice, bob = make_recipient("user"), make_recipient("user")
-    user_client(bob).put(URL, {"preferences": [
+    recipient_client(bob).put(URL, {"preferences": [
         {"type": "notification", "channel": "vk", "enabled": False}]}, format="json")
-    body = user_client(alice).get(URL).json()
+    body = recipient_client(alice).get(URL).json()
     assert body["user_id"] == str(alice.pk) and entry(body, "notification", "vk")["enabled"] is True

@@ -8,12 +8,7 @@ import time_machine
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from notifications.models import QuietHours, StatusCallback
-from notifications.tests.test_notify import notify  # noqa: F401  (fixture)
-
-
-def verified(receiver, secret) -> list[dict]:
-    """Every received event, verified with the standardwebhooks package (raises on a bad signature)."""
-    return [Webhook(secret).verify(r.body, {k.lower(): v for k, v in r.headers.items()}) for r in receiver.requests]
+from notifications.tests.factories import verified
 
 
 def test_delivered_event_is_signed_and_verifies(fakes, make_recipient, notify, receiver, callback):  # noqa: F811

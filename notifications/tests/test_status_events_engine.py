@@ -16,12 +16,11 @@ from django.utils import timezone
 
 from communications.models import Delivery
 from communications.services import deliveries
-from communications.tests.deliveries.conftest import start_worker_process, stop_worker_processes, subprocess_env
-from communications.tests.deliveries.test_integration import all_final, wait_until
+from communications.tests.factories import all_final
+from config.testing.processes import start_worker_process, stop_worker_processes, subprocess_env, wait_until
 from notifications.models import NotifyRequest
 from notifications.services.callbacks import status_event_enqueue
-from notifications.tests.test_notify import notify  # noqa: F401  (fixture)
-from notifications.tests.test_status_callbacks import verified
+from notifications.tests.factories import verified
 
 ADMIN_PAGE = "/admin/communications/delivery/all/"
 

@@ -12,7 +12,7 @@ import time
 import pytest
 from django.db import transaction
 
-from communications.tests.deliveries.conftest import start_worker_process, stop_worker_processes, subprocess_env
+from config.testing.processes import start_worker_process, stop_worker_processes, subprocess_env
 from delivery.engine import deliveries_sweep
 from notifications.models import Notification
 from notifications.services import notification_send

@@ -9,10 +9,8 @@ from rest_framework.test import APIClient
 
 from communications.models import Attachment, Delivery
 from communications.services import attachment_fetch, files
-from communications.tests.public_api.conftest import message_payload
+from communications.tests.factories import PDF, has_gps, jpeg_with_gps, message_payload, stored_files
 from delivery.engine import deliveries_sweep
-
-from .conftest import PDF, has_gps, jpeg_with_gps, stored_files
 
 pytestmark = pytest.mark.django_db
 

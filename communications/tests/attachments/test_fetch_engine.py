@@ -10,12 +10,9 @@ import pytest
 
 from communications.models import Attachment, Delivery
 from communications.services import attachment_fetch
-from communications.tests.deliveries.conftest import start_worker_process, stop_worker_processes, subprocess_env
-from communications.tests.deliveries.test_integration import wait_until
-from communications.tests.public_api.conftest import message_payload
+from communications.tests.factories import jpeg_with_gps, message_payload, stored_files
+from config.testing.processes import start_worker_process, stop_worker_processes, subprocess_env, wait_until
 from delivery.engine import deliveries_sweep
-
-from .conftest import jpeg_with_gps, stored_files
 
 PAGE = "/admin/communications/delivery/all/"
 

@@ -11,9 +11,8 @@ from communications.provider_contract import EXAMPLE_REQUESTS_WITH_ATTACHMENTS
 from communications.services.conversations import message_create
 from communications.services.deliveries import delivery_send
 from communications.services.providers import configuration_validate
+from communications.tests.factories import PDF
 from config.errors import ApplicationError
-
-from .conftest import PDF
 
 BASE = "/internal/v1/operator"
 

@@ -8,9 +8,7 @@ from django.utils import timezone
 
 from communications.models import Attachment, Chat, Upload
 from communications.services import files
-from communications.tests.public_api.conftest import message_payload
-
-from .conftest import PDF, stored_files
+from communications.tests.factories import PDF, message_payload, stored_files
 
 pytestmark = pytest.mark.django_db
 

@@ -10,9 +10,7 @@ from moto.server import ThreadedMotoServer
 
 from communications.models import Attachment, Upload
 from communications.services import attachment_fetch, files
-from communications.tests.public_api.conftest import message_payload
-
-from .conftest import has_gps, jpeg_with_gps
+from communications.tests.factories import has_gps, jpeg_with_gps, message_payload
 
 pytestmark = pytest.mark.django_db
 BUCKET = "sbercrm-attachments"

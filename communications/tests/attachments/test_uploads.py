@@ -13,9 +13,7 @@ from rest_framework.test import APIClient
 
 from communications.models import Attachment, Upload
 from communications.services import files
-from communications.tests.public_api.conftest import message_payload
-
-from .conftest import PDF, has_gps, jpeg_with_gps, stored_files
+from communications.tests.factories import PDF, has_gps, jpeg_with_gps, message_payload, stored_files
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from communications.models import Chat, Delivery, IntegrationToken, Message, Mes
 from communications.services import deliveries, operator
 from communications.services.conversations import webhook_set
 from communications.services.tokens import integration_token_deactivate
-from communications.tests.callbacks.conftest import chat_make, provider_setup, tenant_install
+from communications.tests.factories import chat_make, provider_setup, tenant_install
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ import json
 import pytest
 
 from communications.models import Channel, InitialSync, Message
-from communications.tests.callbacks.conftest import provider_setup, tenant_install, wait_until
+from communications.tests.factories import provider_setup, tenant_install
+from config.testing.processes import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -49,11 +50,10 @@ def test_poisoned_history_items_are_skipped_and_the_sync_completes(transactional
 def test_bulk_skips_the_poisoned_item_and_imports_the_rest(db):
     from rest_framework.test import APIClient
 
-    from communications.tests.public_api.conftest import integration_create
-    from communications.tests.public_api.factories import provider_create
+    from communications.tests.factories import ProviderFactory, integration_create
 
     # given
-    integration = integration_create(provider=provider_create(code="prov-bulk"))
+    integration = integration_create(provider=ProviderFactory(code="prov-bulk"))
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {integration.value}")
     items = [{"id": "b-1", "text": "ok", "chat": {"id": "c-1"}},

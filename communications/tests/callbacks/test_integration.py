@@ -7,13 +7,8 @@ from communications.models import Account, Channel, Delivery, InitialSync, Messa
 from communications.services.conversations import webhook_set
 from communications.services.sync import initial_sync_prepare, initial_sync_resume
 from communications.services.tokens import integration_token_deactivate
-from communications.tests.callbacks.conftest import (
-    chat_make,
-    provider_setup,
-    signing_secret,
-    tenant_install,
-    wait_until,
-)
+from communications.tests.factories import chat_make, history_messages, provider_setup, signing_secret, tenant_install
+from config.testing.processes import wait_until
 
 pytestmark = [pytest.mark.integration]
 BASE = "/internal/v1/operator"
@@ -119,18 +114,11 @@ def test_activation_creates_child_accounts_from_get_channels_and_sets_webhook(
     assert fake_provider.accepted_list("setWebhook")[0].json["url"] == "https://crm.example/api/v1/"
 
 
-def history(count, chats=30):
-    return [{"id": f"h-{n}", "chat": {"id": f"hc-{n % chats}", "channelId": "ch-tg", "title": f"Чат {n % chats}",
-                                      "participants": [{"id": f"u-{n % chats}", "name": "Клиент"}]},
-             "text": f"сообщение {n}", "direction": "incoming" if n % 2 else "outgoing", "senderId": f"u-{n % chats}"}
-            for n in range(count)]
-
-
 def test_initial_sync_of_3000_messages_resumes_after_a_failure_and_is_idempotent(
         transactional_db, celery_worker, fast, fake_provider):
     # given: 3000 messages of history; the provider breaks after 4 pages of 250
     fast.INITIAL_SYNC_PAGE_SIZE = 250
-    fake_provider.history = history(3000)
+    fake_provider.history = history_messages(3000)
     fake_provider.fail_endpoint("getMessageHistory", count=1, status=400, after=4)
     provider = provider_setup(fake_provider)
     # when: the integration is activated

@@ -6,14 +6,10 @@ from communications.models import Delivery, InitialSync, Message, ProviderSignin
 from communications.services.conversations import message_create
 from communications.services.providers import provider_register
 from communications.services.tokens import integration_token_deactivate
-from communications.tests.callbacks.conftest import chat_make, provider_setup, tenant_install
+from communications.tests.factories import chat_make, operator_scope, provider_setup, tenant_install
 from config.testing.fake_provider import ENDPOINTS
 
 BASE = "/internal/v1/operator"
-
-
-def scope(provider, tenant_id):
-    return {"tenantId": str(tenant_id), "providerCode": provider.code}
 
 
 def test_activation_queues_get_channels_and_set_webhook_and_prepares_the_sync(setup):
@@ -25,7 +21,7 @@ def test_activation_queues_get_channels_and_set_webhook_and_prepares_the_sync(se
 
 def test_send_writes_message_and_ordered_delivery_in_one_transaction(setup, crm_client):
     provider, tenant_id, _ = setup
-    response = crm_client.post(f"{BASE}/chats/chat-1/messages", {**scope(provider, tenant_id), "text": " как есть "})
+    response = crm_client.post(f"{BASE}/chats/chat-1/messages", {**operator_scope(provider, tenant_id), "text": " как есть "})
     assert response.status_code == 201
     body = response.json()
     assert body["text"] == " как есть " and body["direction"] == "outgoing" and body["chatId"] == "chat-1"
@@ -36,10 +32,10 @@ def test_send_writes_message_and_ordered_delivery_in_one_transaction(setup, crm_
 
 def test_bad_input_names_the_field_and_writes_nothing(setup, crm_client):
     provider, tenant_id, _ = setup
-    empty = crm_client.post(f"{BASE}/chats/chat-1/messages", {**scope(provider, tenant_id), "text": ""})
+    empty = crm_client.post(f"{BASE}/chats/chat-1/messages", {**operator_scope(provider, tenant_id), "text": ""})
     unknown_field = crm_client.post(f"{BASE}/chats/chat-1/messages",
-                                    {**scope(provider, tenant_id), "text": "x", "txt": "y"})
-    unknown_chat = crm_client.post(f"{BASE}/chats/nope/messages", {**scope(provider, tenant_id), "text": "x"})
+                                    {**operator_scope(provider, tenant_id), "text": "x", "txt": "y"})
+    unknown_chat = crm_client.post(f"{BASE}/chats/nope/messages", {**operator_scope(provider, tenant_id), "text": "x"})
     unknown_provider = crm_client.post(f"{BASE}/chats/chat-1/messages",
                                        {"tenantId": str(tenant_id), "providerCode": "nope", "text": "x"})
     assert empty.status_code == 400 and "text" in empty.json()["error"]["fields"]
@@ -77,7 +73,7 @@ def test_edit_of_an_incoming_message_is_refused(setup, crm_client):
     provider, tenant_id, _ = setup
     incoming, _ = message_create(tenant_id=tenant_id, provider=provider,
                                  data={"external_id": "in-1", "chat": {"external_id": "chat-1"}, "text": "a"})
-    response = crm_client.patch(f"{BASE}/messages/{incoming.pk}", {**scope(provider, tenant_id), "text": "b"})
+    response = crm_client.patch(f"{BASE}/messages/{incoming.pk}", {**operator_scope(provider, tenant_id), "text": "b"})
     assert response.status_code == 400 and response.json()["error"]["code"] == "message_not_outgoing"
 
 
@@ -85,10 +81,10 @@ def test_status_and_read_queue_calls_about_the_chat_in_order(setup, crm_client):
     provider, tenant_id, _ = setup
     incoming, _ = message_create(tenant_id=tenant_id, provider=provider,
                                  data={"external_id": "in-1", "chat": {"external_id": "chat-1"}, "text": "a"})
-    status = crm_client.post(f"{BASE}/messages/{incoming.pk}/status", {**scope(provider, tenant_id), "status": "read"})
+    status = crm_client.post(f"{BASE}/messages/{incoming.pk}/status", {**operator_scope(provider, tenant_id), "status": "read"})
     failed_without_error = crm_client.post(f"{BASE}/messages/{incoming.pk}/status",
-                                           {**scope(provider, tenant_id), "status": "failed"})
-    read = crm_client.post(f"{BASE}/chats/chat-1/read", scope(provider, tenant_id))
+                                           {**operator_scope(provider, tenant_id), "status": "failed"})
+    read = crm_client.post(f"{BASE}/chats/chat-1/read", operator_scope(provider, tenant_id))
     assert status.status_code == 200 and status.json()["status"] == "read"
     assert failed_without_error.status_code == 400 and "error" in failed_without_error.json()["error"]["fields"]
     assert read.json() == {"chatId": "chat-1", "updated": 1}
@@ -99,7 +95,7 @@ def test_status_and_read_queue_calls_about_the_chat_in_order(setup, crm_client):
 
 def test_broadcast_uses_one_bulk_call_when_configured(setup, crm_client):
     provider, tenant_id, _ = setup
-    response = crm_client.post(f"{BASE}/broadcasts", {**scope(provider, tenant_id), "text": "акция",
+    response = crm_client.post(f"{BASE}/broadcasts", {**operator_scope(provider, tenant_id), "text": "акция",
                                                       "chatIds": ["chat-1", "chat-2"]})
     assert response.status_code == 201 and response.json()["endpoint"] == "bulkMessages"
     bulk = Delivery.objects.get(tenant_id=tenant_id, endpoint="bulkMessages")
@@ -107,7 +103,7 @@ def test_broadcast_uses_one_bulk_call_when_configured(setup, crm_client):
     assert not Delivery.objects.filter(tenant_id=tenant_id, endpoint="sendMessage").exists()
     # an edit before the provider acknowledged the bulk call is refused (it could overtake it)
     first = response.json()["messages"][0]["id"]
-    early = crm_client.patch(f"{BASE}/messages/{first}", {**scope(provider, tenant_id), "text": "другой"})
+    early = crm_client.patch(f"{BASE}/messages/{first}", {**operator_scope(provider, tenant_id), "text": "другой"})
     assert early.status_code == 409 and early.json()["error"]["code"] == "message_not_acknowledged"
 
 
@@ -116,7 +112,7 @@ def test_broadcast_without_bulk_endpoint_sends_one_message_per_chat(db, fake_pro
     tenant_id, _ = tenant_install(provider)
     chat_make(tenant_id, provider, "chat-1")
     chat_make(tenant_id, provider, "chat-2")
-    response = crm_client.post(f"{BASE}/broadcasts", {**scope(provider, tenant_id), "text": "акция",
+    response = crm_client.post(f"{BASE}/broadcasts", {**operator_scope(provider, tenant_id), "text": "акция",
                                                       "chatIds": ["chat-1", "chat-2"]})
     assert response.json()["endpoint"] == "sendMessage"
     assert sorted(Delivery.objects.filter(tenant_id=tenant_id, endpoint="sendMessage")
@@ -125,20 +121,20 @@ def test_broadcast_without_bulk_endpoint_sends_one_message_per_chat(db, fake_pro
 
 def test_deactivation_cancels_queue_and_refuses_actions_until_a_new_token(setup, crm_client):
     provider, tenant_id, token = setup
-    crm_client.post(f"{BASE}/chats/chat-1/messages", {**scope(provider, tenant_id), "text": "a"})
+    crm_client.post(f"{BASE}/chats/chat-1/messages", {**operator_scope(provider, tenant_id), "text": "a"})
     integration_token_deactivate(token=token)
     assert set(Delivery.objects.filter(tenant_id=tenant_id, endpoint__in=["sendMessage", "getChannels"])
                .values_list("status", flat=True)) == {Delivery.Status.CANCELLED}
     assert Delivery.objects.get(tenant_id=tenant_id, endpoint="disconnect").status == Delivery.Status.PENDING
     assert InitialSync.objects.get(tenant_id=tenant_id).status == InitialSync.Status.CANCELLED
-    refused = crm_client.post(f"{BASE}/chats/chat-1/read", scope(provider, tenant_id))
+    refused = crm_client.post(f"{BASE}/chats/chat-1/read", operator_scope(provider, tenant_id))
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "integration_inactive"
 
 
 def test_app_disabled_refuses_actions(setup, crm_client, marketplace_client):
     provider, tenant_id, _ = setup
     marketplace_client.delete(f"/internal/v1/tenant-configurations?tenantId={tenant_id}&appCode={provider.code}")
-    refused = crm_client.post(f"{BASE}/chats/chat-1/messages", {**scope(provider, tenant_id), "text": "a"})
+    refused = crm_client.post(f"{BASE}/chats/chat-1/messages", {**operator_scope(provider, tenant_id), "text": "a"})
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "integration_disabled"
     assert Delivery.objects.get(tenant_id=tenant_id, endpoint="disconnect").payload["reason"] == "app_disabled"
 

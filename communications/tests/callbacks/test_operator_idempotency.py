@@ -10,8 +10,8 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from communications.models import Delivery, Message, OperatorRequest
-from communications.tests.callbacks.conftest import chat_make, provider_setup, tenant_install, wait_until
-from communications.tests.callbacks.test_operator_api import scope
+from communications.tests.factories import chat_make, operator_scope, provider_setup, tenant_install
+from config.testing.processes import wait_until
 
 BASE = "/internal/v1/operator"
 
@@ -23,7 +23,7 @@ def _calls(tenant_id) -> int:
 
 
 def _outgoing(crm_client, provider, tenant_id) -> int:
-    return crm_client.post(f"{BASE}/chats/chat-1/messages", {**scope(provider, tenant_id), "text": "первое"},
+    return crm_client.post(f"{BASE}/chats/chat-1/messages", {**operator_scope(provider, tenant_id), "text": "первое"},
                            format="json").json()["id"]
 
 
@@ -42,7 +42,7 @@ def test_repeat_with_the_same_key_gets_the_same_answer_and_queues_nothing(write,
     provider, tenant_id, _ = setup
     method, path, body, _ = WRITES[write]
     url = BASE + path.format(id=_outgoing(crm_client, provider, tenant_id))
-    body = {**scope(provider, tenant_id), **body}
+    body = {**operator_scope(provider, tenant_id), **body}
     headers = {"HTTP_IDEMPOTENCY_KEY": f"key-{write}"}
     # given: the first call
     first = getattr(crm_client, method)(url, body, format="json", **headers)
@@ -63,13 +63,13 @@ def test_another_body_under_the_same_key_is_422_and_writes_nothing(write, setup,
     method, path, body, (other_path, other_body) = WRITES[write]
     message_id = _outgoing(crm_client, provider, tenant_id)
     headers = {"HTTP_IDEMPOTENCY_KEY": f"key-{write}"}
-    first = getattr(crm_client, method)(BASE + path.format(id=message_id), {**scope(provider, tenant_id), **body},
+    first = getattr(crm_client, method)(BASE + path.format(id=message_id), {**operator_scope(provider, tenant_id), **body},
                                         format="json", **headers)
     assert first.status_code in (200, 201)
     calls, messages = _calls(tenant_id), Message.objects.count()
     # when: the same key comes with another body or for another chat
     other = getattr(crm_client, method)(BASE + other_path.format(id=message_id),
-                                        {**scope(provider, tenant_id), **other_body}, format="json", **headers)
+                                        {**operator_scope(provider, tenant_id), **other_body}, format="json", **headers)
     # then
     assert other.status_code == 422
     assert other.json()["error"]["code"] == "idempotency_key_reused"
@@ -81,23 +81,23 @@ def test_a_failed_write_does_not_keep_the_key(setup, crm_client):
     provider, tenant_id, _ = setup
     headers = {"HTTP_IDEMPOTENCY_KEY": "key-retry-after-404"}
     # given: a send to a chat that does not exist yet (404): the transaction rolls back with the key
-    missing = crm_client.post(f"{BASE}/chats/chat-9/messages", {**scope(provider, tenant_id), "text": "x"},
+    missing = crm_client.post(f"{BASE}/chats/chat-9/messages", {**operator_scope(provider, tenant_id), "text": "x"},
                               format="json", **headers)
     assert missing.status_code == 404
     assert not OperatorRequest.objects.filter(key="key-retry-after-404").exists()
     # when: the chat appears and the CRM retries with the same key
     chat_make(tenant_id, provider, "chat-9")
-    retried = crm_client.post(f"{BASE}/chats/chat-9/messages", {**scope(provider, tenant_id), "text": "x"},
+    retried = crm_client.post(f"{BASE}/chats/chat-9/messages", {**operator_scope(provider, tenant_id), "text": "x"},
                               format="json", **headers)
     # then: it runs now
     assert retried.status_code == 201 and "Idempotent-Replayed" not in retried
 
 
 def test_keys_are_per_caller_and_bounded(setup, crm_client):
-    from conftest import _service_client
+    from config.tests.factories import service_client
 
     provider, tenant_id, _ = setup
-    body = {**scope(provider, tenant_id), "text": "x"}
+    body = {**operator_scope(provider, tenant_id), "text": "x"}
     url = f"{BASE}/chats/chat-1/messages"
     # a key longer than 255 characters or not printable ASCII: 400 naming the header, nothing sent
     for bad in ("k" * 256, "ключ", "a\tb"):
@@ -105,7 +105,7 @@ def test_keys_are_per_caller_and_bounded(setup, crm_client):
         assert refused.status_code == 400 and "Idempotency-Key" in refused.json()["error"]["fields"], bad
     assert not Message.objects.filter(tenant_id=tenant_id, direction="outgoing").exists()
     # another CRM account's key of the same name is its own
-    other_crm = _service_client("svc-crm-2", "crm")
+    other_crm = service_client("svc-crm-2", "crm")
     first = crm_client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="shared-name")
     second = other_crm.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="shared-name")
     assert first.status_code == second.status_code == 201 and first.json()["id"] != second.json()["id"]
@@ -119,7 +119,7 @@ def test_a_repeated_send_reaches_the_provider_once(transactional_db, celery_work
     provider = provider_setup(fake_provider)
     tenant_id, _ = tenant_install(provider)
     chat_make(tenant_id, provider, "chat-1")
-    url, body = f"{BASE}/chats/chat-1/messages", {**scope(provider, tenant_id), "text": "Один раз"}
+    url, body = f"{BASE}/chats/chat-1/messages", {**operator_scope(provider, tenant_id), "text": "Один раз"}
     # when: the CRM sends three times with the same key, all at the same moment (a retry on a timeout)
     answers, barrier = [], threading.Barrier(3)
 
@@ -157,7 +157,7 @@ def test_keys_older_than_the_retention_are_pruned(setup, crm_client, settings):
     provider, tenant_id, _ = setup
     settings.OPERATOR_IDEMPOTENCY_KEY_HOURS = 24
     for key in ("old", "recent"):
-        crm_client.post(f"{BASE}/chats/chat-1/messages", {**scope(provider, tenant_id), "text": key}, format="json",
+        crm_client.post(f"{BASE}/chats/chat-1/messages", {**operator_scope(provider, tenant_id), "text": key}, format="json",
                         HTTP_IDEMPOTENCY_KEY=key)
     OperatorRequest.objects.filter(key="old").update(created_at=timezone.now() - timedelta(hours=25))
     # when: the beat task runs

@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from communications.models import Delivery, IntegrationToken, Message, TenantConfiguration, Webhook
 from communications.services import deliveries, operator
 from communications.services.tokens import integration_token_deactivate, integration_token_issue
-from communications.tests.callbacks.conftest import chat_make, provider_setup, tenant_install
+from communications.tests.factories import chat_make, provider_setup, tenant_install
 from config.testing.fake_provider import Reaction
 
 BASE = "/internal/v1/operator"

@@ -4,7 +4,7 @@ import pytest
 
 from communications.models import Delivery, Message
 from communications.services import deliveries, operator
-from communications.tests.callbacks.conftest import chat_make, provider_setup, tenant_install
+from communications.tests.factories import chat_make, provider_setup, tenant_install
 
 pytestmark = pytest.mark.django_db
 

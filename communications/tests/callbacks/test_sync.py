@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from communications.models import Channel, Delivery, DeliveryAttempt, InitialSync, Message
 from communications.services.sync import initial_sync_resume
-from communications.tests.callbacks.conftest import provider_setup, tenant_install
+from communications.tests.factories import provider_setup, tenant_install
 from config.testing.fake_provider import Reaction
 from delivery.engine import deliveries_sweep
 

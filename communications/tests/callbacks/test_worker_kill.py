@@ -12,10 +12,9 @@ import uuid
 import pytest
 
 from communications.models import ConformanceRun, Delivery, DeliveryAttempt, InitialSync, Message
-from communications.tests.callbacks.conftest import provider_setup, tenant_install, wait_until
-from communications.tests.callbacks.test_integration import history
-from communications.tests.deliveries.conftest import start_worker_process, stop_worker_processes, subprocess_env
+from communications.tests.factories import history_messages, provider_setup, tenant_install
 from config.testing.fake_provider import Reaction
+from config.testing.processes import start_worker_process, stop_worker_processes, subprocess_env, wait_until
 from delivery.engine import deliveries_sweep
 
 
@@ -35,7 +34,7 @@ def test_initial_sync_page_whose_worker_died_is_picked_up_by_the_sweeper(setting
     settings.DELIVERY_QUEUE = queue
     env = subprocess_env(INITIAL_SYNC_PAGE_SIZE="50", PROVIDER_CONNECT_TIMEOUT="2", PROVIDER_READ_TIMEOUT="10",
                          DELIVERY_LEASE_MARGIN="1", DELIVERY_QUEUE=queue)
-    fake_provider.history = history(120)
+    fake_provider.history = history_messages(120)
     fake_provider.on("getMessageHistory", Reaction(delay=60))  # the first page hangs
     provider = provider_setup(fake_provider)
     workers = [start_worker_process(env, queue, tmp_path / "worker1.log")]
@@ -66,7 +65,7 @@ def test_initial_sync_page_whose_worker_died_is_picked_up_by_the_sweeper(setting
 @pytest.mark.django_db(transaction=True)
 def test_test_stand_run_whose_worker_died_is_run_again_by_the_sweeper(settings, fast, fake_provider, tmp_path):
     from communications.services import teststand
-    from communications.tests.teststand.conftest import make_configuration
+    from communications.tests.factories import make_configuration
 
     queue = f"stand-kill-{uuid.uuid4().hex[:8]}"
     settings.TESTSTAND_QUEUE = queue

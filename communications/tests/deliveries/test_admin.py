@@ -4,7 +4,7 @@ import pytest
 
 from communications.models import Delivery, ProviderSigningSecret
 from communications.services import deliveries as svc
-from communications.tests.deliveries.conftest import make_tenant_configuration
+from communications.tests.factories import make_tenant_configuration
 
 pytestmark = pytest.mark.django_db
 

@@ -58,7 +58,7 @@ def test_sync_pages_and_test_stand_runs_are_engine_rows_on_the_same_page(
     from communications.models import ConformanceRun, InitialSync
     from communications.services import teststand
     from communications.services.sync import initial_sync_prepare, initial_sync_resume
-    from communications.tests.teststand.conftest import make_configuration
+    from communications.tests.factories import make_configuration
 
     # given: an initial sync with its page row queued, and a queued test-stand run (nothing dispatched)
     stand_code = make_configuration(fake_provider, code=f"stand-{tenant_configuration.provider.code}").provider.code

@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
@@ -12,30 +11,10 @@ from django.db import transaction
 
 from communications.models import Delivery, DeliveryAttempt
 from communications.services import deliveries as svc
-from communications.tests.deliveries.conftest import (
-    ROOT,
-    make_tenant_configuration,
-    start_worker_process,
-    stop_worker_processes,
-    subprocess_env,
-)
+from communications.tests.factories import all_final, make_tenant_configuration
+from config.testing.processes import ROOT, start_worker_process, stop_worker_processes, subprocess_env, wait_until
 
 pytestmark = [pytest.mark.integration]
-
-
-def wait_until(predicate, timeout=60.0, interval=0.2, on_tick=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        if on_tick:
-            on_tick()
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
-
-
-def all_final(ids):
-    return not Delivery.objects.filter(pk__in=ids).exclude(status__in=Delivery.FINAL_STATUSES).exists()
 
 
 def test_provider_down_then_back_gets_every_call_once_in_chat_order(transactional_db, celery_worker, fast_retries,

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from communications.models import Delivery
 from communications.services import deliveries as svc
-from communications.tests.deliveries.conftest import make_tenant_configuration
+from communications.tests.factories import make_tenant_configuration
 from config.testing.fake_provider import FakeProvider, Reaction
 
 READ_TIMEOUT = 0.5

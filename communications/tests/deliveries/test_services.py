@@ -9,7 +9,7 @@ from standardwebhooks import Webhook
 
 from communications.models import Delivery, DeliveryAttempt, ProviderSigningSecret, TenantConfiguration
 from communications.services import deliveries as svc
-from communications.tests.deliveries.conftest import make_tenant_configuration
+from communications.tests.factories import make_tenant_configuration
 from config.errors import ApplicationError, ConflictError
 from config.testing.fake_provider import Reaction
 

@@ -5,7 +5,7 @@ from django.db import connection
 
 from communications.models import ConfigurationBinding
 from communications.services import providers as services
-from communications.tests.lifecycle.conftest import configuration_payload
+from communications.tests.factories import configuration_payload
 from config.errors import ApplicationError
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from communications.models import ProviderConfiguration
 from communications.services import providers as services
-from communications.tests.lifecycle.conftest import SECRET_KEY, configuration_payload
+from communications.tests.factories import SECRET_KEY, configuration_payload
 from config.errors import ApplicationError
 
 pytestmark = pytest.mark.django_db

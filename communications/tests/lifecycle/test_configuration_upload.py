@@ -5,7 +5,7 @@ import pytest
 from communications.models import ConfigurationBinding, ProviderConfiguration
 from communications.selectors.providers import configuration_active_get
 from communications.services import providers as services
-from communications.tests.lifecycle.conftest import SECRET_KEY, configuration_payload, upload
+from communications.tests.factories import SECRET_KEY, configuration_payload, upload
 from config.errors import ApplicationError, ConflictError, NotFoundError
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
 from communications.models import Provider, TenantConfiguration
-from communications.tests.lifecycle.conftest import upload
+from communications.tests.factories import upload
 
 pytestmark = pytest.mark.django_db
 URL = "/internal/v1/tenant-configurations"

@@ -7,9 +7,9 @@ from django.contrib.admin.sites import site
 
 from communications import provider_contract as contract
 from communications.endpoints import endpoint_names
-from communications.models import Delivery, ProviderConfiguration, TenantConfiguration, Webhook
+from communications.models import Delivery, Webhook
 from communications.services.tokens import integration_token_issue
-from communications.tests.public_api.factories import provider_create
+from communications.tests.factories import ProviderConfigurationFactory, TenantConfigurationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -17,14 +17,10 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def activation(settings):
     settings.COMMUNICATIONS_PUBLIC_API_URL = "https://crm.example.ru/api/v1/"
-    provider = provider_create()
-    configuration = ProviderConfiguration.objects.create(
-        provider=provider, app_code=provider.code, app_version="1.0.0", configuration_version="1.0.0",
-        provider_label=provider.label, endpoints={name: f"https://provider.example/{name}" for name in endpoint_names()},
-        auth_key="test-key-123456789")
-    tenant_id = uuid.uuid4()
-    TenantConfiguration.objects.create(tenant_id=tenant_id, provider=provider, configuration=configuration,
-                                       app_version="1.0.0")
+    configuration = ProviderConfigurationFactory(
+        endpoints={name: f"https://provider.example/{name}" for name in endpoint_names()}, auth_key="test-key-123456789")
+    provider, tenant_id = configuration.provider, uuid.uuid4()
+    TenantConfigurationFactory(tenant_id=tenant_id, provider=provider, configuration=configuration)
     issued = integration_token_issue(tenant_id=tenant_id, provider=provider)
     return issued, Delivery.objects.get(endpoint="setWebhook", tenant_id=tenant_id)
 

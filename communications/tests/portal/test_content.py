@@ -5,7 +5,7 @@ from django.conf import settings
 
 from communications.portal import content
 from communications.services.providers import configuration_validate
-from communications.tests.public_api.conftest import integration_create
+from communications.tests.factories import integration_create
 
 
 def test_configuration_example_in_the_guide_is_accepted():

@@ -13,19 +13,10 @@ from communications.portal import content
 from communications.services import operator
 from communications.services.conversations import webhook_set
 from communications.services.tokens import integration_token_deactivate
-from communications.tests.callbacks.conftest import chat_make, provider_setup, tenant_install
+from communications.tests.factories import chat_make, provider_setup, shape, tenant_install
 from config.testing.fake_provider import ENDPOINTS, FakeProvider, Reaction
 
 DOCS = Path(settings.BASE_DIR) / "docs"
-
-
-def shape(value):
-    """Keys and nesting without the values: what must match between documentation and code."""
-    if isinstance(value, dict):
-        return {key: shape(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [shape(value[0])] if value else []
-    return "scalar"
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from communications.portal.openapi import schema_generate
-from communications.tests.public_api.conftest import integration_create
+from communications.tests.factories import integration_create
 
 ERROR_REF = "#/components/schemas/Error"  # the one error schema (issue 16 item 10)
 

@@ -15,8 +15,7 @@ from communications.models import Channel, Chat, Message, Webhook
 from communications.portal.views import SAMPLES_DIR
 from communications.provider_contract import EXAMPLE_SEND_MESSAGE
 from communications.services.deliveries import provider_call_now, provider_signing_secret_issue
-from communications.tests.deliveries.conftest import make_tenant_configuration
-from communications.tests.public_api.conftest import integration_create
+from communications.tests.factories import integration_create, make_tenant_configuration
 
 
 def _load(name: str):
@@ -175,7 +174,7 @@ def test_public_api_sample_for_every_endpoint_runs_end_to_end(live_server):
 
 @pytest.mark.django_db(transaction=True)
 def test_public_api_attachment_sample_uploads_then_references(live_server, tmp_path, settings):
-    from communications.tests.attachments.conftest import has_gps, jpeg_with_gps
+    from communications.tests.factories import has_gps, jpeg_with_gps
 
     settings.STORAGES = {**settings.STORAGES, "default": {
         "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path / "media")}}}

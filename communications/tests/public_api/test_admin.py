@@ -4,9 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from communications.models import Account, IntegrationToken
-
-from .conftest import message_payload
-from .factories import provider_create, tenant_configuration_create
+from communications.tests.factories import ProviderFactory, TenantConfigurationFactory, message_payload
 
 pytestmark = pytest.mark.django_db
 
@@ -20,8 +18,8 @@ def admin_client(client):
 
 def test_admin_issues_token_showing_value_once(admin_client):
     # given
-    provider = provider_create()
-    tenant = tenant_configuration_create(provider=provider).tenant_id
+    provider = ProviderFactory()
+    tenant = TenantConfigurationFactory(provider=provider).tenant_id
     # when
     response = admin_client.post("/admin/communications/integrationtoken/issue/",
                                  {"tenant_id": str(tenant), "provider": provider.pk})
@@ -38,7 +36,7 @@ def test_admin_issues_token_showing_value_once(admin_client):
 
 
 def test_admin_issue_without_configuration_shows_error(admin_client):
-    provider = provider_create()
+    provider = ProviderFactory()
     response = admin_client.post("/admin/communications/integrationtoken/issue/",
                                  {"tenant_id": str(uuid.uuid4()), "provider": provider.pk})
     assert response.status_code == 200

@@ -3,8 +3,7 @@
 import pytest
 
 from communications.models import Attachment, Message
-
-from .conftest import message_payload
+from communications.tests.factories import message_payload
 
 pytestmark = pytest.mark.django_db
 

@@ -1,8 +1,7 @@
 import pytest
 
 from communications.models import Chat, Message, Participant
-
-from .conftest import message_payload
+from communications.tests.factories import message_payload
 
 pytestmark = pytest.mark.django_db
 

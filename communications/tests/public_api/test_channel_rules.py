@@ -4,8 +4,7 @@ import pytest
 
 from communications import provider_contract as contract
 from communications.models import Chat, Message
-
-from .conftest import message_payload
+from communications.tests.factories import message_payload
 
 pytestmark = pytest.mark.django_db
 

@@ -3,8 +3,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from communications.models import Chat, Message, Participant
-
-from .conftest import chat_payload, message_payload
+from communications.tests.factories import chat_payload, message_payload
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from communications.models import Chat, Message, Participant
-
-from .conftest import integration_create, message_payload
+from communications.tests.factories import integration_create, message_payload
 
 THREADS = 50
 

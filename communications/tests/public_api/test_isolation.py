@@ -12,8 +12,7 @@ from communications.models import (
     Participant,
     Webhook,
 )
-
-from .conftest import chat_payload, message_payload
+from communications.tests.factories import chat_payload, message_payload
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,7 @@ string and boolean, so these are a 400 naming the field, with nothing written.
 import pytest
 
 from communications.models import Chat, Message, Webhook
-
-from .conftest import chat_payload, message_payload
+from communications.tests.factories import chat_payload, message_payload
 
 pytestmark = pytest.mark.django_db
 

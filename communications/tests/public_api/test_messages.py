@@ -4,8 +4,7 @@ import pytest
 
 from communications.api.public import limits
 from communications.models import Chat, Message, MessageEdit, MessageStatusHistory, Participant
-
-from .conftest import message_payload
+from communications.tests.factories import message_payload
 
 pytestmark = pytest.mark.django_db
 

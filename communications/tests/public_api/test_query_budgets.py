@@ -4,7 +4,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from .conftest import message_payload
+from communications.tests.factories import message_payload
 
 pytestmark = pytest.mark.django_db
 

@@ -4,8 +4,7 @@ and forward-only statuses (issue 23 item 10)."""
 import pytest
 
 from communications.models import Channel, Chat, Message, MessageEdit, MessageStatusHistory
-
-from .conftest import chat_payload, message_payload
+from communications.tests.factories import chat_payload, message_payload
 
 pytestmark = pytest.mark.django_db
 

@@ -9,9 +9,7 @@ from rest_framework.test import APIClient
 from communications.authentication import IntegrationTokenAuthentication
 from communications.models import Account, IntegrationToken, TenantConfiguration
 from communications.services.tokens import integration_token_deactivate, integration_token_encode
-
-from .conftest import integration_create
-from .factories import provider_create, tenant_configuration_create
+from communications.tests.factories import ProviderFactory, TenantConfigurationFactory, integration_create
 
 pytestmark = pytest.mark.django_db
 
@@ -32,8 +30,8 @@ def _assert_401(response, code: str):
 
 def test_crm_issues_token_shown_once_and_activates_main_account(crm_client):
     # given
-    provider = provider_create()
-    tenant = tenant_configuration_create(provider=provider).tenant_id
+    provider = ProviderFactory()
+    tenant = TenantConfigurationFactory(provider=provider).tenant_id
     # when
     response = crm_client.post("/internal/v1/integration-tokens",
                                {"tenantId": str(tenant), "providerCode": provider.code}, format="json")
@@ -73,7 +71,7 @@ def test_reissue_replaces_previous_token_and_keeps_one_main_account(crm_client):
 
 
 def test_issue_without_tenant_configuration_is_409(crm_client):
-    provider = provider_create()
+    provider = ProviderFactory()
     response = crm_client.post("/internal/v1/integration-tokens",
                                {"tenantId": "0b7f6a1e-9a51-4d4e-9d5e-2c1f3a4b5c6d", "providerCode": provider.code},
                                format="json")

@@ -8,8 +8,7 @@ from communications import provider_contract as contract
 from communications.endpoints import example_responses
 from communications.models import Message
 from communications.services.webhook_events import message_data
-
-from .conftest import message_payload
+from communications.tests.factories import message_payload
 
 pytestmark = pytest.mark.django_db
 UTC_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
@@ -52,15 +51,8 @@ def test_webhook_bodies_and_examples_use_utc_with_z(api):
 
 
 def test_internal_api_answers_in_utc_with_z(db):
-    from django.contrib.auth import get_user_model
-    from rest_framework.test import APIClient
-    from rest_framework_simplejwt.tokens import AccessToken
+    from marketplace.tests.factories import developer_client
 
-    from marketplace.models import ProviderCompany
-
-    user = get_user_model().objects.create_user("dev-utc", password="pass-12345-word")
-    ProviderCompany.objects.create(name="UTC LLC").members.add(user)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")
+    client = developer_client("dev-utc", "UTC LLC")
     body = client.post("/internal/v1/marketplace/apps", {"code": "utc-app", "name": "UTC"}, format="json").json()
     assert UTC_Z.match(body["createdAt"]), body

@@ -1,8 +1,7 @@
 import pytest
 
+from communications.tests.factories import upload_configuration
 from config.testing.fake_provider import FakeProvider
-
-API_KEY = "stand-api-key-of-provider-9876"
 
 
 @pytest.fixture
@@ -29,22 +28,6 @@ def broken():
         yield fake
 
 
-def make_configuration(fake: FakeProvider | None = None, *, code: str = "acme", app_version: str = "1.0.0",
-                       endpoints: dict | None = None, configuration_version: str = "1.0.0"):
-    """A provider with a configuration bound (active) to `app_version`."""
-    from communications.models import ConfigurationBinding, Provider, ProviderConfiguration
-
-    provider, _ = Provider.objects.get_or_create(code=code, defaults={"label": f"Провайдер {code}"})
-    configuration = ProviderConfiguration.objects.create(
-        provider=provider, app_code=code, app_version=app_version, configuration_version=configuration_version,
-        provider_label=provider.label, endpoints=endpoints if endpoints is not None else fake.endpoints(),
-        auth_header="X-Api-Key", auth_key=API_KEY,
-    )
-    ConfigurationBinding.objects.filter(provider=provider, app_version=app_version).update(is_active=False)
-    ConfigurationBinding.objects.create(provider=provider, app_version=app_version, configuration=configuration)
-    return configuration
-
-
 @pytest.fixture
 def run_now(django_capture_on_commit_callbacks):
     """Start a run and let the (eager) Celery task execute it on commit; returns the finished run."""
@@ -60,34 +43,7 @@ def run_now(django_capture_on_commit_callbacks):
     return run
 
 
-def verdicts(run) -> list[tuple[str, bool, str]]:
-    return [(check.endpoint, check.is_repeat, check.verdict) for check in run.checks.order_by("position")]
-
-
 # --- marketplace side: a developer's app version configured against a fake provider ----------
-
-@pytest.fixture
-def developer(db):
-    from marketplace.tests.conftest import developer_client
-
-    return developer_client("dev", "Acme LLC")
-
-
-@pytest.fixture
-def other_developer(db):
-    from marketplace.tests.conftest import developer_client
-
-    return developer_client("rival", "Rival LLC")
-
-
-def upload_configuration(developer, fake, *, version="1.0.0", app_version="1.0.0", method="post"):
-    from marketplace.tests.conftest import API, configuration
-
-    data = configuration(version, app_version=app_version, endpoints=fake.endpoints())
-    response = getattr(developer, method)(f"{API}/provider-configurations", data, format="json")
-    assert response.status_code in (200, 201), response.json()
-    return response
-
 
 @pytest.fixture
 def app_version(developer, conformant, stand):

@@ -3,10 +3,10 @@
 import pytest
 
 from communications.models import ConformanceCheck, ConformanceRun
-from communications.tests.teststand.conftest import API_KEY
+from communications.tests.factories import STAND_API_KEY
 from config.testing.fake_provider import Reaction
 from marketplace.models import ModerationDecision
-from marketplace.tests.conftest import SECRET_KEY
+from marketplace.tests.factories import SECRET_KEY
 
 pytestmark = pytest.mark.django_db
 VERSIONS = "/admin/marketplace/appversion/"
@@ -37,7 +37,7 @@ def test_moderator_starts_a_run_and_reads_the_report(app_version, moderator, con
     check = run.checks.get(endpoint="sendMessage", is_repeat=False)
     detail = moderator.get(f"/admin/communications/conformancecheck/{check.pk}/change/").content.decode()
     assert "Запрос" in detail and "tenantId" in detail and "accepted" in detail
-    assert API_KEY not in page + detail and SECRET_KEY not in page + detail
+    assert STAND_API_KEY not in page + detail and SECRET_KEY not in page + detail
     # the version card points at the latest run
     card = moderator.get(f"{VERSIONS}{app_version.pk}/change/").content.decode()
     assert "Тестовый стенд" in card and f"#{run.pk}" in card

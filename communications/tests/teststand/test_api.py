@@ -5,10 +5,10 @@ import time
 import pytest
 
 from communications.models import ConformanceRun
-from communications.tests.teststand.conftest import API_KEY
+from communications.tests.factories import STAND_API_KEY
 from config.testing.fake_provider import Reaction
 from marketplace import services
-from marketplace.tests.conftest import API, SECRET_KEY
+from marketplace.tests.factories import API, SECRET_KEY
 
 pytestmark = pytest.mark.django_db
 RUNS = f"{API}/apps/acme/versions/1.0.0/test-runs"
@@ -33,7 +33,7 @@ def test_developer_starts_a_run_and_reads_the_report(app_version, developer, con
     assert send["verdict"] == "ok" and send["response"]["status"] == 200 and send["latencyMs"] is not None
     assert send["request"]["body"]["tenantId"] == body["sandboxTenantId"]
     assert send["request"]["headers"]["X-Api-Key"].startswith("****")
-    assert SECRET_KEY not in report.content.decode() and API_KEY not in report.content.decode()
+    assert SECRET_KEY not in report.content.decode() and STAND_API_KEY not in report.content.decode()
     # ... and the list shows it
     listing = developer.get(RUNS).json()
     assert [(item["id"], item["status"]) for item in listing] == [(run_id, "passed")]

@@ -12,7 +12,7 @@ from communications.endpoints import Endpoint, StandStep
 from communications.models import ProviderConfiguration
 from communications.provider_contract import EXAMPLE_TENANT
 from communications.services.providers import configuration_validate
-from communications.tests.teststand.conftest import make_configuration, verdicts
+from communications.tests.factories import make_configuration, verdicts
 from config.errors import ApplicationError
 from config.testing.fake_provider import Reaction
 

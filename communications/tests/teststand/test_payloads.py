@@ -6,8 +6,7 @@ import json
 import pytest
 
 from communications.endpoints import example_requests
-from communications.tests.portal.test_provider_contract import shape
-from communications.tests.teststand.conftest import make_configuration
+from communications.tests.factories import make_configuration, shape
 from config.testing.fake_provider import ENDPOINTS, Reaction
 
 pytestmark = pytest.mark.django_db

@@ -2,7 +2,7 @@
 
 import pytest
 
-from communications.tests.teststand.conftest import upload_configuration
+from communications.tests.factories import upload_configuration
 from config.errors import ConflictError, ForbiddenError
 from config.testing.fake_provider import Reaction
 from marketplace import selectors, services

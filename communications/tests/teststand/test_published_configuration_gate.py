@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from communications.models import ConformanceRun, TenantConfiguration
-from communications.tests.teststand.conftest import upload_configuration
+from communications.tests.factories import upload_configuration
 from config.errors import ConflictError
 from config.selectors import dashboard_figures
 from config.testing.fake_provider import FakeProvider

@@ -2,7 +2,6 @@
 
 import json
 import time
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -21,7 +20,7 @@ from communications.models import (
 )
 from communications.services import teststand as services
 from communications.services.deliveries import provider_signing_secrets
-from communications.tests.teststand.conftest import API_KEY, make_configuration, verdicts
+from communications.tests.factories import STAND_API_KEY, TenantConfigurationFactory, make_configuration, verdicts
 from config.errors import ConflictError
 from config.testing.fake_provider import Reaction
 from delivery.engine import deliveries_sweep
@@ -72,8 +71,7 @@ def test_each_check_records_request_response_latency_and_reason(stand, conforman
 def test_run_acts_for_the_sandbox_tenant_with_production_auth_and_signature(stand, conformant, run_now):
     # given: a real tenant already uses this provider
     configuration = make_configuration(conformant)
-    real = TenantConfiguration.objects.create(tenant_id=uuid.uuid4(), provider=configuration.provider,
-                                              configuration=configuration, app_version="1.0.0")
+    real = TenantConfigurationFactory(provider=configuration.provider, configuration=configuration)
     # when
     run = run_now()
     # then: every call is for the fixed sandbox tenant, never the real one, and nothing was queued
@@ -87,10 +85,10 @@ def test_run_acts_for_the_sandbox_tenant_with_production_auth_and_signature(stan
     # ... with the production API key header and a verifiable Standard Webhooks signature
     secret = provider_signing_secrets(provider=configuration.provider)[0]
     for request in conformant.requests:
-        assert request.headers["x-api-key"] == API_KEY
+        assert request.headers["x-api-key"] == STAND_API_KEY
         Webhook(secret).verify(request.body, request.headers)
     # and the stored report never holds the key
-    assert all(API_KEY not in str(c.request_headers) for c in run.checks.all())
+    assert all(STAND_API_KEY not in str(c.request_headers) for c in run.checks.all())
     # the sandbox tenant is fixed per provider
     assert run_now().sandbox_tenant_id == sandbox.tenant_id
 

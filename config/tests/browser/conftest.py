@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from config.tests.browser.journey import ARTIFACTS, PASSWORD
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
-ARTIFACTS = Path(__file__).resolve().parents[3] / "artifacts" / "browser"
-PASSWORD = "moderator-pass-123"
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import requests
 from communications.models import ConformanceRun, Delivery
 from config.testing.fake_provider import FakeProvider
 from config.testing.smtp_sink import SmtpSink
-from config.tests.browser.conftest import ARTIFACTS, PASSWORD
+from config.tests.browser.journey import ARTIFACTS, PASSWORD
 from marketplace.models import AppVersion
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -4,7 +4,7 @@ import pytest
 
 from communications.models import Delivery
 from communications.services import deliveries as delivery_services
-from communications.tests.deliveries.conftest import make_tenant_configuration
+from communications.tests.factories import make_tenant_configuration
 from config.testing.fake_provider import FakeProvider, Reaction
 from config.tests.world import world_create
 from marketplace import services as marketplace_services

@@ -102,7 +102,7 @@ def test_beat_sweeper_last_success_is_exposed(client, settings, shared_cache):
 @pytest.mark.integration
 def test_metrics_reflect_real_deliveries_attempts_and_tasks(transactional_db, celery_worker, fast, fake_provider,
                                                             crm_client, client):
-    from communications.tests.callbacks.conftest import chat_make, provider_setup, tenant_install
+    from communications.tests.factories import chat_make, provider_setup, tenant_install
 
     provider = provider_setup(fake_provider)
     tenant_id, _ = tenant_install(provider)

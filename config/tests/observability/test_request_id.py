@@ -9,8 +9,9 @@ from django.utils import timezone
 
 from communications.models import Delivery, TenantConfiguration
 from communications.services.deliveries import deliveries_sweep
-from communications.tests.callbacks.conftest import chat_make, provider_setup, tenant_install, wait_until
+from communications.tests.factories import chat_make, provider_setup, tenant_install
 from config.observability.request_id import JsonFormatter, RequestIdFilter, request_id_scope
+from config.testing.processes import wait_until
 
 BASE = "/internal/v1/operator"
 

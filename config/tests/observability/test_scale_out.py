@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from rest_framework_simplejwt.tokens import AccessToken
 
 from communications.models import Delivery
-from communications.tests.callbacks.conftest import chat_make, provider_setup, tenant_install
+from communications.tests.factories import chat_make, provider_setup, tenant_install
 from config.management.commands.create_service_account import service_account_ensure
 from config.observability.heartbeat import main as heartbeat_check
 from config.tests.observability.helpers import (

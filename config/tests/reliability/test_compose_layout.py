@@ -5,7 +5,7 @@ import re
 
 import yaml
 
-from communications.tests.deliveries.conftest import ROOT
+from config.testing.processes import ROOT
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]

@@ -10,18 +10,13 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import threading
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from communications.tests.deliveries.conftest import ROOT, subprocess_env
-from communications.tests.deliveries.test_integration import wait_until
+from config.testing.processes import ROOT, free_port, wait_until
 
-from .test_faults import _free_port
+from .servers import Server, _serve, get, raw_request, run_gunicorn
 
 pytestmark = pytest.mark.django_db  # the servers use the test database, which exists only for db tests
 
@@ -29,66 +24,10 @@ SECRET = "s3cr3t-query-token-value"
 NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
 
 
-@dataclass
-class Server:
-    port: int
-    log: Path
-    process: subprocess.Popen
-
-
-def raw_request(port: int, data: bytes, timeout: float = 20) -> tuple[int, dict, bytes]:
-    """Sends bytes as they are; returns (status, headers, body) of the answer."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(data)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-            head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
-            headers = dict(line.split(": ", 1) for line in head.decode("latin-1").split("\r\n")[1:] if ": " in line)
-            length = {k.lower(): v for k, v in headers.items()}.get("content-length")
-            if length is not None and len(body) >= int(length):
-                break
-    response = b"".join(chunks)
-    head, _, body = response.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {k.lower(): v for k, v in (line.split(": ", 1) for line in lines[1:] if ": " in line)}
-    if headers.get("transfer-encoding") == "chunked":
-        body = _dechunk(body)
-    return int(lines[0].split(" ")[1]), headers, body
-
-
-def _dechunk(data: bytes) -> bytes:
-    out = b""
-    while data:
-        size, _, data = data.partition(b"\r\n")
-        if not int(size, 16):
-            break
-        out, data = out + data[:int(size, 16)], data[int(size, 16) + 2:]
-    return out
-
-
-def get(port: int, path: str, *headers: str) -> tuple[int, dict, bytes]:
-    extra = "".join(f"{h}\r\n" for h in headers)
-    return raw_request(port, f"GET {path} HTTP/1.1\r\nHost: localhost\r\n{extra}Connection: close\r\n\r\n".encode())
-
-
 def json_envelope(status_headers_body) -> dict:
     _, headers, body = status_headers_body
     assert headers["content-type"].startswith("application/json"), headers
     return json.loads(body)["error"]
-
-
-@contextmanager
-def run_gunicorn(tmp: Path, **env: str):
-    """gunicorn as in production (gunicorn.conf.py, DEBUG=0) on a free loopback port, on the test database."""
-    port, log = _free_port(), tmp / "access.log"
-    environment = subprocess_env(**{"DEBUG": "0", "ALLOWED_HOSTS": "localhost,127.0.0.1", "SECURE_SSL_REDIRECT": "0",
-                                    "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_WORKERS": "1",
-                                    "GUNICORN_ACCESS_LOG": str(log), **env})
-    with open(tmp / "error.log", "w") as errors:
-        process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "config.wsgi:application"],
-                                   cwd=ROOT, env=environment, stdout=errors, stderr=errors)
-    yield from _serve(Server(port, log, process))
 
 
 @pytest.fixture(scope="module")
@@ -98,29 +37,13 @@ def gunicorn(django_db_setup, tmp_path_factory):
         yield server
 
 
-def _serve(server: Server):
-    try:
-        wait_until(lambda: _answers(server.port), timeout=60, interval=0.2)
-        yield server
-    finally:
-        server.process.terminate()
-        server.process.wait(timeout=30)
-
-
-def _answers(port: int) -> bool:
-    try:
-        return get(port, "/healthz")[0] == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def nginx(gunicorn, tmp_path_factory):
     if not NGINX:
         pytest.skip("NOTICE: nginx is not installed (apt-get install nginx); the edge proxy tests did not run")
     tmp = tmp_path_factory.mktemp("nginx")
     tmp.chmod(0o755)
-    port, log = _free_port(), tmp / "access.log"
+    port, log = free_port(), tmp / "access.log"
     site = (ROOT / "deploy/nginx/default.conf.template").read_text()
     for name, value in (("SBERCRM_UPSTREAM", f"127.0.0.1:{gunicorn.port}"), ("SBERCRM_LISTEN", f"127.0.0.1:{port}"),
                         ("SBERCRM_ACCESS_LOG", str(log))):

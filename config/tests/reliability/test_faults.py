@@ -7,27 +7,20 @@ Reused, not duplicated (see the README table): worker SIGKILL mid-call
 """
 
 import re
-import shutil
-import socket
 import subprocess
 import sys
-import uuid
 from collections import Counter
 
 import pytest
-import redis
 from django.db import transaction
 
 from communications.models import Delivery, DeliveryAttempt
 from communications.services import deliveries as svc
-from communications.tests.deliveries.conftest import (
-    ROOT,
-    make_tenant_configuration,
-    start_worker_process,
-    subprocess_env,
-)
-from communications.tests.deliveries.test_integration import all_final, wait_until
+from communications.tests.factories import all_final, make_tenant_configuration
 from config.testing.fake_telegram import FakeTelegram
+from config.testing.processes import ROOT, start_worker_process, subprocess_env, wait_until
+
+from .servers import PrivateRedis
 
 pytestmark = [pytest.mark.integration]
 CHATS, PER_CHAT = 10, 30
@@ -63,39 +56,6 @@ def test_provider_outage_with_300_deliveries_each_arrives_once_in_chat_order(tra
 
 
 # --- Redis down ---------------------------------------------------------------------------------------
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class PrivateRedis:
-    """A separate redis-server for this test only (the machine's Redis is never touched)."""
-
-    def __init__(self, tmp_path):
-        self.port, self.dir, self.process = _free_port(), tmp_path, None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self):
-        self.process = subprocess.Popen(
-            [shutil.which("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.dir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(lambda: self._ping(), timeout=10, interval=0.05)
-
-    def stop(self):
-        self.process.terminate()
-        self.process.wait(timeout=10)
-
-    def _ping(self) -> bool:
-        try:
-            return redis.Redis.from_url(self.url, socket_connect_timeout=0.2).ping()
-        except redis.RedisError:
-            return False
-
 
 COMMITTER = """
 import sys, time, django
@@ -183,18 +143,6 @@ def test_redis_down_while_committing_then_the_sweepers_deliver_everything(transa
         assert Counter(notifications.values_list("status", flat=True)) == {"sent": count}
         texts = sorted(m["text"] for m in telegram.sent_messages())
         assert texts == sorted(f"Тема: Сбой | notification\nn={n}" for n in range(count))  # none lost, none twice
-
-
-@pytest.fixture
-def make_recipient_with_telegram(db):
-    from notifications.models import Recipient, ServiceBinding
-
-    def make(chat_id: int):
-        recipient = Recipient.objects.create(id=uuid.uuid4(), role="user", name="Иван", email="")
-        ServiceBinding.objects.create(recipient=recipient, service="telegram", service_user_id=str(chat_id))
-        return recipient.pk
-
-    return make
 
 
 # --- Telegram limits -----------------------------------------------------------------------------------

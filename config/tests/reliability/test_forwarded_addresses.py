@@ -10,7 +10,7 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from communications.models import Provider
 
-from .conftest import client_for
+from .callers import client_for
 
 PROXY = "172.28.0.10"  # the nginx container's fixed address in docker-compose.yml
 

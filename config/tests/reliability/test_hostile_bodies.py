@@ -8,12 +8,18 @@ import json
 
 import pytest
 
-from .conftest import caller_client, is_error_envelope, json_operations, row_counts, url_of, valid_bodies
+from .callers import caller_client, is_error_envelope, json_operations, row_counts, url_of, valid_bodies
 
 pytestmark = pytest.mark.slow  # hostile input on every operation; `make test-fast` leaves it out
 
 JSON_OPERATIONS = json_operations()
 HUGE = "я" * 200_000  # 400 KB of UTF-8: under the 2 MB body cap, far over every text limit
+
+
+@pytest.fixture
+def world(shared_world, db):
+    """The module's world, built once (read-only tests); each test runs in its own rolled-back savepoint."""
+    return shared_world
 
 
 def _string_leaves(value, path=()):
@@ -58,7 +64,7 @@ def _hostile_variants(body: dict):
 
 
 def test_every_json_operation_has_a_known_valid_body(world):
-    assert set(JSON_OPERATIONS) <= set(valid_bodies(world)), "add a valid body for the new route in conftest"
+    assert set(JSON_OPERATIONS) <= set(valid_bodies(world)), "add a valid body for the new route in callers.valid_bodies"
 
 
 @pytest.mark.parametrize(("path", "method"), JSON_OPERATIONS, ids=[f"{m} {p}" for p, m in JSON_OPERATIONS])

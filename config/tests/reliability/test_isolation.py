@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from .conftest import api_schema, client_for, fingerprint, principal_for, valid_bodies, valid_query
+from .callers import api_schema, client_for, fingerprint, principal_for, valid_bodies, valid_query
 
 METHODS = {"get", "post", "put", "patch", "delete"}
 SCHEMA_OPERATIONS = sorted((path, method.upper()) for path, ops in api_schema()["paths"].items() for method in ops
@@ -27,6 +27,12 @@ FOREIGN = {
     "/internal/v1/operator/": [("service:crm", "B-X"), ("service:crm", "A-Y")],
 }
 ID_ROUTES = [(path, method) for path, method in SCHEMA_OPERATIONS if "{" in path]
+
+
+@pytest.fixture
+def world(shared_world, db):
+    """The module's world, built once (read-only tests); each test runs in its own rolled-back savepoint."""
+    return shared_world
 
 
 def _foreign_cases():

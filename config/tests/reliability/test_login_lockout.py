@@ -11,7 +11,7 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.throttling import SimpleRateThrottle
 
-from .conftest import client_for
+from .callers import client_for
 
 PROXY = "172.28.0.10"
 LIMIT = 5

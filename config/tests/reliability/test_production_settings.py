@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import client_for
+from .callers import client_for
 
 ROOT = Path(__file__).resolve().parents[3]
 PRODUCTION_ENV = {"DEBUG": "0", "ALLOWED_HOSTS": "crm.example.com", "DATABASE_URL": "sqlite:///:memory:",

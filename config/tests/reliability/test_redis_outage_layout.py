@@ -16,14 +16,13 @@ import pytest
 import requests
 from rest_framework_simplejwt.tokens import AccessToken
 
-from communications.tests.callbacks.conftest import chat_make, provider_setup, tenant_install
-from communications.tests.deliveries.conftest import ROOT, subprocess_env
+from communications.tests.factories import chat_make, provider_setup, tenant_install
 from config.management.commands.create_service_account import service_account_ensure
 from config.testing.fake_telegram import FakeTelegram
+from config.testing.processes import ROOT, subprocess_env
 from config.tests.observability.helpers import PYTHON, stop, wait_until
 
-from .test_edge_proxy import run_gunicorn
-from .test_faults import PrivateRedis, make_recipient_with_telegram  # noqa: F401  (fixture)
+from .servers import PrivateRedis, run_gunicorn
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.timeout(420)]
 CHATS, RECIPIENTS, OUTAGE, SWEEP = 4, 4, 30, 3

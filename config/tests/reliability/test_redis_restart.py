@@ -11,10 +11,9 @@ import redis
 import yaml
 from celery import Celery
 
-from communications.tests.deliveries.conftest import ROOT, subprocess_env
-from communications.tests.deliveries.test_integration import wait_until
+from config.testing.processes import ROOT, stop_worker_processes, subprocess_env, wait_until
 
-from .test_faults import PrivateRedis
+from .servers import PrivateRedis
 
 pytestmark = [pytest.mark.integration]
 SERVICES = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
@@ -43,16 +42,6 @@ def _start(command: list[str], server: PrivateRedis, log, **env: str) -> subproc
                             start_new_session=True)
 
 
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
 def _ping(app: Celery, value: str) -> str:
     return app.send_task("config.ping", args=[value]).get(timeout=120)
 
@@ -76,7 +65,7 @@ def test_the_worker_serves_again_after_redis_restarts(transactional_db, private_
         assert "Unrecoverable error" not in log_path.read_text()
     finally:
         client.close()
-        _stop(worker)
+        stop_worker_processes([worker])
 
 
 def test_beat_publishes_again_after_redis_restarts(transactional_db, private_redis, tmp_path):
@@ -96,4 +85,4 @@ def test_beat_publishes_again_after_redis_restarts(transactional_db, private_red
         assert beat.poll() is None
     finally:
         queue.close()
-        _stop(beat)
+        stop_worker_processes([beat])

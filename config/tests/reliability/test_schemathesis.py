@@ -21,7 +21,7 @@ from schemathesis.checks import (
 
 from communications.portal.openapi import SCHEMAS, schema_generate
 
-from .conftest import api_schema, bearer, principal_for, valid_query
+from .callers import api_schema, bearer, principal_for, valid_query
 
 pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
 

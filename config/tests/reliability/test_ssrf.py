@@ -10,7 +10,7 @@ from django.db import transaction
 from communications import clients
 from communications.models import Delivery
 from communications.services.deliveries import delivery_enqueue
-from communications.tests.deliveries.conftest import make_tenant_configuration
+from communications.tests.factories import make_tenant_configuration
 from config.testing.fake_provider import FakeProvider
 
 

@@ -11,10 +11,10 @@ import redis
 from rest_framework.throttling import SimpleRateThrottle
 
 from communications.models import Channel
-from communications.tests.public_api.conftest import integration_create
+from communications.tests.factories import integration_create
 from config.api.throttling import fallback
 
-from .test_faults import PrivateRedis
+from .servers import PrivateRedis
 
 LIMIT = 12
 
@@ -74,7 +74,7 @@ def test_gunicorn_accepts_every_write_while_redis_is_down(transactional_db, tmp_
     """The production stack (gunicorn, DEBUG=0): Redis as cache and broker, as in docker-compose.yml."""
     import requests
 
-    from .test_edge_proxy import run_gunicorn
+    from .servers import run_gunicorn
 
     server = PrivateRedis(tmp_path)
     server.start()

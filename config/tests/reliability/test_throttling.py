@@ -6,7 +6,7 @@ import sys
 import pytest
 from rest_framework.throttling import SimpleRateThrottle
 
-from communications.tests.deliveries.conftest import ROOT, subprocess_env
+from config.testing.processes import ROOT, subprocess_env
 
 LIMIT = 10
 
@@ -50,7 +50,7 @@ print(json.dumps([client.get("/api/v1/webhooks").status_code for _ in range(int(
 
 @pytest.mark.integration
 def test_the_limit_is_shared_by_separate_processes_through_redis(transactional_db, settings, limit_of_ten):
-    from .conftest import world_build
+    from .callers import world_build
 
     assert settings.CACHES["default"]["BACKEND"].endswith("RedisCache")
     world = world_build()

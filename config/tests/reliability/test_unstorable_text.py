@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from .conftest import caller_client, json_operations, row_counts, url_of, valid_bodies
+from .callers import caller_client, json_operations, row_counts, url_of, valid_bodies
 
 JSON_OPERATIONS = json_operations()
 BAD = {"NUL": ("\u0000", "\\u0000"), "lone surrogate": ("\ud800", "\\ud800")}

@@ -1,0 +1,40 @@
+"""Fixtures shared by the communications tests: integrations with their API clients (thin wrappers over
+communications.tests.factories). The loopback provider (`fake_provider`) and `fast` retries are in the
+root conftest.py."""
+
+import pytest
+
+from communications.tests.factories import Integration, chat_make, integration_create, provider_setup, tenant_install
+
+
+@pytest.fixture
+def integration(db) -> Integration:
+    """A tenant's active integration with a provider and an API client carrying its token."""
+    return integration_create()
+
+
+@pytest.fixture
+def api(integration):
+    return integration.client
+
+
+@pytest.fixture
+def other_tenant(integration) -> Integration:
+    """The same provider, another tenant."""
+    return integration_create(provider=integration.provider)
+
+
+@pytest.fixture
+def other_provider(integration) -> Integration:
+    """The same tenant, another provider."""
+    return integration_create(tenant_id=integration.tenant_id)
+
+
+@pytest.fixture
+def setup(db, fake_provider):
+    """(provider, tenant_id, token): an active integration with two chats, chat-1 and chat-2, against the fake."""
+    provider = provider_setup(fake_provider)
+    tenant_id, token = tenant_install(provider)
+    chat_make(tenant_id, provider, "chat-1")
+    chat_make(tenant_id, provider, "chat-2")
+    return provider, tenant_id, token
