@@ -75,3 +75,20 @@ class RFC3339DateTimeField(serializers.DateTimeField):
         if isinstance(text, str) and value is not None and self.enforce_timezone(value).utcoffset().seconds % 60:
             return value.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
         return text
+
+
+class BlankFormValuesRefused:
+    """For serializers of query strings and multipart forms: DRF reads an empty value of an optional field as
+    "not given", but the schema says a value has at least one character. An empty one is a 400 naming the
+    field (fields that allow blank excepted)."""
+
+    BLANK_MESSAGE = "Пустое значение: уберите поле или укажите значение."
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        data = self.initial_data if hasattr(self.initial_data, "get") else {}
+        blank = {name: [self.BLANK_MESSAGE] for name, field in self.fields.items()
+                 if not field.read_only and not getattr(field, "allow_blank", False) and data.get(name) == ""}
+        if blank:
+            raise serializers.ValidationError(blank)
+        return attrs

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
+from config.api.fields import BlankFormValuesRefused
 from config.api.schema import ErrorEnvelopeSerializer
 from marketplace.models import Application, AppVersion, Installation, Scope
 
@@ -254,7 +255,7 @@ TENANT_FILTER = r"^(sandbox|production|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]
 DELIVERY_STATUSES = ["pending", "in_progress", "delivered", "dead", "refused", "cancelled"]
 
 
-class DeliveryQuerySerializer(serializers.Serializer):
+class DeliveryQuerySerializer(BlankFormValuesRefused, serializers.Serializer):
     app = serializers.SlugField(required=False, help_text="Системное имя вашего приложения.")
     tenant = serializers.RegexField(
         TENANT_FILTER, required=False, help_text="`sandbox`, `production` или UUID тенанта.",
@@ -267,14 +268,6 @@ class DeliveryQuerySerializer(serializers.Serializer):
     until = serializers.DateTimeField(required=False, help_text="Созданные раньше (ISO 8601).")
     page = serializers.IntegerField(required=False, min_value=1)
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=200)
-
-    def validate(self, attrs):
-        # DRF reads `?app=` as "not given"; the schema says a filter has at least one character, so say so
-        blank = {name: ["Пустое значение: уберите параметр или укажите значение."]
-                 for name in self.fields if self.initial_data.get(name) == ""}
-        if blank:
-            raise serializers.ValidationError(blank)
-        return attrs
 
     def validate_tenant(self, value):
         if value in ("sandbox", "production"):

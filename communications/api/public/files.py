@@ -14,7 +14,7 @@ from communications.models.attachments import MEDIA_TYPE_CHOICES
 from communications.services import attachments as services
 from communications.services import files
 from config.api.errors import NotFoundError
-from config.api.fields import NonEmptyFileField
+from config.api.fields import BlankFormValuesRefused, NonEmptyFileField
 
 MULTIPART_OVERHEAD = 64 * 1024  # headers and boundaries around the file part
 
@@ -48,7 +48,7 @@ def uploads_limit(request) -> None:
         raise UploadTooLarge()
 
 
-class PublicUploadCreateSerializer(serializers.Serializer):
+class PublicUploadCreateSerializer(BlankFormValuesRefused, serializers.Serializer):
     file = NonEmptyFileField(help_text="Файл (multipart/form-data), не пустой.")
     type = serializers.ChoiceField(choices=MEDIA_TYPE_CHOICES, required=False,
                                    help_text="Тип вложения: включает проверку содержимого и лимит типа.")

@@ -88,6 +88,12 @@ def test_wrong_declared_type_is_refused_and_nothing_is_stored(api, media):
     assert Upload.objects.count() == 0 and stored_files(media) == []
 
 
+def test_an_empty_type_is_a_400_naming_it_and_nothing_is_stored(api, media):
+    response = upload(api, jpeg_with_gps(), type="")
+    assert response.status_code == 400 and set(response.json()["error"]["fields"]) == {"type"}
+    assert Upload.objects.count() == 0 and stored_files(media) == []
+
+
 def test_pdf_upload_cannot_be_referenced_as_an_image(api, media):
     body = upload(api, PDF, name="doc.pdf").json()
     response = api.post("/api/v1/messages", message_payload(attachments=[

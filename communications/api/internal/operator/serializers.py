@@ -12,7 +12,7 @@ from communications.api.public.serializers import (
 from communications.models import Message
 from communications.models.attachments import MEDIA_TYPE_CHOICES
 from communications.services.operator import MAX_BROADCAST_CHATS
-from config.api.fields import NonEmptyFileField, RFC3339DateTimeField, UniqueListField
+from config.api.fields import BlankFormValuesRefused, NonEmptyFileField, RFC3339DateTimeField, UniqueListField
 
 
 class ScopeSerializer(StrictSerializer):
@@ -122,7 +122,7 @@ class OperatorMessageSerializer(serializers.Serializer):
     attachments = PublicAttachmentOutSerializer(many=True, source="attachments.all")
 
 
-class OperatorUploadSerializer(ScopeSerializer):
+class OperatorUploadSerializer(BlankFormValuesRefused, ScopeSerializer):
     file = NonEmptyFileField(help_text="Файл (multipart/form-data), не пустой.")
     type = serializers.ChoiceField(choices=MEDIA_TYPE_CHOICES, required=False)
     mimeType = serializers.CharField(source="mime_type", max_length=127, required=False, allow_blank=True,
