@@ -78,9 +78,9 @@ class RFC3339DateTimeField(serializers.DateTimeField):
 
 
 class BlankFormValuesRefused:
-    """For serializers of query strings and multipart forms: DRF reads an empty value of an optional field as
-    "not given", but the schema says a value has at least one character. An empty one is a 400 naming the
-    field (fields that allow blank excepted)."""
+    # For serializers of query strings and multipart forms: DRF reads an empty value of an optional field as
+    # "not given", but the schema says a value has at least one character. An empty one is a 400 naming the
+    # field (fields that allow blank excepted). A comment, not a docstring: it must not become the schema's text.
 
     BLANK_MESSAGE = "Пустое значение: уберите поле или укажите значение."
 
@@ -88,7 +88,8 @@ class BlankFormValuesRefused:
         attrs = super().validate(attrs)
         data = self.initial_data if hasattr(self.initial_data, "get") else {}
         blank = {name: [self.BLANK_MESSAGE] for name, field in self.fields.items()
-                 if not field.read_only and not getattr(field, "allow_blank", False) and data.get(name) == ""}
+                 if not field.read_only and not getattr(field, "allow_blank", False)
+                 and name in data and not getattr(data.get(name), "name", None) and not str(data.get(name)).strip()}
         if blank:
             raise serializers.ValidationError(blank)
         return attrs
