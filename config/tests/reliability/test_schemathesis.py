@@ -9,7 +9,7 @@ rejected with a 4xx.
 import pytest
 import schemathesis
 from django.core.handlers.wsgi import WSGIHandler
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, assume, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import (
     ignored_auth,
@@ -71,6 +71,10 @@ def test_operation_conforms_to_its_schema(name, path, method, mode, loaded, worl
     @settings(max_examples=EXAMPLES[mode], deadline=None, database=None, derandomize=True,
               phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
     def run(case):
+        # Werkzeug 3.1 encodes an empty multipart text part without the CRLF before the next boundary, so the
+        # server never sees that field: such a case cannot be sent in-process (test_uploads covers empty values).
+        assume(not (mode == "negative" and "multipart" in (case.media_type or "") and isinstance(case.body, dict)
+                    and "" in case.body.values()))
         if mode == "existing-ids" and valid_query(world, path):  # the operator API: the scope of the ids
             (case.query if method == "GET" else case.body).update(valid_query(world, path))
         # when: the generated request is sent; then: every check holds

@@ -35,7 +35,11 @@ ACTION_ERRORS = {**ERRORS, 409: OpenApiResponse(
                                        "(integration_disabled); сообщение рассылки ещё не принято провайдером."),
                  422: OpenApiResponse(PublicErrorSerializer, description="Idempotency-Key уже использован с другим "
                                                                          "запросом (idempotency_key_reused).")}
-
+UPLOAD_ERRORS = {
+    413: OpenApiResponse(PublicErrorSerializer, description="Файл больше ATTACHMENTS_MAX_UPLOAD_BYTES."),
+    415: OpenApiResponse(PublicErrorSerializer, description="Тело не multipart/form-data, или содержимое файла не "
+                                                            "соответствует type или mimeType."),
+}
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key", {"type": "string", "maxLength": services.IDEMPOTENCY_KEY_MAX_LENGTH, "pattern": "^[ -~]*$"},
@@ -181,7 +185,7 @@ class UploadView(_OperatorView):
                                "лимиты — как у загрузки провайдера (413 сверх ATTACHMENTS_MAX_UPLOAD_BYTES, 415 при "
                                "несоответствии типа). uploadId передайте в attachments при отправке сообщения.",
                    request={"multipart/form-data": s.OperatorUploadSerializer},
-                   responses={201: PublicUploadSerializer, **ERRORS})
+                   responses={201: PublicUploadSerializer, **ERRORS, **UPLOAD_ERRORS})
     def post(self, request):
         data = self.valid(s.OperatorUploadSerializer, request.data)
         upload = upload_create(**self.scope(data), fileobj=data["file"], name=data["file"].name or "",
