@@ -1,10 +1,13 @@
-"""Admin additions of the platform: the read-only base of every app's admin, unlocking logins locked by django-axes."""
+"""Admin additions of the platform: the read-only base of every app's admin, shared filters and actions,
+unlocking logins locked by django-axes."""
 
 import logging
 
 from axes.admin import AccessAttemptAdmin
 from axes.models import AccessAttempt
-from django.contrib import admin
+from django.contrib import admin, messages
+
+from config.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +30,53 @@ class ReadOnlyMixin:
 
 class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
     pass
+
+
+class NoAddDeleteMixin:
+    """Rows that only services create and nobody deletes by hand; moderators may still change some fields
+    or run actions on them."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class OneChoiceFilter(admin.SimpleListFilter):
+    """A list filter with one choice, `?<parameter_name>=1`: the rows `narrow(queryset)` keeps."""
+
+    choice = ""  # the choice's label
+
+    def narrow(self, queryset):
+        raise NotImplementedError
+
+    def lookups(self, request, model_admin):
+        return [("1", self.choice)]
+
+    def queryset(self, request, queryset):
+        return self.narrow(queryset) if self.value() == "1" else queryset
+
+
+def clipped(text: str, limit: int = 120) -> str:
+    """The start of a long text for a change list column, with «…» where it was cut."""
+    return (text[:limit] + "…") if len(text) > limit else text
+
+
+def action_each(model_admin, request, ids, action, done_label: str, *, prefix: str = "") -> None:
+    """Run `action(id)` on every selected row and report: how many were done, and which the service refused
+    (an ApplicationError) and why — one row refused does not stop the others."""
+    done, refused = 0, []
+    for pk in ids:
+        try:
+            action(pk)
+            done += 1
+        except ApplicationError as exc:
+            refused.append(f"{prefix}{pk}: {exc.message}")
+    if done:
+        model_admin.message_user(request, f"{done_label}: {done}", messages.SUCCESS)
+    if refused:
+        model_admin.message_user(request, "Пропущены — " + "; ".join(refused[:20]), messages.WARNING)
 
 
 class UnlockingAccessAttemptAdmin(AccessAttemptAdmin):

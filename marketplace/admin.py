@@ -4,13 +4,15 @@ Moderation state is read-only in forms and changes only through actions that cal
 so every decision lands in ModerationDecision with who and when.
 """
 
+from functools import partial
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from config.admin import ReadOnlyAdmin
+from config.admin import NoAddDeleteMixin, ReadOnlyAdmin
 from config.errors import ApplicationError
 from marketplace import selectors, services
 from marketplace.admin_moderation import AppVersionModerationMixin, PendingConfigurationFilter, ReadyToPublishFilter
@@ -49,18 +51,12 @@ class ProviderCompanyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Scope)
-class ScopeAdmin(admin.ModelAdmin):
+class ScopeAdmin(NoAddDeleteMixin, admin.ModelAdmin):
     """Scopes come from migrations; deleting one would silently disable it on every version."""
 
     list_display = ("code", "label")
     search_fields = ("code", "label")
     readonly_fields = ("code",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Application)
@@ -114,13 +110,23 @@ class AppVersionAdminForm(forms.ModelForm):
         return scopes
 
 
+def _version_action(description: str, success: str, call):
+    """An AppVersionAdmin action that calls `call(version=..., actor=<the moderator>)` on each selected version."""
+
+    @admin.action(description=description)
+    def action(model_admin, request, queryset):
+        model_admin._apply(request, queryset, success, lambda version: call(version=version, actor=request.user))
+
+    return action
+
+
 class RejectActionForm(ActionForm):
     reason = forms.CharField(label="Причина (отклонения или отметки SberCRM без прогона)", required=False,
                              widget=forms.TextInput(attrs={"size": 60}))
 
 
 @admin.register(AppVersion)
-class AppVersionAdmin(AppVersionModerationMixin, admin.ModelAdmin):
+class AppVersionAdmin(AppVersionModerationMixin, NoAddDeleteMixin, admin.ModelAdmin):
     """Moderation queue. Versions are created by developers through the API, not here."""
 
     form = AppVersionAdminForm
@@ -140,12 +146,6 @@ class AppVersionAdmin(AppVersionModerationMixin, admin.ModelAdmin):
     inlines = (ModerationDecisionInline,)
     actions = ("approve", "reject", "mark_provider_tested", "start_test_run", "mark_sbercrm_tested",
                "override_sbercrm_tested", "publish")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Невыполненные условия публикации")
     def publish_conditions(self, obj):
@@ -177,34 +177,11 @@ class AppVersionAdmin(AppVersionModerationMixin, admin.ModelAdmin):
             else:
                 self.message_user(request, f"{version}: {success}", level=messages.SUCCESS)
 
-    @admin.action(description="Одобрить модерацию")
-    def approve(self, request, queryset):
-        self._apply(request, queryset, "модерация одобрена",
-                    lambda version: services.app_version_approve(version=version, actor=request.user))
-
     @admin.action(description="Отклонить (укажите причину в поле рядом)")
     def reject(self, request, queryset):
         reason = request.POST.get("reason", "")
         self._apply(request, queryset, "отклонена",
                     lambda version: services.app_version_reject(version=version, actor=request.user, reason=reason))
-
-    @admin.action(description="Тестирование пройдено: команда провайдера")
-    def mark_provider_tested(self, request, queryset):
-        self._apply(request, queryset, "тестирование провайдера отмечено",
-                    lambda version: services.app_version_mark_tested(version=version, actor=request.user,
-                                                                     side="provider"))
-
-    @admin.action(description="Запустить проверку на тестовом стенде")
-    def start_test_run(self, request, queryset):
-        self._apply(request, queryset, "прогон поставлен в очередь, отчёт — в «Прогоны тестового стенда»",
-                    lambda version: services.app_version_test_run_start(version=version, actor=request.user,
-                                                                        origin="moderator"))
-
-    @admin.action(description="Тестирование пройдено: команда SberCRM (нужен пройденный прогон)")
-    def mark_sbercrm_tested(self, request, queryset):
-        self._apply(request, queryset, "тестирование SberCRM отмечено",
-                    lambda version: services.app_version_mark_tested(version=version, actor=request.user,
-                                                                     side="sbercrm"))
 
     @admin.action(description="Отметить тестирование SberCRM без пройденного прогона (укажите причину)")
     def override_sbercrm_tested(self, request, queryset):
@@ -216,10 +193,18 @@ class AppVersionAdmin(AppVersionModerationMixin, admin.ModelAdmin):
                     lambda version: services.app_version_mark_tested(version=version, actor=request.user,
                                                                      side="sbercrm", override_reason=reason))
 
-    @admin.action(description="Опубликовать (покажет невыполненные условия)")
-    def publish(self, request, queryset):
-        self._apply(request, queryset, "опубликована",
-                    lambda version: services.app_version_publish(version=version, actor=request.user))
+    approve = _version_action("Одобрить модерацию", "модерация одобрена", services.app_version_approve)
+    mark_provider_tested = _version_action(
+        "Тестирование пройдено: команда провайдера", "тестирование провайдера отмечено",
+        partial(services.app_version_mark_tested, side="provider"))
+    start_test_run = _version_action(
+        "Запустить проверку на тестовом стенде", "прогон поставлен в очередь, отчёт — в «Прогоны тестового стенда»",
+        partial(services.app_version_test_run_start, origin="moderator"))
+    mark_sbercrm_tested = _version_action(
+        "Тестирование пройдено: команда SberCRM (нужен пройденный прогон)", "тестирование SberCRM отмечено",
+        partial(services.app_version_mark_tested, side="sbercrm"))
+    publish = _version_action("Опубликовать (покажет невыполненные условия)", "опубликована",
+                              services.app_version_publish)
 
 
 @admin.register(ModerationDecision)

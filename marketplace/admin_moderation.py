@@ -5,40 +5,37 @@ Mixed into `AppVersionAdmin`; the page is its change form with a moderation pane
 (template `admin/marketplace/appversion/moderation.html`).
 """
 
-from django.contrib import admin, messages
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 
+from config.admin import OneChoiceFilter
 from config.errors import ApplicationError
 from marketplace import gateway, selectors, services
 from marketplace.models import AppVersion, Scope
 from marketplace.selectors import app_version_pending_configuration_list, app_version_ready_to_publish_list
 
 
-class ReadyToPublishFilter(admin.SimpleListFilter):
+class ReadyToPublishFilter(OneChoiceFilter):
     title = "готовность к публикации"
     parameter_name = "ready"
+    choice = "все условия выполнены, не опубликована"
 
-    def lookups(self, request, model_admin):
-        return [("1", "все условия выполнены, не опубликована")]
-
-    def queryset(self, request, queryset):
-        return app_version_ready_to_publish_list(queryset) if self.value() == "1" else queryset
+    def narrow(self, queryset):
+        return app_version_ready_to_publish_list(queryset)
 
 
-class PendingConfigurationFilter(admin.SimpleListFilter):
+class PendingConfigurationFilter(OneChoiceFilter):
     """The moderation queue of configurations uploaded to published versions (docs/moderator-back-office.md)."""
 
     title = "новая конфигурация на проверке"
     parameter_name = "pending_configuration"
+    choice = "ждёт прогона стенда и отметки SberCRM"
 
-    def lookups(self, request, model_admin):
-        return [("1", "ждёт прогона стенда и отметки SberCRM")]
-
-    def queryset(self, request, queryset):
-        return app_version_pending_configuration_list(queryset) if self.value() == "1" else queryset
+    def narrow(self, queryset):
+        return app_version_pending_configuration_list(queryset)
 
 
 def moderation_context(version: AppVersion) -> dict:

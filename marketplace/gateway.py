@@ -90,11 +90,8 @@ def provider_configuration_get(*, app_code: str, app_version: str, with_history:
 
 def provider_configuration_pending_get(*, app_code: str, app_version: str) -> dict | None:
     """The configuration waiting for the test stand and SberCRM's mark (key masked), or None."""
-    try:
-        provider = _selectors.provider_get(code=app_code)
-    except NotFoundError:
-        return None
-    pending = _selectors.binding_pending_get(provider=provider, app_version=app_version)
+    provider = _provider_or_none(app_code)
+    pending = provider and _selectors.binding_pending_get(provider=provider, app_version=app_version)
     return _configuration_view(pending) if pending else None
 
 
@@ -111,12 +108,17 @@ def app_versions_with_pending_configuration(queryset):
 
 def provider_configuration_active_version(*, app_code: str, app_version: str) -> str | None:
     """configurationVersion of the configuration serving this app version now, or None."""
+    provider = _provider_or_none(app_code)
+    configuration = provider and _selectors.configuration_active_get(provider=provider, app_version=app_version)
+    return configuration.configuration_version if configuration else None
+
+
+def _provider_or_none(app_code: str):
+    """The app's provider, or None while the app has no configuration yet."""
     try:
-        provider = _selectors.provider_get(code=app_code)
+        return _selectors.provider_get(code=app_code)
     except NotFoundError:
         return None
-    configuration = _selectors.configuration_active_get(provider=provider, app_version=app_version)
-    return configuration.configuration_version if configuration else None
 
 
 def _bindings_of_outer_version(**filters):

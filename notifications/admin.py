@@ -1,10 +1,9 @@
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from config.admin import ReadOnlyAdmin, ReadOnlyMixin
-from config.errors import ApplicationError
+from config.admin import ReadOnlyAdmin, ReadOnlyMixin, action_each
 from notifications import models as m
 
 
@@ -78,17 +77,8 @@ class NotificationAdmin(ReadOnlyAdmin):
     def resend_notifications(self, request, queryset):
         from notifications.services import notification_resend
 
-        done, skipped = 0, []
-        for pk in queryset.values_list("pk", flat=True):
-            try:
-                notification_resend(notification_id=pk)
-                done += 1
-            except ApplicationError as exc:
-                skipped.append(f"{pk}: {exc.message}")
-        if done:
-            self.message_user(request, f"Отправлено повторно: {done}", messages.SUCCESS)
-        if skipped:
-            self.message_user(request, "Пропущены — " + "; ".join(skipped[:20]), messages.WARNING)
+        action_each(self, request, queryset.values_list("pk", flat=True),
+                    lambda pk: notification_resend(notification_id=pk), "Отправлено повторно")
 
 
 @admin.register(m.PushHistory)

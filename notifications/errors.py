@@ -1,22 +1,6 @@
 """Domain errors of the notification service (rendered by the API views)."""
 
-from config.errors import ApplicationError, ConflictError, NotFoundError
-
-
-class RecipientNotFound(NotFoundError):
-    default_code = "recipient_not_found"
-
-
-class DeviceNotFound(NotFoundError):
-    default_code = "device_not_found"
-
-
-class DeviceConflict(ConflictError):
-    default_code = "device_conflict"
-
-
-class IdempotencyConflict(ConflictError):
-    default_code = "idempotency_in_progress"
+from config.errors import ApplicationError
 
 
 class BindingTokenInvalid(ApplicationError):

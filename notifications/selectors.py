@@ -7,7 +7,6 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from config.errors import NotFoundError
-from notifications.errors import RecipientNotFound
 from notifications.models import BindingToken, Device, Notification, NotifyRequest, Recipient, ServiceBinding
 
 
@@ -15,7 +14,7 @@ def recipient_get(*, recipient_id: uuid.UUID | str) -> Recipient:
     try:
         return Recipient.objects.get(pk=recipient_id)
     except (Recipient.DoesNotExist, ValueError, ValidationError):
-        raise RecipientNotFound("Получатель не найден.", field="user_id")
+        raise NotFoundError("Получатель не найден.", code="recipient_not_found", field="user_id")
 
 
 def service_binding_get(*, service: str, service_user_id: str) -> ServiceBinding | None:

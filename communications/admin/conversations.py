@@ -25,7 +25,7 @@ from communications.models import (
 )
 from communications.services import files
 from communications.services.tokens import integration_token_deactivate, integration_token_issue
-from config.admin import ReadOnlyAdmin, ReadOnlyMixin
+from config.admin import NoAddDeleteMixin, ReadOnlyAdmin, ReadOnlyMixin
 from config.errors import ApplicationError
 
 
@@ -41,7 +41,7 @@ class IntegrationTokenIssueForm(forms.Form):
 
 
 @admin.register(IntegrationToken)
-class IntegrationTokenAdmin(admin.ModelAdmin):
+class IntegrationTokenAdmin(NoAddDeleteMixin, admin.ModelAdmin):
     """Statuses and dates only: the token value is never stored, it is shown once at issue."""
 
     list_display = ("jti", "tenant_id", "provider", "status", "issued_at", "expires_at", "deactivated_at", "issued_by")
@@ -52,12 +52,6 @@ class IntegrationTokenAdmin(admin.ModelAdmin):
     fields = list_display
     actions = ["deactivate_tokens"]
     change_list_template = "admin/communications/integrationtoken/change_list.html"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description="Деактивировать выбранные токены", permissions=["change"])
     def deactivate_tokens(self, request, queryset):

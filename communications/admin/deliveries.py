@@ -13,8 +13,7 @@ from communications.models import Delivery, DeliveryAttempt, ProviderDeliveryHea
 from communications.provider_contract import masked_payload
 from communications.selectors import deliveries as selectors
 from communications.services import deliveries as services
-from config.admin import ReadOnlyAdmin, ReadOnlyMixin
-from config.errors import ApplicationError
+from config.admin import NoAddDeleteMixin, OneChoiceFilter, ReadOnlyAdmin, ReadOnlyMixin, action_each, clipped
 
 HEALTH_WINDOW = timedelta(hours=24)
 
@@ -72,7 +71,7 @@ class UpdatedRecentlyFilter(admin.SimpleListFilter):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(NoAddDeleteMixin, admin.ModelAdmin):
     list_display = ("number", "created_at", "provider", "tenant_id", "endpoint", "ordering_key", "status",
                      "attempts", "next_attempt_at", "response_status", "short_error")
     list_filter = ("status", UpdatedRecentlyFilter, SandboxTenantsFilter, "provider", EndpointFilter, TenantFilter,
@@ -94,12 +93,6 @@ class DeliveryAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [f for fieldset in self.fieldsets for f in fieldset[1]["fields"]]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def get_urls(self):
         from django.urls import path
 
@@ -114,24 +107,15 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     @admin.display(description="ошибка")
     def short_error(self, obj):
-        return (obj.last_error[:120] + "…") if len(obj.last_error) > 120 else obj.last_error
+        return clipped(obj.last_error)
 
     @admin.display(description="тело запроса")
     def pretty_payload(self, obj):
         return format_html("<pre>{}</pre>", json.dumps(masked_payload(obj.payload), ensure_ascii=False, indent=2))
 
     def _apply(self, request, queryset, action, done_label):
-        done, refused = 0, []
-        for pk in queryset.values_list("pk", flat=True):
-            try:
-                action(delivery_id=pk)
-                done += 1
-            except ApplicationError as exc:
-                refused.append(f"#{pk}: {exc.message}")
-        if done:
-            self.message_user(request, f"{done_label}: {done}", messages.SUCCESS)
-        if refused:
-            self.message_user(request, "Пропущены — " + "; ".join(refused[:20]), messages.WARNING)
+        action_each(self, request, queryset.values_list("pk", flat=True), lambda pk: action(delivery_id=pk),
+                    done_label, prefix="#")
 
     @admin.action(description="Повторить отправку (только недоставленные)", permissions=["change"])
     def retry_deliveries(self, request, queryset):
@@ -142,17 +126,13 @@ class DeliveryAdmin(admin.ModelAdmin):
         self._apply(request, queryset, services.delivery_cancel, "Отменено")
 
 
-class FailingFilter(admin.SimpleListFilter):
+class FailingFilter(OneChoiceFilter):
     title = "доставки"
     parameter_name = "failing"
+    choice = "есть недоставленные или повторяемые"
 
-    def lookups(self, request, model_admin):
-        return [("1", "есть недоставленные или повторяемые")]
-
-    def queryset(self, request, queryset):
-        if self.value() == "1":
-            return queryset.filter(pk__in=selectors.provider_failing_list().values("pk"))
-        return queryset
+    def narrow(self, queryset):
+        return queryset.filter(pk__in=selectors.provider_failing_list().values("pk"))
 
 
 @admin.register(ProviderDeliveryHealth)

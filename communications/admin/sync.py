@@ -5,10 +5,11 @@ from django.db import transaction
 
 from communications.models import InitialSync
 from communications.services.sync import initial_sync_resume
+from config.admin import NoAddDeleteMixin, clipped
 
 
 @admin.register(InitialSync)
-class InitialSyncAdmin(admin.ModelAdmin):
+class InitialSyncAdmin(NoAddDeleteMixin, admin.ModelAdmin):
     list_display = ("tenant_id", "provider", "status", "run", "pages_done", "messages_seen", "messages_created",
                     "items_failed", "page_attempts", "updated_at", "short_error")
     list_filter = ("status", "provider")
@@ -20,12 +21,6 @@ class InitialSyncAdmin(admin.ModelAdmin):
               "started_at", "finished_at", "created_at", "updated_at")
     readonly_fields = fields
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     @admin.display(description="попыток страницы")
     def page_attempts(self, obj):
         """The current page is a row of the delivery engine: its attempts (and the next one) are there."""
@@ -33,7 +28,7 @@ class InitialSyncAdmin(admin.ModelAdmin):
 
     @admin.display(description="ошибка")
     def short_error(self, obj):
-        return (obj.last_error[:120] + "…") if len(obj.last_error) > 120 else obj.last_error
+        return clipped(obj.last_error)
 
     @admin.action(description="Возобновить с сохранённого курсора (остановленные с ошибкой)")
     def resume(self, request, queryset):

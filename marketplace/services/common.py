@@ -2,11 +2,7 @@
 
 import logging
 
-from marketplace.models import (
-    AppVersion,
-    ModerationDecision,
-    Scope,
-)
+from marketplace.models import AppVersion, ModerationDecision, Scope
 from marketplace.selectors import app_version_has_scope
 
 logger = logging.getLogger(__name__)

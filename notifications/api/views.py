@@ -11,14 +11,13 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api.errors import ForbiddenError, NotFoundError
+from config.api.errors import ConflictError, ForbiddenError, NotFoundError
 from config.api.permissions import SERVICE_NOTIFICATIONS, IsNotificationsService, user_in_group
 from config.api.schema import error_responses
 from config.auth import VersionedJWTAuthentication as JWTAuthentication  # token-version check
 from notifications import services
 from notifications.api import serializers as s
 from notifications.auth import RecipientTokenAuthentication, request_recipient_id
-from notifications.errors import IdempotencyConflict
 from notifications.models import Notification, PreferenceSource, Recipient, StatusCallback
 from notifications.selectors import notification_status_get, recipient_get
 from notifications.services.preferences import PreferenceChangeRequest, preferences_matrix
@@ -138,7 +137,7 @@ class SendView(SpecStatusView):
     def _answer(self, notification: Notification) -> Response:
         code = notification.http_status
         if code is None:
-            raise IdempotencyConflict("Запрос с этим Idempotency-Key ещё выполняется.")
+            raise ConflictError("Запрос с этим Idempotency-Key ещё выполняется.", code="idempotency_in_progress")
         if code == 202:
             return Response({"status": "accepted", "message": ACCEPTED_MESSAGE,
                              "notification_id": str(notification.pk)}, status=202)

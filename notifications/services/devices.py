@@ -3,7 +3,7 @@ import logging
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from notifications.errors import DeviceConflict, DeviceNotFound
+from config.errors import ConflictError, NotFoundError
 from notifications.models import Device, DeviceHistory, Recipient
 from notifications.selectors import recipient_get
 
@@ -16,7 +16,7 @@ def device_subscribe(*, recipient_id, device_id: str, previous_device_id: str = 
     """Register a push device for the recipient. Returns (device, changed).
 
     - the same device for the same recipient: no change (idempotent);
-    - a device registered to another recipient: DeviceConflict (409);
+    - a device registered to another recipient: ConflictError device_conflict (409);
     - `previous_device_id` of this recipient (token changed after a reinstall): that
       device is deactivated in the same transaction and the history records old → new;
     - otherwise a new device is added (a recipient may have several).
@@ -33,7 +33,8 @@ def _subscribe(*, recipient: Recipient, device_id: str, previous_device_id: str)
     Recipient.objects.select_for_update().get(pk=recipient.pk)
     existing = Device.objects.filter(device_id=device_id).first()
     if existing and existing.recipient_id != recipient.pk:
-        raise DeviceConflict("Устройство уже зарегистрировано другим пользователем.", field="device_id")
+        raise ConflictError("Устройство уже зарегистрировано другим пользователем.", code="device_conflict",
+                            field="device_id")
     replaced = _replace_previous(recipient=recipient, device_id=device_id, previous_device_id=previous_device_id)
     if existing:
         if not existing.is_active:
@@ -66,13 +67,13 @@ def _replace_previous(*, recipient: Recipient, device_id: str, previous_device_i
 def device_unsubscribe(*, recipient_id, device_id: str) -> bool:
     """Deactivate the recipient's device (DELETE /notifications/subscribe). True when it was active.
 
-    Logged in the device history as `device_id → ""`. Another user's or an unknown device: DeviceNotFound (404).
+    Logged in the device history as `device_id → ""`. Another user's or an unknown device: NotFoundError device_not_found (404).
     Repeating it is a no-op (no second history row).
     """
     recipient = recipient_get(recipient_id=recipient_id)
     device = Device.objects.select_for_update().filter(recipient=recipient, device_id=device_id).first()
     if device is None:
-        raise DeviceNotFound("Устройство не найдено у этого пользователя.", field="device_id")
+        raise NotFoundError("Устройство не найдено у этого пользователя.", code="device_not_found", field="device_id")
     if not device.is_active:
         return False
     device.is_active, device.deactivated_reason = False, UNSUBSCRIBED_REASON

@@ -44,7 +44,7 @@ def notification_send(*, requested_by, user_id, service: str, subject: str, type
                       idempotency_key: str = "", is_async: bool = False, notify_request=None) -> Notification:
     """Record the notification and deliver it (sync) or queue it (async). Returns the row.
 
-    Raises RecipientNotFound (404) and ApplicationError (400) before recording anything.
+    Raises NotFoundError recipient_not_found (404) and ApplicationError (400) before recording anything.
     A known recipient without an address for the service gets a FAILED row with http_status 404.
     """
     fingerprint = _fingerprint(user_id, service, subject, type, message, is_async)
