@@ -101,51 +101,29 @@ class _OperatorView(_SandboxView):
                         status=status)
 
 
-class SandboxSendView(_OperatorView):
-    serializer, action = s.SandboxSendSerializer, "send"
+def _operator_view(action: str, method: str, serializer, summary: str, response, status: int = 200):
+    """The view of one CRM operator action in the sandbox: `method` validates `serializer`, runs the action."""
 
-    @extend_schema(operation_id="marketplace_sandbox_operator_send", tags=TAGS,
-                   summary="Оператор CRM отправляет сообщение в чат песочницы (вызов sendMessage провайдера)",
-                   request=s.SandboxSendSerializer, responses={201: s.SandboxMessageSerializer, **LIMITS})
-    def post(self, request):
-        return self.run(request, status=201)
+    @extend_schema(operation_id=f"marketplace_sandbox_operator_{action}", tags=TAGS, summary=summary,
+                   request=serializer, responses={status: response, **LIMITS})
+    def handle(self, request, **path):  # path: message_id or chat_id, as the route names it
+        return self.run(request, status=status, **path)
 
-
-class SandboxEditView(_OperatorView):
-    serializer, action = s.SandboxEditSerializer, "edit"
-
-    @extend_schema(operation_id="marketplace_sandbox_operator_edit", tags=TAGS,
-                   summary="Оператор правит своё сообщение (updateMessageContent)",
-                   request=s.SandboxEditSerializer, responses={200: s.SandboxMessageSerializer, **LIMITS})
-    def put(self, request, message_id):
-        return self.run(request, message_id=message_id)
+    return type(f"Sandbox{action.title()}View", (_OperatorView,),
+                {"serializer": serializer, "action": action, method: handle})
 
 
-class SandboxStatusView(_OperatorView):
-    serializer, action = s.SandboxStatusSerializer, "status"
-
-    @extend_schema(operation_id="marketplace_sandbox_operator_status", tags=TAGS,
-                   summary="Оператор меняет статус сообщения (updateMessageStatus)",
-                   request=s.SandboxStatusSerializer, responses={200: s.SandboxMessageSerializer, **LIMITS})
-    def post(self, request, message_id):
-        return self.run(request, message_id=message_id)
-
-
-class SandboxReadView(_OperatorView):
-    serializer, action = s.SandboxAppSerializer, "read"
-
-    @extend_schema(operation_id="marketplace_sandbox_operator_read", tags=TAGS,
-                   summary="Оператор прочитал чат (markChatRead)",
-                   request=s.SandboxAppSerializer, responses={200: s.SandboxReadResultSerializer, **LIMITS})
-    def post(self, request, chat_id):
-        return self.run(request, chat_id=chat_id)
-
-
-class SandboxBroadcastView(_OperatorView):
-    serializer, action = s.SandboxBroadcastSerializer, "broadcast"
-
-    @extend_schema(operation_id="marketplace_sandbox_operator_broadcast", tags=TAGS,
-                   summary="Рассылка оператора по чатам песочницы (bulkMessages или sendMessage)",
-                   request=s.SandboxBroadcastSerializer, responses={201: s.SandboxBroadcastResultSerializer, **LIMITS})
-    def post(self, request):
-        return self.run(request, status=201)
+SandboxSendView = _operator_view(
+    "send", "post", s.SandboxSendSerializer, "Оператор CRM отправляет сообщение в чат песочницы (вызов sendMessage "
+    "провайдера)", s.SandboxMessageSerializer, status=201)
+SandboxEditView = _operator_view(
+    "edit", "put", s.SandboxEditSerializer, "Оператор правит своё сообщение (updateMessageContent)",
+    s.SandboxMessageSerializer)
+SandboxStatusView = _operator_view(
+    "status", "post", s.SandboxStatusSerializer, "Оператор меняет статус сообщения (updateMessageStatus)",
+    s.SandboxMessageSerializer)
+SandboxReadView = _operator_view(
+    "read", "post", s.SandboxAppSerializer, "Оператор прочитал чат (markChatRead)", s.SandboxReadResultSerializer)
+SandboxBroadcastView = _operator_view(
+    "broadcast", "post", s.SandboxBroadcastSerializer, "Рассылка оператора по чатам песочницы (bulkMessages или "
+    "sendMessage)", s.SandboxBroadcastResultSerializer, status=201)

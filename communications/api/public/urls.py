@@ -6,10 +6,11 @@ The same route with a trailing slash is accepted too; it is left out of the Open
 from django.urls import path
 
 from communications.api.public import files, views
+from config.api.routes import route
 
 
-def _route(route: str, view, name: str):
-    return [path(route, view.as_view(), name=name), path(route + "/", view.as_view(schema=None))]
+def _route(pattern: str, view, name: str):
+    return [route(pattern, view, name), path(pattern + "/", view.as_view(schema=None))]
 
 
 urlpatterns = [

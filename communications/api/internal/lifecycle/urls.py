@@ -1,9 +1,8 @@
-from django.urls import path
-
 from communications.api.internal.lifecycle import views
+from config.api.routes import route
 
 urlpatterns = [
-    path("providers", views.ProviderView.as_view(), name="internal-providers"),
-    path("app-versions", views.AppVersionView.as_view(), name="internal-app-versions"),
-    path("tenant-configurations", views.TenantConfigurationView.as_view(), name="internal-tenant-configurations"),
+    route("providers", views.ProviderView, "internal-providers"),
+    route("app-versions", views.AppVersionView, "internal-app-versions"),
+    route("tenant-configurations", views.TenantConfigurationView, "internal-tenant-configurations"),
 ]

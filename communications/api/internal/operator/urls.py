@@ -1,14 +1,13 @@
-from django.urls import path
-
 from communications.api.internal.operator import views
+from config.api.routes import route
 
-urlpatterns = [
-    path("operator/chats", views.ChatListView.as_view(), name="operator-chats"),
-    path("operator/chats/<str:chat_id>/messages", views.ChatMessagesView.as_view(), name="operator-chat-messages"),
-    path("operator/chats/<str:chat_id>/read", views.ChatReadView.as_view(), name="operator-chat-read"),
-    path("operator/messages/<int:message_id>", views.MessageView.as_view(), name="operator-message"),
-    path("operator/messages/<int:message_id>/status", views.MessageStatusView.as_view(),
-         name="operator-message-status"),
-    path("operator/uploads", views.UploadView.as_view(), name="operator-uploads"),
-    path("operator/broadcasts", views.BroadcastView.as_view(), name="operator-broadcasts"),
-]
+# (path under operator/, view, name after «operator-»)
+urlpatterns = [route(f"operator/{pattern}", view, f"operator-{name}") for pattern, view, name in (
+    ("chats", views.ChatListView, "chats"),
+    ("chats/<str:chat_id>/messages", views.ChatMessagesView, "chat-messages"),
+    ("chats/<str:chat_id>/read", views.ChatReadView, "chat-read"),
+    ("messages/<int:message_id>", views.MessageView, "message"),
+    ("messages/<int:message_id>/status", views.MessageStatusView, "message-status"),
+    ("uploads", views.UploadView, "uploads"),
+    ("broadcasts", views.BroadcastView, "broadcasts"),
+)]

@@ -1,7 +1,6 @@
-from django.urls import path
-
 from communications.api.internal.signing.views import SigningSecretView
+from config.api.routes import route
 
 urlpatterns = [
-    path("providers/<slug:code>/signing-secret", SigningSecretView.as_view(), name="provider-signing-secret"),
+    route("providers/<slug:code>/signing-secret", SigningSecretView, "provider-signing-secret"),
 ]

@@ -1,9 +1,7 @@
-from django.urls import path
-
 from communications.api.internal.tokens import views
+from config.api.routes import route
 
 urlpatterns = [
-    path("integration-tokens", views.IntegrationTokenListView.as_view(), name="integration-tokens"),
-    path("integration-tokens/<str:token_id>/deactivate", views.IntegrationTokenDeactivateView.as_view(),
-         name="integration-token-deactivate"),
+    route("integration-tokens", views.IntegrationTokenListView, "integration-tokens"),
+    route("integration-tokens/<str:token_id>/deactivate", views.IntegrationTokenDeactivateView, "integration-token-deactivate"),
 ]
