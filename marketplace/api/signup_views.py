@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from marketplace.api import serializers as s
 from marketplace.api.throttling import SignupClientThrottle, SignupEmailThrottle
+from marketplace.api.views import _valid
 from marketplace.services import signup
 
 TAGS = ["marketplace: регистрация разработчика"]
@@ -18,9 +19,12 @@ def confirm_url(request) -> str:
     return request.build_absolute_uri(reverse("developers-signup-confirm"))
 
 
-class SignupView(APIView):
+class _AnonymousView(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
+
+
+class SignupView(_AnonymousView):
     throttle_classes = [SignupClientThrottle, SignupEmailThrottle]
 
     @extend_schema(operation_id="marketplace_signup", tags=TAGS, auth=[],
@@ -28,9 +32,7 @@ class SignupView(APIView):
                    request=s.SignupSerializer,
                    responses={201: s.SignupResultSerializer, **s.errors(400, 409, 429, 503, anonymous=True)})
     def post(self, request):
-        serializer = s.SignupSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = _valid(s.SignupSerializer, request.data)
         company = signup.developer_signup(email=data["email"], password=data["password"],
                                           company_name=data["companyName"], confirm_url=confirm_url(request))
         return Response({"email": signup.normalize_email(data["email"]), "companyId": company.pk,
@@ -38,18 +40,13 @@ class SignupView(APIView):
                          "expiresInHours": settings.SIGNUP_CONFIRMATION_HOURS}, status=201)
 
 
-class SignupConfirmView(APIView):
-    authentication_classes = []
-    permission_classes = [AllowAny]
-
+class SignupConfirmView(_AnonymousView):
     @extend_schema(operation_id="marketplace_signup_confirm", tags=TAGS, auth=[],
                    summary="Подтвердить адрес по токену из письма (один раз, до истечения срока)",
                    request=s.SignupConfirmSerializer,
                    responses={200: s.SignupConfirmResultSerializer, **s.errors(400, 409, 410, 429, anonymous=True)})
     def post(self, request):
-        serializer = s.SignupConfirmSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        confirmation = signup.developer_signup_confirm(token=serializer.validated_data["token"])
+        confirmation = signup.developer_signup_confirm(token=_valid(s.SignupConfirmSerializer, request.data)["token"])
         company = confirmation.company
         return Response({"email": confirmation.user.email, "companyId": company.pk, "companyName": company.name,
                          "sandboxTenantId": str(company.sandbox_tenant_id)})

@@ -7,6 +7,7 @@
 """
 
 import uuid
+from functools import partial
 
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
@@ -141,44 +142,29 @@ class AppVersionScopesView(_DeveloperView):
                                                           version=app_version.version)))
 
 
-class _VersionActionView(_DeveloperView):
+def _version_action_view(name: str, operation_id: str, summary: str, errors: tuple, perform):
+    """POST on a version: `perform(version=..., actor=...)`, then the version as AppVersionDetail."""
 
+    @extend_schema(operation_id=operation_id, tags=DEV, summary=summary, request=None,
+                   responses={200: s.AppVersionDetailSerializer, **s.errors(*errors)})
     def post(self, request, code, version):
         app_version = self.version(code, version)
-        self.perform(app_version)
+        perform(version=app_version, actor=request.user)
         return Response(_detail(app_version))
 
-
-class AppVersionSubmitView(_VersionActionView):
-    @extend_schema(operation_id="marketplace_versions_submit", tags=DEV, summary="Отправить версию на модерацию",
-                   request=None, responses={200: s.AppVersionDetailSerializer, **s.errors(404, 409)})
-    def post(self, request, code, version):
-        return super().post(request, code, version)
-
-    def perform(self, version):
-        services.app_version_submit(version=version, actor=self.request.user)
+    return type(name, (_DeveloperView,), {"post": post})
 
 
-class AppVersionTestingView(_VersionActionView):
-    @extend_schema(operation_id="marketplace_versions_testing_confirm", tags=DEV,
-                   summary="Подтвердить тестирование на тестовом стенде со стороны провайдера",
-                   request=None, responses={200: s.AppVersionDetailSerializer, **s.errors(404)})
-    def post(self, request, code, version):
-        return super().post(request, code, version)
-
-    def perform(self, version):
-        services.app_version_mark_tested(version=version, actor=self.request.user, side="provider")
-
-
-class AppVersionPublishView(_VersionActionView):
-    @extend_schema(operation_id="marketplace_versions_publish", tags=DEV,
-                   summary="Опубликовать версию (400 со списком невыполненных условий)",
-                   request=None, responses={200: s.AppVersionDetailSerializer, **s.errors(400, 404)})
-    def post(self, request, code, version):
-        return super().post(request, code, version)
-
-    def perform(self, version):
-        services.app_version_publish(version=version, actor=self.request.user)
+AppVersionSubmitView = _version_action_view(
+    "AppVersionSubmitView", "marketplace_versions_submit", "Отправить версию на модерацию", (404, 409),
+    services.app_version_submit)
+AppVersionTestingView = _version_action_view(
+    "AppVersionTestingView", "marketplace_versions_testing_confirm",
+    "Подтвердить тестирование на тестовом стенде со стороны провайдера", (404,),
+    partial(services.app_version_mark_tested, side="provider"))
+AppVersionPublishView = _version_action_view(
+    "AppVersionPublishView", "marketplace_versions_publish",
+    "Опубликовать версию (400 со списком невыполненных условий)", (400, 404), services.app_version_publish)
 
 
 class TestRunListView(_DeveloperView):
@@ -249,8 +235,11 @@ class _DeliveryView(_DeveloperView):
         user = self.request.user
         return selectors.developer_app_codes(user=user), selectors.developer_sandbox_tenant_ids(user=user)
 
-    def one(self, delivery):
-        return gateway.delivery_view(delivery, sandbox_tenant_ids=self.scope()[1])
+    def one(self, call, delivery_id):
+        """`call` (a gateway function) on one of the developer's deliveries, answered as the API shows it."""
+        app_codes, sandbox_ids = self.scope()
+        return Response(gateway.delivery_view(call(app_codes=app_codes, delivery_id=delivery_id),
+                                              sandbox_tenant_ids=sandbox_ids))
 
 
 class DeliveryListView(_DeliveryView):
@@ -285,23 +274,24 @@ class DeliveryDetailView(_DeliveryView):
                    summary="Вызов с попытками: время, длительность, код, фрагмент ответа, заголовки",
                    responses={200: s.DeliverySerializer, **s.errors(404)})
     def get(self, request, delivery_id):
-        return Response(self.one(gateway.delivery_get(app_codes=self.scope()[0], delivery_id=delivery_id)))
+        return self.one(gateway.delivery_get, delivery_id)
 
 
-class DeliveryRetryView(_DeliveryView):
-    @extend_schema(operation_id="marketplace_deliveries_retry", tags=DEV,
-                   summary="Повторить недоставленный или отклонённый вызов (новый цикл попыток)",
-                   request=None, responses={200: s.DeliverySerializer, **s.errors(404, 409)})
+def _delivery_action_view(action: str, call, summary: str):
+    """POST deliveries/<id>/<action>: `call` (a gateway function) on one of the developer's deliveries."""
+
+    @extend_schema(operation_id=f"marketplace_deliveries_{action}", tags=DEV, summary=summary, request=None,
+                   responses={200: s.DeliverySerializer, **s.errors(404, 409)})
     def post(self, request, delivery_id):
-        return Response(self.one(gateway.delivery_retry(app_codes=self.scope()[0], delivery_id=delivery_id)))
+        return self.one(call, delivery_id)
+
+    return type(f"Delivery{action.title()}View", (_DeliveryView,), {"post": post})
 
 
-class DeliveryCancelView(_DeliveryView):
-    @extend_schema(operation_id="marketplace_deliveries_cancel", tags=DEV,
-                   summary="Отменить ожидающий (или недоставленный) вызов",
-                   request=None, responses={200: s.DeliverySerializer, **s.errors(404, 409)})
-    def post(self, request, delivery_id):
-        return Response(self.one(gateway.delivery_cancel(app_codes=self.scope()[0], delivery_id=delivery_id)))
+DeliveryRetryView = _delivery_action_view("retry", gateway.delivery_retry,
+                                          "Повторить недоставленный или отклонённый вызов (новый цикл попыток)")
+DeliveryCancelView = _delivery_action_view("cancel", gateway.delivery_cancel,
+                                           "Отменить ожидающий (или недоставленный) вызов")
 
 
 class InstallationView(APIView):
