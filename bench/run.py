@@ -103,16 +103,7 @@ def stop_all(procs: list) -> None:
 
 
 def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
+    return [child for child, (parent, _cpu) in _proc_table().items() if parent == pid]
 
 
 def memory_mb(pid: int) -> tuple[float, float]:

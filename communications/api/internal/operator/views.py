@@ -6,6 +6,7 @@ integration is deactivated or the app is disabled.
 """
 
 from collections.abc import Callable
+from functools import wraps
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -47,6 +48,23 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     description="Повтор с тем же ключом и тем же запросом получает тот же ответ (заголовок Idempotent-Replayed: "
                 "true) и ничего не делает повторно; с другим путём или телом — 422 idempotency_key_reused. До 255 "
                 "печатных ASCII-символов (например, UUID); ключи у каждого вызывающего свои.")
+
+
+def operator_action(*, request, responses: dict, **doc):
+    """An operator action: its body validated by the `request` serializer (the handler gets the data), run once
+    per `Idempotency-Key` (`_OperatorView.once`; a validation error is an answer too), documented with that
+    header and the action errors."""
+
+    def decorate(handler):
+        @wraps(handler)
+        def run(self, http_request, *args, **kwargs):
+            return self.once(http_request,
+                             lambda: handler(self, self.valid(request, http_request.data), *args, **kwargs))
+
+        return extend_schema(tags=[TAG], parameters=[IDEMPOTENCY_KEY], request=request,
+                             responses={**responses, **ACTION_ERRORS}, **doc)(run)
+
+    return decorate
 
 
 class _OperatorView(GenericAPIView):
@@ -117,59 +135,47 @@ class ChatMessagesView(_OperatorView):
         page = self.paginate_queryset(messages.prefetch_related("attachments").order_by("-created_at", "-id"))
         return self.get_paginated_response(s.OperatorMessageSerializer(page, many=True).data)
 
-    @extend_schema(operation_id="operator_message_send", tags=[TAG], parameters=[IDEMPOTENCY_KEY], summary="Отправить сообщение в чат",
-                   description="Сохраняет исходящее сообщение и ставит в очередь вызов sendMessage провайдера "
-                               "(по порядку внутри чата). id провайдера из ответа становится externalId.",
-                   request=s.MessageSendSerializer, responses={201: s.OperatorMessageSerializer, **ACTION_ERRORS})
-    def post(self, request, chat_id: str):
-        def send():
-            data = self.valid(s.MessageSendSerializer, request.data)
-            message = services.operator_message_send(**self.scope(data), chat_id=chat_id, **data)
-            return Response(s.OperatorMessageSerializer(message).data, status=status.HTTP_201_CREATED)
-        return self.once(request, send)
+    @operator_action(operation_id="operator_message_send", summary="Отправить сообщение в чат",
+                     description="Сохраняет исходящее сообщение и ставит в очередь вызов sendMessage провайдера "
+                                 "(по порядку внутри чата). id провайдера из ответа становится externalId.",
+                     request=s.MessageSendSerializer, responses={201: s.OperatorMessageSerializer})
+    def post(self, data, chat_id: str):
+        message = services.operator_message_send(**self.scope(data), chat_id=chat_id, **data)
+        return Response(s.OperatorMessageSerializer(message).data, status=status.HTTP_201_CREATED)
 
 
 class ChatReadView(_OperatorView):
     serializer_class = s.ChatReadResultSerializer
 
-    @extend_schema(operation_id="operator_chat_read", tags=[TAG], parameters=[IDEMPOTENCY_KEY], summary="Отметить чат прочитанным",
-                   description="Все непрочитанные сообщения чата → прочитаны; вызов markChatRead провайдера.",
-                   request=s.ScopeSerializer, responses={200: s.ChatReadResultSerializer, **ACTION_ERRORS})
-    def post(self, request, chat_id: str):
-        def read():
-            data = self.valid(s.ScopeSerializer, request.data)
-            updated = services.operator_chat_mark_read(**self.scope(data), chat_id=chat_id)
-            return Response({"chatId": chat_id, "updated": updated})
-        return self.once(request, read)
+    @operator_action(operation_id="operator_chat_read", summary="Отметить чат прочитанным",
+                     description="Все непрочитанные сообщения чата → прочитаны; вызов markChatRead провайдера.",
+                     request=s.ScopeSerializer, responses={200: s.ChatReadResultSerializer})
+    def post(self, data, chat_id: str):
+        updated = services.operator_chat_mark_read(**self.scope(data), chat_id=chat_id)
+        return Response({"chatId": chat_id, "updated": updated})
 
 
 class MessageView(_OperatorView):
     serializer_class = s.OperatorMessageSerializer
 
-    @extend_schema(operation_id="operator_message_edit", tags=[TAG], parameters=[IDEMPOTENCY_KEY], summary="Изменить текст исходящего сообщения",
-                   description="Меняет текст и ставит в очередь updateMessageContent — строго после sendMessage "
-                               "этого сообщения.",
-                   request=s.MessageEditSerializer, responses={200: s.OperatorMessageSerializer, **ACTION_ERRORS})
-    def patch(self, request, message_id: int):
-        def edit():
-            data = self.valid(s.MessageEditSerializer, request.data)
-            message = services.operator_message_edit(**self.scope(data), message_id=message_id, text=data["text"])
-            return Response(s.OperatorMessageSerializer(message).data)
-        return self.once(request, edit)
+    @operator_action(operation_id="operator_message_edit", summary="Изменить текст исходящего сообщения",
+                     description="Меняет текст и ставит в очередь updateMessageContent — строго после sendMessage "
+                                 "этого сообщения.",
+                     request=s.MessageEditSerializer, responses={200: s.OperatorMessageSerializer})
+    def patch(self, data, message_id: int):
+        message = services.operator_message_edit(**self.scope(data), message_id=message_id, text=data["text"])
+        return Response(s.OperatorMessageSerializer(message).data)
 
 
 class MessageStatusView(_OperatorView):
     serializer_class = s.OperatorMessageSerializer
 
-    @extend_schema(operation_id="operator_message_status", tags=[TAG], parameters=[IDEMPOTENCY_KEY], summary="Установить статус сообщения",
-                   description="Меняет статус (история сохраняется) и ставит в очередь updateMessageStatus.",
-                   request=s.MessageStatusSerializer, responses={200: s.OperatorMessageSerializer, **ACTION_ERRORS})
-    def post(self, request, message_id: int):
-        def set_status():
-            data = self.valid(s.MessageStatusSerializer, request.data)
-            message = services.operator_message_set_status(**self.scope(data), message_id=message_id, **data)
-            return Response(s.OperatorMessageSerializer(message).data)
-        return self.once(request, set_status)
+    @operator_action(operation_id="operator_message_status", summary="Установить статус сообщения",
+                     description="Меняет статус (история сохраняется) и ставит в очередь updateMessageStatus.",
+                     request=s.MessageStatusSerializer, responses={200: s.OperatorMessageSerializer})
+    def post(self, data, message_id: int):
+        message = services.operator_message_set_status(**self.scope(data), message_id=message_id, **data)
+        return Response(s.OperatorMessageSerializer(message).data)
 
 
 class UploadView(_OperatorView):
@@ -196,14 +202,11 @@ class UploadView(_OperatorView):
 class BroadcastView(_OperatorView):
     serializer_class = s.BroadcastResultSerializer
 
-    @extend_schema(operation_id="operator_broadcast", tags=[TAG], parameters=[IDEMPOTENCY_KEY], summary="Рассылка одного текста в несколько чатов",
-                   description="Если у провайдера настроен bulkMessages и чатов больше одного — один вызов "
-                               "bulkMessages; иначе по sendMessage на чат.",
-                   request=s.BroadcastSerializer, responses={201: s.BroadcastResultSerializer, **ACTION_ERRORS})
-    def post(self, request):
-        def broadcast():
-            data = self.valid(s.BroadcastSerializer, request.data)
-            messages, endpoint = services.operator_broadcast(**self.scope(data), **data)
-            return Response({"endpoint": endpoint, "messages": s.OperatorMessageSerializer(messages, many=True).data},
-                            status=status.HTTP_201_CREATED)
-        return self.once(request, broadcast)
+    @operator_action(operation_id="operator_broadcast", summary="Рассылка одного текста в несколько чатов",
+                     description="Если у провайдера настроен bulkMessages и чатов больше одного — один вызов "
+                                 "bulkMessages; иначе по sendMessage на чат.",
+                     request=s.BroadcastSerializer, responses={201: s.BroadcastResultSerializer})
+    def post(self, data):
+        messages, endpoint = services.operator_broadcast(**self.scope(data), **data)
+        return Response({"endpoint": endpoint, "messages": s.OperatorMessageSerializer(messages, many=True).data},
+                        status=status.HTTP_201_CREATED)
