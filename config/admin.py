@@ -58,6 +58,34 @@ class OneChoiceFilter(admin.SimpleListFilter):
         return self.narrow(queryset) if self.value() == "1" else queryset
 
 
+class TenantsFilter(admin.SimpleListFilter):
+    """Customers by default: developers' sandbox tenants (issue 17) are not customers, so the lists and the
+    dashboard figures that link here leave them out unless «Песочницы разработчиков» or «Все» is chosen.
+    A subclass says which tenants are sandboxes (each app knows its own)."""
+
+    title = "тенанты"
+    parameter_name = "tenants"
+    CHOICES = (("production", "Клиенты"), ("sandbox", "Песочницы разработчиков"), ("all", "Все"))
+
+    def sandbox_tenants(self):
+        raise NotImplementedError
+
+    def lookups(self, request, model_admin):
+        return self.CHOICES
+
+    def choices(self, changelist):
+        for lookup, title in self.lookup_choices:
+            yield {"selected": (self.value() or "production") == lookup, "display": title,
+                   "query_string": changelist.get_query_string({self.parameter_name: lookup})}
+
+    def queryset(self, request, queryset):
+        if self.value() == "all":
+            return queryset
+        if self.value() == "sandbox":
+            return queryset.filter(tenant_id__in=self.sandbox_tenants())
+        return queryset.exclude(tenant_id__in=self.sandbox_tenants())
+
+
 def clipped(text: str, limit: int = 120) -> str:
     """The start of a long text for a change list column, with «…» where it was cut."""
     return (text[:limit] + "…") if len(text) > limit else text

@@ -12,7 +12,7 @@ from django.contrib.admin.helpers import ActionForm
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from config.admin import NoAddDeleteMixin, ReadOnlyAdmin
+from config.admin import NoAddDeleteMixin, ReadOnlyAdmin, TenantsFilter
 from config.errors import ApplicationError
 from marketplace import selectors, services
 from marketplace.admin_moderation import AppVersionModerationMixin, PendingConfigurationFilter, ReadyToPublishFilter
@@ -215,25 +215,11 @@ class ModerationDecisionAdmin(ReadOnlyAdmin):
     search_fields = ("version__application__code", "actor__username")
 
 
-class SandboxFilter(admin.SimpleListFilter):
-    """Production by default: developers' sandbox tenants are not customers."""
+class SandboxFilter(TenantsFilter):
+    CHOICES = TenantsFilter.CHOICES[:2]  # no «Все»
 
-    title = "тенанты"
-    parameter_name = "tenants"
-
-    def lookups(self, request, model_admin):
-        return (("production", "Клиенты"), ("sandbox", "Песочницы разработчиков"))
-
-    def choices(self, changelist):
-        for lookup, title in self.lookup_choices:
-            yield {"selected": (self.value() or "production") == lookup, "display": title,
-                   "query_string": changelist.get_query_string({self.parameter_name: lookup})}
-
-    def queryset(self, request, queryset):
-        sandboxes = ProviderCompany.objects.values("sandbox_tenant_id")
-        if self.value() == "sandbox":
-            return queryset.filter(tenant_id__in=sandboxes)
-        return queryset.exclude(tenant_id__in=sandboxes)
+    def sandbox_tenants(self):
+        return ProviderCompany.objects.values("sandbox_tenant_id")
 
 
 @admin.register(Installation)

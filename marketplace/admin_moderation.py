@@ -22,9 +22,7 @@ class ReadyToPublishFilter(OneChoiceFilter):
     title = "готовность к публикации"
     parameter_name = "ready"
     choice = "все условия выполнены, не опубликована"
-
-    def narrow(self, queryset):
-        return app_version_ready_to_publish_list(queryset)
+    narrow = staticmethod(app_version_ready_to_publish_list)
 
 
 class PendingConfigurationFilter(OneChoiceFilter):
@@ -33,9 +31,7 @@ class PendingConfigurationFilter(OneChoiceFilter):
     title = "новая конфигурация на проверке"
     parameter_name = "pending_configuration"
     choice = "ждёт прогона стенда и отметки SberCRM"
-
-    def narrow(self, queryset):
-        return app_version_pending_configuration_list(queryset)
+    narrow = staticmethod(app_version_pending_configuration_list)
 
 
 def moderation_context(version: AppVersion) -> dict:

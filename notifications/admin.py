@@ -81,36 +81,39 @@ class NotificationAdmin(ReadOnlyAdmin):
                     lambda pk: notification_resend(notification_id=pk), "Отправлено повторно")
 
 
+class _RecipientHistoryAdmin(ReadOnlyAdmin):
+    """A recipient's audit rows: `changes` are the columns after the time and the recipient, `filters` the list
+    filters before the date; searched by the recipient's id and `searched`."""
+
+    changes, filters, searched = (), (), ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.list_display = ["timestamp", "recipient", *cls.changes]
+        cls.list_filter = [*cls.filters, ("timestamp", admin.DateFieldListFilter)]
+        cls.search_fields = ["recipient__id", *cls.searched]
+        cls.list_select_related = ["recipient"]
+
+
 @admin.register(m.PushHistory)
-class PushHistoryAdmin(ReadOnlyAdmin):
-    list_display = ["timestamp", "recipient", "type", "title", "external_id"]
-    list_filter = ["type", ("timestamp", admin.DateFieldListFilter)]
-    search_fields = ["recipient__id", "subject", "external_id"]
-    list_select_related = ["recipient"]
+class PushHistoryAdmin(_RecipientHistoryAdmin):
+    changes, filters, searched = ("type", "title", "external_id"), ("type",), ("subject", "external_id")
 
 
 @admin.register(m.ServiceBindingHistory)
-class ServiceBindingHistoryAdmin(ReadOnlyAdmin):
-    list_display = ["timestamp", "recipient", "service", "old_service_user_id", "new_service_user_id"]
-    list_filter = ["service", ("timestamp", admin.DateFieldListFilter)]
-    search_fields = ["recipient__id", "old_service_user_id", "new_service_user_id"]
-    list_select_related = ["recipient"]
+class ServiceBindingHistoryAdmin(_RecipientHistoryAdmin):
+    changes = ("service", "old_service_user_id", "new_service_user_id")
+    filters, searched = ("service",), ("old_service_user_id", "new_service_user_id")
 
 
 @admin.register(m.DeviceHistory)
-class DeviceHistoryAdmin(ReadOnlyAdmin):
-    list_display = ["timestamp", "recipient", "old_device_id", "new_device_id"]
-    list_filter = [("timestamp", admin.DateFieldListFilter)]
-    search_fields = ["recipient__id", "old_device_id", "new_device_id"]
-    list_select_related = ["recipient"]
+class DeviceHistoryAdmin(_RecipientHistoryAdmin):
+    changes = searched = ("old_device_id", "new_device_id")
 
 
 @admin.register(m.PreferenceChange)
-class PreferenceChangeAdmin(ReadOnlyAdmin):
-    list_display = ["timestamp", "recipient", "setting", "old_value", "new_value", "source"]
-    list_filter = ["source", ("timestamp", admin.DateFieldListFilter)]
-    search_fields = ["recipient__id", "setting"]
-    list_select_related = ["recipient"]
+class PreferenceChangeAdmin(_RecipientHistoryAdmin):
+    changes, filters, searched = ("setting", "old_value", "new_value", "source"), ("source",), ("setting",)
 
 
 @admin.register(m.BindingToken)

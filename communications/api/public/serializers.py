@@ -328,8 +328,10 @@ class PublicAttachmentOutSerializer(serializers.Serializer):
         return {"name": attachment.contact_name, "phone": attachment.contact_phone}
 
 
-class PublicMessageSerializer(serializers.Serializer):
-    id = serializers.CharField(source="external_id")
+# A message as the provider (PublicMessage) and the CRM operator (OperatorMessage) both see it; each adds its ids
+# before these fields and its reply fields after. DRF lists the bases' fields first, in the order of the bases, so
+# the ids go in a base of their own. (Comments, not docstrings: a docstring would become the schema's description.)
+class MessageOutFields(serializers.Serializer):
     chatId = serializers.CharField(source="chat.external_id")
     direction = serializers.ChoiceField(choices=Message.Direction.choices)
     text = serializers.CharField()
@@ -340,6 +342,13 @@ class PublicMessageSerializer(serializers.Serializer):
     sentAt = RFC3339DateTimeField(source="sent_at", allow_null=True)  # set by the provider, any year
     createdAt = serializers.DateTimeField(source="created_at")
     editedAt = serializers.DateTimeField(source="edited_at", allow_null=True)
+
+
+class _PublicMessageId(serializers.Serializer):
+    id = serializers.CharField(source="external_id")
+
+
+class PublicMessageSerializer(_PublicMessageId, MessageOutFields):
     replyTo = serializers.CharField(source="reply_to_external_id", allow_null=True,
                                     help_text="ID цитируемого сообщения у провайдера или null.")
     replyToResolved = serializers.SerializerMethodField(help_text="Найдено ли цитируемое сообщение.")

@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from communications.api.public import limits
 from communications.api.public.serializers import (
+    MessageOutFields,
     PublicAttachmentOutSerializer,
     PublicAttachmentSerializer,
     PublicMessageStatusSerializer,
@@ -12,7 +13,7 @@ from communications.api.public.serializers import (
 from communications.models import Message
 from communications.models.attachments import MEDIA_TYPE_CHOICES
 from communications.services.operator import MAX_BROADCAST_CHATS
-from config.api.fields import BlankFormValuesRefused, NonEmptyFileField, RFC3339DateTimeField, UniqueListField
+from config.api.fields import BlankFormValuesRefused, NonEmptyFileField, UniqueListField
 
 
 class ScopeSerializer(StrictSerializer):
@@ -101,20 +102,13 @@ class OperatorChatSerializer(serializers.Serializer):
     updatedAt = serializers.DateTimeField(source="updated_at")
 
 
-class OperatorMessageSerializer(serializers.Serializer):
+class _OperatorMessageIds(serializers.Serializer):
     id = serializers.IntegerField(source="pk", help_text="ID сообщения в SberCRM (стабилен; им пользуются действия).")
     externalId = serializers.CharField(
         source="external_id", help_text="ID у провайдера; у исходящего до ответа провайдера — временный crm-…")
-    chatId = serializers.CharField(source="chat.external_id")
-    direction = serializers.ChoiceField(choices=Message.Direction.choices)
-    text = serializers.CharField()
-    senderId = serializers.CharField(source="sender_external_id")
-    seen = serializers.BooleanField(source="seen_flag")
-    status = serializers.ChoiceField(choices=Message.Status.choices)
-    error = serializers.CharField(source="status_error")
-    sentAt = RFC3339DateTimeField(source="sent_at", allow_null=True)  # set by the provider, any year
-    createdAt = serializers.DateTimeField(source="created_at")
-    editedAt = serializers.DateTimeField(source="edited_at", allow_null=True)
+
+
+class OperatorMessageSerializer(_OperatorMessageIds, MessageOutFields):
     replyTo = serializers.IntegerField(source="reply_to_id", allow_null=True,
                                        help_text="ID (в SberCRM) цитируемого сообщения, если оно известно.")
     replyToExternalId = serializers.CharField(source="reply_to_external_id",
