@@ -19,7 +19,6 @@ import json
 import secrets
 import socket
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
@@ -199,21 +198,11 @@ class BodyTooLarge(OutboundCallError):
     retryable = False
 
 
-@contextmanager
-def _pinned_call(url: str):
-    """A session for one call to the vetted address of `url`, closed after it; any network error of
-    requests, urllib3 or the socket becomes a TransportError."""
+def _pinned_session(url: str) -> requests.Session:
     session = requests.Session()
     session.trust_env = False  # no proxies from the environment: the vetted IP is the peer
     session.mount("https://", _PinnedHostAdapter(urlsplit(url).hostname))
-    try:
-        yield session
-    except requests.Timeout as exc:
-        raise TransportError(f"таймаут: {exc.__class__.__name__}")
-    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-        raise TransportError(f"сетевая ошибка: {exc.__class__.__name__}: {exc}"[:500])
-    finally:
-        session.close()
+    return session
 
 
 def get_to_file(*, url: str, sink, max_bytes: int, timeout: tuple[float, float]) -> requests.Response:
@@ -221,8 +210,9 @@ def get_to_file(*, url: str, sink, max_bytes: int, timeout: tuple[float, float])
     soon as more arrives). No redirects. Returns the response (headers, status) for ANY status; the body is
     written only for 2xx. Raises UnsafeTargetError / TransportError / BodyTooLarge."""
     target, host_header = resolve_safe(url)
+    session = _pinned_session(url)
     started = time.monotonic()
-    with _pinned_call(url) as session:
+    try:
         with session.get(target, headers={"Host": host_header, "User-Agent": USER_AGENT}, timeout=timeout,
                          allow_redirects=False, stream=True) as response:
             success = 200 <= response.status_code < 300
@@ -235,6 +225,12 @@ def get_to_file(*, url: str, sink, max_bytes: int, timeout: tuple[float, float])
                 if received > max_bytes:
                     raise BodyTooLarge(f"файл больше {max_bytes} байт")
                 sink.write(chunk)
+    except requests.Timeout as exc:
+        raise TransportError(f"таймаут: {exc.__class__.__name__}")
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        raise TransportError(f"сетевая ошибка: {exc.__class__.__name__}: {exc}"[:500])
+    finally:
+        session.close()
     return response
 
 
@@ -271,11 +267,19 @@ def post_json(
     if auth_header and auth_key:
         headers[auth_header] = auth_key
 
+    session = _pinned_session(url)
     timeout = (settings.PROVIDER_CONNECT_TIMEOUT, settings.PROVIDER_READ_TIMEOUT)
     started = time.monotonic()
-    with _pinned_call(url) as session, session.post(target, data=body, headers=headers, timeout=timeout,
-                                                    allow_redirects=False, stream=True) as response:
-        content = _read_body(response, deadline=started + sum(timeout))
+    try:
+        with session.post(target, data=body, headers=headers, timeout=timeout, allow_redirects=False,
+                          stream=True) as response:
+            content = _read_body(response, deadline=started + sum(timeout))
+    except requests.Timeout as exc:
+        raise TransportError(f"таймаут: {exc.__class__.__name__}")
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        raise TransportError(f"сетевая ошибка: {exc.__class__.__name__}: {exc}"[:500])
+    finally:
+        session.close()
     latency_ms = int((time.monotonic() - started) * 1000)
     parsed = None
     if len(content) <= MAX_BODY_BYTES:
