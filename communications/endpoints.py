@@ -15,7 +15,7 @@ No Django import here: the fake provider reads this module outside Django (bench
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 from communications import provider_contract as contract
@@ -43,6 +43,9 @@ class StandStep:
     learn: Callable | None = None  # (RunContext, answer): keep what later calls reuse
 
 
+ANY_2XX = "Любой ответ 2xx; тело не читается."
+
+
 def no_answer_problem(body, sent: dict) -> str:
     """Any 2xx answer will do: the module does not read its body."""
     return ""
@@ -54,10 +57,11 @@ class Endpoint:
     required: bool
     title: str  # portal: the section heading (Russian)
     when: str  # portal: when the module calls it (Russian)
-    response_note: str  # portal: what the answer must carry (Russian)
     example_request: dict  # built by the same provider_contract builder the real service uses
-    example_response: dict  # also the fake provider's default answer
     stand: StandStep
+    # The answer. By default any 2xx will do and its body is not read.
+    response_note: str = ANY_2XX  # portal: what the answer must carry (Russian)
+    example_response: dict = field(default_factory=lambda: contract.OK_ANSWER)  # the fake provider's default answer
     # (answer JSON, the body sent) -> '' when a 2xx answer matches the contract, else what is wrong (Russian)
     answer_problem: Callable = no_answer_problem
 
@@ -166,7 +170,6 @@ def _learn_message_id(ctx, answer) -> None:
 # --- the endpoints, in the order of the portal's reference -----------------------------------------
 
 _T = contract.EXAMPLE_TENANT
-_ANY_2XX = "Любой ответ 2xx; тело не читается."
 _SEND = contract.EXAMPLE_SEND_MESSAGE
 
 register(Endpoint(
@@ -198,10 +201,8 @@ register(Endpoint(
     "updateMessageContent", required=True, title="Обновление текста сообщения",
     when="Оператор исправил текст отправленного сообщения. messageId — ваш ID; null, только если вы не вернули его "
          "на sendMessage, тогда сообщение называет clientMessageId.",
-    response_note=_ANY_2XX,
     example_request=contract.update_content_body(tenant_id=_T, chat_id="chat-1001", message_id="prov-9f2c",
                                                  client_message_id=None, text="Ваш заказ №123 передан в доставку"),
-    example_response=contract.OK_ANSWER,
     stand=StandStep(lambda ctx: contract.update_content_body(
         tenant_id=ctx.tenant_id, chat_id=ctx.chat_id, **ctx.ids(),
         text=f"Проверка тестового стенда SberCRM №{ctx.run_id}: исправленный текст."),
@@ -211,11 +212,9 @@ register(Endpoint(
     "updateMessageStatus", required=True, title="Обновление статуса сообщения",
     when="Оператор изменил статус сообщения: status — sent, delivered, read или failed; error — только для failed, "
          "иначе null. messageId/clientMessageId — как в updateMessageContent.",
-    response_note=_ANY_2XX,
     example_request=contract.update_status_body(tenant_id=_T, chat_id="chat-1001", message_id="prov-9f2c",
                                                 client_message_id=None, status="failed",
                                                 error="Клиент заблокировал бота"),
-    example_response=contract.OK_ANSWER,
     stand=StandStep(lambda ctx: contract.update_status_body(tenant_id=ctx.tenant_id, chat_id=ctx.chat_id,
                                                             **ctx.ids(), status="read"),
                     "Смена статуса этого сообщения: ответ 2xx.", phase=Phase.CORE),
@@ -223,9 +222,7 @@ register(Endpoint(
 register(Endpoint(
     "markChatRead", required=True, title="Прочтение сообщений в чате",
     when="Оператор отметил чат прочитанным: все сообщения чата прочитаны.",
-    response_note=_ANY_2XX,
     example_request=contract.mark_chat_read_body(tenant_id=_T, chat_id="chat-1001", channel_id="tg-bot-1"),
-    example_response=contract.OK_ANSWER,
     stand=StandStep(lambda ctx: contract.mark_chat_read_body(tenant_id=ctx.tenant_id, chat_id=ctx.chat_id,
                                                              channel_id=ctx.channel_id),
                     "Прочтение чата: ответ 2xx.", phase=Phase.CORE),
@@ -234,18 +231,14 @@ register(Endpoint(
     "setWebhook", required=False, title="Установка вебхука",
     when="После активации токена, если эндпоинт указан в конфигурации: url — базовый адрес публичного API SberCRM "
          "для ваших вызовов (с токеном интеграции тенанта), events — что присылать нам.",
-    response_note=_ANY_2XX,
     example_request=contract.set_webhook_body(tenant_id=_T, url=contract.EXAMPLE_PUBLIC_API_URL),
-    example_response=contract.OK_ANSWER,
     stand=StandStep(lambda ctx: contract.set_webhook_body(tenant_id=ctx.tenant_id, url=ctx.public_api_url),
                     "Установка вебхука (url — адрес публичного API SberCRM): ответ 2xx."),
 ))
 register(Endpoint(
     "deleteWebhook", required=False, title="Удаление вебхука",
     when="При деактивации токена или отключении приложения, перед disconnect.",
-    response_note=_ANY_2XX,
     example_request=contract.delete_webhook_body(tenant_id=_T),
-    example_response=contract.OK_ANSWER,
     stand=StandStep(lambda ctx: contract.delete_webhook_body(tenant_id=ctx.tenant_id),
                     "Удаление вебхука, перед disconnect: ответ 2xx.", phase=Phase.CLEANUP),
 ))
@@ -291,7 +284,6 @@ register(Endpoint(
          "не обращаемся к вам по этому тенанту.",
     response_note="Любой ответ 2xx. reason: token_deactivated или app_disabled.",
     example_request=contract.disconnect_body(tenant_id=_T, reason="token_deactivated"),
-    example_response=contract.OK_ANSWER,
     stand=StandStep(lambda ctx: contract.disconnect_body(tenant_id=ctx.tenant_id, reason=ctx.disconnect_reason),
                     "Последним: ответ 2xx. После него песочный тенант больше не вызывает провайдера.",
                     phase=Phase.LAST),
