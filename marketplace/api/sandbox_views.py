@@ -6,8 +6,7 @@ The sandbox of an app is its company's sandbox tenant; someone else's app or tok
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
-from config.api.errors import ApplicationError
-from marketplace import gateway, selectors
+from marketplace import gateway
 from marketplace.api import serializers as s
 from marketplace.api.views import _DeveloperView, _valid
 from marketplace.services import sandbox
@@ -16,21 +15,7 @@ TAGS = ["marketplace: песочница"]
 LIMITS = s.errors(400, 404, 409, 429)
 
 
-class _SandboxView(_DeveloperView):
-    def company(self, company_id=None):
-        companies = selectors.company_list_for_user(user=self.request.user)
-        if company_id is not None:
-            company = next((c for c in companies if c.pk == company_id), None)
-            if company is None:
-                raise ApplicationError("Вы не состоите в этой компании.", code="company_not_found",
-                                       field="companyId", status_code=404)
-            return company
-        if len(companies) != 1:
-            raise ApplicationError("Укажите компанию: вы состоите в нескольких.", field="companyId")
-        return companies[0]
-
-
-class SandboxView(_SandboxView):
+class SandboxView(_DeveloperView):
     @extend_schema(operation_id="marketplace_sandbox_retrieve", tags=TAGS,
                    summary="Песочница компании: тенант, установки, токены, лимиты и расход",
                    parameters=[s.SandboxCompanySerializer], responses={200: s.SandboxStateSerializer, **s.errors(400, 404)})
@@ -39,7 +24,7 @@ class SandboxView(_SandboxView):
         return Response(sandbox.sandbox_state(company=self.company(query.get("companyId"))))
 
 
-class SandboxInstallView(_SandboxView):
+class SandboxInstallView(_DeveloperView):
     @extend_schema(operation_id="marketplace_sandbox_install", tags=TAGS,
                    summary="Установить в песочницу любую свою версию (опубликованную или нет)",
                    request=s.SandboxInstallSerializer, responses={200: s.SandboxStateSerializer, **s.errors(400, 404, 409)})
@@ -50,7 +35,7 @@ class SandboxInstallView(_SandboxView):
         return Response(sandbox.sandbox_state(company=version.application.company))
 
 
-class SandboxTokenView(_SandboxView):
+class SandboxTokenView(_DeveloperView):
     @extend_schema(operation_id="marketplace_sandbox_tokens_issue", tags=TAGS,
                    summary="Выпустить токен интеграции песочницы (показывается один раз; прежний заменяется)",
                    request=s.SandboxAppSerializer, responses={201: s.SandboxIssuedTokenSerializer, **LIMITS})
@@ -60,7 +45,7 @@ class SandboxTokenView(_SandboxView):
         return Response(issued, status=201, headers={"Cache-Control": "no-store"})
 
 
-class SandboxTokenRevokeView(_SandboxView):
+class SandboxTokenRevokeView(_DeveloperView):
     @extend_schema(operation_id="marketplace_sandbox_tokens_revoke", tags=TAGS,
                    summary="Отозвать токен песочницы (следующий вызов публичного API с ним получит 401)",
                    request=None, parameters=[s.SandboxCompanySerializer],
@@ -70,7 +55,7 @@ class SandboxTokenRevokeView(_SandboxView):
         return Response(sandbox.sandbox_token_revoke(company=self.company(query.get("companyId")), token_id=token_id))
 
 
-class SandboxChatsView(_SandboxView):
+class SandboxChatsView(_DeveloperView):
     @extend_schema(operation_id="marketplace_sandbox_chats_list", tags=TAGS, summary="Чаты песочницы",
                    parameters=[s.SandboxCompanySerializer], responses={200: s.SandboxChatSerializer(many=True),
                                                                       **s.errors(400, 404)})
@@ -79,7 +64,7 @@ class SandboxChatsView(_SandboxView):
         return Response(gateway.sandbox_chat_list(tenant_id=self.company(query.get("companyId")).sandbox_tenant_id))
 
 
-class SandboxResetView(_SandboxView):
+class SandboxResetView(_DeveloperView):
     @extend_schema(operation_id="marketplace_sandbox_reset", tags=TAGS,
                    summary="Сбросить песочницу: удалить установки (провайдер получит disconnect), токены и чаты",
                    request=s.SandboxCompanySerializer, responses={200: s.SandboxStateSerializer, **s.errors(400, 404)})
@@ -88,7 +73,7 @@ class SandboxResetView(_SandboxView):
         return Response(sandbox.sandbox_reset(company=self.company(data.get("companyId"))))
 
 
-class _OperatorView(_SandboxView):
+class _OperatorView(_DeveloperView):
     serializer = None
     action = ""
 

@@ -46,6 +46,22 @@ class _DeveloperView(APIView):
     def version(self, code, version):
         return selectors.app_version_get(application=self.app(code), version=version)
 
+    def company(self, company_id=None, *, not_member_404=True):
+        """The developer's company `company_id` (not a member: 404 company_not_found, or a 400 on the field),
+        or without it their only company (400 when there are several)."""
+        companies = selectors.company_list_for_user(user=self.request.user)
+        if company_id is None:
+            if len(companies) != 1:
+                raise ApplicationError("Укажите компанию: вы состоите в нескольких.", field="companyId")
+            return companies[0]
+        company = next((c for c in companies if c.pk == company_id), None)
+        if company is None and not_member_404:
+            raise ApplicationError("Вы не состоите в этой компании.", code="company_not_found", field="companyId",
+                                   status_code=404)
+        if company is None:
+            raise ApplicationError("Вы не состоите в этой компании.", field="companyId")
+        return company
+
 
 class ScopeListView(_DeveloperView):
     @extend_schema(operation_id="marketplace_scopes_list", tags=DEV, summary="Список скоупов доступа",
@@ -66,15 +82,7 @@ class ApplicationListView(_DeveloperView):
                    responses={201: s.ApplicationSerializer, **s.errors(400, 409)})
     def post(self, request):
         data = _valid(s.ApplicationCreateSerializer, request.data)
-        companies = selectors.company_list_for_user(user=request.user)
-        if "companyId" in data:
-            company = next((c for c in companies if c.pk == data["companyId"]), None)
-            if company is None:
-                raise ApplicationError("Вы не состоите в этой компании.", field="companyId")
-        elif len(companies) == 1:
-            company = companies[0]
-        else:
-            raise ApplicationError("Укажите компанию: вы состоите в нескольких.", field="companyId")
+        company = self.company(data.get("companyId"), not_member_404=False)
         application = services.application_create(company=company, code=data["code"], name=data["name"],
                                                   actor=request.user)
         return Response(s.ApplicationSerializer(application).data, status=201)
