@@ -3,32 +3,19 @@
 import io
 import uuid
 
-import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from moto.server import ThreadedMotoServer
 
-KEYS = {"aws_access_key_id": "init-key", "aws_secret_access_key": "init-secret"}
+from config.testing.s3 import MotoS3
 
 
 @pytest.fixture(scope="module")
-def s3_server():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-def _storage(settings, endpoint: str, bucket: str, region: str = "us-east-1") -> None:
-    """The storage settings.py builds from ATTACHMENTS_S3_* (the command must read nothing else)."""
-    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
-        "bucket_name": bucket, "endpoint_url": endpoint, "access_key": KEYS["aws_access_key_id"],
-        "secret_key": KEYS["aws_secret_access_key"], "region_name": region, "addressing_style": "path",
-        "signature_version": "s3v4", "default_acl": None, "querystring_auth": True}}}
+def s3():
+    with MotoS3() as server:
+        yield server
 
 
 def _run() -> str:
@@ -38,11 +25,11 @@ def _run() -> str:
 
 
 @pytest.mark.parametrize("region", ["us-east-1", "eu-central-1"])
-def test_creates_the_private_bucket_once_and_a_second_run_changes_nothing(settings, s3_server, region):
-    # given: a store without the bucket (moto's state is shared by the module: a fresh name)
+def test_creates_the_private_bucket_once_and_a_second_run_changes_nothing(settings, s3, region):
+    # given: a store without the bucket (moto's state is per process: a fresh name)
     bucket = f"sbercrm-attachments-{uuid.uuid4().hex[:8]}"
-    client = boto3.client("s3", endpoint_url=s3_server, region_name=region, **KEYS)
-    _storage(settings, s3_server, bucket, region)
+    client = s3.client(region)
+    settings.STORAGES = s3.storages(settings.STORAGES, bucket=bucket, region=region)
     with pytest.raises(ClientError):
         client.head_bucket(Bucket=bucket)
     # when
@@ -69,8 +56,8 @@ def test_local_storage_needs_no_bucket(settings, tmp_path):
 
 def test_an_unreachable_store_fails_the_step(settings):
     # given: nothing listens there (compose then keeps web and worker from starting)
-    _storage(settings, "http://127.0.0.1:9", f"b-{uuid.uuid4().hex[:8]}")
-    settings.STORAGES["default"]["OPTIONS"]["client_config"] = Config(connect_timeout=1, retries={"max_attempts": 1})
+    settings.STORAGES = MotoS3().storages(settings.STORAGES, bucket="b", endpoint_url="http://127.0.0.1:9",
+                                          client_config=Config(connect_timeout=1, retries={"max_attempts": 1}))
     # when / then: a command error naming the endpoint (a non-zero exit), not a traceback
     with pytest.raises(CommandError, match="Хранилище http://127.0.0.1:9 недоступно"):
         _run()

@@ -1,6 +1,7 @@
 """Issue 21: the test stand's «sendMessage с вложением» step, for configurations that declare attachments."""
 
 import hashlib
+import uuid
 
 import pytest
 from django.core.files.storage import default_storage
@@ -11,6 +12,7 @@ from communications.services import teststand as services
 from communications.tests.factories import make_configuration, shape, verdicts
 from communications.teststand import payloads
 from config.testing.fake_provider import Reaction
+from config.testing.s3 import MotoS3
 
 OK = "ok"
 STEP = payloads.ATTACHMENT_STEP
@@ -66,6 +68,35 @@ def test_capable_provider_gets_a_signed_sample_it_can_download_with_the_same_che
     # a later run reuses the stored sample (one file, one row)
     assert run_now().status == ConformanceRun.Status.PASSED
     assert Attachment.objects.count() == 1 and len(conformant.fetched) == 2 and conformant.fetched[1].matches
+
+
+@pytest.fixture
+def s3_storage(settings):
+    """Attachment files in a fresh bucket of moto's standalone S3 server (the production backend)."""
+    with MotoS3() as s3:
+        bucket = f"stand-{uuid.uuid4().hex[:8]}"
+        s3.client().create_bucket(Bucket=bucket)
+        settings.STORAGES = s3.storages(settings.STORAGES, bucket=bucket)
+        yield s3, bucket
+
+
+@pytest.mark.django_db
+def test_with_s3_storage_the_provider_downloads_the_sample_from_a_presigned_url(stand, conformant, run_now,
+                                                                              s3_storage):
+    # given
+    s3, bucket = s3_storage
+    conformant.fetch_attachments = True
+    _capable(conformant)
+    # when
+    run = run_now()
+    # then: the sample is an object of the bucket, and the provider got its presigned URL and the same bytes
+    assert run.status == ConformanceRun.Status.PASSED, verdicts(run)
+    [item] = _with_attachments(conformant)[0].json["attachments"]
+    assert item["url"].startswith(f"{s3.endpoint}/{bucket}/attachments/") and "X-Amz-Signature=" in item["url"]
+    [fetched] = conformant.fetched
+    assert fetched.matches and fetched.checksum == hashlib.sha256(payloads.sample_file()).hexdigest()
+    key = Attachment.objects.get().file.name
+    assert s3.client().get_object(Bucket=bucket, Key=key)["Body"].read() == payloads.sample_file()
 
 
 @pytest.mark.django_db
