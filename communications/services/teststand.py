@@ -85,7 +85,7 @@ def stand_sample_attachment(*, provider: Provider, tenant_id: uuid.UUID, kind: s
     message, _ = Message.objects.get_or_create(
         tenant_id=tenant_id, provider=provider, external_id=SAMPLE_MESSAGE,
         defaults={"chat": chat, "direction": Message.Direction.OUTGOING,
-                  "text": "Образцы вложений тестового стенда SberCRM (шаг «sendMessage с вложением»)."})
+                  "text": f"Образцы вложений тестового стенда SberCRM (шаг «{payloads.ATTACHMENT_STEP}»)."})
     position = payloads.SAMPLE_KINDS.index(kind)
     sample = message.attachments.filter(position=position).first()
     if sample and sample.file and default_storage.exists(sample.file.name):

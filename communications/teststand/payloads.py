@@ -15,6 +15,7 @@ import io
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from PIL import Image
 
 from communications import endpoints as provider_endpoints
 from communications import provider_contract as contract
@@ -51,8 +52,6 @@ ATTACHMENT_HINT = (
 @functools.cache
 def sample_file() -> bytes:
     """The stand's sample attachment: a tiny PNG (an image, a file or a sticker to any provider)."""
-    from PIL import Image
-
     out = io.BytesIO()
     Image.new("RGB", (16, 16), (33, 160, 96)).save(out, "PNG")
     return out.getvalue()
@@ -70,8 +69,8 @@ def attachment_skip_note(configuration) -> str:
         return (f"Шаг «{ATTACHMENT_STEP}» не выполнялся: конфигурация не объявляет поддержку вложений "
                 "(capabilities.attachments), поэтому вложения этому провайдеру не отправляются.")
     if attachment_kind(configuration) is None:
-        return (f"Шаг «{ATTACHMENT_STEP}» не выполнялся: образец стенда — картинку PNG ({len(sample_file())} "
-                f"байт) — конфигурация не принимает ни как {', ни как '.join(SAMPLE_KINDS)} "
+        return (f"Шаг «{ATTACHMENT_STEP}» не выполнялся: конфигурация не принимает образец стенда (картинку PNG, "
+                f"{len(sample_file())} байт) ни как {', ни как '.join(SAMPLE_KINDS)} "
                 "(capabilities.attachmentTypes, capabilities.maxAttachmentBytes).")
     return ""
 

@@ -103,7 +103,7 @@ def test_with_s3_storage_the_provider_downloads_the_sample_from_a_presigned_url(
 @pytest.mark.parametrize("capabilities, note", [
     ({}, "конфигурация не объявляет поддержку вложений (capabilities.attachments)"),
     ({"attachments": False}, "конфигурация не объявляет поддержку вложений (capabilities.attachments)"),
-    ({"attachments": True, "attachmentTypes": ["video", "location"]}, "не принимает ни как image, ни как file"),
+    ({"attachments": True, "attachmentTypes": ["video", "location"]}, "ни как image, ни как file, ни как sticker"),
     ({"attachments": True, "maxAttachmentBytes": 10}, "capabilities.maxAttachmentBytes"),
 ])
 def test_without_the_capability_there_is_no_attachment_step_and_the_summary_says_so(
