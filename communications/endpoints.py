@@ -206,7 +206,7 @@ register(Endpoint(
     stand=StandStep(lambda ctx: contract.update_content_body(
         tenant_id=ctx.tenant_id, chat_id=ctx.chat_id, **ctx.ids(),
         text=f"Проверка тестового стенда SberCRM №{ctx.run_id}: исправленный текст."),
-        "Правка текста сообщения, отправленного на предыдущем шаге: ответ 2xx.", phase=Phase.CORE),
+        "Правка текста сообщения, отправленного шагом sendMessage (без вложения): ответ 2xx.", phase=Phase.CORE),
 ))
 register(Endpoint(
     "updateMessageStatus", required=True, title="Обновление статуса сообщения",

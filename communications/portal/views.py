@@ -19,6 +19,7 @@ from communications import provider_contract as contract
 from communications.channels import KNOWN_CHANNELS, channel_kind
 from communications.portal import content
 from communications.portal.openapi import SCHEMAS, schema_generate, schema_yaml
+from communications.teststand import payloads as stand_payloads
 
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
 
@@ -86,7 +87,8 @@ def _context() -> dict:
             {"spec": e, "request": _pretty(e.example_request), "response": _pretty(e.example_response)}
             for e in provider_endpoints.endpoint_list()
         ],
-        "stand_steps": provider_endpoints.stand_order(),
+        "stand_steps": stand_payloads.portal_steps(),
+        "stand_sample_name": stand_payloads.SAMPLE_NAME,
         "chat_without_channel": {name: _pretty(body) for name, body
                                  in contract.EXAMPLE_REQUESTS_CHAT_WITHOUT_CHANNEL.items()},
         "channels": list(KNOWN_CHANNELS.values()),

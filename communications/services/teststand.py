@@ -5,8 +5,11 @@ A run calls every endpoint of ONE provider configuration, in `payloads.plan()` o
 `provider_call_now` — the same hardened client, API key header and Standard Webhooks signature
 as production calls. It acts for the provider's sandbox tenant only: the TenantConfiguration it
 passes is built in memory and never saved, so no real tenant is touched and nothing is queued.
+The one thing a run keeps in the sandbox tenant is its sample attachment (`stand_sample_attachment`):
+a stored file behind the same signed URLs real attachments have.
 """
 
+import io
 import logging
 import time
 import uuid
@@ -14,16 +17,20 @@ from datetime import timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
 from communications import clients
 from communications import endpoints as provider_endpoints
 from communications.models import (
+    Attachment,
+    Chat,
     ConformanceCheck,
     ConformanceRun,
     Delivery,
     DeliveryAttempt,
+    Message,
     Provider,
     ProviderConfiguration,
     SandboxTenant,
@@ -31,6 +38,8 @@ from communications.models import (
 )
 from communications.models.teststand import SANDBOX_NAMESPACE
 from communications.selectors.providers import configuration_under_test_get, provider_get
+from communications.services import files
+from communications.services.attachments import attachments_for_provider
 from communications.services.deliveries import provider_call_now
 from communications.teststand import contract, payloads
 from config.errors import ConflictError, NotFoundError
@@ -60,6 +69,38 @@ def sandbox_tenant_get_or_create(*, provider: Provider) -> SandboxTenant:
                             code="sandbox_tenant_collision")
     sandbox, _ = SandboxTenant.objects.get_or_create(provider=provider, defaults={"tenant_id": tenant_id})
     return sandbox
+
+
+SAMPLE_CHAT, SAMPLE_MESSAGE = "teststand-samples", "teststand-sample-files"
+
+
+@transaction.atomic
+def stand_sample_attachment(*, provider: Provider, tenant_id: uuid.UUID, kind: str) -> Attachment:
+    """The stand's sample file as an attachment of `kind`, in the sandbox tenant: stored once through the
+    normal attachment storage (one message of a chat the provider never sees, one attachment per kind) and
+    reused by later runs; stored again when its row or its file is gone (retention, a new storage)."""
+    SandboxTenant.objects.select_for_update().get(provider=provider)  # one run at a time writes the sample
+    chat, _ = Chat.objects.get_or_create(tenant_id=tenant_id, provider=provider, external_id=SAMPLE_CHAT,
+                                         defaults={"title": "Тестовый стенд: образцы вложений"})
+    message, _ = Message.objects.get_or_create(
+        tenant_id=tenant_id, provider=provider, external_id=SAMPLE_MESSAGE,
+        defaults={"chat": chat, "direction": Message.Direction.OUTGOING,
+                  "text": f"Образцы вложений тестового стенда SberCRM (шаг «{payloads.ATTACHMENT_STEP}»)."})
+    position = payloads.SAMPLE_KINDS.index(kind)
+    sample = message.attachments.filter(position=position).first()
+    if sample and sample.file and default_storage.exists(sample.file.name):
+        return sample
+    if sample:
+        sample.delete()  # its file is gone: store it again
+    stored = files.store(tenant_id=tenant_id, fileobj=io.BytesIO(payloads.sample_file()), kind=kind)
+    try:  # a failed INSERT must not leave the file behind
+        return Attachment.objects.create(
+            tenant_id=tenant_id, provider=provider, message=message, position=position, type=kind,
+            name=payloads.SAMPLE_NAME, mime_type=stored.mime_type, size=stored.size, checksum=stored.checksum,
+            file=stored.name, status=Attachment.Status.STORED)
+    except Exception:
+        files.delete([stored.name])
+        raise
 
 
 # --- start -------------------------------------------------------------------------
@@ -156,6 +197,8 @@ class _TeststandRunKind(Kind):
             verdict = {"status": Status.FAILED, "summary": "Не пройдены: " + ", ".join(failed) + "."}
         else:
             verdict = {"status": Status.PASSED, "summary": "Все эндпоинты ответили по контракту."}
+        note = payloads.attachment_skip_note(run.configuration)
+        verdict["summary"] += f" {note}" if note else ""
         return Attempt(SUCCESS, response_json=verdict)
 
     def on_final(self, delivery: Delivery) -> None:
@@ -193,6 +236,7 @@ def _execute(run: ConformanceRun) -> list[str]:
     sandbox = TenantConfiguration(tenant_id=run.sandbox_tenant_id, provider=run.provider,
                                   configuration=configuration, app_version=run.app_version)
     deadline = time.monotonic() + settings.TESTSTAND_RUN_BUDGET
+    attachment_kind = payloads.attachment_kind(configuration)
     failed, position = [], 0
     for endpoint in payloads.plan(configuration.endpoints):
         body, key = payloads.build(endpoint, ctx), str(uuid.uuid4())
@@ -211,7 +255,19 @@ def _execute(run: ConformanceRun) -> list[str]:
                 first_answer = check.parsed
                 if step.learn:
                     step.learn(ctx, check.parsed)
+        if endpoint == payloads.ATTACHMENT_AFTER and attachment_kind:
+            position += 1
+            if not _attachment_check(run, sandbox, ctx, attachment_kind, deadline, position).passed:
+                failed.append(payloads.ATTACHMENT_STEP)
     return failed
+
+
+def _attachment_check(run, sandbox, ctx, kind: str, deadline: float, position: int) -> ConformanceCheck:
+    """sendMessage with the stand's sample file, its attachment built as in production (signed URL, checksum)."""
+    sample = stand_sample_attachment(provider=run.provider, tenant_id=run.sandbox_tenant_id, kind=kind)
+    body = ctx.send_body(payloads.ATTACHMENT_MESSAGE, attachments=attachments_for_provider([sample]))
+    return _check(run, run.configuration, sandbox, payloads.ATTACHMENT_AFTER, body, str(uuid.uuid4()), deadline,
+                  position, False, None, step=payloads.ATTACHMENT_STEP, hint=payloads.ATTACHMENT_HINT)
 
 
 def _request_headers(configuration: ProviderConfiguration, endpoint: str, key: str, tenant_id: str) -> dict:
@@ -229,7 +285,10 @@ def _request_headers(configuration: ProviderConfiguration, endpoint: str, key: s
     }
 
 
-def _check(run, configuration, sandbox, endpoint, body, key, deadline, position, is_repeat, first_answer):
+def _check(run, configuration, sandbox, endpoint, body, key, deadline, position, is_repeat, first_answer, *,
+           step: str = "", hint: str = ""):
+    """One call and its verdict, saved. `step` names a step that is not the endpoint's own call (its reason
+    starts with it); `hint` is added to the reason when the step fails."""
     check = ConformanceCheck(
         run=run, position=position, endpoint=endpoint, is_repeat=is_repeat,
         request_url=configuration.endpoint_url(endpoint) or "", request_body=body, idempotency_key=key,
@@ -260,6 +319,10 @@ def _check(run, configuration, sandbox, endpoint, body, key, deadline, position,
                     check.verdict, check.reason = contract.repeat_verdict(endpoint, first_answer, result.json)
         if check.verdict != Verdict.OK and "messageId" in body and body["messageId"] is None:
             check.reason += " (messageId из sendMessage не получен: сначала исправьте sendMessage.)"
+    if step:
+        check.reason = f"{step}: {check.reason}"
+    if hint and check.verdict != Verdict.OK:
+        check.reason += f" {hint}"
     check.save()
     return check
 

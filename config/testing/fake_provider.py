@@ -17,6 +17,10 @@
   after letting some of its requests through (e.g. a crash in the middle of a sync).
 - `on(endpoint, Reaction(...))` misbehaves on one endpoint only; `deduplicate = False`
   plays a provider that ignores Idempotency-Key (a repeat gets a new message id).
+- Attachments (issue 21): `fetch_attachments = True` plays a provider that downloads each file of a
+  sendMessage/bulkMessages before it answers, like a gateway re-uploading it to the messenger: it GETs the
+  signed `url` (no auth), records the bytes' SHA-256 in `fetched`, and answers 422 when a download fails or
+  does not match `checksum`/`size`. `on_attachments(Reaction(...))` answers only calls that carry attachments.
 - Sensible bodies: sendMessage → {"messageId"}, getChannels → {"channels"},
   getMessageHistory → paged {"messages", "nextCursor"}, bulkMessages → {"results"}; any other
   endpoint of the registry (communications/endpoints.py) → its example answer; anything else → {"ok": true}.
@@ -30,6 +34,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import requests
 
 from communications.endpoints import endpoint_get, endpoint_names
 
@@ -67,6 +73,32 @@ class RecordedRequest:
         return self.headers.get("idempotency-key")
 
 
+@dataclass
+class FetchedFile:
+    """One attachment the fake downloaded: what the call promised and what the link gave."""
+
+    url: str
+    status: int  # 0: no answer
+    checksum: str  # SHA-256 of the bytes received
+    size: int
+    expected_checksum: str
+    expected_size: int | None
+
+    @property
+    def matches(self) -> bool:
+        return self.status == 200 and self.checksum == self.expected_checksum and (
+            self.expected_size is None or self.size == self.expected_size)
+
+
+def attachments_of(body) -> list[dict]:
+    """The attachment items of a sendMessage body, or of every message of a bulkMessages body."""
+    if not isinstance(body, dict):
+        return []
+    messages = body["messages"] if isinstance(body.get("messages"), list) else [body]
+    return [item for message in messages if isinstance(message, dict)
+            for item in message.get("attachments") or () if isinstance(item, dict)]
+
+
 class FakeProvider:
     def __init__(self, host: str = "127.0.0.1", port: int = 0):
         self.host, self.port = host, port
@@ -87,6 +119,9 @@ class FakeProvider:
         ]
         self.history: list[dict] = []
         self.history_page_size = 100
+        self.fetch_attachments = False  # True: download every attachment url before answering
+        self.fetched: list[FetchedFile] = []
+        self._attachments_reaction: Reaction | None = None
         self._server: ThreadingHTTPServer | None = None
 
     # --- lifecycle ---------------------------------------------------------------
@@ -170,6 +205,11 @@ class FakeProvider:
             else:
                 self._per_endpoint[endpoint] = reaction
 
+    def on_attachments(self, reaction: Reaction | None) -> None:
+        """Answer every call that carries attachments with `reaction` (None restores normal answers)."""
+        with self.lock:
+            self._attachments_reaction = reaction
+
     # --- inspection -------------------------------------------------------------
     def accepted_list(self, endpoint: str | None = None) -> list[RecordedRequest]:
         with self.lock:
@@ -196,12 +236,18 @@ class FakeProvider:
         with self.lock:
             self.requests.append(record)
             reaction = self._endpoint_reaction(record.endpoint)
+            if reaction is None and self._attachments_reaction and attachments_of(parsed):
+                reaction = self._attachments_reaction
             if reaction is None:
                 reaction = (self._script.popleft() if self._script
                             else self._per_endpoint.get(record.endpoint) or self._always or Reaction())
         if reaction.delay:
             time.sleep(reaction.delay)
         status, body = reaction.status, reaction.body
+        if 200 <= status < 300 and body is None and self.fetch_attachments:
+            problem = self._fetch_attachments(parsed)
+            if problem:
+                status, body = 422, {"error": "attachment_unavailable", "message": problem}
         key = record.idempotency_key
         if 200 <= status < 300:
             with self.lock:
@@ -240,6 +286,28 @@ class FakeProvider:
                 handler.wfile.write(payload)
         except OSError:
             pass  # the client went away (timeout or killed worker)
+
+    def _fetch_attachments(self, body) -> str:
+        """Download each attachment url; '' when every file arrived with its checksum and size, else why not."""
+        for item in attachments_of(body):
+            if not item.get("url"):
+                continue  # a location or a contact
+            digest, size, status = hashlib.sha256(), 0, 0
+            try:
+                with requests.get(item["url"], timeout=5, stream=True, allow_redirects=False) as answer:
+                    status = answer.status_code
+                    for chunk in answer.iter_content(64 * 1024):
+                        digest.update(chunk)
+                        size += len(chunk)
+            except requests.RequestException:
+                pass
+            fetched = FetchedFile(url=item["url"], status=status, checksum=digest.hexdigest(), size=size,
+                                  expected_checksum=item.get("checksum") or "", expected_size=item.get("size"))
+            with self.lock:
+                self.fetched.append(fetched)
+            if not fetched.matches:
+                return f"{item['url']}: HTTP {status or 'no answer'}, sha256 {fetched.checksum}, {size} bytes"
+        return ""
 
     def _endpoint_reaction(self, endpoint: str) -> Reaction | None:
         """A `fail_endpoint` rule's answer for this request, if one applies (caller holds the lock)."""
