@@ -18,6 +18,7 @@ import ipaddress
 import json
 import secrets
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
@@ -205,6 +206,27 @@ def _pinned_session(url: str) -> requests.Session:
     return session
 
 
+class _KeepAlive(threading.local):
+    """Sessions kept per thread for POSTs, one per (vetted address, host name): the next call to the same
+    receiver reuses the open connection (urllib3 opens a new one if the receiver closed it)."""
+
+    LIMIT = 64  # receivers; the least recently used is closed beyond it
+
+    def __init__(self):
+        self.sessions: dict[tuple[str, str], requests.Session] = {}
+
+    def get(self, target: str, url: str) -> requests.Session:
+        key = (urlsplit(target).netloc, urlsplit(url).hostname or "")
+        session = self.sessions.pop(key, None) or _pinned_session(url)
+        self.sessions[key] = session  # most recently used last
+        while len(self.sessions) > self.LIMIT:
+            self.sessions.pop(next(iter(self.sessions))).close()
+        return session
+
+
+_keep_alive = _KeepAlive()
+
+
 def get_to_file(*, url: str, sink, max_bytes: int, timeout: tuple[float, float]) -> requests.Response:
     """GET `url` through the SSRF guard into the file object `sink`, at most `max_bytes` (BodyTooLarge as
     soon as more arrives). No redirects. Returns the response (headers, status) for ANY status; the body is
@@ -267,7 +289,7 @@ def post_json(
     if auth_header and auth_key:
         headers[auth_header] = auth_key
 
-    session = _pinned_session(url)
+    session = _keep_alive.get(target, url)
     timeout = (settings.PROVIDER_CONNECT_TIMEOUT, settings.PROVIDER_READ_TIMEOUT)
     started = time.monotonic()
     try:
@@ -278,8 +300,6 @@ def post_json(
         raise TransportError(f"таймаут: {exc.__class__.__name__}")
     except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
         raise TransportError(f"сетевая ошибка: {exc.__class__.__name__}: {exc}"[:500])
-    finally:
-        session.close()
     latency_ms = int((time.monotonic() - started) * 1000)
     parsed = None
     if len(content) <= MAX_BODY_BYTES:

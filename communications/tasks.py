@@ -10,11 +10,11 @@ from communications.services.retention import deliveries_prune
 
 # Longer than connect + read timeout, so a hung call is cut off and the lease logic takes over.
 @shared_task(name="communications.delivery_send", ignore_result=True, soft_time_limit=120, time_limit=150)
-def delivery_send_task(delivery_id: int) -> str:
+def delivery_send_task(delivery_id: int, kind: str = "") -> str:
     """One attempt of one engine row by id, whatever its kind (provider call, webhook, notification,
     initial-sync page, test-stand run: the kind's queue and time limits come with the message).
     Idempotent: final or locked rows are skipped."""
-    return deliveries.delivery_send(delivery_id=delivery_id)
+    return deliveries.delivery_send(delivery_id=delivery_id, kind=kind)
 
 
 @shared_task(name="communications.deliveries_sweep", ignore_result=True)

@@ -27,7 +27,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import OperationalError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from config.db import is_lock_race
@@ -91,7 +91,7 @@ def _dispatch(delivery_id: int, countdown: float | None = None, kind: str = "") 
     from communications.tasks import delivery_send_task
 
     sender = kind_get(kind) if kind else Kind()
-    return dispatch(delivery_send_task, args=[delivery_id], countdown=countdown, queue=sender.queue(),
+    return dispatch(delivery_send_task, args=[delivery_id, kind], countdown=countdown, queue=sender.queue(),
                     time_limits=sender.time_limits(), on_failure=partial(_sweep_at_once, delivery_id),
                     label=f"delivery {delivery_id}")
 
@@ -109,10 +109,10 @@ def dispatch_on_commit(delivery_id: int, countdown: float | None = None, kind: s
 
 # --- one attempt ---------------------------------------------------------------------
 
-def delivery_send(*, delivery_id: int) -> str:
+def delivery_send(*, delivery_id: int, kind: str = "") -> str:
     """Make one attempt if the row is due and first in its chain. Safe to run twice or concurrently:
-    returns a short outcome word."""
-    claimed = _claim(delivery_id)
+    returns a short outcome word. `kind`: the row's kind when the caller knows it (saves a query)."""
+    claimed = _claim(delivery_id, kind)
     if isinstance(claimed, str):
         return claimed
     delivery, number, started_at = claimed
@@ -131,8 +131,9 @@ def delivery_send_inline(*, delivery_id: int, deadline: float):
     """Attempts by this process until the row is final or `time.monotonic()` reaches `deadline`; a row
     still waiting for a retry then is dead. For synchronous rows (an API answer waits for them)."""
     Delivery, _ = _models()
+    kind = Delivery.objects.filter(pk=delivery_id).values_list("kind", flat=True).first() or ""
     while True:
-        delivery_send(delivery_id=delivery_id)
+        delivery_send(delivery_id=delivery_id, kind=kind)
         delivery = Delivery.objects.get(pk=delivery_id)
         if delivery.is_final:
             return delivery
@@ -167,18 +168,34 @@ def _record_until_stored(claimed, number, started_at, attempt: Attempt, *, tries
     return _record(claimed, number, started_at, attempt)
 
 
-def _claim(delivery_id: int):
+def claim_queryset(delivery_id: int, kind: Kind):
+    """The claim's one query: the row (locked, or none if another worker holds it), what the attempt reads
+    (tenant binding, provider, configuration), whether an earlier row of its chain is still open
+    (`chain_blocked`) and the kind's own gate facts (`Kind.claim_annotations`)."""
+    Delivery, _ = _models()
+    earlier_open = (Delivery.objects.filter(kind=OuterRef("kind"), tenant_id=OuterRef("tenant_id"),
+                                            provider_id=OuterRef("provider_id"),
+                                            ordering_key=OuterRef("ordering_key"), pk__lt=OuterRef("pk"))
+                    .exclude(ordering_key="").exclude(status__in=Delivery.RELEASING_STATUSES))
+    return (Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("tenant_configuration", "provider", "configuration")
+            .annotate(chain_blocked=Exists(earlier_open), **kind.claim_annotations())
+            .filter(pk=delivery_id, kind=kind.name))
+
+
+def _claim(delivery_id: int, kind_name: str = ""):
     Delivery, DeliveryAttempt = _models()
+    if not kind_name:
+        kind_name = Delivery.objects.filter(pk=delivery_id).values_list("kind", flat=True).first()
+        if kind_name is None:
+            return "locked"  # it never existed (or was pruned)
+    kind = kind_get(kind_name)
     with transaction.atomic():
-        # One query: the row (locked) and what the attempt reads (tenant binding, provider, configuration).
-        delivery = (Delivery.objects.select_for_update(skip_locked=True, of=("self",))
-                    .select_related("tenant_configuration", "provider", "configuration")
-                    .filter(pk=delivery_id).first())
+        delivery = claim_queryset(delivery_id, kind).first()
         if delivery is None:
             return "locked"  # another worker holds it right now (or it never existed)
         if delivery.is_final:
             return "final"
-        kind = kind_get(delivery.kind)
         now = timezone.now()
         if delivery.status == Delivery.Status.IN_PROGRESS:
             if delivery.lease_expires_at and delivery.lease_expires_at > now:
@@ -198,7 +215,7 @@ def _claim(delivery_id: int):
         stop = kind.gate(delivery)
         if stop:
             return stop
-        if _blocked(delivery):
+        if delivery.chain_blocked:
             delivery.status = Delivery.Status.PENDING
             delivery.next_attempt_at = now + timedelta(seconds=settings.DELIVERY_BLOCKED_RECHECK)
             delivery.lease_expires_at = None
@@ -216,12 +233,6 @@ def chain(delivery):
     Delivery, _ = _models()
     return Delivery.objects.filter(kind=delivery.kind, tenant_id=delivery.tenant_id,
                                    provider_id=delivery.provider_id, ordering_key=delivery.ordering_key)
-
-
-def _blocked(delivery) -> bool:
-    if not delivery.ordering_key:
-        return False
-    return chain(delivery).filter(pk__lt=delivery.pk).exclude(status__in=type(delivery).RELEASING_STATUSES).exists()
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:

@@ -63,6 +63,10 @@ class Kind:
         """(soft, hard) time limit of one attempt's task, below the lease; None: the task's own."""
         return None
 
+    def claim_annotations(self) -> dict:
+        """Expressions the claim's query adds to the row (facts `gate` reads without a query of its own)."""
+        return {}
+
     def gate(self, delivery) -> str | None:
         """In the claim's transaction, before the attempt: finish the row and return a word to stop it."""
         return None

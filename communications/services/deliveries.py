@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Max, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -171,6 +171,9 @@ class _ProviderKind(_HttpKind):
                 **_provider_auth(provider=delivery.provider, configuration=delivery.configuration,
                                  tenant_id=delivery.tenant_id, endpoint=delivery.endpoint)}
 
+    def claim_annotations(self) -> dict:
+        return _said_goodbye_annotation()
+
     def gate(self, delivery: Delivery) -> str | None:
         return _integration_gate(delivery)
 
@@ -196,6 +199,9 @@ class _WebhookKind(_HttpKind):
     def request_kwargs(self, delivery: Delivery) -> dict:
         return {**super().request_kwargs(delivery), "extra_headers": {"X-SberCRM-Event": delivery.endpoint}}
 
+    def claim_annotations(self) -> dict:
+        return _said_goodbye_annotation()
+
     def gate(self, delivery: Delivery) -> str | None:
         return _integration_gate(delivery)
 
@@ -218,22 +224,24 @@ class _CallbackKind(_HttpKind):
                 "idempotency_key": f"{delivery.payload['data']['id']}:{delivery.endpoint}"}
 
 
+def _said_goodbye_annotation() -> dict:
+    """`disconnect` was queued for the tenant after this row: it belongs to an ended integration."""
+    later_disconnect = Delivery.objects.filter(tenant_id=OuterRef("tenant_id"), provider_id=OuterRef("provider_id"),
+                                               kind=Delivery.Kind.PROVIDER, endpoint="disconnect",
+                                               pk__gt=OuterRef("pk"))
+    return {"said_goodbye": Exists(later_disconnect)}
+
+
 def _integration_gate(delivery: Delivery) -> str | None:
     tenant_configuration = delivery.tenant_configuration
     if (tenant_configuration is not None and not tenant_configuration.is_active
             and delivery.endpoint not in FAREWELL_ENDPOINTS):
         engine.finish(delivery, Delivery.Status.CANCELLED, "приложение провайдера отключено у тенанта")
         return "cancelled"
-    if delivery.endpoint not in FAREWELL_ENDPOINTS and _said_goodbye_since(delivery):
+    if delivery.endpoint not in FAREWELL_ENDPOINTS and delivery.said_goodbye:
         engine.finish(delivery, Delivery.Status.CANCELLED, "после disconnect по тенанту ничего не отправляется")
         return "cancelled"
     return None
-
-
-def _said_goodbye_since(delivery: Delivery) -> bool:
-    """`disconnect` was queued for the tenant after this row: it belongs to an ended integration."""
-    return Delivery.objects.filter(tenant_id=delivery.tenant_id, provider_id=delivery.provider_id,
-                                   kind=Delivery.Kind.PROVIDER, endpoint="disconnect", pk__gt=delivery.pk).exists()
 
 
 def _resolve_message_id(delivery: Delivery) -> None:
@@ -309,19 +317,17 @@ def _lock_integration(delivery: Delivery) -> None:
     deactivation instead of deadlocking with it."""
     if connection.vendor != "postgresql":
         return
-    provider_id, tenant_configuration_id, tenant_id = (delivery.provider_id, delivery.tenant_configuration_id,
-                                                       delivery.tenant_id)
     from communications.models import IntegrationToken
 
-    for queryset, mode in (
-        (Provider.objects.filter(pk=provider_id), "FOR KEY SHARE"),
-        (TenantConfiguration.objects.filter(pk=tenant_configuration_id), "FOR SHARE"),
-        (IntegrationToken.objects.filter(tenant_id=tenant_id, provider_id=provider_id,
-                                         status=IntegrationToken.Status.ACTIVE).order_by("pk"), "FOR SHARE"),
-    ):
-        sql, params = queryset.values("pk").query.sql_with_params()
-        with connection.cursor() as cursor:  # Django has no FOR SHARE / FOR KEY SHARE
-            cursor.execute(f"{sql} {mode}", params)
+    # Three statements in one round trip (client-side binding), run in this order. Django has no FOR SHARE.
+    tables = (Provider._meta.db_table, TenantConfiguration._meta.db_table, IntegrationToken._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM {} WHERE id = %s FOR KEY SHARE; SELECT 1 FROM {} WHERE id = %s FOR SHARE; "  # noqa: S608 (model tables; values bound)
+            "SELECT 1 FROM {} WHERE tenant_id = %s AND provider_id = %s AND status = %s "
+            "ORDER BY id FOR SHARE".format(*tables),
+            [delivery.provider_id, delivery.tenant_configuration_id, delivery.tenant_id, delivery.provider_id,
+             IntegrationToken.Status.ACTIVE])
 
 
 # --- deactivation --------------------------------------------------------------------

@@ -24,7 +24,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import Exists, Q
 from django.utils import timezone
 
 from communications import provider_contract as contract
@@ -333,17 +333,19 @@ def _provider_id_store(delivery: Delivery, *, chat_id: str, client_id: str, prov
         if ours.exists():
             logger.warning("delivery %s: provider returned no message id", delivery.pk)
         return
-    if Message.objects.filter(**scope, external_id=provider_id).exclude(external_id=client_id).exists():
-        raise ConflictError(f"id {provider_id} уже занят другим сообщением (эхо через публичный API?)")
-    if not ours.update(external_id=provider_id, updated_at=timezone.now()):
+    taken = Message.objects.filter(**scope, external_id=provider_id).exclude(external_id=client_id)
+    # One statement in the usual case: the id is stored unless another message already has it.
+    if not ours.exclude(Exists(taken)).update(external_id=provider_id, updated_at=timezone.now()):
+        if taken.exists():
+            raise ConflictError(f"id {provider_id} уже занят другим сообщением (эхо через публичный API?)")
         return
     # Calls about this message still queued behind it learn the provider's id before they are sent.
     waiting = Delivery.objects.filter(kind=Delivery.Kind.PROVIDER, **scope, ordering_key=chat_id,
-                                      pk__gt=delivery.pk, status__in=PENDING_LIKE)
+                                      pk__gt=delivery.pk, status__in=PENDING_LIKE,
+                                      payload__clientMessageId=client_id)
     for queued in waiting:
-        if isinstance(queued.payload, dict) and queued.payload.get("clientMessageId") == client_id:
-            queued.payload["messageId"] = provider_id
-            queued.save(update_fields=["payload", "updated_at"])
+        queued.payload["messageId"] = provider_id
+        queued.save(update_fields=["payload", "updated_at"])
 
 
 @on_delivered_handler("operator.message_sent")

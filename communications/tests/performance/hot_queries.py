@@ -10,6 +10,7 @@ from communications.models import Chat, Delivery, Message
 from communications.selectors.conversations import chat_list_for_operator
 from communications.services.retention import _prunable
 from delivery import engine
+from delivery.kinds import kind_get
 
 
 def sweep_due(limit: int = 500):
@@ -25,10 +26,9 @@ def sweep_due(limit: int = 500):
             .values_list("pk", flat=True)[:limit])
 
 
-def chain_blocked(delivery: Delivery):
-    """delivery/engine.py _blocked: an earlier row of the chain not released yet."""
-    return (engine.chain(delivery).filter(pk__lt=delivery.pk)
-            .exclude(status__in=Delivery.RELEASING_STATUSES).values("pk")[:1])
+def claim(delivery: Delivery):
+    """delivery/engine.py _claim: the row, locked, with its chain check and its kind's gate facts."""
+    return engine.claim_queryset(delivery.pk, kind_get(delivery.kind))
 
 
 def chain_next(delivery: Delivery):

@@ -68,8 +68,9 @@ def _open_chain_end(provider) -> Delivery:
     return Delivery.objects.filter(provider=provider, ordering_key=chain_key).order_by("-pk").first()
 
 
-def test_chain_blocked_check_reads_only_the_open_rows_of_the_chain(volume):
-    assert_indexed(hot_queries.chain_blocked(_open_chain_end(volume)), index="delivery_chain_open_idx")
+def test_claim_with_its_chain_check_reads_only_the_open_rows_of_the_chain(volume):
+    found = assert_indexed(hot_queries.claim(_open_chain_end(volume)), index="delivery_chain_open_idx")
+    assert "communications_delivery_pkey" in {n.get("Index Name") for n in found}
 
 
 def test_next_of_the_chain_reads_only_its_open_rows(volume):
