@@ -315,7 +315,7 @@ NOTIFICATIONS_USER_TOKEN_MINUTES = env.int("NOTIFICATIONS_USER_TOKEN_MINUTES", d
 NOTIFICATIONS_CHANNEL_TIMEOUT = env.int("NOTIFICATIONS_CHANNEL_TIMEOUT", default=10)  # seconds per remote call
 NOTIFICATIONS_SYNC_DEADLINE = env.int("NOTIFICATIONS_SYNC_DEADLINE", default=15)  # seconds a sync send may take
 NOTIFICATIONS_MAX_ATTEMPTS = env.int("NOTIFICATIONS_MAX_ATTEMPTS", default=8)  # async attempts before FAILED
-# Waits after failed async attempts 1, 2, … (delivery/policy.py: one retry policy, a schedule per kind).
+# Waits after failed async attempts 1, 2, … (delivery/policy.py: one retry policy; a kind picks its schedule in Kind.retry_schedule).
 NOTIFICATIONS_RETRY_SCHEDULE = env.list("NOTIFICATIONS_RETRY_SCHEDULE", cast=float, default=[2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0])
 # Issue 18: absolute base of the links put into emails (one-click unsubscribe), no trailing slash.
 NOTIFICATIONS_PUBLIC_URL = env.str("NOTIFICATIONS_PUBLIC_URL", default="http://localhost:8000").rstrip("/")

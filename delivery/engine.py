@@ -34,7 +34,6 @@ from config.db import is_lock_race
 from config.errors import ConflictError
 from config.observability.metrics import delivery_send_observe
 from config.observability.request_id import request_id_bind
-from delivery import policy
 from delivery.dispatch import dispatch
 from delivery.kinds import Attempt, Kind, kind_get
 from delivery.outcomes import AMBIGUOUS, BROKEN, DEFERRED, PERMANENT, SUCCESS, TRANSIENT
@@ -313,7 +312,7 @@ def _record(claimed, number, started_at, attempt: Attempt) -> str:
             return "unknown"
         if outcome == DeliveryAttempt.Outcome.RETRY:
             retry_after = attempt.retry_after
-            delay = policy.retry_delay(kind.schedule or kind.name, number, retry_after)
+            delay = kind.retry_delay(number, retry_after)
             delivery.status = Delivery.Status.PENDING
             delivery.next_attempt_at = now + timedelta(seconds=delay)
             delivery.last_error = attempt.error

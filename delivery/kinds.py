@@ -42,7 +42,6 @@ class Attempt:
 
 class Kind:
     name = ""
-    schedule = ""  # the retry-policy name (`delivery.policy`); defaults to the kind's name
 
     def drops_duplicates(self, delivery) -> bool:
         """Whether the receiver drops a repeat, so an ambiguous outcome may be sent again."""
@@ -51,9 +50,17 @@ class Kind:
     def lease_seconds(self, delivery) -> float:
         return settings.PROVIDER_CONNECT_TIMEOUT + settings.PROVIDER_READ_TIMEOUT + settings.DELIVERY_LEASE_MARGIN
 
+    def retry_schedule(self) -> list[float]:
+        """Seconds to wait after failed attempts 1, 2, … (the last one repeats). Default: the HTTP calls'."""
+        return list(settings.DELIVERY_RETRY_SCHEDULE)
+
     def max_attempts(self) -> int:
-        """Attempts per cycle, a restart after a lost lease included (default: the kind's retry policy)."""
-        return policy.max_attempts(self.schedule or self.name)
+        """Attempts per cycle, a restart after a lost lease included (default: one more than the waits)."""
+        return len(self.retry_schedule()) + 1
+
+    def retry_delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based): the one policy, this schedule."""
+        return policy.retry_delay(self.retry_schedule(), attempt, retry_after)
 
     def queue(self) -> str:
         """The Celery queue its attempts go to."""

@@ -55,7 +55,10 @@ def attachment_fetch_retry(*, delivery_id: int) -> None:
 
 @register
 class _AttachmentFetchKind(Kind):
-    name = schedule = KIND
+    name = KIND
+
+    def retry_schedule(self) -> list[float]:
+        return list(settings.ATTACHMENTS_FETCH_RETRY_SCHEDULE)
 
     def lease_seconds(self, delivery) -> float:
         return settings.PROVIDER_CONNECT_TIMEOUT + settings.ATTACHMENTS_FETCH_TIMEOUT + settings.DELIVERY_LEASE_MARGIN

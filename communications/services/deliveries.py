@@ -33,7 +33,7 @@ from communications.provider_contract import answer_message_id
 from communications.services import sandbox_limits
 from config.errors import ApplicationError, ConflictError
 from config.observability.request_id import request_id_get
-from delivery import engine, policy
+from delivery import engine
 from delivery.engine import (  # noqa: F401  (the engine's entry points, where callers have always found them)
     deliveries_sweep,
     delivery_cancel,
@@ -164,7 +164,7 @@ class _HttpKind(Kind):
 
 @register
 class _ProviderKind(_HttpKind):
-    name = schedule = Delivery.Kind.PROVIDER
+    name = Delivery.Kind.PROVIDER
 
     def request_kwargs(self, delivery: Delivery) -> dict:
         return {"url": delivery.url, "payload": delivery.payload, "idempotency_key": str(delivery.idempotency_key),
@@ -194,7 +194,7 @@ class _ProviderKind(_HttpKind):
 
 @register
 class _WebhookKind(_HttpKind):
-    name = schedule = Delivery.Kind.WEBHOOK
+    name = Delivery.Kind.WEBHOOK
 
     def request_kwargs(self, delivery: Delivery) -> dict:
         return {**super().request_kwargs(delivery), "extra_headers": {"X-SberCRM-Event": delivery.endpoint}}
@@ -216,7 +216,7 @@ class _WebhookKind(_HttpKind):
 class _CallbackKind(_HttpKind):
     """Status events of the notification service (no tenant, no provider)."""
 
-    name = schedule = Delivery.Kind.CALLBACK
+    name = Delivery.Kind.CALLBACK
 
     def request_kwargs(self, delivery: Delivery) -> dict:
         # The documented webhook-id of a notification status event: `<notification id>:<event>`.
@@ -303,11 +303,6 @@ def call_attempt(call: Callable[[], clients.CallResult]) -> Attempt:
     return Attempt(outcome, error=error, status_code=result.status_code, latency_ms=result.latency_ms,
                    retry_after=retry_after, excerpt=result.excerpt, response_json=result.json if success else None,
                    external_id=answer_message_id(result.json) if success else "", response=result)
-
-
-def retry_delay(attempt: int, retry_after: float | None = None, kind: str = Delivery.Kind.PROVIDER) -> float:
-    """Seconds to wait after failed attempt number `attempt` (1-based): the engine's policy."""
-    return policy.retry_delay(kind, attempt, retry_after)
 
 
 def _lock_integration(delivery: Delivery) -> None:

@@ -265,7 +265,13 @@ class _SyncPageKind(Kind):
     Idempotency-Key anyway). The answer is imported in the transaction that records it, which also
     moves the cursor and queues the next page, so a crash loses at most the page in flight."""
 
-    name = schedule = Delivery.Kind.SYNC_PAGE
+    name = Delivery.Kind.SYNC_PAGE
+
+    def retry_schedule(self) -> list[float]:
+        return [settings.INITIAL_SYNC_RETRY_DELAY * 2 ** n for n in range(settings.INITIAL_SYNC_MAX_ATTEMPTS)]
+
+    def max_attempts(self) -> int:
+        return settings.INITIAL_SYNC_MAX_ATTEMPTS
 
     def gate(self, delivery: Delivery) -> str | None:
         sync = _sync_of(delivery)

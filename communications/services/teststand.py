@@ -154,7 +154,7 @@ class _TeststandRunKind(Kind):
     """A run is a measurement: never retried on its answers (the verdict is the answer). A run whose
     worker died (lease expired) is run again once by the engine's sweeper, then it is interrupted."""
 
-    name = schedule = Delivery.Kind.TESTSTAND_RUN
+    name = Delivery.Kind.TESTSTAND_RUN
 
     def max_attempts(self) -> int:
         return 2  # the run, and one restart after a dead worker

@@ -169,7 +169,13 @@ NOT_LINKED = "not_linked"
 
 @register
 class _NotificationKind(Kind):
-    name = schedule = Delivery.Kind.NOTIFICATION
+    name = Delivery.Kind.NOTIFICATION
+
+    def retry_schedule(self) -> list[float]:
+        return list(settings.NOTIFICATIONS_RETRY_SCHEDULE)
+
+    def max_attempts(self) -> int:
+        return settings.NOTIFICATIONS_MAX_ATTEMPTS
 
     def drops_duplicates(self, delivery) -> bool:
         return get_transport(delivery.endpoint).drops_duplicates  # OneSignal, VK: yes; Telegram, email: no
