@@ -126,14 +126,14 @@ def delivery_send(*, delivery_id: int, kind: str = "") -> str:
     return word
 
 
-def delivery_send_inline(*, delivery_id: int, deadline: float):
+def delivery_send_inline(*, delivery_id: int, deadline: float, kind: str = ""):
     """Attempts by this process until the row is final or `time.monotonic()` reaches `deadline`; a row
     still waiting for a retry then is dead. For synchronous rows (an API answer waits for them)."""
     Delivery, _ = _models()
-    kind = Delivery.objects.filter(pk=delivery_id).values_list("kind", flat=True).first() or ""
     while True:
         delivery_send(delivery_id=delivery_id, kind=kind)
         delivery = Delivery.objects.get(pk=delivery_id)
+        kind = delivery.kind
         if delivery.is_final:
             return delivery
         wait = max((delivery.next_attempt_at - timezone.now()).total_seconds(), 0.05)

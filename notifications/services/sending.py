@@ -156,7 +156,7 @@ def _redeliver(notification: Notification, *, synchronous: bool) -> None:
 def _deliver_sync(notification: Notification) -> Notification:
     """Deliver before answering, within NOTIFICATIONS_SYNC_DEADLINE seconds: the engine's attempts run
     in this process; a transient failure is retried while the wait the engine schedules fits."""
-    engine.delivery_send_inline(delivery_id=notification.delivery_id,
+    engine.delivery_send_inline(delivery_id=notification.delivery_id, kind=Delivery.Kind.NOTIFICATION,
                                 deadline=time.monotonic() + settings.NOTIFICATIONS_SYNC_DEADLINE)
     notification.refresh_from_db()
     return notification
