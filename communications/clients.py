@@ -20,6 +20,7 @@ import secrets
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
@@ -227,6 +228,17 @@ class _KeepAlive(threading.local):
 _keep_alive = _KeepAlive()
 
 
+@contextmanager
+def _transport_errors():
+    """Timeouts and network errors of a call as TransportError (retryable), with a short reason."""
+    try:
+        yield
+    except requests.Timeout as exc:
+        raise TransportError(f"таймаут: {exc.__class__.__name__}") from exc
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        raise TransportError(f"сетевая ошибка: {exc.__class__.__name__}: {exc}"[:500]) from exc
+
+
 def get_to_file(*, url: str, sink, max_bytes: int, timeout: tuple[float, float]) -> requests.Response:
     """GET `url` through the SSRF guard into the file object `sink`, at most `max_bytes` (BodyTooLarge as
     soon as more arrives). No redirects. Returns the response (headers, status) for ANY status; the body is
@@ -235,8 +247,8 @@ def get_to_file(*, url: str, sink, max_bytes: int, timeout: tuple[float, float])
     session = _pinned_session(url)
     started = time.monotonic()
     try:
-        with session.get(target, headers={"Host": host_header, "User-Agent": USER_AGENT}, timeout=timeout,
-                         allow_redirects=False, stream=True) as response:
+        with _transport_errors(), session.get(target, headers={"Host": host_header, "User-Agent": USER_AGENT},
+                                              timeout=timeout, allow_redirects=False, stream=True) as response:
             success = 200 <= response.status_code < 300
             length = response.headers.get("Content-Length", "")
             if success and length.isdigit() and int(length) > max_bytes:
@@ -247,10 +259,6 @@ def get_to_file(*, url: str, sink, max_bytes: int, timeout: tuple[float, float])
                 if received > max_bytes:
                     raise BodyTooLarge(f"файл больше {max_bytes} байт")
                 sink.write(chunk)
-    except requests.Timeout as exc:
-        raise TransportError(f"таймаут: {exc.__class__.__name__}")
-    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-        raise TransportError(f"сетевая ошибка: {exc.__class__.__name__}: {exc}"[:500])
     finally:
         session.close()
     return response
@@ -292,14 +300,9 @@ def post_json(
     session = _keep_alive.get(target, url)
     timeout = (settings.PROVIDER_CONNECT_TIMEOUT, settings.PROVIDER_READ_TIMEOUT)
     started = time.monotonic()
-    try:
-        with session.post(target, data=body, headers=headers, timeout=timeout, allow_redirects=False,
-                          stream=True) as response:
-            content = _read_body(response, deadline=started + sum(timeout))
-    except requests.Timeout as exc:
-        raise TransportError(f"таймаут: {exc.__class__.__name__}")
-    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-        raise TransportError(f"сетевая ошибка: {exc.__class__.__name__}: {exc}"[:500])
+    with _transport_errors(), session.post(target, data=body, headers=headers, timeout=timeout,
+                                           allow_redirects=False, stream=True) as response:
+        content = _read_body(response, deadline=started + sum(timeout))
     latency_ms = int((time.monotonic() - started) * 1000)
     parsed = None
     if len(content) <= MAX_BODY_BYTES:
