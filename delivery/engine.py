@@ -63,13 +63,24 @@ def on_delivered_handler(name: str):
 
 # --- create and dispatch -------------------------------------------------------------
 
-def delivery_create(*, kind: str, ordering_key: str = "", synchronous: bool = False, **fields):
-    """Write the row in the caller's transaction; publish it after commit (not a synchronous one)."""
+def delivery_create(*, kind: str, ordering_key: str = "", synchronous: bool = False, claimed: bool = False,
+                    **fields):
+    """Write the row in the caller's transaction; publish it after commit (not a synchronous one).
+
+    `claimed`: a synchronous row outside any chain is written already claimed for its first attempt, which the
+    caller makes right after commit with `delivery_send_inline(claimed=row)`: no claim query of its own (issue 19).
+    A process that dies before recording it leaves an expired lease, as after any claim."""
     Delivery, _ = _models()
     if ordering_key:
         chain_lock(kind, fields.get("tenant_id"), fields.get("provider_id"), ordering_key)
-    delivery = Delivery.objects.create(kind=kind, ordering_key=ordering_key, synchronous=synchronous,
-                                       next_attempt_at=timezone.now(), **fields)
+    now = timezone.now()
+    delivery = Delivery(kind=kind, ordering_key=ordering_key, synchronous=synchronous, next_attempt_at=now, **fields)
+    if claimed:
+        if ordering_key or not synchronous:
+            raise ValueError("only a synchronous row outside any chain is created claimed")
+        delivery.status, delivery.attempts = Delivery.Status.IN_PROGRESS, 1
+        delivery.lease_expires_at = now + timedelta(seconds=kind_get(kind).lease_seconds(delivery))
+    delivery.save(force_insert=True)
     if not synchronous:
         dispatch_on_commit(delivery.pk, kind=kind)
     return delivery
@@ -108,10 +119,11 @@ def dispatch_on_commit(delivery_id: int, countdown: float | None = None, kind: s
 
 # --- one attempt ---------------------------------------------------------------------
 
-def delivery_send(*, delivery_id: int, kind: str = "") -> str:
+def delivery_send(*, delivery_id: int, kind: str = "", claimed=None) -> str:
     """Make one attempt if the row is due and first in its chain. Safe to run twice or concurrently:
-    returns a short outcome word. `kind`: the row's kind when the caller knows it (saves a query)."""
-    claimed = _claim(delivery_id, kind)
+    returns a short outcome word. `kind`: the row's kind when the caller knows it (saves a query);
+    `claimed`: the row as `delivery_create(claimed=True)` wrote it."""
+    claimed = (claimed, claimed.attempts, claimed.created_at) if claimed else _claim(delivery_id, kind)
     if isinstance(claimed, str):
         return claimed
     delivery, number, started_at = claimed
@@ -126,22 +138,30 @@ def delivery_send(*, delivery_id: int, kind: str = "") -> str:
     return word
 
 
-def delivery_send_inline(*, delivery_id: int, deadline: float, kind: str = ""):
+def delivery_send_inline(*, delivery_id: int, deadline: float, kind: str = "", claimed=None):
     """Attempts by this process until the row is final or `time.monotonic()` reaches `deadline`; a row
-    still waiting for a retry then is dead. For synchronous rows (an API answer waits for them)."""
+    still waiting for a retry then is dead. For synchronous rows (an API answer waits for them). Returns the
+    row's final status. `claimed`: the row written claimed (`delivery_create(claimed=True)`), for the first attempt."""
     Delivery, _ = _models()
     while True:
-        delivery_send(delivery_id=delivery_id, kind=kind)
+        word = delivery_send(delivery_id=delivery_id, kind=kind, claimed=claimed)
+        claimed = None
+        if word in _RECORDED_FINAL:
+            return word  # this attempt made it final: nothing to read again
         delivery = Delivery.objects.get(pk=delivery_id)
         kind = delivery.kind
         if delivery.is_final:
-            return delivery
+            return delivery.status
         wait = max((delivery.next_attempt_at - timezone.now()).total_seconds(), 0.05)
         if delivery.status == Delivery.Status.IN_PROGRESS:
             wait = 0.1  # another process holds it (a sweeper after a crash): wait for its answer
         if time.monotonic() + wait > deadline:
-            return _give_up(delivery_id, "время ожидания ответа API истекло; автоматически не повторяется")
+            return _give_up(delivery_id, "время ожидания ответа API истекло; автоматически не повторяется").status
         time.sleep(wait)
+
+
+# Outcome words of `delivery_send` that are the row's final status, written by that very call.
+_RECORDED_FINAL = ("delivered", "refused", "unknown", "dead")
 
 
 @transaction.atomic

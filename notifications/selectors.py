@@ -10,9 +10,10 @@ from config.errors import NotFoundError
 from notifications.models import BindingToken, Device, Notification, NotifyRequest, Recipient, ServiceBinding
 
 
-def recipient_get(*, recipient_id: uuid.UUID | str) -> Recipient:
+def recipient_get(*, recipient_id: uuid.UUID | str, annotations: dict | None = None) -> Recipient:
+    """`annotations`: read along in the same query (a transport's `target_annotations`)."""
     try:
-        return Recipient.objects.get(pk=recipient_id)
+        return Recipient.objects.annotate(**(annotations or {})).get(pk=recipient_id)
     except (Recipient.DoesNotExist, ValueError, ValidationError):
         raise NotFoundError("Получатель не найден.", code="recipient_not_found", field="user_id")
 

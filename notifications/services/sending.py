@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import time
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -52,11 +53,11 @@ def notification_send(*, requested_by, user_id, service: str, subject: str, type
     if existing:
         return _replay_or_retry(existing, fingerprint)
 
-    recipient = recipient_get(recipient_id=user_id)
+    transport = get_transport(service)
+    recipient = recipient_get(recipient_id=user_id, annotations=transport.target_annotations())
     if not type_allowed(role=recipient.role, type=type):
         raise ApplicationError(
             f"Тип «{type}» недоступен для роли «{Role(recipient.role).label}».", field="type")
-    transport = get_transport(service)
     problem = transport.length_error(transport.render(role=recipient.role, subject=subject, type=type, message=message))
     if problem:
         raise ApplicationError(problem, field="message")
@@ -67,14 +68,18 @@ def notification_send(*, requested_by, user_id, service: str, subject: str, type
     try:
         with transaction.atomic():
             notification = Notification(**fields)  # its id (a UUID) exists before the INSERT
-            if transport.target(recipient) is None:
+            target = transport.target_annotated(recipient)
+            if target is None:
+                notification.status, notification.http_status = Status.FAILED, 404
+                notification.last_error = transport.not_linked()
                 notification.save(force_insert=True)
-                _finish(notification, status=Status.FAILED, http_status=404, error=transport.not_linked())
+                _finished(notification)
                 return notification
             if is_async:
                 notification.http_status = 202
-            # The engine's row first, so the history row is written once, already linked (issue 19).
-            _delivery_create(notification, synchronous=not is_async, save=False)
+            # The engine's row first, so the history row is written once, already linked; a synchronous one
+            # already claimed for the attempt made right after commit (issue 19).
+            delivery = _delivery_create(notification, synchronous=not is_async, claimed=not is_async, save=False)
             notification.save(force_insert=True)
             if is_async:
                 return notification
@@ -83,7 +88,7 @@ def notification_send(*, requested_by, user_id, service: str, subject: str, type
         if winner is None:
             raise
         return _replay_or_retry(winner, fingerprint)
-    return _deliver_sync(notification)
+    return _deliver_sync(notification, target=target, claimed=delivery)
 
 
 def notification_deliver(*, notification_id) -> None:
@@ -133,15 +138,17 @@ def _replay_or_retry(existing: Notification, fingerprint: str) -> Notification:
     return _deliver_sync(existing)
 
 
-def _delivery_create(notification: Notification, *, synchronous: bool, save: bool = True) -> None:
+def _delivery_create(notification: Notification, *, synchronous: bool, claimed: bool = False, save: bool = True):
     """The engine's row for this send (kind `notification`); the notification keeps the history.
     `save=False`: the caller inserts the notification itself, after this (same transaction)."""
     delivery = engine.delivery_create(kind=Delivery.Kind.NOTIFICATION, tenant_id=None, provider_id=None,
                                       endpoint=notification.service, url="", synchronous=synchronous,
-                                      payload={"notification": str(notification.pk)}, request_id=request_id_get())
-    notification.delivery = delivery
+                                      claimed=claimed, payload={"notification": str(notification.pk)},
+                                      request_id=request_id_get())
+    notification.delivery_id = delivery.pk  # no cached instance: the row moves on without it
     if save:
         notification.save(update_fields=["delivery"])
+    return delivery
 
 
 def _redeliver(notification: Notification, *, synchronous: bool) -> None:
@@ -153,12 +160,31 @@ def _redeliver(notification: Notification, *, synchronous: bool) -> None:
         _delivery_create(notification, synchronous=synchronous)
 
 
-def _deliver_sync(notification: Notification) -> Notification:
+@dataclass
+class _Held:
+    """What `/send` has just written and read, lent to the engine's attempts made before the API answers."""
+
+    notification: Notification
+    target: Target | None  # the address read with the recipient: the first attempt's only
+    finished: bool = False  # `on_final` mirrored the final status into `notification`
+
+
+# By delivery id, while `_deliver_sync` waits: the kind then reads neither row again (issue 19).
+_held: dict[int, _Held] = {}
+
+
+def _deliver_sync(notification: Notification, *, target: Target | None = None, claimed=None) -> Notification:
     """Deliver before answering, within NOTIFICATIONS_SYNC_DEADLINE seconds: the engine's attempts run
-    in this process; a transient failure is retried while the wait the engine schedules fits."""
-    engine.delivery_send_inline(delivery_id=notification.delivery_id, kind=Delivery.Kind.NOTIFICATION,
-                                deadline=time.monotonic() + settings.NOTIFICATIONS_SYNC_DEADLINE)
-    notification.refresh_from_db()
+    in this process; a transient failure is retried while the wait the engine schedules fits.
+    `claimed`: the engine's row, written claimed for the first attempt."""
+    held = _held[notification.delivery_id] = _Held(notification, target)
+    try:
+        engine.delivery_send_inline(delivery_id=notification.delivery_id, kind=Delivery.Kind.NOTIFICATION,
+                                    claimed=claimed, deadline=time.monotonic() + settings.NOTIFICATIONS_SYNC_DEADLINE)
+    finally:
+        _held.pop(notification.delivery_id, None)
+    if not held.finished:  # finished by another process (a sweeper after a lost lease), or not at all
+        notification.refresh_from_db()
     return notification
 
 
@@ -184,9 +210,12 @@ class _NotificationKind(Kind):
         return settings.NOTIFICATIONS_CHANNEL_TIMEOUT * 3
 
     def send(self, delivery) -> Attempt:
-        notification = _notification_of(delivery)
+        held = _held.get(delivery.pk)
+        notification = held.notification if held else _notification_of(delivery)
         recipient, transport = notification.recipient, get_transport(notification.service)
-        target = transport.target(recipient)
+        target = held and held.target or transport.target(recipient)
+        if held:
+            held.target = None  # a retry reads the address again
         if target is None:  # unbound or deactivated since the request was accepted
             return Attempt(PERMANENT, error=transport.not_linked(), response=NOT_LINKED)
         wait = _rate_limit_wait(transport, target)
@@ -195,6 +224,7 @@ class _NotificationKind(Kind):
         rendered = transport.render(role=recipient.role, subject=notification.subject, type=notification.type,
                                   message=notification.message)
         Notification.objects.filter(pk=notification.pk).update(attempts=F("attempts") + 1)
+        notification.attempts += 1
         started = time.monotonic()
         try:
             result = transport.send(notification_id=notification.pk, target=target, rendered=rendered)
@@ -212,15 +242,16 @@ class _NotificationKind(Kind):
         transport = get_transport(notification.service)
         transport.deactivate(notification.recipient, result.dead_addresses, reason=transport.dead_address_reason)
         transport.record_sent(notification=notification, target=target, result=result, rendered=rendered)
-        Notification.objects.filter(pk=notification.pk).update(external_id=result.external_id[:255])
 
     def on_refused(self, delivery, attempt: Attempt) -> None:
         delivery.not_linked = attempt.response == NOT_LINKED  # read by on_final, in this transaction
 
     def on_final(self, delivery) -> None:
-        """The history row mirrors the engine's final status; a synchronous send gets its API answer."""
-        notification = _notification_of(delivery)
-        if notification.delivery_id != delivery.pk or notification.status not in (Status.PENDING,):
+        """The history row mirrors the engine's final status; a synchronous send gets its API answer.
+        One UPDATE when `/send` lent the row (its fixed fields are all this reads)."""
+        held = _held.get(delivery.pk)
+        notification = held.notification if held else _notification_of(delivery)
+        if notification.delivery_id != delivery.pk or notification.status != Status.PENDING:
             return  # a superseded row, or already final
         status = {Delivery.Status.DELIVERED: Status.SENT, Delivery.Status.UNKNOWN: Status.UNKNOWN}.get(
             delivery.status, Status.FAILED)
@@ -231,7 +262,10 @@ class _NotificationKind(Kind):
         error = delivery.last_error
         if status == Status.UNKNOWN and not error.endswith("не повторяется"):
             error = f"{error} — возможно, доставлено; не повторяется"
-        _finish(notification, status=status, error="" if status == Status.SENT else error, http_status=http_status)
+        if _finish(notification, status=status, error="" if status == Status.SENT else error,
+                   http_status=http_status, delivery_id=delivery.pk, external_id=delivery.provider_message_id):
+            if held:
+                held.finished = True
 
 
 def _notification_of(delivery) -> Notification:
@@ -253,17 +287,27 @@ def _rate_limit_wait(transport, target: Target) -> float:
     return acquire_all(limits)
 
 
-def _finish(notification: Notification, *, status: str, error: str, http_status: int | None = None) -> None:
-    notification.status = status
-    notification.last_error = error[:2000]
-    fields = ["status", "last_error"]
+def _finish(notification: Notification, *, status: str, error: str, http_status: int | None, delivery_id: int,
+            external_id: str) -> bool:
+    """The final status, in one UPDATE that holds only while the row is still pending on this delivery
+    (not superseded, not already final); False when it did not."""
+    values = {"status": status, "last_error": error[:2000]}
     if status == Status.SENT:
-        notification.sent_at = timezone.now()
-        fields.append("sent_at")
+        values.update(sent_at=timezone.now(), external_id=external_id[:255])
     if http_status is not None:
-        notification.http_status = http_status
-        fields.append("http_status")
-    notification.save(update_fields=fields)
+        values["http_status"] = http_status
+    if not Notification.objects.filter(pk=notification.pk, delivery_id=delivery_id, status=Status.PENDING).update(
+            **values):
+        return False
+    for name, value in values.items():
+        setattr(notification, name, value)
+    _finished(notification)
+    return True
+
+
+def _finished(notification: Notification) -> None:
+    """After a final status is written: the metric, and the notify request's next step."""
+    status = notification.status
     notification_observe(channel=notification.service, outcome=status)  # observability hook (issue 20)
     if notification.notify_request_id and status != Status.PENDING:
         from notifications.services.notify import notify_send_finished  # notify builds on sending

@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import requests
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from delivery.outcomes import AMBIGUOUS, PERMANENT, TRANSIENT, request_error_outcome
@@ -78,6 +79,22 @@ class Transport:
 
         binding = ServiceBinding.objects.filter(recipient=recipient, service=self.service, is_active=True).first()
         return Target([binding.service_user_id]) if binding else None
+
+    def target_annotations(self) -> dict:
+        """Expressions that read the target in the recipient's own query (`/send`: one statement for both),
+        for `target_annotated`. The bot binding's account id; none for a transport with its own `target`."""
+        from notifications.models import ServiceBinding
+
+        if type(self).target is not Transport.target:
+            return {}
+        binding = ServiceBinding.objects.filter(recipient=OuterRef("pk"), service=self.service, is_active=True)
+        return {"bound_account": Subquery(binding.values("service_user_id")[:1])}
+
+    def target_annotated(self, recipient) -> Target | None:
+        """`target` of a recipient read with `target_annotations`."""
+        if not hasattr(recipient, "bound_account"):
+            return self.target(recipient)
+        return Target([recipient.bound_account]) if recipient.bound_account else None
 
     def render(self, *, role: str, subject: str, type: str, message: str) -> Rendered:
         """Spec «Таблица форматов»: messengers get the subject and type as the first line."""
