@@ -48,6 +48,12 @@ class UnsafeTargetError(OutboundCallError):
     retryable = False
 
 
+class SigningSecretMissing(OutboundCallError):
+    """The provider has no current signing secret: an unsigned call is never made. Retrying cannot help."""
+
+    retryable = False
+
+
 class TransportError(OutboundCallError):
     """Connection refused/reset, DNS failure or timeout. Worth retrying."""
 

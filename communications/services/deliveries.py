@@ -372,15 +372,16 @@ def provider_signing_secret_issue(*, provider: Provider, overlap: timedelta = SI
 
 
 def provider_signing_secrets(*, provider: Provider) -> list[str]:
-    """Secrets to sign with, newest first. Issues one if the provider has none."""
+    """Secrets to sign with, newest first (a read: registration issues the first one, rotation the next).
+    None current: the call is not made unsigned, it fails as broken until a moderator issues one."""
     now = timezone.now()
     current = list(ProviderSigningSecret.objects.filter(provider=provider)
                    .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
                    .order_by("-created_at").values_list("secret", flat=True))
     if not current:
-        logger.warning("provider %s had no signing secret; issued one (show it via the admin rotation)",
-                       provider.code)
-        current = [provider_signing_secret_issue(provider=provider)]
+        raise clients.SigningSecretMissing(
+            "у провайдера нет действующего секрета подписи: выпустите новый (админка, провайдеры, «Выпустить новый "
+            "секрет подписи»)")
     return current
 
 

@@ -336,6 +336,22 @@ def test_rotated_secret_keeps_signing_during_overlap(fast_retries, tenant_config
     assert svc.provider_signing_secrets(provider=provider) == [new]
 
 
+def test_without_a_current_signing_secret_nothing_is_sent_unsigned_and_none_is_issued(
+        fast_retries, tenant_configuration, fake_provider):
+    # given: every secret of the provider has expired
+    provider = tenant_configuration.provider
+    ProviderSigningSecret.objects.filter(provider=provider).update(expires_at=timezone.now() - timedelta(seconds=1))
+    before = ProviderSigningSecret.objects.filter(provider=provider).count()
+    delivery = enqueue(tenant_configuration, chatId="c1", text="Привет")
+    # when
+    assert svc.delivery_send(delivery_id=delivery.pk) == "dead"
+    # then: a read never issues a secret; the moderator sees why
+    delivery.refresh_from_db()
+    assert fake_provider.requests == []
+    assert "нет действующего секрета подписи" in delivery.last_error
+    assert ProviderSigningSecret.objects.filter(provider=provider).count() == before
+
+
 @pytest.mark.integration
 def test_sweeper_redispatches_a_row_once_per_grace_period(settings, fast_retries, tenant_configuration,
                                                           fake_provider):
