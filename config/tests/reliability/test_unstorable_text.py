@@ -17,6 +17,12 @@ BAD = {"NUL": ("\u0000", "\\u0000"), "lone surrogate": ("\ud800", "\\ud800")}
 BULK = "/api/v1/bulk/messages"
 
 
+@pytest.fixture
+def world(shared_world, db):
+    """The module's world, built once (its tests only read it); each test runs in its own rolled-back savepoint."""
+    return shared_world
+
+
 def _walk(value, path=()):
     """(path, kind) of every string value ("value") and every object ("object")."""
     if isinstance(value, str):
