@@ -37,7 +37,8 @@ run: demo-data
 test: $(STAMP)
 	bash scripts/test.sh
 
-# Everything but the tests marked `slow` (schemathesis, browser, fuzz, demo): the quick loop while working.
+# Everything but the tests marked `slow` (schemathesis, browser, fuzz, demo, real-process scenarios): the quick
+# loop while working. Measured run time: docs/performance.md, "Test suite run time".
 test-fast: $(STAMP)
 	bash scripts/test.sh -m "not slow"
 

@@ -9,6 +9,10 @@ import os
 
 import pytest
 
+# The tests' provider URLs use reserved names (provider.example, ...) that never resolve, and the SSRF guard
+# looks each one up. A resolver that drops a query makes glibc wait 5 s before asking again; one second is
+# plenty for an answer that is NXDOMAIN anyway (this process and the servers and workers it starts).
+os.environ.setdefault("RES_OPTIONS", "timeout:1 attempts:3")
 SERVICES_AVAILABLE = os.environ.get("SERVICES_AVAILABLE") == "1"
 _skipped_for_services: list[str] = []
 
@@ -95,28 +99,23 @@ def api_client():
     return APIClient()
 
 
-@pytest.fixture
-def marketplace_client(db):
-    """APIClient authenticated as the marketplace service account."""
-    from config.tests.factories import service_client
+def _service_client_fixture(name: str, username: str, role: str, doc: str):
+    def fixture(db):
+        from config.tests.factories import service_client
 
-    return service_client("svc-marketplace", "marketplace")
+        return service_client(username, role)
 
-
-@pytest.fixture
-def crm_client(db):
-    """APIClient authenticated as the CRM service account."""
-    from config.tests.factories import service_client
-
-    return service_client("svc-crm", "crm")
+    fixture.__doc__ = doc
+    return pytest.fixture(fixture, name=name)
 
 
-@pytest.fixture
-def notifications_service_client(db):
-    """APIClient authenticated as an internal service allowed to send notifications."""
-    from config.tests.factories import service_client
-
-    return service_client("svc-notifications", "notifications")
+marketplace_client = _service_client_fixture("marketplace_client", "svc-marketplace", "marketplace",
+                                             "APIClient authenticated as the marketplace service account.")
+crm_client = _service_client_fixture("crm_client", "svc-crm", "crm",
+                                     "APIClient authenticated as the CRM service account.")
+notifications_service_client = _service_client_fixture(
+    "notifications_service_client", "svc-notifications", "notifications",
+    "APIClient authenticated as an internal service allowed to send notifications.")
 
 
 # --- a loopback provider and fast retries (communications, config and notifications tests) -------------
@@ -149,18 +148,18 @@ def fast(fast_retries):
 
 # --- developers of provider companies (marketplace and test-stand tests) -------------------------------
 
-@pytest.fixture
-def developer(db):
-    from marketplace.tests.factories import developer_client
+def _developer_fixture(name: str, username: str, company: str):
+    def fixture(db):
+        from marketplace.tests.factories import developer_client
 
-    return developer_client("dev", "Acme LLC")
+        return developer_client(username, company)
+
+    fixture.__doc__ = f"A JWT-authenticated member of {company} (marketplace.tests.factories.developer_client)."
+    return pytest.fixture(fixture, name=name)
 
 
-@pytest.fixture
-def other_developer(db):
-    from marketplace.tests.factories import developer_client
-
-    return developer_client("rival", "Rival LLC")
+developer = _developer_fixture("developer", "dev", "Acme LLC")
+other_developer = _developer_fixture("other_developer", "rival", "Rival LLC")
 
 
 # --- fake messengers, push and mail (bots, notifications and observability tests) ----------------------
@@ -207,16 +206,24 @@ def _fake_servers():
 
 
 @pytest.fixture
-def fakes(_fake_servers, settings):
+def smtp(_fake_servers, settings):
+    """The SMTP sink, reset, with Django's mail settings pointing at it."""
+    sink = _fake_servers["smtp"]
+    sink.reset()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = sink.host, sink.port
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    return sink
+
+
+@pytest.fixture
+def fakes(_fake_servers, smtp, settings):
     """All four fake remotes of the notification service, reset, with the settings pointing the real clients
     at them."""
     for server in _fake_servers.values():
         server.reset()
-    tg, vk, onesignal, smtp = (_fake_servers[k] for k in ("telegram", "vk", "onesignal", "smtp"))
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = smtp.host, smtp.port
-    settings.EMAIL_USE_TLS = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    tg, vk, onesignal = (_fake_servers[k] for k in ("telegram", "vk", "onesignal"))
     settings.TELEGRAM_BOT_TOKEN = "123456:TEST-token"
     settings.TELEGRAM_API_BASE_URL = tg.url
     settings.VK_GROUP_TOKEN = "vk-test-token"

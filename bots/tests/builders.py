@@ -86,3 +86,32 @@ def run_bot(**options) -> str:
     out = StringIO()
     call_command("run_telegram_bot", timeout=1, max_seconds=1.5, stdout=out, **options)
     return out.getvalue()
+
+
+def binding_history(recipient, service: str) -> list[tuple[str, str]]:
+    """(old, new) account ids of the recipient's binding changes in `service`, oldest first."""
+    from notifications.models import ServiceBindingHistory
+
+    return list(ServiceBindingHistory.objects.filter(recipient=recipient, service=service).order_by("id")
+                .values_list("old_service_user_id", "new_service_user_id"))
+
+
+def assert_bound_by_the_bot(recipient, service: str, account_id: str, said: list[str]) -> None:
+    """The dialogue's happy end: `recipient` is bound to the messenger account, with one history row, and the
+    bot said two things, the last one «Готово!» naming the profile."""
+    from notifications.models import ServiceBinding
+
+    label = {"telegram": "Telegram", "vk": "ВКонтакте"}[service]
+    assert ServiceBinding.objects.get(recipient=recipient, service=service).service_user_id == account_id
+    assert binding_history(recipient, service) == [("", account_id)]
+    assert said[-1].startswith(f"Готово! Аккаунт {label} привязан к профилю «{recipient.name}».")
+    assert len(said) == 2
+
+
+def assert_forbidden_and_untouched(response, fake) -> None:
+    """A 403 envelope; the bot called nothing at the messenger and no binding is pending."""
+    from bots.models import PendingBinding
+
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "permission_denied"
+    assert fake.requests == [] and not PendingBinding.objects.exists()

@@ -3,30 +3,36 @@
 Every check of what the user sees reads the fake Bot API's recorded requests.
 """
 
+import functools
 import json
-import threading
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 from django.utils import timezone
 from telebot import types
 
 from bots import dialog
 from bots.models import PendingBinding
 from bots.telegram import telegram_update_handle
-from bots.tests.builders import TG_SECRET, run_bot, texts, tg_buttons, tg_kicked, tg_message, tg_press
+from bots.tests.builders import (
+    TG_SECRET,
+    assert_bound_by_the_bot,
+    assert_forbidden_and_untouched,
+    binding_history,
+    run_bot,
+    texts,
+    tg_buttons,
+    tg_kicked,
+    tg_message,
+    tg_press,
+)
+from config.testing.concurrency import at_once
 from notifications.clients import telegram_bot
 from notifications.models import BindingToken, ServiceBinding, ServiceBindingHistory
 from notifications.services import service_binding_set
 
 pytestmark = pytest.mark.django_db
-
-
-def history(recipient):
-    return list(ServiceBindingHistory.objects.filter(recipient=recipient, service="telegram").order_by("id")
-                .values_list("old_service_user_id", "new_service_user_id"))
 
 
 def confirm_data(tg):
@@ -55,7 +61,7 @@ def test_new_binding_through_webhook_asks_then_binds_and_lists_role_types(tg, tg
     # then the account is bound, one history row, and the bot lists the admin's types
     binding = ServiceBinding.objects.get(recipient=admin)
     assert (binding.service, binding.service_user_id, binding.is_active) == ("telegram", "42", True)
-    assert history(admin) == [("", "42")]
+    assert binding_history(admin, "telegram") == [("", "42")]
     assert texts(tg)[-1] == (
         "Готово! Аккаунт Telegram привязан к профилю «Ольга».\n"
         "Ваша роль: Администратор. Доступные типы уведомлений:\n"
@@ -88,8 +94,8 @@ def test_account_bound_to_another_user_is_offered_a_change(tg, tg_post, recipien
     # when confirmed, the account moves to Боб, with history on both sides
     tg_post(tg_press(42, confirm_data(tg)))
     assert ServiceBinding.objects.get(service="telegram", service_user_id="42").recipient == bob
-    assert history(alice) == [("", "42"), ("42", "")]
-    assert history(bob) == [("", "42")]
+    assert binding_history(alice, "telegram") == [("", "42"), ("42", "")]
+    assert binding_history(bob, "telegram") == [("", "42")]
 
 
 def test_profile_bound_to_another_account_is_offered_a_change(tg, tg_post, recipient, token):
@@ -103,7 +109,7 @@ def test_profile_bound_to_another_account_is_offered_a_change(tg, tg_post, recip
     tg_post(tg_press(42, confirm_data(tg)))
     # then the binding is overwritten and the history says old → new
     assert ServiceBinding.objects.get(recipient=ivan).service_user_id == "42"
-    assert history(ivan) == [("", "41"), ("41", "42")]
+    assert binding_history(ivan, "telegram") == [("", "41"), ("41", "42")]
 
 
 def test_cancel_changes_nothing_and_a_later_confirm_of_the_same_question_is_refused(tg, tg_post, token):
@@ -183,7 +189,7 @@ def test_already_bound_account_is_told_so_and_the_link_is_used_up(tg, tg_post, r
     tg_post(tg_message(42, f"/start {link}"))
     assert texts(tg) == ["Этот аккаунт Telegram уже привязан к профилю «Иван». Уведомления приходят сюда."]
     assert BindingToken.objects.get(token=link).used_at is not None
-    assert history(ivan) == [("", "42")]
+    assert binding_history(ivan, "telegram") == [("", "42")]
 
 
 def test_button_data_replayed_by_another_account_binds_nothing(tg, tg_post, token):
@@ -206,7 +212,7 @@ def test_double_click_on_confirm_gives_one_binding_and_no_second_message(tg, tg_
     data = confirm_data(tg)
     tg_post(tg_press(42, data))
     tg_post(tg_press(42, data))
-    assert history(ivan) == [("", "42")]
+    assert binding_history(ivan, "telegram") == [("", "42")]
     assert len(tg.sent_messages()) == 2  # the question and «Готово»
     assert [c.params["text"] for c in tg.calls("answerCallbackQuery")] == [
         "Привязка подтверждена.", "Привязка уже подтверждена."]
@@ -220,27 +226,12 @@ def test_racing_confirms_give_one_binding_and_one_history_row(tg, recipient, tok
     bot = telegram_bot()
     telegram_update_handle(bot, types.Update.de_json(tg_message(42, f"/start {token(ivan)}")))
     data = confirm_data(tg)
-    barrier, errors = threading.Barrier(2), []
-
-    def press():
-        try:
-            update = types.Update.de_json(tg_press(42, data))
-            barrier.wait()
-            telegram_update_handle(bot, update)
-        except Exception as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=press) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    presses = [types.Update.de_json(tg_press(42, data)) for _ in range(2)]
+    results = at_once(*(functools.partial(telegram_update_handle, bot, update) for update in presses))
     # then one binding, one history row, one «Готово»
-    assert errors == []
+    assert [r for r in results if isinstance(r, Exception)] == []
     assert ServiceBinding.objects.filter(recipient=ivan).count() == 1
-    assert history(ivan) == [("", "42")]
+    assert binding_history(ivan, "telegram") == [("", "42")]
     assert [t for t in texts(tg) if t.startswith("Готово!")] != [] and len(texts(tg)) == 2
     assert sorted(c.params["text"] for c in tg.calls("answerCallbackQuery")) == [
         "Привязка подтверждена.", "Привязка уже подтверждена."]
@@ -281,9 +272,7 @@ def test_reply_refused_as_blocked_deactivates_the_binding(tg, tg_post, recipient
 @pytest.mark.parametrize("secret", ["wrong", "", None])
 def test_webhook_with_a_wrong_or_missing_secret_is_403_and_does_nothing(tg, tg_post, token, secret):
     response = tg_post(tg_message(42, f"/start {token()}"), secret=secret)
-    assert response.status_code == 403
-    assert response.json()["error"]["code"] == "permission_denied"
-    assert tg.requests == [] and not PendingBinding.objects.exists()
+    assert_forbidden_and_untouched(response, tg)
 
 
 def test_webhook_without_a_configured_secret_refuses_everyone(tg, tg_post, settings):
@@ -323,10 +312,7 @@ def test_full_dialogue_through_long_polling(tg, recipient, token):
     tg.push_update(tg_press(77, confirm_data(tg)))
     run_bot()
     # then the account is bound and the bot said so (the old update was not handled twice)
-    assert ServiceBinding.objects.get(recipient=ivan).service_user_id == "77"
-    assert history(ivan) == [("", "77")]
-    assert texts(tg)[-1].startswith("Готово! Аккаунт Telegram привязан к профилю «Иван».")
-    assert len(texts(tg)) == 2
+    assert_bound_by_the_bot(ivan, "telegram", "77", texts(tg))
 
 
 def test_blocking_through_long_polling(tg, recipient):

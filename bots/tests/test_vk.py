@@ -11,18 +11,21 @@ import pytest
 from django.core.management import call_command
 
 from bots import dialog
-from bots.models import PendingBinding
-from bots.tests.builders import VK_CONFIRMATION, VK_GROUP_ID, vk_buttons, vk_message, vk_press
+from bots.tests.builders import (
+    VK_CONFIRMATION,
+    VK_GROUP_ID,
+    assert_bound_by_the_bot,
+    assert_forbidden_and_untouched,
+    binding_history,
+    vk_buttons,
+    vk_message,
+    vk_press,
+)
 from bots.vk import _random_id
-from notifications.models import BindingToken, ServiceBinding, ServiceBindingHistory
+from notifications.models import BindingToken, ServiceBinding
 from notifications.services import service_binding_set
 
 pytestmark = pytest.mark.django_db
-
-
-def history(recipient):
-    return list(ServiceBindingHistory.objects.filter(recipient=recipient, service="vk").order_by("id")
-                .values_list("old_service_user_id", "new_service_user_id"))
 
 
 def texts(vk):
@@ -50,9 +53,7 @@ def test_confirmation_for_another_group_or_with_a_wrong_secret_is_403(vk, client
 @pytest.mark.parametrize("secret", ["wrong", "", None])
 def test_event_with_a_wrong_or_missing_secret_is_403_and_does_nothing(vk, vk_post, token, secret):
     response = vk_post(vk_message(7, ref=token()), secret=secret)
-    assert response.status_code == 403
-    assert response.json()["error"]["code"] == "permission_denied"
-    assert vk.requests == [] and not PendingBinding.objects.exists()
+    assert_forbidden_and_untouched(response, vk)
 
 
 def test_callback_without_a_configured_secret_refuses_events(vk, vk_post, settings):
@@ -88,7 +89,7 @@ def test_new_binding_through_callback_api_asks_then_binds_and_lists_role_types(v
     vk_post(vk_press(7, question, "Подтвердить"))
     # then the account is bound and the bot lists the types of the role «Пользователь»
     assert ServiceBinding.objects.get(recipient=ivan).service_user_id == "7"
-    assert history(ivan) == [("", "7")]
+    assert binding_history(ivan, "vk") == [("", "7")]
     assert texts(vk)[-1] == ("Готово! Аккаунт ВКонтакте привязан к профилю «Иван».\n"
                              "Ваша роль: Пользователь. Доступные типы уведомлений:\n• Обычное уведомление")
     assert "keyboard" not in vk.sent_messages()[-1]
@@ -113,7 +114,7 @@ def test_rebinding_an_account_of_another_user(vk, vk_post, recipient, token):
     assert question["message"].startswith("Этот аккаунт ВКонтакте уже привязан к другому пользователю SberCRM.\n")
     vk_post(vk_press(7, question, "Изменить привязку"))
     assert ServiceBinding.objects.get(service="vk", service_user_id="7").recipient == bob
-    assert history(alice) == [("", "7"), ("7", "")] and history(bob) == [("", "7")]
+    assert binding_history(alice, "vk") == [("", "7"), ("7", "")] and binding_history(bob, "vk") == [("", "7")]
 
 
 def test_cancel_changes_nothing(vk, vk_post, token):
@@ -134,7 +135,7 @@ def test_double_tap_on_confirm_gives_one_binding(vk, vk_post, recipient, token):
     question = vk.sent_messages()[0]
     vk_post(vk_press(7, question, "Подтвердить"))
     vk_post(vk_press(7, question, "Подтвердить"))
-    assert history(ivan) == [("", "7")]
+    assert binding_history(ivan, "vk") == [("", "7")]
     assert texts(vk)[-1] == "Привязка уже подтверждена."
 
 
@@ -223,10 +224,7 @@ def test_full_dialogue_through_bots_long_poll(vk, recipient, token):
     # when the user taps «Подтвердить» and the bot polls again
     run_bot(vk, vk_press(11, question, "Подтвердить"))
     # then the binding exists and the bot said so once
-    assert ServiceBinding.objects.get(recipient=ivan).service_user_id == "11"
-    assert history(ivan) == [("", "11")]
-    assert texts(vk)[-1].startswith("Готово! Аккаунт ВКонтакте привязан к профилю «Иван».")
-    assert len(texts(vk)) == 2
+    assert_bound_by_the_bot(ivan, "vk", "11", texts(vk))
 
 
 def test_message_deny_through_bots_long_poll(vk, recipient):

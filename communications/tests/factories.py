@@ -9,6 +9,7 @@ import uuid
 from dataclasses import dataclass
 
 import factory
+from django.utils import timezone
 from factory.django import DjangoModelFactory
 from PIL import ExifTags, Image
 
@@ -72,6 +73,42 @@ class TenantConfigurationFactory(DjangoModelFactory):
     configuration = factory.LazyAttribute(
         lambda o: o.provider.configurations.first() or ProviderConfigurationFactory(provider=o.provider))
     app_version = "1.0.0"
+
+
+class DeliveryFactory(DjangoModelFactory):
+    """A provider call of a tenant's configuration, due now, never attempted (no HTTP). `webhook=True`: a
+    callback to a provider's webhook URL instead (no tenant configuration)."""
+
+    class Meta:
+        model = "communications.Delivery"
+
+    class Params:
+        webhook = factory.Trait(kind="webhook", tenant_configuration=None, tenant_id=None, provider=None,
+                                configuration=None, endpoint="message.created", url="https://provider.example/hook")
+
+    tenant_configuration = factory.SubFactory(TenantConfigurationFactory)
+    tenant_id = factory.SelfAttribute("tenant_configuration.tenant_id")
+    provider = factory.SelfAttribute("tenant_configuration.provider")
+    configuration = factory.SelfAttribute("tenant_configuration.configuration")
+    endpoint = "sendMessage"
+    url = factory.LazyAttribute(
+        lambda o: o.configuration.endpoint_url(o.endpoint) or f"https://provider.example/{o.endpoint}")
+    payload = factory.LazyFunction(lambda: {"text": "Ответ"})
+    next_attempt_at = factory.LazyFunction(timezone.now)
+
+
+class DeliveryAttemptFactory(DjangoModelFactory):
+    """One recorded attempt of a delivery (the first, failed with a 503, unless told)."""
+
+    class Meta:
+        model = "communications.DeliveryAttempt"
+
+    delivery = factory.SubFactory(DeliveryFactory)
+    number = 1
+    started_at = factory.LazyFunction(timezone.now)
+    outcome = "failed"
+    status_code = 503
+    error = "HTTP 503: unavailable"
 
 
 # --- builders shared across the communications, config and bench tests ----------------------------------
@@ -263,3 +300,9 @@ def history_messages(count, chats=30):
                                       "participants": [{"id": f"u-{n % chats}", "name": "Клиент"}]},
              "text": f"сообщение {n}", "direction": "incoming" if n % 2 else "outgoing", "senderId": f"u-{n % chats}"}
             for n in range(count)]
+
+
+def assert_refused(response, field: str) -> None:
+    """A 400 whose error envelope names `field`."""
+    assert response.status_code == 400, response.content
+    assert field in response.json()["error"]["fields"]

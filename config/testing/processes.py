@@ -1,10 +1,12 @@
 """Real processes in tests (`make run`, `make demo`): free ports, waiting, and which processes are still alive."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]  # the project directory
@@ -110,3 +112,32 @@ def stop_worker_processes(workers: list[subprocess.Popen]) -> None:
             except subprocess.TimeoutExpired:
                 worker.kill()
                 worker.wait(timeout=10)
+
+
+@contextmanager
+def worker_killed_mid_call(env: dict, queue: str, log_dir: Path, *, in_flight, on_kill=None, drop_queue=True,
+                           timeout: float = 90.0):
+    """A real worker on `queue`, SIGKILLed once `in_flight()` holds (its call hangs at the remote), and a second
+    worker started in its place; the block then waits for the recovery. Both stop on exit, and `queue` is emptied.
+
+    `on_kill` runs between the kill and the second worker's start (e.g. to let the remote answer again).
+    """
+    workers = [start_worker_process(env, queue, log_dir / "worker1.log")]
+    try:
+        try:
+            wait_until(in_flight, timeout=timeout)
+        except AssertionError:
+            raise AssertionError(f"the call never started; worker log:\n{(log_dir / 'worker1.log').read_text()[-2000:]}")
+        os.kill(workers[0].pid, signal.SIGKILL)
+        workers[0].wait(timeout=10)
+        if on_kill:
+            on_kill()
+        workers.append(start_worker_process(env, queue, log_dir / "worker2.log"))
+        yield workers
+    finally:
+        stop_worker_processes(workers)
+        if drop_queue:
+            from config.celery import app
+
+            with app.connection_for_write() as conn:
+                conn.default_channel.client.delete(queue)

@@ -10,19 +10,17 @@ import itertools
 import uuid
 from datetime import timedelta
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from bots.models import PendingBinding, ProcessedUpdate
+from bots.models import PendingBinding
+from bots.tests.factories import ProcessedUpdateFactory
 from communications.models import (
     Account,
     Channel,
     Chat,
     ConformanceCheck,
-    ConformanceRun,
     Delivery,
-    DeliveryAttempt,
     InitialSync,
     IntegrationToken,
     Message,
@@ -35,9 +33,24 @@ from communications.models import (
     Webhook,
 )
 from communications.services import providers as provider_services
+from communications.tests.factories import (
+    ConformanceRunFactory,
+    DeliveryAttemptFactory,
+    DeliveryFactory,
+)
+from config.tests.factories import UserFactory
 from marketplace import services as marketplace_services
-from marketplace.models import Installation, ProviderCompany
+from marketplace.models import Installation
+from marketplace.tests.factories import ProviderCompanyFactory
 from notifications import models as n
+from notifications.tests.factories import (
+    DeviceFactory,
+    NotificationFactory,
+    NotifyRequestFactory,
+    RecipientFactory,
+    ServiceBindingFactory,
+    StatusCallbackFactory,
+)
 
 API_KEY = "sk-live-very-secret-api-key-0042"
 WEBHOOK_SECRET = "whsec_webhook-secret-value-0042"
@@ -59,9 +72,9 @@ def provider_endpoints(base: str = "https://provider.example") -> dict:
 
 def world_create(*, endpoints: dict | None = None) -> dict:
     i = next(_seq)
-    user = get_user_model().objects.create_user(f"dev-{i}", password="unused-password-1")
+    user = UserFactory(username=f"dev-{i}")
     Group.objects.get_or_create(name=f"group-{i}")
-    company = ProviderCompany.objects.create(name=f"Компания {i}")
+    company = ProviderCompanyFactory(name=f"Компания {i}")
     company.members.add(user)
     app = marketplace_services.application_create(company=company, code=f"app-{i}", name=f"Чат {i}", actor=user)
     version = marketplace_services.app_version_create(application=app, version="1.0.0", scopes=["communications"])
@@ -91,43 +104,35 @@ def world_create(*, endpoints: dict | None = None) -> dict:
                            secret=WEBHOOK_SECRET, events=["message.created"])
     ProviderSigningSecret.objects.create(provider=provider, secret=SIGNING_SECRET)
     now = timezone.now()
-    delivery = Delivery.objects.create(
-        tenant_id=tenant_id, provider=provider, tenant_configuration=tenant_configuration,
-        configuration=tenant_configuration.configuration, endpoint="sendMessage",
-        url=tenant_configuration.configuration.endpoint_url("sendMessage"), payload={"text": "Ответ"},
-        status=Delivery.Status.DEAD, attempts=1, next_attempt_at=now, last_error="HTTP 503: unavailable")
-    DeliveryAttempt.objects.create(delivery=delivery, number=1, started_at=now, outcome="failed", status_code=503,
-                                   error="HTTP 503: unavailable")
+    delivery = DeliveryFactory(tenant_configuration=tenant_configuration, status=Delivery.Status.DEAD, attempts=1,
+                               next_attempt_at=now, last_error="HTTP 503: unavailable")
+    DeliveryAttemptFactory(delivery=delivery, started_at=now)
 
-    recipient = n.Recipient.objects.create(name=f"Получатель {i}", email=f"r{i}@example.com")
-    n.ServiceBinding.objects.create(recipient=recipient, service="telegram", service_user_id=str(7000 + i))
+    recipient = RecipientFactory(name=f"Получатель {i}", email=f"r{i}@example.com")
+    ServiceBindingFactory(recipient=recipient, service="telegram", service_user_id=str(7000 + i))
     n.ServiceBindingHistory.objects.create(recipient=recipient, service="telegram", new_service_user_id=str(7000 + i))
-    n.Device.objects.create(recipient=recipient, device_id=f"device-{i}")
+    DeviceFactory(recipient=recipient, device_id=f"device-{i}")
     n.DeviceHistory.objects.create(recipient=recipient, new_device_id=f"device-{i}")
     n.BindingToken.objects.create(recipient=recipient, expires_at=now + timedelta(hours=1))
-    notification = n.Notification.objects.create(recipient=recipient, service="push", subject=f"Тема {i}",
-                                                 type="notification", message="Текст", status="failed",
-                                                 last_error="OneSignal 400")
+    notification = NotificationFactory(recipient=recipient, service="push", subject=f"Тема {i}", status="failed",
+                                       last_error="OneSignal 400")
     n.PushHistory.objects.create(notification=notification, recipient=recipient, subject="Тема", type="notification",
                                  message="Текст", title="Заголовок", device_ids=[f"device-{i}"])
-    notify = n.NotifyRequest.objects.create(recipient=recipient, type="notification", subject=f"Тема {i}",
-                                            message="Текст", policy="first_success", status="delivered", requested_by=user)
+    notify = NotifyRequestFactory(recipient=recipient, subject=f"Тема {i}", requested_by=user)
     n.Notification.objects.filter(pk=notification.pk).update(notify_request=notify)
     n.NotificationPreference.objects.create(recipient=recipient, type="notification", channel="email", enabled=False)
     n.QuietHours.objects.create(recipient=recipient, start="23:00", end="08:00", timezone="Europe/Moscow")
     n.PreferenceChange.objects.create(recipient=recipient, setting="notification/email", old_value="on",
                                       new_value="off", source="api")
-    n.StatusCallback.objects.create(account=user, url="https://hooks.example/n", secret="whsec_c2VjcmV0c2VjcmV0")
+    StatusCallbackFactory(account=user, url="https://hooks.example/n", secret="whsec_c2VjcmV0c2VjcmV0")
     sandbox = SandboxTenant.objects.create(provider=provider, tenant_id=uuid.uuid4())
-    run = ConformanceRun.objects.create(provider=provider, configuration=tenant_configuration.configuration,
-                                        app_version="1.0.0", sandbox_tenant_id=sandbox.tenant_id,
-                                        origin=ConformanceRun.Origin.MODERATOR, status=ConformanceRun.Status.PASSED)
+    run = ConformanceRunFactory(configuration=tenant_configuration.configuration, sandbox_tenant_id=sandbox.tenant_id)
     ConformanceCheck.objects.create(run=run, position=1, endpoint="getChannels", request_url="https://p.example/ch",
                                     idempotency_key=str(uuid.uuid4()), verdict="ok", reason="ok", response_status=200)
     binding_token = n.BindingToken.objects.filter(recipient=recipient).first()
     PendingBinding.objects.create(service="telegram", account_id=str(9000 + i), nonce=uuid.uuid4().hex[:16],
                                   token=binding_token)
-    ProcessedUpdate.objects.create(service="telegram", update_id=str(uuid.uuid4()))
+    ProcessedUpdateFactory(service="telegram", update_id=str(uuid.uuid4()))
     _login_attempts_create(i)
     return {"user": user, "app": app, "version": version, "provider": provider, "tenant_id": tenant_id,
             "tenant_configuration": tenant_configuration, "delivery": delivery, "recipient": recipient}

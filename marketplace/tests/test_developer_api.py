@@ -119,8 +119,8 @@ def test_service_accounts_and_anonymous_are_not_developers(marketplace_client, a
 
 def test_user_in_two_companies_must_choose_company(db):
     client = developer_client("multi", "First LLC")
-    from marketplace.models import ProviderCompany
-    ProviderCompany.objects.create(name="Second LLC").members.add(client.user)
+    from marketplace.tests.factories import ProviderCompanyFactory
+    ProviderCompanyFactory(name="Second LLC").members.add(client.user)
     missing = client.post(f"{API}/apps", {"code": "multi", "name": "M"}, format="json")
     foreign = client.post(f"{API}/apps", {"code": "multi", "name": "M", "companyId": 999999}, format="json")
     assert missing.status_code == 400 and "companyId" in missing.json()["error"]["fields"]

@@ -1,6 +1,5 @@
 """Developer self-service sign-up: confirmation by email, expiry and reuse, throttling, blocking a company."""
 
-import logging
 import re
 from datetime import timedelta
 
@@ -9,30 +8,12 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from config.testing.smtp_sink import SmtpSink
 from marketplace.models import ProviderCompany, SignupConfirmation
 from marketplace.services import signup
-from marketplace.tests.factories import API
+from marketplace.tests.factories import API, ProviderCompanyFactory
 
 pytestmark = pytest.mark.django_db
-logging.getLogger("mail.log").setLevel(logging.WARNING)
 PASSWORD = "Kx7-long-enough-pass"
-
-
-@pytest.fixture(scope="module")
-def _sink():
-    with SmtpSink() as smtp:
-        yield smtp
-
-
-@pytest.fixture
-def smtp(_sink, settings):
-    _sink.reset()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = _sink.host, _sink.port
-    settings.EMAIL_USE_TLS = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    return _sink
 
 
 def _signup(client=None, email="Dev@Example.com", company="Nova Chat", password=PASSWORD):
@@ -196,7 +177,7 @@ def test_portal_signup_and_confirm_pages(smtp, client):
 
 
 def test_member_of_another_company_keeps_access_but_not_to_the_blocked_apps(developer, app):
-    other = ProviderCompany.objects.create(name="Second LLC")
+    other = ProviderCompanyFactory(name="Second LLC")
     other.members.add(developer.user)
     signup.company_block(company=developer.user.provider_companies.get(name="Acme LLC"))
     login = _login(email="dev", password="pass-12345-word")

@@ -6,7 +6,7 @@ import uuid
 import factory
 from factory.django import DjangoModelFactory
 
-from notifications.models import Device, Recipient, ServiceBinding
+from notifications.models import Device, Notification, NotifyRequest, Recipient, ServiceBinding, StatusCallback
 
 _ids = itertools.count(1000)
 
@@ -36,6 +36,46 @@ class DeviceFactory(DjangoModelFactory):
 
     recipient = factory.SubFactory(RecipientFactory)
     device_id = factory.LazyFunction(lambda: f"sub-{uuid.uuid4().hex[:12]}")
+
+
+class _MessageFactory(DjangoModelFactory):
+    """What a send's history row and a /notify request share: the recipient and the message."""
+
+    class Meta:
+        abstract = True
+
+    recipient = factory.SubFactory(RecipientFactory)
+    type, subject, message = "notification", "Тема", "Текст"
+
+
+class NotificationFactory(_MessageFactory):
+    """A send's history row (no engine row, nothing sent): set `status`, `attempts`, ... as the test needs."""
+
+    class Meta:
+        model = Notification
+
+    service = "email"
+
+
+class NotifyRequestFactory(_MessageFactory):
+    """A /notify request's row, already finished as delivered."""
+
+    class Meta:
+        model = NotifyRequest
+
+    policy = NotifyRequest.Policy.FIRST_SUCCESS
+    status = NotifyRequest.Status.DELIVERED
+
+
+class StatusCallbackFactory(DjangoModelFactory):
+    """A service account's status callback URL with its signing secret."""
+
+    class Meta:
+        model = StatusCallback
+
+    account = factory.SubFactory("config.tests.factories.UserFactory")
+    url = "https://hooks.example/notifications"
+    secret = "whsec_" + "A" * 44
 
 
 def recipient_make(role="user", *, email=None, telegram=False, vk=False, devices=0, name="Иван"):

@@ -1,7 +1,8 @@
 import pytest
 from django.urls import reverse
 
-from notifications.models import Notification, ServiceBindingHistory
+from notifications.models import ServiceBindingHistory
+from notifications.tests.factories import NotificationFactory, NotifyRequestFactory
 
 
 @pytest.mark.parametrize("model", ["recipient", "notification", "pushhistory", "servicebindinghistory",
@@ -21,10 +22,8 @@ def test_admin_recipient_page_shows_bindings_and_devices_inline(admin_client, ma
 
 def test_admin_notification_history_filters_and_is_read_only(admin_client, make_recipient):
     recipient = make_recipient("user")
-    sent = Notification.objects.create(recipient=recipient, service="email", subject="Видно", type="notification",
-                                       message="m", status="sent")
-    Notification.objects.create(recipient=recipient, service="vk", subject="Скрыто", type="notification",
-                                message="m", status="failed")
+    sent = NotificationFactory(recipient=recipient, service="email", subject="Видно", status="sent")
+    NotificationFactory(recipient=recipient, service="vk", subject="Скрыто", status="failed")
     url = reverse("admin:notifications_notification_changelist")
     page = admin_client.get(url, {"service": "email", "status": "sent", "type": "notification"}).content.decode()
     assert "Видно" in page and "Скрыто" not in page
@@ -42,14 +41,10 @@ def test_admin_binding_history_is_read_only(admin_client, make_recipient):
 
 
 def test_admin_notify_request_page_shows_channel_attempts(admin_client, make_recipient):
-    from notifications.models import NotifyRequest
-
     recipient = make_recipient("user")
-    notify = NotifyRequest.objects.create(recipient=recipient, type="notification", subject="Тема", message="m",
-                                          policy="first_success", status="delivered")
-    Notification.objects.create(recipient=recipient, service="telegram", subject="Тема", type="notification",
-                                message="m", status="failed", last_error="Telegram 403: blocked",
-                                notify_request=notify)
+    notify = NotifyRequestFactory(recipient=recipient)
+    NotificationFactory(recipient=recipient, service="telegram", status="failed", last_error="Telegram 403: blocked",
+                        notify_request=notify)
     page = admin_client.get(reverse("admin:notifications_notifyrequest_change", args=[notify.pk])).content.decode()
     assert "Telegram 403: blocked" in page
 

@@ -128,24 +128,24 @@ def test_vk_retry_reuses_random_id_so_nothing_is_duplicated(fakes, make_recipien
     assert len(fakes["vk"].delivered) == 1 and row.attempts == 2
 
 
-def test_sync_send_honours_a_short_telegram_429(fakes, make_recipient, send):
+def _send_after_telegram_429(fakes, make_recipient, send, retry_after: int, status_code: int) -> Notification:
+    """A sync Telegram send whose first call gets 429 with `retry_after` seconds; its history row."""
     recipient = make_recipient("user", telegram=True)
-    fakes["telegram"].fail_next("sendMessage", *FakeTelegram.too_many_requests(1))
-    response = send(body(recipient))
-    assert response.status_code == 200
-    row = Notification.objects.get(recipient=recipient)
+    fakes["telegram"].fail_next("sendMessage", *FakeTelegram.too_many_requests(retry_after))
+    assert send(body(recipient)).status_code == status_code
+    return Notification.objects.get(recipient=recipient)
+
+
+def test_sync_send_honours_a_short_telegram_429(fakes, make_recipient, send):
+    row = _send_after_telegram_429(fakes, make_recipient, send, retry_after=1, status_code=200)
     assert row.attempts == 2 and row.status == "sent"
     first, second = fakes["telegram"].calls("sendMessage")
     assert second.at - first.at >= 0.9
 
 
 def test_sync_send_gives_up_when_retry_after_exceeds_the_deadline(fakes, make_recipient, send):
-    recipient = make_recipient("user", telegram=True)
-    fakes["telegram"].fail_next("sendMessage", *FakeTelegram.too_many_requests(30))
-    response = send(body(recipient))
-    assert response.status_code == 500
-    row = Notification.objects.get(recipient=recipient)
-    assert "429" in row.last_error and ServiceBinding.objects.get(recipient=recipient).is_active
+    row = _send_after_telegram_429(fakes, make_recipient, send, retry_after=30, status_code=500)
+    assert "429" in row.last_error and ServiceBinding.objects.get(recipient=row.recipient).is_active
 
 
 def test_push_invalid_subscription_deactivates_only_that_device(fakes, make_recipient, send):

@@ -10,6 +10,7 @@ import socket
 import pytest
 
 from notifications.models import Notification
+from notifications.tests.factories import NotificationFactory
 
 
 def body(recipient, service="telegram", **extra):
@@ -147,8 +148,7 @@ def test_the_sweeper_finishes_a_sync_send_whose_process_died(fakes, make_recipie
 
     settings.DELIVERY_SWEEP_GRACE = 0
     recipient = make_recipient("user", telegram=True)
-    row = Notification.objects.create(recipient=recipient, service="telegram", subject="s", type="notification",
-                                      message="m", attempts=1 if in_flight else 0)
+    row = NotificationFactory(recipient=recipient, service="telegram", attempts=1 if in_flight else 0)
     _delivery_create(row, synchronous=True)
     long_ago = timezone.now() - timedelta(hours=1)
     if in_flight:
@@ -165,8 +165,7 @@ def test_the_sweeper_finishes_a_sync_send_whose_process_died(fakes, make_recipie
 def test_admin_resends_an_unknown_notification_on_request(fakes, make_recipient, admin_client,
                                                           django_capture_on_commit_callbacks):
     recipient = make_recipient("user", telegram=True)
-    row = Notification.objects.create(recipient=recipient, service="telegram", subject="s", type="notification",
-                                      message="m", status="unknown", http_status=500, attempts=1)
+    row = NotificationFactory(recipient=recipient, service="telegram", status="unknown", http_status=500, attempts=1)
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post("/admin/notifications/notification/",
                                      {"action": "resend_notifications", "_selected_action": [row.pk]}, follow=True)

@@ -70,24 +70,22 @@ def test_push_format_per_role(fakes, make_recipient, send, role):
     assert body["target_channel"] == "push"
 
 
-@pytest.mark.parametrize("role", Role.values)
-def test_telegram_format_per_role(fakes, make_recipient, send, role):
-    recipient = make_recipient(role, telegram=True)
-    assert send(user_id=recipient.pk, service="telegram", subject="Сдача отчёта", type="notification",
-                message="Отчёт принят.").status_code == 200
-    [sent] = fakes["telegram"].sent_messages()
-    assert sent["chat_id"] == recipient.bindings.get().service_user_id
-    assert sent["text"] == "Тема: Сдача отчёта | notification\nОтчёт принят."
-    assert fakes["telegram"].calls("sendMessage")[0].path == "/bot123456:TEST-token/sendMessage"
+# the messenger's request fields: the target chat and the text
+MESSENGER_FIELDS = {"telegram": ("chat_id", "text"), "vk": ("peer_id", "message")}
 
 
 @pytest.mark.parametrize("role", Role.values)
-def test_vk_format_per_role(fakes, make_recipient, send, role):
-    recipient = make_recipient(role, vk=True)
-    assert send(user_id=recipient.pk, service="vk", subject="Сдача отчёта", type="notification",
+@pytest.mark.parametrize("service", MESSENGER_FIELDS)
+def test_messenger_format_per_role(fakes, make_recipient, send, service, role):
+    recipient = make_recipient(role, **{service: True})
+    assert send(user_id=recipient.pk, service=service, subject="Сдача отчёта", type="notification",
                 message="Отчёт принят.").status_code == 200
-    [sent] = fakes["vk"].sent_messages()
-    assert sent["peer_id"] == recipient.bindings.get().service_user_id
-    assert sent["message"] == "Тема: Сдача отчёта | notification\nОтчёт принят."
-    assert sent["access_token"] == "vk-test-token" and sent["v"] == "5.199"
-    assert int(sent["random_id"]) > 0
+    [sent] = fakes[service].sent_messages()
+    target, text = MESSENGER_FIELDS[service]
+    assert sent[target] == recipient.bindings.get().service_user_id
+    assert sent[text] == "Тема: Сдача отчёта | notification\nОтчёт принят."
+    if service == "telegram":
+        assert fakes["telegram"].calls("sendMessage")[0].path == "/bot123456:TEST-token/sendMessage"
+    else:
+        assert sent["access_token"] == "vk-test-token" and sent["v"] == "5.199"
+        assert int(sent["random_id"]) > 0

@@ -5,9 +5,7 @@ Their outcomes follow the engine's one table: 2xx delivered; 5xx / 429 / network
 admin's one deliveries page lists them with retry and cancel.
 """
 
-import os
 import re
-import signal
 import uuid
 
 import pytest
@@ -17,10 +15,10 @@ from django.utils import timezone
 from communications.models import Delivery
 from communications.services import deliveries
 from communications.tests.factories import all_final
-from config.testing.processes import start_worker_process, stop_worker_processes, subprocess_env, wait_until
+from config.testing.processes import subprocess_env, wait_until, worker_killed_mid_call
 from notifications.models import NotifyRequest
 from notifications.services.callbacks import status_event_enqueue
-from notifications.tests.factories import verified
+from notifications.tests.factories import NotifyRequestFactory, StatusCallbackFactory, verified
 
 ADMIN_PAGE = "/admin/communications/delivery/all/"
 
@@ -87,8 +85,7 @@ def test_an_event_whose_dispatch_was_lost_is_sent_by_the_sweeper(fast, fakes, ma
     # given: an event row committed but never published (the on-commit dispatch did not run)
     recipient = make_recipient("user", telegram=True)
     account = notifications_service_client.user
-    notify_row = NotifyRequest.objects.create(recipient=recipient, type="notification", subject="s", message="m",
-                                              requested_by=account, status=NotifyRequest.Status.DELIVERED)
+    notify_row = NotifyRequestFactory(recipient=recipient, requested_by=account)
     status_event_enqueue(notify=notify_row, event="notification.delivered")
     [event] = _events()
     assert event.status == Delivery.Status.PENDING and receiver.requests == []
@@ -101,6 +98,7 @@ def test_an_event_whose_dispatch_was_lost_is_sent_by_the_sweeper(fast, fakes, ma
     assert verified(receiver, callback)[0]["data"]["id"] == str(notify_row.pk)
 
 
+@pytest.mark.slow  # real processes; `make test-fast` leaves it out
 @pytest.mark.integration
 def test_a_worker_killed_mid_event_leads_to_one_more_send_with_the_same_webhook_id(
         transactional_db, settings, receiver, tmp_path):  # noqa: F811
@@ -113,34 +111,16 @@ def test_a_worker_killed_mid_event_leads_to_one_more_send_with_the_same_webhook_
                          DELIVERY_RETRY_SCHEDULE="0.2,0.2,0.2")
     receiver.reset()
     receiver.stall_next("*", 20)
-    from django.contrib.auth import get_user_model
-
-    from notifications.models import Recipient, StatusCallback
-
-    account = get_user_model().objects.create(username=f"svc-{uuid.uuid4().hex[:6]}")
-    StatusCallback.objects.create(account=account, url=receiver.url + "/hooks", secret="whsec_" + "A" * 44)
-    recipient = Recipient.objects.create(role="user", email="a@example.com")
+    account = StatusCallbackFactory(url=receiver.url + "/hooks").account
     with transaction.atomic():
-        notify_row = NotifyRequest.objects.create(recipient=recipient, type="notification", subject="s",
-                                                  message="m", requested_by=account,
-                                                  status=NotifyRequest.Status.DELIVERED, finished_at=timezone.now())
+        notify_row = NotifyRequestFactory(recipient__email="a@example.com", requested_by=account,
+                                          finished_at=timezone.now())
         status_event_enqueue(notify=notify_row, event="notification.delivered")
     [event] = _events()
-    workers = [start_worker_process(env, queue, tmp_path / "worker1.log")]
-    try:
-        wait_until(lambda: len(receiver.requests) == 1, timeout=90)
-        # when: the worker is killed mid-call and a new one starts
-        os.kill(workers[0].pid, signal.SIGKILL)
-        workers[0].wait(timeout=10)
-        workers.append(start_worker_process(env, queue, tmp_path / "worker2.log"))
+    # when: the worker is killed mid-call and a new one starts
+    with worker_killed_mid_call(env, queue, tmp_path, in_flight=lambda: len(receiver.requests) == 1):
         # then: after the lease, the sweeper sends it again; the receiver drops the repeat by webhook-id
         wait_until(lambda: all_final([event.pk]), timeout=90, interval=1, on_tick=deliveries.deliveries_sweep)
-    finally:
-        stop_worker_processes(workers)
-        from config.celery import app
-
-        with app.connection_for_write() as conn:
-            conn.default_channel.client.delete(queue)
     event.refresh_from_db()
     assert event.status == Delivery.Status.DELIVERED
     assert list(event.attempt_log.order_by("pk").values_list("outcome", flat=True)) == ["interrupted", "success"]

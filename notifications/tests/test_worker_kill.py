@@ -5,28 +5,16 @@ records `unknown` and sends nothing more. VK drops a repeat by
 `random_id`: the sweeper sends it again and it is delivered once.
 """
 
-import os
-import signal
-import time
 
 import pytest
 from django.db import transaction
 
-from config.testing.processes import start_worker_process, stop_worker_processes, subprocess_env
+from config.testing.processes import subprocess_env, wait_until, worker_killed_mid_call
 from delivery.engine import deliveries_sweep
 from notifications.models import Notification
 from notifications.services import notification_send
 
-
-def _wait(predicate, timeout=60.0, on_tick=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        if on_tick:
-            on_tick()
-        time.sleep(0.5)
-    return False
+pytestmark = pytest.mark.slow  # real worker processes killed mid-call; `make test-fast` leaves them out
 
 
 @pytest.mark.integration
@@ -44,18 +32,12 @@ def test_worker_killed_mid_send(fakes, make_recipient, settings, tmp_path, servi
     with transaction.atomic():
         row = notification_send(requested_by=None, user_id=recipient.pk, service=service, subject="s",
                                 type="notification", message="m", is_async=True)
-    workers = [start_worker_process(env, "celery", tmp_path / "worker1.log")]
-    try:
-        assert _wait(lambda: len(fake.calls(method)) == 1), (tmp_path / "worker1.log").read_text()[-2000:]
-        # when the worker dies with the call in flight
-        os.kill(workers[0].pid, signal.SIGKILL)
-        workers[0].wait(timeout=10)
-        workers.append(start_worker_process(env, "celery", tmp_path / "worker2.log"))
+    # when the worker dies with the call in flight
+    with worker_killed_mid_call(env, "celery", tmp_path, in_flight=lambda: len(fake.calls(method)) == 1,
+                                drop_queue=False):
         # then, once its lease is over, the sweeper decides by the channel
-        assert _wait(lambda: Notification.objects.get(pk=row.pk).status != "pending", timeout=90,
-                     on_tick=deliveries_sweep)
-    finally:
-        stop_worker_processes(workers)
+        wait_until(lambda: Notification.objects.get(pk=row.pk).status != "pending", timeout=90, interval=0.5,
+                   on_tick=deliveries_sweep)
     row.refresh_from_db()
     assert row.status == expected
     if service == "telegram":

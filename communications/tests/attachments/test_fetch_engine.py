@@ -1,9 +1,7 @@
 """Issue 15 × 21: a fetch by URL is a row of the delivery engine (kind `attachment_fetch`): listed and retried
 on the one deliveries page, and picked up by the engine's sweeper after its worker died mid-download."""
 
-import os
 import re
-import signal
 import uuid
 
 import pytest
@@ -11,7 +9,7 @@ import pytest
 from communications.models import Attachment, Delivery
 from communications.services import attachment_fetch
 from communications.tests.factories import jpeg_with_gps, message_payload, stored_files
-from config.testing.processes import start_worker_process, stop_worker_processes, subprocess_env, wait_until
+from config.testing.processes import subprocess_env, wait_until, worker_killed_mid_call
 from delivery.engine import deliveries_sweep
 
 PAGE = "/admin/communications/delivery/all/"
@@ -43,6 +41,7 @@ def test_a_failed_fetch_is_listed_and_fetched_again_from_the_deliveries_page(api
     assert attachment.status == "stored" and attachment.failure_reason == "" and len(stored_files(media)) == 1
 
 
+@pytest.mark.slow  # real processes; `make test-fast` leaves it out
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_download_leads_to_the_file_being_stored(api, file_server, settings, tmp_path):
@@ -56,22 +55,11 @@ def test_a_worker_killed_mid_download_leads_to_the_file_being_stored(api, file_s
     file_server.routes["/k.jpg"] = (200, jpeg_with_gps(), {"Content-Type": "image/jpeg"})
     file_server.stalls["/k.jpg"] = 20  # the first download hangs
     attachment = _post(api, file_server.url("/k.jpg"))  # committed: its fetch is published to `queue`
-    workers = [start_worker_process(env, queue, tmp_path / "worker1.log")]
-    try:
-        wait_until(lambda: len(file_server.hits) == 1, timeout=90)
-        # when the worker dies mid-download and a new one starts
-        os.kill(workers[0].pid, signal.SIGKILL)
-        workers[0].wait(timeout=10)
-        workers.append(start_worker_process(env, queue, tmp_path / "worker2.log"))
+    # when the worker dies mid-download and a new one starts
+    with worker_killed_mid_call(env, queue, tmp_path, in_flight=lambda: len(file_server.hits) == 1):
         # then, after the lease, the engine's sweeper sends it again (a GET may be repeated)
         wait_until(lambda: Attachment.objects.get(pk=attachment.pk).status != "pending", timeout=90, interval=1,
                    on_tick=deliveries_sweep)
-    finally:
-        stop_worker_processes(workers)
-        from config.celery import app
-
-        with app.connection_for_write() as conn:
-            conn.default_channel.client.delete(queue)
     attachment.refresh_from_db()
     assert attachment.status == "stored", (tmp_path / "worker2.log").read_text()[-2000:]
     assert list(attachment.fetch.attempt_log.order_by("pk").values_list("outcome", flat=True)) == [

@@ -6,13 +6,12 @@ from contextlib import contextmanager
 
 import pytest
 from django.db import connection, transaction
-from django.utils import timezone
 
 from communications.models import Chat, Delivery, IntegrationToken, Message, MessageEdit, TenantConfiguration
 from communications.services import deliveries, operator
 from communications.services.conversations import webhook_set
 from communications.services.tokens import integration_token_deactivate
-from communications.tests.factories import chat_make, provider_setup, tenant_install
+from communications.tests.factories import DeliveryFactory, chat_make, provider_setup, tenant_install
 
 
 @pytest.fixture
@@ -175,12 +174,9 @@ def test_provider_answer_is_recorded_even_when_recording_loses_a_deadlock(chat, 
     tenant_configuration = TenantConfiguration.objects.get(tenant_id=tenant_id)
     message = Message.objects.create(tenant_id=tenant_id, provider=provider, chat=Chat.objects.get(),
                                      external_id="crm-race", direction=Message.Direction.OUTGOING, text="Гонка")
-    delivery = Delivery.objects.create(
-        kind=Delivery.Kind.PROVIDER, tenant_id=tenant_id, provider=provider, tenant_configuration=tenant_configuration,
-        configuration=tenant_configuration.configuration, endpoint="sendMessage",
-        url=tenant_configuration.configuration.endpoint_url("sendMessage"), ordering_key="race-chat",
-        payload={"chatId": "chat-1", "clientMessageId": "crm-race", "text": "Гонка"},
-        on_delivered="operator.message_sent", next_attempt_at=timezone.now())
+    delivery = DeliveryFactory(tenant_configuration=tenant_configuration, ordering_key="race-chat",
+                               payload={"chatId": "chat-1", "clientMessageId": "crm-race", "text": "Гонка"},
+                               on_delivered="operator.message_sent")
     # when: the worker's attempt records the answer: it holds the delivery row and its provider-id store waits
     # for the message; the other transaction then wants the delivery row
     with message_locked_then(message, lambda: Delivery.objects.select_for_update().get(pk=delivery.pk)):

@@ -3,14 +3,12 @@
 The same key and body get the same answer and no second provider call; another body under the same
 key gets 422 `idempotency_key_reused`; the key is stored in the action's own transaction."""
 
-import threading
-
 import pytest
-from django.db import connection
 from rest_framework.test import APIClient
 
 from communications.models import Delivery, Message, OperatorRequest
 from communications.tests.factories import chat_make, operator_scope, provider_setup, tenant_install
+from config.testing.concurrency import at_once
 from config.testing.processes import wait_until
 
 BASE = "/internal/v1/operator"
@@ -121,20 +119,12 @@ def test_a_repeated_send_reaches_the_provider_once(transactional_db, celery_work
     chat_make(tenant_id, provider, "chat-1")
     url, body = f"{BASE}/chats/chat-1/messages", {**operator_scope(provider, tenant_id), "text": "Один раз"}
     # when: the CRM sends three times with the same key, all at the same moment (a retry on a timeout)
-    answers, barrier = [], threading.Barrier(3)
-
     def send():
         client = APIClient()
         client.credentials(**crm_client._credentials)
-        barrier.wait()
-        answers.append(client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="crm-retry-1"))
-        connection.close()
+        return client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="crm-retry-1")
 
-    threads = [threading.Thread(target=send) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    answers = at_once(send, send, send)
     # then: the same answer every time, one message, and one sendMessage at the provider
     assert [a.status_code for a in answers] == [201, 201, 201]
     assert all(a.json() == answers[0].json() for a in answers)

@@ -5,8 +5,6 @@ notifications/tests/test_worker_kill.py.) Both are rows of the delivery engine: 
 work up and it finishes.
 """
 
-import os
-import signal
 import uuid
 
 import pytest
@@ -14,15 +12,10 @@ import pytest
 from communications.models import ConformanceRun, Delivery, DeliveryAttempt, InitialSync, Message
 from communications.tests.factories import history_messages, provider_setup, tenant_install
 from config.testing.fake_provider import Reaction
-from config.testing.processes import start_worker_process, stop_worker_processes, subprocess_env, wait_until
+from config.testing.processes import subprocess_env, wait_until, worker_killed_mid_call
 from delivery.engine import deliveries_sweep
 
-
-def _drop_queue(queue):
-    from config.celery import app
-
-    with app.connection_for_write() as conn:
-        conn.default_channel.client.delete(queue)
+pytestmark = pytest.mark.slow  # real worker processes killed mid-call; `make test-fast` leaves them out
 
 
 @pytest.mark.integration
@@ -37,28 +30,19 @@ def test_initial_sync_page_whose_worker_died_is_picked_up_by_the_sweeper(setting
     fake_provider.history = history_messages(120)
     fake_provider.on("getMessageHistory", Reaction(delay=60))  # the first page hangs
     provider = provider_setup(fake_provider)
-    workers = [start_worker_process(env, queue, tmp_path / "worker1.log")]
-    try:
-        tenant_id, _ = tenant_install(provider)
-        fake_provider.wait_for(lambda: any(r.endpoint == "getMessageHistory" for r in fake_provider.requests),
-                               timeout=90)
-        # when the worker dies with the page call in flight
-        os.kill(workers[0].pid, signal.SIGKILL)
-        workers[0].wait(timeout=10)
-        fake_provider.on("getMessageHistory", None)
-        workers.append(start_worker_process(env, queue, tmp_path / "worker2.log"))
+    tenant_id, _ = tenant_install(provider)
+    # when the worker dies with the page call in flight
+    with worker_killed_mid_call(env, queue, tmp_path, on_kill=lambda: fake_provider.on("getMessageHistory", None),
+                                in_flight=lambda: any(r.endpoint == "getMessageHistory" for r in fake_provider.requests)):
         sync = InitialSync.objects.get(tenant_id=tenant_id)
         # then the engine's sweeper restarts its page from the cursor and it completes
         wait_until(lambda: deliveries_sweep() >= 0 and InitialSync.objects.get(
             pk=sync.pk).status == InitialSync.Status.COMPLETED, timeout=90, interval=1)
-        sync.refresh_from_db()
-        assert sync.messages_created == 120 and Message.objects.filter(tenant_id=tenant_id).count() == 120
-        first_page = Delivery.objects.filter(kind=Delivery.Kind.SYNC_PAGE, tenant_id=tenant_id).order_by("pk")[0]
-        assert list(first_page.attempt_log.values_list("outcome", flat=True)) == [
-            DeliveryAttempt.Outcome.INTERRUPTED, DeliveryAttempt.Outcome.SUCCESS]
-    finally:
-        stop_worker_processes(workers)
-        _drop_queue(queue)
+    sync.refresh_from_db()
+    assert sync.messages_created == 120 and Message.objects.filter(tenant_id=tenant_id).count() == 120
+    first_page = Delivery.objects.filter(kind=Delivery.Kind.SYNC_PAGE, tenant_id=tenant_id).order_by("pk")[0]
+    assert list(first_page.attempt_log.values_list("outcome", flat=True)) == [
+        DeliveryAttempt.Outcome.INTERRUPTED, DeliveryAttempt.Outcome.SUCCESS]
 
 
 @pytest.mark.integration
@@ -78,19 +62,11 @@ def test_test_stand_run_whose_worker_died_is_run_again_by_the_sweeper(settings, 
     env = subprocess_env(TESTSTAND_QUEUE=queue, **{name: str(value) for name, value in limits.items()})
     code = make_configuration(fake_provider, code=f"stand-{uuid.uuid4().hex[:6]}").provider.code
     fake_provider.stall_next(60)  # the first call of the run hangs
-    workers = [start_worker_process(env, queue, tmp_path / "worker1.log")]
-    try:
-        run = teststand.conformance_run_start(app_code=code, app_version="1.0.0", origin="moderator")
-        fake_provider.wait_for(lambda: len(fake_provider.requests) >= 1, timeout=90)
-        os.kill(workers[0].pid, signal.SIGKILL)
-        workers[0].wait(timeout=10)
-        workers.append(start_worker_process(env, queue, tmp_path / "worker2.log"))
+    run = teststand.conformance_run_start(app_code=code, app_version="1.0.0", origin="moderator")
+    with worker_killed_mid_call(env, queue, tmp_path, in_flight=lambda: len(fake_provider.requests) >= 1):
         wait_until(lambda: deliveries_sweep() >= 0 and ConformanceRun.objects.get(
             pk=run.pk).status == ConformanceRun.Status.PASSED, timeout=120, interval=1)
-        run.refresh_from_db()
-        assert teststand.RESTARTED[:-1].lower() in run.summary.lower()
-        assert list(run.delivery.attempt_log.values_list("outcome", flat=True)) == [
-            DeliveryAttempt.Outcome.INTERRUPTED, DeliveryAttempt.Outcome.SUCCESS]
-    finally:
-        stop_worker_processes(workers)
-        _drop_queue(queue)
+    run.refresh_from_db()
+    assert teststand.RESTARTED[:-1].lower() in run.summary.lower()
+    assert list(run.delivery.attempt_log.values_list("outcome", flat=True)) == [
+        DeliveryAttempt.Outcome.INTERRUPTED, DeliveryAttempt.Outcome.SUCCESS]

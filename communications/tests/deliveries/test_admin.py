@@ -76,13 +76,13 @@ def test_provider_health_shows_success_rate_and_last_error(admin_client, failed_
 
 def test_provider_health_leaves_developers_sandboxes_out(admin_client, failed_and_delivered, fake_provider,
                                                           tenant_configuration):
-    from marketplace.models import ProviderCompany
+    from marketplace.tests.factories import ProviderCompanyFactory
 
     # given: a developer's sandbox tenant of the same provider, whose calls all fail
     sandbox = make_tenant_configuration(fake_provider, code=tenant_configuration.provider.code + "-x")
     sandbox.provider = tenant_configuration.provider
     sandbox.save(update_fields=["provider"])
-    ProviderCompany.objects.create(name="Песочница", sandbox_tenant_id=sandbox.tenant_id)
+    ProviderCompanyFactory(name="Песочница", sandbox_tenant_id=sandbox.tenant_id)
     for n in range(3):
         fake_provider.fail_next(1, status=500, body={"error": f"sandbox failure {n}"})
         call = svc.delivery_enqueue(tenant_configuration=sandbox, endpoint="markChatRead", payload={"n": n})

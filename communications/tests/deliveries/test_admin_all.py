@@ -4,8 +4,8 @@ import re
 
 from communications.models import Delivery
 from communications.services import deliveries as svc
-from notifications.models import Notification, Recipient
 from notifications.services.sending import _delivery_create
+from notifications.tests.factories import NotificationFactory
 
 URL = "/admin/communications/delivery/all/"
 
@@ -19,10 +19,8 @@ def listed(admin_client, query=""):
 def test_every_kind_on_one_page_with_filters_retry_and_cancel(admin_client, fast_retries, tenant_configuration,
                                                                fake_provider, django_capture_on_commit_callbacks):
     call = svc.delivery_enqueue(tenant_configuration=tenant_configuration, endpoint="markChatRead", payload={})
-    recipient = Recipient.objects.create(role="user", email="a@example.com")
-    notification = Notification.objects.create(recipient=recipient, service="email", subject="s",
-                                               type="notification", message="m", status="unknown",
-                                               http_status=500, attempts=1)
+    notification = NotificationFactory(recipient__email="a@example.com", status="unknown", http_status=500,
+                                       attempts=1)
     _delivery_create(notification, synchronous=True)  # the send's engine row, which ended `unknown`
     Delivery.objects.filter(pk=notification.delivery_id).update(status="unknown", attempts=1)
     send = f"notification:{notification.delivery_id}"

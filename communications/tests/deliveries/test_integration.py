@@ -1,7 +1,5 @@
 """End to end with a real Celery worker consuming from Redis, PostgreSQL and the fake provider."""
 
-import os
-import signal
 import subprocess
 import sys
 import uuid
@@ -12,7 +10,7 @@ from django.db import transaction
 from communications.models import Delivery, DeliveryAttempt
 from communications.services import deliveries as svc
 from communications.tests.factories import all_final, make_tenant_configuration
-from config.testing.processes import ROOT, start_worker_process, stop_worker_processes, subprocess_env, wait_until
+from config.testing.processes import ROOT, subprocess_env, wait_until, worker_killed_mid_call
 
 pytestmark = [pytest.mark.integration]
 
@@ -120,6 +118,7 @@ def test_delivery_written_while_broker_unreachable_is_sent_by_the_sweeper(transa
     assert [r.json for r in fake_provider.accepted_list()] == [{"text": "written while Redis was down"}]
 
 
+@pytest.mark.slow  # real processes; `make test-fast` leaves it out
 def test_worker_killed_in_the_middle_of_a_call_still_leads_to_delivery(transactional_db, settings, fast_retries,
                                                                        fake_provider, tmp_path):
     # given: a worker subprocess on its own queue; the provider hangs on the first call
@@ -131,23 +130,17 @@ def test_worker_killed_in_the_middle_of_a_call_still_leads_to_delivery(transacti
     fake_provider.stall_next(20)
     with transaction.atomic():
         delivery = svc.delivery_enqueue(tenant_configuration=tc, endpoint="sendMessage", payload={"text": "x"})
-    workers = [start_worker_process(env, queue, tmp_path / "worker1.log")]
-    try:
-        fake_provider.wait_for(lambda: len(fake_provider.requests) == 1, timeout=90)
+
+    def still_in_progress():
         delivery.refresh_from_db()
         assert delivery.status == Delivery.Status.IN_PROGRESS
-        # when: the worker is killed mid-call, and a new worker starts
-        os.kill(workers[0].pid, signal.SIGKILL)
-        workers[0].wait(timeout=10)
-        workers.append(start_worker_process(env, queue, tmp_path / "worker2.log"))
+
+    # when: the worker is killed mid-call, and a new worker starts
+    with worker_killed_mid_call(env, queue, tmp_path, in_flight=lambda: len(fake_provider.requests) == 1,
+                                on_kill=still_in_progress):
         # then: once the lease runs out, redelivery (visibility timeout) or the sweeper sends it again
         wait_until(lambda: all_final([delivery.pk]), timeout=90, interval=1,
                    on_tick=lambda: svc.deliveries_sweep())
-    finally:
-        stop_worker_processes(workers)
-        from config.celery import app
-        with app.connection_for_write() as conn:
-            conn.default_channel.client.delete(queue)
     delivery.refresh_from_db()
     assert delivery.status == Delivery.Status.DELIVERED
     assert list(delivery.attempt_log.order_by("id").values_list("outcome", flat=True)) == ["interrupted", "success"]

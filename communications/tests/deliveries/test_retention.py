@@ -15,7 +15,9 @@ from django.utils import timezone
 from communications.models import Delivery, DeliveryAttempt
 from communications.services.retention import deliveries_prune
 from communications.tasks import deliveries_prune_task
-from notifications.models import Device, Notification, PushHistory, Recipient, ServiceBinding
+from communications.tests.factories import DeliveryAttemptFactory, DeliveryFactory
+from notifications.models import Device, Notification, PushHistory, ServiceBinding
+from notifications.tests.factories import DeviceFactory, NotificationFactory, RecipientFactory, ServiceBindingFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -23,12 +25,10 @@ S = Delivery.Status
 
 
 def _row(status, *, days_old, ordering_key="", attempts=1):
-    delivery = Delivery.objects.create(kind=Delivery.Kind.WEBHOOK, endpoint="message.created",
-                                       url="https://example.com/hook", status=status, ordering_key=ordering_key,
-                                       next_attempt_at=timezone.now())
+    delivery = DeliveryFactory(webhook=True, status=status, ordering_key=ordering_key)
     for number in range(1, attempts + 1):
-        DeliveryAttempt.objects.create(delivery=delivery, number=number, started_at=timezone.now(),
-                                       outcome=DeliveryAttempt.Outcome.RETRY)
+        DeliveryAttemptFactory(delivery=delivery, number=number, outcome=DeliveryAttempt.Outcome.RETRY,
+                               status_code=None, error="")
     # updated_at is auto_now: age the row afterwards, as time would.
     Delivery.objects.filter(pk=delivery.pk).update(updated_at=timezone.now() - timedelta(days=days_old))
     return delivery
@@ -95,13 +95,12 @@ def test_a_dead_row_holding_its_chain_stays_until_the_chain_moves_on():
 
 
 def test_notification_audit_rows_are_never_pruned():
-    recipient = Recipient.objects.create(name="Менеджер", email="m@example.com")
-    binding = ServiceBinding.objects.create(recipient=recipient, service="telegram", service_user_id="700001")
-    device = Device.objects.create(recipient=recipient, device_id="device-1")
+    recipient = RecipientFactory(name="Менеджер", email="m@example.com")
+    binding = ServiceBindingFactory(recipient=recipient, service="telegram", service_user_id="700001")
+    device = DeviceFactory(recipient=recipient, device_id="device-1")
     delivery = _row(S.DELIVERED, days_old=400)
-    notification = Notification.objects.create(recipient=recipient, service="push", subject="Сделка",
-                                               type="notification", message="Текст", status="sent",
-                                               attempts=1, delivery=delivery)
+    notification = NotificationFactory(recipient=recipient, service="push", subject="Сделка", status="sent",
+                                       attempts=1, delivery=delivery)
     Notification.objects.filter(pk=notification.pk).update(timestamp=timezone.now() - timedelta(days=400))
     push = PushHistory.objects.create(notification=notification, recipient=recipient, subject="Сделка",
                                       type="notification", message="Текст", title="Сделка", device_ids=["device-1"])

@@ -9,7 +9,7 @@ from standardwebhooks import Webhook
 
 from communications.models import Delivery, DeliveryAttempt, ProviderSigningSecret, TenantConfiguration
 from communications.services import deliveries as svc
-from communications.tests.factories import make_tenant_configuration
+from communications.tests.factories import ProviderConfigurationFactory, make_tenant_configuration
 from config.errors import ApplicationError, ConflictError
 from config.testing.fake_provider import Reaction
 from delivery.kinds import kind_get
@@ -58,10 +58,8 @@ def test_rolled_back_transaction_leaves_no_delivery_and_no_call(fast_retries, te
 def test_call_uses_the_configuration_bound_when_it_was_made(fast_retries, fake_provider, django_capture_on_commit_callbacks):
     # given: the tenant is bound to v1, the provider uploads v2 with other URLs
     tc = make_tenant_configuration(fake_provider, endpoints=fake_provider.endpoints(host="localhost"))
-    from communications.models import ProviderConfiguration
-    ProviderConfiguration.objects.create(provider=tc.provider, app_code="x", app_version="2.0.0",
-                                         configuration_version="2.0.0", provider_label="x",
-                                         endpoints={"sendMessage": "http://10.0.0.1/evil"}, auth_key="new-key")
+    ProviderConfigurationFactory(provider=tc.provider, app_code="x", app_version="2.0.0", configuration_version="2.0.0",
+                                 provider_label="x", endpoints={"sendMessage": "http://10.0.0.1/evil"}, auth_key="new-key")
     # when
     with django_capture_on_commit_callbacks(execute=True):
         delivery = enqueue(tc)
@@ -84,13 +82,18 @@ def test_client_error_makes_delivery_refused_at_once(fast_retries, tenant_config
     assert delivery.attempt_log.get().outcome == DeliveryAttempt.Outcome.REFUSED
 
 
-def test_redirect_makes_delivery_dead_without_following(fast_retries, tenant_configuration, fake_provider,
-                                                        django_capture_on_commit_callbacks):
+@pytest.fixture
+def redirected(fast_retries, tenant_configuration, fake_provider, django_capture_on_commit_callbacks):
+    """A call the provider answered with a redirect to the metadata address, after its (eager) attempt."""
     fake_provider.redirect_next("http://169.254.169.254/")
     with django_capture_on_commit_callbacks(execute=True):
         delivery = enqueue(tenant_configuration)
     delivery.refresh_from_db()
-    assert delivery.status == Delivery.Status.DEAD and "перенаправление" in delivery.last_error
+    return delivery
+
+
+def test_redirect_makes_delivery_dead_without_following(redirected, fake_provider):
+    assert redirected.status == Delivery.Status.DEAD and "перенаправление" in redirected.last_error
     assert len(fake_provider.requests) == 1
 
 
@@ -213,12 +216,8 @@ def test_dead_call_blocks_its_chat_until_cancelled(fast_retries, tenant_configur
     assert [r.json["n"] for r in fake_provider.requests] == [1, 2]
 
 
-def test_moderator_retry_of_dead_delivery_starts_a_fresh_cycle(fast_retries, tenant_configuration, fake_provider,
-                                                               django_capture_on_commit_callbacks):
-    fake_provider.redirect_next("http://example.invalid/")
-    with django_capture_on_commit_callbacks(execute=True):
-        delivery = enqueue(tenant_configuration)
-    delivery.refresh_from_db()
+def test_moderator_retry_of_dead_delivery_starts_a_fresh_cycle(redirected, django_capture_on_commit_callbacks):
+    delivery = redirected
     assert delivery.status == Delivery.Status.DEAD
     with django_capture_on_commit_callbacks(execute=True):
         svc.delivery_retry(delivery_id=delivery.pk)

@@ -2,16 +2,7 @@
 
 import pytest
 
-from communications.models import (
-    Account,
-    Channel,
-    Chat,
-    Message,
-    MessageEdit,
-    MessageStatusHistory,
-    Participant,
-    Webhook,
-)
+from communications import models as m
 from communications.tests.factories import chat_payload, message_payload
 
 pytestmark = pytest.mark.django_db
@@ -27,16 +18,21 @@ ID_ROUTES = [
 ]
 
 
+# every row a provider's call could change, with the fields that would change
+SNAPSHOT = (
+    (m.Account, ("id", "is_active", "parent_id")),
+    (m.Channel, ("id", "tenant_id", "provider_id", "name")),
+    (m.Chat, ("id", "tenant_id", "provider_id", "title")),
+    (m.Participant, ("id", "chat_id", "name")),
+    (m.Message, ("id", "chat_id", "text", "seen_flag", "status")),
+    (m.MessageEdit, ("id",)),
+    (m.MessageStatusHistory, ("id",)),
+    (m.Webhook, ("id", "url", "secret")),
+)
+
+
 def _snapshot():
-    return (
-        list(Account.objects.order_by("id").values_list("id", "is_active", "parent_id")),
-        list(Channel.objects.order_by("id").values_list("id", "tenant_id", "provider_id", "name")),
-        list(Chat.objects.order_by("id").values_list("id", "tenant_id", "provider_id", "title")),
-        list(Participant.objects.order_by("id").values_list("id", "chat_id", "name")),
-        list(Message.objects.order_by("id").values_list("id", "chat_id", "text", "seen_flag", "status")),
-        MessageEdit.objects.count(), MessageStatusHistory.objects.count(),
-        list(Webhook.objects.order_by("id").values_list("id", "url", "secret")),
-    )
+    return [list(model.objects.order_by("id").values_list(*fields)) for model, fields in SNAPSHOT]
 
 
 @pytest.fixture
@@ -81,9 +77,9 @@ def test_same_external_ids_create_separate_objects_in_own_scope(request, owner, 
                                 format="json").json()
     # then: the intruder's ids are its own; the owner's rows are untouched
     assert bulk["results"][0]["result"] == "duplicate"
-    assert Channel.objects.filter(external_id="ch-1").count() == 2
-    assert Chat.objects.filter(external_id="c-1").count() == 2
-    owner_message = Message.objects.get(external_id="m-1", tenant_id=owner.tenant_id, provider=owner.provider)
+    assert m.Channel.objects.filter(external_id="ch-1").count() == 2
+    assert m.Chat.objects.filter(external_id="c-1").count() == 2
+    owner_message = m.Message.objects.get(external_id="m-1", tenant_id=owner.tenant_id, provider=owner.provider)
     assert owner_message.text == "Привет"
-    assert Channel.objects.get(tenant_id=owner.tenant_id, provider=owner.provider).code == "telegram"
+    assert m.Channel.objects.get(tenant_id=owner.tenant_id, provider=owner.provider).code == "telegram"
     assert intruder.client.get("/api/v1/webhooks").status_code == 404

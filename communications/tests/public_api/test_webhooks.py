@@ -1,6 +1,7 @@
 import pytest
 
 from communications.models import Webhook
+from communications.tests.factories import assert_refused
 
 pytestmark = pytest.mark.django_db
 
@@ -57,6 +58,5 @@ def test_delete_webhook(api):
 ])
 def test_webhook_validation_errors(api, payload, field):
     response = api.post("/api/v1/webhooks", payload, format="json")
-    assert response.status_code == 400
-    assert field in response.json()["error"]["fields"]
+    assert_refused(response, field)
     assert not Webhook.objects.exists()

@@ -1,31 +1,25 @@
 import pytest
 
 from communications.tests.factories import upload_configuration
-from config.testing.fake_provider import FakeProvider
 
 
 @pytest.fixture
 def stand(settings):
-    """Loopback allowed (the fakes listen on 127.0.0.1) and short timeouts."""
-    settings.PROVIDER_ALLOW_LOOPBACK = True
-    settings.PROVIDER_CONNECT_TIMEOUT = 2  # whole-answer deadline = connect + read = 4 s
-    settings.PROVIDER_READ_TIMEOUT = 2  # a loaded CI machine must not turn a conformant answer into a timeout
-    settings.TESTSTAND_RUN_BUDGET = 30
+    """Loopback allowed (the fakes listen on 127.0.0.1) and short timeouts: the whole-answer deadline is
+    connect + read = 4 s (a loaded CI machine must not turn a conformant answer into a timeout)."""
+    settings.PROVIDER_ALLOW_LOOPBACK, settings.TESTSTAND_RUN_BUDGET = True, 30
+    settings.PROVIDER_CONNECT_TIMEOUT = settings.PROVIDER_READ_TIMEOUT = 2
     return settings
 
 
 @pytest.fixture
-def conformant():
-    """The fully conformant provider: the fake's default behaviour."""
-    with FakeProvider() as fake:
-        yield fake
+def conformant(fake_provider):
+    """The provider under test, the root `fake_provider`: as `conformant` it keeps its default behaviour,
+    which conforms; as `broken` the test scripts it to break one rule."""
+    return fake_provider
 
 
-@pytest.fixture
-def broken():
-    """The provider that breaks one rule per test (scripted by the test)."""
-    with FakeProvider() as fake:
-        yield fake
+broken = conformant  # the same fixture under the name that says what the test does with it
 
 
 @pytest.fixture
@@ -39,6 +33,19 @@ def run_now(django_capture_on_commit_callbacks):
                                                      actor=actor)
         started.refresh_from_db()
         return started
+
+    return run
+
+
+@pytest.fixture
+def start(django_capture_on_commit_callbacks):
+    """Start a moderator's run of an app version through the marketplace; returns its finished report."""
+    from marketplace import selectors, services
+
+    def run(version, actor=None):
+        with django_capture_on_commit_callbacks(execute=True):
+            started = services.app_version_test_run_start(version=version, actor=actor, origin="moderator")
+        return selectors.app_version_test_run(version=version, run_id=started["id"])
 
     return run
 

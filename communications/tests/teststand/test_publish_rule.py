@@ -12,16 +12,6 @@ pytestmark = pytest.mark.django_db
 Action = ModerationDecision.Action
 
 
-@pytest.fixture
-def start(django_capture_on_commit_callbacks):
-    def run(version, actor=None):
-        with django_capture_on_commit_callbacks(execute=True):
-            started = services.app_version_test_run_start(version=version, actor=actor, origin="moderator")
-        return selectors.app_version_test_run(version=version, run_id=started["id"])
-
-    return run
-
-
 def mark(version, actor, **kwargs):
     return services.app_version_mark_tested(version=version, actor=actor, side="sbercrm", **kwargs)
 

@@ -19,16 +19,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def start(django_capture_on_commit_callbacks):
-    def run(version, actor=None):
-        with django_capture_on_commit_callbacks(execute=True):
-            started = services.app_version_test_run_start(version=version, actor=actor, origin="moderator")
-        return selectors.app_version_test_run(version=version, run_id=started["id"])
-
-    return run
-
-
-@pytest.fixture
 def published(app_version, developer, start):
     services.app_version_approve(version=app_version, actor=developer.user)
     services.app_version_mark_tested(version=app_version, actor=developer.user, side="provider")

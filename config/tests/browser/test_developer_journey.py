@@ -16,7 +16,7 @@ from config.testing.smtp_sink import SmtpSink
 from config.tests.browser.journey import ARTIFACTS, PASSWORD
 from marketplace.models import AppVersion
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 logging.getLogger("mail.log").setLevel(logging.WARNING)
 DEV_EMAIL, DEV_PASSWORD = "dev@nova.example", "Nova-chat-pass-2026"
 

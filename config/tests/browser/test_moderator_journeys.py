@@ -9,7 +9,7 @@ from config.testing.fake_provider import FakeProvider, Reaction
 from config.tests.world import world_create
 from marketplace import services as marketplace_services
 from marketplace.models import AppVersion
-from notifications.models import Notification
+from notifications.tests.factories import NotificationFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -111,8 +111,7 @@ def test_moderator_looks_up_a_recipient_with_bindings_devices_and_history(logged
     # given
     recipient = world_create()["recipient"]
     world_create()
-    Notification.objects.create(recipient=recipient, service="telegram", subject="Счёт оплачен", type="notification",
-                                message="m", status="sent")
+    NotificationFactory(recipient=recipient, service="telegram", subject="Счёт оплачен", status="sent")
     # when: the moderator searches by email and opens the recipient
     page.click("a[href$='/admin/notifications/recipient/']")
     page.fill("#searchbar", recipient.email)

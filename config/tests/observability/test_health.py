@@ -63,6 +63,7 @@ def test_not_ready_while_the_broker_is_down(client, broker):
     assert status == 503 and checks["broker"].startswith("error: ") and checks["database"] == "ok"
 
 
+@pytest.mark.slow  # real processes; `make test-fast` leaves it out
 def test_not_ready_while_the_database_is_down():
     # given: a real web process whose PostgreSQL does not answer (nothing listens on port 1)
     script = ("import django, json; django.setup(); from django.test import Client; "

@@ -133,6 +133,7 @@ def test_metrics_reflect_real_deliveries_attempts_and_tasks(transactional_db, ce
     assert value(after, "sbercrm_deliveries_pending", kind="provider") == 0
 
 
+@pytest.mark.slow  # real processes; `make test-fast` leaves it out
 # --- several gunicorn workers (multiprocess mode) ------------------------------------------------
 
 @pytest.mark.postgres  # the gunicorn processes share the test database

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from communications.models import Delivery, TenantConfiguration
 from communications.services.deliveries import deliveries_sweep
-from communications.tests.factories import chat_make, provider_setup, tenant_install
+from communications.tests.factories import DeliveryFactory, chat_make, provider_setup, tenant_install
 from config.observability.request_id import JsonFormatter, RequestIdFilter, request_id_scope
 from config.testing.processes import wait_until
 
@@ -128,11 +128,9 @@ def test_a_delivery_resent_by_the_sweeper_keeps_the_id_of_its_api_call(
     chat_make(tenant_id, provider, "chat-1")
     fake_provider.wait_for(lambda: fake_provider.accepted_list("getChannels"))
     tc = TenantConfiguration.objects.get(tenant_id=tenant_id, provider=provider)
-    Delivery.objects.create(
-        kind=Delivery.Kind.PROVIDER, tenant_id=tenant_id, provider=provider, tenant_configuration=tc,
-        configuration=tc.configuration, endpoint="markChatRead", url=fake_provider.endpoints()["markChatRead"],
-        payload={"chatId": "chat-1"}, next_attempt_at=timezone.now() - timedelta(minutes=5),
-        request_id="crm-trace-swept")
+    DeliveryFactory(tenant_configuration=tc, endpoint="markChatRead", url=fake_provider.endpoints()["markChatRead"],
+                    payload={"chatId": "chat-1"}, next_attempt_at=timezone.now() - timedelta(minutes=5),
+                    request_id="crm-trace-swept")
     # when: the beat sweeper (no request of its own) re-dispatches it
     with request_id_scope("beat-sweep-1"):
         assert deliveries_sweep() >= 1
@@ -156,6 +154,7 @@ def test_the_admin_delivery_page_shows_the_request_id_and_finds_the_delivery_by_
     assert [d.pk for d in found] == [delivery.pk] and other.pk != delivery.pk
 
 
+@pytest.mark.slow  # real processes; `make test-fast` leaves it out
 def test_with_log_format_json_a_real_process_writes_json_lines_with_the_request_id():
     import subprocess
 

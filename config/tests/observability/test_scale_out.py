@@ -32,7 +32,7 @@ from config.tests.observability.helpers import (
     wait_until,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(300)]
 CHATS, MESSAGES_PER_CHAT, FAILURES = 4, 6, 5
 
 

@@ -65,6 +65,7 @@ def run(**env):
                           env=child_env(DJANGO_SETTINGS_MODULE="config.settings", TELEGRAM_BOT_TOKEN=BOT_TOKEN, **env))
 
 
+@pytest.mark.slow  # real processes; `make test-fast` leaves it out
 def test_an_error_reaches_sentry_with_its_request_id_and_without_secrets(sentry_server):
     port, bodies = sentry_server
     result = run(SENTRY_DSN=f"http://public@127.0.0.1:{port}/1", SENTRY_ENVIRONMENT="test")

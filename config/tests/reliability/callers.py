@@ -10,18 +10,17 @@ a subprocess) can use them.
 import uuid
 from dataclasses import dataclass, field
 
-from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
 from communications.models import ConformanceRun, Delivery, IntegrationToken
 from communications.services import providers as provider_services
-from communications.tests.factories import ProviderFactory, integration_create
+from communications.tests.factories import ConformanceRunFactory, DeliveryFactory, ProviderFactory, integration_create
 from config.management.commands.create_service_account import service_account_ensure
 from config.tests.world import configuration_data, provider_endpoints
 from marketplace import services as marketplace_services
 from marketplace.tests.factories import developer_client
-from notifications.tests.factories import RecipientFactory
+from notifications.tests.factories import NotifyRequestFactory, RecipientFactory
 
 
 def bearer(token: str) -> dict:
@@ -60,7 +59,6 @@ def _service_token(name: str, role: str) -> str:
 
 def world_build() -> World:
     from marketplace.models import Scope
-    from notifications.models import NotifyRequest
     from notifications.services import recipient_token_issue
 
     world = World()
@@ -87,9 +85,7 @@ def world_build() -> World:
     notifications_service = service_account_ensure(username="svc-notifications", role="notifications")
     for owner in ("recipient", "recipient-2"):
         recipient = RecipientFactory(email="ivan@example.com")
-        notify = NotifyRequest.objects.create(recipient=recipient, type="notification", subject="Тема", message="Текст",
-                                              policy="first_success", status="delivered",
-                                              requested_by=notifications_service)
+        notify = NotifyRequestFactory(recipient=recipient, requested_by=notifications_service)
         world.ids[owner] = {"recipient_id": str(recipient.pk), "notification_id": str(notify.pk)}
         world.tokens[owner] = str(recipient_token_issue(recipient=recipient))
     world.recipient_id = world.ids["recipient"]["recipient_id"]
@@ -124,15 +120,13 @@ def _objects_create(world: World) -> None:
                                                 scopes=["communications"])
         configuration = provider_services.provider_configuration_upload(
             app_code=code, app_version="1.0.0", mode="create", data=configuration_data(provider_endpoints()))
-        run = ConformanceRun.objects.create(  # a finished test-stand report of this app
-            provider=configuration.provider, configuration=configuration, app_version="1.0.0",
-            sandbox_tenant_id=uuid.uuid4(), origin=ConformanceRun.Origin.DEVELOPER, status=ConformanceRun.Status.PASSED)
+        # a finished test-stand report of this app
+        run = ConformanceRunFactory(configuration=configuration, origin=ConformanceRun.Origin.DEVELOPER)
         world.ids[dev] = {"code": code, "version": "1.0.0", "run_id": str(run.pk)}
         # issue 17: a call to this developer's endpoint and a sandbox token and chat of its company
         company = application.company
-        delivery = Delivery.objects.create(
-            provider=configuration.provider, configuration=configuration, tenant_id=uuid.uuid4(), endpoint="sendMessage",
-            url="https://provider.example/sendMessage", status=Delivery.Status.DEAD, next_attempt_at=timezone.now())
+        delivery = DeliveryFactory(tenant_configuration=None, provider=configuration.provider,
+                                   configuration=configuration, tenant_id=uuid.uuid4(), status=Delivery.Status.DEAD)
         token = IntegrationToken.objects.create(tenant_id=company.sandbox_tenant_id, provider=configuration.provider)
         sandbox_message, _ = conversations.message_create(
             tenant_id=company.sandbox_tenant_id, provider=configuration.provider, data={
@@ -283,6 +277,27 @@ def row_counts() -> dict[str, int]:
     return {model._meta.label: model.objects.count() for app in ("communications", "marketplace", "notifications",
                                                                   "bots", "auth")
             for model in apps.get_app_config(app).get_models()}
+
+
+def body_sweep(world: World, path: str, method: str, variants, acceptable) -> list[str]:
+    """Send every variant (name, data, content type, *detail) of a body to the operation as its legitimate caller.
+
+    Returns a line for each answer `acceptable(name, response, body, *detail)` rejects (`body`: the parsed JSON
+    answer, None when it is not JSON), and one more when any row was written.
+    """
+    client = caller_client(world, path)
+    url = url_of(world, path)
+    before = row_counts()
+    problems = []
+    for name, data, content_type, *detail in variants:
+        response = client.generic(method, url, data=data, content_type=content_type)
+        body = response.json() if response.get("Content-Type", "").startswith("application/json") else None
+        if not acceptable(name, response, body, *detail):
+            problems.append(f"{name}: {response.status_code} {response.content[:200]!r}")
+    after = row_counts()
+    if after != before:
+        problems.append(f"rows written: { {k: (before[k], v) for k, v in after.items() if before[k] != v} }")
+    return problems
 
 
 def is_error_envelope(body) -> bool:

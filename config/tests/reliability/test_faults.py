@@ -22,7 +22,7 @@ from config.testing.processes import ROOT, start_worker_process, subprocess_env,
 
 from .servers import PrivateRedis
 
-pytestmark = [pytest.mark.integration]
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # real workers and beat, long scenarios
 CHATS, PER_CHAT = 10, 30
 
 

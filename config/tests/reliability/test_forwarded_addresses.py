@@ -16,6 +16,12 @@ PROXY = "172.28.0.10"  # the nginx container's fixed address in docker-compose.y
 
 
 @pytest.fixture
+def world(shared_world, db):
+    """The module's world, built once (a test's writes roll back with its savepoint)."""
+    return shared_world
+
+
+@pytest.fixture
 def fenced(settings):
     settings.INTERNAL_API_ALLOWED_NETWORKS = ["10.0.0.0/8"]
     settings.TRUSTED_PROXIES = [f"{PROXY}/32"]

@@ -15,6 +15,12 @@ PRODUCTION_ENV = {"DEBUG": "0", "ALLOWED_HOSTS": "crm.example.com", "DATABASE_UR
                   "REDIS_URL": "", "CELERY_BROKER_URL": ""}
 
 
+@pytest.fixture
+def world(shared_world, db):
+    """The module's world, built once (a test's writes roll back with its savepoint)."""
+    return shared_world
+
+
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items()
              if not k.startswith(("SECURE_", "SESSION_", "CSRF_")) and k not in {"DEBUG", "SECRET_KEY"}}

@@ -24,7 +24,7 @@ from config.tests.observability.helpers import PYTHON, stop, wait_until
 
 from .servers import PrivateRedis, run_gunicorn
 
-pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(420)]
 CHATS, RECIPIENTS, OUTAGE, SWEEP = 4, 4, 30, 3
 
 

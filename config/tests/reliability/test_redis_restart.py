@@ -15,7 +15,7 @@ from config.testing.processes import ROOT, stop_worker_processes, subprocess_env
 
 from .servers import PrivateRedis
 
-pytestmark = [pytest.mark.integration]
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # a real Redis restarted under real processes
 SERVICES = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
 
 

@@ -36,7 +36,7 @@ def _log_text(caplog) -> str:
 
 def test_api_keys_tokens_webhook_and_bot_secrets_stay_out_of_logs_and_later_responses(
         world, all_logs, settings, django_capture_on_commit_callbacks):
-    from notifications.models import ServiceBinding
+    from notifications.tests.factories import ServiceBindingFactory
 
     later_responses: list[bytes] = []
     api_key = "sk-live-" + secrets.token_hex(16)
@@ -89,7 +89,7 @@ def test_api_keys_tokens_webhook_and_bot_secrets_stay_out_of_logs_and_later_resp
         assert provider.requests[0].headers["x-api-key"] == api_key
         # 5. a Telegram notification goes out with the bot token in the Bot API URL
         settings.TELEGRAM_BOT_TOKEN, settings.TELEGRAM_API_BASE_URL = bot_token, telegram.url
-        ServiceBinding.objects.create(recipient_id=world.recipient_id, service="telegram", service_user_id="4242")
+        ServiceBindingFactory(recipient_id=world.recipient_id, service="telegram", service_user_id="4242")
         sent = world.client("service:notifications").post("/notifications/send", {
             "user_id": world.recipient_id, "service": "telegram", "subject": "Тема", "type": "notification",
             "message": "Текст"}, format="json")

@@ -69,6 +69,7 @@ def test_writes_are_accepted_while_the_cache_is_down_and_limited_per_process(db,
     assert f"requests limited per process so far: {LIMIT + 3}" in caplog.text
 
 
+@pytest.mark.slow  # real processes; `make test-fast` leaves it out
 @pytest.mark.integration
 def test_gunicorn_accepts_every_write_while_redis_is_down(transactional_db, tmp_path):
     """The production stack (gunicorn, DEBUG=0): Redis as cache and broker, as in docker-compose.yml."""

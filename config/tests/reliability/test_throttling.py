@@ -48,6 +48,7 @@ print(json.dumps([client.get("/api/v1/webhooks").status_code for _ in range(int(
 """
 
 
+@pytest.mark.slow  # real processes; `make test-fast` leaves it out
 @pytest.mark.integration
 def test_the_limit_is_shared_by_separate_processes_through_redis(transactional_db, settings, limit_of_ten):
     from .callers import world_build
