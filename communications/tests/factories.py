@@ -13,6 +13,7 @@ from django.utils import timezone
 from factory.django import DjangoModelFactory
 from PIL import ExifTags, Image
 
+from communications.clients import webhook_secret_generate
 from communications.endpoints import endpoint_names
 from communications.models import ConfigurationBinding, Provider, ProviderConfiguration, TenantConfiguration
 
@@ -26,9 +27,16 @@ class ProviderFactory(DjangoModelFactory):
     class Meta:
         model = Provider
         django_get_or_create = ("code",)
+        skip_postgeneration_save = True
 
     code = factory.LazyFunction(lambda: f"prov-{uuid.uuid4().hex[:8]}")
     label = factory.LazyAttribute(lambda o: f"Провайдер {o.code}")
+
+    @factory.post_generation
+    def signing_secret(provider, create, extracted, **kwargs):
+        # As `provider_register`: a provider signs its calls from registration on.
+        if create and not provider.signing_secrets.exists():
+            provider.signing_secrets.create(secret=extracted or webhook_secret_generate())
 
 
 class ProviderConfigurationFactory(DjangoModelFactory):

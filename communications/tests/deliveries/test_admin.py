@@ -96,7 +96,7 @@ def test_issuing_a_signing_secret_shows_it_once(admin_client, tenant_configurati
     provider = tenant_configuration.provider
     response = admin_client.post("/admin/communications/providerdeliveryhealth/",
                                  {"action": "issue_signing_secret", "_selected_action": [provider.pk]}, follow=True)
-    secret = ProviderSigningSecret.objects.get(provider=provider).secret
+    secret = ProviderSigningSecret.objects.filter(provider=provider).latest("created_at").secret
     assert secret in response.content.decode()
     listing = admin_client.get("/admin/communications/providersigningsecret/").content.decode()
     assert secret not in listing and f"whsec_****{secret[-4:]}" in listing

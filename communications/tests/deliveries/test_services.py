@@ -327,9 +327,12 @@ def test_webhook_delivery_is_signed_with_the_webhook_secret(fast_retries, tenant
 
 def test_rotated_secret_keeps_signing_during_overlap(fast_retries, tenant_configuration, fake_provider):
     provider = tenant_configuration.provider
+    first = svc.provider_signing_secrets(provider=provider)  # issued with the provider
     old = svc.provider_signing_secret_issue(provider=provider)
     new = svc.provider_signing_secret_issue(provider=provider)
-    assert old != new and new.startswith("whsec_")
+    assert old != new and new.startswith("whsec_") and len(first) == 1
+    assert svc.provider_signing_secrets(provider=provider)[:2] == [new, old]
+    ProviderSigningSecret.objects.filter(secret__in=first).update(expires_at=timezone.now() - timedelta(seconds=1))
     assert svc.provider_signing_secrets(provider=provider) == [new, old]
     ProviderSigningSecret.objects.filter(secret=old).update(expires_at=timezone.now() - timedelta(seconds=1))
     assert svc.provider_signing_secrets(provider=provider) == [new]
