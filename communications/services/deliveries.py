@@ -162,8 +162,25 @@ class _HttpKind(Kind):
         return call_attempt(lambda: clients.post_json(**self.request_kwargs(delivery)))
 
 
+class _IntegrationKind(_HttpKind):
+    """Calls about one tenant's integration (provider endpoints, its webhooks): stopped once the app is
+    off or `disconnect` was queued, recorded in the integration's lock order."""
+
+    def claim_annotations(self) -> dict:
+        return _said_goodbye_annotation()
+
+    def gate(self, delivery: Delivery) -> str | None:
+        return _integration_gate(delivery)
+
+    def lock(self, delivery: Delivery) -> None:
+        _lock_integration(delivery)
+
+    def quiet_refusal(self, delivery: Delivery) -> bool:
+        return delivery.endpoint in FAREWELL_ENDPOINTS  # the provider has already forgotten the tenant
+
+
 @register
-class _ProviderKind(_HttpKind):
+class _ProviderKind(_IntegrationKind):
     name = Delivery.Kind.PROVIDER
 
     def request_kwargs(self, delivery: Delivery) -> dict:
@@ -171,45 +188,21 @@ class _ProviderKind(_HttpKind):
                 **_provider_auth(provider=delivery.provider, configuration=delivery.configuration,
                                  tenant_id=delivery.tenant_id, endpoint=delivery.endpoint)}
 
-    def claim_annotations(self) -> dict:
-        return _said_goodbye_annotation()
-
-    def gate(self, delivery: Delivery) -> str | None:
-        return _integration_gate(delivery)
-
     def prepare(self, delivery: Delivery) -> None:
         _resolve_message_id(delivery)
-
-    def lock(self, delivery: Delivery) -> None:
-        _lock_integration(delivery)
 
     def on_refused(self, delivery: Delivery, attempt: Attempt) -> None:
         handler = _on_refused.get(delivery.endpoint)
         if handler is not None:
             handler(delivery)
 
-    def quiet_refusal(self, delivery: Delivery) -> bool:
-        return delivery.endpoint in FAREWELL_ENDPOINTS  # the provider has already forgotten the tenant
-
 
 @register
-class _WebhookKind(_HttpKind):
+class _WebhookKind(_IntegrationKind):
     name = Delivery.Kind.WEBHOOK
 
     def request_kwargs(self, delivery: Delivery) -> dict:
         return {**super().request_kwargs(delivery), "extra_headers": {"X-SberCRM-Event": delivery.endpoint}}
-
-    def claim_annotations(self) -> dict:
-        return _said_goodbye_annotation()
-
-    def gate(self, delivery: Delivery) -> str | None:
-        return _integration_gate(delivery)
-
-    def lock(self, delivery: Delivery) -> None:
-        _lock_integration(delivery)
-
-    def quiet_refusal(self, delivery: Delivery) -> bool:
-        return delivery.endpoint in FAREWELL_ENDPOINTS
 
 
 @register
