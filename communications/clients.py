@@ -6,6 +6,7 @@ Every outbound call of the communications module goes through `post_json`:
 - SSRF guard: the host is resolved once, every address is vetted, and the
   connection goes to the vetted address (no DNS-rebinding window); the Host
   header and TLS SNI/certificate check still use the original host name;
+- POSTs keep the connection alive per receiver (vetted address + host name) and thread;
 - JSON body, User-Agent, API key header, Idempotency-Key;
 - Standard Webhooks signature headers (webhook-id, webhook-timestamp,
   webhook-signature = space-separated `v1,<base64 HMAC-SHA256>`).
