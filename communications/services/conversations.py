@@ -330,6 +330,8 @@ def message_create(*, tenant_id: uuid.UUID, provider: Provider, data: dict) -> t
             if attachment_services.replies_resolve(tenant_id=tenant_id, provider=provider,
                                                    external_ids=[message.external_id]):
                 message.refresh_from_db(fields=["reply_to"])
+            # It came without attachments: the answer lists none without reading them (as a prefetch would).
+            message._prefetched_objects_cache = {"attachments": message.attachments.none()}
             return message, True
     return _message_create(tenant_id=tenant_id, provider=provider, data=data)
 
