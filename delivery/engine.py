@@ -63,24 +63,14 @@ def on_delivered_handler(name: str):
 
 # --- create and dispatch -------------------------------------------------------------
 
-def delivery_create(*, kind: str, ordering_key: str = "", synchronous: bool = False, claimed: bool = False,
-                    **fields):
+def delivery_create(*, kind: str, ordering_key: str = "", synchronous: bool = False, **fields):
     """Write the row in the caller's transaction; publish it after commit (not a synchronous one).
-
-    `claimed`: a synchronous row outside any chain is written already claimed for its first attempt, which the
-    caller makes right after commit with `delivery_send_inline(claimed=row)`: no claim query of its own (issue 19).
-    A process that dies before recording it leaves an expired lease, as after any claim."""
+    A new row is pending, never claimed: if the process dies before its first attempt, the sweeper sends it."""
     Delivery, _ = _models()
     if ordering_key:
         chain_lock(kind, fields.get("tenant_id"), fields.get("provider_id"), ordering_key)
-    now = timezone.now()
-    delivery = Delivery(kind=kind, ordering_key=ordering_key, synchronous=synchronous, next_attempt_at=now, **fields)
-    if claimed:
-        if ordering_key or not synchronous:
-            raise ValueError("only a synchronous row outside any chain is created claimed")
-        delivery.status, delivery.attempts = Delivery.Status.IN_PROGRESS, 1
-        delivery.lease_expires_at = now + timedelta(seconds=kind_get(kind).lease_seconds(delivery))
-    delivery.save(force_insert=True)
+    delivery = Delivery.objects.create(kind=kind, ordering_key=ordering_key, synchronous=synchronous,
+                                       next_attempt_at=timezone.now(), **fields)
     if not synchronous:
         dispatch_on_commit(delivery.pk, kind=kind)
     return delivery
@@ -119,11 +109,10 @@ def dispatch_on_commit(delivery_id: int, countdown: float | None = None, kind: s
 
 # --- one attempt ---------------------------------------------------------------------
 
-def delivery_send(*, delivery_id: int, kind: str = "", claimed=None) -> str:
+def delivery_send(*, delivery_id: int, kind: str = "") -> str:
     """Make one attempt if the row is due and first in its chain. Safe to run twice or concurrently:
-    returns a short outcome word. `kind`: the row's kind when the caller knows it (saves a query);
-    `claimed`: the row as `delivery_create(claimed=True)` wrote it."""
-    claimed = (claimed, claimed.attempts, claimed.created_at) if claimed else _claim(delivery_id, kind)
+    returns a short outcome word. `kind`: the row's kind when the caller knows it (saves a query)."""
+    claimed = _claim(delivery_id, kind)
     if isinstance(claimed, str):
         return claimed
     delivery, number, started_at = claimed
@@ -138,14 +127,13 @@ def delivery_send(*, delivery_id: int, kind: str = "", claimed=None) -> str:
     return word
 
 
-def delivery_send_inline(*, delivery_id: int, deadline: float, kind: str = "", claimed=None):
+def delivery_send_inline(*, delivery_id: int, deadline: float, kind: str = ""):
     """Attempts by this process until the row is final or `time.monotonic()` reaches `deadline`; a row
     still waiting for a retry then is dead. For synchronous rows (an API answer waits for them). Returns the
-    row's final status. `claimed`: the row written claimed (`delivery_create(claimed=True)`), for the first attempt."""
+    row's final status."""
     Delivery, _ = _models()
     while True:
-        word = delivery_send(delivery_id=delivery_id, kind=kind, claimed=claimed)
-        claimed = None
+        word = delivery_send(delivery_id=delivery_id, kind=kind)
         if word in _RECORDED_FINAL:
             return word  # this attempt made it final: nothing to read again
         delivery = Delivery.objects.get(pk=delivery_id)

@@ -77,9 +77,8 @@ def notification_send(*, requested_by, user_id, service: str, subject: str, type
                 return notification
             if is_async:
                 notification.http_status = 202
-            # The engine's row first, so the history row is written once, already linked; a synchronous one
-            # already claimed for the attempt made right after commit (issue 19).
-            delivery = _delivery_create(notification, synchronous=not is_async, claimed=not is_async, save=False)
+            # The engine's row first, so the history row is written once, already linked (issue 19).
+            _delivery_create(notification, synchronous=not is_async, save=False)
             notification.save(force_insert=True)
             if is_async:
                 return notification
@@ -88,7 +87,7 @@ def notification_send(*, requested_by, user_id, service: str, subject: str, type
         if winner is None:
             raise
         return _replay_or_retry(winner, fingerprint)
-    return _deliver_sync(notification, target=target, claimed=delivery)
+    return _deliver_sync(notification, target=target)
 
 
 def notification_deliver(*, notification_id) -> None:
@@ -138,17 +137,15 @@ def _replay_or_retry(existing: Notification, fingerprint: str) -> Notification:
     return _deliver_sync(existing)
 
 
-def _delivery_create(notification: Notification, *, synchronous: bool, claimed: bool = False, save: bool = True):
+def _delivery_create(notification: Notification, *, synchronous: bool, save: bool = True) -> None:
     """The engine's row for this send (kind `notification`); the notification keeps the history.
     `save=False`: the caller inserts the notification itself, after this (same transaction)."""
     delivery = engine.delivery_create(kind=Delivery.Kind.NOTIFICATION, tenant_id=None, provider_id=None,
                                       endpoint=notification.service, url="", synchronous=synchronous,
-                                      claimed=claimed, payload={"notification": str(notification.pk)},
-                                      request_id=request_id_get())
+                                      payload={"notification": str(notification.pk)}, request_id=request_id_get())
     notification.delivery_id = delivery.pk  # no cached instance: the row moves on without it
     if save:
         notification.save(update_fields=["delivery"])
-    return delivery
 
 
 def _redeliver(notification: Notification, *, synchronous: bool) -> None:
@@ -173,14 +170,13 @@ class _Held:
 _held: dict[int, _Held] = {}
 
 
-def _deliver_sync(notification: Notification, *, target: Target | None = None, claimed=None) -> Notification:
+def _deliver_sync(notification: Notification, *, target: Target | None = None) -> Notification:
     """Deliver before answering, within NOTIFICATIONS_SYNC_DEADLINE seconds: the engine's attempts run
-    in this process; a transient failure is retried while the wait the engine schedules fits.
-    `claimed`: the engine's row, written claimed for the first attempt."""
+    in this process; a transient failure is retried while the wait the engine schedules fits."""
     held = _held[notification.delivery_id] = _Held(notification, target)
     try:
         engine.delivery_send_inline(delivery_id=notification.delivery_id, kind=Delivery.Kind.NOTIFICATION,
-                                    claimed=claimed, deadline=time.monotonic() + settings.NOTIFICATIONS_SYNC_DEADLINE)
+                                    deadline=time.monotonic() + settings.NOTIFICATIONS_SYNC_DEADLINE)
     finally:
         _held.pop(notification.delivery_id, None)
     if not held.finished:  # finished by another process (a sweeper after a lost lease), or not at all
