@@ -8,11 +8,14 @@ process); the cache API would build a client and pay a round trip per command (i
 """
 
 import functools
+import logging
 import time
 
 import redis
 from django.conf import settings
 from django.core.cache import cache
+
+logger = logging.getLogger(__name__)
 
 
 def acquire(scope: str, limit: int, *, window: float = 1.0) -> float:
@@ -27,7 +30,11 @@ def acquire_all(limits: list[tuple[str, int]], *, window: float = 1.0) -> float:
     now = time.time()
     slot = int(now // window)
     keys = [f"notifications:rl:{scope}:{slot}" for scope, _ in limits]
-    counts = _incr(keys, timeout=int(window) + 2)
+    try:
+        counts = _incr(keys, timeout=int(window) + 2)
+    except redis.RedisError as exc:  # the shared counters are down: send anyway, the channel's own 429 still holds
+        logger.warning("notification rate limits unavailable (%s); sending without them", exc.__class__.__name__)
+        return 0.0
     if all(count <= limit for count, (_, limit) in zip(counts, limits, strict=True)):
         return 0.0
     return max((slot + 1) * window - now, 0.01)

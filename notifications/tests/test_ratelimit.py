@@ -40,3 +40,12 @@ def test_global_telegram_limit_is_shared_through_the_cache(fakes, make_recipient
     # then the send waited for a later window instead of exceeding the limit
     assert response.status_code == 200
     assert int(fakes["telegram"].calls("sendMessage")[0].at) > slot
+
+
+def test_unreachable_redis_grants_the_slot_instead_of_failing_the_send(settings):
+    # a port nothing listens on: the shared counters are down (a Redis outage)
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": "redis://127.0.0.1:1/0",
+                                   "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1}}}
+    assert acquire_all([("global", 1), ("chat:9", 1)]) == 0.0
+    assert acquire_all([("global", 1), ("chat:9", 1)]) == 0.0  # no counting without the store
