@@ -30,6 +30,30 @@ def pytest_collection_modifyitems(config, items):
             _skipped_for_services.append(item.nodeid)
 
 
+def _transactional(item) -> bool:
+    marker = item.get_closest_marker("django_db")
+    return bool(marker and marker.kwargs.get("transaction")) or bool(
+        {"transactional_db", "live_server"} & set(getattr(item, "fixturenames", ())))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """A transactional test ends with a flush, which also empties what the data migrations wrote (the
+    Communications scope, the moderators group). One process runs transactional tests last; a pytest-xdist
+    worker runs them in file order, so the data is written again before a test that expects it."""
+    yield
+    if _transactional(item) and nextitem is not None and not _transactional(nextitem):
+        from importlib import import_module
+
+        from django.apps import apps
+        from pytest_django.plugin import blocking_manager_key
+
+        with item.config.stash[blocking_manager_key].unblock():
+            import_module("marketplace.migrations.0001_marketplace_and_communications_scope") \
+                .add_communications_scope(apps, None)
+            import_module("config.migrations.0001_moderators_group").create_group(apps, None)
+
+
 def pytest_terminal_summary(terminalreporter):
     if _skipped_for_services:
         terminalreporter.section("NOT RUN: services unavailable", yellow=True, bold=True)
