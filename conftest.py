@@ -80,6 +80,16 @@ def _celery_mode(request):
     app.conf.task_always_eager = previous
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing():
+    """MD5 instead of Django's default PBKDF2 (about 0.4 s of CPU a hash) for the users the tests create.
+    Production keeps the default; processes the tests start (gunicorn, workers) keep it too."""
+    from django.test import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated_media(settings, tmp_path_factory):
     """Stored files (message attachments) go to a temporary directory, never to the worktree's var/media."""

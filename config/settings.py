@@ -139,6 +139,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = DEBUG
+# Said explicitly: whitenoise's own default reads DEBUG when each middleware instance is built, which under the
+# test runner is False, and it then indexes every static file for every test client.
+WHITENOISE_AUTOREFRESH = DEBUG
 
 # --- Redis / cache --------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
