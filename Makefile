@@ -38,9 +38,11 @@ test: $(STAMP)
 	bash scripts/test.sh
 
 # Everything but the tests marked `slow` (schemathesis, browser, fuzz, demo, real-process scenarios): the quick
-# loop while working. Measured run time: docs/performance.md, "Test suite run time".
+# loop while working, over TEST_WORKERS pytest-xdist processes (a test database and a Redis database each;
+# more processes than cores, as most tests wait on sockets). Run time: docs/performance.md, "Test suite run time".
+TEST_WORKERS ?= 4
 test-fast: $(STAMP)
-	bash scripts/test.sh -m "not slow"
+	bash scripts/test.sh -m "not slow" -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

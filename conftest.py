@@ -80,6 +80,21 @@ def _celery_mode(request):
     app.conf.task_always_eager = previous
 
 
+if os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get("DATABASE_URL", "").startswith("postg"):
+    @pytest.fixture(scope="session")
+    def django_db_setup(django_test_environment, django_db_blocker, django_db_modify_db_settings):
+        """pytest-xdist on PostgreSQL: each worker copies a database migrated once (config/testing/xdist.py)."""
+        from django.db import connection
+
+        from config.testing.xdist import database_setup, database_teardown
+
+        with django_db_blocker.unblock():
+            old_name = database_setup(connection, os.environ["PYTEST_XDIST_TESTRUNUID"])
+        yield
+        with django_db_blocker.unblock():
+            database_teardown(connection, old_name)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _fast_password_hashing():
     """MD5 instead of Django's default PBKDF2 (about 0.4 s of CPU a hash) for the users the tests create.
