@@ -15,8 +15,7 @@ PROBE = "/internal/v1/operator/chats?tenantId=00000000-0000-0000-0000-0000000000
 
 
 @pytest.fixture
-def account(db, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def account(db):
     return service_account_ensure(username="svc-crm-revoke", role="crm", password=PASSWORD)
 
 

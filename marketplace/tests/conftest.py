@@ -42,11 +42,6 @@ def published(publishable, developer) -> AppVersion:
     return services.app_version_publish(version=publishable, actor=developer.user)
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def fake(settings):
     """A loopback provider; the engine may call loopback and retries without jitter."""

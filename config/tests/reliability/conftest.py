@@ -9,8 +9,7 @@ from .callers import World, world_build
 
 
 @pytest.fixture
-def world(db, settings) -> World:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def world(db) -> World:
     return world_build()
 
 
@@ -23,10 +22,7 @@ def shared_world(django_db_setup, django_db_blocker):
     after the test and the next test sees the world as built.
     """
     from django.db import transaction
-    from django.test import override_settings
 
-    hashers = override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"])
-    hashers.enable()
     with django_db_blocker.unblock():
         module_transaction = transaction.atomic()
         module_transaction.__enter__()
@@ -35,7 +31,6 @@ def shared_world(django_db_setup, django_db_blocker):
         except BaseException:
             transaction.set_rollback(True)
             module_transaction.__exit__(None, None, None)
-            hashers.disable()
             raise
     try:
         yield world
@@ -43,7 +38,6 @@ def shared_world(django_db_setup, django_db_blocker):
         with django_db_blocker.unblock():
             transaction.set_rollback(True)
             module_transaction.__exit__(None, None, None)
-        hashers.disable()
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ LIMIT = 5
 
 @pytest.fixture
 def lockout(settings, monkeypatch):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.TRUSTED_PROXIES = [PROXY]
     settings.AXES_FAILURE_LIMIT = LIMIT
     # the anonymous rate limit is tested elsewhere; here only the lockout may refuse
