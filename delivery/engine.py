@@ -263,16 +263,18 @@ def _record(claimed, number, started_at, attempt: Attempt) -> str:
                     .get(pk=claimed.pk))
         now = timezone.now()
         ours = delivery.status == Delivery.Status.IN_PROGRESS and delivery.attempts == number
+        answered = ()  # the answer's columns, written with whatever else the outcome changes
         if attempt.status_code is not None:
             delivery.response_status = attempt.status_code
             delivery.response_excerpt = attempt.excerpt
+            answered = ("response_status", "response_excerpt")
         if attempt.outcome == DEFERRED:
             if not ours:
                 return "superseded"
             # Not attempted (a shared rate limit): not counted, back in line after the wait.
             delivery.status, delivery.attempts, delivery.lease_expires_at = Delivery.Status.PENDING, number - 1, None
             delivery.next_attempt_at = now + timedelta(seconds=attempt.retry_after or 1)
-            delivery.save()
+            _store(delivery, "status", "attempts", "lease_expires_at", "next_attempt_at", *answered)
             if not delivery.synchronous:
                 dispatch_on_commit(delivery.pk, countdown=attempt.retry_after or 1, kind=delivery.kind)
             return "deferred"
@@ -293,7 +295,7 @@ def _record(claimed, number, started_at, attempt: Attempt) -> str:
                      latency_ms=attempt.latency_ms, error=attempt.error)
         if not ours:
             # Cancelled meanwhile, or our lease expired and someone else took over.
-            delivery.save(update_fields=["response_status", "response_excerpt", "updated_at"])
+            _store(delivery, *answered)
             return "superseded"
         delivery.lease_expires_at = None
         if outcome == DeliveryAttempt.Outcome.SUCCESS:
@@ -305,18 +307,19 @@ def _record(claimed, number, started_at, attempt: Attempt) -> str:
             if delivery.on_delivered:
                 handler = _on_delivered.get(delivery.on_delivered)
                 _run_hook(delivery, delivery.on_delivered, partial(handler, delivery) if handler else None)
-            _finish(delivery, Delivery.Status.DELIVERED, delivery.last_error)
+            _finish(delivery, Delivery.Status.DELIVERED, delivery.last_error,
+                    stored=("delivered_at", "response_json", "provider_message_id", *answered))
             return "delivered"
         if outcome == DeliveryAttempt.Outcome.REFUSED:
             delivery.last_error = attempt.error
             _run_kind_hook(kind, "on_refused", delivery, attempt)
-            _finish(delivery, Delivery.Status.REFUSED, delivery.last_error)
+            _finish(delivery, Delivery.Status.REFUSED, delivery.last_error, stored=answered)
             log = logger.info if kind.quiet_refusal(delivery) else logger.warning
             log("delivery %s (%s %s) refused: %s", delivery.pk, delivery.kind, delivery.endpoint, attempt.error)
             return "refused"
         if outcome == DeliveryAttempt.Outcome.UNKNOWN:
             _finish(delivery, Delivery.Status.UNKNOWN,
-                    f"{attempt.error} — возможно, доставлено; автоматически не повторяется")
+                    f"{attempt.error} — возможно, доставлено; автоматически не повторяется", stored=answered)
             return "unknown"
         if outcome == DeliveryAttempt.Outcome.RETRY:
             retry_after = attempt.retry_after
@@ -324,13 +327,13 @@ def _record(claimed, number, started_at, attempt: Attempt) -> str:
             delivery.status = Delivery.Status.PENDING
             delivery.next_attempt_at = now + timedelta(seconds=delay)
             delivery.last_error = attempt.error
-            delivery.save()
+            _store(delivery, "status", "next_attempt_at", "last_error", "lease_expires_at", *answered)
             if not delivery.synchronous and delay <= settings.CELERY_MAX_COUNTDOWN:
                 dispatch_on_commit(delivery.pk, countdown=delay, kind=delivery.kind)
             # Longer waits: the sweeper sends it when next_attempt_at is due.
             return "retry"
         suffix = " (попытки исчерпаны)" if retryable else ""
-        _finish(delivery, Delivery.Status.DEAD, attempt.error + suffix)
+        _finish(delivery, Delivery.Status.DEAD, attempt.error + suffix, stored=answered)
         logger.warning("delivery %s (%s %s) is dead: %s", delivery.pk, delivery.kind, delivery.endpoint,
                        attempt.error)
         return "dead"
@@ -362,19 +365,28 @@ def _run_hook(delivery, name: str, hook) -> None:
         delivery.last_error = f"{delivery.last_error}; обработчик ответа упал: {exc}".lstrip("; ")[:2000]
 
 
-def _finish(delivery, status: str, error: str = "") -> None:
-    """Move to a final status, run the kind's on_final hook, release the next row of the chain."""
+def _store(delivery, *fields: str) -> None:
+    """Write these columns of the row (and `updated_at`): one UPDATE of what changed, never the whole row
+    (a full `save()` re-encodes the JSON payload and sends every column)."""
+    delivery.updated_at = timezone.now()
+    type(delivery).objects.filter(pk=delivery.pk).update(
+        **{name: getattr(delivery, name) for name in (*fields, "updated_at")})
+
+
+def _finish(delivery, status: str, error: str = "", *, stored: tuple[str, ...] = ()) -> None:
+    """Move to a final status, run the kind's on_final hook, release the next row of the chain.
+    `stored`: other columns the caller changed on `delivery`, written in the same UPDATE."""
     delivery.status = status
     delivery.lease_expires_at = None
     delivery.last_error = error[:2000]
-    delivery.save()
+    _store(delivery, "status", "lease_expires_at", "last_error", *stored)
     _run_kind_hook(kind_get(delivery.kind), "on_final", delivery)
     if status in type(delivery).RELEASING_STATUSES and delivery.ordering_key:
-        following = chain(delivery).filter(pk__gt=delivery.pk, status=type(delivery).Status.PENDING).order_by("pk")
-        following = following.first()
-        if following is not None and following.attempts == 0:
-            type(delivery).objects.filter(pk=following.pk).update(next_attempt_at=timezone.now())
-            dispatch_on_commit(following.pk, kind=following.kind)
+        following = (chain(delivery).filter(pk__gt=delivery.pk, status=type(delivery).Status.PENDING)
+                     .order_by("pk").values_list("pk", "attempts").first())
+        if following is not None and following[1] == 0:
+            type(delivery).objects.filter(pk=following[0]).update(next_attempt_at=timezone.now())
+            dispatch_on_commit(following[0], kind=delivery.kind)
 
 
 finish = _finish  # for kinds' gates
