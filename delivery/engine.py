@@ -37,6 +37,7 @@ from config.observability.request_id import request_id_bind
 from delivery.dispatch import dispatch
 from delivery.kinds import Attempt, Kind, kind_get
 from delivery.outcomes import AMBIGUOUS, BROKEN, DEFERRED, PERMANENT, SUCCESS, TRANSIENT
+from delivery.sql import MARK, compiled, insert_row, update_row
 
 logger = logging.getLogger(__name__)
 
@@ -198,7 +199,8 @@ def _claim(delivery_id: int, kind_name: str = ""):
             return "locked"  # it never existed (or was pruned)
     kind = kind_get(kind_name)
     with transaction.atomic():
-        delivery = claim_queryset(delivery_id, kind).first()
+        # The claim's query, compiled once per kind (delivery/sql.py).
+        delivery = compiled(("claim", kind.name, type(kind)), partial(claim_queryset, MARK, kind)).get(delivery_id)
         if delivery is None:
             return "locked"  # another worker holds it right now (or it never existed)
         if delivery.is_final:
@@ -226,13 +228,13 @@ def _claim(delivery_id: int, kind_name: str = ""):
             delivery.status = Delivery.Status.PENDING
             delivery.next_attempt_at = now + timedelta(seconds=settings.DELIVERY_BLOCKED_RECHECK)
             delivery.lease_expires_at = None
-            delivery.save(update_fields=["status", "next_attempt_at", "lease_expires_at", "updated_at"])
+            _store(delivery, "status", "next_attempt_at", "lease_expires_at")
             return "blocked"
         kind.prepare(delivery)
         delivery.status = Delivery.Status.IN_PROGRESS
         delivery.attempts += 1
         delivery.lease_expires_at = now + timedelta(seconds=kind.lease_seconds(delivery))
-        delivery.save(update_fields=["status", "attempts", "lease_expires_at", "updated_at"])
+        _store(delivery, "status", "attempts", "lease_expires_at")
         return delivery, delivery.attempts, now
 
 
@@ -259,8 +261,9 @@ def _record(claimed, number, started_at, attempt: Attempt) -> str:
     kind = kind_get(claimed.kind)
     with transaction.atomic():
         kind.lock(claimed)
-        delivery = (Delivery.objects.select_for_update(of=("self",)).select_related("tenant_configuration")
-                    .get(pk=claimed.pk))
+        delivery = compiled(("record",), _record_queryset).get(claimed.pk)
+        if delivery is None:
+            raise Delivery.DoesNotExist(f"delivery {claimed.pk} is gone")
         now = timezone.now()
         ours = delivery.status == Delivery.Status.IN_PROGRESS and delivery.attempts == number
         answered = ()  # the answer's columns, written with whatever else the outcome changes
@@ -339,10 +342,17 @@ def _record(claimed, number, started_at, attempt: Attempt) -> str:
         return "dead"
 
 
+def _record_queryset():
+    """The record step's row lock (with the binding its hooks read), compiled once (delivery/sql.py)."""
+    Delivery, _ = _models()
+    return Delivery.objects.select_for_update(of=("self",)).select_related("tenant_configuration").filter(pk=MARK)
+
+
 def _log_attempt(delivery, number, started_at, outcome, *, status_code=None, latency_ms=None, error="") -> None:
     _, DeliveryAttempt = _models()
-    DeliveryAttempt.objects.create(delivery=delivery, number=number, started_at=started_at, outcome=outcome,
-                                   status_code=status_code, latency_ms=latency_ms, error=error[:2000])
+    insert_row(DeliveryAttempt, {"delivery": delivery.pk, "number": number, "started_at": started_at,
+                                 "outcome": outcome, "status_code": status_code, "latency_ms": latency_ms,
+                                 "error": error[:2000]})
 
 
 def _run_kind_hook(kind: Kind, name: str, delivery, *args) -> None:
@@ -369,8 +379,7 @@ def _store(delivery, *fields: str) -> None:
     """Write these columns of the row (and `updated_at`): one UPDATE of what changed, never the whole row
     (a full `save()` re-encodes the JSON payload and sends every column)."""
     delivery.updated_at = timezone.now()
-    type(delivery).objects.filter(pk=delivery.pk).update(
-        **{name: getattr(delivery, name) for name in (*fields, "updated_at")})
+    update_row(type(delivery), delivery.pk, {name: getattr(delivery, name) for name in (*fields, "updated_at")})
 
 
 def _finish(delivery, status: str, error: str = "", *, stored: tuple[str, ...] = ()) -> None:
