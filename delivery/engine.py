@@ -19,6 +19,7 @@ no Celery retries; the sweeper takes it only once that process is surely gone.
 
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -106,6 +107,44 @@ def _sweep_at_once(delivery_id: int) -> None:
 
 def dispatch_on_commit(delivery_id: int, countdown: float | None = None, kind: str = "") -> None:
     transaction.on_commit(partial(_dispatch, delivery_id, countdown, kind), robust=True)
+
+
+# --- one task, several rows of a chain -----------------------------------------------------
+
+_draining = threading.local()  # .queue: the released rows the running `delivery_drain` takes next
+
+
+def _release(delivery_id: int, kind: str) -> None:
+    """After commit: the next row of a chain is due. A draining task takes it itself (no message);
+    otherwise it goes out as a message of its own."""
+    queue = getattr(_draining, "queue", None)
+    if queue is not None and kind_get(kind).time_limits() is None:
+        queue.append((delivery_id, kind))
+    else:
+        _dispatch(delivery_id, kind=kind)
+
+
+def delivery_drain(*, delivery_id: int, kind: str = "") -> str:
+    """What the task runs: `delivery_send`, then the rows of the chain it releases, one after another, in
+    this task (each claimed, leased and recorded as usual) for up to DELIVERY_DRAIN_MAX rows and while
+    DELIVERY_DRAIN_SECONDS have not passed, instead of a Celery message each. What it does not take goes
+    out as messages; if the process dies meanwhile, the sweeper sends them, as after a lost dispatch.
+    Returns the outcome word of the first row."""
+    previous, queue = getattr(_draining, "queue", None), []
+    _draining.queue = queue
+    started, taken = time.monotonic(), 1
+    try:
+        word = delivery_send(delivery_id=delivery_id, kind=kind)
+        while (queue and taken < settings.DELIVERY_DRAIN_MAX
+               and time.monotonic() - started < settings.DELIVERY_DRAIN_SECONDS):
+            next_id, next_kind = queue.pop(0)
+            taken += 1
+            delivery_send(delivery_id=next_id, kind=next_kind)
+    finally:
+        _draining.queue = previous
+        for next_id, next_kind in queue:
+            _dispatch(next_id, kind=next_kind)
+    return word
 
 
 # --- one attempt ---------------------------------------------------------------------
@@ -395,7 +434,7 @@ def _finish(delivery, status: str, error: str = "", *, stored: tuple[str, ...] =
                      .order_by("pk").values_list("pk", "attempts").first())
         if following is not None and following[1] == 0:
             type(delivery).objects.filter(pk=following[0]).update(next_attempt_at=timezone.now())
-            dispatch_on_commit(following[0], kind=delivery.kind)
+            transaction.on_commit(partial(_release, following[0], delivery.kind), robust=True)
 
 
 finish = _finish  # for kinds' gates

@@ -37,6 +37,7 @@ from delivery import engine
 from delivery.engine import (  # noqa: F401  (the engine's entry points, where callers have always found them)
     deliveries_sweep,
     delivery_cancel,
+    delivery_drain,
     delivery_retry,
     delivery_send,
     on_delivered_handler,
