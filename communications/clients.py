@@ -129,6 +129,50 @@ def _address_allowed(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_link_local or ip.is_private)
 
 
+# Answers of getaddrinfo per (host, port), kept for a short time: a provider's host is looked up once per
+# PROVIDER_DNS_CACHE_SECONDS, not on every call (each lookup is a round trip, and a dropped UDP query costs
+# glibc's whole retry timeout), and a name that did not resolve is not asked again for
+# PROVIDER_DNS_NEGATIVE_CACHE_SECONDS. Only addresses are kept: every use vets them again.
+_dns_lock = threading.Lock()
+_dns_answers: dict[tuple[str, int], tuple[float, list | str]] = {}
+_dns_stats = {"hits": 0, "misses": 0}
+_DNS_MAX_ENTRIES = 4096
+
+
+def _resolved(host: str, port: int) -> list:
+    key, now = (host.lower(), port), time.time()
+    with _dns_lock:
+        expires, answer = _dns_answers.get(key, (0.0, None))
+        fresh = answer is not None and expires > now
+        _dns_stats["hits" if fresh else "misses"] += 1
+    if not fresh:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            answer = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+            ttl = settings.PROVIDER_DNS_CACHE_SECONDS
+        except (socket.gaierror, UnicodeError) as exc:
+            answer, ttl = str(exc), settings.PROVIDER_DNS_NEGATIVE_CACHE_SECONDS
+        with _dns_lock:
+            if len(_dns_answers) >= _DNS_MAX_ENTRIES:
+                _dns_answers.clear()
+            if ttl > 0:
+                _dns_answers[key] = (now + ttl, answer)
+    if isinstance(answer, str):
+        raise TransportError(f"не удалось разрешить {host}: {answer}")
+    return answer
+
+
+def dns_cache_info() -> dict:
+    """Hits, misses and the number of names held (for tests and operations)."""
+    with _dns_lock:
+        return {**_dns_stats, "size": len(_dns_answers)}
+
+
+def dns_cache_clear() -> None:
+    with _dns_lock:
+        _dns_answers.clear()
+
+
 def resolve_safe(url: str) -> tuple[str, str]:
     """Vet `url`; return (url rewritten to the vetted IP, original host header).
 
@@ -144,11 +188,7 @@ def resolve_safe(url: str) -> tuple[str, str]:
     if parts.username or parts.password:
         raise UnsafeTargetError("учётные данные в URL не разрешены")
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise TransportError(f"не удалось разрешить {host}: {exc}")
-    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    addresses = _resolved(host, port)
     refused = [str(ip) for ip in addresses if not _address_allowed(ip)]
     if refused or not addresses:
         raise UnsafeTargetError(f"адрес {host} → {', '.join(refused)} запрещён (SSRF-защита)")

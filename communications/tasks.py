@@ -2,10 +2,11 @@
 
 from celery import shared_task
 
-from communications.services import deliveries, files
+from communications.services import files
 from communications.services import operator as _operator  # noqa: F401  registers the on_delivered handlers
 from communications.services import sync as _sync  # noqa: F401  registers the `channels.activate` handler
 from communications.services.retention import deliveries_prune
+from delivery import engine
 
 
 # Longer than connect + read timeout, so a hung call is cut off and the lease logic takes over.
@@ -15,14 +16,14 @@ def delivery_send_task(delivery_id: int, kind: str = "") -> str:
     initial-sync page, test-stand run: the kind's queue and time limits come with the message).
     Idempotent: final or locked rows are skipped. The rows of the chain it releases are sent by this task
     too, up to a limit (`delivery_drain`), instead of a message each."""
-    return deliveries.delivery_drain(delivery_id=delivery_id, kind=kind)
+    return engine.delivery_drain(delivery_id=delivery_id, kind=kind)
 
 
 @shared_task(name="communications.deliveries_sweep", ignore_result=True)
 def deliveries_sweep_task() -> int:
     """Beat: re-dispatch engine rows of every kind that are due but have no live task (a lost
     dispatch, a worker that died mid-attempt: an initial-sync page, a test-stand run, a call)."""
-    return deliveries.deliveries_sweep()
+    return engine.deliveries_sweep()
 
 
 @shared_task(name="communications.deliveries_prune", ignore_result=True)

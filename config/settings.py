@@ -139,6 +139,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = DEBUG
+# Said explicitly: whitenoise's own default reads DEBUG when each middleware instance is built, which under the
+# test runner is False, and it then indexes every static file for every test client.
+WHITENOISE_AUTOREFRESH = DEBUG
 
 # --- Redis / cache --------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -362,6 +365,8 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update({
 PROVIDER_ALLOW_LOOPBACK = env.bool("PROVIDER_ALLOW_LOOPBACK", default=DEBUG)
 PROVIDER_CONNECT_TIMEOUT = env.float("PROVIDER_CONNECT_TIMEOUT", default=5.0)
 PROVIDER_READ_TIMEOUT = env.float("PROVIDER_READ_TIMEOUT", default=20.0)
+PROVIDER_DNS_CACHE_SECONDS = env.float("PROVIDER_DNS_CACHE_SECONDS", default=30.0)
+PROVIDER_DNS_NEGATIVE_CACHE_SECONDS = env.float("PROVIDER_DNS_NEGATIVE_CACHE_SECONDS", default=5.0)
 # Waits (seconds) after failed attempts 1..9: 10 attempts over about 23 hours, ±20% jitter.
 DELIVERY_RETRY_SCHEDULE = env.list("DELIVERY_RETRY_SCHEDULE", cast=float,
                                    default=[5.0, 30.0, 120.0, 600.0, 1800.0, 3600.0, 10800.0, 21600.0, 43200.0])

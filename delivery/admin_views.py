@@ -18,6 +18,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from config.errors import ApplicationError
+from delivery import engine
 
 LIMIT = 200
 KINDS = {"provider": "Эндпоинт провайдера", "webhook": "Вебхук", "callback": "Событие статуса уведомления",
@@ -92,7 +93,6 @@ def _statuses() -> list[tuple[str, str]]:
 def retry(kind: str, pk: str) -> None:
     """A fresh cycle for a dead, refused or unknown row; the kind decides what that means."""
     from communications.models import Delivery, InitialSync
-    from communications.services import deliveries
     from communications.services.sync import initial_sync_resume
     from notifications.services import notification_resend
 
@@ -113,16 +113,15 @@ def retry(kind: str, pk: str) -> None:
     elif kind == "teststand_run":
         raise ApplicationError("Прогон тестового стенда запускается заново со страницы версии.")
     else:
-        deliveries.delivery_retry(delivery_id=delivery.pk)
+        engine.delivery_retry(delivery_id=delivery.pk)
 
 
 def cancel(kind: str, pk: str) -> None:
     from communications.models import Delivery
-    from communications.services import deliveries
 
     if not (pk.isdigit() and Delivery.objects.filter(pk=int(pk), kind=kind).exists()):
         raise ApplicationError("Доставка не найдена.")
-    deliveries.delivery_cancel(delivery_id=int(pk))
+    engine.delivery_cancel(delivery_id=int(pk))
 
 
 def all_deliveries_view(request, model_admin):

@@ -228,5 +228,6 @@ class InstallationAdmin(ReadOnlyAdmin):
 
     list_display = ("tenant_id", "application", "version", "status", "installed_at", "disabled_at")
     list_filter = ("status", SandboxFilter, "application")
+    date_hierarchy = "installed_at"
     list_select_related = ("application", "version__application")
     search_fields = ("tenant_id", "application__code")

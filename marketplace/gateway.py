@@ -26,6 +26,7 @@ from communications.services import providers as _services
 from communications.services import sandbox as _sandbox
 from communications.services import teststand as _teststand
 from config.errors import NotFoundError
+from delivery import engine as _engine
 
 # Semantic versioning is shared so app versions and configuration versions order the same way.
 semver_is_valid = _semver.is_valid
@@ -230,13 +231,13 @@ def delivery_get(*, app_codes, delivery_id: int):
 def delivery_retry(*, app_codes, delivery_id: int):
     """The engine's retry of a dead or refused call, for the developer's own apps only (else 404)."""
     delivery = _developer_deliveries.developer_delivery_get(provider_codes=app_codes, delivery_id=delivery_id)
-    _deliveries.delivery_retry(delivery_id=delivery.pk)
+    _engine.delivery_retry(delivery_id=delivery.pk)
     return delivery_get(app_codes=app_codes, delivery_id=delivery_id)
 
 
 def delivery_cancel(*, app_codes, delivery_id: int):
     delivery = _developer_deliveries.developer_delivery_get(provider_codes=app_codes, delivery_id=delivery_id)
-    _deliveries.delivery_cancel(delivery_id=delivery.pk, reason="отменена разработчиком")
+    _engine.delivery_cancel(delivery_id=delivery.pk, reason="отменена разработчиком")
     return delivery_get(app_codes=app_codes, delivery_id=delivery_id)
 
 

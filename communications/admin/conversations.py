@@ -8,21 +8,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from communications import models
 from communications.admin.filters import SandboxTenantsFilter
 from communications.channels import channel_kind
-from communications.models import (
-    Account,
-    Attachment,
-    Channel,
-    Chat,
-    IntegrationToken,
-    Message,
-    MessageEdit,
-    MessageStatusHistory,
-    Participant,
-    Provider,
-    Webhook,
-)
 from communications.services import files
 from communications.services.tokens import integration_token_deactivate, integration_token_issue
 from config.admin import NoAddDeleteMixin, ReadOnlyAdmin, ReadOnlyMixin
@@ -37,10 +25,10 @@ class ReadOnlyInline(ReadOnlyMixin, admin.TabularInline):
 
 class IntegrationTokenIssueForm(forms.Form):
     tenant_id = forms.UUIDField(label="UUID тенанта")
-    provider = forms.ModelChoiceField(label="Провайдер", queryset=Provider.objects.filter(is_active=True))
+    provider = forms.ModelChoiceField(label="Провайдер", queryset=models.Provider.objects.filter(is_active=True))
 
 
-@admin.register(IntegrationToken)
+@admin.register(models.IntegrationToken)
 class IntegrationTokenAdmin(NoAddDeleteMixin, admin.ModelAdmin):
     """Statuses and dates only: the token value is never stored, it is shown once at issue."""
 
@@ -56,7 +44,7 @@ class IntegrationTokenAdmin(NoAddDeleteMixin, admin.ModelAdmin):
     @admin.action(description="Деактивировать выбранные токены", permissions=["change"])
     def deactivate_tokens(self, request, queryset):
         count = 0
-        for token in queryset.filter(status=IntegrationToken.Status.ACTIVE):
+        for token in queryset.filter(status=models.IntegrationToken.Status.ACTIVE):
             integration_token_deactivate(token=token)
             count += 1
         self.message_user(request, f"Деактивировано токенов: {count}. Провайдер получит 401 со следующего запроса.")
@@ -87,7 +75,7 @@ class IntegrationTokenAdmin(NoAddDeleteMixin, admin.ModelAdmin):
         return TemplateResponse(request, "admin/communications/integrationtoken/issue.html", context)
 
 
-@admin.register(Account)
+@admin.register(models.Account)
 class AccountAdmin(ReadOnlyAdmin):
     list_display = ("id", "kind", "tenant_id", "provider", "parent", "channel_name", "is_active", "activated_at",
                     "deactivated_at")
@@ -107,7 +95,7 @@ def _icon(code: str):
                        kind.icon_url, kind.name)
 
 
-@admin.register(Channel)
+@admin.register(models.Channel)
 class ChannelAdmin(ReadOnlyAdmin):
     list_display = ("icon", "name", "code", "external_id", "tenant_id", "provider", "is_active", "created_at")
     list_filter = ("code", SandboxTenantsFilter, "provider", "account__is_active")
@@ -124,19 +112,19 @@ class ChannelAdmin(ReadOnlyAdmin):
 
 
 class ParticipantInline(ReadOnlyInline):
-    model = Participant
+    model = models.Participant
     fields = ("external_id", "name", "username", "phone")
     show_change_link = False
 
 
 class MessageInline(ReadOnlyInline):
-    model = Message
+    model = models.Message
     fields = ("external_id", "direction", "text", "status", "seen_flag", "created_at")
     readonly_fields = fields
     ordering = ("-created_at",)
 
 
-@admin.register(Chat)
+@admin.register(models.Chat)
 class ChatAdmin(ReadOnlyAdmin):
     list_display = ("__str__", "external_id", "channel_icon", "tenant_id", "provider", "participant_count",
                     "message_count", "updated_at")
@@ -163,14 +151,14 @@ class ChatAdmin(ReadOnlyAdmin):
 
 
 class MessageEditInline(ReadOnlyInline):
-    model = MessageEdit
+    model = models.MessageEdit
     fields = ("edited_at", "previous_text", "new_text")
     readonly_fields = fields
     show_change_link = False
 
 
 class AttachmentInline(ReadOnlyInline):
-    model = Attachment
+    model = models.Attachment
     fields = ("position", "type", "preview", "name", "mime_type", "size", "status", "failure_reason", "checksum")
     readonly_fields = fields
     show_change_link = False
@@ -188,13 +176,13 @@ class AttachmentInline(ReadOnlyInline):
 
 
 class MessageStatusInline(ReadOnlyInline):
-    model = MessageStatusHistory
+    model = models.MessageStatusHistory
     fields = ("changed_at", "status", "error")
     readonly_fields = fields
     show_change_link = False
 
 
-@admin.register(Message)
+@admin.register(models.Message)
 class MessageAdmin(ReadOnlyAdmin):
     list_display = ("external_id", "chat", "direction", "status", "seen_flag", "provider", "tenant_id", "created_at",
                     "edited_at")
@@ -204,7 +192,7 @@ class MessageAdmin(ReadOnlyAdmin):
     inlines = [AttachmentInline, MessageEditInline, MessageStatusInline]
 
 
-@admin.register(MessageStatusHistory)
+@admin.register(models.MessageStatusHistory)
 class MessageStatusHistoryAdmin(ReadOnlyAdmin):
     list_display = ("message", "status", "error", "changed_at")
     list_filter = ("status",)
@@ -212,7 +200,7 @@ class MessageStatusHistoryAdmin(ReadOnlyAdmin):
     list_select_related = ("message",)
 
 
-@admin.register(Webhook)
+@admin.register(models.Webhook)
 class WebhookAdmin(ReadOnlyAdmin):
     list_display = ("url", "events", "tenant_id", "provider", "updated_at")
     list_filter = (SandboxTenantsFilter, "provider")

@@ -14,6 +14,7 @@ from communications.provider_contract import masked_payload
 from communications.selectors import deliveries as selectors
 from communications.services import deliveries as services
 from config.admin import NoAddDeleteMixin, OneChoiceFilter, ReadOnlyAdmin, ReadOnlyMixin, action_each, clipped
+from delivery import engine
 
 HEALTH_WINDOW = timedelta(hours=24)
 
@@ -119,11 +120,11 @@ class DeliveryAdmin(NoAddDeleteMixin, admin.ModelAdmin):
 
     @admin.action(description="Повторить отправку (только недоставленные)", permissions=["change"])
     def retry_deliveries(self, request, queryset):
-        self._apply(request, queryset, services.delivery_retry, "Поставлено на повторную отправку")
+        self._apply(request, queryset, engine.delivery_retry, "Поставлено на повторную отправку")
 
     @admin.action(description="Отменить доставку", permissions=["change"])
     def cancel_deliveries(self, request, queryset):
-        self._apply(request, queryset, services.delivery_cancel, "Отменено")
+        self._apply(request, queryset, engine.delivery_cancel, "Отменено")
 
 
 class FailingFilter(OneChoiceFilter):

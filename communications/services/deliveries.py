@@ -34,15 +34,7 @@ from communications.services import sandbox_limits
 from config.errors import ApplicationError, ConflictError
 from config.observability.request_id import request_id_get
 from delivery import engine
-from delivery.engine import (  # noqa: F401  (the engine's entry points, where callers have always found them)
-    deliveries_sweep,
-    delivery_cancel,
-    delivery_drain,
-    delivery_retry,
-    delivery_send,
-    on_delivered_handler,
-    parse_retry_after,
-)
+from delivery.engine import parse_retry_after
 from delivery.kinds import Attempt, Kind, register
 from delivery.outcomes import BROKEN, SUCCESS, TRANSIENT, http_outcome
 

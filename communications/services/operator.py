@@ -44,11 +44,11 @@ from communications.services.deliveries import (
     PENDING_LIKE,
     chains_lock,
     delivery_enqueue,
-    on_delivered_handler,
     on_refused_handler,
 )
 from communications.services.webhook_events import Event, message_data, webhook_event_emit
 from config.errors import ApplicationError, ConflictError, NotFoundError
+from delivery.engine import on_delivered_handler
 
 logger = logging.getLogger(__name__)
 

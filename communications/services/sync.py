@@ -43,12 +43,12 @@ from communications.services.deliveries import (
     call_attempt,
     deliveries_cancel_pending,
     delivery_enqueue,
-    on_delivered_handler,
     provider_call_now,
 )
 from communications.services.webhook_events import Event, webhook_event_emit
 from config.observability.request_id import request_id_get
 from delivery import engine
+from delivery.engine import on_delivered_handler
 from delivery.kinds import Attempt, Kind, register
 from delivery.outcomes import PERMANENT, SUCCESS
 

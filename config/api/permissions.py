@@ -36,13 +36,11 @@ class _ServicePermission(BasePermission):
         return user_in_group(request.user, self.group_name)
 
 
-class IsMarketplaceService(_ServicePermission):
-    group_name = SERVICE_MARKETPLACE
+def service_permission(name: str, group_name: str) -> type[BasePermission]:
+    """The permission class of one service group: only its members may call."""
+    return type(name, (_ServicePermission,), {"group_name": group_name, "__module__": __name__})
 
 
-class IsCRMService(_ServicePermission):
-    group_name = SERVICE_CRM
-
-
-class IsNotificationsService(_ServicePermission):
-    group_name = SERVICE_NOTIFICATIONS
+IsMarketplaceService = service_permission("IsMarketplaceService", SERVICE_MARKETPLACE)
+IsCRMService = service_permission("IsCRMService", SERVICE_CRM)
+IsNotificationsService = service_permission("IsNotificationsService", SERVICE_NOTIFICATIONS)

@@ -233,11 +233,11 @@ class SignupSerializer(serializers.Serializer):
 
 
 class SignupResultSerializer(serializers.Serializer):
-    email = serializers.EmailField()
-    companyId = serializers.IntegerField()
+    email = serializers.EmailField(help_text="Адрес входа (без пробелов по краям, в нижнем регистре).")
+    companyId = serializers.IntegerField(help_text="Id компании (companyId в запросах песочницы).")
     companyName = serializers.CharField()
-    confirmationSent = serializers.BooleanField()
-    expiresInHours = serializers.IntegerField()
+    confirmationSent = serializers.BooleanField(help_text="Письмо со ссылкой подтверждения отправлено.")
+    expiresInHours = serializers.IntegerField(help_text="Сколько часов действует ссылка из письма.")
 
 
 class SignupConfirmSerializer(serializers.Serializer):
@@ -248,7 +248,7 @@ class SignupConfirmResultSerializer(serializers.Serializer):
     email = serializers.EmailField()
     companyId = serializers.IntegerField()
     companyName = serializers.CharField()
-    sandboxTenantId = serializers.UUIDField()
+    sandboxTenantId = serializers.UUIDField(help_text="UUID тенанта песочницы вашей компании.")
 
 
 TENANT_FILTER = r"^(sandbox|production|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
@@ -279,12 +279,14 @@ class DeliveryQuerySerializer(BlankFormValuesRefused, serializers.Serializer):
 
 
 class DeliveryAttemptSerializer(serializers.Serializer):
-    number = serializers.IntegerField()
+    number = serializers.IntegerField(help_text="Номер попытки.")
     startedAt = serializers.DateTimeField()
-    outcome = serializers.CharField()
-    statusCode = serializers.IntegerField(allow_null=True)
-    durationMs = serializers.IntegerField(allow_null=True)
-    error = serializers.CharField()
+    outcome = serializers.CharField(
+        help_text="Итог: success, retry (будет повтор), failed, refused (отказ 4xx), interrupted (воркер не "
+                  "завершил попытку) или unknown (возможно доставлена, не повторяется).")
+    statusCode = serializers.IntegerField(allow_null=True, help_text="HTTP-код ответа; null, если ответа не было.")
+    durationMs = serializers.IntegerField(allow_null=True, help_text="Время ответа, мс.")
+    error = serializers.CharField(help_text="Ошибка (до 1000 символов); пусто при успехе.")
 
 
 class DeliverySerializer(serializers.Serializer):
@@ -367,27 +369,28 @@ class SandboxStateSerializer(serializers.Serializer):
 
 
 class SandboxMessageSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    externalId = serializers.CharField()
-    chatId = serializers.CharField()
-    direction = serializers.CharField()
+    id = serializers.IntegerField(help_text="Id сообщения в SberCRM.")
+    externalId = serializers.CharField(
+        help_text="Id сообщения у провайдера (messageId из ответа sendMessage); пусто, пока вызов не выполнен.")
+    chatId = serializers.CharField(help_text="Id чата у провайдера.")
+    direction = serializers.CharField(help_text="incoming или outgoing.")
     text = serializers.CharField()
-    status = serializers.CharField()
+    status = serializers.CharField(help_text="sent, delivered, read или failed.")
     createdAt = serializers.DateTimeField()
 
 
 class SandboxChatSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    appCode = serializers.CharField()
+    id = serializers.CharField(help_text="Id чата у провайдера.")
+    appCode = serializers.CharField(help_text="Приложение, чей провайдер создал чат.")
     title = serializers.CharField()
     createdAt = serializers.DateTimeField()
 
 
 class SandboxReadResultSerializer(serializers.Serializer):
     chatId = serializers.CharField()
-    updated = serializers.IntegerField()
+    updated = serializers.IntegerField(help_text="Сколько сообщений отмечено прочитанными.")
 
 
 class SandboxBroadcastResultSerializer(serializers.Serializer):
-    endpoint = serializers.CharField()
+    endpoint = serializers.CharField(help_text="Вызванный эндпоинт провайдера: bulkMessages или sendMessage.")
     messages = SandboxMessageSerializer(many=True)

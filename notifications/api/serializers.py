@@ -88,16 +88,16 @@ class RecipientSerializer(serializers.Serializer):
 
 
 class RecipientTokenSerializer(serializers.Serializer):
-    access = serializers.CharField()
+    access = serializers.CharField(help_text="Токен пользователя для мобильного приложения: Authorization: Bearer.")
     expires_at = serializers.DateTimeField()
 
 
 class BindingLinksSerializer(serializers.Serializer):
-    token = serializers.UUIDField()
-    expires_at = serializers.DateTimeField()
-    telegram = serializers.CharField(allow_null=True)
-    vk = serializers.CharField(allow_null=True)
-    vk_me = serializers.CharField(allow_null=True)
+    token = serializers.UUIDField(help_text="Токен привязки, он же параметр ссылок.")
+    expires_at = serializers.DateTimeField(help_text="До этого времени ссылки действуют.")
+    telegram = serializers.CharField(allow_null=True, help_text="Ссылка на Telegram-бота; null, если бот не настроен.")
+    vk = serializers.CharField(allow_null=True, help_text="Ссылка на сообщество VK; null, если бот VK не настроен.")
+    vk_me = serializers.CharField(allow_null=True, help_text="Ссылка vk.me на диалог с ботом VK; null, если не настроен.")
 
 
 class StrictBooleanField(serializers.BooleanField):

@@ -13,9 +13,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from communications.models import Delivery
-from communications.services import deliveries
 from communications.tests.factories import all_final
 from config.testing.processes import subprocess_env, wait_until, worker_killed_mid_call
+from delivery import engine
 from notifications.models import NotifyRequest
 from notifications.services.callbacks import status_event_enqueue
 from notifications.tests.factories import NotifyRequestFactory, StatusCallbackFactory, verified
@@ -91,7 +91,7 @@ def test_an_event_whose_dispatch_was_lost_is_sent_by_the_sweeper(fast, fakes, ma
     assert event.status == Delivery.Status.PENDING and receiver.requests == []
     # when: the beat sweeper runs
     with django_capture_on_commit_callbacks(execute=True):
-        swept = deliveries.deliveries_sweep()
+        swept = engine.deliveries_sweep()
     # then
     event.refresh_from_db()
     assert swept == 1 and event.status == Delivery.Status.DELIVERED
@@ -120,7 +120,7 @@ def test_a_worker_killed_mid_event_leads_to_one_more_send_with_the_same_webhook_
     # when: the worker is killed mid-call and a new one starts
     with worker_killed_mid_call(env, queue, tmp_path, in_flight=lambda: len(receiver.requests) == 1):
         # then: after the lease, the sweeper sends it again; the receiver drops the repeat by webhook-id
-        wait_until(lambda: all_final([event.pk]), timeout=90, interval=1, on_tick=deliveries.deliveries_sweep)
+        wait_until(lambda: all_final([event.pk]), timeout=90, interval=1, on_tick=engine.deliveries_sweep)
     event.refresh_from_db()
     assert event.status == Delivery.Status.DELIVERED
     assert list(event.attempt_log.order_by("pk").values_list("outcome", flat=True)) == ["interrupted", "success"]

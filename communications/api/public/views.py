@@ -115,49 +115,87 @@ class PublicAPIView(APIView):
         return serializer.validated_data
 
 
+def _prose(text: str) -> str:
+    """A description written here as a paragraph, one line in the schema."""
+    return " ".join(text.split())
+
+
 def _created_or_ok(created: bool) -> int:
     return status.HTTP_201_CREATED if created else status.HTTP_200_OK
 
 
-def _chat_with_participants(chat):
+def _channel_data(channel) -> dict:
+    return s.PublicChannelSerializer(channel).data
+
+
+def _chat_data(chat) -> dict:
     # one query for the response, however many participants
     chat = type(chat).objects.select_related("channel").prefetch_related(
         Prefetch("participants", queryset=Participant.objects.order_by("id"))).get(pk=chat.pk)
     return s.PublicChatSerializer(chat).data
 
 
+def _message_data(message) -> dict:
+    return s.PublicMessageSerializer(message).data
+
+
+def _create(create, answer, *, request, response, **doc):
+    """The POST of a new channel, chat or message, documented by `doc`: the body validated by the `request`
+    serializer goes to `create(scope, data)`, which returns (object, created); the answer is `answer(object)`
+    (the `response` schema): 201 when it was created, 200 when the same body came before."""
+
+    def post(self, http_request):
+        obj, created = create(self.scope, self.validated(request))
+        return Response(answer(obj), status=_created_or_ok(created))
+
+    return extend_schema(request=request, responses={201: response, 200: response, **WITH_409}, **doc)(post)
+
+
+def _update(name: str, get, update, answer, **doc):
+    """The handler of every change to one public object (PATCH of a channel, a chat or a message; POST of a
+    message status), documented by `doc`. `get` finds the caller's object by the id in the path (`chatId` →
+    `chat_get(chat_id=…)`) before the body is read, so an unknown id is a 404 whatever the body; then the body,
+    validated by the `request` serializer, goes to `update(chat=obj, data=…)`; the answer is `answer(result)`."""
+
+    def handler(self, request, **path):
+        (external_id,) = path.values()
+        obj = get(**self.scope, **{f"{name}_id": external_id})
+        return Response(answer(update(**{name: obj}, data=self.validated(doc["request"]))))
+
+    return extend_schema(**doc)(handler)
+
+
+def _message_update_text(*, message, data: dict):
+    return services.message_update_text(message=message, text=data["text"], changed_at=data.get("changed_at"))
+
+
+def _message_set_status(*, message, data: dict):
+    return services.message_set_status(message=message, status=data["status"], error=data["error"])
+
+
 class ChannelListView(PublicAPIView):
-    @extend_schema(
+    post = _create(
+        lambda scope, data: services.channel_post(**scope, **data), _channel_data,
         operation_id="channels_connect", tags=[TAG_CHANNELS], summary="Подключить канал",
-        description="Создаёт канал и дочерний аккаунт под основным аккаунтом тенанта у провайдера или "
-                    "повторно активирует отключённый. Код канала сохраняется как передан; для неизвестных кодов "
-                    "используется иконка-заглушка. 201 — канал создан, 200 — канал уже был (активирован, данные "
-                    "не меняются). " + REPEAT_RULE,
-        request=s.PublicChannelConnectSerializer,
-        responses={201: s.PublicChannelSerializer, 200: s.PublicChannelSerializer, **WITH_409},
+        description=_prose(f"""Создаёт канал и дочерний аккаунт под основным аккаунтом тенанта у провайдера или
+            повторно активирует отключённый. Код канала сохраняется как передан; для неизвестных кодов
+            используется иконка-заглушка. 201 — канал создан, 200 — канал уже был (активирован, данные не
+            меняются). {REPEAT_RULE}"""),
+        request=s.PublicChannelConnectSerializer, response=s.PublicChannelSerializer,
         examples=[OpenApiExample("Канал Telegram", request_only=True,
                                  value={"id": "tg-bot-1", "code": "telegram", "name": "Бот поддержки"}),
-                  _ok("Подключённый канал", CHANNEL_OUT, 201, 200)],
-    )
-    def post(self, request):
-        data = self.validated(s.PublicChannelConnectSerializer)
-        channel, created = services.channel_post(**self.scope, **data)
-        return Response(s.PublicChannelSerializer(channel).data, status=_created_or_ok(created))
+                  _ok("Подключённый канал", CHANNEL_OUT, 201, 200)])
 
 
 class ChannelDetailView(PublicAPIView):
-    @extend_schema(
+    patch = _update(
+        "channel", selectors.channel_get, services.channel_update, _channel_data,
         operation_id="channels_update", tags=[TAG_CHANNELS], summary="Изменить канал",
-        description="Меняет переданные name и metadata. Код канала (мессенджер) не меняется: другой мессенджер — "
-                    "другой канал.",
+        description=_prose("""Меняет переданные name и metadata. Код канала (мессенджер) не меняется: другой
+            мессенджер — другой канал."""),
         request=s.PublicChannelUpdateSerializer, responses={200: s.PublicChannelSerializer, **WITH_404},
         examples=[OpenApiExample("Новое название", request_only=True, value={"name": "Бот продаж"}),
-                  _ok("Канал", {**CHANNEL_OUT, "name": "Бот продаж"})],
-    )
-    def patch(self, request, channelId: str):
-        channel = selectors.channel_get(**self.scope, channel_id=channelId)
-        data = self.validated(s.PublicChannelUpdateSerializer)
-        return Response(s.PublicChannelSerializer(services.channel_update(channel=channel, data=data)).data)
+                  _ok("Канал", {**CHANNEL_OUT, "name": "Бот продаж"})])
 
     @extend_schema(
         operation_id="channels_disconnect", tags=[TAG_CHANNELS], summary="Отключить канал",
@@ -171,43 +209,33 @@ class ChannelDetailView(PublicAPIView):
 
 
 class ChatListView(PublicAPIView):
-    @extend_schema(
+    post = _create(
+        lambda scope, data: services.chat_create(**scope, chat=data), _chat_data,
         operation_id="chats_create", tags=[TAG_CHATS], summary="Создать чат",
-        description="Создаёт чат со всеми участниками. " + REPEAT_RULE + " Чат, созданный сообщением, "
-                    "сравнивается с объектом chat того сообщения.",
-        request=s.PublicChatCreateSerializer,
-        responses={201: s.PublicChatSerializer, 200: s.PublicChatSerializer, **WITH_409},
+        description=_prose(f"""Создаёт чат со всеми участниками. {REPEAT_RULE} Чат, созданный сообщением,
+            сравнивается с объектом chat того сообщения."""),
+        request=s.PublicChatCreateSerializer, response=s.PublicChatSerializer,
         examples=[OpenApiExample("Личный чат", request_only=True, value=CHAT_EXAMPLE),
-                  _ok("Чат", CHAT_OUT, 201, 200)],
-    )
-    def post(self, request):
-        data = self.validated(s.PublicChatCreateSerializer)
-        chat, created = services.chat_create(**self.scope, chat=data)
-        return Response(_chat_with_participants(chat), status=_created_or_ok(created))
+                  _ok("Чат", CHAT_OUT, 201, 200)])
 
 
 class ChatDetailView(PublicAPIView):
-    @extend_schema(
+    patch = _update(
+        "chat", selectors.chat_get, services.chat_update, _chat_data,
         operation_id="chats_update", tags=[TAG_CHATS], summary="Обновить информацию о чате",
-        description="Меняет переданные поля чата. participants добавляет новых участников и обновляет "
-                    "данные существующих (по id); никого не удаляет. changedAt (необязательно) — время изменения у "
-                    "провайдера: если уже применено более новое, ответ 409 stale_update и ничего не меняется.",
+        description=_prose("""Меняет переданные поля чата. participants добавляет новых участников и обновляет
+            данные существующих (по id); никого не удаляет. changedAt (необязательно) — время изменения у
+            провайдера: если уже применено более новое, ответ 409 stale_update и ничего не меняется."""),
         request=s.PublicChatUpdateSerializer, responses={200: s.PublicChatSerializer, **WITH_404_409},
         examples=[OpenApiExample("Новое название", request_only=True, value={"title": "Иван Петров (VIP)"}),
-                  _ok("Обновлённый чат", {**CHAT_OUT, "title": "Иван Петров (VIP)"})],
-    )
-    def patch(self, request, chatId: str):
-        chat = selectors.chat_get(**self.scope, chat_id=chatId)
-        data = self.validated(s.PublicChatUpdateSerializer)
-        services.chat_update(chat=chat, data=data)
-        return Response(_chat_with_participants(chat))
+                  _ok("Обновлённый чат", {**CHAT_OUT, "title": "Иван Петров (VIP)"})])
 
 
 class ChatSeenView(PublicAPIView):
     @extend_schema(
         operation_id="chats_seen", tags=[TAG_CHATS], summary="Отметить чат прочитанным",
-        description="Все непрочитанные сообщения чата получают seen_flag = true (одним UPDATE). "
-                    "Тело запроса не нужно.",
+        description=_prose("""Все непрочитанные сообщения чата получают seen_flag = true (одним UPDATE). Тело
+            запроса не нужно."""),
         request=None, responses={200: s.PublicChatSeenSerializer, **NO_BODY_ERRORS},
         examples=[_ok("Отмечено", {"chatId": "chat-1001", "updated": 3})],
     )
@@ -218,66 +246,50 @@ class ChatSeenView(PublicAPIView):
 
 
 class MessageListView(PublicAPIView):
-    @extend_schema(
+    post = _create(
+        lambda scope, data: services.message_create(**scope, data=data), _message_data,
         operation_id="messages_create", tags=[TAG_MESSAGES], summary="Создать сообщение",
-        description="Сохраняет сообщение. Чат ищется по chat.id; если его нет, создаётся вместе со всеми "
-                    "участниками из объекта chat (существующий чат не меняется). Текст сохраняется как есть "
-                    "(форматирование не поддерживается). " + REPEAT_RULE,
-        request=s.PublicMessageCreateSerializer,
-        responses={201: s.PublicMessageSerializer, 200: s.PublicMessageSerializer, **WITH_409},
+        description=_prose(f"""Сохраняет сообщение. Чат ищется по chat.id; если его нет, создаётся вместе со всеми
+            участниками из объекта chat (существующий чат не меняется). Текст сохраняется как есть (форматирование
+            не поддерживается). {REPEAT_RULE}"""),
+        request=s.PublicMessageCreateSerializer, response=s.PublicMessageSerializer,
         examples=[OpenApiExample("Входящее сообщение в новый чат", request_only=True, value=MESSAGE_EXAMPLE),
-                  _ok("Сообщение", MESSAGE_OUT, 201, 200)],
-    )
-    def post(self, request):
-        data = self.validated(s.PublicMessageCreateSerializer)
-        message, created = services.message_create(**self.scope, data=data)
-        return Response(s.PublicMessageSerializer(message).data, status=_created_or_ok(created))
+                  _ok("Сообщение", MESSAGE_OUT, 201, 200)])
 
 
 class MessageDetailView(PublicAPIView):
-    @extend_schema(
+    patch = _update(
+        "message", selectors.message_get, _message_update_text, _message_data,
         operation_id="messages_update_text", tags=[TAG_MESSAGES], summary="Обновить текст сообщения",
-        description="Заменяет только текст; остальные атрибуты не меняются (другие поля в теле — ошибка 400). "
-                    "Прежний текст и время правки сохраняются в истории. changedAt (необязательно) — время правки у "
-                    "провайдера: если уже применена более новая, ответ 409 stale_update и текст не меняется.",
+        description=_prose("""Заменяет только текст; остальные атрибуты не меняются (другие поля в теле — ошибка
+            400). Прежний текст и время правки сохраняются в истории. changedAt (необязательно) — время правки у
+            провайдера: если уже применена более новая, ответ 409 stale_update и текст не меняется."""),
         request=s.PublicMessageUpdateSerializer, responses={200: s.PublicMessageSerializer, **WITH_404_409},
         examples=[OpenApiExample("Исправленный текст", request_only=True, value={"text": "Здравствуйте, Иван!"}),
-                  _ok("Сообщение с новым текстом", {**MESSAGE_OUT, "text": "Здравствуйте, Иван!", "editedAt": _AT})],
-    )
-    def patch(self, request, messageId: str):
-        message = selectors.message_get(**self.scope, message_id=messageId)
-        data = self.validated(s.PublicMessageUpdateSerializer)
-        message = services.message_update_text(message=message, text=data["text"],
-                                               changed_at=data.get("changed_at"))
-        return Response(s.PublicMessageSerializer(message).data)
+                  _ok("Сообщение с новым текстом", {**MESSAGE_OUT, "text": "Здравствуйте, Иван!", "editedAt": _AT})])
 
 
 class MessageStatusView(PublicAPIView):
-    @extend_schema(
+    post = _update(
+        "message", selectors.message_get, _message_set_status, _message_data,
         operation_id="messages_set_status", tags=[TAG_MESSAGES], summary="Обновить статус сообщения",
-        description="Устанавливает переданный статус: sent (отправлено), delivered (доставлено), read (прочитано), "
-                    "failed (ошибка, с обязательным описанием error). Статус движется только вперёд: sent → "
-                    "delivered → read; failed — окончательный. Устаревший или повторный статус — 200 с текущим "
-                    "состоянием сообщения, ничего не меняется. Каждая смена пишется в историю статусов.",
+        description=_prose("""Устанавливает переданный статус: sent (отправлено), delivered (доставлено), read
+            (прочитано), failed (ошибка, с обязательным описанием error). Статус движется только вперёд: sent →
+            delivered → read; failed — окончательный. Устаревший или повторный статус — 200 с текущим состоянием
+            сообщения, ничего не меняется. Каждая смена пишется в историю статусов."""),
         request=s.PublicMessageStatusSerializer, responses={200: s.PublicMessageSerializer, **WITH_404},
         examples=[OpenApiExample("Доставлено", request_only=True, value={"status": "delivered"}),
                   OpenApiExample("Ошибка", request_only=True,
                                  value={"status": "failed", "error": "Пользователь заблокировал бота"}),
-                  _ok("Сообщение со статусом", {**MESSAGE_OUT, "status": "delivered"})],
-    )
-    def post(self, request, messageId: str):
-        message = selectors.message_get(**self.scope, message_id=messageId)
-        data = self.validated(s.PublicMessageStatusSerializer)
-        message = services.message_set_status(message=message, status=data["status"], error=data["error"])
-        return Response(s.PublicMessageSerializer(message).data)
+                  _ok("Сообщение со статусом", {**MESSAGE_OUT, "status": "delivered"})])
 
 
 class WebhookView(PublicAPIView):
     @extend_schema(
         operation_id="webhooks_set", tags=[TAG_WEBHOOKS], summary="Установить вебхук",
-        description="Один вебхук на тенанта и провайдера. Создание (201) возвращает секрет подписи один раз. "
-                    "Повторная установка (200) меняет URL и события и сохраняет секрет; rotateSecret=true выпускает "
-                    "и возвращает новый. События подписываются по схеме Standard Webhooks.",
+        description=_prose("""Один вебхук на тенанта и провайдера. Создание (201) возвращает секрет подписи один
+            раз. Повторная установка (200) меняет URL и события и сохраняет секрет; rotateSecret=true выпускает и
+            возвращает новый. События подписываются по схеме Standard Webhooks."""),
         request=s.PublicWebhookSetSerializer,
         responses={201: s.PublicWebhookCreatedSerializer, 200: s.PublicWebhookCreatedSerializer, **COMMON_ERRORS},
         examples=[OpenApiExample("Вебхук", request_only=True, value={
@@ -313,10 +325,10 @@ class BulkMessagesView(PublicAPIView):
 
     @extend_schema(
         operation_id="bulk_messages_create", tags=[TAG_BULK], summary="Пакетная загрузка сообщений",
-        description="От 1 до 100 сообщений (формат как у POST /messages). Каждое обрабатывается независимо: "
-                    "ошибка в одном не отклоняет остальные. Ответ 200 перечисляет результат по каждому: index, id "
-                    "и result = created / duplicate (тот же id и то же тело) / error (с ошибками по полям; тот же id "
-                    "с другим телом — ошибка поля id).",
+        description=_prose("""От 1 до 100 сообщений (формат как у POST /messages). Каждое обрабатывается
+            независимо: ошибка в одном не отклоняет остальные. Ответ 200 перечисляет результат по каждому: index,
+            id и result = created / duplicate (тот же id и то же тело) / error (с ошибками по полям; тот же id с
+            другим телом — ошибка поля id)."""),
         request=s.PublicBulkMessagesSerializer,
         responses={200: s.PublicBulkMessagesResultSerializer, **COMMON_ERRORS},
         examples=[

@@ -12,19 +12,22 @@ import sys
 import requests
 
 API_URL = os.environ.get("SBERCRM_API_URL", "https://crm.example.ru/api/v1")
-TOKEN = os.environ["SBERCRM_TOKEN"]  # the tenant's client token, entered in the provider's account
-HEADERS = {"Authorization": f"Bearer {TOKEN}"}
+# The tenant's client token (entered in the provider's account); one session keeps the connection for all calls.
+session = requests.Session()
+session.headers["Authorization"] = f"Bearer {os.environ['SBERCRM_TOKEN']}"
 
 
-def check(response: requests.Response) -> dict:
+def post(path: str, body: dict) -> tuple[int, dict]:
+    """POST a JSON body: 201 created, 200 the same request again; anything else stops with the API's error."""
+    response = session.post(f"{API_URL}{path}", json=body, timeout=10)
+    answer = response.json()
     if response.status_code not in (200, 201):
-        error = response.json()["error"]
+        error = answer["error"]
         sys.exit(f"{response.status_code} {error['code']}: {error['message']} {error.get('fields', '')}")
-    return response.json()
+    return response.status_code, answer
 
 
-channel = {"id": "tg-bot-1", "code": "telegram", "name": "Бот поддержки"}  # your channel (bot, number, group)
-check(requests.post(f"{API_URL}/channels", json=channel, timeout=10, headers=HEADERS))
+post("/channels", {"id": "tg-bot-1", "code": "telegram", "name": "Бот поддержки"})  # your channel (bot, number, group)
 
 message = {
     "id": "msg-5001",  # your message id: the same request again is safe (200); another body under it is 409
@@ -41,7 +44,5 @@ message = {
     "sentAt": "2026-11-20T10:15:00Z",
 }
 
-response = requests.post(f"{API_URL}/messages", json=message, timeout=10, headers=HEADERS)
-saved = check(response)
-print(response.status_code, "created" if response.status_code == 201 else "already saved", saved["id"],
-      saved["chatId"], saved["status"])
+status, saved = post("/messages", message)
+print(status, "created" if status == 201 else "already saved", saved["id"], saved["chatId"], saved["status"])

@@ -9,10 +9,10 @@ from rest_framework.test import APIClient
 from communications.models import Attachment, Delivery, Message, ProviderConfiguration
 from communications.provider_contract import EXAMPLE_REQUESTS_WITH_ATTACHMENTS
 from communications.services.conversations import message_create
-from communications.services.deliveries import delivery_send
 from communications.services.providers import configuration_validate
 from communications.tests.factories import PDF
 from config.errors import ApplicationError
+from delivery.engine import delivery_send
 
 BASE = "/internal/v1/operator"
 

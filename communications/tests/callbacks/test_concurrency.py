@@ -12,6 +12,7 @@ from communications.services import deliveries, operator
 from communications.services.conversations import webhook_set
 from communications.services.tokens import integration_token_deactivate
 from communications.tests.factories import DeliveryFactory, chat_make, provider_setup, tenant_install
+from delivery import engine
 
 
 @pytest.fixture
@@ -180,7 +181,7 @@ def test_provider_answer_is_recorded_even_when_recording_loses_a_deadlock(chat, 
     # when: the worker's attempt records the answer: it holds the delivery row and its provider-id store waits
     # for the message; the other transaction then wants the delivery row
     with message_locked_then(message, lambda: Delivery.objects.select_for_update().get(pk=delivery.pk)):
-        outcome = deliveries.delivery_send(delivery_id=delivery.pk)
+        outcome = engine.delivery_send(delivery_id=delivery.pk)
     # then: PostgreSQL aborted the first recording; the second stored the answer and the provider's id,
     # with no second call
     delivery.refresh_from_db()

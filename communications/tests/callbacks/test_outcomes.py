@@ -15,6 +15,7 @@ from communications.services import deliveries, operator
 from communications.services.tokens import integration_token_deactivate, integration_token_issue
 from communications.tests.factories import chat_make, provider_setup, tenant_install
 from config.testing.fake_provider import Reaction
+from delivery import engine
 
 BASE = "/internal/v1/operator"
 
@@ -137,7 +138,7 @@ def test_nothing_is_sent_for_a_tenant_after_disconnect(live, fake_provider):
     integration_token_deactivate(token=IntegrationToken.objects.get(tenant_id=tenant_id))
     Delivery.objects.filter(pk=late.pk).update(status=Delivery.Status.PENDING)  # e.g. a moderator's retry
     seen = len(fake_provider.requests)
-    assert deliveries.delivery_send(delivery_id=late.pk) == "cancelled"
+    assert engine.delivery_send(delivery_id=late.pk) == "cancelled"
     assert len(fake_provider.requests) == seen
 
 

@@ -3,8 +3,9 @@
 import pytest
 
 from communications.models import Delivery, Message
-from communications.services import deliveries, operator
+from communications.services import operator
 from communications.tests.factories import chat_make, provider_setup, tenant_install
+from delivery import engine
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +35,7 @@ def test_one_send_attempt_with_its_provider_id_store_takes_a_fixed_number_of_que
     # update (with its conflict check) + queued calls, finish, next in chain.
     # Counted with the SAVEPOINT/RELEASE pairs the test transaction adds (3 pairs).
     with django_assert_max_num_queries(ATTEMPT_STATEMENTS):
-        assert deliveries.delivery_send(delivery_id=delivery.pk, kind="provider") == "delivered"
+        assert engine.delivery_send(delivery_id=delivery.pk, kind="provider") == "delivered"
     delivery.refresh_from_db()
     assert Message.objects.get().external_id == delivery.provider_message_id != ""
 
@@ -61,7 +62,7 @@ def test_one_attempt_costs_the_same_however_long_the_chain_behind_it(
         Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.DELIVERED, endpoint="old")
     delivery = queued_send(tenant_id, provider, django_capture_on_commit_callbacks)
     with CaptureQueriesContext(connection) as queries:
-        assert deliveries.delivery_send(delivery_id=delivery.pk, kind="provider") == "delivered"
+        assert engine.delivery_send(delivery_id=delivery.pk, kind="provider") == "delivered"
     assert len(queries) == ATTEMPT_STATEMENTS
 
 

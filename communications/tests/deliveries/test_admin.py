@@ -5,6 +5,7 @@ import pytest
 from communications.models import Delivery, ProviderSigningSecret
 from communications.services import deliveries as svc
 from communications.tests.factories import make_tenant_configuration
+from delivery import engine
 
 pytestmark = pytest.mark.django_db
 
@@ -13,9 +14,9 @@ pytestmark = pytest.mark.django_db
 def failed_and_delivered(fast_retries, fake_provider, tenant_configuration):
     fake_provider.fail_next(1, status=403, body={"error": "api key revoked"})
     dead = svc.delivery_enqueue(tenant_configuration=tenant_configuration, endpoint="sendMessage", payload={"t": 1})
-    svc.delivery_send(delivery_id=dead.pk)
+    engine.delivery_send(delivery_id=dead.pk)
     ok = svc.delivery_enqueue(tenant_configuration=tenant_configuration, endpoint="markChatRead", payload={"c": 1})
-    svc.delivery_send(delivery_id=ok.pk)
+    engine.delivery_send(delivery_id=ok.pk)
     return dead, ok
 
 
@@ -86,7 +87,7 @@ def test_provider_health_leaves_developers_sandboxes_out(admin_client, failed_an
     for n in range(3):
         fake_provider.fail_next(1, status=500, body={"error": f"sandbox failure {n}"})
         call = svc.delivery_enqueue(tenant_configuration=sandbox, endpoint="markChatRead", payload={"n": n})
-        svc.delivery_send(delivery_id=call.pk)
+        engine.delivery_send(delivery_id=call.pk)
     # then: the health figures are the customers' only
     page = admin_client.get("/admin/communications/providerdeliveryhealth/").content.decode()
     assert "50% (1/2)" in page and "sandbox failure" not in page

@@ -11,6 +11,7 @@ from communications.models import Delivery, DeliveryAttempt
 from communications.services import deliveries as svc
 from communications.tests.factories import all_final, make_tenant_configuration
 from config.testing.processes import ROOT, subprocess_env, wait_until, worker_killed_mid_call
+from delivery import engine
 
 pytestmark = [pytest.mark.integration]
 
@@ -78,7 +79,7 @@ def test_a_failed_dispatch_is_taken_by_the_next_sweep_without_waiting_for_the_gr
                             timeout=120)
     assert result.returncode == 0, result.stderr
     pk = int(result.stdout.split()[-1])
-    assert svc.deliveries_sweep() == 1  # the broker is back: the first sweep takes it
+    assert engine.deliveries_sweep() == 1  # the broker is back: the first sweep takes it
     wait_until(lambda: all_final([pk]), timeout=30)
     assert Delivery.objects.get(pk=pk).status == Delivery.Status.DELIVERED
 
@@ -140,7 +141,7 @@ def test_worker_killed_in_the_middle_of_a_call_still_leads_to_delivery(transacti
                                 on_kill=still_in_progress):
         # then: once the lease runs out, redelivery (visibility timeout) or the sweeper sends it again
         wait_until(lambda: all_final([delivery.pk]), timeout=90, interval=1,
-                   on_tick=lambda: svc.deliveries_sweep())
+                   on_tick=lambda: engine.deliveries_sweep())
     delivery.refresh_from_db()
     assert delivery.status == Delivery.Status.DELIVERED
     assert list(delivery.attempt_log.order_by("id").values_list("outcome", flat=True)) == ["interrupted", "success"]

@@ -21,6 +21,7 @@ from communications.models import Delivery
 from communications.services import deliveries as svc
 from communications.tests.factories import make_tenant_configuration
 from config.testing.fake_provider import FakeProvider, Reaction
+from delivery import engine
 
 READ_TIMEOUT = 0.5
 REACTIONS = {
@@ -49,7 +50,7 @@ def drive(ids, rounds=60):
         Delivery.objects.filter(pk__in=open_ids, status=Delivery.Status.IN_PROGRESS).update(
             status=Delivery.Status.PENDING)
         for pk in open_ids:
-            svc.delivery_send(delivery_id=pk)
+            engine.delivery_send(delivery_id=pk)
 
 
 @pytest.mark.django_db

@@ -12,6 +12,7 @@ from communications.services import deliveries as svc
 from communications.tests.factories import ProviderConfigurationFactory, make_tenant_configuration
 from config.errors import ApplicationError, ConflictError
 from config.testing.fake_provider import Reaction
+from delivery import engine
 from delivery.kinds import kind_get
 
 pytestmark = pytest.mark.django_db
@@ -118,7 +119,7 @@ def test_server_error_schedules_retry_with_backoff(settings, fast_retries, tenan
     assert delivery.attempt_log.get().outcome == DeliveryAttempt.Outcome.RETRY
     # when: it is due again, the same idempotency key goes out
     Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
-    assert svc.delivery_send(delivery_id=delivery.pk) == "delivered"
+    assert engine.delivery_send(delivery_id=delivery.pk) == "delivered"
     keys = {r.headers["idempotency-key"] for r in fake_provider.requests}
     assert keys == {str(delivery.idempotency_key)} and len(fake_provider.requests) == 2
 
@@ -142,7 +143,7 @@ def test_long_wait_is_left_to_the_sweeper_not_a_countdown(settings, fast_retries
         delivery = enqueue(tenant_configuration)
     # when: the first attempt runs (its own retry dispatch is captured too)
     with django_capture_on_commit_callbacks() as retry_callbacks:
-        svc.delivery_send(delivery_id=delivery.pk)
+        engine.delivery_send(delivery_id=delivery.pk)
     # then: one dispatch after enqueue, none for the long retry
     assert len(callbacks) == 1 and retry_callbacks == []
     delivery.refresh_from_db()
@@ -155,12 +156,12 @@ def test_exhausted_attempts_make_delivery_dead(fast_retries, tenant_configuratio
     delivery = enqueue(tenant_configuration)
     for _ in range(10):
         Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
-        svc.delivery_send(delivery_id=delivery.pk)
+        engine.delivery_send(delivery_id=delivery.pk)
     delivery.refresh_from_db()
     assert delivery.status == Delivery.Status.DEAD and delivery.attempts == 10
     assert "исчерпаны" in delivery.last_error
     assert delivery.attempt_log.count() == 10
-    assert svc.delivery_send(delivery_id=delivery.pk) == "final"
+    assert engine.delivery_send(delivery_id=delivery.pk) == "final"
     assert len(fake_provider.requests) == 10
 
 
@@ -177,10 +178,10 @@ def test_retry_schedule_spans_about_a_day_in_ten_attempts(settings):
 
 def test_parse_retry_after_accepts_seconds_and_http_date():
     now = timezone.now()
-    assert svc.parse_retry_after("7", now) == 7
+    assert engine.parse_retry_after("7", now) == 7
     date = (now + timedelta(seconds=60)).strftime("%a, %d %b %Y %H:%M:%S GMT")
-    assert 55 <= svc.parse_retry_after(date, now) <= 61
-    assert svc.parse_retry_after("garbage", now) is None
+    assert 55 <= engine.parse_retry_after(date, now) <= 61
+    assert engine.parse_retry_after("garbage", now) is None
 
 
 def test_later_call_of_a_chat_waits_for_the_earlier_one(fast_retries, tenant_configuration, fake_provider):
@@ -189,13 +190,13 @@ def test_later_call_of_a_chat_waits_for_the_earlier_one(fast_retries, tenant_con
     edit = enqueue(tenant_configuration, endpoint="updateMessageContent", ordering_key="chat-1", n=2)
     other_chat = enqueue(tenant_configuration, ordering_key="chat-2", n=3)
     # when: the edit's task runs first
-    assert svc.delivery_send(delivery_id=edit.pk) == "blocked"
-    assert svc.delivery_send(delivery_id=other_chat.pk) == "delivered"
+    assert engine.delivery_send(delivery_id=edit.pk) == "blocked"
+    assert engine.delivery_send(delivery_id=other_chat.pk) == "delivered"
     # then: only after the message is delivered can the edit go
-    assert svc.delivery_send(delivery_id=message.pk) == "delivered"
+    assert engine.delivery_send(delivery_id=message.pk) == "delivered"
     edit.refresh_from_db()
     assert edit.next_attempt_at <= timezone.now()  # released at once, not after the recheck
-    assert svc.delivery_send(delivery_id=edit.pk) == "delivered"
+    assert engine.delivery_send(delivery_id=edit.pk) == "delivered"
     assert [r.json["n"] for r in fake_provider.requests] == [3, 1, 2]
 
 
@@ -204,12 +205,12 @@ def test_dead_call_blocks_its_chat_until_cancelled(fast_retries, tenant_configur
     fake_provider.redirect_next("http://example.invalid/")  # dead (a 4xx is "refused" and releases the chat)
     message = enqueue(tenant_configuration, ordering_key="chat-1", n=1)
     edit = enqueue(tenant_configuration, endpoint="updateMessageContent", ordering_key="chat-1", n=2)
-    assert svc.delivery_send(delivery_id=message.pk) == "dead"
+    assert engine.delivery_send(delivery_id=message.pk) == "dead"
     Delivery.objects.filter(pk=edit.pk).update(next_attempt_at=timezone.now())
-    assert svc.delivery_send(delivery_id=edit.pk) == "blocked"
+    assert engine.delivery_send(delivery_id=edit.pk) == "blocked"
     # when: the moderator cancels the dead message
     with django_capture_on_commit_callbacks(execute=True):
-        svc.delivery_cancel(delivery_id=message.pk)
+        engine.delivery_cancel(delivery_id=message.pk)
     # then: the edit goes out
     edit.refresh_from_db()
     assert edit.status == Delivery.Status.DELIVERED
@@ -220,13 +221,13 @@ def test_moderator_retry_of_dead_delivery_starts_a_fresh_cycle(redirected, djang
     delivery = redirected
     assert delivery.status == Delivery.Status.DEAD
     with django_capture_on_commit_callbacks(execute=True):
-        svc.delivery_retry(delivery_id=delivery.pk)
+        engine.delivery_retry(delivery_id=delivery.pk)
     delivery.refresh_from_db()
     assert delivery.status == Delivery.Status.DELIVERED and delivery.attempt_log.count() == 2
     with pytest.raises(ConflictError):
-        svc.delivery_retry(delivery_id=delivery.pk)
+        engine.delivery_retry(delivery_id=delivery.pk)
     with pytest.raises(ConflictError):
-        svc.delivery_cancel(delivery_id=delivery.pk)
+        engine.delivery_cancel(delivery_id=delivery.pk)
 
 
 def test_cancel_pending_for_tenant_stops_its_calls_only(fast_retries, fake_provider, tenant_configuration):
@@ -237,10 +238,10 @@ def test_cancel_pending_for_tenant_stops_its_calls_only(fast_retries, fake_provi
                                           provider=tenant_configuration.provider, reason="токен деактивирован")
     assert count == 2
     for delivery in mine:
-        assert svc.delivery_send(delivery_id=delivery.pk) == "final"
+        assert engine.delivery_send(delivery_id=delivery.pk) == "final"
         delivery.refresh_from_db()
         assert delivery.status == Delivery.Status.CANCELLED and delivery.last_error == "токен деактивирован"
-    assert svc.delivery_send(delivery_id=theirs.pk) == "delivered"
+    assert engine.delivery_send(delivery_id=theirs.pk) == "delivered"
     assert len(fake_provider.requests) == 1
 
 
@@ -249,12 +250,12 @@ def test_disabled_tenant_gets_no_calls_except_farewell(fast_retries, tenant_conf
     TenantConfiguration.objects.filter(pk=tenant_configuration.pk).update(status=TenantConfiguration.Status.DISABLED)
     tenant_configuration.refresh_from_db()
     # a call written before the switch is cancelled when its turn comes
-    assert svc.delivery_send(delivery_id=pending.pk) == "cancelled"
+    assert engine.delivery_send(delivery_id=pending.pk) == "cancelled"
     # new calls are refused, but disconnect still goes out
     with pytest.raises(ConflictError):
         enqueue(tenant_configuration)
     disconnect = enqueue(tenant_configuration, endpoint="disconnect")
-    assert svc.delivery_send(delivery_id=disconnect.pk) == "delivered"
+    assert engine.delivery_send(delivery_id=disconnect.pk) == "delivered"
     assert [r.endpoint for r in fake_provider.requests] == ["disconnect"]
 
 
@@ -277,7 +278,7 @@ def test_sweeper_sends_due_rows_and_reclaims_expired_leases(fast_retries, tenant
     later = enqueue(tenant_configuration)
     Delivery.objects.filter(pk=later.pk).update(next_attempt_at=timezone.now() + timedelta(hours=1))
     # when
-    dispatched = svc.deliveries_sweep()
+    dispatched = engine.deliveries_sweep()
     # then
     assert dispatched == 2
     for delivery in (lost, stuck):
@@ -292,25 +293,25 @@ def test_live_lease_is_not_taken_over(fast_retries, tenant_configuration, fake_p
     delivery = enqueue(tenant_configuration)
     Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.IN_PROGRESS, attempts=1,
                                                    lease_expires_at=timezone.now() + timedelta(minutes=1))
-    assert svc.delivery_send(delivery_id=delivery.pk) == "busy"
-    assert svc.deliveries_sweep() == 0
+    assert engine.delivery_send(delivery_id=delivery.pk) == "busy"
+    assert engine.deliveries_sweep() == 0
     assert fake_provider.requests == []
 
 
 def test_on_delivered_handler_sees_the_response(fast_retries, tenant_configuration, fake_provider):
     seen = []
-    svc.on_delivered_handler("test.channels")(lambda d: seen.append(d.response_json["channels"]))
+    engine.on_delivered_handler("test.channels")(lambda d: seen.append(d.response_json["channels"]))
     delivery = svc.delivery_enqueue(tenant_configuration=tenant_configuration, endpoint="getChannels", payload={},
                                     on_delivered="test.channels")
-    svc.delivery_send(delivery_id=delivery.pk)
+    engine.delivery_send(delivery_id=delivery.pk)
     assert seen == [fake_provider.channels]
 
 
 def test_failing_on_delivered_handler_does_not_resend(fast_retries, tenant_configuration, fake_provider):
-    svc.on_delivered_handler("test.broken")(lambda d: 1 / 0)
+    engine.on_delivered_handler("test.broken")(lambda d: 1 / 0)
     delivery = svc.delivery_enqueue(tenant_configuration=tenant_configuration, endpoint="sendMessage", payload={},
                                     on_delivered="test.broken")
-    assert svc.delivery_send(delivery_id=delivery.pk) == "delivered"
+    assert engine.delivery_send(delivery_id=delivery.pk) == "delivered"
     delivery.refresh_from_db()
     assert delivery.status == Delivery.Status.DELIVERED and "обработчик ответа упал" in delivery.last_error
 
@@ -319,7 +320,7 @@ def test_webhook_delivery_is_signed_with_the_webhook_secret(fast_retries, tenant
     secret = "whsec_" + "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJC"
     delivery = svc.delivery_enqueue_webhook(tenant_configuration=tenant_configuration, url=f"{fake_provider.url}/hook",
                                             secret=secret, event="message.sent", payload={"id": 1})
-    assert svc.delivery_send(delivery_id=delivery.pk) == "delivered"
+    assert engine.delivery_send(delivery_id=delivery.pk) == "delivered"
     request = fake_provider.requests[0]
     assert Webhook(secret).verify(request.body, request.headers) == {"id": 1}
     assert request.headers["x-sbercrm-event"] == "message.sent" and "x-api-key" not in request.headers
@@ -346,7 +347,7 @@ def test_without_a_current_signing_secret_nothing_is_sent_unsigned_and_none_is_i
     before = ProviderSigningSecret.objects.filter(provider=provider).count()
     delivery = enqueue(tenant_configuration, chatId="c1", text="Привет")
     # when
-    assert svc.delivery_send(delivery_id=delivery.pk) == "dead"
+    assert engine.delivery_send(delivery_id=delivery.pk) == "dead"
     # then: a read never issues a secret; the moderator sees why
     delivery.refresh_from_db()
     assert fake_provider.requests == []
@@ -366,7 +367,7 @@ def test_sweeper_redispatches_a_row_once_per_grace_period(settings, fast_retries
     with app.connection_for_write() as conn:
         client = conn.default_channel.client
         # when: the sweeper runs twice in a row
-        first, second = svc.deliveries_sweep(), svc.deliveries_sweep()
+        first, second = engine.deliveries_sweep(), engine.deliveries_sweep()
         queued = client.llen(settings.DELIVERY_QUEUE)
         client.delete(settings.DELIVERY_QUEUE)
     # then: one task was queued, not two, and nothing was sent

@@ -8,10 +8,10 @@ import pytest
 from django.utils import timezone
 
 from communications.models import Delivery, TenantConfiguration
-from communications.services.deliveries import deliveries_sweep
 from communications.tests.factories import DeliveryFactory, chat_make, provider_setup, tenant_install
 from config.observability.request_id import JsonFormatter, RequestIdFilter, request_id_scope
 from config.testing.processes import wait_until
+from delivery.engine import deliveries_sweep
 
 BASE = "/internal/v1/operator"
 

@@ -154,3 +154,64 @@ def test_ipv6_forms_embedding_a_public_ipv4_stay_allowed(address, settings):
     url, host = clients.resolve_safe(f"http://[{address}]:8080/x")
     # then
     assert url == f"http://[{address}]:8080/x" and host == f"{address}:8080"
+
+
+@pytest.fixture
+def empty_dns_cache():
+    clients.dns_cache_clear()
+    yield
+    clients.dns_cache_clear()
+
+
+def test_a_cached_answer_is_vetted_again_on_every_use(sink, settings, empty_dns_cache):
+    # given: localhost was resolved (and allowed) while loopback was allowed
+    settings.PROVIDER_ALLOW_LOOPBACK = True
+    clients.resolve_safe(f"http://localhost:{sink.port}/x")
+    before = clients.dns_cache_info()
+    # when: loopback is no longer allowed
+    settings.PROVIDER_ALLOW_LOOPBACK = False
+    # then: the cached address is refused, with no new lookup
+    with pytest.raises(clients.UnsafeTargetError, match="SSRF"):
+        clients.resolve_safe(f"http://localhost:{sink.port}/y")
+    after = clients.dns_cache_info()
+    assert (after["hits"] - before["hits"], after["misses"] - before["misses"]) == (1, 0)
+
+
+def test_answers_are_reused_per_host_and_port_until_they_expire(settings, empty_dns_cache, time_machine):
+    # given: short lifetimes
+    settings.PROVIDER_ALLOW_LOOPBACK = True
+    settings.PROVIDER_DNS_CACHE_SECONDS = 30
+    settings.PROVIDER_DNS_NEGATIVE_CACHE_SECONDS = 5
+    time_machine.move_to("2026-12-01 10:00:00", tick=False)
+    start = clients.dns_cache_info()
+
+    def lookups():
+        now = clients.dns_cache_info()
+        return now["misses"] - start["misses"], now["hits"] - start["hits"]
+
+    # when: the same host is asked on two paths, then on another port
+    clients.resolve_safe("http://localhost:9/a")
+    clients.resolve_safe("http://LOCALHOST:9/b")
+    clients.resolve_safe("http://localhost:10/a")
+    # then: one lookup per (host, port)
+    assert lookups() == (2, 1)
+    # when: a name that does not resolve is asked twice within its negative lifetime
+    for _ in range(2):
+        with pytest.raises(clients.TransportError, match="не удалось разрешить"):
+            clients.resolve_safe("http://no-such-host.invalid/x")
+    assert lookups() == (3, 2)
+    # when: the positive lifetime passes
+    time_machine.shift(31)
+    clients.resolve_safe("http://localhost:9/a")
+    # then: it is looked up again
+    assert lookups() == (4, 2)
+
+
+def test_a_zero_lifetime_looks_up_every_call(settings, empty_dns_cache):
+    settings.PROVIDER_ALLOW_LOOPBACK = True
+    settings.PROVIDER_DNS_CACHE_SECONDS = 0
+    before = clients.dns_cache_info()
+    for _ in range(3):
+        clients.resolve_safe("http://localhost:9/a")
+    after = clients.dns_cache_info()
+    assert (after["hits"] - before["hits"], after["misses"] - before["misses"], after["size"]) == (0, 3, 0)

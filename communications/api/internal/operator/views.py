@@ -53,7 +53,7 @@ IDEMPOTENCY_KEY = OpenApiParameter(
 def operator_action(*, request, responses: dict, **doc):
     """An operator action: its body validated by the `request` serializer (the handler gets the data), run once
     per `Idempotency-Key` (`_OperatorView.once`; a validation error is an answer too), documented with that
-    header and the action errors."""
+    header and the action errors (so the view needs no `serializer_class`)."""
 
     def decorate(handler):
         @wraps(handler)
@@ -145,8 +145,6 @@ class ChatMessagesView(_OperatorView):
 
 
 class ChatReadView(_OperatorView):
-    serializer_class = s.ChatReadResultSerializer
-
     @operator_action(operation_id="operator_chat_read", summary="Отметить чат прочитанным",
                      description="Все непрочитанные сообщения чата → прочитаны; вызов markChatRead провайдера.",
                      request=s.ScopeSerializer, responses={200: s.ChatReadResultSerializer})
@@ -156,8 +154,6 @@ class ChatReadView(_OperatorView):
 
 
 class MessageView(_OperatorView):
-    serializer_class = s.OperatorMessageSerializer
-
     @operator_action(operation_id="operator_message_edit", summary="Изменить текст исходящего сообщения",
                      description="Меняет текст и ставит в очередь updateMessageContent — строго после sendMessage "
                                  "этого сообщения.",
@@ -168,8 +164,6 @@ class MessageView(_OperatorView):
 
 
 class MessageStatusView(_OperatorView):
-    serializer_class = s.OperatorMessageSerializer
-
     @operator_action(operation_id="operator_message_status", summary="Установить статус сообщения",
                      description="Меняет статус (история сохраняется) и ставит в очередь updateMessageStatus.",
                      request=s.MessageStatusSerializer, responses={200: s.OperatorMessageSerializer})
@@ -179,7 +173,6 @@ class MessageStatusView(_OperatorView):
 
 
 class UploadView(_OperatorView):
-    serializer_class = PublicUploadSerializer
     parser_classes = [MultiPartParser]
 
     def initial(self, request, *args, **kwargs):
@@ -200,8 +193,6 @@ class UploadView(_OperatorView):
 
 
 class BroadcastView(_OperatorView):
-    serializer_class = s.BroadcastResultSerializer
-
     @operator_action(operation_id="operator_broadcast", summary="Рассылка одного текста в несколько чатов",
                      description="Если у провайдера настроен bulkMessages и чатов больше одного — один вызов "
                                  "bulkMessages; иначе по sendMessage на чат.",
