@@ -14,8 +14,9 @@ from delivery import engine
 def delivery_send_task(delivery_id: int, kind: str = "") -> str:
     """One attempt of one engine row by id, whatever its kind (provider call, webhook, notification,
     initial-sync page, test-stand run: the kind's queue and time limits come with the message).
-    Idempotent: final or locked rows are skipped."""
-    return engine.delivery_send(delivery_id=delivery_id, kind=kind)
+    Idempotent: final or locked rows are skipped. The rows of the chain it releases are sent by this task
+    too, up to a limit (`delivery_drain`), instead of a message each."""
+    return engine.delivery_drain(delivery_id=delivery_id, kind=kind)
 
 
 @shared_task(name="communications.deliveries_sweep", ignore_result=True)

@@ -376,6 +376,10 @@ DELIVERY_LEASE_MARGIN = env.int("DELIVERY_LEASE_MARGIN", default=30)  # added to
 DELIVERY_SWEEP_INTERVAL = env.int("DELIVERY_SWEEP_INTERVAL", default=30)
 DELIVERY_SWEEP_GRACE = env.int("DELIVERY_SWEEP_GRACE", default=60)  # the normal task gets this long first
 DELIVERY_BLOCKED_RECHECK = env.int("DELIVERY_BLOCKED_RECHECK", default=300)
+# One task sends the rows of a chain it releases (up to this many rows in all, while this many seconds have not
+# passed) instead of a Celery message each (issue 19); the rest go out as messages.
+DELIVERY_DRAIN_MAX = env.int("DELIVERY_DRAIN_MAX", default=20)
+DELIVERY_DRAIN_SECONDS = env.float("DELIVERY_DRAIN_SECONDS", default=2.0)
 DELIVERY_QUEUE = env.str("DELIVERY_QUEUE", default="celery")
 CELERY_BEAT_SCHEDULE["communications-deliveries-sweep"] = {
     "task": "communications.deliveries_sweep",

@@ -19,6 +19,7 @@ no Celery retries; the sweeper takes it only once that process is surely gone.
 
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -37,6 +38,7 @@ from config.observability.request_id import request_id_bind
 from delivery.dispatch import dispatch
 from delivery.kinds import Attempt, Kind, kind_get
 from delivery.outcomes import AMBIGUOUS, BROKEN, DEFERRED, PERMANENT, SUCCESS, TRANSIENT
+from delivery.sql import MARK, compiled, insert_row, update_row
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +107,44 @@ def _sweep_at_once(delivery_id: int) -> None:
 
 def dispatch_on_commit(delivery_id: int, countdown: float | None = None, kind: str = "") -> None:
     transaction.on_commit(partial(_dispatch, delivery_id, countdown, kind), robust=True)
+
+
+# --- one task, several rows of a chain -----------------------------------------------------
+
+_draining = threading.local()  # .queue: the released rows the running `delivery_drain` takes next
+
+
+def _release(delivery_id: int, kind: str) -> None:
+    """After commit: the next row of a chain is due. A draining task takes it itself (no message);
+    otherwise it goes out as a message of its own."""
+    queue = getattr(_draining, "queue", None)
+    if queue is not None and kind_get(kind).time_limits() is None:
+        queue.append((delivery_id, kind))
+    else:
+        _dispatch(delivery_id, kind=kind)
+
+
+def delivery_drain(*, delivery_id: int, kind: str = "") -> str:
+    """What the task runs: `delivery_send`, then the rows of the chain it releases, one after another, in
+    this task (each claimed, leased and recorded as usual) for up to DELIVERY_DRAIN_MAX rows and while
+    DELIVERY_DRAIN_SECONDS have not passed, instead of a Celery message each. What it does not take goes
+    out as messages; if the process dies meanwhile, the sweeper sends them, as after a lost dispatch.
+    Returns the outcome word of the first row."""
+    previous, queue = getattr(_draining, "queue", None), []
+    _draining.queue = queue
+    started, taken = time.monotonic(), 1
+    try:
+        word = delivery_send(delivery_id=delivery_id, kind=kind)
+        while (queue and taken < settings.DELIVERY_DRAIN_MAX
+               and time.monotonic() - started < settings.DELIVERY_DRAIN_SECONDS):
+            next_id, next_kind = queue.pop(0)
+            taken += 1
+            delivery_send(delivery_id=next_id, kind=next_kind)
+    finally:
+        _draining.queue = previous
+        for next_id, next_kind in queue:
+            _dispatch(next_id, kind=next_kind)
+    return word
 
 
 # --- one attempt ---------------------------------------------------------------------
@@ -198,7 +238,8 @@ def _claim(delivery_id: int, kind_name: str = ""):
             return "locked"  # it never existed (or was pruned)
     kind = kind_get(kind_name)
     with transaction.atomic():
-        delivery = claim_queryset(delivery_id, kind).first()
+        # The claim's query, compiled once per kind (delivery/sql.py).
+        delivery = compiled(("claim", kind.name, type(kind)), partial(claim_queryset, MARK, kind)).get(delivery_id)
         if delivery is None:
             return "locked"  # another worker holds it right now (or it never existed)
         if delivery.is_final:
@@ -226,13 +267,13 @@ def _claim(delivery_id: int, kind_name: str = ""):
             delivery.status = Delivery.Status.PENDING
             delivery.next_attempt_at = now + timedelta(seconds=settings.DELIVERY_BLOCKED_RECHECK)
             delivery.lease_expires_at = None
-            delivery.save(update_fields=["status", "next_attempt_at", "lease_expires_at", "updated_at"])
+            _store(delivery, "status", "next_attempt_at", "lease_expires_at")
             return "blocked"
         kind.prepare(delivery)
         delivery.status = Delivery.Status.IN_PROGRESS
         delivery.attempts += 1
         delivery.lease_expires_at = now + timedelta(seconds=kind.lease_seconds(delivery))
-        delivery.save(update_fields=["status", "attempts", "lease_expires_at", "updated_at"])
+        _store(delivery, "status", "attempts", "lease_expires_at")
         return delivery, delivery.attempts, now
 
 
@@ -259,20 +300,23 @@ def _record(claimed, number, started_at, attempt: Attempt) -> str:
     kind = kind_get(claimed.kind)
     with transaction.atomic():
         kind.lock(claimed)
-        delivery = (Delivery.objects.select_for_update(of=("self",)).select_related("tenant_configuration")
-                    .get(pk=claimed.pk))
+        delivery = compiled(("record",), _record_queryset).get(claimed.pk)
+        if delivery is None:
+            raise Delivery.DoesNotExist(f"delivery {claimed.pk} is gone")
         now = timezone.now()
         ours = delivery.status == Delivery.Status.IN_PROGRESS and delivery.attempts == number
+        answered = ()  # the answer's columns, written with whatever else the outcome changes
         if attempt.status_code is not None:
             delivery.response_status = attempt.status_code
             delivery.response_excerpt = attempt.excerpt
+            answered = ("response_status", "response_excerpt")
         if attempt.outcome == DEFERRED:
             if not ours:
                 return "superseded"
             # Not attempted (a shared rate limit): not counted, back in line after the wait.
             delivery.status, delivery.attempts, delivery.lease_expires_at = Delivery.Status.PENDING, number - 1, None
             delivery.next_attempt_at = now + timedelta(seconds=attempt.retry_after or 1)
-            delivery.save()
+            _store(delivery, "status", "attempts", "lease_expires_at", "next_attempt_at", *answered)
             if not delivery.synchronous:
                 dispatch_on_commit(delivery.pk, countdown=attempt.retry_after or 1, kind=delivery.kind)
             return "deferred"
@@ -293,7 +337,7 @@ def _record(claimed, number, started_at, attempt: Attempt) -> str:
                      latency_ms=attempt.latency_ms, error=attempt.error)
         if not ours:
             # Cancelled meanwhile, or our lease expired and someone else took over.
-            delivery.save(update_fields=["response_status", "response_excerpt", "updated_at"])
+            _store(delivery, *answered)
             return "superseded"
         delivery.lease_expires_at = None
         if outcome == DeliveryAttempt.Outcome.SUCCESS:
@@ -305,18 +349,19 @@ def _record(claimed, number, started_at, attempt: Attempt) -> str:
             if delivery.on_delivered:
                 handler = _on_delivered.get(delivery.on_delivered)
                 _run_hook(delivery, delivery.on_delivered, partial(handler, delivery) if handler else None)
-            _finish(delivery, Delivery.Status.DELIVERED, delivery.last_error)
+            _finish(delivery, Delivery.Status.DELIVERED, delivery.last_error,
+                    stored=("delivered_at", "response_json", "provider_message_id", *answered))
             return "delivered"
         if outcome == DeliveryAttempt.Outcome.REFUSED:
             delivery.last_error = attempt.error
             _run_kind_hook(kind, "on_refused", delivery, attempt)
-            _finish(delivery, Delivery.Status.REFUSED, delivery.last_error)
+            _finish(delivery, Delivery.Status.REFUSED, delivery.last_error, stored=answered)
             log = logger.info if kind.quiet_refusal(delivery) else logger.warning
             log("delivery %s (%s %s) refused: %s", delivery.pk, delivery.kind, delivery.endpoint, attempt.error)
             return "refused"
         if outcome == DeliveryAttempt.Outcome.UNKNOWN:
             _finish(delivery, Delivery.Status.UNKNOWN,
-                    f"{attempt.error} — возможно, доставлено; автоматически не повторяется")
+                    f"{attempt.error} — возможно, доставлено; автоматически не повторяется", stored=answered)
             return "unknown"
         if outcome == DeliveryAttempt.Outcome.RETRY:
             retry_after = attempt.retry_after
@@ -324,22 +369,29 @@ def _record(claimed, number, started_at, attempt: Attempt) -> str:
             delivery.status = Delivery.Status.PENDING
             delivery.next_attempt_at = now + timedelta(seconds=delay)
             delivery.last_error = attempt.error
-            delivery.save()
+            _store(delivery, "status", "next_attempt_at", "last_error", "lease_expires_at", *answered)
             if not delivery.synchronous and delay <= settings.CELERY_MAX_COUNTDOWN:
                 dispatch_on_commit(delivery.pk, countdown=delay, kind=delivery.kind)
             # Longer waits: the sweeper sends it when next_attempt_at is due.
             return "retry"
         suffix = " (попытки исчерпаны)" if retryable else ""
-        _finish(delivery, Delivery.Status.DEAD, attempt.error + suffix)
+        _finish(delivery, Delivery.Status.DEAD, attempt.error + suffix, stored=answered)
         logger.warning("delivery %s (%s %s) is dead: %s", delivery.pk, delivery.kind, delivery.endpoint,
                        attempt.error)
         return "dead"
 
 
+def _record_queryset():
+    """The record step's row lock (with the binding its hooks read), compiled once (delivery/sql.py)."""
+    Delivery, _ = _models()
+    return Delivery.objects.select_for_update(of=("self",)).select_related("tenant_configuration").filter(pk=MARK)
+
+
 def _log_attempt(delivery, number, started_at, outcome, *, status_code=None, latency_ms=None, error="") -> None:
     _, DeliveryAttempt = _models()
-    DeliveryAttempt.objects.create(delivery=delivery, number=number, started_at=started_at, outcome=outcome,
-                                   status_code=status_code, latency_ms=latency_ms, error=error[:2000])
+    insert_row(DeliveryAttempt, {"delivery": delivery.pk, "number": number, "started_at": started_at,
+                                 "outcome": outcome, "status_code": status_code, "latency_ms": latency_ms,
+                                 "error": error[:2000]})
 
 
 def _run_kind_hook(kind: Kind, name: str, delivery, *args) -> None:
@@ -362,19 +414,27 @@ def _run_hook(delivery, name: str, hook) -> None:
         delivery.last_error = f"{delivery.last_error}; обработчик ответа упал: {exc}".lstrip("; ")[:2000]
 
 
-def _finish(delivery, status: str, error: str = "") -> None:
-    """Move to a final status, run the kind's on_final hook, release the next row of the chain."""
+def _store(delivery, *fields: str) -> None:
+    """Write these columns of the row (and `updated_at`): one UPDATE of what changed, never the whole row
+    (a full `save()` re-encodes the JSON payload and sends every column)."""
+    delivery.updated_at = timezone.now()
+    update_row(type(delivery), delivery.pk, {name: getattr(delivery, name) for name in (*fields, "updated_at")})
+
+
+def _finish(delivery, status: str, error: str = "", *, stored: tuple[str, ...] = ()) -> None:
+    """Move to a final status, run the kind's on_final hook, release the next row of the chain.
+    `stored`: other columns the caller changed on `delivery`, written in the same UPDATE."""
     delivery.status = status
     delivery.lease_expires_at = None
     delivery.last_error = error[:2000]
-    delivery.save()
+    _store(delivery, "status", "lease_expires_at", "last_error", *stored)
     _run_kind_hook(kind_get(delivery.kind), "on_final", delivery)
     if status in type(delivery).RELEASING_STATUSES and delivery.ordering_key:
-        following = chain(delivery).filter(pk__gt=delivery.pk, status=type(delivery).Status.PENDING).order_by("pk")
-        following = following.first()
-        if following is not None and following.attempts == 0:
-            type(delivery).objects.filter(pk=following.pk).update(next_attempt_at=timezone.now())
-            dispatch_on_commit(following.pk, kind=following.kind)
+        following = (chain(delivery).filter(pk__gt=delivery.pk, status=type(delivery).Status.PENDING)
+                     .order_by("pk").values_list("pk", "attempts").first())
+        if following is not None and following[1] == 0:
+            type(delivery).objects.filter(pk=following[0]).update(next_attempt_at=timezone.now())
+            transaction.on_commit(partial(_release, following[0], delivery.kind), robust=True)
 
 
 finish = _finish  # for kinds' gates

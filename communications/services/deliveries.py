@@ -360,10 +360,13 @@ def provider_signing_secret_issue(*, provider: Provider, overlap: timedelta = SI
 def provider_signing_secrets(*, provider: Provider) -> list[str]:
     """Secrets to sign with, newest first (a read: registration issues the first one, rotation the next).
     None current: the call is not made unsigned, it fails as broken until a moderator issues one."""
-    now = timezone.now()
-    current = list(ProviderSigningSecret.objects.filter(provider=provider)
-                   .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-                   .order_by("-created_at").values_list("secret", flat=True))
+    # Every provider call reads them: plain SQL, without the ORM's ~0.4 ms of building and compiling (issue 19).
+    table = ProviderSigningSecret._meta.db_table
+    sql = (f"SELECT secret FROM {table} WHERE provider_id = %s AND (expires_at IS NULL OR expires_at > %s) "  # noqa: S608 (the model's table; values bound)
+           "ORDER BY created_at DESC")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [provider.pk, connection.ops.adapt_datetimefield_value(timezone.now())])
+        current = [secret for (secret,) in cursor.fetchall()]
     if not current:
         raise clients.SigningSecretMissing(
             "у провайдера нет действующего секрета подписи: выпустите новый (админка, провайдеры, «Выпустить новый "

@@ -1,0 +1,98 @@
+"""The engine's hot-path statements without the ORM's per-call cost (issue 19, engine round 2).
+
+Building and compiling a query costs the ORM ~0.3–2 ms of CPU each time (the claim, with its joins and
+subqueries, ~2 ms): more than the round trip. Here a SELECT is built by the ORM once, with a marker in
+place of the primary key, and run again with the real key (`Compiled`); rows become model instances as a
+`QuerySet` makes them (the related rows of `select_related`, the annotations). Writes of a few columns are
+plain parametrised UPDATE / INSERT statements (`update_row`, `insert_row`), the values adapted by the
+fields as `save()` adapts them. All of it goes through Django's cursor (its execute wrappers, the
+connection's transaction) and works on PostgreSQL and SQLite alike.
+"""
+
+import threading
+
+from django.db import connections, router
+from django.db.models.query import get_related_populators
+
+MARK = -7_421_903_117  # a primary key no row has: its one place among the parameters is where the real key goes
+
+_local = threading.local()  # compiled queries per thread: a compiler holds its thread's connection
+
+
+class Compiled:
+    """One SELECT of a model by primary key, compiled once (see the module's docstring)."""
+
+    def __init__(self, queryset):
+        self.db = queryset.db
+        compiler = queryset.query.get_compiler(self.db)
+        self.sql, params = compiler.as_sql()
+        marks = [index for index, value in enumerate(params) if value == MARK]
+        if len(marks) != 1:
+            raise ValueError(f"the query must take the key (MARK) exactly once, not {len(marks)} times")
+        self.params, self.mark = list(params), marks[0]
+        # What `ModelIterable` reads from the compiler, kept with it.
+        select, klass_info = compiler.select, compiler.klass_info
+        fields = klass_info["select_fields"]
+        self.compiler, self.model = compiler, klass_info["model"]
+        self.own = slice(fields[0], fields[-1] + 1)
+        self.init_list = [column[0].target.attname for column in select[self.own]]
+        self.related = get_related_populators(klass_info, select, self.db)
+        self.annotations = list(compiler.annotation_col_map.items())
+        self.converters = compiler.get_converters([column[0] for column in select])
+
+    def get(self, pk):
+        """The instance with this key, or None."""
+        params = self.params.copy()
+        params[self.mark] = pk
+        with connections[self.db].cursor() as cursor:
+            cursor.execute(self.sql, params)
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        if self.converters:
+            row = next(iter(self.compiler.apply_converters([row], self.converters)))
+        instance = self.model.from_db(self.db, self.init_list, row[self.own])
+        for populator in self.related:
+            populator.populate(row, instance)
+        for name, index in self.annotations:
+            setattr(instance, name, row[index])
+        return instance
+
+
+def compiled(key, build) -> Compiled:
+    """The compiled query under `key` for this thread, built by `build()` (a queryset filtered by MARK)
+    on first use."""
+    cache = getattr(_local, "queries", None)
+    if cache is None:
+        cache = _local.queries = {}
+    query = cache.get(key)
+    if query is None:
+        query = cache[key] = Compiled(build())
+    return query
+
+
+def update_row(model, pk, values: dict) -> int:
+    """UPDATE these columns of one row by primary key; returns the rows updated (0 or 1)."""
+    connection = connections[router.db_for_write(model)]
+    quote = connection.ops.quote_name
+    fields = [model._meta.get_field(name) for name in values]
+    sql = "UPDATE {} SET {} WHERE {} = %s".format(  # noqa: S608 (model's own names; values bound)
+        quote(model._meta.db_table), ", ".join(f"{quote(field.column)} = %s" for field in fields),
+        quote(model._meta.pk.column))
+    params = [field.get_db_prep_save(values[field.name], connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, pk])
+        return cursor.rowcount
+
+
+def insert_row(model, values: dict) -> None:
+    """INSERT one row of these columns (the rest take their database defaults: none here may need
+    a Python-side default)."""
+    connection = connections[router.db_for_write(model)]
+    quote = connection.ops.quote_name
+    fields = [model._meta.get_field(name) for name in values]
+    sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 (model's own names; values bound)
+        quote(model._meta.db_table), ", ".join(quote(field.column) for field in fields),
+        ", ".join(["%s"] * len(fields)))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [field.get_db_prep_save(values[field.name], connection) for field in fields])
