@@ -73,19 +73,35 @@ def _with_company_block(queryset):
                              open_company=Exists(memberships.filter(providercompany__is_blocked=False)))
 
 
+def _with_service_groups(queryset):
+    """Annotate membership of each service group (config.api.permissions), in the same query."""
+    from config.api.permissions import SERVICE_GROUPS
+
+    through = get_user_model().groups.through.objects.filter(user_id=OuterRef("pk"))
+    return queryset.annotate(**{f"_in_group_{i}": Exists(through.filter(group__name=name))
+                                for i, name in enumerate(SERVICE_GROUPS)})
+
+
+def _service_groups_remember(user) -> None:
+    from config.api.permissions import SERVICE_GROUPS
+
+    user._service_groups_cache = {name for i, name in enumerate(SERVICE_GROUPS) if getattr(user, f"_in_group_{i}")}
+
+
 def _check_company(user) -> None:
     if getattr(user, "blocked_company", False) and not getattr(user, "open_company", True):
         raise AuthenticationFailed(BLOCKED, code="company_blocked")
 
 
 class VersionedJWTAuthentication(JWTAuthentication):
-    """simplejwt's authentication; its one user query also loads the token version to check."""
+    """simplejwt's authentication; its one user query also loads the token version to check, the company
+    block and the service groups the permissions ask about."""
 
     def get_user(self, validated_token):
         user_id = validated_token.get(api_settings.USER_ID_CLAIM)
         if user_id is None:
             raise InvalidToken("В токене нет идентификатора пользователя.")
-        user = (_with_company_block(self.user_model.objects.select_related("token_version"))
+        user = (_with_service_groups(_with_company_block(self.user_model.objects.select_related("token_version")))
                 .filter(**{api_settings.USER_ID_FIELD: user_id}).first())
         if user is None:
             raise AuthenticationFailed("Пользователь не найден.", code="user_not_found")
@@ -93,6 +109,7 @@ class VersionedJWTAuthentication(JWTAuthentication):
             raise AuthenticationFailed("Пользователь деактивирован.", code="user_inactive")
         _check(validated_token, user)
         _check_company(user)
+        _service_groups_remember(user)
         return user
 
 

@@ -171,7 +171,10 @@ def operator_message_send(*, tenant_id: uuid.UUID, provider: Provider, chat_id: 
         message.reply_to, message.reply_to_external_id = quoted, quoted.external_id
         message.save(update_fields=["reply_to", "reply_to_external_id"])
     attachment_services.attachments_create([(message, attachments or [])], uploads)
-    rows = list(message.attachments.all()) if attachments else []
+    if attachments:
+        rows = list(message.attachments.all())
+    else:  # nothing to read back: the response shows no attachments without a query
+        rows, message._prefetched_objects_cache = [], {"attachments": message.attachments.none()}
     sent = [row for row in rows if configuration.accepts_attachment(row.type, row.size)]
     attachment_services.attachments_refuse([row for row in rows if row not in sent],
                                            "Провайдер не поддерживает это вложение; отправлен только текст.")

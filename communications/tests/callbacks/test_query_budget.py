@@ -99,3 +99,24 @@ def test_one_history_page_is_stored_in_a_fixed_number_of_statements(chat, items)
 
 
 HISTORY_PAGE_STATEMENTS = 12  # chats, participants, messages (+ lookups), replies, the sandbox check, with savepoints
+
+
+def test_the_operators_send_request_reads_auth_and_groups_in_one_query_and_no_attachments(
+        chat, crm_client, django_capture_on_commit_callbacks):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    tenant_id, provider = chat
+    body = {"tenantId": str(tenant_id), "providerCode": provider.code, "text": "Привет"}
+    # when: the CRM's request, as bench S5 sends it
+    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=False):
+        response = crm_client.post("/internal/v1/operator/chats/chat-1/messages", body, format="json")
+    # then: user with token version, company block and service groups (1), provider (1), the service's
+    # statements as budgeted above (11), and nothing to read back for the answer
+    assert response.status_code == 201 and response.json()["attachments"] == []
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert not any('FROM "auth_group"' in s or 'FROM "communications_attachment"' in s for s in sql), sql
+    assert len(sql) == OPERATOR_REQUEST_STATEMENTS, sql
+
+
+OPERATOR_REQUEST_STATEMENTS = 13
