@@ -496,7 +496,7 @@ def main() -> int:
     for stale in SQL_COUNT_DIR.iterdir():
         stale.unlink()
     procs: list = []
-    fake, telegram = FakeProvider().start(), FakeTelegram().start()
+    fake, telegram = FakeProvider(keep_alive=True).start(), FakeTelegram().start()
     try:
         print(f"== fresh database {DB_NAME}, Redis {REDIS_URL}")
         database_recreate()

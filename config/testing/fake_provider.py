@@ -100,8 +100,10 @@ def attachments_of(body) -> list[dict]:
 
 
 class FakeProvider:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0):
-        self.host, self.port = host, port
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, keep_alive: bool = False):
+        """`keep_alive`: answer in HTTP/1.1 and keep connections open, as a real provider does (the bench);
+        the tests' default HTTP/1.0 closes each one, so `go_away()` leaves no connection behind."""
+        self.host, self.port, self.keep_alive = host, port, keep_alive
         self.lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
         self.accepted: dict[str, RecordedRequest] = {}  # idempotency key → first accepted request (ordered)
@@ -129,6 +131,9 @@ class FakeProvider:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if fake.keep_alive else "HTTP/1.0"
+            disable_nagle_algorithm = True  # headers and body are two writes (see fake_http.py)
+
             def do_POST(self):  # noqa: N802
                 fake._handle(self)
 
