@@ -7,7 +7,7 @@ visibility timeout longer than any countdown the project uses.
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -54,6 +54,22 @@ def _apply_defaults() -> None:
     )
 
 
+# Celery's Django fixup closes every database connection before and after each task unless CELERY_DB_REUSE_MAX
+# is set: a new PostgreSQL backend (a process fork on the server) for every task, whatever DB_CONN_MAX_AGE says.
+# The fixup is told never to close them; Django's own rule decides instead, as after a web request: a connection
+# is closed when it is older than DB_CONN_MAX_AGE (0: after every task) or unusable after an error.
+app.conf.CELERY_DB_REUSE_MAX = 2**62
+
+
+def db_connections_tidy(sender=None, **kwargs) -> None:
+    if not getattr(getattr(sender, "request", None), "is_eager", False):
+        from django.db import close_old_connections
+
+        close_old_connections()
+
+
+signals.task_prerun.connect(db_connections_tidy, weak=False)
+signals.task_postrun.connect(db_connections_tidy, weak=False)
 app.on_after_configure.connect(lambda sender, **kwargs: _apply_defaults(), weak=False)
 app.autodiscover_tasks()
 
