@@ -232,7 +232,7 @@ def _history_items(body) -> tuple[list, str]:
 def _import(sync: InitialSync, page: int, items: list) -> tuple[int, int]:
     """Validate like POST /api/v1/messages and store idempotently; a bad item is skipped and
     reported (communications/services/inbound.py). Returns (created, failed)."""
-    results = inbound.messages_import(tenant_id=sync.tenant_id, provider=sync.provider, items=items)
+    results = inbound.messages_import(tenant_id=sync.tenant_id, provider=sync.provider, items=items, light=True)
     for r in results:
         if r.result == "error":
             sync.last_error = f"страница {page + 1}, сообщение {r.index}: {r.errors}"[:2000]
