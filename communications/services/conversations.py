@@ -38,6 +38,7 @@ from communications.services import sandbox_limits
 from config.errors import ApplicationError, ConflictError
 
 PARTICIPANT_BATCH_SIZE = 1000  # keeps one INSERT under PostgreSQL's 65535 bind parameters
+MAX_BIND_PARAMETERS = 65535  # of one PostgreSQL statement
 CHAT_FIELDS = ("title", "type", "metadata")
 PARTICIPANT_FIELDS = ("name", "username", "phone", "metadata")
 # Statuses move forward only (sent -> delivered -> read); failed is final.
@@ -280,36 +281,49 @@ def _message_build(*, tenant_id, provider, chat: Chat, data: dict) -> Message:
 
 @functools.cache
 def _known_chat_insert_sql() -> tuple[str, list, list[str]]:
-    """(SQL, message fields it inserts, chat attnames it returns), from the models' metadata only."""
-    fields = [f for f in Message._meta.concrete_fields if f.name not in ("id", "chat")]
+    """(SQL, message fields it inserts, chat attnames it returns), from the models' metadata only.
+
+    One statement: the message INSERT … SELECT its chat (with the quoted message's id, when that one is
+    known) … ON CONFLICT DO NOTHING, the UPDATE that links the messages already waiting for this one
+    (their `replyTo` names it), and the stored row's id and reply link with the chat's row. The UPDATE
+    is a sibling of the INSERT: it sees the table as before the statement, which is what it needs."""
+    fields = [f for f in Message._meta.concrete_fields if f.name not in ("id", "chat", "reply_to")]
     q = connection.ops.quote_name
+    message, chat = q(Message._meta.db_table), q(Chat._meta.db_table)
     chat_fields = Chat._meta.concrete_fields
     casts = ", ".join(f"%s::{f.db_type(connection)}" for f in fields)
-    sql = (f"WITH stored AS (INSERT INTO {q(Message._meta.db_table)} "  # noqa: S608 (names from the models)
-           f"({', '.join(q(f.column) for f in fields)}, chat_id) "
-           f"SELECT {casts}, c.id FROM {q(Chat._meta.db_table)} c "
-           "WHERE c.tenant_id = %s AND c.provider_id = %s AND c.external_id = %s "
-           "ON CONFLICT (tenant_id, provider_id, external_id) DO NOTHING RETURNING id, chat_id) "
-           f"SELECT stored.id, {', '.join('c.' + q(f.column) for f in chat_fields)} "
-           f"FROM stored JOIN {q(Chat._meta.db_table)} c ON c.id = stored.chat_id")
+    sql = (f"WITH stored AS (INSERT INTO {message} "  # noqa: S608 (names from the models)
+           f"({', '.join(q(f.column) for f in fields)}, chat_id, reply_to_id) "
+           f"SELECT {casts}, c.id, (SELECT quoted.id FROM {message} quoted WHERE quoted.tenant_id = c.tenant_id "
+           "AND quoted.provider_id = c.provider_id AND quoted.external_id = NULLIF(%s, '')) "
+           f"FROM {chat} c WHERE c.tenant_id = %s AND c.provider_id = %s AND c.external_id = %s "
+           "ON CONFLICT (tenant_id, provider_id, external_id) DO NOTHING "
+           "RETURNING id, chat_id, reply_to_id, tenant_id, provider_id, external_id), "
+           f"linked AS (UPDATE {message} waiting SET reply_to_id = stored.id FROM stored "
+           "WHERE waiting.tenant_id = stored.tenant_id AND waiting.provider_id = stored.provider_id "
+           "AND waiting.reply_to_external_id = stored.external_id AND waiting.reply_to_id IS NULL "
+           "AND waiting.reply_to_external_id <> '') "
+           f"SELECT stored.id, stored.reply_to_id, {', '.join('c.' + q(f.column) for f in chat_fields)} "
+           f"FROM stored JOIN {chat} c ON c.id = stored.chat_id")
     return sql, fields, [f.attname for f in chat_fields]
 
 
 def _message_insert_into_known_chat(*, tenant_id, provider, data: dict) -> Message | None:
-    """The common case in one statement (issue 19, bench S1): a new message into a chat we know.
-    INSERT … SELECT the chat … ON CONFLICT DO NOTHING, returning the message's id with its chat row.
+    """The common case in one statement (issue 19, bench S1): a new message into a chat we know, its own
+    reply link and the links of the messages that quote it included (`_known_chat_insert_sql`).
     None when the chat is unknown or the id is taken (a repeat): the caller takes the general path.
     PostgreSQL only."""
     sql, fields, chat_attnames = _known_chat_insert_sql()
     message = _message_build(tenant_id=tenant_id, provider=provider, chat=None, data=data)
     values = [f.get_db_prep_save(f.pre_save(message, add=True), connection) for f in fields]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*values, tenant_id, provider.pk, data["chat"]["external_id"]])
+        cursor.execute(sql, [*values, message.reply_to_external_id, tenant_id, provider.pk,
+                             data["chat"]["external_id"]])
         row = cursor.fetchone()
     if row is None:
         return None
-    message.pk = row[0]
-    message.chat = Chat.from_db(connection.alias, chat_attnames, row[1:])
+    message.pk, message.reply_to_id = row[0], row[1]
+    message.chat = Chat.from_db(connection.alias, chat_attnames, row[2:])
     message.chat.provider = provider
     message._state.adding, message._state.db = False, connection.alias
     return message
@@ -322,14 +336,12 @@ def message_create(*, tenant_id: uuid.UUID, provider: Provider, data: dict) -> t
     reply_to (services/attachments.py). Text is stored exactly as sent. Returns (message, created); a repeat with the same body returns the
     existing message untouched, another body is 409 `id_conflict`.
     """
-    # The common case in one INSERT on PostgreSQL: a new message, without attachments, into a known chat. Its
-    # replies are linked right after (it may quote a message, or be quoted by one stored before it).
-    if connection.vendor == "postgresql" and not data.get("attachments"):
+    # The common case in one statement on PostgreSQL: a new message, without attachments, into a known chat,
+    # with its replies linked (a message quoting itself takes the general path: the INSERT can't see its row).
+    if (connection.vendor == "postgresql" and not data.get("attachments")
+            and data.get("reply_to") != data["external_id"]):
         message = _message_insert_into_known_chat(tenant_id=tenant_id, provider=provider, data=data)
         if message is not None:
-            if attachment_services.replies_resolve(tenant_id=tenant_id, provider=provider,
-                                                   external_ids=[message.external_id]):
-                message.refresh_from_db(fields=["reply_to"])
             # It came without attachments: the answer lists none without reading them (as a prefetch would).
             message._prefetched_objects_cache = {"attachments": message.attachments.none()}
             return message, True
@@ -417,7 +429,42 @@ class BulkItemResult:
     errors: dict | None = None
 
 
-@transaction.atomic
+def _insert_new(objs: list, returning: tuple[str, ...] = ()) -> list[tuple]:
+    """INSERT instances of one model with one multi-row statement (per batch of bind parameters), skipping the
+    rows a unique constraint already holds (`ON CONFLICT DO NOTHING`, as `bulk_create(ignore_conflicts=True)`);
+    returns the `returning` columns of the rows it inserted. Values are prepared as `save()` prepares them
+    (auto_now, JSON, foreign keys); the ORM's compiler is skipped (issue 19: it cost more than the insert)."""
+    if not objs:
+        return []
+    meta = objs[0]._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    q = connection.ops.quote_name
+    head = f"INSERT INTO {q(meta.db_table)} ({', '.join(q(f.column) for f in fields)}) VALUES "  # noqa: S608
+    tail = " ON CONFLICT DO NOTHING" + (f" RETURNING {', '.join(q(c) for c in returning)}" if returning else "")
+    row = f"({', '.join(['%s'] * len(fields))})"
+    size = max(min(connection.ops.bulk_batch_size(fields, objs), MAX_BIND_PARAMETERS // len(fields)), 1)
+    inserted = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(objs), size):
+            batch = objs[start:start + size]
+            cursor.execute(head + ", ".join([row] * len(batch)) + tail,
+                           [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in batch for f in fields])
+            if returning:
+                inserted.extend(cursor.fetchall())
+    return inserted
+
+
+def _stored(objs: list, ids: dict) -> list:
+    """The instances whose row was inserted (`ids`: external id → primary key), marked as loaded rows."""
+    stored = []
+    for obj in objs:
+        if obj.external_id in ids:
+            obj.pk, obj._state.adding, obj._state.db = ids[obj.external_id], False, connection.alias
+            stored.append(obj)
+    return stored
+
+
+@transaction.atomic(savepoint=False)  # the caller's savepoint (inbound._store) already makes it all or nothing
 def messages_bulk_create(*, tenant_id: uuid.UUID, provider: Provider, items: list[tuple[int, dict]],
                          conflicts: bool = False) -> dict[int, BulkItemResult]:
     """Store many validated messages with a constant number of queries.
@@ -426,12 +473,16 @@ def messages_bulk_create(*, tenant_id: uuid.UUID, provider: Provider, items: lis
     own: an unknown channel fails only that item. Within the batch the first occurrence of
     a message id wins, later ones are duplicates; the first occurrence of a chat id defines
     the chat and its participants. With `conflicts` (the public API), a known id with another
-    body is an item error (`id`) instead of a duplicate.
+    body is an item error (`id`) instead of a duplicate. A message another transaction stored
+    meanwhile is a duplicate.
+
+    Statements: known messages, known chats; for new chats the channels (if named), the sandbox check, one
+    INSERT of the chats and one of their participants; one INSERT of the messages; the replies UPDATE.
     """
     scope = {"tenant_id": tenant_id, "provider": provider}
     results: dict[int, BulkItemResult] = {}
     known = dict(Message.objects.filter(**scope, external_id__in=[d["external_id"] for _, d in items])
-                 .values_list("external_id", "request_fingerprint"))
+                 .order_by().values_list("external_id", "request_fingerprint"))
     new_items = []
     for index, data in items:
         message_id = data["external_id"]
@@ -446,7 +497,8 @@ def messages_bulk_create(*, tenant_id: uuid.UUID, provider: Provider, items: lis
     chat_payloads: dict[str, dict] = {}
     for _, data in new_items:
         chat_payloads.setdefault(data["chat"]["external_id"], data["chat"])
-    chats = {c.external_id: c for c in Chat.objects.filter(**scope, external_id__in=list(chat_payloads))}
+    chats = ({c.external_id: c for c in Chat.objects.filter(**scope, external_id__in=list(chat_payloads)).order_by()}
+             if chat_payloads else {})
     missing = {cid: payload for cid, payload in chat_payloads.items() if cid not in chats}
 
     channel_ids = {p["channel_id"] for p in missing.values() if p.get("channel_id")}
@@ -460,19 +512,7 @@ def messages_bulk_create(*, tenant_id: uuid.UUID, provider: Provider, items: lis
         if room is not None and len(to_create) > room:
             to_create, over_limit = to_create[:room], to_create[room:]
     if to_create:
-        Chat.objects.bulk_create(
-            [Chat(**scope, external_id=cid, channel=channels.get(missing[cid].get("channel_id")),
-                  request_fingerprint=fingerprint(missing[cid]),
-                  **{f: missing[cid].get(f) or _empty(f) for f in CHAT_FIELDS}) for cid in to_create],
-            ignore_conflicts=True,
-        )
-        created_chats = {c.external_id: c for c in Chat.objects.filter(**scope, external_id__in=to_create)}
-        chats.update(created_chats)
-        # Unique (chat, external_id) makes this safe even if a concurrent request created the chat.
-        Participant.objects.bulk_create(
-            [p for cid, chat in created_chats.items() for p in _participants_build(chat, missing[cid].get("participants") or [])],
-            ignore_conflicts=True, batch_size=PARTICIPANT_BATCH_SIZE,
-        )
+        _chats_create(scope, to_create, missing, channels, chats)
 
     uploads = attachment_services.uploads_for(**scope, items=[data for _, data in new_items])
     available = dict(uploads)  # an upload is used once: a second item referencing it is an error
@@ -490,22 +530,30 @@ def messages_bulk_create(*, tenant_id: uuid.UUID, provider: Provider, items: lis
             to_insert.append((index, data))
             for item in data.get("attachments") or ():
                 available.pop(item.get("upload_id"), None)
-    Message.objects.bulk_create(
-        [_message_build(**scope, chat=chats[d["chat"]["external_id"]], data=d) for _, d in to_insert],
-        ignore_conflicts=True,
-    )
-    _bulk_attachments_and_replies(scope, [data for _, data in to_insert], uploads)
-    for index, data in to_insert:
-        results[index] = BulkItemResult(index, data["external_id"], "created")
+    built = [_message_build(**scope, chat=chats[d["chat"]["external_id"]], data=d) for _, d in to_insert]
+    stored = _stored(built, dict(_insert_new(built, returning=("external_id", "id"))))
+    attachment_services.attachments_create(
+        [(m, d["attachments"]) for m, (_, d) in zip(built, to_insert, strict=True) if m.pk and d.get("attachments")],
+        uploads)
+    attachment_services.replies_resolve(**scope, external_ids=[m.external_id for m in stored])
+    for message, (index, data) in zip(built, to_insert, strict=True):
+        results[index] = BulkItemResult(index, data["external_id"], "created" if message.pk else "duplicate")
     return results
 
 
-def _bulk_attachments_and_replies(scope: dict, inserted: list[dict], uploads) -> None:
-    with_attachments = {d["external_id"]: d["attachments"] for d in inserted if d.get("attachments")}
-    if with_attachments:
-        rows = Message.objects.filter(**scope, external_id__in=list(with_attachments))
-        attachment_services.attachments_create([(m, with_attachments[m.external_id]) for m in rows], uploads)
-    attachment_services.replies_resolve(**scope, external_ids=[d["external_id"] for d in inserted])
+def _chats_create(scope: dict, to_create: list[str], payloads: dict, channels: dict, chats: dict) -> None:
+    """One INSERT of the new chats and one of their participants; adds them to `chats`. A chat another
+    transaction created meanwhile is read back (its creator stored its participants; ours are added
+    where they are missing)."""
+    new = [Chat(**scope, external_id=cid, channel=channels.get(payloads[cid].get("channel_id")),
+                request_fingerprint=fingerprint(payloads[cid]),
+                **{f: payloads[cid].get(f) or _empty(f) for f in CHAT_FIELDS}) for cid in to_create]
+    chats.update((chat.external_id, chat) for chat in _stored(new, dict(_insert_new(new, ("external_id", "id")))))
+    raced = [cid for cid in to_create if cid not in chats]
+    if raced:
+        chats.update((c.external_id, c) for c in Chat.objects.filter(**scope, external_id__in=raced).order_by())
+    _insert_new([p for cid in to_create if cid in chats
+                 for p in _participants_build(chats[cid], payloads[cid].get("participants") or [])])
 
 
 # --- webhooks -----------------------------------------------------------------------------------

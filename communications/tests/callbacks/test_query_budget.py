@@ -68,8 +68,8 @@ def test_one_attempt_costs_the_same_however_long_the_chain_behind_it(
 ATTEMPT_STATEMENTS = 16  # as budgeted above: the exact count, so a regression cannot hide under the maximum
 
 
-def _history_page(prefix: str, items: int, chats: int = 10) -> list[dict]:
-    return [{"id": f"{prefix}-{i}", "chat": {"id": f"{prefix}-chat-{i % chats}", "title": "История",
+def _history_page(prefix: str, items: int, chats: int = 10, chat_prefix: str = "") -> list[dict]:
+    return [{"id": f"{prefix}-{i}", "chat": {"id": f"{chat_prefix or prefix}-chat-{i % chats}", "title": "История",
                                              "participants": [{"id": "client", "name": "Клиент"},
                                                               {"id": "operator", "name": "Оператор"}]},
              "direction": "incoming", "senderId": "client", "text": f"Сообщение №{i}",
@@ -87,14 +87,39 @@ def test_one_history_page_is_stored_in_a_fixed_number_of_statements(chat, items)
 
     tenant_id, provider = chat
     with CaptureQueriesContext(connection) as queries:
-        results = messages_import(tenant_id=tenant_id, provider=provider, items=_history_page("h", items))
+        results = messages_import(tenant_id=tenant_id, provider=provider, items=_history_page("h", items), light=True)
     assert [r.result for r in results] == ["created"] * items
     assert len(queries) == HISTORY_PAGE_STATEMENTS
     # the page again (a retried page): all duplicates, and no more statements than the first time
     with CaptureQueriesContext(connection) as again:
-        results = messages_import(tenant_id=tenant_id, provider=provider, items=_history_page("h", items))
+        results = messages_import(tenant_id=tenant_id, provider=provider, items=_history_page("h", items), light=True)
     assert [r.result for r in results] == ["duplicate"] * items
-    assert len(again) <= HISTORY_PAGE_STATEMENTS
+    assert len(again) == RETRIED_PAGE_STATEMENTS
+    # and a page into the chats it created: no chat is created again
+    with CaptureQueriesContext(connection) as known_chats:
+        results = messages_import(tenant_id=tenant_id, provider=provider, items=_history_page("k", items, chat_prefix="h"),
+                                   light=True)
+    assert [r.result for r in results] == ["created"] * items
+    assert len(known_chats) == KNOWN_CHATS_PAGE_STATEMENTS
 
 
-HISTORY_PAGE_STATEMENTS = 12  # chats, participants, messages (+ lookups), replies, the sandbox check, with savepoints
+# Exact counts (issue 19), with the savepoint pair of the page's insert (inbound._store). A page with new chats:
+# known messages, known chats, the sandbox check, one INSERT each of chats, participants and messages, the replies
+# UPDATE (was 12: the chats were read back after their INSERT, and the store had a savepoint of its own).
+HISTORY_PAGE_STATEMENTS = 9
+KNOWN_CHATS_PAGE_STATEMENTS = 6  # known messages, known chats, the messages' INSERT, the replies UPDATE
+RETRIED_PAGE_STATEMENTS = 3  # known messages only: nothing to insert
+
+
+def test_a_history_page_links_replies_within_the_page_and_to_stored_messages(chat):
+    from communications.services.inbound import messages_import
+
+    tenant_id, provider = chat
+    page = _history_page("r", 4)
+    page[0]["replyTo"] = "r-3"  # quotes a later item of the page
+    page[1]["replyTo"] = "r-0"  # quotes an earlier one
+    page[2]["replyTo"] = "later-0"  # quotes a message of a later page
+    messages_import(tenant_id=tenant_id, provider=provider, items=page, light=True)
+    messages_import(tenant_id=tenant_id, provider=provider, items=_history_page("later", 1), light=True)
+    links = dict(Message.objects.filter(tenant_id=tenant_id).values_list("external_id", "reply_to__external_id"))
+    assert links == {"r-0": "r-3", "r-1": "r-0", "r-2": "later-0", "r-3": None, "later-0": None}
