@@ -38,7 +38,6 @@ from communications.services import sandbox_limits
 from config.errors import ApplicationError, ConflictError
 
 PARTICIPANT_BATCH_SIZE = 1000  # keeps one INSERT under PostgreSQL's 65535 bind parameters
-MAX_BIND_PARAMETERS = 65535  # of one PostgreSQL statement
 CHAT_FIELDS = ("title", "type", "metadata")
 PARTICIPANT_FIELDS = ("name", "username", "phone", "metadata")
 # Statuses move forward only (sent -> delivered -> read); failed is final.
@@ -430,25 +429,36 @@ class BulkItemResult:
 
 
 def _insert_new(objs: list, returning: tuple[str, ...] = ()) -> list[tuple]:
-    """INSERT instances of one model with one multi-row statement (per batch of bind parameters), skipping the
-    rows a unique constraint already holds (`ON CONFLICT DO NOTHING`, as `bulk_create(ignore_conflicts=True)`);
-    returns the `returning` columns of the rows it inserted. Values are prepared as `save()` prepares them
-    (auto_now, JSON, foreign keys); the ORM's compiler is skipped (issue 19: it cost more than the insert)."""
+    """INSERT instances of one model with one multi-row statement, skipping the rows a unique constraint
+    already holds (`ON CONFLICT DO NOTHING`, as `bulk_create(ignore_conflicts=True)`); returns the `returning`
+    columns of the rows it inserted. Values are prepared as `save()` prepares them (auto_now, JSON, foreign
+    keys); the ORM's compiler is skipped (issue 19: it cost more than the insert).
+
+    On PostgreSQL the rows go as one array per column (`SELECT * FROM unnest(…)`): a short statement that
+    psycopg parses once, where a VALUES list of thousands of placeholders is parsed on every call. Elsewhere
+    (SQLite) a VALUES list per batch of bind parameters."""
     if not objs:
         return []
     meta = objs[0]._meta
     fields = [f for f in meta.concrete_fields if not f.primary_key]
     q = connection.ops.quote_name
-    head = f"INSERT INTO {q(meta.db_table)} ({', '.join(q(f.column) for f in fields)}) VALUES "  # noqa: S608
+    head = f"INSERT INTO {q(meta.db_table)} ({', '.join(q(f.column) for f in fields)}) "  # noqa: S608
     tail = " ON CONFLICT DO NOTHING" + (f" RETURNING {', '.join(q(c) for c in returning)}" if returning else "")
-    row = f"({', '.join(['%s'] * len(fields))})"
-    size = max(min(connection.ops.bulk_batch_size(fields, objs), MAX_BIND_PARAMETERS // len(fields)), 1)
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+        statements = [(f"{head}SELECT * FROM unnest({arrays}){tail}",  # noqa: S608 (names from the models)
+                       [[f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs] for f in fields])]
+    else:
+        row = f"({', '.join(['%s'] * len(fields))})"
+        size = max(connection.ops.bulk_batch_size(fields, objs), 1)
+        statements = [(head + "VALUES " + ", ".join([row] * len(objs[start:start + size])) + tail,
+                       [f.get_db_prep_save(f.pre_save(obj, True), connection)
+                        for obj in objs[start:start + size] for f in fields])
+                      for start in range(0, len(objs), size)]
     inserted = []
     with connection.cursor() as cursor:
-        for start in range(0, len(objs), size):
-            batch = objs[start:start + size]
-            cursor.execute(head + ", ".join([row] * len(batch)) + tail,
-                           [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in batch for f in fields])
+        for sql, params in statements:
+            cursor.execute(sql, params)
             if returning:
                 inserted.extend(cursor.fetchall())
     return inserted

@@ -12,7 +12,9 @@ Precondition: the items passed `config.text.unstorable_text` (no U+0000, no lone
 `inbound.messages_import` does first.
 """
 
-from rest_framework.fields import empty
+from django.utils.dateparse import parse_datetime
+from rest_framework.fields import ISO_8601, empty
+from rest_framework.settings import api_settings
 
 from communications.api.public.serializers import (
     PublicChatCreateSerializer,
@@ -37,7 +39,7 @@ def _default(field, out: dict, key: str) -> None:
         out[key] = field.default() if callable(field.default) else field.default
 
 
-def _char(field, value, out: dict, key: str) -> None:
+def _char(field, value, out: dict, key: str, zone) -> None:
     if value is empty:
         return _default(field, out, key)
     if value is None:
@@ -58,7 +60,7 @@ def _char(field, value, out: dict, key: str) -> None:
     return None
 
 
-def _choice(field, value, out: dict, key: str) -> None:
+def _choice(field, value, out: dict, key: str, zone) -> None:
     if value is empty:
         return _default(field, out, key)
     if not isinstance(value, str) or value not in field.choice_strings_to_values:
@@ -67,7 +69,7 @@ def _choice(field, value, out: dict, key: str) -> None:
     return None
 
 
-def _metadata(field, value, out: dict, key: str) -> None:
+def _metadata(field, value, out: dict, key: str, zone) -> None:
     if value is empty:
         return _default(field, out, key)
     if not isinstance(value, dict):
@@ -78,40 +80,46 @@ def _metadata(field, value, out: dict, key: str) -> None:
     return None
 
 
-def _datetime(field, value, out: dict, key: str) -> None:
+def _datetime(field, value, out: dict, key: str, zone) -> None:
     if value is empty:
         return _default(field, out, key)
     if value is None and field.allow_null:
         out[key] = None
-    elif isinstance(value, str):
-        out[key] = field.to_internal_value(value)  # the field's own parsing and time zone
-    else:
+        return None
+    if not isinstance(value, str):
         raise _Unsure
+    # DateTimeField.to_internal_value for ISO 8601 with an offset (the field's parsing, then its time zone,
+    # looked up once per page); a time without an offset, or another input format, is the field's to judge
+    formats = getattr(field, "input_formats", api_settings.DATETIME_INPUT_FORMATS)
+    parsed = parse_datetime(value) if [f.lower() for f in formats] == [ISO_8601] else None
+    if parsed is None or parsed.tzinfo is None or zone is None:
+        raise _Unsure
+    out[key] = parsed.astimezone(zone)
     return None
 
 
 _KINDS = {"CharField": _char, "ChoiceField": _choice, "JSONObjectField": _metadata, "DateTimeField": _datetime}
 
 
-def _fields(data, declared: dict, skip: tuple[str, ...] = ()) -> dict:
+def _fields(data, declared: dict, zone, skip: tuple[str, ...] = ()) -> dict:
     """Plain fields of one object, in declared order (as the serializer orders them)."""
     if not isinstance(data, dict) or not data.keys() <= declared.keys():
         raise _Unsure
     out = {}
     for name, field in declared.items():
         if name not in skip:
-            _KINDS[type(field).__name__](field, data.get(name, empty), out, field.source or name)
+            _KINDS[type(field).__name__](field, data.get(name, empty), out, field.source or name, zone)
     return out
 
 
-def _chat(data) -> dict:
-    chat = _fields(data, _CHAT, skip=("participants",))
+def _chat(data, zone) -> dict:
+    chat = _fields(data, _CHAT, zone, skip=("participants",))
     participants = data.get("participants", empty)
     field = _CHAT["participants"]
     if participants is empty:
         chat["participants"] = field.default()
     elif isinstance(participants, list) and len(participants) <= field.max_length:
-        chat["participants"] = [_fields(p, _PARTICIPANT) for p in participants]
+        chat["participants"] = [_fields(p, _PARTICIPANT, zone) for p in participants]
         ids = [p["external_id"] for p in chat["participants"]]
         if len(ids) != len(set(ids)):
             raise _Unsure
@@ -120,11 +128,11 @@ def _chat(data) -> dict:
     return chat
 
 
-def _message(item) -> dict:
-    message = _fields(item, _MESSAGE, skip=("chat", "attachments"))
+def _message(item, zone) -> dict:
+    message = _fields(item, _MESSAGE, zone, skip=("chat", "attachments"))
     if "chat" not in item or item.get("attachments", []) != []:  # attachments: the serializer's work
         raise _Unsure
-    message["chat"] = _chat(item["chat"])
+    message["chat"] = _chat(item["chat"], zone)
     message = {key: message[key] for key in _ORDER if key in message}
     if not message.get("reply_to"):  # as the serializer's validate(): empty values are dropped
         message.pop("reply_to", None)
@@ -133,15 +141,21 @@ def _message(item) -> dict:
     return message
 
 
+def _zone():
+    """The time zone `sentAt` is given in (DateTimeField.enforce_timezone), looked up once per page."""
+    field = _MESSAGE["sentAt"]
+    return field.timezone if hasattr(field, "timezone") else field.default_timezone()
+
+
 _ORDER = [field.source or name for name, field in _MESSAGE.items()]
 
 
 def validate_messages(items: list) -> tuple[list[tuple[int, dict]], dict[int, dict]]:
     """As `validate_each(PublicMessageCreateSerializer, items)`: `([(index, validated_data)], {index: errors})`."""
-    valid, unsure = [], []
+    valid, unsure, zone = [], [], _zone()
     for index, item in enumerate(items):
         try:
-            valid.append((index, _message(item)))
+            valid.append((index, _message(item, zone)))
         except Exception:  # noqa: BLE001 (anything unexpected: the serializer judges the item)
             unsure.append(index)
     if not unsure:

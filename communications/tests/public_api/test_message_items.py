@@ -60,6 +60,9 @@ CASES = [
     {},
     {"sentAt": None}, {"sentAt": _DROP}, {"sentAt": "2026-01-01T10:00:00"}, {"sentAt": "2026-01-01"},
     {"sentAt": "вчера"}, {"sentAt": 1700000000}, {"sentAt": "2026-03-29T02:30:00+03:00"},
+    {"sentAt": "2026-01-01T10:00:00.123456+05:30"}, {"sentAt": "1900-01-01T00:00:00Z"}, {"sentAt": "0001-01-01T00:00:00+01:00"},
+    {"sentAt": "9999-12-31T23:59:59-01:00"}, {"sentAt": "2026-01-01 10:00Z"}, {"sentAt": "20260101T100000Z"},
+    {"sentAt": "2026-01-01T10:00:00+24:00"}, {"sentAt": "2026-02-30T10:00:00Z"},
     {"id": "  m-1  "}, {"id": "   "}, {"id": ""}, {"id": 5}, {"id": None}, {"id": LONG_ID}, {"id": _DROP},
     {"text": "  пробелы  "}, {"text": ""}, {"text": "   "}, {"text": None}, {"text": _DROP},
     {"text": "x" * (limits.MAX_TEXT_LENGTH + 1)}, {"text": 12},
@@ -112,9 +115,10 @@ def test_plain_items_are_judged_without_the_serializer():
     from communications.api.public import message_items
 
     item = _item()
-    assert _plain(message_items._message(item)) == _plain(_serializer([item])[0][0][1])
+    assert _plain(message_items._message(item, message_items._zone())) == _plain(_serializer([item])[0][0][1])
     with pytest.raises(message_items._Unsure):
-        message_items._message(_item(attachments=[{"type": "image", "url": "https://files.example/a.png"}]))
+        message_items._message(_item(attachments=[{"type": "image", "url": "https://files.example/a.png"}]),
+                               message_items._zone())
 
 
 _values = st.one_of(st.none(), st.booleans(), st.integers(-2, 2), st.just(""), st.just(" "),
