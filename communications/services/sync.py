@@ -24,6 +24,7 @@ import uuid
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from communications import provider_contract as contract
@@ -239,13 +240,6 @@ def _import(sync: InitialSync, page: int, items: list) -> tuple[int, int]:
     return sum(r.result == "created" for r in results), sum(r.result == "error" for r in results)
 
 
-def _integration_live(sync: InitialSync) -> bool:
-    return (TenantConfiguration.objects.filter(tenant_id=sync.tenant_id, provider=sync.provider,
-                                               status=TenantConfiguration.Status.ACTIVE).exists()
-            and IntegrationToken.objects.filter(tenant_id=sync.tenant_id, provider=sync.provider,
-                                                status=IntegrationToken.Status.ACTIVE).exists())
-
-
 def _sync_of(delivery: Delivery, *, lock: bool = False) -> InitialSync | None:
     """The sync while this row is its current page (None for a row the sync has moved past)."""
     rows = InitialSync.objects.select_related("provider")
@@ -273,13 +267,25 @@ class _SyncPageKind(Kind):
     def max_attempts(self) -> int:
         return settings.INITIAL_SYNC_MAX_ATTEMPTS
 
+    def claim_annotations(self) -> dict:
+        """The gate's facts in the claim's query (issue 19: three queries less per page)."""
+        scope = {"tenant_id": OuterRef("tenant_id"), "provider_id": OuterRef("provider_id")}
+        return {
+            "sync_waits": Exists(InitialSync.objects.filter(delivery_id=OuterRef("pk"),
+                                                            status=InitialSync.Status.RUNNING)),
+            "configuration_active": Exists(TenantConfiguration.objects.filter(
+                **scope, status=TenantConfiguration.Status.ACTIVE)),
+            "token_active": Exists(IntegrationToken.objects.filter(**scope, status=IntegrationToken.Status.ACTIVE)),
+        }
+
     def gate(self, delivery: Delivery) -> str | None:
-        sync = _sync_of(delivery)
-        if sync is None:
+        """The sync still waits for this page (as `_sync_of`) and the integration is live (an active
+        tenant configuration and token), from the claim's annotations."""
+        if not delivery.sync_waits:
             engine.finish(delivery, Delivery.Status.CANCELLED, "синхронизация больше не ждёт эту страницу")
             return "stale"
-        if not _integration_live(sync):
-            InitialSync.objects.filter(pk=sync.pk, status=InitialSync.Status.RUNNING).update(
+        if not (delivery.configuration_active and delivery.token_active):
+            InitialSync.objects.filter(pk=delivery.payload["sync"], status=InitialSync.Status.RUNNING).update(
                 status=InitialSync.Status.CANCELLED, finished_at=timezone.now(), updated_at=timezone.now())
             engine.finish(delivery, Delivery.Status.CANCELLED, "интеграция отключена")
             return "cancelled"
