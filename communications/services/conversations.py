@@ -265,17 +265,21 @@ def chat_mark_seen(*, chat: Chat) -> int:
 
 # --- messages -------------------------------------------------------------------------------
 
-def _message_build(*, tenant_id, provider, chat: Chat, data: dict) -> Message:
+def _message_fields(data: dict) -> dict:
+    """A message's own columns from validated data (attnames; scope, chat and timestamps apart)."""
     direction = data.get("direction") or Message.Direction.INCOMING
-    return Message(
-        tenant_id=tenant_id, provider=provider, chat=chat, external_id=data["external_id"], direction=direction,
-        text=data.get("text") or "", sender_external_id=data.get("sender_id") or "",
-        sent_at=data.get("sent_at"), status=data.get("status") or Message.Status.SENT,
-        reply_to_external_id=data.get("reply_to") or "",
-        status_error=data.get("status_error") or "", request_fingerprint=fingerprint(data),
+    return {
+        "external_id": data["external_id"], "direction": direction, "text": data.get("text") or "",
+        "sender_external_id": data.get("sender_id") or "", "sent_at": data.get("sent_at"),
+        "status": data.get("status") or Message.Status.SENT, "reply_to_external_id": data.get("reply_to") or "",
+        "status_error": data.get("status_error") or "", "request_fingerprint": fingerprint(data),
         # what we send ourselves counts as read; incoming messages wait for `seen`
-        seen_flag=direction == Message.Direction.OUTGOING,
-    )
+        "seen_flag": direction == Message.Direction.OUTGOING,
+    }
+
+
+def _message_build(*, tenant_id, provider, chat: Chat, data: dict) -> Message:
+    return Message(tenant_id=tenant_id, provider=provider, chat=chat, **_message_fields(data))
 
 
 @functools.cache
@@ -428,33 +432,49 @@ class BulkItemResult:
     errors: dict | None = None
 
 
-def _insert_new(objs: list, returning: tuple[str, ...] = ()) -> list[tuple]:
-    """INSERT instances of one model with one multi-row statement, skipping the rows a unique constraint
-    already holds (`ON CONFLICT DO NOTHING`, as `bulk_create(ignore_conflicts=True)`); returns the `returning`
-    columns of the rows it inserted. Values are prepared as `save()` prepares them (auto_now, JSON, foreign
-    keys); the ORM's compiler is skipped (issue 19: it cost more than the insert).
+def _column(field, values: list) -> list:
+    """`values` prepared for the database as `save()` prepares them; a value repeated down the column (the
+    tenant, a status, the timestamps) is prepared once."""
+    prepared, column = {}, []
+    for value in values:
+        try:
+            column.append(prepared[value])
+        except KeyError:
+            column.append(prepared.setdefault(value, field.get_db_prep_save(value, connection)))
+        except TypeError:  # unhashable (JSON)
+            column.append(field.get_db_prep_save(value, connection))
+    return column
+
+
+def _insert_rows(model, rows: list[dict], returning: tuple[str, ...] = ()) -> list[tuple]:
+    """INSERT `rows` (attname → value; a missing one takes the field's default, auto_now fields the time of the
+    statement) with one multi-row statement, skipping the rows a unique constraint already holds (`ON CONFLICT
+    DO NOTHING`, as `bulk_create(ignore_conflicts=True)`); returns the `returning` columns of the rows it
+    inserted. The ORM's compiler and model instances are skipped (issue 19: they cost more than the insert).
 
     On PostgreSQL the rows go as one array per column (`SELECT * FROM unnest(…)`): a short statement that
     psycopg parses once, where a VALUES list of thousands of placeholders is parsed on every call. Elsewhere
     (SQLite) a VALUES list per batch of bind parameters."""
-    if not objs:
+    if not rows:
         return []
-    meta = objs[0]._meta
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    now = timezone.now()
+    defaults = {f.attname: now if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
+                else f.get_default() for f in fields}
+    columns = [_column(f, [row.get(f.attname, defaults[f.attname]) for row in rows]) for f in fields]
     q = connection.ops.quote_name
-    head = f"INSERT INTO {q(meta.db_table)} ({', '.join(q(f.column) for f in fields)}) "  # noqa: S608
+    head = f"INSERT INTO {q(model._meta.db_table)} ({', '.join(q(f.column) for f in fields)}) "  # noqa: S608
     tail = " ON CONFLICT DO NOTHING" + (f" RETURNING {', '.join(q(c) for c in returning)}" if returning else "")
     if connection.vendor == "postgresql":
         arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
-        statements = [(f"{head}SELECT * FROM unnest({arrays}){tail}",  # noqa: S608 (names from the models)
-                       [[f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in objs] for f in fields])]
+        statements = [(f"{head}SELECT * FROM unnest({arrays}){tail}", columns)]  # noqa: S608 (names from the models)
     else:
         row = f"({', '.join(['%s'] * len(fields))})"
-        size = max(connection.ops.bulk_batch_size(fields, objs), 1)
-        statements = [(head + "VALUES " + ", ".join([row] * len(objs[start:start + size])) + tail,
-                       [f.get_db_prep_save(f.pre_save(obj, True), connection)
-                        for obj in objs[start:start + size] for f in fields])
-                      for start in range(0, len(objs), size)]
+        size = max(connection.ops.bulk_batch_size(fields, rows), 1)
+        statements = [(head + "VALUES " + ", ".join([row] * len(rows[start:start + size])) + tail,
+                       [value for values in zip(*(c[start:start + size] for c in columns), strict=True)
+                        for value in values])
+                      for start in range(0, len(rows), size)]
     inserted = []
     with connection.cursor() as cursor:
         for sql, params in statements:
@@ -462,16 +482,6 @@ def _insert_new(objs: list, returning: tuple[str, ...] = ()) -> list[tuple]:
             if returning:
                 inserted.extend(cursor.fetchall())
     return inserted
-
-
-def _stored(objs: list, ids: dict) -> list:
-    """The instances whose row was inserted (`ids`: external id → primary key), marked as loaded rows."""
-    stored = []
-    for obj in objs:
-        if obj.external_id in ids:
-            obj.pk, obj._state.adding, obj._state.db = ids[obj.external_id], False, connection.alias
-            stored.append(obj)
-    return stored
 
 
 @transaction.atomic(savepoint=False)  # the caller's savepoint (inbound._store) already makes it all or nothing
@@ -507,8 +517,8 @@ def messages_bulk_create(*, tenant_id: uuid.UUID, provider: Provider, items: lis
     chat_payloads: dict[str, dict] = {}
     for _, data in new_items:
         chat_payloads.setdefault(data["chat"]["external_id"], data["chat"])
-    chats = ({c.external_id: c for c in Chat.objects.filter(**scope, external_id__in=list(chat_payloads)).order_by()}
-             if chat_payloads else {})
+    chats = (dict(Chat.objects.filter(**scope, external_id__in=list(chat_payloads)).values_list("external_id", "pk"))
+             if chat_payloads else {})  # external id → primary key
     missing = {cid: payload for cid, payload in chat_payloads.items() if cid not in chats}
 
     channel_ids = {p["channel_id"] for p in missing.values() if p.get("channel_id")}
@@ -540,30 +550,38 @@ def messages_bulk_create(*, tenant_id: uuid.UUID, provider: Provider, items: lis
             to_insert.append((index, data))
             for item in data.get("attachments") or ():
                 available.pop(item.get("upload_id"), None)
-    built = [_message_build(**scope, chat=chats[d["chat"]["external_id"]], data=d) for _, d in to_insert]
-    stored = _stored(built, dict(_insert_new(built, returning=("external_id", "id"))))
-    attachment_services.attachments_create(
-        [(m, d["attachments"]) for m, (_, d) in zip(built, to_insert, strict=True) if m.pk and d.get("attachments")],
-        uploads)
-    attachment_services.replies_resolve(**scope, external_ids=[m.external_id for m in stored])
-    for message, (index, data) in zip(built, to_insert, strict=True):
-        results[index] = BulkItemResult(index, data["external_id"], "created" if message.pk else "duplicate")
+    stored = dict(_insert_rows(Message, [
+        {**_message_fields(d), "tenant_id": tenant_id, "provider_id": provider.pk, "chat_id": chats[d["chat"]["external_id"]]}
+        for _, d in to_insert], returning=("external_id", "id")))
+    with_attachments = {d["external_id"]: d["attachments"] for _, d in to_insert
+                        if d.get("attachments") and d["external_id"] in stored}
+    if with_attachments:
+        rows = Message.objects.filter(pk__in=[stored[message_id] for message_id in with_attachments])
+        attachment_services.attachments_create([(m, with_attachments[m.external_id]) for m in rows], uploads)
+    attachment_services.replies_resolve(**scope, external_ids=list(stored))
+    for index, data in to_insert:
+        results[index] = BulkItemResult(index, data["external_id"],
+                                        "created" if data["external_id"] in stored else "duplicate")
     return results
 
 
 def _chats_create(scope: dict, to_create: list[str], payloads: dict, channels: dict, chats: dict) -> None:
-    """One INSERT of the new chats and one of their participants; adds them to `chats`. A chat another
+    """One INSERT of the new chats and one of their participants; adds their ids to `chats`. A chat another
     transaction created meanwhile is read back (its creator stored its participants; ours are added
     where they are missing)."""
-    new = [Chat(**scope, external_id=cid, channel=channels.get(payloads[cid].get("channel_id")),
-                request_fingerprint=fingerprint(payloads[cid]),
-                **{f: payloads[cid].get(f) or _empty(f) for f in CHAT_FIELDS}) for cid in to_create]
-    chats.update((chat.external_id, chat) for chat in _stored(new, dict(_insert_new(new, ("external_id", "id")))))
+    tenant_id, provider_id = scope["tenant_id"], scope["provider"].pk
+    chats.update(_insert_rows(Chat, [
+        {"tenant_id": tenant_id, "provider_id": provider_id, "external_id": cid,
+         "channel_id": channels[payloads[cid]["channel_id"]].pk if payloads[cid].get("channel_id") else None,
+         "request_fingerprint": fingerprint(payloads[cid]),
+         **{f: payloads[cid].get(f) or _empty(f) for f in CHAT_FIELDS}} for cid in to_create],
+        returning=("external_id", "id")))
     raced = [cid for cid in to_create if cid not in chats]
     if raced:
-        chats.update((c.external_id, c) for c in Chat.objects.filter(**scope, external_id__in=raced).order_by())
-    _insert_new([p for cid in to_create if cid in chats
-                 for p in _participants_build(chats[cid], payloads[cid].get("participants") or [])])
+        chats.update(Chat.objects.filter(**scope, external_id__in=raced).values_list("external_id", "pk"))
+    _insert_rows(Participant, [
+        {"chat_id": chats[cid], "external_id": p["external_id"], **{f: p.get(f) or _empty(f) for f in PARTICIPANT_FIELDS}}
+        for cid in to_create if cid in chats for p in payloads[cid].get("participants") or []])
 
 
 # --- webhooks -----------------------------------------------------------------------------------
