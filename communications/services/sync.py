@@ -28,6 +28,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from communications import provider_contract as contract
+from communications.clients import MAX_BODY_BYTES
 from communications.models import (
     Account,
     Delivery,
@@ -300,6 +301,11 @@ class _SyncPageKind(Kind):
         attempt.response_json, attempt.external_id = None, ""  # the page is imported, not stored on the row
         if attempt.outcome != SUCCESS:
             return attempt
+        if attempt.response.json_as_sent is None and len(attempt.response.body) >= MAX_BODY_BYTES:
+            attempt.outcome, attempt.response = PERMANENT, None
+            attempt.error = (f"ответ getMessageHistory больше {MAX_BODY_BYTES // 1024} КБ: уменьшите "
+                             "INITIAL_SYNC_PAGE_SIZE и возобновите синхронизацию")
+            return attempt
         try:  # items are judged one by one when imported; the page itself must have this shape
             attempt.response = _history_items(attempt.response.json_as_sent)
         except ValueError as exc:
@@ -333,10 +339,13 @@ class _SyncPageKind(Kind):
             logger.info("initial sync %s completed: %s messages, %s new", sync.pk, sync.messages_seen,
                         sync.messages_created)
         sync.save()
+        delivery.sync_moved_on = True  # on_final (same record step) has nothing to stop
 
     def on_final(self, delivery: Delivery) -> None:
         """A page that ended without moving the sync on (refused, dead, cancelled, or its answer could
         not be imported) stops the sync as failed, with the reason; «Возобновить» goes on from the cursor."""
+        if getattr(delivery, "sync_moved_on", False):
+            return
         sync = _sync_of(delivery, lock=True)
         if sync is None:
             return
