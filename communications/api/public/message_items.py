@@ -1,4 +1,5 @@
-"""A light validator of message items (`POST /api/v1/messages` bodies) for history pages (issue 19, bench S7).
+"""A light validator of message items (`POST /api/v1/messages` bodies) for history pages and single messages
+(issue 19, benches S7 and S1).
 
 `PublicMessageCreateSerializer` is the rule. Running it costs ~0.2 ms per item even with one instance per page
 (`validate_each`): DRF walks ~20 fields, each with its validators and error handling. Most history items are plain:
@@ -13,6 +14,7 @@ Precondition: the items passed `config.text.unstorable_text` (no U+0000, no lone
 """
 
 from django.utils.dateparse import parse_datetime
+from rest_framework.exceptions import ValidationError
 from rest_framework.fields import ISO_8601, empty
 from rest_framework.settings import api_settings
 
@@ -164,3 +166,12 @@ def validate_messages(items: list) -> tuple[list[tuple[int, dict]], dict[int, di
     valid.extend((unsure[position], data) for position, data in judged)
     valid.sort(key=lambda pair: pair[0])
     return valid, {unsure[position]: detail for position, detail in errors.items()}
+
+
+def validate_message(body) -> dict:
+    """`POST /api/v1/messages`: the validated body, or the serializer's ValidationError (its errors, field by field).
+    The JSON parser has already refused unstorable text (the precondition above)."""
+    valid, errors = validate_messages([body])
+    if errors:
+        raise ValidationError(errors[0])
+    return valid[0][1]
