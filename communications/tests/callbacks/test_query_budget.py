@@ -123,3 +123,26 @@ def test_a_history_page_links_replies_within_the_page_and_to_stored_messages(cha
     messages_import(tenant_id=tenant_id, provider=provider, items=_history_page("later", 1), light=True)
     links = dict(Message.objects.filter(tenant_id=tenant_id).values_list("external_id", "reply_to__external_id"))
     assert links == {"r-0": "r-3", "r-1": "r-0", "r-2": "later-0", "r-3": None, "later-0": None}
+
+
+def test_a_history_page_stores_values_exactly_as_given(chat):
+    """The page's INSERTs send one array per column: values an array literal must quote come back unchanged."""
+    from communications.models import Chat, Participant
+    from communications.services.inbound import messages_import
+
+    tenant_id, provider = chat
+    awkward = ["NULL", "{a,b}", 'back\\slash "quoted"', "", "  spaced  ", "строка, с запятой"]
+    page = _history_page("v", len(awkward), chats=1)
+    for item, text in zip(page, awkward, strict=True):
+        item["text"] = text or "x"
+        item["senderId"] = text
+    page[0]["chat"]["metadata"] = {"list": [1, "два", None], "text": 'a "b" \\ {c}', "null": None}
+    page[0]["chat"]["participants"][0]["metadata"] = {"k": "NULL"}
+    results = messages_import(tenant_id=tenant_id, provider=provider, items=page, light=True)
+    assert [r.result for r in results] == ["created"] * len(awkward)
+    stored = dict(Message.objects.filter(tenant_id=tenant_id, external_id__startswith="v-")
+                  .values_list("text", "sender_external_id"))
+    assert stored == {text or "x": text.strip() for text in awkward}
+    chat_row = Chat.objects.get(tenant_id=tenant_id, external_id="v-chat-0")
+    assert chat_row.metadata == page[0]["chat"]["metadata"] and chat_row.title == "История"
+    assert Participant.objects.get(chat=chat_row, external_id="client").metadata == {"k": "NULL"}
