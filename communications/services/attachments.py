@@ -91,7 +91,7 @@ def replies_resolve(*, tenant_id: uuid.UUID, provider: Provider, external_ids: l
         return 0
     scope = {"tenant_id": tenant_id, "provider": provider}
     quoted = Message.objects.filter(tenant_id=OuterRef("tenant_id"), provider=OuterRef("provider"),
-                                    external_id=OuterRef("reply_to_external_id")).values("pk")[:1]
+                                    external_id=OuterRef("reply_to_external_id")).order_by().values("pk")[:1]
     pending = (Message.objects.filter(**scope, reply_to__isnull=True).exclude(reply_to_external_id="")
                .filter(Q(external_id__in=external_ids) | Q(reply_to_external_id__in=external_ids)))
     return pending.update(reply_to=Subquery(quoted))

@@ -265,51 +265,68 @@ def chat_mark_seen(*, chat: Chat) -> int:
 
 # --- messages -------------------------------------------------------------------------------
 
-def _message_build(*, tenant_id, provider, chat: Chat, data: dict) -> Message:
+def _message_fields(data: dict) -> dict:
+    """A message's own columns from validated data (attnames; scope, chat and timestamps apart)."""
     direction = data.get("direction") or Message.Direction.INCOMING
-    return Message(
-        tenant_id=tenant_id, provider=provider, chat=chat, external_id=data["external_id"], direction=direction,
-        text=data.get("text") or "", sender_external_id=data.get("sender_id") or "",
-        sent_at=data.get("sent_at"), status=data.get("status") or Message.Status.SENT,
-        reply_to_external_id=data.get("reply_to") or "",
-        status_error=data.get("status_error") or "", request_fingerprint=fingerprint(data),
+    return {
+        "external_id": data["external_id"], "direction": direction, "text": data.get("text") or "",
+        "sender_external_id": data.get("sender_id") or "", "sent_at": data.get("sent_at"),
+        "status": data.get("status") or Message.Status.SENT, "reply_to_external_id": data.get("reply_to") or "",
+        "status_error": data.get("status_error") or "", "request_fingerprint": fingerprint(data),
         # what we send ourselves counts as read; incoming messages wait for `seen`
-        seen_flag=direction == Message.Direction.OUTGOING,
-    )
+        "seen_flag": direction == Message.Direction.OUTGOING,
+    }
+
+
+def _message_build(*, tenant_id, provider, chat: Chat, data: dict) -> Message:
+    return Message(tenant_id=tenant_id, provider=provider, chat=chat, **_message_fields(data))
 
 
 @functools.cache
 def _known_chat_insert_sql() -> tuple[str, list, list[str]]:
-    """(SQL, message fields it inserts, chat attnames it returns), from the models' metadata only."""
-    fields = [f for f in Message._meta.concrete_fields if f.name not in ("id", "chat")]
+    """(SQL, message fields it inserts, chat attnames it returns), from the models' metadata only.
+
+    One statement: the message INSERT … SELECT its chat (with the quoted message's id, when that one is
+    known) … ON CONFLICT DO NOTHING, the UPDATE that links the messages already waiting for this one
+    (their `replyTo` names it), and the stored row's id and reply link with the chat's row. The UPDATE
+    is a sibling of the INSERT: it sees the table as before the statement, which is what it needs."""
+    fields = [f for f in Message._meta.concrete_fields if f.name not in ("id", "chat", "reply_to")]
     q = connection.ops.quote_name
+    message, chat = q(Message._meta.db_table), q(Chat._meta.db_table)
     chat_fields = Chat._meta.concrete_fields
     casts = ", ".join(f"%s::{f.db_type(connection)}" for f in fields)
-    sql = (f"WITH stored AS (INSERT INTO {q(Message._meta.db_table)} "  # noqa: S608 (names from the models)
-           f"({', '.join(q(f.column) for f in fields)}, chat_id) "
-           f"SELECT {casts}, c.id FROM {q(Chat._meta.db_table)} c "
-           "WHERE c.tenant_id = %s AND c.provider_id = %s AND c.external_id = %s "
-           "ON CONFLICT (tenant_id, provider_id, external_id) DO NOTHING RETURNING id, chat_id) "
-           f"SELECT stored.id, {', '.join('c.' + q(f.column) for f in chat_fields)} "
-           f"FROM stored JOIN {q(Chat._meta.db_table)} c ON c.id = stored.chat_id")
+    sql = (f"WITH stored AS (INSERT INTO {message} "  # noqa: S608 (names from the models)
+           f"({', '.join(q(f.column) for f in fields)}, chat_id, reply_to_id) "
+           f"SELECT {casts}, c.id, (SELECT quoted.id FROM {message} quoted WHERE quoted.tenant_id = c.tenant_id "
+           "AND quoted.provider_id = c.provider_id AND quoted.external_id = NULLIF(%s, '')) "
+           f"FROM {chat} c WHERE c.tenant_id = %s AND c.provider_id = %s AND c.external_id = %s "
+           "ON CONFLICT (tenant_id, provider_id, external_id) DO NOTHING "
+           "RETURNING id, chat_id, reply_to_id, tenant_id, provider_id, external_id), "
+           f"linked AS (UPDATE {message} waiting SET reply_to_id = stored.id FROM stored "
+           "WHERE waiting.tenant_id = stored.tenant_id AND waiting.provider_id = stored.provider_id "
+           "AND waiting.reply_to_external_id = stored.external_id AND waiting.reply_to_id IS NULL "
+           "AND waiting.reply_to_external_id <> '') "
+           f"SELECT stored.id, stored.reply_to_id, {', '.join('c.' + q(f.column) for f in chat_fields)} "
+           f"FROM stored JOIN {chat} c ON c.id = stored.chat_id")
     return sql, fields, [f.attname for f in chat_fields]
 
 
 def _message_insert_into_known_chat(*, tenant_id, provider, data: dict) -> Message | None:
-    """The common case in one statement (issue 19, bench S1): a new message into a chat we know.
-    INSERT … SELECT the chat … ON CONFLICT DO NOTHING, returning the message's id with its chat row.
+    """The common case in one statement (issue 19, bench S1): a new message into a chat we know, its own
+    reply link and the links of the messages that quote it included (`_known_chat_insert_sql`).
     None when the chat is unknown or the id is taken (a repeat): the caller takes the general path.
     PostgreSQL only."""
     sql, fields, chat_attnames = _known_chat_insert_sql()
     message = _message_build(tenant_id=tenant_id, provider=provider, chat=None, data=data)
     values = [f.get_db_prep_save(f.pre_save(message, add=True), connection) for f in fields]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*values, tenant_id, provider.pk, data["chat"]["external_id"]])
+        cursor.execute(sql, [*values, message.reply_to_external_id, tenant_id, provider.pk,
+                             data["chat"]["external_id"]])
         row = cursor.fetchone()
     if row is None:
         return None
-    message.pk = row[0]
-    message.chat = Chat.from_db(connection.alias, chat_attnames, row[1:])
+    message.pk, message.reply_to_id = row[0], row[1]
+    message.chat = Chat.from_db(connection.alias, chat_attnames, row[2:])
     message.chat.provider = provider
     message._state.adding, message._state.db = False, connection.alias
     return message
@@ -322,14 +339,12 @@ def message_create(*, tenant_id: uuid.UUID, provider: Provider, data: dict) -> t
     reply_to (services/attachments.py). Text is stored exactly as sent. Returns (message, created); a repeat with the same body returns the
     existing message untouched, another body is 409 `id_conflict`.
     """
-    # The common case in one INSERT on PostgreSQL: a new message, without attachments, into a known chat. Its
-    # replies are linked right after (it may quote a message, or be quoted by one stored before it).
-    if connection.vendor == "postgresql" and not data.get("attachments"):
+    # The common case in one statement on PostgreSQL: a new message, without attachments, into a known chat,
+    # with its replies linked (a message quoting itself takes the general path: the INSERT can't see its row).
+    if (connection.vendor == "postgresql" and not data.get("attachments")
+            and data.get("reply_to") != data["external_id"]):
         message = _message_insert_into_known_chat(tenant_id=tenant_id, provider=provider, data=data)
         if message is not None:
-            if attachment_services.replies_resolve(tenant_id=tenant_id, provider=provider,
-                                                   external_ids=[message.external_id]):
-                message.refresh_from_db(fields=["reply_to"])
             # It came without attachments: the answer lists none without reading them (as a prefetch would).
             message._prefetched_objects_cache = {"attachments": message.attachments.none()}
             return message, True
@@ -417,7 +432,59 @@ class BulkItemResult:
     errors: dict | None = None
 
 
-@transaction.atomic
+def _column(field, values: list) -> list:
+    """`values` prepared for the database as `save()` prepares them; a value repeated down the column (the
+    tenant, a status, the timestamps) is prepared once."""
+    prepared, column = {}, []
+    for value in values:
+        try:
+            column.append(prepared[value])
+        except KeyError:
+            column.append(prepared.setdefault(value, field.get_db_prep_save(value, connection)))
+        except TypeError:  # unhashable (JSON)
+            column.append(field.get_db_prep_save(value, connection))
+    return column
+
+
+def _insert_rows(model, rows: list[dict], returning: tuple[str, ...] = ()) -> list[tuple]:
+    """INSERT `rows` (attname → value; a missing one takes the field's default, auto_now fields the time of the
+    statement) with one multi-row statement, skipping the rows a unique constraint already holds (`ON CONFLICT
+    DO NOTHING`, as `bulk_create(ignore_conflicts=True)`); returns the `returning` columns of the rows it
+    inserted. The ORM's compiler and model instances are skipped (issue 19: they cost more than the insert).
+
+    On PostgreSQL the rows go as one array per column (`SELECT * FROM unnest(…)`): a short statement that
+    psycopg parses once, where a VALUES list of thousands of placeholders is parsed on every call. Elsewhere
+    (SQLite) a VALUES list per batch of bind parameters."""
+    if not rows:
+        return []
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    now = timezone.now()
+    defaults = {f.attname: now if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
+                else f.get_default() for f in fields}
+    columns = [_column(f, [row.get(f.attname, defaults[f.attname]) for row in rows]) for f in fields]
+    q = connection.ops.quote_name
+    head = f"INSERT INTO {q(model._meta.db_table)} ({', '.join(q(f.column) for f in fields)}) "  # noqa: S608
+    tail = " ON CONFLICT DO NOTHING" + (f" RETURNING {', '.join(q(c) for c in returning)}" if returning else "")
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+        statements = [(f"{head}SELECT * FROM unnest({arrays}){tail}", columns)]  # noqa: S608 (names from the models)
+    else:
+        row = f"({', '.join(['%s'] * len(fields))})"
+        size = max(connection.ops.bulk_batch_size(fields, rows), 1)
+        statements = [(head + "VALUES " + ", ".join([row] * len(rows[start:start + size])) + tail,
+                       [value for values in zip(*(c[start:start + size] for c in columns), strict=True)
+                        for value in values])
+                      for start in range(0, len(rows), size)]
+    inserted = []
+    with connection.cursor() as cursor:
+        for sql, params in statements:
+            cursor.execute(sql, params)
+            if returning:
+                inserted.extend(cursor.fetchall())
+    return inserted
+
+
+@transaction.atomic(savepoint=False)  # the caller's savepoint (inbound._store) already makes it all or nothing
 def messages_bulk_create(*, tenant_id: uuid.UUID, provider: Provider, items: list[tuple[int, dict]],
                          conflicts: bool = False) -> dict[int, BulkItemResult]:
     """Store many validated messages with a constant number of queries.
@@ -426,12 +493,16 @@ def messages_bulk_create(*, tenant_id: uuid.UUID, provider: Provider, items: lis
     own: an unknown channel fails only that item. Within the batch the first occurrence of
     a message id wins, later ones are duplicates; the first occurrence of a chat id defines
     the chat and its participants. With `conflicts` (the public API), a known id with another
-    body is an item error (`id`) instead of a duplicate.
+    body is an item error (`id`) instead of a duplicate. A message another transaction stored
+    meanwhile is a duplicate.
+
+    Statements: known messages, known chats; for new chats the channels (if named), the sandbox check, one
+    INSERT of the chats and one of their participants; one INSERT of the messages; the replies UPDATE.
     """
     scope = {"tenant_id": tenant_id, "provider": provider}
     results: dict[int, BulkItemResult] = {}
     known = dict(Message.objects.filter(**scope, external_id__in=[d["external_id"] for _, d in items])
-                 .values_list("external_id", "request_fingerprint"))
+                 .order_by().values_list("external_id", "request_fingerprint"))
     new_items = []
     for index, data in items:
         message_id = data["external_id"]
@@ -446,7 +517,8 @@ def messages_bulk_create(*, tenant_id: uuid.UUID, provider: Provider, items: lis
     chat_payloads: dict[str, dict] = {}
     for _, data in new_items:
         chat_payloads.setdefault(data["chat"]["external_id"], data["chat"])
-    chats = {c.external_id: c for c in Chat.objects.filter(**scope, external_id__in=list(chat_payloads))}
+    chats = (dict(Chat.objects.filter(**scope, external_id__in=list(chat_payloads)).values_list("external_id", "pk"))
+             if chat_payloads else {})  # external id → primary key
     missing = {cid: payload for cid, payload in chat_payloads.items() if cid not in chats}
 
     channel_ids = {p["channel_id"] for p in missing.values() if p.get("channel_id")}
@@ -460,19 +532,7 @@ def messages_bulk_create(*, tenant_id: uuid.UUID, provider: Provider, items: lis
         if room is not None and len(to_create) > room:
             to_create, over_limit = to_create[:room], to_create[room:]
     if to_create:
-        Chat.objects.bulk_create(
-            [Chat(**scope, external_id=cid, channel=channels.get(missing[cid].get("channel_id")),
-                  request_fingerprint=fingerprint(missing[cid]),
-                  **{f: missing[cid].get(f) or _empty(f) for f in CHAT_FIELDS}) for cid in to_create],
-            ignore_conflicts=True,
-        )
-        created_chats = {c.external_id: c for c in Chat.objects.filter(**scope, external_id__in=to_create)}
-        chats.update(created_chats)
-        # Unique (chat, external_id) makes this safe even if a concurrent request created the chat.
-        Participant.objects.bulk_create(
-            [p for cid, chat in created_chats.items() for p in _participants_build(chat, missing[cid].get("participants") or [])],
-            ignore_conflicts=True, batch_size=PARTICIPANT_BATCH_SIZE,
-        )
+        _chats_create(scope, to_create, missing, channels, chats)
 
     uploads = attachment_services.uploads_for(**scope, items=[data for _, data in new_items])
     available = dict(uploads)  # an upload is used once: a second item referencing it is an error
@@ -490,22 +550,38 @@ def messages_bulk_create(*, tenant_id: uuid.UUID, provider: Provider, items: lis
             to_insert.append((index, data))
             for item in data.get("attachments") or ():
                 available.pop(item.get("upload_id"), None)
-    Message.objects.bulk_create(
-        [_message_build(**scope, chat=chats[d["chat"]["external_id"]], data=d) for _, d in to_insert],
-        ignore_conflicts=True,
-    )
-    _bulk_attachments_and_replies(scope, [data for _, data in to_insert], uploads)
+    stored = dict(_insert_rows(Message, [
+        {**_message_fields(d), "tenant_id": tenant_id, "provider_id": provider.pk, "chat_id": chats[d["chat"]["external_id"]]}
+        for _, d in to_insert], returning=("external_id", "id")))
+    with_attachments = {d["external_id"]: d["attachments"] for _, d in to_insert
+                        if d.get("attachments") and d["external_id"] in stored}
+    if with_attachments:
+        rows = Message.objects.filter(pk__in=[stored[message_id] for message_id in with_attachments])
+        attachment_services.attachments_create([(m, with_attachments[m.external_id]) for m in rows], uploads)
+    attachment_services.replies_resolve(**scope, external_ids=list(stored))
     for index, data in to_insert:
-        results[index] = BulkItemResult(index, data["external_id"], "created")
+        results[index] = BulkItemResult(index, data["external_id"],
+                                        "created" if data["external_id"] in stored else "duplicate")
     return results
 
 
-def _bulk_attachments_and_replies(scope: dict, inserted: list[dict], uploads) -> None:
-    with_attachments = {d["external_id"]: d["attachments"] for d in inserted if d.get("attachments")}
-    if with_attachments:
-        rows = Message.objects.filter(**scope, external_id__in=list(with_attachments))
-        attachment_services.attachments_create([(m, with_attachments[m.external_id]) for m in rows], uploads)
-    attachment_services.replies_resolve(**scope, external_ids=[d["external_id"] for d in inserted])
+def _chats_create(scope: dict, to_create: list[str], payloads: dict, channels: dict, chats: dict) -> None:
+    """One INSERT of the new chats and one of their participants; adds their ids to `chats`. A chat another
+    transaction created meanwhile is read back (its creator stored its participants; ours are added
+    where they are missing)."""
+    tenant_id, provider_id = scope["tenant_id"], scope["provider"].pk
+    chats.update(_insert_rows(Chat, [
+        {"tenant_id": tenant_id, "provider_id": provider_id, "external_id": cid,
+         "channel_id": channels[payloads[cid]["channel_id"]].pk if payloads[cid].get("channel_id") else None,
+         "request_fingerprint": fingerprint(payloads[cid]),
+         **{f: payloads[cid].get(f) or _empty(f) for f in CHAT_FIELDS}} for cid in to_create],
+        returning=("external_id", "id")))
+    raced = [cid for cid in to_create if cid not in chats]
+    if raced:
+        chats.update(Chat.objects.filter(**scope, external_id__in=raced).values_list("external_id", "pk"))
+    _insert_rows(Participant, [
+        {"chat_id": chats[cid], "external_id": p["external_id"], **{f: p.get(f) or _empty(f) for f in PARTICIPANT_FIELDS}}
+        for cid in to_create if cid in chats for p in payloads[cid].get("participants") or []])
 
 
 # --- webhooks -----------------------------------------------------------------------------------

@@ -68,11 +68,13 @@ def channel_item_problem(item) -> str:
 
 
 def messages_import(*, tenant_id: uuid.UUID, provider: Provider, items: list,
-                    conflicts: bool = False) -> list[BulkItemResult]:
+                    conflicts: bool = False, light: bool = False) -> list[BulkItemResult]:
     """Store raw message items (as in `POST /api/v1/messages`), each judged on its own.
     With `conflicts` (the public API), a known id with another body is an item error on `id`.
+    With `light` (history pages), plain items skip DRF (api/public/message_items.py: same rules and errors).
     Returns one result per item, in order: created / duplicate / error (with errors by field)."""
-    from communications.api.public.serializers import PublicMessageCreateSerializer, validate_each  # one format
+    from communications.api.public.message_items import validate_messages  # one format
+    from communications.api.public.serializers import PublicMessageCreateSerializer, validate_each
 
     results: dict[int, BulkItemResult] = {}
     clean: list[tuple[int, object]] = []
@@ -82,7 +84,9 @@ def messages_import(*, tenant_id: uuid.UUID, provider: Provider, items: list,
             results[index] = BulkItemResult(index, _item_id(item), "error", {found[0]: [found[1]]})
         else:
             clean.append((index, item))
-    valid, errors = validate_each(PublicMessageCreateSerializer, [item for _, item in clean])
+    clean_items = [item for _, item in clean]
+    valid, errors = (validate_messages(clean_items) if light
+                     else validate_each(PublicMessageCreateSerializer, clean_items))
     for position, item_errors in errors.items():
         index, item = clean[position]
         results[index] = BulkItemResult(index, _item_id(item), "error", _plain(item_errors))

@@ -24,9 +24,11 @@ import uuid
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from communications import provider_contract as contract
+from communications.clients import MAX_BODY_BYTES
 from communications.models import (
     Account,
     Delivery,
@@ -232,18 +234,11 @@ def _history_items(body) -> tuple[list, str]:
 def _import(sync: InitialSync, page: int, items: list) -> tuple[int, int]:
     """Validate like POST /api/v1/messages and store idempotently; a bad item is skipped and
     reported (communications/services/inbound.py). Returns (created, failed)."""
-    results = inbound.messages_import(tenant_id=sync.tenant_id, provider=sync.provider, items=items)
+    results = inbound.messages_import(tenant_id=sync.tenant_id, provider=sync.provider, items=items, light=True)
     for r in results:
         if r.result == "error":
             sync.last_error = f"страница {page + 1}, сообщение {r.index}: {r.errors}"[:2000]
     return sum(r.result == "created" for r in results), sum(r.result == "error" for r in results)
-
-
-def _integration_live(sync: InitialSync) -> bool:
-    return (TenantConfiguration.objects.filter(tenant_id=sync.tenant_id, provider=sync.provider,
-                                               status=TenantConfiguration.Status.ACTIVE).exists()
-            and IntegrationToken.objects.filter(tenant_id=sync.tenant_id, provider=sync.provider,
-                                                status=IntegrationToken.Status.ACTIVE).exists())
 
 
 def _sync_of(delivery: Delivery, *, lock: bool = False) -> InitialSync | None:
@@ -273,13 +268,25 @@ class _SyncPageKind(Kind):
     def max_attempts(self) -> int:
         return settings.INITIAL_SYNC_MAX_ATTEMPTS
 
+    def claim_annotations(self) -> dict:
+        """The gate's facts in the claim's query (issue 19: three queries less per page)."""
+        scope = {"tenant_id": OuterRef("tenant_id"), "provider_id": OuterRef("provider_id")}
+        return {
+            "sync_waits": Exists(InitialSync.objects.filter(delivery_id=OuterRef("pk"),
+                                                            status=InitialSync.Status.RUNNING)),
+            "configuration_active": Exists(TenantConfiguration.objects.filter(
+                **scope, status=TenantConfiguration.Status.ACTIVE)),
+            "token_active": Exists(IntegrationToken.objects.filter(**scope, status=IntegrationToken.Status.ACTIVE)),
+        }
+
     def gate(self, delivery: Delivery) -> str | None:
-        sync = _sync_of(delivery)
-        if sync is None:
+        """The sync still waits for this page (as `_sync_of`) and the integration is live (an active
+        tenant configuration and token), from the claim's annotations."""
+        if not delivery.sync_waits:
             engine.finish(delivery, Delivery.Status.CANCELLED, "синхронизация больше не ждёт эту страницу")
             return "stale"
-        if not _integration_live(sync):
-            InitialSync.objects.filter(pk=sync.pk, status=InitialSync.Status.RUNNING).update(
+        if not (delivery.configuration_active and delivery.token_active):
+            InitialSync.objects.filter(pk=delivery.payload["sync"], status=InitialSync.Status.RUNNING).update(
                 status=InitialSync.Status.CANCELLED, finished_at=timezone.now(), updated_at=timezone.now())
             engine.finish(delivery, Delivery.Status.CANCELLED, "интеграция отключена")
             return "cancelled"
@@ -293,6 +300,11 @@ class _SyncPageKind(Kind):
             idempotency_key=str(delivery.idempotency_key)))
         attempt.response_json, attempt.external_id = None, ""  # the page is imported, not stored on the row
         if attempt.outcome != SUCCESS:
+            return attempt
+        if attempt.response.json_as_sent is None and len(attempt.response.body) >= MAX_BODY_BYTES:
+            attempt.outcome, attempt.response = PERMANENT, None
+            attempt.error = (f"ответ getMessageHistory больше {MAX_BODY_BYTES // 1024} КБ: уменьшите "
+                             "INITIAL_SYNC_PAGE_SIZE и возобновите синхронизацию")
             return attempt
         try:  # items are judged one by one when imported; the page itself must have this shape
             attempt.response = _history_items(attempt.response.json_as_sent)
@@ -327,10 +339,13 @@ class _SyncPageKind(Kind):
             logger.info("initial sync %s completed: %s messages, %s new", sync.pk, sync.messages_seen,
                         sync.messages_created)
         sync.save()
+        delivery.sync_moved_on = True  # on_final (same record step) has nothing to stop
 
     def on_final(self, delivery: Delivery) -> None:
         """A page that ended without moving the sync on (refused, dead, cancelled, or its answer could
         not be imported) stops the sync as failed, with the reason; «Возобновить» goes on from the cursor."""
+        if getattr(delivery, "sync_moved_on", False):
+            return
         sync = _sync_of(delivery, lock=True)
         if sync is None:
             return

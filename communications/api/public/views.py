@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from communications.api.public import serializers as s
 from communications.api.public.limits import MAX_BODY_BYTES
+from communications.api.public.message_items import validate_message
 from communications.authentication import IntegrationTokenAuthentication
 from communications.models import Participant
 from communications.selectors import conversations as selectors
@@ -139,13 +140,15 @@ def _message_data(message) -> dict:
     return s.PublicMessageSerializer(message).data
 
 
-def _create(create, answer, *, request, response, **doc):
+def _create(create, answer, *, request, response, validate=None, **doc):
     """The POST of a new channel, chat or message, documented by `doc`: the body validated by the `request`
-    serializer goes to `create(scope, data)`, which returns (object, created); the answer is `answer(object)`
-    (the `response` schema): 201 when it was created, 200 when the same body came before."""
+    serializer (or by `validate(body)` with the same rules) goes to `create(scope, data)`, which returns (object,
+    created); the answer is `answer(object)` (the `response` schema): 201 when it was created, 200 when the same
+    body came before."""
 
     def post(self, http_request):
-        obj, created = create(self.scope, self.validated(request))
+        data = validate(http_request.data) if validate else self.validated(request)
+        obj, created = create(self.scope, data)
         return Response(answer(obj), status=_created_or_ok(created))
 
     return extend_schema(request=request, responses={201: response, 200: response, **WITH_409}, **doc)(post)
@@ -254,7 +257,8 @@ class MessageListView(PublicAPIView):
             не поддерживается). {REPEAT_RULE}"""),
         request=s.PublicMessageCreateSerializer, response=s.PublicMessageSerializer,
         examples=[OpenApiExample("Входящее сообщение в новый чат", request_only=True, value=MESSAGE_EXAMPLE),
-                  _ok("Сообщение", MESSAGE_OUT, 201, 200)])
+                  _ok("Сообщение", MESSAGE_OUT, 201, 200)],
+        validate=validate_message)  # the serializer's rules without building it for a plain body
 
 
 class MessageDetailView(PublicAPIView):

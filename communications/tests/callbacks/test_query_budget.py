@@ -69,18 +69,18 @@ def test_one_attempt_costs_the_same_however_long_the_chain_behind_it(
 ATTEMPT_STATEMENTS = 16  # as budgeted above: the exact count, so a regression cannot hide under the maximum
 
 
-def _history_page(prefix: str, items: int, chats: int = 10) -> list[dict]:
-    return [{"id": f"{prefix}-{i}", "chat": {"id": f"{prefix}-chat-{i % chats}", "title": "История",
+def _history_page(prefix: str, items: int, chats: int = 10, chat_prefix: str = "") -> list[dict]:
+    return [{"id": f"{prefix}-{i}", "chat": {"id": f"{chat_prefix or prefix}-chat-{i % chats}", "title": "История",
                                              "participants": [{"id": "client", "name": "Клиент"},
                                                               {"id": "operator", "name": "Оператор"}]},
              "direction": "incoming", "senderId": "client", "text": f"Сообщение №{i}",
              "sentAt": "2026-01-01T10:00:00Z"} for i in range(items)]
 
 
-@pytest.mark.parametrize("items", [10, 200])
+@pytest.mark.parametrize("items", [10, 500])
 def test_one_history_page_is_stored_in_a_fixed_number_of_statements(chat, items):
     """Issue 19: a page of the initial sync (or a bulk request) costs the same statements for 10 items as
-    for 200 (the page size), new chats included."""
+    for 500 (the page size), new chats included."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -88,17 +88,65 @@ def test_one_history_page_is_stored_in_a_fixed_number_of_statements(chat, items)
 
     tenant_id, provider = chat
     with CaptureQueriesContext(connection) as queries:
-        results = messages_import(tenant_id=tenant_id, provider=provider, items=_history_page("h", items))
+        results = messages_import(tenant_id=tenant_id, provider=provider, items=_history_page("h", items), light=True)
     assert [r.result for r in results] == ["created"] * items
     assert len(queries) == HISTORY_PAGE_STATEMENTS
     # the page again (a retried page): all duplicates, and no more statements than the first time
     with CaptureQueriesContext(connection) as again:
-        results = messages_import(tenant_id=tenant_id, provider=provider, items=_history_page("h", items))
+        results = messages_import(tenant_id=tenant_id, provider=provider, items=_history_page("h", items), light=True)
     assert [r.result for r in results] == ["duplicate"] * items
-    assert len(again) <= HISTORY_PAGE_STATEMENTS
+    assert len(again) == RETRIED_PAGE_STATEMENTS
+    # and a page into the chats it created: no chat is created again
+    with CaptureQueriesContext(connection) as known_chats:
+        results = messages_import(tenant_id=tenant_id, provider=provider, items=_history_page("k", items, chat_prefix="h"),
+                                   light=True)
+    assert [r.result for r in results] == ["created"] * items
+    assert len(known_chats) == KNOWN_CHATS_PAGE_STATEMENTS
 
 
-HISTORY_PAGE_STATEMENTS = 12  # chats, participants, messages (+ lookups), replies, the sandbox check, with savepoints
+# Exact counts (issue 19), with the savepoint pair of the page's insert (inbound._store). A page with new chats:
+# known messages, known chats, the sandbox check, one INSERT each of chats, participants and messages, the replies
+# UPDATE (was 12: the chats were read back after their INSERT, and the store had a savepoint of its own).
+HISTORY_PAGE_STATEMENTS = 9
+KNOWN_CHATS_PAGE_STATEMENTS = 6  # known messages, known chats, the messages' INSERT, the replies UPDATE
+RETRIED_PAGE_STATEMENTS = 3  # known messages only: nothing to insert
+
+
+def test_a_history_page_links_replies_within_the_page_and_to_stored_messages(chat):
+    from communications.services.inbound import messages_import
+
+    tenant_id, provider = chat
+    page = _history_page("r", 4)
+    page[0]["replyTo"] = "r-3"  # quotes a later item of the page
+    page[1]["replyTo"] = "r-0"  # quotes an earlier one
+    page[2]["replyTo"] = "later-0"  # quotes a message of a later page
+    messages_import(tenant_id=tenant_id, provider=provider, items=page, light=True)
+    messages_import(tenant_id=tenant_id, provider=provider, items=_history_page("later", 1), light=True)
+    links = dict(Message.objects.filter(tenant_id=tenant_id).values_list("external_id", "reply_to__external_id"))
+    assert links == {"r-0": "r-3", "r-1": "r-0", "r-2": "later-0", "r-3": None, "later-0": None}
+
+
+def test_a_history_page_stores_values_exactly_as_given(chat):
+    """The page's INSERTs send one array per column: values an array literal must quote come back unchanged."""
+    from communications.models import Chat, Participant
+    from communications.services.inbound import messages_import
+
+    tenant_id, provider = chat
+    awkward = ["NULL", "{a,b}", 'back\\slash "quoted"', "", "  spaced  ", "строка, с запятой"]
+    page = _history_page("v", len(awkward), chats=1)
+    for item, text in zip(page, awkward, strict=True):
+        item["text"] = text or "x"
+        item["senderId"] = text
+    page[0]["chat"]["metadata"] = {"list": [1, "два", None], "text": 'a "b" \\ {c}', "null": None}
+    page[0]["chat"]["participants"][0]["metadata"] = {"k": "NULL"}
+    results = messages_import(tenant_id=tenant_id, provider=provider, items=page, light=True)
+    assert [r.result for r in results] == ["created"] * len(awkward)
+    stored = dict(Message.objects.filter(tenant_id=tenant_id, external_id__startswith="v-")
+                  .values_list("text", "sender_external_id"))
+    assert stored == {text or "x": text.strip() for text in awkward}
+    chat_row = Chat.objects.get(tenant_id=tenant_id, external_id="v-chat-0")
+    assert chat_row.metadata == page[0]["chat"]["metadata"] and chat_row.title == "История"
+    assert Participant.objects.get(chat=chat_row, external_id="client").metadata == {"k": "NULL"}
 
 
 def test_the_operators_send_request_reads_auth_and_groups_in_one_query_and_no_attachments(

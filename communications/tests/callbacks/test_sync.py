@@ -97,3 +97,24 @@ def test_a_page_of_an_integration_no_longer_live_cancels_the_sync(
     assert sync.status == InitialSync.Status.CANCELLED
     assert Delivery.objects.get(pk=sync.delivery_id).status == Delivery.Status.CANCELLED
     assert not [r for r in fake_provider.requests if r.endpoint == "getMessageHistory"]
+
+
+def test_a_page_over_the_answer_size_cap_fails_the_sync_naming_the_page_size(
+        db, fast, fake_provider, django_capture_on_commit_callbacks):
+    from communications.clients import MAX_BODY_BYTES
+
+    # given: a page whose answer is bigger than the client reads (long texts, a large page size)
+    fake_provider.history = [{"id": f"m-{n}", "chat": {"id": "c-1"}, "text": "я" * 5000}
+                             for n in range(MAX_BODY_BYTES // 10_000 + 10)]
+    provider = provider_setup(fake_provider)
+    tenant_id, _ = tenant_install(provider)
+    sync = _running_sync(tenant_id, django_capture_on_commit_callbacks)
+    # when: the page row is sent
+    assert deliveries_sweep() == 1
+    # then: refused at once (asking again gets the same answer), and the reason says what to change
+    page = Delivery.objects.get(pk=sync.delivery_id)
+    assert (page.status, page.attempts) == (Delivery.Status.REFUSED, 1)
+    sync.refresh_from_db()
+    assert sync.status == InitialSync.Status.FAILED
+    assert "INITIAL_SYNC_PAGE_SIZE" in sync.last_error
+    assert not Message.objects.filter(tenant_id=tenant_id).exists()

@@ -113,6 +113,15 @@ def test_reply_to_unknown_message_is_kept_unresolved_then_resolved_when_it_arriv
     assert Message.objects.get(external_id="m-2").reply_to == Message.objects.get(external_id="m-1")
 
 
+def test_a_message_quoting_itself_is_linked_to_itself_as_before(api):
+    """The one-statement insert can't see its own row: such a message takes the general path (issue 19)."""
+    api.post("/api/v1/messages", message_payload("m-1"), format="json")  # the chat is known
+    response = api.post("/api/v1/messages", message_payload("m-2", replyTo="m-2"), format="json")
+    assert response.status_code == 201 and response.json()["replyToResolved"] is True
+    message = Message.objects.get(external_id="m-2")
+    assert message.reply_to_id == message.pk
+
+
 def test_reply_to_another_tenants_message_stays_unresolved(api, integration, other_tenant):
     other_tenant.client.post("/api/v1/messages", message_payload("m-1"), format="json")
     response = api.post("/api/v1/messages", message_payload("m-2", replyTo="m-1"), format="json")
