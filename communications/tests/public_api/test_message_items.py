@@ -53,7 +53,14 @@ def _item(**changes):
     return item
 
 
-_DROP = object()
+class _Drop:
+    """The key is left out of the item (a stable repr: pytest-xdist workers must collect the same test ids)."""
+
+    def __repr__(self):
+        return "<dropped>"
+
+
+_DROP = _Drop()
 LONG_ID = "x" * (limits.MAX_ID_LENGTH + 1)
 
 CASES = [
