@@ -155,3 +155,14 @@ def test_admin_shows_initial_sync_progress(setup, admin_client):
     provider, tenant_id, _ = setup
     page = admin_client.get("/admin/communications/initialsync/").content.decode()
     assert str(tenant_id) in page and "Ожидает каналов" in page
+
+
+def test_options_describes_every_operator_endpoint_without_an_error(crm_client):
+    paths = [f"{BASE}/chats", f"{BASE}/chats/chat-1/messages", f"{BASE}/chats/chat-1/read", f"{BASE}/broadcasts",
+             f"{BASE}/messages/1/status", f"{BASE}/uploads"]
+    for path in paths:
+        response = crm_client.options(path)
+        assert response.status_code == 200, (path, response.status_code, response.content[:300])
+    # an action's body is described by the serializer it validates
+    described = crm_client.options(f"{BASE}/chats/chat-1/messages").json()
+    assert "text" in described["actions"]["POST"]

@@ -61,6 +61,8 @@ def operator_action(*, request, responses: dict, **doc):
             return self.once(http_request,
                              lambda: handler(self, self.valid(request, http_request.data), *args, **kwargs))
 
+        run.request_serializer = request  # what OPTIONS describes
+
         return extend_schema(tags=[TAG], parameters=[IDEMPOTENCY_KEY], request=request,
                              responses={**responses, **ACTION_ERRORS}, **doc)(run)
 
@@ -69,6 +71,11 @@ def operator_action(*, request, responses: dict, **doc):
 
 class _OperatorView(GenericAPIView):
     permission_classes = [IsCRMService]
+
+    def get_serializer_class(self):
+        """The body an action takes (OPTIONS describes it per method), else the view's own serializer."""
+        handler = getattr(self, self.request.method.lower(), None)
+        return getattr(handler, "request_serializer", None) or super().get_serializer_class()
 
     def once(self, request, action: Callable[[], Response]) -> Response:
         """`action()` once per `Idempotency-Key` (no header: every time)."""
@@ -174,6 +181,7 @@ class MessageStatusView(_OperatorView):
 
 class UploadView(_OperatorView):
     parser_classes = [MultiPartParser]
+    serializer_class = s.OperatorUploadSerializer
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
