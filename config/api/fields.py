@@ -56,11 +56,15 @@ class JSONObjectField(serializers.JSONField):
 
 def json_type_error(field: serializers.Field, value) -> str | None:
     """Why `value` is not of the JSON type `field` documents, or None. For strict bodies: DRF turns a
-    number into the text of a CharField and "false" or 0 into a BooleanField."""
+    number into the text of a CharField and "false" or 0 into a BooleanField, and counts a string's length
+    after trimming it, where the schema's maxLength counts what was sent."""
     if field.read_only or value is None:
         return None  # null: the field's own allow_null rule answers
     if isinstance(field, serializers.CharField) and not isinstance(value, str):
         return "Ожидается строка."
+    if isinstance(field, serializers.CharField) and field.max_length is not None and len(value) > field.max_length:
+        # the schema's maxLength is of the string sent; DRF would trim whitespace first and then count
+        return str(field.error_messages["max_length"]).format(max_length=field.max_length)
     if isinstance(field, serializers.BooleanField) and not isinstance(value, bool):
         return "Ожидается true или false."
     return None

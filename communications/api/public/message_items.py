@@ -49,14 +49,11 @@ def _char(field, value, out: dict, key: str, zone) -> None:
             raise _Unsure
         out[key] = None
         return None
-    if not isinstance(value, str):
-        raise _Unsure
+    if not isinstance(value, str) or (field.max_length is not None and len(value) > field.max_length):
+        raise _Unsure  # the length sent counts (StrictSerializer), not the trimmed one
     if field.trim_whitespace:
         value = value.strip()
-    if not value:
-        if not field.allow_blank:
-            raise _Unsure
-    elif field.max_length is not None and len(value) > field.max_length:
+    if not value and not field.allow_blank:
         raise _Unsure
     out[key] = value
     return None
