@@ -15,6 +15,7 @@ from django.db import connections, router
 from django.db.models.query import get_related_populators
 
 MARK = -7_421_903_117  # a primary key no row has: its one place among the parameters is where the real key goes
+MARK32 = -2_074_190_311  # the same for a 32-bit key (Django proves a larger one matches nothing, and drops the query)
 
 _local = threading.local()  # compiled queries per thread: a compiler holds its thread's connection
 
@@ -22,13 +23,13 @@ _local = threading.local()  # compiled queries per thread: a compiler holds its 
 class Compiled:
     """One SELECT of a model by primary key, compiled once (see the module's docstring)."""
 
-    def __init__(self, queryset):
+    def __init__(self, queryset, mark=MARK):
         self.db = queryset.db
         compiler = queryset.query.get_compiler(self.db)
         self.sql, params = compiler.as_sql()
-        marks = [index for index, value in enumerate(params) if value == MARK]
+        marks = [index for index, value in enumerate(params) if value == mark]
         if len(marks) != 1:
-            raise ValueError(f"the query must take the key (MARK) exactly once, not {len(marks)} times")
+            raise ValueError(f"the query must take the key (its mark) exactly once, not {len(marks)} times")
         self.params, self.mark = list(params), marks[0]
         # What `ModelIterable` reads from the compiler, kept with it.
         select, klass_info = compiler.select, compiler.klass_info
@@ -59,15 +60,15 @@ class Compiled:
         return instance
 
 
-def compiled(key, build) -> Compiled:
-    """The compiled query under `key` for this thread, built by `build()` (a queryset filtered by MARK)
+def compiled(key, build, mark=MARK) -> Compiled:
+    """The compiled query under `key` for this thread, built by `build()` (a queryset filtered by `mark`)
     on first use."""
     cache = getattr(_local, "queries", None)
     if cache is None:
         cache = _local.queries = {}
     query = cache.get(key)
     if query is None:
-        query = cache[key] = Compiled(build())
+        query = cache[key] = Compiled(build(), mark)
     return query
 
 

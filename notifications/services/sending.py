@@ -34,8 +34,8 @@ from notifications.models import (
 )
 from notifications.ratelimit import acquire_all
 from notifications.rules import type_allowed
-from notifications.selectors import notification_get_by_key, recipient_get
-from notifications.transports import DeliveryError, Target, get_transport
+from notifications.selectors import notification_get_by_key, recipient_get_for_send
+from notifications.transports import DeliveryError, Target, Transport, get_transport
 
 logger = logging.getLogger(__name__)
 Status = Notification.Status
@@ -54,7 +54,7 @@ def notification_send(*, requested_by, user_id, service: str, subject: str, type
         return _replay_or_retry(existing, fingerprint)
 
     transport = get_transport(service)
-    recipient = recipient_get(recipient_id=user_id, annotations=transport.target_annotations())
+    recipient = recipient_get_for_send(recipient_id=user_id, transport=transport)
     if not type_allowed(role=recipient.role, type=type):
         raise ApplicationError(
             f"Тип «{type}» недоступен для роли «{Role(recipient.role).label}».", field="type")
@@ -232,6 +232,13 @@ class _NotificationKind(Kind):
         return Attempt(SUCCESS, latency_ms=_ms_since(started), external_id=result.external_id,
                        response=(target, result, rendered, notification))
 
+    def hook_needed(self, name: str, delivery, *args) -> bool:
+        if name != "on_success":
+            return True
+        _target, result, _rendered, notification = args[0].response
+        # Nothing to switch off and no history of the transport's own (Telegram, VK, email): no savepoint.
+        return bool(result.dead_addresses) or _records_sent(get_transport(notification.service))
+
     def on_success(self, delivery, attempt: Attempt) -> None:
         # The row read for the send: only its fixed fields (recipient, subject, text) are used here.
         target, result, rendered, notification = attempt.response
@@ -262,6 +269,10 @@ class _NotificationKind(Kind):
                    http_status=http_status, delivery_id=delivery.pk, external_id=delivery.provider_message_id):
             if held:
                 held.finished = True
+
+
+def _records_sent(transport) -> bool:
+    return type(transport).record_sent is not Transport.record_sent
 
 
 def _notification_of(delivery) -> Notification:
