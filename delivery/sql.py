@@ -10,6 +10,7 @@ connection's transaction) and works on PostgreSQL and SQLite alike.
 """
 
 import threading
+import uuid
 
 from django.db import connections, router
 from django.db.models.query import get_related_populators
@@ -27,10 +28,12 @@ class Compiled:
         self.db = queryset.db
         compiler = queryset.query.get_compiler(self.db)
         self.sql, params = compiler.as_sql()
-        marks = [index for index, value in enumerate(params) if value == mark]
+        # A UUID key is bound as its hex string where the database has no UUID type (SQLite).
+        as_hex = isinstance(mark, uuid.UUID) and mark.hex in params
+        marks = [index for index, value in enumerate(params) if value == (mark.hex if as_hex else mark)]
         if len(marks) != 1:
             raise ValueError(f"the query must take the key (its mark) exactly once, not {len(marks)} times")
-        self.params, self.mark = list(params), marks[0]
+        self.params, self.mark, self.as_hex = list(params), marks[0], as_hex
         # What `ModelIterable` reads from the compiler, kept with it.
         select, klass_info = compiler.select, compiler.klass_info
         fields = klass_info["select_fields"]
@@ -44,7 +47,7 @@ class Compiled:
     def get(self, pk):
         """The instance with this key, or None."""
         params = self.params.copy()
-        params[self.mark] = pk
+        params[self.mark] = pk.hex if self.as_hex else pk
         with connections[self.db].cursor() as cursor:
             cursor.execute(self.sql, params)
             row = cursor.fetchone()
