@@ -75,17 +75,21 @@ def compiled(key, build, mark=MARK) -> Compiled:
     return query
 
 
-def update_row(model, pk, values: dict) -> int:
-    """UPDATE these columns of one row by primary key; returns the rows updated (0 or 1)."""
+def update_row(model, pk, values: dict, *, where: dict | None = None) -> int:
+    """UPDATE these columns of one row by primary key (and `where`: column = value, all of them); returns the
+    rows updated (0 or 1)."""
     connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
     fields = [model._meta.get_field(name) for name in values]
-    sql = "UPDATE {} SET {} WHERE {} = %s".format(  # noqa: S608 (model's own names; values bound)
+    conditions = [model._meta.pk, *(model._meta.get_field(name) for name in where or ())]
+    sql = "UPDATE {} SET {} WHERE {}".format(  # noqa: S608 (model's own names; values bound)
         quote(model._meta.db_table), ", ".join(f"{quote(field.column)} = %s" for field in fields),
-        quote(model._meta.pk.column))
+        " AND ".join(f"{quote(field.column)} = %s" for field in conditions))
     params = [field.get_db_prep_save(values[field.name], connection) for field in fields]
+    keys = [field.get_db_prep_value(value, connection) for field, value in
+            zip(conditions, (pk, *(where or {}).values()), strict=True)]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, pk])
+        cursor.execute(sql, [*params, *keys])
         return cursor.rowcount
 
 
