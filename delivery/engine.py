@@ -395,8 +395,8 @@ def _log_attempt(delivery, number, started_at, outcome, *, status_code=None, lat
 
 
 def _run_kind_hook(kind: Kind, name: str, delivery, *args) -> None:
-    if getattr(type(kind), name) is getattr(Kind, name):
-        return  # the kind has no such hook: no savepoint to pay for
+    if getattr(type(kind), name) is getattr(Kind, name) or not kind.hook_needed(name, delivery, *args):
+        return  # the kind has no such hook, or nothing for it to do: no savepoint to pay for
     _run_hook(delivery, name, partial(getattr(kind, name), delivery, *args))
 
 

@@ -87,6 +87,10 @@ class Kind:
     def lock(self, delivery) -> None:
         """Before the row is locked to record an answer: take the rows that come first in the lock order."""
 
+    def hook_needed(self, name: str, delivery, *args) -> bool:
+        """Whether the hook `name` has anything to do for this answer (False: not run, no savepoint paid)."""
+        return True
+
     def on_success(self, delivery, attempt: Attempt) -> None:
         """In the recording transaction, before the row is marked delivered."""
 

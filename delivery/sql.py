@@ -10,11 +10,13 @@ connection's transaction) and works on PostgreSQL and SQLite alike.
 """
 
 import threading
+import uuid
 
 from django.db import connections, router
 from django.db.models.query import get_related_populators
 
 MARK = -7_421_903_117  # a primary key no row has: its one place among the parameters is where the real key goes
+MARK32 = -2_074_190_311  # the same for a 32-bit key (Django proves a larger one matches nothing, and drops the query)
 
 _local = threading.local()  # compiled queries per thread: a compiler holds its thread's connection
 
@@ -22,14 +24,16 @@ _local = threading.local()  # compiled queries per thread: a compiler holds its 
 class Compiled:
     """One SELECT of a model by primary key, compiled once (see the module's docstring)."""
 
-    def __init__(self, queryset):
+    def __init__(self, queryset, mark=MARK):
         self.db = queryset.db
         compiler = queryset.query.get_compiler(self.db)
         self.sql, params = compiler.as_sql()
-        marks = [index for index, value in enumerate(params) if value == MARK]
+        # A UUID key is bound as its hex string where the database has no UUID type (SQLite).
+        as_hex = isinstance(mark, uuid.UUID) and mark.hex in params
+        marks = [index for index, value in enumerate(params) if value == (mark.hex if as_hex else mark)]
         if len(marks) != 1:
-            raise ValueError(f"the query must take the key (MARK) exactly once, not {len(marks)} times")
-        self.params, self.mark = list(params), marks[0]
+            raise ValueError(f"the query must take the key (its mark) exactly once, not {len(marks)} times")
+        self.params, self.mark, self.as_hex = list(params), marks[0], as_hex
         # What `ModelIterable` reads from the compiler, kept with it.
         select, klass_info = compiler.select, compiler.klass_info
         fields = klass_info["select_fields"]
@@ -43,7 +47,7 @@ class Compiled:
     def get(self, pk):
         """The instance with this key, or None."""
         params = self.params.copy()
-        params[self.mark] = pk
+        params[self.mark] = pk.hex if self.as_hex else pk
         with connections[self.db].cursor() as cursor:
             cursor.execute(self.sql, params)
             row = cursor.fetchone()
@@ -59,29 +63,33 @@ class Compiled:
         return instance
 
 
-def compiled(key, build) -> Compiled:
-    """The compiled query under `key` for this thread, built by `build()` (a queryset filtered by MARK)
+def compiled(key, build, mark=MARK) -> Compiled:
+    """The compiled query under `key` for this thread, built by `build()` (a queryset filtered by `mark`)
     on first use."""
     cache = getattr(_local, "queries", None)
     if cache is None:
         cache = _local.queries = {}
     query = cache.get(key)
     if query is None:
-        query = cache[key] = Compiled(build())
+        query = cache[key] = Compiled(build(), mark)
     return query
 
 
-def update_row(model, pk, values: dict) -> int:
-    """UPDATE these columns of one row by primary key; returns the rows updated (0 or 1)."""
+def update_row(model, pk, values: dict, *, where: dict | None = None) -> int:
+    """UPDATE these columns of one row by primary key (and `where`: column = value, all of them); returns the
+    rows updated (0 or 1)."""
     connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
     fields = [model._meta.get_field(name) for name in values]
-    sql = "UPDATE {} SET {} WHERE {} = %s".format(  # noqa: S608 (model's own names; values bound)
+    conditions = [model._meta.pk, *(model._meta.get_field(name) for name in where or ())]
+    sql = "UPDATE {} SET {} WHERE {}".format(  # noqa: S608 (model's own names; values bound)
         quote(model._meta.db_table), ", ".join(f"{quote(field.column)} = %s" for field in fields),
-        quote(model._meta.pk.column))
+        " AND ".join(f"{quote(field.column)} = %s" for field in conditions))
     params = [field.get_db_prep_save(values[field.name], connection) for field in fields]
+    keys = [field.get_db_prep_value(value, connection) for field, value in
+            zip(conditions, (pk, *(where or {}).values()), strict=True)]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, pk])
+        cursor.execute(sql, [*params, *keys])
         return cursor.rowcount
 
 
