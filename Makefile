@@ -42,7 +42,7 @@ test: $(STAMP)
 # more processes than cores, as most tests wait on sockets). Run time: docs/performance.md, "Test suite run time".
 TEST_WORKERS ?= 4
 test-fast: $(STAMP)
-	bash scripts/test.sh -m "not slow" -n $(TEST_WORKERS) --dist loadfile
+	bash scripts/test.sh -m "not slow" -n $(TEST_WORKERS) --dist worksteal
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
