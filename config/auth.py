@@ -27,7 +27,7 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from config.models import TokenVersion
-from delivery.sql import MARK32, compiled
+from config.sql import MARK32, compiled
 
 logger = logging.getLogger(__name__)
 

@@ -35,10 +35,10 @@ from config.db import is_lock_race
 from config.errors import ConflictError
 from config.observability.metrics import delivery_send_observe
 from config.observability.request_id import request_id_bind
+from config.sql import MARK, compiled, insert_row, update_row
 from delivery.dispatch import dispatch
 from delivery.kinds import Attempt, Kind, kind_get
 from delivery.outcomes import AMBIGUOUS, BROKEN, DEFERRED, PERMANENT, SUCCESS, TRANSIENT
-from delivery.sql import MARK, compiled, insert_row, update_row
 
 logger = logging.getLogger(__name__)
 
@@ -238,7 +238,7 @@ def _claim(delivery_id: int, kind_name: str = ""):
             return "locked"  # it never existed (or was pruned)
     kind = kind_get(kind_name)
     with transaction.atomic():
-        # The claim's query, compiled once per kind (delivery/sql.py).
+        # The claim's query, compiled once per kind (config/sql.py).
         delivery = compiled(("claim", kind.name, type(kind)), partial(claim_queryset, MARK, kind)).get(delivery_id)
         if delivery is None:
             return "locked"  # another worker holds it right now (or it never existed)
@@ -382,7 +382,7 @@ def _record(claimed, number, started_at, attempt: Attempt) -> str:
 
 
 def _record_queryset():
-    """The record step's row lock (with the binding its hooks read), compiled once (delivery/sql.py)."""
+    """The record step's row lock (with the binding its hooks read), compiled once (config/sql.py)."""
     Delivery, _ = _models()
     return Delivery.objects.select_for_update(of=("self",)).select_related("tenant_configuration").filter(pk=MARK)
 

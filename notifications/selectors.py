@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from config.errors import NotFoundError
-from delivery.sql import compiled
+from config.sql import compiled
 from notifications.models import BindingToken, Device, Notification, NotifyRequest, Recipient, ServiceBinding
 
 

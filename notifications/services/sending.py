@@ -25,10 +25,10 @@ from communications.models import Delivery
 from config.errors import ApplicationError
 from config.observability.metrics import notification_observe
 from config.observability.request_id import request_id_get
+from config.sql import update_row
 from delivery import engine
 from delivery.kinds import Attempt, Kind, register
 from delivery.outcomes import DEFERRED, PERMANENT, SUCCESS
-from delivery.sql import update_row
 from notifications.models import (
     Notification,
     Role,
@@ -304,7 +304,7 @@ def _finish(notification: Notification, *, status: str, error: str, http_status:
         values.update(sent_at=timezone.now(), external_id=external_id[:255])
     if http_status is not None:
         values["http_status"] = http_status
-    # Plain SQL (delivery/sql.py): the ORM's UPDATE cost more CPU to build than to run.
+    # Plain SQL (config/sql.py): the ORM's UPDATE cost more CPU to build than to run.
     if not update_row(Notification, notification.pk, values, where={"delivery": delivery_id, "status": Status.PENDING}):
         return False
     for name, value in values.items():

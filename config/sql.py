@@ -1,4 +1,5 @@
-"""The engine's hot-path statements without the ORM's per-call cost (issue 19, engine round 2).
+"""Hot-path statements without the ORM's per-call cost (issue 19): the delivery engine's claim and record,
+the JWT user query, `/send`'s recipient.
 
 Building and compiling a query costs the ORM ~0.3–2 ms of CPU each time (the claim, with its joins and
 subqueries, ~2 ms): more than the round trip. Here a SELECT is built by the ORM once, with a marker in
