@@ -1,11 +1,11 @@
 """Hot-path statements without the ORM's per-call cost (issue 19): the delivery engine's claim and record,
-the JWT user query, `/send`'s recipient.
+the JWT user query, `/send`'s recipient, the multi-row inserts of history pages.
 
 Building and compiling a query costs the ORM ~0.3–2 ms of CPU each time (the claim, with its joins and
 subqueries, ~2 ms): more than the round trip. Here a SELECT is built by the ORM once, with a marker in
 place of the primary key, and run again with the real key (`Compiled`); rows become model instances as a
 `QuerySet` makes them (the related rows of `select_related`, the annotations). Writes of a few columns are
-plain parametrised UPDATE / INSERT statements (`update_row`, `insert_row`), the values adapted by the
+plain parametrised UPDATE / INSERT statements (`update_row`, `insert_row`; many rows: `insert_rows`), the values adapted by the
 fields as `save()` adapts them. All of it goes through Django's cursor (its execute wrappers, the
 connection's transaction) and works on PostgreSQL and SQLite alike.
 """
@@ -15,6 +15,7 @@ import uuid
 
 from django.db import connections, router
 from django.db.models.query import get_related_populators
+from django.utils import timezone
 
 MARK = -7_421_903_117  # a primary key no row has: its one place among the parameters is where the real key goes
 MARK32 = -2_074_190_311  # the same for a 32-bit key (Django proves a larger one matches nothing, and drops the query)
@@ -105,3 +106,57 @@ def insert_row(model, values: dict) -> None:
         ", ".join(["%s"] * len(fields)))
     with connection.cursor() as cursor:
         cursor.execute(sql, [field.get_db_prep_save(values[field.name], connection) for field in fields])
+
+
+def _column(field, values: list, connection) -> list:
+    """`values` prepared for the database as `save()` prepares them; a value repeated down the column (the
+    tenant, a status, the timestamps) is prepared once."""
+    prepared, column = {}, []
+    for value in values:
+        try:
+            column.append(prepared[value])
+        except KeyError:
+            column.append(prepared.setdefault(value, field.get_db_prep_save(value, connection)))
+        except TypeError:  # unhashable (JSON)
+            column.append(field.get_db_prep_save(value, connection))
+    return column
+
+
+def insert_rows(model, rows: list[dict], returning: tuple[str, ...] = ()) -> list[tuple]:
+    """INSERT `rows` (attname → value; a missing one takes the field's default, auto_now fields the time of the
+    statement) with one multi-row statement, skipping the rows a unique constraint already holds (`ON CONFLICT
+    DO NOTHING`, as `bulk_create(ignore_conflicts=True)`); returns the `returning` columns of the rows it
+    inserted. The ORM's compiler and model instances are skipped (issue 19: they cost more than the insert;
+    the history pages of the initial sync and the bulk endpoint).
+
+    On PostgreSQL the rows go as one array per column (`SELECT * FROM unnest(…)`): a short statement that
+    psycopg parses once, where a VALUES list of thousands of placeholders is parsed on every call. Elsewhere
+    (SQLite) a VALUES list per batch of bind parameters."""
+    if not rows:
+        return []
+    connection = connections[router.db_for_write(model)]
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    now = timezone.now()
+    defaults = {f.attname: now if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
+                else f.get_default() for f in fields}
+    columns = [_column(f, [row.get(f.attname, defaults[f.attname]) for row in rows], connection) for f in fields]
+    q = connection.ops.quote_name
+    head = f"INSERT INTO {q(model._meta.db_table)} ({', '.join(q(f.column) for f in fields)}) "  # noqa: S608
+    tail = " ON CONFLICT DO NOTHING" + (f" RETURNING {', '.join(q(c) for c in returning)}" if returning else "")
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+        statements = [(f"{head}SELECT * FROM unnest({arrays}){tail}", columns)]  # noqa: S608 (names from the models)
+    else:
+        row = f"({', '.join(['%s'] * len(fields))})"
+        size = max(connection.ops.bulk_batch_size(fields, rows), 1)
+        statements = [(head + "VALUES " + ", ".join([row] * len(rows[start:start + size])) + tail,
+                       [value for values in zip(*(c[start:start + size] for c in columns), strict=True)
+                        for value in values])
+                      for start in range(0, len(rows), size)]
+    inserted = []
+    with connection.cursor() as cursor:
+        for sql, params in statements:
+            cursor.execute(sql, params)
+            if returning:
+                inserted.extend(cursor.fetchall())
+    return inserted

@@ -36,6 +36,7 @@ from communications.models import (
 from communications.services import attachments as attachment_services
 from communications.services import sandbox_limits
 from config.errors import ApplicationError, ConflictError
+from config.sql import insert_rows
 
 PARTICIPANT_BATCH_SIZE = 1000  # keeps one INSERT under PostgreSQL's 65535 bind parameters
 CHAT_FIELDS = ("title", "type", "metadata")
@@ -432,58 +433,6 @@ class BulkItemResult:
     errors: dict | None = None
 
 
-def _column(field, values: list) -> list:
-    """`values` prepared for the database as `save()` prepares them; a value repeated down the column (the
-    tenant, a status, the timestamps) is prepared once."""
-    prepared, column = {}, []
-    for value in values:
-        try:
-            column.append(prepared[value])
-        except KeyError:
-            column.append(prepared.setdefault(value, field.get_db_prep_save(value, connection)))
-        except TypeError:  # unhashable (JSON)
-            column.append(field.get_db_prep_save(value, connection))
-    return column
-
-
-def _insert_rows(model, rows: list[dict], returning: tuple[str, ...] = ()) -> list[tuple]:
-    """INSERT `rows` (attname → value; a missing one takes the field's default, auto_now fields the time of the
-    statement) with one multi-row statement, skipping the rows a unique constraint already holds (`ON CONFLICT
-    DO NOTHING`, as `bulk_create(ignore_conflicts=True)`); returns the `returning` columns of the rows it
-    inserted. The ORM's compiler and model instances are skipped (issue 19: they cost more than the insert).
-
-    On PostgreSQL the rows go as one array per column (`SELECT * FROM unnest(…)`): a short statement that
-    psycopg parses once, where a VALUES list of thousands of placeholders is parsed on every call. Elsewhere
-    (SQLite) a VALUES list per batch of bind parameters."""
-    if not rows:
-        return []
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    now = timezone.now()
-    defaults = {f.attname: now if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
-                else f.get_default() for f in fields}
-    columns = [_column(f, [row.get(f.attname, defaults[f.attname]) for row in rows]) for f in fields]
-    q = connection.ops.quote_name
-    head = f"INSERT INTO {q(model._meta.db_table)} ({', '.join(q(f.column) for f in fields)}) "  # noqa: S608
-    tail = " ON CONFLICT DO NOTHING" + (f" RETURNING {', '.join(q(c) for c in returning)}" if returning else "")
-    if connection.vendor == "postgresql":
-        arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
-        statements = [(f"{head}SELECT * FROM unnest({arrays}){tail}", columns)]  # noqa: S608 (names from the models)
-    else:
-        row = f"({', '.join(['%s'] * len(fields))})"
-        size = max(connection.ops.bulk_batch_size(fields, rows), 1)
-        statements = [(head + "VALUES " + ", ".join([row] * len(rows[start:start + size])) + tail,
-                       [value for values in zip(*(c[start:start + size] for c in columns), strict=True)
-                        for value in values])
-                      for start in range(0, len(rows), size)]
-    inserted = []
-    with connection.cursor() as cursor:
-        for sql, params in statements:
-            cursor.execute(sql, params)
-            if returning:
-                inserted.extend(cursor.fetchall())
-    return inserted
-
-
 @transaction.atomic(savepoint=False)  # the caller's savepoint (inbound._store) already makes it all or nothing
 def messages_bulk_create(*, tenant_id: uuid.UUID, provider: Provider, items: list[tuple[int, dict]],
                          conflicts: bool = False) -> dict[int, BulkItemResult]:
@@ -550,7 +499,7 @@ def messages_bulk_create(*, tenant_id: uuid.UUID, provider: Provider, items: lis
             to_insert.append((index, data))
             for item in data.get("attachments") or ():
                 available.pop(item.get("upload_id"), None)
-    stored = dict(_insert_rows(Message, [
+    stored = dict(insert_rows(Message, [
         {**_message_fields(d), "tenant_id": tenant_id, "provider_id": provider.pk, "chat_id": chats[d["chat"]["external_id"]]}
         for _, d in to_insert], returning=("external_id", "id")))
     with_attachments = {d["external_id"]: d["attachments"] for _, d in to_insert
@@ -570,7 +519,7 @@ def _chats_create(scope: dict, to_create: list[str], payloads: dict, channels: d
     transaction created meanwhile is read back (its creator stored its participants; ours are added
     where they are missing)."""
     tenant_id, provider_id = scope["tenant_id"], scope["provider"].pk
-    chats.update(_insert_rows(Chat, [
+    chats.update(insert_rows(Chat, [
         {"tenant_id": tenant_id, "provider_id": provider_id, "external_id": cid,
          "channel_id": channels[payloads[cid]["channel_id"]].pk if payloads[cid].get("channel_id") else None,
          "request_fingerprint": fingerprint(payloads[cid]),
@@ -579,7 +528,7 @@ def _chats_create(scope: dict, to_create: list[str], payloads: dict, channels: d
     raced = [cid for cid in to_create if cid not in chats]
     if raced:
         chats.update(Chat.objects.filter(**scope, external_id__in=raced).values_list("external_id", "pk"))
-    _insert_rows(Participant, [
+    insert_rows(Participant, [
         {"chat_id": chats[cid], "external_id": p["external_id"], **{f: p.get(f) or _empty(f) for f in PARTICIPANT_FIELDS}}
         for cid in to_create if cid in chats for p in payloads[cid].get("participants") or []])
 
