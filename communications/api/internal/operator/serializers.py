@@ -116,6 +116,24 @@ class OperatorMessageSerializer(_OperatorMessageIds, MessageOutFields):
     attachments = PublicAttachmentOutSerializer(many=True, source="attachments.all")
 
 
+_OUT = OperatorMessageSerializer._declared_fields
+
+
+def operator_message_data(message: Message) -> dict:
+    """`OperatorMessageSerializer(message).data` of a message without attachments, without DRF's walk over its
+    fields (issue 19: it cost more than the send's SQL). `test_operator_api.py` holds the two equal."""
+
+    def moment(name: str, value):
+        return None if value is None else _OUT[name].to_representation(value)
+
+    return {"id": message.pk, "externalId": message.external_id, "chatId": message.chat.external_id,
+            "direction": str(message.direction), "text": message.text, "senderId": message.sender_external_id,
+            "seen": message.seen_flag, "status": str(message.status), "error": message.status_error,
+            "sentAt": moment("sentAt", message.sent_at), "createdAt": moment("createdAt", message.created_at),
+            "editedAt": moment("editedAt", message.edited_at), "replyTo": message.reply_to_id,
+            "replyToExternalId": message.reply_to_external_id, "attachments": []}
+
+
 class OperatorUploadSerializer(BlankFormValuesRefused, ScopeSerializer):
     file = NonEmptyFileField(help_text="Файл (multipart/form-data), не пустой.")
     type = serializers.ChoiceField(choices=MEDIA_TYPE_CHOICES, required=False)
