@@ -1,6 +1,9 @@
 """Bodies of the CRM operator API (camelCase, like the public API). Input is strict: unknown fields are 400."""
 
+import uuid
+
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 from communications.api.public import limits
 from communications.api.public.serializers import (
@@ -73,6 +76,56 @@ class MessageSendSerializer(TextSendSerializer):
         if not attrs["text"] and not attrs["attachments"]:
             raise serializers.ValidationError({"text": ["Передайте текст или хотя бы одно вложение."]})
         return attrs
+
+
+_SEND = MessageSendSerializer._declared_fields
+
+
+class _Unsure(Exception):
+    """The body is left to the serializer."""
+
+
+def _string(name: str, body: dict, trim: bool):
+    field, value = _SEND[name], body.get(name, empty)
+    if value is empty:
+        if field.required:
+            raise _Unsure
+        return field.default
+    if not isinstance(value, str) or len(value) > field.max_length:  # the length sent counts (StrictSerializer)
+        raise _Unsure
+    value = value.strip() if trim else value
+    if not value and not field.allow_blank:
+        raise _Unsure
+    return value
+
+
+def message_send_validated(body) -> dict:
+    """`MessageSendSerializer(data=body)`'s validated data (issue 19, bench S5: DRF's walk over the fields cost
+    as much as the send's SQL). A plain body — a JSON object of known keys, strings, text, no attachments — is
+    checked by hand against the serializer's declared fields (the parser has refused U+0000 and lone surrogates);
+    anything else goes to the serializer, so errors are its own. `test_operator_validation.py` holds the two
+    to the same answers."""
+    try:
+        if type(body) is not dict or not body.keys() <= _SEND.keys():
+            raise _Unsure
+        tenant_id = body.get("tenantId", empty)
+        if not isinstance(tenant_id, str):
+            raise _Unsure
+        reply_to = body.get("replyTo")
+        if body.get("attachments", []) != [] or not (reply_to is None or type(reply_to) is int):
+            raise _Unsure
+        data = {"tenant_id": uuid.UUID(hex=tenant_id),
+                "provider_code": _string("providerCode", body, _SEND["providerCode"].trim_whitespace),
+                "text": _string("text", body, _SEND["text"].trim_whitespace),
+                "operator_id": _string("operatorId", body, _SEND["operatorId"].trim_whitespace),
+                "attachments": [], "reply_to_id": reply_to}
+        if not data["text"]:
+            raise _Unsure
+        return data
+    except (_Unsure, ValueError):
+        serializer = MessageSendSerializer(data=body)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
 
 
 class MessageEditSerializer(ScopeSerializer):
