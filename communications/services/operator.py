@@ -18,6 +18,7 @@ token (`integration_inactive`). Reads stay allowed.
 import hashlib
 import json
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -106,7 +107,7 @@ class _SendScope:
         self.parts = [Columns(Provider, "p", using), Columns(TenantConfiguration, "tc", using),
                       Columns(ProviderConfiguration, "cf", using), Columns(Chat, "ch", using),
                       Columns(Channel, "cn", using), Columns(Webhook, "wh", using)]
-        token = IntegrationToken._meta
+        token = IntegrationToken._meta  # the active token by integration_require's rule (status, expiry)
         lock = " FOR SHARE" if connection.vendor == "postgresql" else ""  # SQLite serialises writers anyway
         self.sql = (
             f"SELECT {', '.join(part.sql for part in self.parts)}, "  # noqa: S608 (the models' own names)
@@ -122,14 +123,16 @@ class _SendScope:
             f"LEFT JOIN {table(Webhook)} wh ON wh.{q('tenant_id')} = %s AND wh.{q('provider_id')} = p.{q('id')} "
             f"WHERE p.{q('code')} = %s")
 
-    def get(self, *, tenant_id: uuid.UUID, provider_code: str, chat_id: str):
-        """(tenant configuration, chat, webhook or None) when every check of a send passes, else None."""
+    def params(self, *, tenant_id: uuid.UUID, provider_code: str, chat_id: str) -> list:
         connection = connections[self.using]
         tenant = Chat._meta.get_field("tenant_id").get_db_prep_value(tenant_id, connection)
         now = Chat._meta.get_field("created_at").get_db_prep_value(timezone.now(), connection)
-        with connection.cursor() as cursor:
-            cursor.execute(self.sql, [tenant, IntegrationToken.Status.ACTIVE.value, now, tenant, tenant, chat_id,
-                                      tenant, provider_code])
+        return [tenant, IntegrationToken.Status.ACTIVE.value, now, tenant, tenant, chat_id, tenant, provider_code]
+
+    def get(self, **scope):
+        """(tenant configuration, chat, webhook or None) when every check of a send passes, else None."""
+        with connections[self.using].cursor() as cursor:
+            cursor.execute(self.sql, self.params(**scope))
             row = cursor.fetchone()
         if row is None or row[-1] is None:
             return None
@@ -148,15 +151,22 @@ class _SendScope:
         return tenant_configuration, chat, webhook
 
 
-_send_scopes: dict[str, _SendScope] = {}
+_local = threading.local()  # the statement per thread, as config.sql keeps its compiled queries
+
+
+def _send_scope_statement() -> _SendScope:
+    using = router.db_for_read(Chat)
+    scopes = getattr(_local, "send_scopes", None)
+    if scopes is None:
+        scopes = _local.send_scopes = {}
+    scope = scopes.get(using)
+    if scope is None:
+        scope = scopes[using] = _SendScope(using)
+    return scope
 
 
 def _send_scope(*, tenant_id: uuid.UUID, provider_code: str, chat_id: str):
-    using = router.db_for_read(Chat)
-    scope = _send_scopes.get(using)
-    if scope is None:
-        scope = _send_scopes[using] = _SendScope(using)
-    return scope.get(tenant_id=tenant_id, provider_code=provider_code, chat_id=chat_id)
+    return _send_scope_statement().get(tenant_id=tenant_id, provider_code=provider_code, chat_id=chat_id)
 
 
 def operator_message_get(*, tenant_id: uuid.UUID, provider: Provider, message_id: int) -> Message:
