@@ -4,10 +4,11 @@ the JWT user query, `/send`'s recipient, the multi-row inserts of history pages.
 Building and compiling a query costs the ORM ~0.3–2 ms of CPU each time (the claim, with its joins and
 subqueries, ~2 ms): more than the round trip. Here a SELECT is built by the ORM once, with a marker in
 place of the primary key, and run again with the real key (`Compiled`); rows become model instances as a
-`QuerySet` makes them (the related rows of `select_related`, the annotations). Writes of a few columns are
-plain parametrised UPDATE / INSERT statements (`update_row`, `insert_row`; many rows: `insert_rows`), the values adapted by the
-fields as `save()` adapts them. All of it goes through Django's cursor (its execute wrappers, the
-connection's transaction) and works on PostgreSQL and SQLite alike.
+`QuerySet` makes them (the related rows of `select_related`, the annotations). A hand-written SELECT of
+several models' rows reads them back the same way (`Columns`). Writes of a few columns are plain
+parametrised UPDATE / INSERT statements (`update_row`, `insert_row`; many rows: `insert_rows`), the values
+adapted by the fields as `save()` adapts them. All of it goes through Django's cursor (its execute wrappers,
+the connection's transaction) and works on PostgreSQL and SQLite alike.
 """
 
 import threading
@@ -95,17 +96,53 @@ def update_row(model, pk, values: dict, *, where: dict | None = None) -> int:
         return cursor.rowcount
 
 
-def insert_row(model, values: dict) -> None:
+def insert_row(model, values: dict, returning: tuple[str, ...] = ()) -> tuple | None:
     """INSERT one row of these columns (the rest take their database defaults: none here may need
-    a Python-side default)."""
+    a Python-side default); returns the `returning` columns of the row (None without them)."""
     connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
     fields = [model._meta.get_field(name) for name in values]
     sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 (model's own names; values bound)
         quote(model._meta.db_table), ", ".join(quote(field.column) for field in fields),
         ", ".join(["%s"] * len(fields)))
+    if returning:
+        sql += f" RETURNING {', '.join(quote(column) for column in returning)}"
     with connection.cursor() as cursor:
         cursor.execute(sql, [field.get_db_prep_save(values[field.name], connection) for field in fields])
+        return cursor.fetchone() if returning else None
+
+
+class Columns:
+    """The columns of `model` under `alias` in a hand-written SELECT (`sql`, `width` of them), and the instance read
+    back from a row of it (`read`): the fields' converters applied as a QuerySet applies them, on PostgreSQL and
+    SQLite; None where a LEFT JOIN found no row. For one statement that reads several models' rows at once."""
+
+    def __init__(self, model, alias: str, using: str = "default"):
+        connection = connections[using]
+        fields = model._meta.concrete_fields
+        quote = connection.ops.quote_name
+        self.model, self.db, self.width = model, using, len(fields)
+        self.sql = ", ".join(f"{quote(alias)}.{quote(field.column)}" for field in fields)
+        self.attnames = [field.attname for field in fields]
+        self.pk = fields.index(model._meta.pk)
+        self.converters = []
+        for index, field in enumerate(fields):
+            column = field.get_col(alias)
+            functions = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+            if functions:
+                self.converters.append((index, functions, column))
+
+    def read(self, row, start: int):
+        values = list(row[start:start + self.width])
+        if values[self.pk] is None:
+            return None
+        connection = connections[self.db]
+        for index, functions, column in self.converters:
+            value = values[index]
+            for function in functions:
+                value = function(value, column, connection)
+            values[index] = value
+        return self.model.from_db(self.db, self.attnames, values)
 
 
 def _column(field, values: list, connection) -> list:

@@ -32,7 +32,8 @@ def volume():
 
 
 def plan(queryset) -> dict:
-    sql, params = queryset.query.sql_with_params()
+    """The plan of a queryset, or of a plain statement given as (sql, params)."""
+    sql, params = queryset if isinstance(queryset, tuple) else queryset.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
         found = cursor.fetchone()[0]
@@ -98,6 +99,20 @@ def test_operator_chat_list_counts_unread_incoming_messages(volume):
 def test_message_dedupe_lookup_uses_the_unique_index(volume):
     message = Message.objects.filter(provider=volume).order_by("-pk").first()
     assert_indexed(hot_queries.message_dedupe(message), index="uniq_message_external_id")
+
+
+def test_operator_send_reads_its_scope_in_one_statement_by_unique_indexes(volume):
+    """The operator's send: provider, integration, token, chat and webhook in one statement (services/operator.py);
+    the chat by its unique index, not a walk of the tenant's chats."""
+    from communications.services.operator import _send_scope_statement
+
+    chat = Chat.objects.filter(provider=volume).order_by("-pk").first()
+    statement = _send_scope_statement()
+    found = assert_indexed((statement.sql, statement.params(tenant_id=chat.tenant_id, provider_code=volume.code,
+                                                            chat_id=chat.external_id)),
+                           index="uniq_chat_external_id")
+    assert "FOR SHARE" in statement.sql and {"communications_provider", "communications_integrationtoken"} <= {
+        n.get("Relation Name") for n in found}
 
 
 def test_retention_batch_reads_the_oldest_final_rows_by_index(volume):
