@@ -78,8 +78,9 @@ def messages_import(*, tenant_id: uuid.UUID, provider: Provider, items: list,
 
     results: dict[int, BulkItemResult] = {}
     clean: list[tuple[int, object]] = []
+    page_clean = unstorable_text(items) is None  # the usual case: one check of the page, not one per item
     for index, item in enumerate(items):
-        found = unstorable_text(item)
+        found = None if page_clean else unstorable_text(item)
         if found:
             results[index] = BulkItemResult(index, _item_id(item), "error", {found[0]: [found[1]]})
         else:
