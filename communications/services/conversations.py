@@ -55,9 +55,13 @@ def _canonical(value):
     raise TypeError(type(value).__name__)
 
 
+# What `json.dumps(data, sort_keys=True, ensure_ascii=False, default=_canonical)` builds on every call, built once.
+_FINGERPRINT_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=_canonical)
+
+
 def fingerprint(data: dict) -> str:
     """A stable digest of a validated POST body: a repeat must carry the same one."""
-    encoded = json.dumps(data, sort_keys=True, ensure_ascii=False, default=_canonical)
+    encoded = _FINGERPRINT_ENCODER.encode(data)
     return hashlib.sha256(encoded.encode("utf-8", "surrogatepass")).hexdigest()
 
 
