@@ -18,6 +18,7 @@ import uuid
 from functools import partial
 
 from django.db import connections, router
+from django.db.models import CharField, TextField
 from django.db.models.query import get_related_populators
 from django.utils import timezone
 from psycopg.types.json import Json, Jsonb
@@ -127,7 +128,11 @@ def _column(field, values: list, connection, as_json: bool = False) -> list:
     value repeated down the column (the tenant, a status, the timestamps) is prepared once."""
     prepare = partial(_prepared_json if as_json else _prepared, field, connection)
     prepared, column = {}, []
+    plain_text = type(field) in (CharField, TextField)  # their preparation gives a str back as it is
     for value in values:
+        if plain_text and type(value) is str:
+            column.append(value)
+            continue
         try:
             column.append(prepared[value])
         except KeyError:

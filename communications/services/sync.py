@@ -236,10 +236,11 @@ def _history_items(body) -> tuple[list, str]:
     return body.get("messages") or [], next_cursor
 
 
-def _import(sync: InitialSync, page: int, items: list) -> tuple[int, int]:
+def _import(sync: InitialSync, page: int, items: list, storable: bool) -> tuple[int, int]:
     """Validate like POST /api/v1/messages and store idempotently; a bad item is skipped and
     reported (communications/services/inbound.py). Returns (created, failed)."""
-    results = inbound.messages_import(tenant_id=sync.tenant_id, provider=sync.provider, items=items, light=True)
+    results = inbound.messages_import(tenant_id=sync.tenant_id, provider=sync.provider, items=items, light=True,
+                                      storable=storable)
     for r in results:
         if r.result == "error":
             sync.last_error = f"страница {page + 1}, сообщение {r.index}: {r.errors}"[:2000]
@@ -333,8 +334,11 @@ class _SyncPageKind(Kind):
             attempt.error = (f"ответ getMessageHistory больше {MAX_BODY_BYTES // 1024} КБ: уменьшите "
                              "INITIAL_SYNC_PAGE_SIZE и возобновите синхронизацию")
             return attempt
+        # The client's storable copy of the answer is the answer itself when it holds no unstorable text
+        # (config/text.py `unstorable_replaced`): then the import need not look for any.
+        storable = attempt.response.json is attempt.response.json_as_sent
         try:  # items are judged one by one when imported; the page itself must have this shape
-            attempt.response = (*_history_items(attempt.response.json_as_sent), configuration)
+            attempt.response = (*_history_items(attempt.response.json_as_sent), storable, configuration)
         except ValueError as exc:
             attempt.outcome, attempt.error, attempt.response = PERMANENT, str(exc), None
         return attempt
@@ -347,12 +351,12 @@ class _SyncPageKind(Kind):
         return not (name == "on_final" and getattr(delivery, "sync_moved_on", False))
 
     def on_success(self, delivery: Delivery, attempt: Attempt) -> None:
-        items, next_cursor, configuration = attempt.response
+        items, next_cursor, storable, configuration = attempt.response
         sync = _sync_of(delivery)
         if sync is None:
             return  # superseded (resumed, cancelled) meanwhile
         page = delivery.payload["page"]
-        created, failed = _import(sync, page, items)  # chats, messages before the sync row (lock order)
+        created, failed = _import(sync, page, items, storable)  # chats, messages before the sync row (lock order)
         last_error = sync.last_error
         sync = _sync_of(delivery, lock=True)
         if sync is None:
