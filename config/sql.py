@@ -114,15 +114,6 @@ def insert_row(model, values: dict) -> None:
         cursor.execute(sql, [field.get_db_prep_save(values[field.name], connection) for field in fields])
 
 
-def any_of(column: str, values: list, connection) -> tuple[str, list]:
-    """(`column = ANY(%s)`, [values]) on PostgreSQL: one array parameter, so the statement stays short and psycopg
-    parses it once; (`column IN (%s, …)`, values) elsewhere. For plain-SQL lookups of a page of keys (issue 19:
-    an ORM `__in` of 500 keys cost more to build and parse than to run)."""
-    if connection.vendor == "postgresql":
-        return f"{column} = ANY(%s)", [list(values)]
-    return f"{column} IN ({', '.join(['%s'] * len(values)) or 'NULL'})", list(values)
-
-
 def _column(field, values: list, connection, as_json: bool = False) -> list:
     """`values` prepared for the database as `save()` prepares them (`as_json`: then written as JSON values); a
     value repeated down the column (the tenant, a status, the timestamps) is prepared once."""
@@ -205,3 +196,12 @@ def insert_rows(model, rows: list[dict], returning: tuple[str, ...] = ()) -> lis
             if returning:
                 inserted.extend(cursor.fetchall())
     return inserted
+
+
+def any_of(column: str, values: list, connection) -> tuple[str, list]:
+    """(`column = ANY(%s)`, [values]) on PostgreSQL: one array parameter, so the statement stays short and psycopg
+    parses it once; (`column IN (%s, …)`, values) elsewhere. For plain-SQL lookups of a page of keys (issue 19:
+    an ORM `__in` of 500 keys cost more to build and parse than to run)."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)", [list(values)]
+    return f"{column} IN ({', '.join(['%s'] * len(values)) or 'NULL'})", list(values)
