@@ -136,3 +136,44 @@ def test_partial_index_conditions_match_the_status_constants():
     conditions = {index.name: index.condition for index in Delivery._meta.indexes}
     assert _status_lists(conditions["delivery_chain_open_idx"]) == [tuple(Delivery.RELEASING_STATUSES)]
     assert _status_lists(conditions["delivery_final_age_idx"]) == [tuple(Delivery.FINAL_STATUSES)]
+
+
+def _page_statements(provider) -> dict[str, str]:
+    """The statements a history page of 100 new messages into a tenant's known chats runs (the initial sync, the bulk
+    endpoint), as sent (plain SQL with its values inlined)."""
+    from django.test.utils import CaptureQueriesContext
+
+    from communications.services.inbound import messages_import
+
+    chat = Chat.objects.filter(provider=provider).first()
+    chats = list(Chat.objects.filter(tenant_id=chat.tenant_id, provider=provider).values_list("external_id", flat=True))
+    page = [{"id": f"page-{i}", "chat": {"id": chats[i % len(chats)]}, "text": "привет", "replyTo": f"page-{i - 1}"}
+            for i in range(100)]
+    with CaptureQueriesContext(connection) as queries:
+        results = messages_import(tenant_id=chat.tenant_id, provider=provider, items=page, light=True)
+    assert [r.result for r in results] == ["created"] * 100
+    return {q["sql"].split(" WHERE ")[0]: q["sql"] for q in queries.captured_queries}
+
+
+def _sql_plan(sql: str) -> list[dict]:
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}")
+        found = cursor.fetchone()[0]
+    return list(nodes((json.loads(found) if isinstance(found, str) else found)[0]["Plan"]))
+
+
+def test_history_page_lookups_and_reply_links_walk_indexes(volume):
+    """S7: the page's known-messages and known-chats lookups (one array of ids each) and the UPDATE that links
+    replies read indexes, not the tables."""
+    statements = _page_statements(volume)
+    # The tenant's chats by either index that starts with (tenant, provider): the page names most of them here.
+    expected = {'SELECT "external_id", "request_fingerprint" FROM "communications_message"': {"uniq_message_external_id"},
+                'SELECT "external_id", "id" FROM "communications_chat"': {"uniq_chat_external_id",
+                                                                          "chat_operator_list_idx"},
+                "UPDATE communications_message AS m SET reply_to_id = q.id FROM communications_message AS q":
+                    {"message_unresolved_reply_idx"}}
+    for head, indexes in expected.items():
+        found = _sql_plan(statements[head])
+        seq = [n["Relation Name"] for n in found if n["Node Type"] == "Seq Scan" and n["Relation Name"] in BIG_TABLES]
+        assert not seq, f"{head}: sequential scans of {seq}"
+        assert indexes & {n.get("Index Name") for n in found}, f"{head}: none of {indexes} used"
