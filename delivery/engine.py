@@ -430,14 +430,44 @@ def _finish(delivery, status: str, error: str = "", *, stored: tuple[str, ...] =
     _store(delivery, "status", "lease_expires_at", "last_error", *stored)
     _run_kind_hook(kind_get(delivery.kind), "on_final", delivery)
     if status in type(delivery).RELEASING_STATUSES and delivery.ordering_key:
-        following = (chain(delivery).filter(pk__gt=delivery.pk, status=type(delivery).Status.PENDING)
-                     .order_by("pk").values_list("pk", "attempts").first())
-        if following is not None and following[1] == 0:
-            type(delivery).objects.filter(pk=following[0]).update(next_attempt_at=timezone.now())
-            transaction.on_commit(partial(_release, following[0], delivery.kind), robust=True)
+        following = _chain_next_due(delivery)
+        if following is not None:
+            transaction.on_commit(partial(_release, following, delivery.kind), robust=True)
 
 
 finish = _finish  # for kinds' gates
+
+
+def chain_next_sql(delivery) -> tuple[str, list]:
+    """The UPDATE of `_chain_next_due` (also for the EXPLAIN test): the chain's first pending row after
+    `delivery`, if it was never attempted, becomes due now. Plain SQL (issue 19): the ORM built this on every
+    delivered call of a chain."""
+    model, conn = type(delivery), connection
+    q, field = conn.ops.quote_name, model._meta.get_field
+    table = q(model._meta.db_table)
+    where, params = [], []
+    for name in ("kind", "tenant_id", "provider_id", "ordering_key"):
+        value = getattr(delivery, name)
+        if value is None:
+            where.append(f"{q(field(name).column)} IS NULL")
+        else:
+            where.append(f"{q(field(name).column)} = %s")
+            params.append(field(name).get_db_prep_value(value, conn))
+    sql = (f"UPDATE {table} SET next_attempt_at = %s WHERE id = (SELECT id FROM {table} WHERE "  # noqa: S608 (model's own names; values bound)
+           f"{' AND '.join(where)} AND id > %s AND status = %s ORDER BY id LIMIT 1) AND attempts = 0 RETURNING id")
+    now = conn.ops.adapt_datetimefield_value(timezone.now())
+    return sql, [now, *params, delivery.pk, model.Status.PENDING]
+
+
+def _chain_next_due(delivery) -> int | None:
+    """After `delivery` released its chain: the next pending row of the chain, if never attempted (its own
+    task found the chain blocked and waits for a recheck), is due now; its id, to be sent after commit.
+    One statement; a row already attempted keeps its retry time."""
+    sql, params = chain_next_sql(delivery)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 # --- sweeper, retry, cancel --------------------------------------------------------------
