@@ -13,7 +13,7 @@ connection's transaction) and works on PostgreSQL and SQLite alike.
 import threading
 import uuid
 
-from django.db import connections, router
+from django.db import connections, router, transaction
 from django.db.models.query import get_related_populators
 from django.utils import timezone
 
@@ -46,12 +46,18 @@ class Compiled:
         self.annotations = list(compiler.annotation_col_map.items())
         self.converters = compiler.get_converters([column[0] for column in select])
 
-    def get(self, pk):
-        """The instance with this key, or None."""
+    def statement(self, pk, *, around: tuple[str, str] = ("", ""), params_after=()) -> tuple[str, list]:
+        """The SQL and parameters for this key. `around`: SQL before and after the query (a statement that
+        uses it as a subquery and returns its row, e.g. `WITH c AS (…) UPDATE … RETURNING c.*`), with
+        `params_after` for the placeholders after it."""
         params = self.params.copy()
         params[self.mark] = pk.hex if self.as_hex else pk
+        return around[0] + self.sql + around[1], [*params, *params_after]
+
+    def get(self, pk, **statement):
+        """The instance with this key, or None (`statement`: see `statement`)."""
         with connections[self.db].cursor() as cursor:
-            cursor.execute(self.sql, params)
+            cursor.execute(*self.statement(pk, **statement))
             row = cursor.fetchone()
         if row is None:
             return None
@@ -73,7 +79,11 @@ def compiled(key, build, mark=MARK) -> Compiled:
         cache = _local.queries = {}
     query = cache.get(key)
     if query is None:
-        query = cache[key] = Compiled(build(), mark)
+        queryset = build()
+        # Django compiles a locking query only inside a transaction, even for a statement that runs it in one
+        # (`WITH … FOR UPDATE … UPDATE …` in autocommit): compile it in one, without a savepoint.
+        with transaction.atomic(using=queryset.db, savepoint=False):
+            query = cache[key] = Compiled(queryset, mark)
     return query
 
 

@@ -237,6 +237,9 @@ def _claim(delivery_id: int, kind_name: str = ""):
         if kind_name is None:
             return "locked"  # it never existed (or was pruned)
     kind = kind_get(kind_name)
+    claimed = _claim_at_once(delivery_id, kind)
+    if claimed is not None:
+        return claimed
     with transaction.atomic():
         # The claim's query, compiled once per kind (config/sql.py).
         delivery = compiled(("claim", kind.name, type(kind)), partial(claim_queryset, MARK, kind)).get(delivery_id)
@@ -275,6 +278,56 @@ def _claim(delivery_id: int, kind_name: str = ""):
         delivery.lease_expires_at = now + timedelta(seconds=kind.lease_seconds(delivery))
         _store(delivery, "status", "attempts", "lease_expires_at")
         return delivery, delivery.attempts, now
+
+
+# The usual claim as one statement (issue 19): the claim's query locks the row (SKIP LOCKED: a row another worker
+# holds is not waited for) and the UPDATE takes it only if it is pending, due, first in its chain and the kind's
+# gate would let it through (`Kind.claim_ready`). No row back: the general claim above decides (locked, final,
+# busy, a lost lease, not due, the gate, blocked).
+_CLAIM_AT_ONCE = (
+    "WITH claimed AS (", ") UPDATE {table} SET status = %s, attempts = {table}.attempts + 1, lease_expires_at = %s, "
+    "updated_at = %s FROM claimed WHERE {table}.id = claimed.claim_pk AND {table}.status = %s "
+    "AND {table}.next_attempt_at <= %s AND NOT claimed.chain_blocked AND claimed.claim_ready RETURNING claimed.*")
+_claims_at_once: dict[type, bool] = {}  # kind class -> whether it has `claim_ready`
+
+
+def claim_at_once_queryset(delivery_id: int, kind: Kind):
+    """The claim's query with what the one-statement claim reads: the key under its own name, and the gate."""
+    return claim_queryset(delivery_id, kind).annotate(claim_pk=F("pk"), claim_ready=kind.claim_ready())
+
+
+def claim_at_once_statement(kind: Kind, now: datetime, lease: datetime) -> tuple:
+    """The compiled claim query of this kind and what turns it into the one-statement claim (`Compiled.get`'s
+    `around` and `params_after`); also for the EXPLAIN test."""
+    Delivery, _ = _models()
+    query = compiled(("claim_at_once", kind.name, type(kind)), partial(claim_at_once_queryset, MARK, kind))
+    table = connection.ops.quote_name(Delivery._meta.db_table)
+    adapt = connection.ops.adapt_datetimefield_value
+    return query, {"around": (_CLAIM_AT_ONCE[0], _CLAIM_AT_ONCE[1].format(table=table)),
+                   "params_after": (Delivery.Status.IN_PROGRESS, adapt(lease), adapt(now), Delivery.Status.PENDING,
+                                    adapt(now + timedelta(seconds=2)))}
+
+
+def _claim_at_once(delivery_id: int, kind: Kind):
+    """The claim in one statement, outside a transaction (PostgreSQL; elsewhere, or for a kind without
+    `claim_ready`: None, the general claim). Returns what `_claim` returns for a claimed row, or None."""
+    Delivery, _ = _models()
+    ready = _claims_at_once.get(type(kind))
+    if ready is None:
+        ready = _claims_at_once[type(kind)] = kind.claim_ready() is not None
+    if not ready or connection.vendor != "postgresql":
+        return None
+    now = timezone.now()
+    lease = now + timedelta(seconds=kind.lease_seconds(None))
+    query, statement = claim_at_once_statement(kind, now, lease)
+    delivery = query.get(delivery_id, **statement)
+    if delivery is None:
+        return None
+    # The row as the UPDATE left it (RETURNING gave it as the query had read it).
+    delivery.status, delivery.attempts = Delivery.Status.IN_PROGRESS, delivery.attempts + 1
+    delivery.lease_expires_at, delivery.updated_at = lease, now
+    kind.prepare(delivery)
+    return delivery, delivery.attempts, now
 
 
 def chain(delivery):

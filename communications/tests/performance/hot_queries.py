@@ -32,6 +32,13 @@ def claim(delivery: Delivery):
     return engine.claim_queryset(delivery.pk, kind_get(delivery.kind))
 
 
+def claim_at_once(delivery: Delivery) -> tuple[str, list]:
+    """delivery/engine.py _claim_at_once: the usual claim as one UPDATE … RETURNING around the claim's query."""
+    now = timezone.now()
+    query, statement = engine.claim_at_once_statement(kind_get(delivery.kind), now, now + timedelta(seconds=60))
+    return query.statement(delivery.pk, **statement)
+
+
 def chain_next(delivery: Delivery) -> tuple[str, list]:
     """delivery/engine.py _finish: the next pending row of the chain becomes due (one UPDATE)."""
     return engine.chain_next_sql(delivery)
