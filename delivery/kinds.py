@@ -88,7 +88,8 @@ class Kind:
         return None
 
     def prepare(self, delivery) -> None:
-        """In the claim's transaction, just before the attempt (e.g. fill in ids learned since queuing)."""
+        """Just before the attempt, in the claim's transaction (after the one-statement claim: on its own, the
+        row already leased) — e.g. fill in ids learned since queuing."""
 
     def send(self, delivery) -> Attempt:
         raise NotImplementedError
