@@ -90,6 +90,14 @@ def compiled(key, build, mark=MARK) -> Compiled:
 def update_row(model, pk, values: dict, *, where: dict | None = None) -> int:
     """UPDATE these columns of one row by primary key (and `where`: column = value, all of them); returns the
     rows updated (0 or 1)."""
+    sql, params = update_row_sql(model, pk, values, where=where)
+    with connections[router.db_for_write(model)].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def update_row_sql(model, pk, values: dict, *, where: dict | None = None) -> tuple[str, list]:
+    """The statement of `update_row` (to run as part of a larger one)."""
     connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
     fields = [model._meta.get_field(name) for name in values]
@@ -100,9 +108,7 @@ def update_row(model, pk, values: dict, *, where: dict | None = None) -> int:
     params = [field.get_db_prep_save(values[field.name], connection) for field in fields]
     keys = [field.get_db_prep_value(value, connection) for field, value in
             zip(conditions, (pk, *(where or {}).values()), strict=True)]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *keys])
-        return cursor.rowcount
+    return sql, [*params, *keys]
 
 
 def insert_row(model, values: dict) -> None:

@@ -35,7 +35,7 @@ from config.db import is_lock_race
 from config.errors import ConflictError
 from config.observability.metrics import delivery_send_observe
 from config.observability.request_id import request_id_bind
-from config.sql import MARK, compiled, insert_row, update_row
+from config.sql import MARK, compiled, insert_row, update_row, update_row_sql
 from delivery.dispatch import dispatch
 from delivery.kinds import Attempt, Kind, kind_get
 from delivery.outcomes import AMBIGUOUS, BROKEN, DEFERRED, PERMANENT, SUCCESS, TRANSIENT
@@ -467,25 +467,39 @@ def _run_hook(delivery, name: str, hook) -> None:
         delivery.last_error = f"{delivery.last_error}; обработчик ответа упал: {exc}".lstrip("; ")[:2000]
 
 
-def _store(delivery, *fields: str) -> None:
+def _store(delivery, *fields: str, release: bool = False) -> int | None:
     """Write these columns of the row (and `updated_at`): one UPDATE of what changed, never the whole row
-    (a full `save()` re-encodes the JSON payload and sends every column)."""
+    (a full `save()` re-encodes the JSON payload and sends every column). `release`: the row no longer holds its
+    chain; the next row of the chain becomes due in the same statement (`_chain_next_due`, on PostgreSQL); returns
+    its id."""
     delivery.updated_at = timezone.now()
-    update_row(type(delivery), delivery.pk, {name: getattr(delivery, name) for name in (*fields, "updated_at")})
+    values = {name: getattr(delivery, name) for name in (*fields, "updated_at")}
+    if not release:
+        update_row(type(delivery), delivery.pk, values)
+        return None
+    if connection.vendor != "postgresql":
+        update_row(type(delivery), delivery.pk, values)
+        return _chain_next_due(delivery)
+    # Both UPDATEs in one statement: they touch different rows (this one; the next, id > this id).
+    stored_sql, stored_params = update_row_sql(type(delivery), delivery.pk, values)
+    next_sql, next_params = chain_next_sql(delivery)
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH stored AS ({stored_sql}) {next_sql}", [*stored_params, *next_params])
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def _finish(delivery, status: str, error: str = "", *, stored: tuple[str, ...] = ()) -> None:
-    """Move to a final status, run the kind's on_final hook, release the next row of the chain.
+    """Move to a final status, release the next row of the chain, run the kind's on_final hook.
     `stored`: other columns the caller changed on `delivery`, written in the same UPDATE."""
     delivery.status = status
     delivery.lease_expires_at = None
     delivery.last_error = error[:2000]
-    _store(delivery, "status", "lease_expires_at", "last_error", *stored)
+    release = status in type(delivery).RELEASING_STATUSES and bool(delivery.ordering_key)
+    following = _store(delivery, "status", "lease_expires_at", "last_error", *stored, release=release)
+    if following is not None:
+        transaction.on_commit(partial(_release, following, delivery.kind), robust=True)
     _run_kind_hook(kind_get(delivery.kind), "on_final", delivery)
-    if status in type(delivery).RELEASING_STATUSES and delivery.ordering_key:
-        following = _chain_next_due(delivery)
-        if following is not None:
-            transaction.on_commit(partial(_release, following, delivery.kind), robust=True)
 
 
 finish = _finish  # for kinds' gates
