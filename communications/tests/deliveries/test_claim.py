@@ -41,6 +41,7 @@ def test_a_due_row_is_claimed_in_one_statement_with_its_lease(fast_retries, tena
     assert claimed.provider == tenant_configuration.provider and claimed.chain_blocked is False
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_row_another_worker_holds_is_not_waited_for(fast_retries, tenant_configuration, fake_provider):
     with transaction.atomic():
