@@ -18,7 +18,7 @@ import threading
 import uuid
 from functools import partial
 
-from django.db import connections, router
+from django.db import connections, router, transaction
 from django.db.models import CharField, TextField
 from django.db.models.query import get_related_populators
 from django.utils import timezone
@@ -53,12 +53,18 @@ class Compiled:
         self.annotations = list(compiler.annotation_col_map.items())
         self.converters = compiler.get_converters([column[0] for column in select])
 
-    def get(self, pk):
-        """The instance with this key, or None."""
+    def statement(self, pk, *, around: tuple[str, str] = ("", ""), params_after=()) -> tuple[str, list]:
+        """The SQL and parameters for this key. `around`: SQL before and after the query (a statement that
+        uses it as a subquery and returns its row, e.g. `WITH c AS (…) UPDATE … RETURNING c.*`), with
+        `params_after` for the placeholders after it."""
         params = self.params.copy()
         params[self.mark] = pk.hex if self.as_hex else pk
+        return around[0] + self.sql + around[1], [*params, *params_after]
+
+    def get(self, pk, **statement):
+        """The instance with this key, or None (`statement`: see `statement`)."""
         with connections[self.db].cursor() as cursor:
-            cursor.execute(self.sql, params)
+            cursor.execute(*self.statement(pk, **statement))
             row = cursor.fetchone()
         if row is None:
             return None
@@ -80,13 +86,25 @@ def compiled(key, build, mark=MARK) -> Compiled:
         cache = _local.queries = {}
     query = cache.get(key)
     if query is None:
-        query = cache[key] = Compiled(build(), mark)
+        queryset = build()
+        # Django compiles a locking query only inside a transaction, even for a statement that runs it in one
+        # (`WITH … FOR UPDATE … UPDATE …` in autocommit): compile it in one, without a savepoint.
+        with transaction.atomic(using=queryset.db, savepoint=False):
+            query = cache[key] = Compiled(queryset, mark)
     return query
 
 
 def update_row(model, pk, values: dict, *, where: dict | None = None) -> int:
     """UPDATE these columns of one row by primary key (and `where`: column = value, all of them); returns the
     rows updated (0 or 1)."""
+    sql, params = update_row_sql(model, pk, values, where=where)
+    with connections[router.db_for_write(model)].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def update_row_sql(model, pk, values: dict, *, where: dict | None = None) -> tuple[str, list]:
+    """The statement of `update_row` (to run as part of a larger one)."""
     connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
     fields = [model._meta.get_field(name) for name in values]
@@ -97,9 +115,7 @@ def update_row(model, pk, values: dict, *, where: dict | None = None) -> int:
     params = [field.get_db_prep_save(values[field.name], connection) for field in fields]
     keys = [field.get_db_prep_value(value, connection) for field, value in
             zip(conditions, (pk, *(where or {}).values()), strict=True)]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *keys])
-        return cursor.rowcount
+    return sql, [*params, *keys]
 
 
 def insert_row(model, values: dict, returning: tuple[str, ...] = ()) -> tuple | None:

@@ -74,9 +74,22 @@ def test_claim_with_its_chain_check_reads_only_the_open_rows_of_the_chain(volume
     assert "communications_delivery_pkey" in {n.get("Index Name") for n in found}
 
 
+def test_claim_in_one_statement_reads_the_row_by_its_key_and_only_the_open_rows_of_the_chain(volume):
+    found = assert_indexed(hot_queries.claim_at_once(_open_chain_end(volume)), index="delivery_chain_open_idx")
+    assert "communications_delivery_pkey" in {n.get("Index Name") for n in found}
+    assert found[0]["Node Type"] == "ModifyTable" and found[0]["Operation"] == "Update"
+
+
 def test_next_of_the_chain_reads_only_its_open_rows(volume):
     first = Delivery.objects.filter(provider=volume, status=Delivery.Status.DELIVERED).order_by("pk").first()
-    assert_indexed(hot_queries.chain_next(first), index="delivery_chain_open_idx")
+    found = assert_indexed(hot_queries.chain_next(first), index="delivery_chain_open_idx")
+    assert "communications_delivery_pkey" in {n.get("Index Name") for n in found}  # the UPDATE of that one row
+
+
+def test_provider_id_store_reads_the_message_by_its_id_and_only_the_open_rows_of_the_chain(volume):
+    first = Delivery.objects.filter(provider=volume, status=Delivery.Status.DELIVERED).order_by("pk").first()
+    found = assert_indexed(hot_queries.provider_id_store(first), index="delivery_chain_open_idx")
+    assert "uniq_message_external_id" in {n.get("Index Name") for n in found}
 
 
 def test_operator_chat_list_reads_one_page_in_index_order(volume):
