@@ -326,7 +326,14 @@ def _claim_at_once(delivery_id: int, kind: Kind):
     # The row as the UPDATE left it (RETURNING gave it as the query had read it).
     delivery.status, delivery.attempts = Delivery.Status.IN_PROGRESS, delivery.attempts + 1
     delivery.lease_expires_at, delivery.updated_at = lease, now
-    kind.prepare(delivery)
+    try:
+        kind.prepare(delivery)
+    except Exception:
+        # Nothing was sent: give the claim back (not counted) rather than leave a lease that would end as a
+        # lost attempt, as the general claim's transaction does by rolling back.
+        update_row(Delivery, delivery.pk, {"status": Delivery.Status.PENDING, "attempts": delivery.attempts - 1,
+                                           "lease_expires_at": None, "updated_at": timezone.now()})
+        raise
     return delivery, delivery.attempts, now
 
 
