@@ -358,10 +358,14 @@ def s6_notifications(base, seeded, telegram) -> dict:
 
 def s7_initial_sync(seeded, fake) -> dict:
     """A second tenant activates the integration; its history (10,000 messages) is imported."""
+    from django.conf import settings
+
     from communications.models import InitialSync, Message, TenantConfiguration
     from communications.services.tokens import integration_token_issue
 
     fake.history = history(S7_MESSAGES, S7_CHATS)
+    # Pages encoded before the clock starts: a provider builds them on its own machine, not on the stack's cores.
+    fake.history_prepare(settings.INITIAL_SYNC_PAGE_SIZE)
     tenant_id = uuid.uuid4()
     TenantConfiguration.objects.create(tenant_id=tenant_id, provider=seeded["provider"],
                                        configuration=seeded["configuration"], app_version="1.0.0")

@@ -4,19 +4,26 @@ the JWT user query, `/send`'s recipient, the multi-row inserts of history pages.
 Building and compiling a query costs the ORM ~0.3–2 ms of CPU each time (the claim, with its joins and
 subqueries, ~2 ms): more than the round trip. Here a SELECT is built by the ORM once, with a marker in
 place of the primary key, and run again with the real key (`Compiled`); rows become model instances as a
-`QuerySet` makes them (the related rows of `select_related`, the annotations). Writes of a few columns are
-plain parametrised UPDATE / INSERT statements (`update_row`, `insert_row`; many rows: `insert_rows`), the values adapted by the
-fields as `save()` adapts them. All of it goes through Django's cursor (its execute wrappers, the
-connection's transaction) and works on PostgreSQL and SQLite alike.
+`QuerySet` makes them (the related rows of `select_related`, the annotations). A hand-written SELECT of
+several models' rows reads them back the same way (`Columns`). Writes of a few columns are plain
+parametrised UPDATE / INSERT statements (`update_row`, `insert_row`; many rows: `insert_rows`), the values
+adapted by the fields as `save()` adapts them. All of it goes through Django's cursor (its execute wrappers,
+the connection's transaction) and works on PostgreSQL and SQLite alike.
 """
 
+import datetime
+import decimal
+import json
 import threading
 import uuid
 from contextlib import nullcontext
+from functools import partial
 
 from django.db import connections, router, transaction
+from django.db.models import CharField, TextField
 from django.db.models.query import get_related_populators
 from django.utils import timezone
+from psycopg.types.json import Json, Jsonb
 
 MARK = -7_421_903_117  # a primary key no row has: its one place among the parameters is where the real key goes
 MARK32 = -2_074_190_311  # the same for a 32-bit key (Django proves a larger one matches nothing, and drops the query)
@@ -47,12 +54,18 @@ class Compiled:
         self.annotations = list(compiler.annotation_col_map.items())
         self.converters = compiler.get_converters([column[0] for column in select])
 
-    def get(self, pk):
-        """The instance with this key, or None."""
+    def statement(self, pk, *, around: tuple[str, str] = ("", ""), params_after=()) -> tuple[str, list]:
+        """The SQL and parameters for this key. `around`: SQL before and after the query (a statement that
+        uses it as a subquery and returns its row, e.g. `WITH c AS (…) UPDATE … RETURNING c.*`), with
+        `params_after` for the placeholders after it."""
         params = self.params.copy()
         params[self.mark] = pk.hex if self.as_hex else pk
+        return around[0] + self.sql + around[1], [*params, *params_after]
+
+    def get(self, pk, **statement):
+        """The instance with this key, or None (`statement`: see `statement`)."""
         with connections[self.db].cursor() as cursor:
-            cursor.execute(self.sql, params)
+            cursor.execute(*self.statement(pk, **statement))
             row = cursor.fetchone()
         if row is None:
             return None
@@ -74,13 +87,25 @@ def compiled(key, build, mark=MARK) -> Compiled:
         cache = _local.queries = {}
     query = cache.get(key)
     if query is None:
-        query = cache[key] = Compiled(build(), mark)
+        queryset = build()
+        # Django compiles a locking query only inside a transaction, even for a statement that runs it in one
+        # (`WITH … FOR UPDATE … UPDATE …` in autocommit): compile it in one, without a savepoint.
+        with transaction.atomic(using=queryset.db, savepoint=False):
+            query = cache[key] = Compiled(queryset, mark)
     return query
 
 
 def update_row(model, pk, values: dict, *, where: dict | None = None) -> int:
     """UPDATE these columns of one row by primary key (and `where`: column = value, all of them); returns the
     rows updated (0 or 1)."""
+    sql, params = update_row_sql(model, pk, values, where=where)
+    with connections[router.db_for_write(model)].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def update_row_sql(model, pk, values: dict, *, where: dict | None = None) -> tuple[str, list]:
+    """The statement of `update_row` (to run as part of a larger one)."""
     connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
     fields = [model._meta.get_field(name) for name in values]
@@ -91,22 +116,23 @@ def update_row(model, pk, values: dict, *, where: dict | None = None) -> int:
     params = [field.get_db_prep_save(values[field.name], connection) for field in fields]
     keys = [field.get_db_prep_value(value, connection) for field, value in
             zip(conditions, (pk, *(where or {}).values()), strict=True)]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *keys])
-        return cursor.rowcount
+    return sql, [*params, *keys]
 
 
-def insert_row(model, values: dict) -> None:
+def insert_row(model, values: dict, returning: tuple[str, ...] = ()) -> tuple | None:
     """INSERT one row of these columns (the rest take their database defaults: none here may need
-    a Python-side default)."""
+    a Python-side default); returns the `returning` columns of the row (None without them)."""
     connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
     fields = [model._meta.get_field(name) for name in values]
     sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 (model's own names; values bound)
         quote(model._meta.db_table), ", ".join(quote(field.column) for field in fields),
         ", ".join(["%s"] * len(fields)))
+    if returning:
+        sql += f" RETURNING {', '.join(quote(column) for column in returning)}"
     with connection.cursor() as cursor:
         cursor.execute(sql, [field.get_db_prep_save(values[field.name], connection) for field in fields])
+        return cursor.fetchone() if returning else None
 
 
 def insert_linked(parent, parent_values: dict, child, child_values: dict, link: str) -> int:
@@ -148,18 +174,73 @@ def insert_linked(parent, parent_values: dict, child, child_values: dict, link: 
         return pk
 
 
-def _column(field, values: list, connection) -> list:
-    """`values` prepared for the database as `save()` prepares them; a value repeated down the column (the
-    tenant, a status, the timestamps) is prepared once."""
+class Columns:
+    """The columns of `model` under `alias` in a hand-written SELECT (`sql`, `width` of them), and the instance read
+    back from a row of it (`read`): the fields' converters applied as a QuerySet applies them, on PostgreSQL and
+    SQLite; None where a LEFT JOIN found no row. For one statement that reads several models' rows at once."""
+
+    def __init__(self, model, alias: str, using: str = "default"):
+        connection = connections[using]
+        fields = model._meta.concrete_fields
+        quote = connection.ops.quote_name
+        self.model, self.db, self.width = model, using, len(fields)
+        self.sql = ", ".join(f"{quote(alias)}.{quote(field.column)}" for field in fields)
+        self.attnames = [field.attname for field in fields]
+        self.pk = fields.index(model._meta.pk)
+        self.converters = []
+        for index, field in enumerate(fields):
+            column = field.get_col(alias)
+            functions = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+            if functions:
+                self.converters.append((index, functions, column))
+
+    def read(self, row, start: int):
+        values = list(row[start:start + self.width])
+        if values[self.pk] is None:
+            return None
+        connection = connections[self.db]
+        for index, functions, column in self.converters:
+            value = values[index]
+            for function in functions:
+                value = function(value, column, connection)
+            values[index] = value
+        return self.model.from_db(self.db, self.attnames, values)
+
+
+def _column(field, values: list, connection, as_json: bool = False) -> list:
+    """`values` prepared for the database as `save()` prepares them (`as_json`: then written as JSON values); a
+    value repeated down the column (the tenant, a status, the timestamps) is prepared once."""
+    prepare = partial(_prepared_json if as_json else _prepared, field, connection)
     prepared, column = {}, []
+    plain_text = type(field) in (CharField, TextField)  # their preparation gives a str back as it is
     for value in values:
+        if plain_text and type(value) is str:
+            column.append(value)
+            continue
         try:
             column.append(prepared[value])
         except KeyError:
-            column.append(prepared.setdefault(value, field.get_db_prep_save(value, connection)))
+            column.append(prepared.setdefault(value, prepare(value)))
         except TypeError:  # unhashable (JSON)
-            column.append(field.get_db_prep_save(value, connection))
+            column.append(prepare(value))
     return column
+
+
+def _prepared(field, connection, value):
+    return field.get_db_prep_save(value, connection)
+
+
+def _prepared_json(field, connection, value):
+    """The value `save()` would bind, as JSON: time as ISO 8601 (with its offset), UUIDs and decimals as text, a JSON
+    field's value as the JSON it holds."""
+    value = field.get_db_prep_save(value, connection)
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID | decimal.Decimal):
+        return str(value)
+    if isinstance(value, Json | Jsonb):  # a JSON field's value, encoded by the field's encoder
+        return json.loads((value.dumps or json.dumps)(value.obj))
+    return value
 
 
 def insert_rows(model, rows: list[dict], returning: tuple[str, ...] = ()) -> list[tuple]:
@@ -169,9 +250,11 @@ def insert_rows(model, rows: list[dict], returning: tuple[str, ...] = ()) -> lis
     inserted. The ORM's compiler and model instances are skipped (issue 19: they cost more than the insert;
     the history pages of the initial sync and the bulk endpoint).
 
-    On PostgreSQL the rows go as one array per column (`SELECT * FROM unnest(…)`): a short statement that
-    psycopg parses once, where a VALUES list of thousands of placeholders is parsed on every call. Elsewhere
-    (SQLite) a VALUES list per batch of bind parameters."""
+    On PostgreSQL the rows go as one JSON parameter (`SELECT … FROM json_to_recordset(%s::json) AS r(<column>
+    <type>, …)`): a short statement that psycopg parses once (a VALUES list of thousands of placeholders is parsed
+    on every call), and one pass of the C JSON encoder (one array per column cost psycopg ~1 µs per value to
+    dump: 60 % of the insert's CPU for a page of 500 messages). PostgreSQL reads each value with its column type's
+    input function, as it reads a bound parameter. Elsewhere (SQLite) a VALUES list per batch of bind parameters."""
     if not rows:
         return []
     connection = connections[router.db_for_write(model)]
@@ -179,13 +262,19 @@ def insert_rows(model, rows: list[dict], returning: tuple[str, ...] = ()) -> lis
     now = timezone.now()
     defaults = {f.attname: now if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
                 else f.get_default() for f in fields}
-    columns = [_column(f, [row.get(f.attname, defaults[f.attname]) for row in rows], connection) for f in fields]
+    postgresql = connection.vendor == "postgresql"
+    columns = [_column(f, [row.get(f.attname, defaults[f.attname]) for row in rows], connection, as_json=postgresql)
+               for f in fields]
     q = connection.ops.quote_name
-    head = f"INSERT INTO {q(model._meta.db_table)} ({', '.join(q(f.column) for f in fields)}) "  # noqa: S608
+    names = ", ".join(q(f.column) for f in fields)
+    head = f"INSERT INTO {q(model._meta.db_table)} ({names}) "  # noqa: S608
     tail = " ON CONFLICT DO NOTHING" + (f" RETURNING {', '.join(q(c) for c in returning)}" if returning else "")
-    if connection.vendor == "postgresql":
-        arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
-        statements = [(f"{head}SELECT * FROM unnest({arrays}){tail}", columns)]  # noqa: S608 (names from the models)
+    if postgresql:
+        record = ", ".join(f"{q(f.column)} {f.db_type(connection)}" for f in fields)
+        keys = [f.column for f in fields]
+        values = json.dumps([dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)], ensure_ascii=False)
+        statements = [(f"{head}SELECT {names} FROM json_to_recordset(%s::json) AS r({record}){tail}",  # noqa: S608
+                       [values])]
     else:
         row = f"({', '.join(['%s'] * len(fields))})"
         size = max(connection.ops.bulk_batch_size(fields, rows), 1)
@@ -200,3 +289,12 @@ def insert_rows(model, rows: list[dict], returning: tuple[str, ...] = ()) -> lis
             if returning:
                 inserted.extend(cursor.fetchall())
     return inserted
+
+
+def any_of(column: str, values: list, connection) -> tuple[str, list]:
+    """(`column = ANY(%s)`, [values]) on PostgreSQL: one array parameter, so the statement stays short and psycopg
+    parses it once; (`column IN (%s, …)`, values) elsewhere. For plain-SQL lookups of a page of keys (issue 19:
+    an ORM `__in` of 500 keys cost more to build and parse than to run)."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)", [list(values)]
+    return f"{column} IN ({', '.join(['%s'] * len(values)) or 'NULL'})", list(values)

@@ -35,7 +35,7 @@ from config.db import is_lock_race
 from config.errors import ConflictError
 from config.observability.metrics import delivery_send_observe
 from config.observability.request_id import request_id_bind
-from config.sql import MARK, compiled, insert_row, update_row
+from config.sql import MARK, compiled, insert_row, update_row, update_row_sql
 from delivery.dispatch import dispatch
 from delivery.kinds import Attempt, Kind, kind_get
 from delivery.outcomes import AMBIGUOUS, BROKEN, DEFERRED, PERMANENT, SUCCESS, TRANSIENT
@@ -237,6 +237,9 @@ def _claim(delivery_id: int, kind_name: str = ""):
         if kind_name is None:
             return "locked"  # it never existed (or was pruned)
     kind = kind_get(kind_name)
+    claimed = _claim_at_once(delivery_id, kind)
+    if claimed is not None:
+        return claimed
     with transaction.atomic():
         # The claim's query, compiled once per kind (config/sql.py).
         delivery = compiled(("claim", kind.name, type(kind)), partial(claim_queryset, MARK, kind)).get(delivery_id)
@@ -275,6 +278,63 @@ def _claim(delivery_id: int, kind_name: str = ""):
         delivery.lease_expires_at = now + timedelta(seconds=kind.lease_seconds(delivery))
         _store(delivery, "status", "attempts", "lease_expires_at")
         return delivery, delivery.attempts, now
+
+
+# The usual claim as one statement (issue 19): the claim's query locks the row (SKIP LOCKED: a row another worker
+# holds is not waited for) and the UPDATE takes it only if it is pending, due, first in its chain and the kind's
+# gate would let it through (`Kind.claim_ready`). No row back: the general claim above decides (locked, final,
+# busy, a lost lease, not due, the gate, blocked).
+_CLAIM_AT_ONCE = (
+    "WITH claimed AS (", ") UPDATE {table} SET status = %s, attempts = {table}.attempts + 1, lease_expires_at = %s, "
+    "updated_at = %s FROM claimed WHERE {table}.id = claimed.claim_pk AND {table}.status = %s "
+    "AND {table}.next_attempt_at <= %s AND NOT claimed.chain_blocked AND claimed.claim_ready RETURNING claimed.*")
+_claims_at_once: dict[type, bool] = {}  # kind class -> whether it has `claim_ready`
+
+
+def claim_at_once_queryset(delivery_id: int, kind: Kind):
+    """The claim's query with what the one-statement claim reads: the key under its own name, and the gate."""
+    return claim_queryset(delivery_id, kind).annotate(claim_pk=F("pk"), claim_ready=kind.claim_ready())
+
+
+def claim_at_once_statement(kind: Kind, now: datetime, lease: datetime) -> tuple:
+    """The compiled claim query of this kind and what turns it into the one-statement claim (`Compiled.get`'s
+    `around` and `params_after`); also for the EXPLAIN test."""
+    Delivery, _ = _models()
+    query = compiled(("claim_at_once", kind.name, type(kind)), partial(claim_at_once_queryset, MARK, kind))
+    table = connection.ops.quote_name(Delivery._meta.db_table)
+    adapt = connection.ops.adapt_datetimefield_value
+    return query, {"around": (_CLAIM_AT_ONCE[0], _CLAIM_AT_ONCE[1].format(table=table)),
+                   "params_after": (Delivery.Status.IN_PROGRESS, adapt(lease), adapt(now), Delivery.Status.PENDING,
+                                    adapt(now + timedelta(seconds=2)))}
+
+
+def _claim_at_once(delivery_id: int, kind: Kind):
+    """The claim in one statement, outside a transaction (PostgreSQL; elsewhere, or for a kind without
+    `claim_ready`: None, the general claim). Returns what `_claim` returns for a claimed row, or None."""
+    Delivery, _ = _models()
+    ready = _claims_at_once.get(type(kind))
+    if ready is None:
+        ready = _claims_at_once[type(kind)] = kind.claim_ready() is not None
+    if not ready or connection.vendor != "postgresql":
+        return None
+    now = timezone.now()
+    lease = now + timedelta(seconds=kind.lease_seconds(None))
+    query, statement = claim_at_once_statement(kind, now, lease)
+    delivery = query.get(delivery_id, **statement)
+    if delivery is None:
+        return None
+    # The row as the UPDATE left it (RETURNING gave it as the query had read it).
+    delivery.status, delivery.attempts = Delivery.Status.IN_PROGRESS, delivery.attempts + 1
+    delivery.lease_expires_at, delivery.updated_at = lease, now
+    try:
+        kind.prepare(delivery)
+    except Exception:
+        # Nothing was sent: give the claim back (not counted) rather than leave a lease that would end as a
+        # lost attempt, as the general claim's transaction does by rolling back.
+        update_row(Delivery, delivery.pk, {"status": Delivery.Status.PENDING, "attempts": delivery.attempts - 1,
+                                           "lease_expires_at": None, "updated_at": timezone.now()})
+        raise
+    return delivery, delivery.attempts, now
 
 
 def chain(delivery):
@@ -414,30 +474,74 @@ def _run_hook(delivery, name: str, hook) -> None:
         delivery.last_error = f"{delivery.last_error}; обработчик ответа упал: {exc}".lstrip("; ")[:2000]
 
 
-def _store(delivery, *fields: str) -> None:
+def _store(delivery, *fields: str, release: bool = False) -> int | None:
     """Write these columns of the row (and `updated_at`): one UPDATE of what changed, never the whole row
-    (a full `save()` re-encodes the JSON payload and sends every column)."""
+    (a full `save()` re-encodes the JSON payload and sends every column). `release`: the row no longer holds its
+    chain; the next row of the chain becomes due in the same statement (`_chain_next_due`, on PostgreSQL); returns
+    its id."""
     delivery.updated_at = timezone.now()
-    update_row(type(delivery), delivery.pk, {name: getattr(delivery, name) for name in (*fields, "updated_at")})
+    values = {name: getattr(delivery, name) for name in (*fields, "updated_at")}
+    if not release:
+        update_row(type(delivery), delivery.pk, values)
+        return None
+    if connection.vendor != "postgresql":
+        update_row(type(delivery), delivery.pk, values)
+        return _chain_next_due(delivery)
+    # Both UPDATEs in one statement: they touch different rows (this one; the next, id > this id).
+    stored_sql, stored_params = update_row_sql(type(delivery), delivery.pk, values)
+    next_sql, next_params = chain_next_sql(delivery)
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH stored AS ({stored_sql}) {next_sql}", [*stored_params, *next_params])
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def _finish(delivery, status: str, error: str = "", *, stored: tuple[str, ...] = ()) -> None:
-    """Move to a final status, run the kind's on_final hook, release the next row of the chain.
+    """Move to a final status, release the next row of the chain, run the kind's on_final hook.
     `stored`: other columns the caller changed on `delivery`, written in the same UPDATE."""
     delivery.status = status
     delivery.lease_expires_at = None
     delivery.last_error = error[:2000]
-    _store(delivery, "status", "lease_expires_at", "last_error", *stored)
+    release = status in type(delivery).RELEASING_STATUSES and bool(delivery.ordering_key)
+    following = _store(delivery, "status", "lease_expires_at", "last_error", *stored, release=release)
+    if following is not None:
+        transaction.on_commit(partial(_release, following, delivery.kind), robust=True)
     _run_kind_hook(kind_get(delivery.kind), "on_final", delivery)
-    if status in type(delivery).RELEASING_STATUSES and delivery.ordering_key:
-        following = (chain(delivery).filter(pk__gt=delivery.pk, status=type(delivery).Status.PENDING)
-                     .order_by("pk").values_list("pk", "attempts").first())
-        if following is not None and following[1] == 0:
-            type(delivery).objects.filter(pk=following[0]).update(next_attempt_at=timezone.now())
-            transaction.on_commit(partial(_release, following[0], delivery.kind), robust=True)
 
 
 finish = _finish  # for kinds' gates
+
+
+def chain_next_sql(delivery) -> tuple[str, list]:
+    """The UPDATE of `_chain_next_due` (also for the EXPLAIN test): the chain's first pending row after
+    `delivery`, if it was never attempted, becomes due now. Plain SQL (issue 19): the ORM built this on every
+    delivered call of a chain."""
+    model, conn = type(delivery), connection
+    q, field = conn.ops.quote_name, model._meta.get_field
+    table = q(model._meta.db_table)
+    where, params = [], []
+    for name in ("kind", "tenant_id", "provider_id", "ordering_key"):
+        value = getattr(delivery, name)
+        if value is None:
+            where.append(f"{q(field(name).column)} IS NULL")
+        else:
+            where.append(f"{q(field(name).column)} = %s")
+            params.append(field(name).get_db_prep_value(value, conn))
+    sql = (f"UPDATE {table} SET next_attempt_at = %s WHERE id = (SELECT id FROM {table} WHERE "  # noqa: S608 (model's own names; values bound)
+           f"{' AND '.join(where)} AND id > %s AND status = %s ORDER BY id LIMIT 1) AND attempts = 0 RETURNING id")
+    now = conn.ops.adapt_datetimefield_value(timezone.now())
+    return sql, [now, *params, delivery.pk, model.Status.PENDING]
+
+
+def _chain_next_due(delivery) -> int | None:
+    """After `delivery` released its chain: the next pending row of the chain, if never attempted (its own
+    task found the chain blocked and waits for a recheck), is due now; its id, to be sent after commit.
+    One statement; a row already attempted keeps its retry time."""
+    sql, params = chain_next_sql(delivery)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 # --- sweeper, retry, cancel --------------------------------------------------------------

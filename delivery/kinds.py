@@ -9,6 +9,7 @@ import importlib
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db.models import Value
 
 from delivery import policy
 
@@ -48,6 +49,8 @@ class Kind:
         return True
 
     def lease_seconds(self, delivery) -> float:
+        """Seconds a claim holds the row. `delivery` is None when the row is claimed by one statement
+        (`claim_ready`): a kind whose lease depends on the row must not have `claim_ready`."""
         return settings.PROVIDER_CONNECT_TIMEOUT + settings.PROVIDER_READ_TIMEOUT + settings.DELIVERY_LEASE_MARGIN
 
     def retry_schedule(self) -> list[float]:
@@ -74,12 +77,19 @@ class Kind:
         """Expressions the claim's query adds to the row (facts `gate` reads without a query of its own)."""
         return {}
 
+    def claim_ready(self):
+        """A boolean expression over the claim's row and annotations that holds exactly when `gate` lets the
+        row through; with it, a due row is claimed by one `UPDATE … RETURNING` (`engine._claim_at_once`).
+        Default: always, for a kind without a gate; None (the general claim only) for one with a gate."""
+        return Value(True) if type(self).gate is Kind.gate else None
+
     def gate(self, delivery) -> str | None:
         """In the claim's transaction, before the attempt: finish the row and return a word to stop it."""
         return None
 
     def prepare(self, delivery) -> None:
-        """In the claim's transaction, just before the attempt (e.g. fill in ids learned since queuing)."""
+        """Just before the attempt, in the claim's transaction (after the one-statement claim: on its own, the
+        row already leased) — e.g. fill in ids learned since queuing."""
 
     def send(self, delivery) -> Attempt:
         raise NotImplementedError

@@ -6,9 +6,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import requests
 from django.db import connection
 
 from bench import sqlcount
+from config.testing.fake_provider import FakeProvider
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
@@ -83,3 +85,22 @@ def test_ratios_and_goals_come_from_one_run():
     assert met["S5 CPU ms per delivered call, web + worker <= 6"] and met["S5 e2e p99 < 100 ms at 50 msg/s"]
     assert met["S8 chat list: CPU/item within 15% of the empty run"]
     assert not met["S8 chat list: p99 within 15% of the empty run"]
+
+
+def test_prepared_history_pages_are_the_bytes_the_fake_would_send():
+    """S7 encodes the fake provider's history pages before its clock starts (config/testing/fake_provider.py)."""
+    def page(fake, key: str, cursor: str | None) -> bytes:
+        return requests.post(f"{fake.url}/getMessageHistory", json={"cursor": cursor, "limit": 3}, timeout=5,
+                             headers={"Idempotency-Key": key}).content
+
+    with FakeProvider() as fake:
+        # given: the bytes of each page as the fake encodes them when asked
+        fake.history = bench_run.history(7, 2)
+        asked = [page(fake, f"a{n}", cursor) for n, cursor in enumerate([None, "3", "6"])]
+        # when: the pages are prepared, then asked for again
+        fake.history_prepare(3)
+        prepared = [page(fake, f"b{n}", cursor) for n, cursor in enumerate([None, "3", "6"])]
+        # then: the same bytes; a new history is encoded afresh
+        assert prepared == asked and b'"nextCursor": null' in prepared[-1]
+        fake.history = bench_run.history(2, 1)
+        assert page(fake, "c", None) != asked[0] and b"hist-1" in page(fake, "d", None)

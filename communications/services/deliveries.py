@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, Max, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -161,6 +161,15 @@ class _IntegrationKind(_HttpKind):
 
     def claim_annotations(self) -> dict:
         return _said_goodbye_annotation()
+
+    def claim_ready(self):
+        """`_integration_gate` lets the row through: a farewell, or the binding active (or none) and no
+        `disconnect` queued after the row."""
+        active = Exists(TenantConfiguration.objects.filter(pk=OuterRef("tenant_configuration_id"),
+                                                           status=TenantConfiguration.Status.ACTIVE))
+        bound = Q(tenant_configuration__isnull=True) | Q(active)
+        goodbye = _said_goodbye_annotation()["said_goodbye"]
+        return ExpressionWrapper(Q(endpoint__in=FAREWELL_ENDPOINTS) | (bound & ~Q(goodbye)), output_field=BooleanField())
 
     def gate(self, delivery: Delivery) -> str | None:
         return _integration_gate(delivery)

@@ -68,18 +68,20 @@ def channel_item_problem(item) -> str:
 
 
 def messages_import(*, tenant_id: uuid.UUID, provider: Provider, items: list,
-                    conflicts: bool = False, light: bool = False) -> list[BulkItemResult]:
+                    conflicts: bool = False, light: bool = False, storable: bool = False) -> list[BulkItemResult]:
     """Store raw message items (as in `POST /api/v1/messages`), each judged on its own.
     With `conflicts` (the public API), a known id with another body is an item error on `id`.
     With `light` (history pages), plain items skip DRF (api/public/message_items.py: same rules and errors).
+    With `storable`, the caller has checked already that no item holds unstorable text (step 1).
     Returns one result per item, in order: created / duplicate / error (with errors by field)."""
     from communications.api.public.message_items import validate_messages  # one format
     from communications.api.public.serializers import PublicMessageCreateSerializer, validate_each
 
     results: dict[int, BulkItemResult] = {}
     clean: list[tuple[int, object]] = []
+    page_clean = storable or unstorable_text(items) is None  # the usual case: one check of the page, not per item
     for index, item in enumerate(items):
-        found = unstorable_text(item)
+        found = None if page_clean else unstorable_text(item)
         if found:
             results[index] = BulkItemResult(index, _item_id(item), "error", {found[0]: [found[1]]})
         else:

@@ -21,6 +21,7 @@ expires and the sweeper fetches it again); importing is idempotent (unique exter
 
 import logging
 import uuid
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -49,6 +50,7 @@ from communications.services.deliveries import (
 )
 from communications.services.webhook_events import Event, webhook_event_emit
 from config.observability.request_id import request_id_get
+from config.sql import MARK, compiled
 from delivery import engine
 from delivery.engine import on_delivered_handler
 from delivery.kinds import Attempt, Kind, register
@@ -210,11 +212,14 @@ def _ordering_key(sync: InitialSync) -> str:
     return f"initial-sync:{sync.pk}"  # pages of one sync go out one after another
 
 
-def _page_queue(sync: InitialSync) -> None:
-    """The engine row that fetches the page at the sync's cursor (the caller saves the sync)."""
-    tenant_configuration = (_active_tenant_configuration(tenant_id=sync.tenant_id, provider=sync.provider)
-                            or sync.tenant_configuration)  # none active: the gate cancels the sync
-    configuration = tenant_configuration.configuration if tenant_configuration else None
+def _page_queue(sync: InitialSync, current: tuple | None = None) -> None:
+    """The engine row that fetches the page at the sync's cursor (the caller saves the sync). `current`: the
+    active tenant configuration and its configuration, when the caller holds them already."""
+    tenant_configuration, configuration = current or (None, None)
+    if tenant_configuration is None:
+        tenant_configuration = (_active_tenant_configuration(tenant_id=sync.tenant_id, provider=sync.provider)
+                                or sync.tenant_configuration)  # none active: the gate cancels the sync
+        configuration = tenant_configuration.configuration if tenant_configuration else None
     sync.delivery = engine.delivery_create(
         kind=Delivery.Kind.SYNC_PAGE, ordering_key=_ordering_key(sync), tenant_id=sync.tenant_id,
         provider_id=sync.provider_id, tenant_configuration=tenant_configuration, configuration=configuration,
@@ -231,25 +236,43 @@ def _history_items(body) -> tuple[list, str]:
     return body.get("messages") or [], next_cursor
 
 
-def _import(sync: InitialSync, page: int, items: list) -> tuple[int, int]:
+def _import(sync: InitialSync, page: int, items: list, storable: bool) -> tuple[int, int]:
     """Validate like POST /api/v1/messages and store idempotently; a bad item is skipped and
     reported (communications/services/inbound.py). Returns (created, failed)."""
-    results = inbound.messages_import(tenant_id=sync.tenant_id, provider=sync.provider, items=items, light=True)
+    results = inbound.messages_import(tenant_id=sync.tenant_id, provider=sync.provider, items=items, light=True,
+                                      storable=storable)
     for r in results:
         if r.result == "error":
             sync.last_error = f"страница {page + 1}, сообщение {r.index}: {r.errors}"[:2000]
     return sum(r.result == "created" for r in results), sum(r.result == "error" for r in results)
 
 
-def _sync_of(delivery: Delivery, *, lock: bool = False) -> InitialSync | None:
-    """The sync while this row is its current page (None for a row the sync has moved past)."""
+def _sync_query(lock: bool):
     rows = InitialSync.objects.select_related("provider")
     if lock:
         rows = rows.select_for_update(of=("self",))  # only the sync row: the provider is share-locked
-    sync = rows.filter(pk=delivery.payload["sync"]).first()
+    return rows.filter(pk=MARK)
+
+
+def _sync_of(delivery: Delivery, *, lock: bool = False) -> InitialSync | None:
+    """The sync while this row is its current page (None for a row the sync has moved past). The query is
+    compiled once per thread (config/sql.py)."""
+    sync = compiled(("initial-sync", lock), partial(_sync_query, lock)).get(delivery.payload["sync"])
     if sync is None or sync.delivery_id != delivery.pk or sync.status != InitialSync.Status.RUNNING:
         return None
     return sync
+
+
+def _current_configuration(delivery: Delivery, configuration) -> tuple | None:
+    """(tenant configuration, configuration) for the next page: the row's own tenant configuration (locked by
+    the record step; one per tenant and provider) while it is active and still on `configuration`, the one the
+    claim read for this page. None: read them again."""
+    tenant_configuration = delivery.tenant_configuration
+    if (configuration is None or tenant_configuration is None
+            or tenant_configuration.status != TenantConfiguration.Status.ACTIVE
+            or tenant_configuration.configuration_id != configuration.pk):
+        return None
+    return tenant_configuration, configuration
 
 
 @register
@@ -295,8 +318,13 @@ class _SyncPageKind(Kind):
     def send(self, delivery: Delivery) -> Attempt:
         body = contract.message_history_body(tenant_id=delivery.tenant_id, cursor=delivery.payload["cursor"],
                                              limit=settings.INITIAL_SYNC_PAGE_SIZE)
+        tenant_configuration, configuration = delivery.tenant_configuration, None
+        if tenant_configuration is not None and tenant_configuration.configuration_id == delivery.configuration_id:
+            # The claim's query read the configuration and the provider with the row: no query for them here.
+            configuration = tenant_configuration.configuration = delivery.configuration
+            tenant_configuration.provider = delivery.provider
         attempt = call_attempt(lambda: provider_call_now(
-            tenant_configuration=delivery.tenant_configuration, endpoint="getMessageHistory", payload=body,
+            tenant_configuration=tenant_configuration, endpoint="getMessageHistory", payload=body,
             idempotency_key=str(delivery.idempotency_key)))
         attempt.response_json, attempt.external_id = None, ""  # the page is imported, not stored on the row
         if attempt.outcome != SUCCESS:
@@ -306,8 +334,11 @@ class _SyncPageKind(Kind):
             attempt.error = (f"ответ getMessageHistory больше {MAX_BODY_BYTES // 1024} КБ: уменьшите "
                              "INITIAL_SYNC_PAGE_SIZE и возобновите синхронизацию")
             return attempt
+        # The client's storable copy of the answer is the answer itself when it holds no unstorable text
+        # (config/text.py `unstorable_replaced`): then the import need not look for any.
+        storable = attempt.response.json is attempt.response.json_as_sent
         try:  # items are judged one by one when imported; the page itself must have this shape
-            attempt.response = _history_items(attempt.response.json_as_sent)
+            attempt.response = (*_history_items(attempt.response.json_as_sent), storable, configuration)
         except ValueError as exc:
             attempt.outcome, attempt.error, attempt.response = PERMANENT, str(exc), None
         return attempt
@@ -315,13 +346,17 @@ class _SyncPageKind(Kind):
     def lock(self, delivery: Delivery) -> None:
         _lock_integration(delivery)  # provider, tenant configuration, token before the row (lock order)
 
+    def hook_needed(self, name: str, delivery: Delivery, *args) -> bool:
+        """`on_final` after `on_success` moved the sync on (same record step) has nothing to stop: no savepoint."""
+        return not (name == "on_final" and getattr(delivery, "sync_moved_on", False))
+
     def on_success(self, delivery: Delivery, attempt: Attempt) -> None:
-        items, next_cursor = attempt.response
+        items, next_cursor, storable, configuration = attempt.response
         sync = _sync_of(delivery)
         if sync is None:
             return  # superseded (resumed, cancelled) meanwhile
         page = delivery.payload["page"]
-        created, failed = _import(sync, page, items)  # chats, messages before the sync row (lock order)
+        created, failed = _import(sync, page, items, storable)  # chats, messages before the sync row (lock order)
         last_error = sync.last_error
         sync = _sync_of(delivery, lock=True)
         if sync is None:
@@ -333,19 +368,18 @@ class _SyncPageKind(Kind):
         sync.items_failed += failed
         if next_cursor and items:
             sync.cursor = next_cursor
-            _page_queue(sync)
+            _page_queue(sync, _current_configuration(delivery, configuration))
         else:
             sync.status, sync.finished_at = InitialSync.Status.COMPLETED, timezone.now()  # the last page stays linked
             logger.info("initial sync %s completed: %s messages, %s new", sync.pk, sync.messages_seen,
                         sync.messages_created)
-        sync.save()
-        delivery.sync_moved_on = True  # on_final (same record step) has nothing to stop
+        sync.save(update_fields=("last_error", "pages_done", "messages_seen", "messages_created", "items_failed",
+                                 "cursor", "delivery", "status", "finished_at", "updated_at"))
+        delivery.sync_moved_on = True  # on_final (same record step) has nothing to stop: see hook_needed
 
     def on_final(self, delivery: Delivery) -> None:
         """A page that ended without moving the sync on (refused, dead, cancelled, or its answer could
         not be imported) stops the sync as failed, with the reason; «Возобновить» goes on from the cursor."""
-        if getattr(delivery, "sync_moved_on", False):
-            return
         sync = _sync_of(delivery, lock=True)
         if sync is None:
             return

@@ -18,11 +18,16 @@ from communications.services.deliveries import delivery_enqueue_webhook
 Event = Webhook.Event
 
 
+_LOOK_UP = object()
+
+
 def webhook_event_emit(*, tenant_configuration: TenantConfiguration, event: str, data: dict,
-                       ordering_key: str = "") -> bool:
-    """Queue `event` if the tenant+provider has a webhook subscribed to it. Returns whether it was queued."""
-    webhook = Webhook.objects.filter(tenant_id=tenant_configuration.tenant_id,
-                                     provider_id=tenant_configuration.provider_id).first()
+                       ordering_key: str = "", webhook: Webhook | None = _LOOK_UP) -> bool:
+    """Queue `event` if the tenant+provider has a webhook subscribed to it. Returns whether it was queued.
+    `webhook`: the tenant's webhook (or None) when the caller read it already in this transaction."""
+    if webhook is _LOOK_UP:
+        webhook = Webhook.objects.filter(tenant_id=tenant_configuration.tenant_id,
+                                         provider_id=tenant_configuration.provider_id).first()
     if webhook is None or event not in (webhook.events or []):
         return False
     payload = contract.webhook_envelope(event=event, tenant_id=tenant_configuration.tenant_id,

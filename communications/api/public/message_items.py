@@ -34,105 +34,155 @@ class _Unsure(Exception):
     """The item is left to the serializer."""
 
 
-def _default(field, out: dict, key: str) -> None:
+# Each declared field becomes a check `(value, out, zone)` built once, with the field's limits bound (issue 19: reading
+# them from the field on every item was half of the validator's time); `empty` is a key the item does not have.
+
+def _default(field, key: str):
     if field.required:
-        raise _Unsure
-    if field.default is not empty:
-        out[key] = field.default() if callable(field.default) else field.default
-
-
-def _char(field, value, out: dict, key: str, zone) -> None:
-    if value is empty:
-        return _default(field, out, key)
-    if value is None:
-        if not field.allow_null:
+        def check(out):
             raise _Unsure
-        out[key] = None
+    elif field.default is empty:
+        def check(out):
+            return None
+    elif callable(field.default):
+        def check(out):
+            out[key] = field.default()
+    else:
+        def check(out):
+            out[key] = field.default
+    return check
+
+
+def _char(field, key: str):
+    default, max_length, allow_null = _default(field, key), field.max_length, field.allow_null
+    trim, allow_blank = field.trim_whitespace, field.allow_blank
+
+    def check(value, out, zone):
+        if value is empty:
+            return default(out)
+        if value is None:
+            if not allow_null:
+                raise _Unsure
+            out[key] = None
+            return None
+        if not isinstance(value, str) or (max_length is not None and len(value) > max_length):
+            raise _Unsure  # the length sent counts (StrictSerializer), not the trimmed one
+        if trim:
+            value = value.strip()
+        if not value and not allow_blank:
+            raise _Unsure
+        out[key] = value
         return None
-    if not isinstance(value, str) or (field.max_length is not None and len(value) > field.max_length):
-        raise _Unsure  # the length sent counts (StrictSerializer), not the trimmed one
-    if field.trim_whitespace:
-        value = value.strip()
-    if not value and not field.allow_blank:
-        raise _Unsure
-    out[key] = value
-    return None
+    return check
 
 
-def _choice(field, value, out: dict, key: str, zone) -> None:
-    if value is empty:
-        return _default(field, out, key)
-    if not isinstance(value, str) or value not in field.choice_strings_to_values:
-        raise _Unsure
-    out[key] = field.choice_strings_to_values[value]
-    return None
+def _choice(field, key: str):
+    default, choices = _default(field, key), field.choice_strings_to_values
 
-
-def _metadata(field, value, out: dict, key: str, zone) -> None:
-    if value is empty:
-        return _default(field, out, key)
-    if not isinstance(value, dict):
-        raise _Unsure
-    for validator in field.validators:
-        validator(value)  # raises: unsure
-    out[key] = value
-    return None
-
-
-def _datetime(field, value, out: dict, key: str, zone) -> None:
-    if value is empty:
-        return _default(field, out, key)
-    if value is None and field.allow_null:
-        out[key] = None
+    def check(value, out, zone):
+        if value is empty:
+            return default(out)
+        if not isinstance(value, str) or value not in choices:
+            raise _Unsure
+        out[key] = choices[value]
         return None
-    if not isinstance(value, str):
-        raise _Unsure
+    return check
+
+
+def _metadata(field, key: str):
+    default, validators = _default(field, key), field.validators
+
+    def check(value, out, zone):
+        if value is empty:
+            return default(out)
+        if not isinstance(value, dict):
+            raise _Unsure
+        for validator in validators:
+            validator(value)  # raises: unsure
+        out[key] = value
+        return None
+    return check
+
+
+def _datetime(field, key: str):
     # DateTimeField.to_internal_value for ISO 8601 with an offset (the field's parsing, then its time zone,
     # looked up once per page); a time without an offset, or another input format, is the field's to judge
+    default, allow_null = _default(field, key), field.allow_null
     formats = getattr(field, "input_formats", api_settings.DATETIME_INPUT_FORMATS)
-    parsed = parse_datetime(value) if [f.lower() for f in formats] == [ISO_8601] else None
-    if parsed is None or parsed.tzinfo is None or zone is None:
-        raise _Unsure
-    out[key] = parsed.astimezone(zone)
-    return None
+    iso = [f.lower() for f in formats] == [ISO_8601]
+
+    def check(value, out, zone):
+        if value is empty:
+            return default(out)
+        if value is None and allow_null:
+            out[key] = None
+            return None
+        if not isinstance(value, str):
+            raise _Unsure
+        parsed = parse_datetime(value) if iso else None
+        if parsed is None or parsed.tzinfo is None or zone is None:
+            raise _Unsure
+        out[key] = parsed.astimezone(zone)
+        return None
+    return check
 
 
 _KINDS = {"CharField": _char, "ChoiceField": _choice, "JSONObjectField": _metadata, "DateTimeField": _datetime}
 
 
-def _fields(data, declared: dict, zone, skip: tuple[str, ...] = ()) -> dict:
-    """Plain fields of one object, in declared order (as the serializer orders them)."""
-    if not isinstance(data, dict) or not data.keys() <= declared.keys():
+def _plan(declared: dict, special: dict | None = None) -> tuple[frozenset, list]:
+    """(the keys an object may have, [(key, check)] in declared order); `special`: checks of nested fields by name."""
+    special = special or {}
+    return frozenset(declared), [(name, special.get(name) or _KINDS[type(field).__name__](field, field.source or name))
+                                 for name, field in declared.items()]
+
+
+def _fields(data, plan: tuple[frozenset, list], zone) -> dict:
+    """The fields of one object, in declared order (as the serializer orders them)."""
+    keys, steps = plan
+    if not isinstance(data, dict) or not keys.issuperset(data):
         raise _Unsure
-    out = {}
-    for name, field in declared.items():
-        if name not in skip:
-            _KINDS[type(field).__name__](field, data.get(name, empty), out, field.source or name, zone)
+    out, get = {}, data.get
+    for name, check in steps:
+        check(get(name, empty), out, zone)
     return out
 
 
-def _chat(data, zone) -> dict:
-    chat = _fields(data, _CHAT, zone, skip=("participants",))
-    participants = data.get("participants", empty)
+_PARTICIPANT_PLAN = _plan(_PARTICIPANT)
+
+
+def _participants(value, out, zone) -> None:
     field = _CHAT["participants"]
-    if participants is empty:
-        chat["participants"] = field.default()
-    elif isinstance(participants, list) and len(participants) <= field.max_length:
-        chat["participants"] = [_fields(p, _PARTICIPANT, zone) for p in participants]
-        ids = [p["external_id"] for p in chat["participants"]]
+    if value is empty:
+        out["participants"] = field.default()
+    elif isinstance(value, list) and len(value) <= field.max_length:
+        out["participants"] = [_fields(p, _PARTICIPANT_PLAN, zone) for p in value]
+        ids = [p["external_id"] for p in out["participants"]]
         if len(ids) != len(set(ids)):
             raise _Unsure
     else:
         raise _Unsure
-    return chat
+
+
+_CHAT_PLAN = _plan(_CHAT, {"participants": _participants})
+
+
+def _chat(value, out, zone) -> None:
+    if value is empty:
+        raise _Unsure
+    out["chat"] = _fields(value, _CHAT_PLAN, zone)
+
+
+def _attachments(value, out, zone) -> None:
+    if value is not empty and value != []:  # attachments: the serializer's work
+        raise _Unsure
+
+
+_MESSAGE_PLAN = _plan(_MESSAGE, {"chat": _chat, "attachments": _attachments})
 
 
 def _message(item, zone) -> dict:
-    message = _fields(item, _MESSAGE, zone, skip=("chat", "attachments"))
-    if "chat" not in item or item.get("attachments", []) != []:  # attachments: the serializer's work
-        raise _Unsure
-    message["chat"] = _chat(item["chat"], zone)
-    message = {key: message[key] for key in _ORDER if key in message}
+    message = _fields(item, _MESSAGE_PLAN, zone)
     if not message.get("reply_to"):  # as the serializer's validate(): empty values are dropped
         message.pop("reply_to", None)
     if not message["text"]:
@@ -144,9 +194,6 @@ def _zone():
     """The time zone `sentAt` is given in (DateTimeField.enforce_timezone), looked up once per page."""
     field = _MESSAGE["sentAt"]
     return field.timezone if hasattr(field, "timezone") else field.default_timezone()
-
-
-_ORDER = [field.source or name for name, field in _MESSAGE.items()]
 
 
 def validate_messages(items: list) -> tuple[list[tuple[int, dict]], dict[int, dict]]:

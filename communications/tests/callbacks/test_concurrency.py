@@ -112,6 +112,49 @@ def test_deactivation_waits_for_an_operator_action_in_flight_so_disconnect_is_th
 
 
 @pytest.mark.postgres
+def test_a_send_during_a_deactivation_in_flight_waits_for_it_and_is_refused(chat):
+    """The send's one read share-locks the token in a subquery (issue 19): it waits for the deactivation's row
+    lock, reads the token again once that commits, and refuses; nothing is queued after `disconnect`."""
+    provider, tenant_id, token = chat
+    locked, release, answers = threading.Event(), threading.Event(), []
+
+    def deactivate():
+        try:
+            with transaction.atomic():
+                integration_token_deactivate(token=token)
+                locked.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    def operator_send():
+        try:
+            operator.operator_message_send(tenant_id=tenant_id, provider=provider.code, chat_id="chat-1", text="Ещё")
+            answers.append("sent")
+        except Exception as exc:
+            answers.append(getattr(exc, "code", repr(exc)))
+        finally:
+            connection.close()
+
+    # given: a deactivation holds the token row, not yet committed
+    deactivator = threading.Thread(target=deactivate)
+    deactivator.start()
+    assert locked.wait(timeout=30)
+    # when: the operator sends meanwhile
+    sender = threading.Thread(target=operator_send)
+    sender.start()
+    with connection.cursor() as cursor:
+        _wait_until_a_backend_waits_for_a_lock(cursor)  # the send waits on the token row
+    release.set()
+    deactivator.join(timeout=30)
+    sender.join(timeout=30)
+    # then: refused as inactive, and no call or message after the deactivation
+    assert answers == ["integration_inactive"]
+    assert not Message.objects.filter(tenant_id=tenant_id).exists()
+    assert not Delivery.objects.filter(tenant_id=tenant_id, endpoint="sendMessage").exists()
+
+
+@pytest.mark.postgres
 def test_broadcasts_to_the_same_chats_in_opposite_order_never_deadlock(transactional_db, fast, fake_provider):
     # given: no bulkMessages, so a broadcast is one ordered sendMessage per chat (one chain lock each)
     from config.testing.fake_provider import ENDPOINTS

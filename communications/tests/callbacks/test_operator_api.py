@@ -1,6 +1,9 @@
 """Operator API and lifecycle services without a worker: what is written to the outbox, and the errors."""
 
+import datetime
 import uuid
+
+import pytest
 
 from communications.models import Delivery, InitialSync, Message, ProviderSigningSecret
 from communications.services.conversations import message_create
@@ -166,3 +169,87 @@ def test_options_describes_every_operator_endpoint_without_an_error(crm_client):
     # an action's body is described by the serializer it validates
     described = crm_client.options(f"{BASE}/chats/chat-1/messages").json()
     assert "text" in described["actions"]["POST"]
+
+
+def test_send_answers_as_the_serializer_and_queues_the_call_and_the_event_from_one_read(setup, crm_client):
+    """Issue 19: the send reads the provider, the integration, the chat with its channel and the webhook in one
+    statement, writes the message with a plain INSERT and builds the answer by hand: the same row, call, event
+    and answer as the ORM path gave."""
+    from django.utils import timezone
+
+    from communications.api.internal.operator.serializers import OperatorMessageSerializer
+    from communications.models import Account, Channel, Chat, Webhook
+
+    provider, tenant_id, _ = setup
+    main = Account.objects.get_or_create(tenant_id=tenant_id, provider=provider, kind=Account.Kind.MAIN,
+                                         defaults={"activated_at": timezone.now()})[0]
+    account = Account.objects.create(tenant_id=tenant_id, provider=provider, kind=Account.Kind.CHILD, parent=main,
+                                     activated_at=timezone.now())
+    channel = Channel.objects.create(tenant_id=tenant_id, provider=provider, external_id="ch-tg", code="telegram",
+                                     account=account)
+    Chat.objects.filter(tenant_id=tenant_id, external_id="chat-1").update(channel=channel)
+    Webhook.objects.create(tenant_id=tenant_id, provider=provider, url="https://p.example/hook", secret="whsec_x",
+                           events=["message.created"])
+    quoted, _ = message_create(tenant_id=tenant_id, provider=provider,
+                               data={"external_id": "in-1", "chat": {"external_id": "chat-1"}, "text": "что?"})
+    # when
+    response = crm_client.post(f"{BASE}/chats/chat-1/messages", {
+        **operator_scope(provider, tenant_id), "text": "Ответ", "operatorId": " op-7 ", "replyTo": quoted.pk},
+        format="json")
+    # then: the answer is the serializer's of the stored row
+    assert response.status_code == 201, response.json()
+    stored = Message.objects.select_related("chat").prefetch_related("attachments").get(pk=response.json()["id"])
+    with timezone.override(datetime.UTC):  # as the API answers (config/api/utc.py)
+        assert response.json() == OperatorMessageSerializer(stored).data
+    assert (stored.direction, stored.seen_flag, stored.status, stored.sender_external_id, stored.reply_to_id,
+            stored.reply_to_external_id) == ("outgoing", True, "sent", "op-7", quoted.pk, "in-1")
+    assert stored.external_id.startswith("crm-") and stored.created_at == stored.updated_at
+    # and the call names the channel and the quoted message, in the chat's chain; the event follows it
+    call = Delivery.objects.get(tenant_id=tenant_id, endpoint="sendMessage")
+    assert (call.payload["channelId"], call.payload["replyTo"], call.payload["clientMessageId"],
+            call.ordering_key) == ("ch-tg", "in-1", stored.external_id, "chat-1")
+    event = Delivery.objects.get(tenant_id=tenant_id, kind=Delivery.Kind.WEBHOOK)
+    assert (event.endpoint, event.ordering_key, event.payload["data"]["clientMessageId"]) == (
+        "message.created", "chat-1", stored.external_id)
+    assert event.pk > call.pk
+
+
+def test_send_without_a_subscribed_webhook_queues_no_event(setup, crm_client):
+    from communications.models import Webhook
+
+    provider, tenant_id, _ = setup
+    Webhook.objects.create(tenant_id=tenant_id, provider=provider, url="https://p.example/hook", secret="whsec_x",
+                           events=["chat.seen"])
+    response = crm_client.post(f"{BASE}/chats/chat-2/messages", {**operator_scope(provider, tenant_id), "text": "a"})
+    assert response.status_code == 201 and response.json()["chatId"] == "chat-2"
+    assert list(Delivery.objects.filter(tenant_id=tenant_id, endpoint__in=["sendMessage", "message.created"])
+                .values_list("endpoint", flat=True)) == ["sendMessage"]
+
+
+@pytest.mark.parametrize("change, code", [
+    ("token expired", "integration_inactive"),
+    ("token replaced", "integration_inactive"),
+    ("app disabled", "integration_disabled"),
+    ("provider off", "integration_disabled"),
+])
+def test_send_is_refused_when_the_integration_is_off_and_writes_nothing(setup, crm_client, change, code):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from communications.models import IntegrationToken, TenantConfiguration
+
+    provider, tenant_id, _ = setup
+    tokens = IntegrationToken.objects.filter(tenant_id=tenant_id, provider=provider)
+    if change == "token expired":
+        tokens.update(expires_at=timezone.now() - timedelta(seconds=1))
+    elif change == "token replaced":
+        tokens.update(status=IntegrationToken.Status.REPLACED)
+    elif change == "app disabled":
+        TenantConfiguration.objects.filter(tenant_id=tenant_id).update(status=TenantConfiguration.Status.DISABLED)
+    else:
+        type(provider).objects.filter(pk=provider.pk).update(is_active=False)
+    response = crm_client.post(f"{BASE}/chats/chat-1/messages", {**operator_scope(provider, tenant_id), "text": "a"})
+    assert response.status_code == 409 and response.json()["error"]["code"] == code
+    assert not Message.objects.filter(tenant_id=tenant_id).exists()
+    assert not Delivery.objects.filter(tenant_id=tenant_id, endpoint="sendMessage").exists()

@@ -29,24 +29,35 @@ def test_one_send_attempt_with_its_provider_id_store_takes_a_fixed_number_of_que
         chat, fake_provider, django_capture_on_commit_callbacks, django_assert_max_num_queries):
     tenant_id, provider = chat
     delivery = queued_send(tenant_id, provider, django_capture_on_commit_callbacks)
-    # As the task runs it (the kind comes with the message): claim (row + binding + configuration + the
-    # chain and "after disconnect?" checks in one query), lease, signing secrets; record: the lock order's
-    # shares (provider, tenant configuration, token: one round trip), lock, attempt log, the handler's id
-    # update (with its conflict check) + queued calls, finish, next in chain.
-    # Counted with the SAVEPOINT/RELEASE pairs the test transaction adds (3 pairs).
+    # As the task runs it (the kind comes with the message): the claim (row + binding + configuration + the
+    # chain and "after disconnect?" checks and the lease: one UPDATE … RETURNING), signing secrets; record:
+    # the lock order's shares (provider, tenant configuration, token: one round trip), lock, attempt log, the
+    # handler's id store with its queued calls (one statement, in a savepoint), finish with the release of the next
+    # row of the chain (one statement).
+    # Counted with the SAVEPOINT/RELEASE pairs the test transaction adds.
     with django_assert_max_num_queries(ATTEMPT_STATEMENTS):
         assert engine.delivery_send(delivery_id=delivery.pk, kind="provider") == "delivered"
     delivery.refresh_from_db()
     assert Message.objects.get().external_id == delivery.provider_message_id != ""
 
 
-def test_operator_message_is_written_in_a_fixed_number_of_queries(chat, django_capture_on_commit_callbacks,
-                                                                  django_assert_max_num_queries):
+def test_operator_message_is_written_in_a_fixed_number_of_queries(chat, django_capture_on_commit_callbacks):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
     tenant_id, provider = chat
-    # configuration, token (share-locked), chat, message, chain lock, delivery, webhooks (+ 2 savepoint pairs)
-    with django_assert_max_num_queries(11), django_capture_on_commit_callbacks(execute=False) as dispatches:
+    # one read (provider, configuration, token share-locked, chat, webhook), message, chain lock, delivery
+    # (+ 2 savepoint pairs); was 11: each read its own statement, the webhook's after the writes
+    with CaptureQueriesContext(connection) as queries, \
+            django_capture_on_commit_callbacks(execute=False) as dispatches:
         operator.operator_message_send(tenant_id=tenant_id, provider=provider, chat_id="chat-1", text="Привет")
     assert len(dispatches) == 1 and Delivery.objects.get().endpoint == "sendMessage"
+    sql = [q["sql"] for q in queries.captured_queries]
+    assert len(sql) == OPERATOR_SEND_STATEMENTS, sql
+    assert "FOR SHARE" in sql[1] and '"communications_webhook"' in sql[1], sql
+
+
+OPERATOR_SEND_STATEMENTS = 8  # exact (issue 19)
 
 
 @pytest.mark.parametrize("earlier", [0, 30])
@@ -66,7 +77,7 @@ def test_one_attempt_costs_the_same_however_long_the_chain_behind_it(
     assert len(queries) == ATTEMPT_STATEMENTS
 
 
-ATTEMPT_STATEMENTS = 16  # as budgeted above: the exact count, so a regression cannot hide under the maximum
+ATTEMPT_STATEMENTS = 11  # as budgeted above: the exact count, so a regression cannot hide under the maximum
 
 
 def _history_page(prefix: str, items: int, chats: int = 10, chat_prefix: str = "") -> list[dict]:
@@ -112,6 +123,46 @@ KNOWN_CHATS_PAGE_STATEMENTS = 6  # known messages, known chats, the messages' IN
 RETRIED_PAGE_STATEMENTS = 3  # known messages only: nothing to insert
 
 
+@pytest.mark.parametrize("items", [10, 500])
+def test_one_sync_page_attempt_takes_a_fixed_number_of_statements(
+        fast, fake_provider, django_capture_on_commit_callbacks, items):
+    """Issue 19 (S7): one page of the initial sync through the engine — claim, the call, the import, the next page's
+    row — costs the same statements for 10 items as for 500, and the call reads nothing the claim has read."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from communications.models import InitialSync
+    from communications.services.sync import initial_sync_resume
+
+    # given: a running sync at its first page, two pages of `items` in 10 new chats waiting at the provider
+    fast.INITIAL_SYNC_PAGE_SIZE = items
+    fake_provider.history = _history_page("s", 2 * items)
+    provider = provider_setup(fake_provider)
+    tenant_id, _ = tenant_install(provider)
+    Delivery.objects.filter(tenant_id=tenant_id).update(status=Delivery.Status.CANCELLED)
+    InitialSync.objects.filter(tenant_id=tenant_id).update(status=InitialSync.Status.FAILED)
+    with django_capture_on_commit_callbacks(execute=False):
+        sync = initial_sync_resume(sync=InitialSync.objects.get(tenant_id=tenant_id))
+    # when: its page row is sent
+    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=False):
+        assert engine.delivery_send(delivery_id=sync.delivery_id, kind="sync_page") == "delivered"
+    # then: the page is stored, the next one queued, in the budgeted number of statements
+    sync.refresh_from_db()
+    assert (sync.pages_done, sync.messages_created, sync.cursor) == (1, items, str(items))
+    assert Delivery.objects.get(pk=sync.delivery_id).status == Delivery.Status.PENDING
+    assert len(queries) == SYNC_PAGE_STATEMENTS, "\n".join(q["sql"][:120] for q in queries.captured_queries)
+
+
+# Exact (issue 19, S7), inside the test's transaction (each of the engine's two transactions is a savepoint pair here):
+# the claim (its row with the gate's facts, the lease: 2 + 2), the signing secrets (1), the record step (the
+# integration's share locks, the row, the attempt log: 3 + 2), on_success's savepoint pair (2) with the sync (1), the
+# page with new chats (HISTORY_PAGE_STATEMENTS), the sync locked (1), the next page's row (the chain lock, the INSERT:
+# 2), the sync's UPDATE (1), the row delivered (1), the next row of the chain released (2). Was 34: the call read the
+# configuration and the provider again (2), the next page read the tenant configuration again (1), and on_final had a
+# savepoint pair with nothing to do after on_success (2).
+SYNC_PAGE_STATEMENTS = 20 + HISTORY_PAGE_STATEMENTS
+
+
 def test_a_history_page_links_replies_within_the_page_and_to_stored_messages(chat):
     from communications.services.inbound import messages_import
 
@@ -127,16 +178,20 @@ def test_a_history_page_links_replies_within_the_page_and_to_stored_messages(cha
 
 
 def test_a_history_page_stores_values_exactly_as_given(chat):
-    """The page's INSERTs send one array per column: values an array literal must quote come back unchanged."""
+    """The page's INSERTs send the rows as one JSON parameter (they sent one array per column before): values JSON or
+    an array literal must quote, and times with their offsets and microseconds, come back unchanged."""
+    from datetime import datetime, timedelta, timezone
+
     from communications.models import Chat, Participant
     from communications.services.inbound import messages_import
 
     tenant_id, provider = chat
-    awkward = ["NULL", "{a,b}", 'back\\slash "quoted"', "", "  spaced  ", "строка, с запятой"]
+    awkward = ["NULL", "{a,b}", 'back\\slash "quoted"', "", "  spaced  ", "строка, с запятой", "\\u0000 😀 null"]
     page = _history_page("v", len(awkward), chats=1)
     for item, text in zip(page, awkward, strict=True):
         item["text"] = text or "x"
         item["senderId"] = text
+    page[1]["sentAt"] = "2026-03-04T05:06:07.123456+05:30"
     page[0]["chat"]["metadata"] = {"list": [1, "два", None], "text": 'a "b" \\ {c}', "null": None}
     page[0]["chat"]["participants"][0]["metadata"] = {"k": "NULL"}
     results = messages_import(tenant_id=tenant_id, provider=provider, items=page, light=True)
@@ -144,6 +199,8 @@ def test_a_history_page_stores_values_exactly_as_given(chat):
     stored = dict(Message.objects.filter(tenant_id=tenant_id, external_id__startswith="v-")
                   .values_list("text", "sender_external_id"))
     assert stored == {text or "x": text.strip() for text in awkward}
+    assert Message.objects.get(tenant_id=tenant_id, external_id="v-1").sent_at == datetime(
+        2026, 3, 4, 5, 6, 7, 123456, tzinfo=timezone(timedelta(hours=5, minutes=30)))
     chat_row = Chat.objects.get(tenant_id=tenant_id, external_id="v-chat-0")
     assert chat_row.metadata == page[0]["chat"]["metadata"] and chat_row.title == "История"
     assert Participant.objects.get(chat=chat_row, external_id="client").metadata == {"k": "NULL"}
@@ -159,12 +216,12 @@ def test_the_operators_send_request_reads_auth_and_groups_in_one_query_and_no_at
     # when: the CRM's request, as bench S5 sends it
     with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=False):
         response = crm_client.post("/internal/v1/operator/chats/chat-1/messages", body, format="json")
-    # then: user with token version, company block and service groups (1), provider (1), the service's
-    # statements as budgeted above (11), and nothing to read back for the answer
+    # then: user with token version, company block and service groups (1), the service's statements as budgeted
+    # above (8; the provider is read in its first), and nothing to read back for the answer
     assert response.status_code == 201 and response.json()["attachments"] == []
     sql = [q["sql"] for q in queries.captured_queries]
     assert not any('FROM "auth_group"' in s or 'FROM "communications_attachment"' in s for s in sql), sql
     assert len(sql) == OPERATOR_REQUEST_STATEMENTS, sql
 
 
-OPERATOR_REQUEST_STATEMENTS = 13
+OPERATOR_REQUEST_STATEMENTS = 9  # was 13 (issue 19: the provider and the checks in one read)

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from communications.models import Chat, Delivery, Message
 from communications.selectors.conversations import chat_list_for_operator
+from communications.services import operator
 from communications.services.retention import _prunable
 from delivery import engine
 from delivery.kinds import kind_get
@@ -31,9 +32,22 @@ def claim(delivery: Delivery):
     return engine.claim_queryset(delivery.pk, kind_get(delivery.kind))
 
 
-def chain_next(delivery: Delivery):
-    """delivery/engine.py _finish: the next pending row of the chain."""
-    return engine.chain(delivery).filter(pk__gt=delivery.pk, status=Delivery.Status.PENDING).order_by("pk")[:1]
+def claim_at_once(delivery: Delivery) -> tuple[str, list]:
+    """delivery/engine.py _claim_at_once: the usual claim as one UPDATE … RETURNING around the claim's query."""
+    now = timezone.now()
+    query, statement = engine.claim_at_once_statement(kind_get(delivery.kind), now, now + timedelta(seconds=60))
+    return query.statement(delivery.pk, **statement)
+
+
+def chain_next(delivery: Delivery) -> tuple[str, list]:
+    """delivery/engine.py _finish: the next pending row of the chain becomes due (one UPDATE)."""
+    return engine.chain_next_sql(delivery)
+
+
+def provider_id_store(delivery: Delivery) -> tuple[str, dict]:
+    """communications/services/operator.py: the `sendMessage` answer's id store with its queued calls."""
+    return operator.PROVIDER_ID_STORE_SQL, operator.provider_id_store_params(
+        delivery, chat_id=delivery.ordering_key, client_id="crm-x", provider_id="prov-x")
 
 
 def operator_chat_page(chat: Chat, page_size: int = 50):

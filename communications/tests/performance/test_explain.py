@@ -32,7 +32,8 @@ def volume():
 
 
 def plan(queryset) -> dict:
-    sql, params = queryset.query.sql_with_params()
+    """The plan of a queryset, or of a plain statement given as (sql, params)."""
+    sql, params = queryset if isinstance(queryset, tuple) else queryset.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
         found = cursor.fetchone()[0]
@@ -73,9 +74,22 @@ def test_claim_with_its_chain_check_reads_only_the_open_rows_of_the_chain(volume
     assert "communications_delivery_pkey" in {n.get("Index Name") for n in found}
 
 
+def test_claim_in_one_statement_reads_the_row_by_its_key_and_only_the_open_rows_of_the_chain(volume):
+    found = assert_indexed(hot_queries.claim_at_once(_open_chain_end(volume)), index="delivery_chain_open_idx")
+    assert "communications_delivery_pkey" in {n.get("Index Name") for n in found}
+    assert found[0]["Node Type"] == "ModifyTable" and found[0]["Operation"] == "Update"
+
+
 def test_next_of_the_chain_reads_only_its_open_rows(volume):
     first = Delivery.objects.filter(provider=volume, status=Delivery.Status.DELIVERED).order_by("pk").first()
-    assert_indexed(hot_queries.chain_next(first), index="delivery_chain_open_idx")
+    found = assert_indexed(hot_queries.chain_next(first), index="delivery_chain_open_idx")
+    assert "communications_delivery_pkey" in {n.get("Index Name") for n in found}  # the UPDATE of that one row
+
+
+def test_provider_id_store_reads_the_message_by_its_id_and_only_the_open_rows_of_the_chain(volume):
+    first = Delivery.objects.filter(provider=volume, status=Delivery.Status.DELIVERED).order_by("pk").first()
+    found = assert_indexed(hot_queries.provider_id_store(first), index="delivery_chain_open_idx")
+    assert "uniq_message_external_id" in {n.get("Index Name") for n in found}
 
 
 def test_operator_chat_list_reads_one_page_in_index_order(volume):
@@ -100,6 +114,20 @@ def test_message_dedupe_lookup_uses_the_unique_index(volume):
     assert_indexed(hot_queries.message_dedupe(message), index="uniq_message_external_id")
 
 
+def test_operator_send_reads_its_scope_in_one_statement_by_unique_indexes(volume):
+    """The operator's send: provider, integration, token, chat and webhook in one statement (services/operator.py);
+    the chat by its unique index, not a walk of the tenant's chats."""
+    from communications.services.operator import _send_scope_statement
+
+    chat = Chat.objects.filter(provider=volume).order_by("-pk").first()
+    statement = _send_scope_statement()
+    found = assert_indexed((statement.sql, statement.params(tenant_id=chat.tenant_id, provider_code=volume.code,
+                                                            chat_id=chat.external_id)),
+                           index="uniq_chat_external_id")
+    assert "FOR SHARE" in statement.sql and {"communications_provider", "communications_integrationtoken"} <= {
+        n.get("Relation Name") for n in found}
+
+
 def test_retention_batch_reads_the_oldest_final_rows_by_index(volume):
     assert_indexed(hot_queries.retention_batch(), index="delivery_final_age_idx")
 
@@ -121,3 +149,44 @@ def test_partial_index_conditions_match_the_status_constants():
     conditions = {index.name: index.condition for index in Delivery._meta.indexes}
     assert _status_lists(conditions["delivery_chain_open_idx"]) == [tuple(Delivery.RELEASING_STATUSES)]
     assert _status_lists(conditions["delivery_final_age_idx"]) == [tuple(Delivery.FINAL_STATUSES)]
+
+
+def _page_statements(provider) -> dict[str, str]:
+    """The statements a history page of 100 new messages into a tenant's known chats runs (the initial sync, the bulk
+    endpoint), as sent (plain SQL with its values inlined)."""
+    from django.test.utils import CaptureQueriesContext
+
+    from communications.services.inbound import messages_import
+
+    chat = Chat.objects.filter(provider=provider).first()
+    chats = list(Chat.objects.filter(tenant_id=chat.tenant_id, provider=provider).values_list("external_id", flat=True))
+    page = [{"id": f"page-{i}", "chat": {"id": chats[i % len(chats)]}, "text": "привет", "replyTo": f"page-{i - 1}"}
+            for i in range(100)]
+    with CaptureQueriesContext(connection) as queries:
+        results = messages_import(tenant_id=chat.tenant_id, provider=provider, items=page, light=True)
+    assert [r.result for r in results] == ["created"] * 100
+    return {q["sql"].split(" WHERE ")[0]: q["sql"] for q in queries.captured_queries}
+
+
+def _sql_plan(sql: str) -> list[dict]:
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}")
+        found = cursor.fetchone()[0]
+    return list(nodes((json.loads(found) if isinstance(found, str) else found)[0]["Plan"]))
+
+
+def test_history_page_lookups_and_reply_links_walk_indexes(volume):
+    """S7: the page's known-messages and known-chats lookups (one array of ids each) and the UPDATE that links
+    replies read indexes, not the tables."""
+    statements = _page_statements(volume)
+    # The tenant's chats by either index that starts with (tenant, provider): the page names most of them here.
+    expected = {'SELECT "external_id", "request_fingerprint" FROM "communications_message"': {"uniq_message_external_id"},
+                'SELECT "external_id", "id" FROM "communications_chat"': {"uniq_chat_external_id",
+                                                                          "chat_operator_list_idx"},
+                "UPDATE communications_message AS m SET reply_to_id = q.id FROM communications_message AS q":
+                    {"message_unresolved_reply_idx"}}
+    for head, indexes in expected.items():
+        found = _sql_plan(statements[head])
+        seq = [n["Relation Name"] for n in found if n["Node Type"] == "Seq Scan" and n["Relation Name"] in BIG_TABLES]
+        assert not seq, f"{head}: sequential scans of {seq}"
+        assert indexes & {n.get("Index Name") for n in found}, f"{head}: none of {indexes} used"

@@ -7,8 +7,13 @@ sweep does) and poisons every string value and every object (with a new key) of 
 """
 
 import json
+from datetime import datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from config.text import unstorable_text
 
 from .callers import body_sweep, json_operations, valid_bodies
 
@@ -129,3 +134,33 @@ def test_nul_in_a_path_id_is_a_400_naming_the_path(principal, method, url, world
     # then
     assert response.status_code == 400
     assert response.json()["error"]["fields"] == {"path": ["Путь содержит символ U+0000, его нельзя сохранить."]}
+
+
+# --- the check itself (config/text.py): the C-encoder proof of a clean value never hides a bad character --------------
+
+_TEXT = st.text(alphabet=st.sampled_from(["a", "я", " ", "\\", "u", "0", '"', "\u0000", "\ud800", "\udfff", "\U0001f600"]),
+                max_size=8)
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | _TEXT,
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4), max_leaves=20)
+
+
+def _has_unstorable(value) -> bool:
+    if isinstance(value, str):
+        return any(c == "\u0000" or "\ud800" <= c <= "\udfff" for c in value)
+    if isinstance(value, dict):
+        return any(_has_unstorable(k) or _has_unstorable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_unstorable(v) for v in value)
+    return False
+
+
+@given(_JSON)
+def test_unstorable_text_finds_a_bad_character_wherever_it_is_and_only_then(value):
+    assert (unstorable_text(value) is not None) == _has_unstorable(value)
+
+
+def test_unstorable_text_is_not_fooled_by_text_that_spells_an_escape():
+    # given: text spelling the escape (a backslash and "u0000"), and a value the JSON encoder cannot write
+    # then: the first is storable; the second is judged by the walk, which still finds the NUL
+    assert unstorable_text({"text": "\\u0000 \\ud800"}) is None
+    assert unstorable_text({"at": datetime(2026, 1, 1), "items": ["ok", {"k": "a\u0000"}]})[0] == "items.1.k"

@@ -50,16 +50,17 @@ IDEMPOTENCY_KEY = OpenApiParameter(
                 "печатных ASCII-символов (например, UUID); ключи у каждого вызывающего свои.")
 
 
-def operator_action(*, request, responses: dict, **doc):
+def operator_action(*, request, responses: dict, provider_lookup: bool = True, **doc):
     """An operator action: its body validated by the `request` serializer (the handler gets the data), run once
     per `Idempotency-Key` (`_OperatorView.once`; a validation error is an answer too), documented with that
-    header and the action errors (so the view needs no `serializer_class`)."""
+    header and the action errors (so the view needs no `serializer_class`). `provider_lookup=False`: the data
+    keeps `provider_code`, for a service that reads the provider itself."""
 
     def decorate(handler):
         @wraps(handler)
         def run(self, http_request, *args, **kwargs):
-            return self.once(http_request,
-                             lambda: handler(self, self.valid(request, http_request.data), *args, **kwargs))
+            return self.once(http_request, lambda: handler(
+                self, self.valid(request, http_request.data, provider_lookup), *args, **kwargs))
 
         run.request_serializer = request  # what OPTIONS describes
 
@@ -95,11 +96,15 @@ class _OperatorView(GenericAPIView):
                                                              action=run)
         return Response(body, status=code, headers={"Idempotent-Replayed": "true"} if replayed else None)
 
-    def valid(self, serializer_class, data) -> dict:
-        serializer = serializer_class(data=data)
-        serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data)
-        data["provider"] = provider_get(code=data.pop("provider_code"), field="providerCode")
+    def valid(self, serializer_class, data, provider_lookup: bool = True) -> dict:
+        if serializer_class is s.MessageSendSerializer:
+            data = s.message_send_validated(data)  # the same answers, by hand for a plain body
+        else:
+            serializer = serializer_class(data=data)
+            serializer.is_valid(raise_exception=True)
+            data = dict(serializer.validated_data)
+        if provider_lookup:
+            data["provider"] = provider_get(code=data.pop("provider_code"), field="providerCode")
         return data
 
     @staticmethod
@@ -145,10 +150,13 @@ class ChatMessagesView(_OperatorView):
     @operator_action(operation_id="operator_message_send", summary="Отправить сообщение в чат",
                      description="Сохраняет исходящее сообщение и ставит в очередь вызов sendMessage провайдера "
                                  "(по порядку внутри чата). id провайдера из ответа становится externalId.",
-                     request=s.MessageSendSerializer, responses={201: s.OperatorMessageSerializer})
+                     request=s.MessageSendSerializer, responses={201: s.OperatorMessageSerializer},
+                     provider_lookup=False)  # the service reads the provider with the rest, in one statement
     def post(self, data, chat_id: str):
-        message = services.operator_message_send(**self.scope(data), chat_id=chat_id, **data)
-        return Response(s.OperatorMessageSerializer(message).data, status=status.HTTP_201_CREATED)
+        message = services.operator_message_send(provider=data.pop("provider_code"), chat_id=chat_id, **data)
+        body = (s.OperatorMessageSerializer(message).data if data["attachments"]
+                else s.operator_message_data(message))
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class ChatReadView(_OperatorView):
