@@ -16,6 +16,7 @@ import decimal
 import json
 import threading
 import uuid
+from contextlib import nullcontext
 from functools import partial
 
 from django.db import connections, router, transaction
@@ -132,6 +133,45 @@ def insert_row(model, values: dict, returning: tuple[str, ...] = ()) -> tuple | 
     with connection.cursor() as cursor:
         cursor.execute(sql, [field.get_db_prep_save(values[field.name], connection) for field in fields])
         return cursor.fetchone() if returning else None
+
+
+def insert_linked(parent, parent_values: dict, child, child_values: dict, link: str) -> int:
+    """INSERT a row of `parent` and a row of `child` whose `link` (attname) is the parent's new key; returns
+    that key. A value not given takes the field's default (auto_now fields: now), as in `insert_rows`.
+
+    On PostgreSQL one statement (`WITH parent AS (INSERT … RETURNING id) INSERT …`): atomic by itself, so
+    outside a transaction it needs none (no BEGIN/COMMIT round trips); inside one, a savepoint keeps the caller's
+    transaction usable after an IntegrityError, as `atomic()` did. Elsewhere (SQLite) two statements in `atomic()`."""
+    connection = connections[router.db_for_write(parent)]
+    quote = connection.ops.quote_name
+    now = timezone.now()
+
+    def prepared(model, values, skip=()):
+        fields = [f for f in model._meta.concrete_fields if f is not model._meta.auto_field and f.attname not in skip]
+        params = [f.get_db_prep_save(values[f.attname] if f.attname in values else
+                                     now if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
+                                     else f.get_default(), connection) for f in fields]
+        return ", ".join(quote(f.column) for f in fields), params
+
+    parent_columns, parent_params = prepared(parent, parent_values)
+    child_columns, child_params = prepared(child, child_values, skip=(link,))
+    link_column, key = quote(child._meta.get_field(link).column), quote(parent._meta.pk.column)
+    insert_parent = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 (model's own names; values bound)
+        quote(parent._meta.db_table), parent_columns, ", ".join(["%s"] * len(parent_params)))
+    insert_child = "INSERT INTO {} ({}, {}) VALUES ({}, {{}})".format(  # noqa: S608 (the same)
+        quote(child._meta.db_table), child_columns, link_column, ", ".join(["%s"] * len(child_params)))
+    if connection.vendor == "postgresql":
+        sql = (f"WITH parent AS ({insert_parent} RETURNING {key}) "  # noqa: S608 (the same)
+               f"{insert_child.format(f'(SELECT {key} FROM parent)')} RETURNING {link_column}")  # noqa: S608
+        with transaction.atomic(using=connection.alias) if connection.in_atomic_block else nullcontext():
+            with connection.cursor() as cursor:
+                cursor.execute(sql, [*parent_params, *child_params])
+                return cursor.fetchone()[0]
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        cursor.execute(insert_parent, parent_params)
+        pk = connection.ops.last_insert_id(cursor, parent._meta.db_table, parent._meta.pk.column)
+        cursor.execute(insert_child.format("%s"), [*child_params, pk])
+        return pk
 
 
 class Columns:

@@ -3,6 +3,8 @@
 Tokens carry a token-version claim; the per-request user lookup checks it against the database,
 and each of those changes moves the version on. The tokens stay dead after the change is undone."""
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
@@ -119,3 +121,29 @@ def test_the_check_rides_on_the_existing_user_query(account, api_client, django_
         user, _ = VersionedJWTAuthentication().authenticate(request)
     assert user == account
     assert tokens["access"] != fresh["access"]
+
+
+# An access token's signature and claims are checked once per process (issue 19); what changes with time or
+# with the database is still checked on every request.
+def test_a_token_seen_before_still_expires(account, api_client):
+    import time_machine
+    from django.utils import timezone
+
+    # given: the token was accepted (and kept as checked)
+    tokens = login(api_client)
+    assert probe(api_client, tokens) == 404
+    # when: its lifetime (15 minutes) is over
+    with time_machine.travel(timezone.now() + timedelta(minutes=16), tick=False):
+        api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+        answer = api_client.get(PROBE)
+    # then
+    assert answer.status_code == 401
+    assert probe(api_client, tokens) == 404  # and before that moment it still is valid
+
+
+def test_a_token_seen_before_is_revoked_at_once(account, api_client):
+    tokens = login(api_client)
+    assert probe(api_client, tokens) == 404 and probe(api_client, tokens) == 404  # checked, then kept
+    account.is_active = False
+    account.save()
+    assert probe(api_client, tokens) == 401

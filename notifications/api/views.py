@@ -122,14 +122,17 @@ class SendView(SpecStatusView):
                                         description="Запрос с этим Idempotency-Key ещё выполняется.")},
     )
     def post(self, request):
-        serializer = s.SendSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        data = s.send_data_plain(request.data)
+        if data is None:
+            serializer = s.SendSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            data = serializer.validated_data
         key = request.headers.get("Idempotency-Key", "").strip()
         if len(key) > 255:
             raise ValidationError({"Idempotency-Key": ["Не длиннее 255 символов."]})
         is_async = "respond-async" in request.headers.get("Prefer", "").lower()
         notification = services.notification_send(
-            requested_by=request.user, idempotency_key=key, is_async=is_async, **serializer.validated_data)
+            requested_by=request.user, idempotency_key=key, is_async=is_async, **data)
         response = self._answer(notification)
         response["Notification-Id"] = str(notification.pk)
         return response

@@ -5,7 +5,11 @@ import contextlib
 import psycopg
 import pytest
 from django.db import connection
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
+from notifications.api.serializers import SendSerializer, send_data_plain
 from notifications.models import Device, Notification
 from notifications.tests.factories import send_payload as send_body
 
@@ -118,3 +122,51 @@ def test_subscribe_with_the_database_failing_answers_spec_500(make_recipient, no
     assert response.status_code == 500
     assert response.json() == SUB_FAILED
     assert not Device.objects.exists()
+
+
+# `/send` validates a plainly valid body without DRF (issue 19); anything else goes to `SendSerializer`. Both must
+# agree: the plain path returns the serializer's data exactly, or steps aside.
+_texts = st.one_of(
+    st.sampled_from(["", " ", "Сделка", " Сделка", "Сделка ", "a\nb", "a\rb", "a\x00b", "\ud800", "\u2003x\u2003",
+                     "x" * 255, "x" * 256, "y" * 10000, "y" * 10001, "telegram", "notification",
+                     "7f2a4c3e-1b9d-4c55-8e21-4f6b1c0d9a77", "7F2A4C3E1B9D4C558E214F6B1C0D9A77",
+                     "{7f2a4c3e-1b9d-4c55-8e21-4f6b1c0d9a77}"]),
+    st.text(max_size=40))
+_values = st.one_of(_texts, st.integers(), st.floats(allow_nan=False), st.booleans(), st.none(),
+                    st.lists(st.text(), max_size=2))
+_uuids = st.uuids().flatmap(lambda u: st.sampled_from([str(u), u.hex, str(u).upper(), f"{{{u}}}", f"urn:uuid:{u}"]))
+_words = st.text(st.sampled_from("Сделка№1«этап»x"), min_size=1, max_size=260)
+_spaced = st.text(st.sampled_from("Сделка №1 x\u2003\t\n\r\x00"), min_size=1, max_size=40)
+
+
+def _mostly(valid, rest=_values):
+    """Three valid values in four: the plain path must be taken often enough to be compared."""
+    return st.integers(0, 3).flatmap(lambda n: rest if n == 0 else valid)
+
+
+_bodies = st.fixed_dictionaries({
+    "user_id": _mostly(_uuids),
+    "service": _mostly(st.sampled_from(["telegram", "vk", "push", "email"])),
+    "subject": _mostly(st.one_of(_words, _spaced)),
+    "type": _mostly(st.sampled_from(["notification", "critical", "deadline"])),
+    "message": _mostly(st.one_of(_words, _spaced, st.text(min_size=1, max_size=60))),
+}, optional={"extra": _values})
+
+
+@hsettings(max_examples=400, deadline=None)
+@given(body=_bodies)
+def test_send_data_plain_agrees_with_the_serializer(body):
+    plain = send_data_plain(body)
+    serializer = SendSerializer(data=body)
+    if plain is not None:
+        assert serializer.is_valid(), serializer.errors
+        assert plain == dict(serializer.validated_data)
+        assert {k: type(v) for k, v in plain.items()} == {k: type(v) for k, v in serializer.validated_data.items()}
+
+
+def test_send_data_plain_takes_an_ordinary_body():
+    body = {"user_id": "7f2a4c3e-1b9d-4c55-8e21-4f6b1c0d9a77", "service": "telegram", "subject": "Сделка",
+            "type": "notification", "message": "Сделка №1 перешла на этап «Согласование».\n"}
+    serializer = SendSerializer(data=body)
+    assert serializer.is_valid()
+    assert send_data_plain(body) == dict(serializer.validated_data)

@@ -5,6 +5,7 @@ where the receiver drops duplicates (OneSignal idempotency_key, VK random_id); T
 it as `unknown`, answer 500 and never re-send on their own.
 """
 
+import contextlib
 import socket
 
 import pytest
@@ -160,6 +161,67 @@ def test_the_sweeper_finishes_a_sync_send_whose_process_died(fakes, make_recipie
     row.refresh_from_db()
     assert row.status == expected and row.http_status == http_status
     assert len(fakes["telegram"].sent_messages()) == calls
+
+
+def test_a_sync_send_written_by_send_and_never_attempted_is_sent_by_the_sweeper(
+        fakes, make_recipient, settings, django_capture_on_commit_callbacks):
+    """`/send` writes the engine row and the history row in one statement, then attempts in the same process.
+    If the process dies in between, the engine row is pending and unclaimed: the sweeper sends it."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from communications.models import Delivery
+    from delivery import engine
+    from notifications.services.sending import _rows_insert
+
+    settings.DELIVERY_SWEEP_GRACE = 0
+    recipient = make_recipient("user", telegram=True)
+    row = NotificationFactory.build(recipient=recipient, service="telegram", timestamp=timezone.now())
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        _rows_insert(row, synchronous=True)
+    assert callbacks == []  # a synchronous row is not dispatched: the request sends it
+    delivery = Delivery.objects.get(pk=row.delivery_id)
+    assert (delivery.kind, delivery.status, delivery.synchronous, delivery.attempts, delivery.lease_expires_at,
+            delivery.endpoint, delivery.payload) == ("notification", "pending", True, 0, None, "telegram",
+                                                     {"notification": str(row.pk)})
+    stored = Notification.objects.get(pk=row.pk)
+    assert (stored.delivery_id, stored.status, stored.message) == (delivery.pk, "pending", row.message)
+
+    # when: the process that wrote it is gone; the sweeper runs
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(hours=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert engine.deliveries_sweep() == 1
+
+    # then
+    stored.refresh_from_db()
+    assert (stored.status, stored.http_status, stored.attempts) == ("sent", 200, 1)
+    assert len(fakes["telegram"].sent_messages()) == 1
+
+
+@pytest.mark.parametrize("in_transaction", [True, False])
+@pytest.mark.django_db(transaction=True)
+def test_a_repeated_idempotency_key_writes_neither_row(make_recipient, django_user_model, in_transaction):
+    """The two rows are one statement: a history row refused by the key's constraint leaves no engine row behind,
+    and a caller's transaction stays usable (a savepoint, as `atomic()` gave before)."""
+    from django.db import IntegrityError, transaction
+
+    from communications.models import Delivery
+    from notifications.services.sending import _rows_insert
+
+    caller = django_user_model.objects.create(username="notifier")
+    recipient = make_recipient("user", telegram=True)
+
+    def row():
+        return NotificationFactory.build(recipient=recipient, service="telegram", requested_by=caller,
+                                         idempotency_key="once")
+
+    _rows_insert(row(), synchronous=True)
+    with transaction.atomic() if in_transaction else contextlib.nullcontext():
+        with pytest.raises(IntegrityError):
+            _rows_insert(row(), synchronous=True)
+        assert Delivery.objects.filter(kind="notification").count() == 1  # the transaction is still usable
+    assert Notification.objects.count() == 1 and Delivery.objects.filter(kind="notification").count() == 1
 
 
 def test_admin_resends_an_unknown_notification_on_request(fakes, make_recipient, admin_client,
