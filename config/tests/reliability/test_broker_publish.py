@@ -45,6 +45,7 @@ def test_messages_keep_queue_time_limits_and_request_id_over_one_client(queue):
         assert headers["task"] == "config.ping"
         assert headers["timelimit"] == [10, 5]
         assert headers["request_id"] == "a" * 32
+        assert (headers["argsrepr"], headers["kwargsrepr"]) == (f"['v{n}']", "{}")
         assert headers["eta"] is not None
         assert message["properties"]["delivery_info"]["routing_key"] == QUEUE
         assert json.loads(base64.b64decode(message["body"]))[0] == [f"v{n}"]
