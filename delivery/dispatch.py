@@ -18,6 +18,8 @@ def dispatch(task, *, args: list, countdown: float | None = None, queue: str | N
     """Publish `task(*args)` now (eagerly in eager mode). Never raises; returns whether it was published.
     `time_limits`: (soft, hard) seconds for this message instead of the task's own."""
     options = {"args": args, "countdown": countdown}
+    if len(text := repr(args)) <= 200:  # ids: what Celery's saferepr writes, without its two settings lookups
+        options["argsrepr"], options["kwargsrepr"] = text, "{}"
     if queue:
         options["queue"] = queue
     if time_limits:
