@@ -335,13 +335,14 @@ def deliveries_cancel_pending(*, tenant_id, provider: Provider, reason: str, inc
 
 
 def provider_call_now(*, tenant_configuration: TenantConfiguration, endpoint: str, payload: dict | list,
-                      idempotency_key: str) -> clients.CallResult:
+                      idempotency_key: str, max_bytes: int = clients.MAX_BODY_BYTES) -> clients.CallResult:
     """A synchronous call outside the outbox, for tasks that need the answer at
     once and are resumable themselves (e.g. paging getMessageHistory). Same
-    client, headers, auth and signature as outbox deliveries."""
+    client, headers, auth and signature as outbox deliveries; `max_bytes`: the answer's cap."""
     configuration = tenant_configuration.configuration
     return clients.post_json(
         url=_endpoint_url(configuration, endpoint), payload=payload, idempotency_key=idempotency_key,
+        max_bytes=max_bytes,
         **_provider_auth(provider=tenant_configuration.provider, configuration=configuration,
                          tenant_id=tenant_configuration.tenant_id, endpoint=endpoint),
     )
