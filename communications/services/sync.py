@@ -345,7 +345,7 @@ class _SyncPageKind(Kind):
             tenant_configuration.provider = delivery.provider
         attempt = call_attempt(lambda: provider_call_now(
             tenant_configuration=tenant_configuration, endpoint="getMessageHistory", payload=body,
-            idempotency_key=str(delivery.idempotency_key), max_bytes=settings.INITIAL_SYNC_MAX_ANSWER_BYTES))
+            idempotency_key=str(delivery.idempotency_key)))  # the history's own answer cap (provider_call_now)
         attempt.response_json, attempt.external_id = None, ""  # the page is imported, not stored on the row
         if attempt.outcome != SUCCESS:
             return attempt
