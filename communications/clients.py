@@ -231,14 +231,15 @@ def _chunks(response: requests.Response, *, deadline: float):
             raise requests.exceptions.ReadTimeout("ответ не получен целиком за отведённое время")
 
 
-def _read_body(response: requests.Response, *, deadline: float) -> bytes:
-    """The body (cut after MAX_BODY_BYTES), which must be complete by `deadline`."""
-    content = b""
+def _read_body(response: requests.Response, *, deadline: float, max_bytes: int) -> bytes:
+    """The body (cut after `max_bytes`), which must be complete by `deadline`."""
+    chunks, received = [], 0
     for chunk in _chunks(response, deadline=deadline):
-        content += chunk
-        if len(content) > MAX_BODY_BYTES:
+        chunks.append(chunk)
+        received += len(chunk)
+        if received > max_bytes:
             break
-    return content
+    return b"".join(chunks)
 
 
 class BodyTooLarge(OutboundCallError):
@@ -320,9 +321,11 @@ def post_json(
     auth_header: str = "",
     auth_key: str = "",
     extra_headers: dict[str, str] | None = None,
+    max_bytes: int = MAX_BODY_BYTES,
 ) -> CallResult:
     """POST `payload` as JSON. Returns the response for ANY status (3xx included,
-    never followed); raises UnsafeTargetError / TransportError otherwise."""
+    never followed); raises UnsafeTargetError / TransportError otherwise. An answer over `max_bytes` is
+    cut there and not parsed (`json` None, `body` of exactly `max_bytes`)."""
     target, host_header = resolve_safe(url)
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
     timestamp = int(time.time())
@@ -349,14 +352,14 @@ def post_json(
     started = time.monotonic()
     with _transport_errors(), session.post(target, data=body, headers=headers, timeout=timeout,
                                            allow_redirects=False, stream=True) as response:
-        content = _read_body(response, deadline=started + sum(timeout))
+        content = _read_body(response, deadline=started + sum(timeout), max_bytes=max_bytes)
     latency_ms = int((time.monotonic() - started) * 1000)
     parsed = None
-    if len(content) <= MAX_BODY_BYTES:
+    if len(content) <= max_bytes:
         try:
             parsed = json.loads(content) if content else None
         except ValueError:
             parsed = None
     return CallResult(status_code=response.status_code, headers=unstorable_replaced(dict(response.headers)),
-                      body=content[:MAX_BODY_BYTES], latency_ms=latency_ms, json=unstorable_replaced(parsed),
+                      body=content[:max_bytes], latency_ms=latency_ms, json=unstorable_replaced(parsed),
                       json_as_sent=parsed)

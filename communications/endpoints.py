@@ -248,14 +248,14 @@ register(Endpoint(
          "предыдущего ответа; limit — размер страницы.",
     response_note="Сообщения — в формате POST /api/v1/messages; пустая страница или nextCursor = null завершает "
                   "загрузку. Импорт идемпотентен: повтор страницы ничего не дублирует. Страница может быть меньше "
-                  "limit; ответ — не больше 1 МБ (при длинных сообщениях отдавайте меньше).",
-    example_request=contract.message_history_body(tenant_id=_T, cursor=None, limit=500),
+                  "limit; ответ — не больше 8 МБ по умолчанию (больший ответ запрашивается снова с вдвое меньшим limit).",
+    example_request=contract.message_history_body(tenant_id=_T, cursor=None, limit=1000),
     example_response={
         "messages": [{"id": "msg-4001", "chat": {"id": "chat-1001", "channelId": "tg-bot-1",
                                                  "participants": [{"id": "user-42", "name": "Анна"}]},
                       "direction": "incoming", "text": "Где мой заказ?", "senderId": "user-42",
                       "sentAt": "2026-11-01T09:00:00Z"}],
-        "nextCursor": "500",
+        "nextCursor": "1000",
     },
     answer_problem=_history_problem,
     stand=StandStep(lambda ctx: contract.message_history_body(tenant_id=ctx.tenant_id, cursor=None,

@@ -413,8 +413,12 @@ CELERY_BEAT_SCHEDULE["bots-prune"] = {"task": "bots.prune", "schedule": 24 * 60 
 # --- Provider callbacks: operator API, initial sync, webhook events (docs/provider-calls.md) ---
 # Base URL of our public API, passed to the provider's setWebhook.
 COMMUNICATIONS_PUBLIC_API_URL = env.str("COMMUNICATIONS_PUBLIC_API_URL", default="http://localhost:8000/api/v1/")
-# `limit` sent to getMessageHistory (issue 19: 500, was 200; an answer must stay under the client's 1 MiB cap)
-INITIAL_SYNC_PAGE_SIZE = env.int("INITIAL_SYNC_PAGE_SIZE", default=500)
+# `limit` sent to getMessageHistory (issue 19: 1000, was 500). An answer over INITIAL_SYNC_MAX_ANSWER_BYTES (the
+# history's own cap; every other provider call keeps the client's 1 MiB) asks the same cursor again with half the
+# limit, and later pages keep it; under INITIAL_SYNC_MIN_PAGE_SIZE the sync fails instead.
+INITIAL_SYNC_PAGE_SIZE = env.int("INITIAL_SYNC_PAGE_SIZE", default=1000)
+INITIAL_SYNC_MIN_PAGE_SIZE = env.int("INITIAL_SYNC_MIN_PAGE_SIZE", default=50)
+INITIAL_SYNC_MAX_ANSWER_BYTES = env.int("INITIAL_SYNC_MAX_ANSWER_BYTES", default=8 * 1024 * 1024)
 # Pages are rows of the delivery engine (kind `sync_page`); these two are its retry schedule for them.
 INITIAL_SYNC_MAX_ATTEMPTS = env.int("INITIAL_SYNC_MAX_ATTEMPTS", default=8)  # attempts of one page
 INITIAL_SYNC_RETRY_DELAY = env.float("INITIAL_SYNC_RETRY_DELAY", default=10.0)  # doubles per failure

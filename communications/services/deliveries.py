@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, Max, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
@@ -338,10 +339,13 @@ def provider_call_now(*, tenant_configuration: TenantConfiguration, endpoint: st
                       idempotency_key: str) -> clients.CallResult:
     """A synchronous call outside the outbox, for tasks that need the answer at
     once and are resumable themselves (e.g. paging getMessageHistory). Same
-    client, headers, auth and signature as outbox deliveries."""
+    client, headers, auth and signature as outbox deliveries. A history page (the sync's, the test stand's) may
+    answer up to INITIAL_SYNC_MAX_ANSWER_BYTES; every other answer is capped at the client's 1 MiB."""
     configuration = tenant_configuration.configuration
+    history = endpoint == "getMessageHistory"
     return clients.post_json(
         url=_endpoint_url(configuration, endpoint), payload=payload, idempotency_key=idempotency_key,
+        max_bytes=settings.INITIAL_SYNC_MAX_ANSWER_BYTES if history else clients.MAX_BODY_BYTES,
         **_provider_auth(provider=tenant_configuration.provider, configuration=configuration,
                          tenant_id=tenant_configuration.tenant_id, endpoint=endpoint),
     )

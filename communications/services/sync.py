@@ -17,6 +17,8 @@ The initial sync pages through `getMessageHistory` on the delivery engine: one r
 the kind below makes the call and, in the transaction that records the answer, imports the page,
 moves the cursor and queues the next page. A crash loses at most the page in flight (its lease
 expires and the sweeper fetches it again); importing is idempotent (unique external ids).
+A page's answer has its own size cap (INITIAL_SYNC_MAX_ANSWER_BYTES); an answer over it asks the same cursor
+again with half the `limit` (a new row; later pages keep the smaller limit), down to INITIAL_SYNC_MIN_PAGE_SIZE.
 """
 
 import logging
@@ -29,7 +31,6 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from communications import provider_contract as contract
-from communications.clients import MAX_BODY_BYTES
 from communications.models import (
     Account,
     Delivery,
@@ -212,9 +213,10 @@ def _ordering_key(sync: InitialSync) -> str:
     return f"initial-sync:{sync.pk}"  # pages of one sync go out one after another
 
 
-def _page_queue(sync: InitialSync, current: tuple | None = None) -> None:
+def _page_queue(sync: InitialSync, current: tuple | None = None, limit: int | None = None) -> None:
     """The engine row that fetches the page at the sync's cursor (the caller saves the sync). `current`: the
-    active tenant configuration and its configuration, when the caller holds them already."""
+    active tenant configuration and its configuration, when the caller holds them already; `limit`: the page
+    size, INITIAL_SYNC_PAGE_SIZE unless an answer was too big (carried from page to page in the payload)."""
     tenant_configuration, configuration = current or (None, None)
     if tenant_configuration is None:
         tenant_configuration = (_active_tenant_configuration(tenant_id=sync.tenant_id, provider=sync.provider)
@@ -224,8 +226,25 @@ def _page_queue(sync: InitialSync, current: tuple | None = None) -> None:
         kind=Delivery.Kind.SYNC_PAGE, ordering_key=_ordering_key(sync), tenant_id=sync.tenant_id,
         provider_id=sync.provider_id, tenant_configuration=tenant_configuration, configuration=configuration,
         endpoint="getMessageHistory", url=(configuration.endpoint_url("getMessageHistory") or "") if configuration else "",
-        payload={"sync": sync.pk, "run": sync.run, "page": sync.pages_done, "cursor": sync.cursor},
+        payload={"sync": sync.pk, "run": sync.run, "page": sync.pages_done, "cursor": sync.cursor,
+                 "limit": limit or settings.INITIAL_SYNC_PAGE_SIZE},
         request_id=request_id_get())
+
+
+def _page_limit(delivery: Delivery) -> int:
+    return delivery.payload.get("limit") or settings.INITIAL_SYNC_PAGE_SIZE  # rows queued before the key existed
+
+
+def _too_big(limit: int, configuration) -> tuple[str, tuple | None]:
+    """The reason of an answer over the cap, and (smaller limit, configuration) for `on_refused` to ask the same
+    cursor again with; None under the minimum: the sync fails with the reason."""
+    cap = settings.INITIAL_SYNC_MAX_ANSWER_BYTES
+    smaller = max(limit // 2, settings.INITIAL_SYNC_MIN_PAGE_SIZE, 1)
+    if smaller < limit:
+        return f"ответ getMessageHistory больше {cap // 1024} КБ при limit {limit}: запрошена снова с limit {smaller}", (
+            smaller, configuration)
+    return (f"ответ getMessageHistory больше {cap // 1024} КБ и при limit {limit}: увеличьте "
+            "INITIAL_SYNC_MAX_ANSWER_BYTES или уменьшите INITIAL_SYNC_MIN_PAGE_SIZE и возобновите синхронизацию"), None
 
 
 def _history_items(body) -> tuple[list, str]:
@@ -316,8 +335,9 @@ class _SyncPageKind(Kind):
         return None
 
     def send(self, delivery: Delivery) -> Attempt:
+        limit = _page_limit(delivery)
         body = contract.message_history_body(tenant_id=delivery.tenant_id, cursor=delivery.payload["cursor"],
-                                             limit=settings.INITIAL_SYNC_PAGE_SIZE)
+                                             limit=limit)
         tenant_configuration, configuration = delivery.tenant_configuration, None
         if tenant_configuration is not None and tenant_configuration.configuration_id == delivery.configuration_id:
             # The claim's query read the configuration and the provider with the row: no query for them here.
@@ -325,14 +345,14 @@ class _SyncPageKind(Kind):
             tenant_configuration.provider = delivery.provider
         attempt = call_attempt(lambda: provider_call_now(
             tenant_configuration=tenant_configuration, endpoint="getMessageHistory", payload=body,
-            idempotency_key=str(delivery.idempotency_key)))
+            idempotency_key=str(delivery.idempotency_key)))  # the history's own answer cap (provider_call_now)
         attempt.response_json, attempt.external_id = None, ""  # the page is imported, not stored on the row
         if attempt.outcome != SUCCESS:
             return attempt
-        if attempt.response.json_as_sent is None and len(attempt.response.body) >= MAX_BODY_BYTES:
-            attempt.outcome, attempt.response = PERMANENT, None
-            attempt.error = (f"ответ getMessageHistory больше {MAX_BODY_BYTES // 1024} КБ: уменьшите "
-                             "INITIAL_SYNC_PAGE_SIZE и возобновите синхронизацию")
+        if attempt.response.json_as_sent is None and len(attempt.response.body) >= settings.INITIAL_SYNC_MAX_ANSWER_BYTES:
+            # Asking again gets the same answer: refused; on_refused asks for a smaller page instead, if it may.
+            attempt.outcome = PERMANENT
+            attempt.error, attempt.response = _too_big(limit, configuration)
             return attempt
         # The client's storable copy of the answer is the answer itself when it holds no unstorable text
         # (config/text.py `unstorable_replaced`): then the import need not look for any.
@@ -347,8 +367,24 @@ class _SyncPageKind(Kind):
         _lock_integration(delivery)  # provider, tenant configuration, token before the row (lock order)
 
     def hook_needed(self, name: str, delivery: Delivery, *args) -> bool:
-        """`on_final` after `on_success` moved the sync on (same record step) has nothing to stop: no savepoint."""
+        """`on_refused` only for an answer over the cap that may be asked again smaller; `on_final` after
+        `on_success` or `on_refused` moved the sync on (same record step) has nothing to stop: no savepoint."""
+        if name == "on_refused":
+            return args[0].response is not None
         return not (name == "on_final" and getattr(delivery, "sync_moved_on", False))
+
+    def quiet_refusal(self, delivery: Delivery) -> bool:
+        return getattr(delivery, "sync_moved_on", False)  # a smaller page is on its way
+
+    def on_refused(self, delivery: Delivery, attempt: Attempt) -> None:
+        """An answer over the cap: the same cursor and page again with a smaller limit, which later pages keep."""
+        limit, configuration = attempt.response
+        sync = _sync_of(delivery, lock=True)
+        if sync is None:
+            return
+        _page_queue(sync, _current_configuration(delivery, configuration), limit=limit)
+        sync.save(update_fields=("delivery", "updated_at"))
+        delivery.sync_moved_on = True
 
     def on_success(self, delivery: Delivery, attempt: Attempt) -> None:
         items, next_cursor, storable, configuration = attempt.response
@@ -368,7 +404,7 @@ class _SyncPageKind(Kind):
         sync.items_failed += failed
         if next_cursor and items:
             sync.cursor = next_cursor
-            _page_queue(sync, _current_configuration(delivery, configuration))
+            _page_queue(sync, _current_configuration(delivery, configuration), limit=_page_limit(delivery))
         else:
             sync.status, sync.finished_at = InitialSync.Status.COMPLETED, timezone.now()  # the last page stays linked
             logger.info("initial sync %s completed: %s messages, %s new", sync.pk, sync.messages_seen,

@@ -99,22 +99,86 @@ def test_a_page_of_an_integration_no_longer_live_cancels_the_sync(
     assert not [r for r in fake_provider.requests if r.endpoint == "getMessageHistory"]
 
 
-def test_a_page_over_the_answer_size_cap_fails_the_sync_naming_the_page_size(
+def _long_history(count: int, text_bytes: int) -> list[dict]:
+    return [{"id": f"m-{n}", "chat": {"id": "c-1"}, "text": "x" * text_bytes} for n in range(count)]
+
+
+def _history_calls(fake_provider) -> list[tuple]:
+    return [(r.json["cursor"], r.json["limit"]) for r in fake_provider.requests if r.endpoint == "getMessageHistory"]
+
+
+def test_an_answer_over_the_cap_is_asked_again_with_half_the_limit_which_later_pages_keep(
+        db, fast, fake_provider, django_capture_on_commit_callbacks):
+    # given: pages of 8 messages of ~3 KB are over a 20 KB cap, pages of 4 are not
+    fast.INITIAL_SYNC_PAGE_SIZE, fast.INITIAL_SYNC_MIN_PAGE_SIZE, fast.INITIAL_SYNC_MAX_ANSWER_BYTES = 8, 2, 20_000
+    fake_provider.history = _long_history(10, 3000)
+    provider = provider_setup(fake_provider)
+    tenant_id, _ = tenant_install(provider)
+    sync = _running_sync(tenant_id, django_capture_on_commit_callbacks)
+    # when: the page row is sent (eager Celery sends the pages it queues, in order)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliveries_sweep() == 1
+    # then: the first page asked again at the same cursor with limit 4, which the later pages keep
+    assert _history_calls(fake_provider) == [(None, 8), (None, 4), ("4", 4), ("8", 4)]
+    sync.refresh_from_db()
+    assert sync.status == InitialSync.Status.COMPLETED
+    assert (sync.pages_done, sync.messages_seen, sync.messages_created, sync.items_failed) == (3, 10, 10, 0)
+    assert list(Message.objects.filter(tenant_id=tenant_id).order_by("pk").values_list("external_id", flat=True)) \
+        == [f"m-{n}" for n in range(10)]
+    pages = Delivery.objects.filter(kind=Delivery.Kind.SYNC_PAGE, tenant_id=tenant_id).order_by("pk")
+    assert [(p.status, p.payload["page"], p.payload["cursor"], p.payload["limit"]) for p in pages] == [
+        (Delivery.Status.REFUSED, 0, "", 8), (Delivery.Status.DELIVERED, 0, "", 4),
+        (Delivery.Status.DELIVERED, 1, "4", 4), (Delivery.Status.DELIVERED, 2, "8", 4)]
+    assert pages[0].last_error == "ответ getMessageHistory больше 19 КБ при limit 8: запрошена снова с limit 4"
+    assert pages[0].attempts == 1  # refused at once: the same question gets the same answer
+    assert sync.delivery_id == pages[3].pk
+
+
+def test_an_answer_over_the_cap_at_the_minimum_page_fails_the_sync_naming_the_settings(
+        db, fast, fake_provider, django_capture_on_commit_callbacks):
+    # given: even the minimum page (3 messages of ~10 KB) is over a 20 KB cap
+    fast.INITIAL_SYNC_PAGE_SIZE, fast.INITIAL_SYNC_MIN_PAGE_SIZE, fast.INITIAL_SYNC_MAX_ANSWER_BYTES = 12, 3, 20_000
+    fake_provider.history = _long_history(20, 10_000)
+    provider = provider_setup(fake_provider)
+    tenant_id, _ = tenant_install(provider)
+    sync = _running_sync(tenant_id, django_capture_on_commit_callbacks, cursor="5", pages_done=2)
+    # when: the page row is sent
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliveries_sweep() == 1
+    # then: 12 → 6 → 3 at the same cursor, then the sync fails with a reason that names what to change
+    assert _history_calls(fake_provider) == [("5", 12), ("5", 6), ("5", 3)]
+    pages = Delivery.objects.filter(kind=Delivery.Kind.SYNC_PAGE, tenant_id=tenant_id).order_by("pk")
+    assert [(p.status, p.attempts, p.payload["page"], p.payload["limit"]) for p in pages] == [
+        (Delivery.Status.REFUSED, 1, 2, 12), (Delivery.Status.REFUSED, 1, 2, 6), (Delivery.Status.REFUSED, 1, 2, 3)]
+    sync.refresh_from_db()
+    assert sync.status == InitialSync.Status.FAILED
+    assert sync.last_error.startswith("страница 3: ответ getMessageHistory больше 19 КБ и при limit 3")
+    assert "INITIAL_SYNC_MAX_ANSWER_BYTES" in sync.last_error and "INITIAL_SYNC_MIN_PAGE_SIZE" in sync.last_error
+    assert (sync.cursor, sync.pages_done, sync.delivery_id) == ("5", 2, pages[2].pk)
+    assert not Message.objects.filter(tenant_id=tenant_id).exists()
+    # when: resumed after the cap was raised: from the stored cursor with the full page size again
+    fast.INITIAL_SYNC_MAX_ANSWER_BYTES = 1024 * 1024
+    with django_capture_on_commit_callbacks(execute=True):
+        initial_sync_resume(sync=sync)
+    sync.refresh_from_db()
+    assert sync.status == InitialSync.Status.COMPLETED and sync.messages_created == 15
+    assert _history_calls(fake_provider)[3:] == [("5", 12), ("17", 12)]
+
+
+def test_a_history_answer_over_the_clients_usual_cap_but_under_its_own_is_imported(
         db, fast, fake_provider, django_capture_on_commit_callbacks):
     from communications.clients import MAX_BODY_BYTES
 
-    # given: a page whose answer is bigger than the client reads (long texts, a large page size)
-    fake_provider.history = [{"id": f"m-{n}", "chat": {"id": "c-1"}, "text": "я" * 5000}
-                             for n in range(MAX_BODY_BYTES // 10_000 + 10)]
+    # given: one page bigger than the 1 MiB every other provider call may answer; the history's cap is 8 MiB
+    assert fast.INITIAL_SYNC_MAX_ANSWER_BYTES == 8 * MAX_BODY_BYTES
+    fast.INITIAL_SYNC_PAGE_SIZE = 300
+    fake_provider.history = _long_history(250, 5000)
     provider = provider_setup(fake_provider)
     tenant_id, _ = tenant_install(provider)
     sync = _running_sync(tenant_id, django_capture_on_commit_callbacks)
     # when: the page row is sent
     assert deliveries_sweep() == 1
-    # then: refused at once (asking again gets the same answer), and the reason says what to change
-    page = Delivery.objects.get(pk=sync.delivery_id)
-    assert (page.status, page.attempts) == (Delivery.Status.REFUSED, 1)
+    # then: one call, the whole page imported
+    assert _history_calls(fake_provider) == [(None, 300)]
     sync.refresh_from_db()
-    assert sync.status == InitialSync.Status.FAILED
-    assert "INITIAL_SYNC_PAGE_SIZE" in sync.last_error
-    assert not Message.objects.filter(tenant_id=tenant_id).exists()
+    assert (sync.status, sync.messages_created) == (InitialSync.Status.COMPLETED, 250)
