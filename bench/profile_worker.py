@@ -1,6 +1,6 @@
 """The Celery worker's own cost per message (issue 19, S5 worker side): a prefork worker (`-c 1`) on the bench
 database, N `communications.delivery_send` messages of one final row (the task only claims: the row is final),
-then N `config.ping` without result; CPU of the worker's main process and of its pool child per message, from /proc.
+then N `config.ping` without result, without and with the delivery task's time limits; CPU of the worker's main process and of its pool child per message, from /proc.
 
 Run after `bench/run.py` (it reuses the bench database and a flushed Redis DB):
     BENCH_DB=sbercrm_bench BENCH_REDIS_URL=redis://127.0.0.1:6379/14 python bench/profile_worker.py
@@ -63,7 +63,9 @@ def main() -> None:
 
         for name, send in (("delivery_send (final row)",
                             lambda: app.send_task("communications.delivery_send", args=[final[0], final[1]])),
-                           ("config.ping (no result)", lambda: app.send_task("config.ping", ignore_result=True))):
+                           ("config.ping (no result)", lambda: app.send_task("config.ping", ignore_result=True)),
+                           ("config.ping (+ time limits)", lambda: app.send_task(
+                               "config.ping", ignore_result=True, soft_time_limit=120, time_limit=150))):
             for _ in range(50):  # warm-up
                 send()
             idle()
