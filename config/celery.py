@@ -30,9 +30,21 @@ def _filesystem_broker_options() -> dict:
             "control_folder": str(root / "control"), "store_processed": False}
 
 
+def _pin_unset_keys() -> None:
+    """Celery looks a setting up in Django's settings before its defaults; a key set nowhere costs a failed
+    lookup (an AttributeError, ~22 µs) each time, about 15 per publish. The keys without a CELERY_* setting get
+    their value (Celery's default) once; the CELERY_* settings are still read from Django's settings."""
+    from celery.app.defaults import DEFAULTS
+    from django.conf import settings
+
+    app.conf.update({key: app.conf[key] for key in DEFAULTS
+                     if key not in app.conf.changes and not hasattr(settings, f"CELERY_{key.upper()}")})
+
+
 def _apply_defaults() -> None:
     from django.conf import settings
 
+    _pin_unset_keys()
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -52,6 +64,10 @@ def _apply_defaults() -> None:
         },
         beat_schedule=settings.CELERY_BEAT_SCHEDULE,
     )
+    if str(app.conf.broker_url or "").startswith(("redis://", "rediss://")) and not app.conf.broker_transport:
+        # kombu's Redis channel builds a redis-py client (~0.14 ms of CPU) for every command outside BRPOP: the
+        # worker's unacked index on receipt and its ack, two per message. This channel keeps one per pool.
+        app.conf.broker_transport = "config.broker:_Transport"
 
 
 # Celery's Django fixup closes every database connection before and after each task unless CELERY_DB_REUSE_MAX

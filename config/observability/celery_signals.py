@@ -68,11 +68,23 @@ def _keep_django_logging(loglevel=None, **kwargs):
 
 # --- beat sweepers and heartbeats (config/observability/beat.py, heartbeat.py) ---------------
 
+_scheduled: tuple[object, frozenset] = (None, frozenset())  # (the beat schedule, its task names)
+
+
 @signals.task_success.connect(weak=False)
 def _record_sweeper_success(sender=None, **kwargs):
-    from config.observability.beat import sweeper_success_record
+    """Only the tasks of the beat schedule are recorded; its names are read once per schedule object,
+    not for every task."""
+    global _scheduled
+    from django.conf import settings
 
-    sweeper_success_record(sender.name)
+    schedule = settings.CELERY_BEAT_SCHEDULE
+    if _scheduled[0] is not schedule:
+        _scheduled = (schedule, frozenset(entry.get("task") for entry in schedule.values()))
+    if sender.name in _scheduled[1]:
+        from config.observability.beat import sweeper_success_record
+
+        sweeper_success_record(sender.name)
 
 
 class WorkerHeartbeat(bootsteps.StartStopStep):
