@@ -314,3 +314,37 @@ def assert_refused(response, field: str) -> None:
     """A 400 whose error envelope names `field`."""
     assert response.status_code == 400, response.content
     assert field in response.json()["error"]["fields"]
+
+
+class _Drop:
+    """A key left out of a request body (a stable repr: pytest-xdist workers must collect the same test ids)."""
+
+    def __repr__(self):
+        return "<dropped>"
+
+
+DROP = _Drop()
+
+
+def with_changes(body: dict, changes: dict) -> dict:
+    """`body` with `changes` applied in place: a path `a__0__b` reaches into nested objects and lists; DROP removes."""
+    for path, value in changes.items():
+        *parents, leaf = path.split("__")
+        target = body
+        for key in parents:
+            target = target[int(key)] if isinstance(target, list) else target[key]
+        leaf = int(leaf) if isinstance(target, list) else leaf
+        if value is DROP:
+            target.pop(leaf)
+        else:
+            target[leaf] = value
+    return body
+
+
+def plain(value):
+    """ReturnDict/ErrorDetail/OrderedDict → plain values, to compare two validators' answers exactly."""
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    return str(value) if type(value).__name__ == "ErrorDetail" else value

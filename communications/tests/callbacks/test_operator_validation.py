@@ -11,24 +11,16 @@ from rest_framework.exceptions import ValidationError
 
 from communications.api.internal.operator.serializers import MessageSendSerializer, message_send_validated
 from communications.api.public import limits
+from communications.tests.factories import DROP, plain, with_changes
 
 TENANT = "0b7a2a43-5a3e-4a59-9f0e-3c1f0d6a2b11"
 
 
-def _plain(value):
-    """ReturnDict/ErrorDetail → plain values, to compare the two answers exactly."""
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return str(value) if type(value).__name__ == "ErrorDetail" else value
-
-
 def _answer(validate, body):
     try:
-        return "valid", _plain(validate(body))
+        return "valid", plain(validate(body))
     except ValidationError as exc:
-        return "invalid", _plain(exc.detail)
+        return "invalid", plain(exc.detail)
 
 
 def _serializer(body):
@@ -44,30 +36,19 @@ def _same_answer(body):
 
 
 def _body(**changes):
-    body = {"tenantId": TENANT, "providerCode": "bench", "text": "Привет", "operatorId": "operator-1"}
-    for key, value in changes.items():
-        if value is _DROP:
-            body.pop(key)
-        else:
-            body[key] = value
-    return body
+    return with_changes({"tenantId": TENANT, "providerCode": "bench", "text": "Привет", "operatorId": "operator-1"},
+                        changes)
 
 
-class _Drop:
-    def __repr__(self):  # a stable test id
-        return "<dropped>"
-
-
-_DROP = _Drop()
 
 CASES = [
-    {}, {"operatorId": _DROP}, {"operatorId": ""}, {"operatorId": "  op  "}, {"operatorId": None},
+    {}, {"operatorId": DROP}, {"operatorId": ""}, {"operatorId": "  op  "}, {"operatorId": None},
     {"operatorId": 7}, {"operatorId": "x" * limits.MAX_ID_LENGTH}, {"operatorId": "x" * (limits.MAX_ID_LENGTH + 1)},
-    {"text": " как есть "}, {"text": "  "}, {"text": ""}, {"text": _DROP}, {"text": None}, {"text": 5},
+    {"text": " как есть "}, {"text": "  "}, {"text": ""}, {"text": DROP}, {"text": None}, {"text": 5},
     {"text": "x" * limits.MAX_TEXT_LENGTH}, {"text": "x" * (limits.MAX_TEXT_LENGTH + 1)},
-    {"tenantId": _DROP}, {"tenantId": ""}, {"tenantId": "nope"}, {"tenantId": TENANT.upper()},
+    {"tenantId": DROP}, {"tenantId": ""}, {"tenantId": "nope"}, {"tenantId": TENANT.upper()},
     {"tenantId": TENANT.replace("-", "")}, {"tenantId": "{" + TENANT + "}"}, {"tenantId": 12}, {"tenantId": None},
-    {"providerCode": _DROP}, {"providerCode": ""}, {"providerCode": "   "}, {"providerCode": " bench "},
+    {"providerCode": DROP}, {"providerCode": ""}, {"providerCode": "   "}, {"providerCode": " bench "},
     {"providerCode": "x" * 100}, {"providerCode": "x" * 101}, {"providerCode": ["bench"]},
     {"attachments": []}, {"attachments": None}, {"attachments": [{"type": "location"}]}, {"attachments": {}},
     {"attachments": [], "text": ""},

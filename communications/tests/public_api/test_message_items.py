@@ -10,27 +10,18 @@ from hypothesis import strategies as st
 from communications.api.public import limits
 from communications.api.public.message_items import validate_messages
 from communications.api.public.serializers import PublicMessageCreateSerializer, validate_each
-from communications.tests.factories import message_payload
+from communications.tests.factories import DROP, message_payload, plain, with_changes
 
 
 def _serializer(items):
     return validate_each(PublicMessageCreateSerializer, items)
 
 
-def _plain(value):
-    """ReturnDict/ErrorDetail/OrderedDict → plain values, to compare the two answers exactly."""
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return str(value) if type(value).__name__ == "ErrorDetail" else value
-
-
 def _same_answer(items):
     light_valid, light_errors = validate_messages(items)
     valid, errors = _serializer(items)
-    assert _plain(light_valid) == _plain(valid)
-    assert _plain(light_errors) == _plain(errors)
+    assert plain(light_valid) == plain(valid)
+    assert plain(light_errors) == plain(errors)
     # key order too (the fingerprint sorts keys, but nothing should depend on luck)
     assert [list(data) for _, data in light_valid] == [list(data) for _, data in valid]
     return light_valid, light_errors
@@ -40,55 +31,37 @@ def _item(**changes):
     item = message_payload("m-1", "c-1", participants=2, sentAt="2026-01-01T10:00:00Z", senderId="u0",
                            direction="outgoing", status="delivered", replyTo="m-0")
     item["chat"].update({"channelId": "ch-1", "title": "Чат", "type": "group", "metadata": {"k": [1, "два"]}})
-    for path, value in changes.items():
-        *parents, leaf = path.split("__")
-        target = item
-        for key in parents:
-            target = target[int(key)] if isinstance(target, list) else target[key]
-        leaf = int(leaf) if isinstance(target, list) else leaf
-        if value is _DROP:
-            target.pop(leaf)
-        else:
-            target[leaf] = value
-    return item
+    return with_changes(item, changes)
 
 
-class _Drop:
-    """The key is left out of the item (a stable repr: pytest-xdist workers must collect the same test ids)."""
-
-    def __repr__(self):
-        return "<dropped>"
-
-
-_DROP = _Drop()
 LONG_ID = "x" * (limits.MAX_ID_LENGTH + 1)
 
 CASES = [
     {},
-    {"sentAt": None}, {"sentAt": _DROP}, {"sentAt": "2026-01-01T10:00:00"}, {"sentAt": "2026-01-01"},
+    {"sentAt": None}, {"sentAt": DROP}, {"sentAt": "2026-01-01T10:00:00"}, {"sentAt": "2026-01-01"},
     {"sentAt": "вчера"}, {"sentAt": 1700000000}, {"sentAt": "2026-03-29T02:30:00+03:00"},
     {"sentAt": "2026-01-01T10:00:00.123456+05:30"}, {"sentAt": "1900-01-01T00:00:00Z"}, {"sentAt": "0001-01-01T00:00:00+01:00"},
     {"sentAt": "9999-12-31T23:59:59-01:00"}, {"sentAt": "2026-01-01 10:00Z"}, {"sentAt": "20260101T100000Z"},
     {"sentAt": "2026-01-01T10:00:00+24:00"}, {"sentAt": "2026-02-30T10:00:00Z"},
-    {"id": "  m-1  "}, {"id": "   "}, {"id": ""}, {"id": 5}, {"id": None}, {"id": LONG_ID}, {"id": _DROP},
-    {"text": "  пробелы  "}, {"text": ""}, {"text": "   "}, {"text": None}, {"text": _DROP},
+    {"id": "  m-1  "}, {"id": "   "}, {"id": ""}, {"id": 5}, {"id": None}, {"id": LONG_ID}, {"id": DROP},
+    {"text": "  пробелы  "}, {"text": ""}, {"text": "   "}, {"text": None}, {"text": DROP},
     {"text": "x" * (limits.MAX_TEXT_LENGTH + 1)}, {"text": 12},
-    {"direction": "sideways"}, {"direction": ""}, {"direction": None}, {"direction": _DROP}, {"direction": 1},
-    {"status": "failed"}, {"status": "read"}, {"status": _DROP},
+    {"direction": "sideways"}, {"direction": ""}, {"direction": None}, {"direction": DROP}, {"direction": 1},
+    {"status": "failed"}, {"status": "read"}, {"status": DROP},
     {"senderId": ""}, {"senderId": " "}, {"senderId": None}, {"senderId": LONG_ID},
-    {"replyTo": ""}, {"replyTo": "  "}, {"replyTo": None}, {"replyTo": _DROP}, {"replyTo": ["m-0"]},
+    {"replyTo": ""}, {"replyTo": "  "}, {"replyTo": None}, {"replyTo": DROP}, {"replyTo": ["m-0"]},
     {"attachments": []}, {"attachments": None},
     {"attachments": [{"type": "image", "url": "https://files.example/a.png"}]},
     {"attachments": [{"type": "image"}]}, {"attachments": [{"type": "location", "location": {"latitude": 1,
                                                                                            "longitude": 2}}]},
     {"unknown": 1}, {"chat__unknown": 1}, {"chat__participants__0__unknown": 1},
-    {"chat": None}, {"chat": _DROP}, {"chat": "c-1"}, {"chat": {}},
+    {"chat": None}, {"chat": DROP}, {"chat": "c-1"}, {"chat": {}},
     {"chat__id": " c-1 "}, {"chat__id": ""}, {"chat__id": LONG_ID},
-    {"chat__channelId": None}, {"chat__channelId": _DROP}, {"chat__channelId": ""}, {"chat__channelId": " "},
+    {"chat__channelId": None}, {"chat__channelId": DROP}, {"chat__channelId": ""}, {"chat__channelId": " "},
     {"chat__title": None}, {"chat__title": "  t  "}, {"chat__title": "t" * 256}, {"chat__type": "x" * 33},
-    {"chat__metadata": None}, {"chat__metadata": []}, {"chat__metadata": {}}, {"chat__metadata": _DROP},
+    {"chat__metadata": None}, {"chat__metadata": []}, {"chat__metadata": {}}, {"chat__metadata": DROP},
     {"chat__metadata": {"big": "x" * limits.MAX_METADATA_BYTES}},
-    {"chat__participants": None}, {"chat__participants": []}, {"chat__participants": _DROP},
+    {"chat__participants": None}, {"chat__participants": []}, {"chat__participants": DROP},
     {"chat__participants": "u0"}, {"chat__participants": [{"id": "a"}, {"id": "a"}]},
     {"chat__participants": [{"id": "a"}, {"id": " a "}]},
     {"chat__participants": [{"id": f"u{i}"} for i in range(limits.MAX_PARTICIPANTS + 1)]},
@@ -122,7 +95,7 @@ def test_plain_items_are_judged_without_the_serializer():
     from communications.api.public import message_items
 
     item = _item()
-    assert _plain(message_items._message(item, message_items._zone())) == _plain(_serializer([item])[0][0][1])
+    assert plain(message_items._message(item, message_items._zone())) == plain(_serializer([item])[0][0][1])
     with pytest.raises(message_items._Unsure):
         message_items._message(_item(attachments=[{"type": "image", "url": "https://files.example/a.png"}]),
                                message_items._zone())
@@ -138,7 +111,7 @@ _paths = st.sampled_from(["id", "text", "direction", "status", "senderId", "sent
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.dictionaries(_paths, st.one_of(_values, st.just(_DROP)), max_size=4))
+@given(st.dictionaries(_paths, st.one_of(_values, st.just(DROP)), max_size=4))
 def test_any_mix_of_values_gets_the_serializers_answer(changes):
     try:
         item = _item(**changes)
