@@ -8,18 +8,14 @@ import pytest
 
 from communications.models import Delivery, Message
 from communications.services import operator
-from communications.tests.factories import chat_make, provider_setup, tenant_install
 from delivery import engine
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def chat(fast, fake_provider):
-    provider = provider_setup(fake_provider)
-    tenant_id, _ = tenant_install(provider)
-    chat_make(tenant_id, provider, "chat-1")
-    chat_make(tenant_id, provider, "chat-2")
+def chat(fast, setup):
+    provider, tenant_id, _ = setup
     Delivery.objects.all().delete()  # the activation's own calls
     return tenant_id, provider
 
