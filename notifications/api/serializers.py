@@ -54,6 +54,7 @@ class SendSerializer(serializers.Serializer):
 
 
 _SERVICES, _TYPES = frozenset(Service.values), frozenset(NotificationType.values)
+_SUBJECT_MAX, _MESSAGE_MAX = (SendSerializer._declared_fields[name].max_length for name in ("subject", "message"))
 _NUL_OR_SURROGATE = re.compile("[\x00\ud800-\udfff]")  # refused by every DRF CharField
 
 
@@ -69,9 +70,9 @@ def send_data_plain(data) -> dict | None:
     user_id, service, subject, kind, message = values
     if service not in _SERVICES or kind not in _TYPES:
         return None
-    if not 0 < len(subject) <= 255 or subject != subject.strip() or "\n" in subject or "\r" in subject:
+    if not 0 < len(subject) <= _SUBJECT_MAX or subject != subject.strip() or "\n" in subject or "\r" in subject:
         return None
-    if len(message) > 10000 or not message.strip() or _NUL_OR_SURROGATE.search(subject + message):
+    if len(message) > _MESSAGE_MAX or not message.strip() or _NUL_OR_SURROGATE.search(subject + message):
         return None
     try:
         user_id = uuid.UUID(user_id)
