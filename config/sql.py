@@ -123,16 +123,25 @@ def insert_row(model, values: dict, returning: tuple[str, ...] = ()) -> tuple | 
     """INSERT one row of these columns (the rest take their database defaults: none here may need
     a Python-side default); returns the `returning` columns of the row (None without them)."""
     connection = connections[router.db_for_write(model)]
+    sql, params = insert_row_sql(model, values)
+    if returning:
+        sql += f" RETURNING {', '.join(connection.ops.quote_name(column) for column in returning)}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone() if returning else None
+
+
+def insert_row_sql(model, values: dict, *, source: str = "") -> tuple[str, list]:
+    """The statement of `insert_row` (to run as part of a larger one). `source`: the name of a CTE; the row is
+    then inserted once for each row it returns (`INSERT … SELECT … FROM source`: none when it returned none)."""
+    connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
     fields = [model._meta.get_field(name) for name in values]
-    sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 (model's own names; values bound)
+    placeholders = ", ".join(["%s"] * len(fields))
+    sql = "INSERT INTO {} ({}) {}".format(  # noqa: S608 (model's own names; values bound)
         quote(model._meta.db_table), ", ".join(quote(field.column) for field in fields),
-        ", ".join(["%s"] * len(fields)))
-    if returning:
-        sql += f" RETURNING {', '.join(quote(column) for column in returning)}"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [field.get_db_prep_save(values[field.name], connection) for field in fields])
-        return cursor.fetchone() if returning else None
+        f"SELECT {placeholders} FROM {quote(source)}" if source else f"VALUES ({placeholders})")  # noqa: S608
+    return sql, [field.get_db_prep_save(values[field.name], connection) for field in fields]
 
 
 def insert_linked(parent, parent_values: dict, child, child_values: dict, link: str) -> int:

@@ -22,12 +22,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import partial
 
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import DatabaseError, OperationalError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
@@ -35,7 +36,7 @@ from config.db import is_lock_race
 from config.errors import ConflictError
 from config.observability.metrics import delivery_send_observe
 from config.observability.request_id import request_id_bind
-from config.sql import MARK, compiled, insert_row, update_row, update_row_sql
+from config.sql import MARK, compiled, insert_row, insert_row_sql, update_row, update_row_sql
 from delivery.dispatch import dispatch
 from delivery.kinds import Attempt, Kind, kind_get
 from delivery.outcomes import AMBIGUOUS, BROKEN, DEFERRED, PERMANENT, SUCCESS, TRANSIENT
@@ -356,6 +357,10 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
 
 
 def _record(claimed, number, started_at, attempt: Attempt) -> str:
+    if attempt.outcome == SUCCESS:
+        word = _record_success_at_once(claimed, number, started_at, attempt)
+        if word is not None:
+            return word
     Delivery, DeliveryAttempt = _models()
     kind = kind_get(claimed.kind)
     with transaction.atomic():
@@ -441,6 +446,66 @@ def _record(claimed, number, started_at, attempt: Attempt) -> str:
         return "dead"
 
 
+def _record_success_at_once(claimed, number, started_at, attempt: Attempt) -> str | None:
+    """A success recorded by one statement, outside a transaction (issue 19; PostgreSQL): the row delivered if this
+    attempt still holds it, its attempt log, the next row of its chain due, and the kind's hooks as SQL
+    (`Kind.success_at_once`). None, with nothing written: the general record decides (the row is no longer ours,
+    a hook runs in Python, an `on_delivered` handler, a kind with a lock order, or the statement failed)."""
+    Delivery, DeliveryAttempt = _models()
+    kind = kind_get(claimed.kind)
+    if connection.vendor != "postgresql" or claimed.on_delivered or type(kind).lock is not Kind.lock:
+        return None
+    also = kind.success_at_once(claimed, attempt)
+    if also is None:
+        return None
+    now = timezone.now()
+    values = {"status": Delivery.Status.DELIVERED, "lease_expires_at": None, "last_error": "", "delivered_at": now,
+              "response_json": attempt.response_json, "provider_message_id": attempt.external_id[:255],
+              "updated_at": now}
+    if attempt.status_code is not None:
+        values.update(response_status=attempt.status_code, response_excerpt=attempt.excerpt)
+    stored_sql, params = update_row_sql(Delivery, claimed.pk, values,
+                                        where={"status": Delivery.Status.IN_PROGRESS, "attempts": number})
+    logged_sql, logged_params = insert_row_sql(DeliveryAttempt, _attempt_values(
+        claimed, number, started_at, DeliveryAttempt.Outcome.SUCCESS, status_code=attempt.status_code,
+        latency_ms=attempt.latency_ms, error=attempt.error), source="stored")
+    parts, results = [f"stored AS ({stored_sql} RETURNING id)", f"logged AS ({logged_sql})"], ["(SELECT id FROM stored)"]
+    params += logged_params
+    release = bool(claimed.ordering_key)  # delivered releases its chain
+    if release:
+        next_sql, next_params = chain_next_sql(claimed, where=_OURS)
+        parts.append(f"following AS ({next_sql})")
+        results.append("(SELECT id FROM following)")
+        params += next_params
+    for index, statement in enumerate(also):
+        parts.append(f"also{index} AS ({statement.sql.replace('{ours}', _OURS)})")
+        results.append(f"(SELECT count(*) FROM also{index})")  # noqa: S608 (our own names)
+        params += statement.params
+    sql = f"WITH {', '.join(parts)} SELECT {', '.join(results)}"
+    try:
+        with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+    except DatabaseError as exc:
+        if is_lock_race(exc):
+            raise  # `_record_until_stored` records the answer again
+        logger.exception("delivery %s: the one-statement record failed; recording in steps", claimed.pk)
+        return None
+    if row[0] is None:
+        return None  # cancelled meanwhile, or our lease expired and someone else took over
+    for name, value in values.items():
+        setattr(claimed, name, value)
+    if release and row[1] is not None:
+        transaction.on_commit(partial(_release, row[1], claimed.kind), robust=True)
+    for statement, count in zip(also, row[1 + release:], strict=True):
+        if statement.after is not None:
+            statement.after(count)
+    return "delivered"
+
+
+_OURS = "EXISTS (SELECT 1 FROM stored)"  # in the one-statement record: this attempt's UPDATE took the row
+
+
 def _record_queryset():
     """The record step's row lock (with the binding its hooks read), compiled once (config/sql.py)."""
     Delivery, _ = _models()
@@ -449,9 +514,13 @@ def _record_queryset():
 
 def _log_attempt(delivery, number, started_at, outcome, *, status_code=None, latency_ms=None, error="") -> None:
     _, DeliveryAttempt = _models()
-    insert_row(DeliveryAttempt, {"delivery": delivery.pk, "number": number, "started_at": started_at,
-                                 "outcome": outcome, "status_code": status_code, "latency_ms": latency_ms,
-                                 "error": error[:2000]})
+    insert_row(DeliveryAttempt, _attempt_values(delivery, number, started_at, outcome, status_code=status_code,
+                                                latency_ms=latency_ms, error=error))
+
+
+def _attempt_values(delivery, number, started_at, outcome, *, status_code=None, latency_ms=None, error="") -> dict:
+    return {"delivery": delivery.pk, "number": number, "started_at": started_at, "outcome": outcome,
+            "status_code": status_code, "latency_ms": latency_ms, "error": error[:2000]}
 
 
 def _run_kind_hook(kind: Kind, name: str, delivery, *args) -> None:
@@ -512,23 +581,24 @@ def _finish(delivery, status: str, error: str = "", *, stored: tuple[str, ...] =
 finish = _finish  # for kinds' gates
 
 
-def chain_next_sql(delivery) -> tuple[str, list]:
+def chain_next_sql(delivery, *, where: str = "") -> tuple[str, list]:
     """The UPDATE of `_chain_next_due` (also for the EXPLAIN test): the chain's first pending row after
     `delivery`, if it was never attempted, becomes due now. Plain SQL (issue 19): the ORM built this on every
-    delivered call of a chain."""
+    delivered call of a chain. `where`: one more condition (SQL without parameters)."""
     model, conn = type(delivery), connection
     q, field = conn.ops.quote_name, model._meta.get_field
     table = q(model._meta.db_table)
-    where, params = [], []
+    conditions, params = [], []
     for name in ("kind", "tenant_id", "provider_id", "ordering_key"):
         value = getattr(delivery, name)
         if value is None:
-            where.append(f"{q(field(name).column)} IS NULL")
+            conditions.append(f"{q(field(name).column)} IS NULL")
         else:
-            where.append(f"{q(field(name).column)} = %s")
+            conditions.append(f"{q(field(name).column)} = %s")
             params.append(field(name).get_db_prep_value(value, conn))
     sql = (f"UPDATE {table} SET next_attempt_at = %s WHERE id = (SELECT id FROM {table} WHERE "  # noqa: S608 (model's own names; values bound)
-           f"{' AND '.join(where)} AND id > %s AND status = %s ORDER BY id LIMIT 1) AND attempts = 0 RETURNING id")
+           f"{' AND '.join(conditions)} AND id > %s AND status = %s ORDER BY id LIMIT 1) AND attempts = 0"
+           f"{f' AND {where}' if where else ''} RETURNING id")
     now = conn.ops.adapt_datetimefield_value(timezone.now())
     return sql, [now, *params, delivery.pk, model.Status.PENDING]
 

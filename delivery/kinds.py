@@ -6,6 +6,7 @@ Kinds register themselves in the module named in `KIND_MODULES`, imported on fir
 """
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -39,6 +40,17 @@ class Attempt:
     response_json: object = None  # stored on success
     external_id: str = ""  # the receiver's id of what was sent (a message id), stored on success
     response: object = None  # kind-specific data for its hooks
+
+
+@dataclass
+class AlsoSql:
+    """A data-modifying statement the one-statement record of a success runs with it (`Kind.success_at_once`).
+    `{ours}` in `sql` stands for "this attempt still holds the row": the statement must write only under it.
+    `after(rows)`: called once the record is stored, with the number of rows `sql` returned."""
+
+    sql: str
+    params: list
+    after: Callable[[int], None] | None = None
 
 
 class Kind:
@@ -103,6 +115,13 @@ class Kind:
 
     def on_success(self, delivery, attempt: Attempt) -> None:
         """In the recording transaction, before the row is marked delivered."""
+
+    def success_at_once(self, delivery, attempt: Attempt) -> list[AlsoSql] | None:
+        """A success's `on_success` and `on_final` as SQL, for the one-statement record
+        (`engine._record_success_at_once`); None: the general record runs them in Python. Default: nothing to do
+        for a kind without those hooks, None for one with them."""
+        cls = type(self)
+        return [] if cls.on_success is Kind.on_success and cls.on_final is Kind.on_final else None
 
     def on_refused(self, delivery, attempt: Attempt) -> None:
         """In the recording transaction of a permanent refusal."""

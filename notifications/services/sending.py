@@ -24,9 +24,9 @@ from communications.models import Delivery
 from config.errors import ApplicationError
 from config.observability.metrics import notification_observe
 from config.observability.request_id import request_id_get
-from config.sql import insert_linked, update_row
+from config.sql import insert_linked, update_row, update_row_sql
 from delivery import engine
-from delivery.kinds import Attempt, Kind, register
+from delivery.kinds import AlsoSql, Attempt, Kind, register
 from delivery.outcomes import DEFERRED, PERMANENT, SUCCESS
 from notifications.models import (
     Notification,
@@ -261,6 +261,27 @@ class _NotificationKind(Kind):
     def on_refused(self, delivery, attempt: Attempt) -> None:
         delivery.not_linked = attempt.response == NOT_LINKED  # read by on_final, in this transaction
 
+    def success_at_once(self, delivery, attempt: Attempt) -> list[AlsoSql] | None:
+        """`/send`'s own attempt with nothing for `on_success` to do: `on_final`'s UPDATE of the lent history row,
+        in the record's one statement. A queued send (it reads its history row) takes the general record."""
+        held = _held.get(delivery.pk)
+        if held is None or self.hook_needed("on_success", delivery, attempt):
+            return None
+        notification = held.notification
+        if notification.delivery_id != delivery.pk or notification.status != Status.PENDING:
+            return None
+        values = _final_values(status=Status.SENT, error="", http_status=None if notification.is_async else 200,
+                               external_id=attempt.external_id)
+        sql, params = update_row_sql(Notification, notification.pk, values,
+                                     where={"delivery": delivery.pk, "status": Status.PENDING})
+
+        def after(rows: int) -> None:
+            if rows:
+                _finished_with(notification, values)
+                held.finished = True
+
+        return [AlsoSql(f"{sql} AND {{ours}} RETURNING 1", params, after)]
+
     def on_final(self, delivery) -> None:
         """The history row mirrors the engine's final status; a synchronous send gets its API answer.
         One UPDATE when `/send` lent the row (its fixed fields are all this reads)."""
@@ -317,22 +338,30 @@ def _rate_limit_wait(transport, target: Target) -> float:
     return acquire_all(limits)
 
 
-def _finish(notification: Notification, *, status: str, error: str, http_status: int | None, delivery_id: int,
-            external_id: str) -> bool:
+def _finish(notification: Notification, *, delivery_id: int, **final) -> bool:
     """The final status, in one UPDATE that holds only while the row is still pending on this delivery
     (not superseded, not already final); False when it did not."""
+    values = _final_values(**final)
+    # Plain SQL (config/sql.py): the ORM's UPDATE cost more CPU to build than to run.
+    if not update_row(Notification, notification.pk, values, where={"delivery": delivery_id, "status": Status.PENDING}):
+        return False
+    _finished_with(notification, values)
+    return True
+
+
+def _final_values(*, status: str, error: str, http_status: int | None, external_id: str) -> dict:
     values = {"status": status, "last_error": error[:2000]}
     if status == Status.SENT:
         values.update(sent_at=timezone.now(), external_id=external_id[:255])
     if http_status is not None:
         values["http_status"] = http_status
-    # Plain SQL (config/sql.py): the ORM's UPDATE cost more CPU to build than to run.
-    if not update_row(Notification, notification.pk, values, where={"delivery": delivery_id, "status": Status.PENDING}):
-        return False
+    return values
+
+
+def _finished_with(notification: Notification, values: dict) -> None:
     for name, value in values.items():
         setattr(notification, name, value)
     _finished(notification)
-    return True
 
 
 def _finished(notification: Notification) -> None:
