@@ -184,24 +184,52 @@ class _Row:
         self.table, self.key = quote(model._meta.db_table), quote(model._meta.pk.column)
         self.columns = ", ".join(quote(f.column) for f in self.fields)
         self.placeholders = ", ".join(["%s"] * len(self.fields))
-        # per column: the value when none is given (_NOW for auto_now fields, _PER_ROW for a callable default, else
-        # the default), and whether a str value is bound as it is (plain text: its preparation gives it back)
+        # per column: the value when none is given (_NOW for auto_now fields, _PER_ROW for a callable default, else the
+        # default, prepared once here), whether a str is bound as it is (plain text: its preparation gives it back) and
+        # None too (the field prepares None to NULL)
         self.plan = []
         for f in self.fields:
             now = getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
-            default = _NOW if now else _PER_ROW if f.has_default() and callable(f.default) else f.get_default()
-            self.plan.append((f, f.attname, default, type(f) in (CharField, TextField)))
+            default = (_NOW if now else _PER_ROW if f.has_default() and callable(f.default)
+                       else _Prepared(f.get_db_prep_save(f.get_default(), connection)))
+            self.plan.append((f, f.attname, default, type(f) in (CharField, TextField), _null(f, connection)))
 
     def params(self, values: dict, now, connection) -> list:
-        params = []
-        for field, attname, default, plain_text in self.plan:
-            value = (values[attname] if attname in values else now if default is _NOW
-                     else field.get_default() if default is _PER_ROW else default)
-            params.append(value if plain_text and type(value) is str else field.get_db_prep_save(value, connection))
+        params, times = [], {}  # a time repeated across columns (now) is prepared once
+        for field, attname, default, plain_text, null in self.plan:
+            if attname in values:
+                value = values[attname]
+                if (value is None and null) or (plain_text and type(value) is str):
+                    params.append(value)
+                    continue
+            elif type(default) is _Prepared:
+                params.append(default.value)
+                continue
+            else:
+                value = now if default is _NOW else field.get_default()
+            if type(value) is datetime.datetime:
+                key = (type(field), value)
+                if key not in times:
+                    times[key] = field.get_db_prep_save(value, connection)
+                params.append(times[key])
+            else:
+                params.append(field.get_db_prep_save(value, connection))
         return params
 
 
+class _Prepared:
+    def __init__(self, value):
+        self.value = value
+
+
 _NOW, _PER_ROW = object(), object()
+
+
+def _null(field, connection) -> bool:
+    try:
+        return field.get_db_prep_save(None, connection) is None
+    except Exception:  # noqa: BLE001 (a field that refuses None: prepared as given)
+        return False
 
 
 _pairs: dict = {}  # (alias, first, second, locked) → (rows, statement): built once per process (no compiler in it)
