@@ -149,17 +149,17 @@ def test_insert_pair_fills_defaults_per_row_and_a_failed_row_writes_neither(chat
     tenant_configuration = TenantConfiguration.objects.get(tenant_id=tenant_id)
     chat_row = Message._meta.get_field("chat").related_model.objects.get(tenant_id=tenant_id)
 
-    def pair(external_id: str, url: str):
+    def pair(external_id: str, url: str, locked: bool = True):
         return insert_pair(
             Message, {"tenant_id": tenant_id, "provider_id": provider.pk, "chat_id": chat_row.pk,
                       "external_id": external_id, "direction": "outgoing", "text": "т"},
             Delivery, {"tenant_id": tenant_id, "provider_id": provider.pk,
                        "tenant_configuration_id": tenant_configuration.pk, "endpoint": "sendMessage", "url": url,
                        "next_attempt_at": chat_row.created_at},
-            lock=operator.chain_lock_key("provider", tenant_id, provider.pk, "x") if connection.vendor == "postgresql"
-            else None)
+            lock=operator.chain_lock_key("provider", tenant_id, provider.pk, "x")
+            if locked and connection.vendor == "postgresql" else None)
 
-    first, second = pair("crm-a", "https://provider.example/a"), pair("crm-b", "https://provider.example/b")
+    first, second = pair("crm-a", "https://provider.example/a"), pair("crm-b", "https://provider.example/b", False)
     messages = Message.objects.filter(pk__in=[first[0], second[0]]).order_by("pk")
     calls = Delivery.objects.filter(pk__in=[first[1], second[1]]).order_by("pk")
     assert [m.external_id for m in messages] == ["crm-a", "crm-b"] and all(m.status == "sent" for m in messages)
