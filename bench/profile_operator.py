@@ -3,8 +3,8 @@ side): N messages through the test client (real service JWT, real transactions) 
 `sendMessage` delivery. The task messages are published to Redis (a queue of their own, emptied at the end) as
 gunicorn publishes them; no worker takes them.
 
-Run explicitly (not collected by the suite):
-    PROFILE_N=300 pytest bench/profile_operator.py -q -s
+Run explicitly (not collected by the suite), with a Redis broker as the web process has:
+    REDIS_URL=redis://127.0.0.1:6379/11 PROFILE_N=300 pytest bench/profile_operator.py -q -s
 Prints CPU ms per request (this thread's CPU: not PostgreSQL, not Redis), Python calls and the statements of one
 request, and the top of cProfile (PROFILE_QUIET=1: without it; PROFILE_OUT=<file>: the stats saved there)."""
 
@@ -32,6 +32,8 @@ def post(crm_client, fake_provider, fast, settings):
     """Send one operator message: chat n % CHATS, the bench's body."""
     from config.celery import app
 
+    if not str(app.conf.broker_url or "").startswith("redis"):  # else Celery's default (AMQP on localhost)
+        pytest.fail("Set REDIS_URL (or CELERY_BROKER_URL) to a Redis: the web process publishes there.")
     provider = provider_setup(fake_provider)
     tenant_id, _ = tenant_install(provider)
     for i in range(CHATS):

@@ -183,6 +183,109 @@ def insert_linked(parent, parent_values: dict, child, child_values: dict, link: 
         return pk
 
 
+
+class _Row:
+    """How a row of `model` is written by `insert_pair`: every concrete column but the serial key, in order."""
+
+    def __init__(self, model, connection):
+        quote = connection.ops.quote_name
+        self.fields = [f for f in model._meta.concrete_fields if f is not model._meta.auto_field]
+        self.table, self.key = quote(model._meta.db_table), quote(model._meta.pk.column)
+        self.columns = ", ".join(quote(f.column) for f in self.fields)
+        self.placeholders = ", ".join(["%s"] * len(self.fields))
+        # per column: the value when none is given (_NOW for auto_now fields, _PER_ROW for a callable default, else the
+        # default, prepared once here), whether a str is bound as it is (plain text: its preparation gives it back) and
+        # None too (the field prepares None to NULL)
+        self.plan = []
+        for f in self.fields:
+            now = getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
+            default = (_NOW if now else _PER_ROW if f.has_default() and callable(f.default)
+                       else _Prepared(f.get_db_prep_save(f.get_default(), connection)))
+            self.plan.append((f, f.attname, default, type(f) in (CharField, TextField), _null(f, connection)))
+
+    def params(self, values: dict, now, connection) -> list:
+        params, times = [], {}  # a time repeated across columns (now) is prepared once
+        for field, attname, default, plain_text, null in self.plan:
+            if attname in values:
+                value = values[attname]
+                if (value is None and null) or (plain_text and type(value) is str):
+                    params.append(value)
+                    continue
+            elif type(default) is _Prepared:
+                params.append(default.value)
+                continue
+            else:
+                value = now if default is _NOW else field.get_default()
+            if type(value) is datetime.datetime:
+                key = (type(field), value)
+                if key not in times:
+                    times[key] = field.get_db_prep_save(value, connection)
+                params.append(times[key])
+            else:
+                params.append(field.get_db_prep_save(value, connection))
+        return params
+
+
+class _Prepared:
+    def __init__(self, value):
+        self.value = value
+
+
+_NOW, _PER_ROW = object(), object()
+
+
+def _null(field, connection) -> bool:
+    try:
+        return field.get_db_prep_save(None, connection) is None
+    except Exception:  # noqa: BLE001 (a field that refuses None: prepared as given)
+        return False
+
+
+_pairs: dict = {}  # (alias, first, second, locked) → (rows, statement): built once per process (no compiler in it)
+
+
+def insert_pair(first, first_values: dict, second, second_values: dict, *, lock: int | None = None) -> tuple:
+    """INSERT a row of `first` and a row of `second` (attname → value; a value not given takes the field's default,
+    auto_now fields now, as in `insert_linked`); returns the two rows' keys. `lock`: the key of a transaction-level
+    advisory lock taken before the row of `second` is made (its serial key drawn), held until commit, as a
+    `SELECT pg_advisory_xact_lock(…)` of its own would hold it (the delivery chains' lock: id order == commit order).
+
+    On PostgreSQL one statement, its text built once per process: `WITH first AS (INSERT … RETURNING id), locked AS
+    (SELECT pg_advisory_xact_lock(%s)) INSERT INTO second (…) SELECT … FROM locked`: the second row is selected from
+    the lock's row, so it exists only once the lock is held (the values' types are the columns', as in VALUES). No
+    savepoint: a failure aborts the caller's transaction, as any statement. Elsewhere (SQLite: one writer at a time,
+    no advisory locks) two statements in `atomic()`."""
+    connection = connections[router.db_for_write(second)]
+    cached = (connection.alias, first, second, lock is not None)
+    if cached not in _pairs:
+        rows = _Row(first, connection), _Row(second, connection)
+        if connection.vendor == "postgresql":
+            head, tail = rows
+            source = (f"SELECT {tail.placeholders} FROM locked" if lock is not None  # noqa: S608 (placeholders)
+                      else f"VALUES ({tail.placeholders})")
+            sql = ((f"WITH first AS (INSERT INTO {head.table} ({head.columns}) VALUES ({head.placeholders}) "  # noqa: S608
+                    f"RETURNING {head.key})")
+                   + (", locked AS (SELECT pg_advisory_xact_lock(%s))" if lock is not None else "")
+                   + f" INSERT INTO {tail.table} ({tail.columns}) {source} "  # noqa: S608 (models' own names)
+                   f"RETURNING (SELECT {head.key} FROM first), {tail.key}")
+        else:
+            sql = [f"INSERT INTO {row.table} ({row.columns}) VALUES ({row.placeholders})" for row in rows]  # noqa: S608
+        _pairs[cached] = rows, sql
+    (head, tail), sql = _pairs[cached]
+    now = timezone.now()
+    head_params, tail_params = head.params(first_values, now, connection), tail.params(second_values, now, connection)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*head_params, *([lock] if lock is not None else []), *tail_params])
+            return cursor.fetchone()
+    keys = []
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        for model, statement, params in ((first, sql[0], head_params), (second, sql[1], tail_params)):
+            cursor.execute(statement, params)
+            keys.append(connection.ops.last_insert_id(cursor, model._meta.db_table, model._meta.pk.column))
+    return tuple(keys)
+
+
 class Columns:
     """The columns of `model` under `alias` in a hand-written SELECT (`sql`, `width` of them), and the instance read
     back from a row of it (`read`): the fields' converters applied as a QuerySet applies them, on PostgreSQL and
