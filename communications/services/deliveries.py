@@ -310,13 +310,16 @@ def _lock_integration(delivery: Delivery) -> None:
         return
     from communications.models import IntegrationToken
 
-    # Three statements in one round trip (client-side binding), run in this order. Django has no FOR SHARE.
+    # One statement; each lock's query waits for the one before it (an uncommitted subquery of the CTE before: a
+    # one-time filter, run before its own rows are read), so the rows are locked in this order. Django has no FOR SHARE.
     tables = (Provider._meta.db_table, TenantConfiguration._meta.db_table, IntegrationToken._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT 1 FROM {} WHERE id = %s FOR KEY SHARE; SELECT 1 FROM {} WHERE id = %s FOR SHARE; "  # noqa: S608 (model tables; values bound)
-            "SELECT 1 FROM {} WHERE tenant_id = %s AND provider_id = %s AND status = %s "
-            "ORDER BY id FOR SHARE".format(*tables),
+            "WITH provider AS (SELECT 1 FROM {} WHERE id = %s FOR KEY SHARE), "  # noqa: S608 (model tables; values bound)
+            "binding AS (SELECT 1 FROM {} WHERE id = %s AND (SELECT count(*) FROM provider) >= 0 FOR SHARE), "
+            "token AS (SELECT 1 FROM {} WHERE tenant_id = %s AND provider_id = %s AND status = %s "
+            "AND (SELECT count(*) FROM binding) >= 0 ORDER BY id FOR SHARE) "
+            "SELECT count(*) FROM token".format(*tables),
             [delivery.provider_id, delivery.tenant_configuration_id, delivery.tenant_id, delivery.provider_id,
              IntegrationToken.Status.ACTIVE])
 
