@@ -83,9 +83,14 @@ def chain_lock(kind, tenant_id, provider_id, ordering_key) -> None:
     """Serialise writers of one chain until commit, so id order == commit order."""
     if connection.vendor != "postgresql":
         return  # SQLite serialises all writers anyway
-    digest = hashlib.blake2b(f"{kind}:{tenant_id}:{provider_id}:{ordering_key}".encode(), digest_size=8).digest()
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest, "big", signed=True)])
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [chain_lock_key(kind, tenant_id, provider_id, ordering_key)])
+
+
+def chain_lock_key(kind, tenant_id, provider_id, ordering_key) -> int:
+    """The advisory-lock key of a chain (`chain_lock`; a statement that takes it itself uses this one)."""
+    digest = hashlib.blake2b(f"{kind}:{tenant_id}:{provider_id}:{ordering_key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def _dispatch(delivery_id: int, countdown: float | None = None, kind: str = "") -> bool:

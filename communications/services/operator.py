@@ -244,12 +244,6 @@ def _message_insert(**fields) -> Message:
     return _saved(message, pk)
 
 
-def chain_lock_key(kind: str, tenant_id, provider_id, ordering_key: str) -> int:
-    """The advisory-lock key `engine.chain_lock` takes for a chain (test_operator_send_statement.py holds them equal)."""
-    digest = hashlib.blake2b(f"{kind}:{tenant_id}:{provider_id}:{ordering_key}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
 def _message_and_call_insert(tenant_configuration, message: Message, operator_id: str) -> Message:
     """The message and its `sendMessage` call in one statement (issue 19, round 2): the row `delivery_enqueue` writes
     (the same checks: the integration is active by the caller's read, the endpoint configured), the chain's lock taken
@@ -263,7 +257,7 @@ def _message_and_call_insert(tenant_configuration, message: Message, operator_id
             "endpoint": "sendMessage", "url": url, "payload": _send_payload(tenant_configuration, message, operator_id),
             "ordering_key": chat.external_id, "on_delivered": "operator.message_sent", "request_id": request_id_get(),
             "synchronous": False, "next_attempt_at": timezone.now()}
-    lock = (chain_lock_key(kind, tenant_configuration.tenant_id, provider_id, chat.external_id)
+    lock = (engine.chain_lock_key(kind, tenant_configuration.tenant_id, provider_id, chat.external_id)
             if connections[router.db_for_write(Delivery)].vendor == "postgresql" else None)
     message_pk, call_pk = insert_pair(Message, {field.attname: getattr(message, field.attname)
                                                 for field in _MESSAGE_FIELDS}, Delivery, call, lock=lock)

@@ -69,7 +69,7 @@ def test_the_call_is_the_row_and_the_publication_delivery_enqueue_makes(chat, dj
 @pytest.mark.django_db
 def test_the_statement_takes_the_lock_the_engine_takes_for_the_chain(chat):
     tenant_id, provider = chat
-    lock = operator.chain_lock_key(Delivery.Kind.PROVIDER, tenant_id, provider.pk, "chat-1")
+    lock = engine.chain_lock_key(Delivery.Kind.PROVIDER, tenant_id, provider.pk, "chat-1")
     held = ("SELECT (classid::bigint << 32) | objid::bigint FROM pg_locks WHERE locktype = 'advisory' "  # the key
             "AND pid = pg_backend_pid() AND granted")
     with transaction.atomic(), connection.cursor() as cursor:
@@ -156,7 +156,7 @@ def test_insert_pair_fills_defaults_per_row_and_a_failed_row_writes_neither(chat
             Delivery, {"tenant_id": tenant_id, "provider_id": provider.pk,
                        "tenant_configuration_id": tenant_configuration.pk, "endpoint": "sendMessage", "url": url,
                        "next_attempt_at": chat_row.created_at},
-            lock=operator.chain_lock_key("provider", tenant_id, provider.pk, "x")
+            lock=engine.chain_lock_key("provider", tenant_id, provider.pk, "x")
             if locked and connection.vendor == "postgresql" else None)
 
     first, second = pair("crm-a", "https://provider.example/a"), pair("crm-b", "https://provider.example/b", False)
