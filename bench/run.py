@@ -456,6 +456,8 @@ def ratios(sc: dict) -> dict:
     found = {
         "S1/S4": _ratio(get("S1 ingest", "req_per_s"), get("S4 floor", "req_per_s")),
         "S5 delivered/S4": _ratio(get("S5 outbound", "delivered_per_s"), get("S4 floor", "req_per_s")),
+        "S5 capacity delivered/S4": _ratio(get("S5 outbound, capacity", "delivered_per_s"),
+                                           get("S4 floor", "req_per_s")),
         "S6/S4": _ratio(get("S6 notifications", "req_per_s"), get("S4 floor", "req_per_s")),
         "S7/S3": _ratio(get("S7 initial sync", "items_per_s"), get("S3 bulk", "items_per_s")),
         "S3/S1 items": _ratio(get("S3 bulk", "items_per_s"), get("S1 ingest", "items_per_s")),
@@ -477,7 +479,10 @@ def goals(sc: dict, found: dict) -> list[dict]:
         return [{"goal": text, "value": value, "met": met}]
 
     result = [*ratio_goal("S1/S4", "S1 / S4 >= 0.6", minimum=0.6),
+              # As written (at the 50 msg/s offered) it cannot hold: 0.5 x S4 is more than is offered. Measured also
+              # where it can: at capacity (a closed loop of operators).
               *ratio_goal("S5 delivered/S4", "S5 delivered/s / S4 >= 0.5", minimum=0.5),
+              *ratio_goal("S5 capacity delivered/S4", "S5 capacity: delivered/s / S4 >= 0.5", minimum=0.5),
               *ratio_goal("S6/S4", "S6 / S4 >= 0.5", minimum=0.5),
               *ratio_goal("S7/S3", "S7 / S3 items/s >= 1.5", minimum=1.5),
               *ratio_goal("S3/S1 items", "S3 messages/s >= 10x S1", minimum=10)]
@@ -560,6 +565,8 @@ def main() -> int:
             ("S4 floor", lambda: loadgen(base, "s4", token=seeded["token"])),
             ("S5 outbound", lambda: s5_outbound(base, seeded, fake)),
             ("S5 outbound at 20 msg/s", lambda: s5_outbound(base, seeded, fake, rate=20)),
+            # Capacity: 8 operators sending as fast as they are answered (closed loop), delivered/s against S4.
+            ("S5 outbound, capacity", lambda: s5_outbound(base, seeded, fake, rate=0)),
             ("S6 notifications", lambda: s6_notifications(base, seeded, telegram)),
             ("S7 initial sync", lambda: s7_initial_sync(seeded, fake)),
             ("Chat list (operator)", chat_list),

@@ -73,6 +73,7 @@ def test_ratios_and_goals_come_from_one_run():
         "S3 bulk": {"items_per_s": 2000}, "S4 floor": {"req_per_s": 200, "cost": cost},
         "S5 outbound": {"delivered_per_s": 50, "e2e_p99_ms": 80, "p99_ms": 10,
                         "cost": {"cpu_ms_per_item": 7.0, "cpu_ms_per_item_web_worker": 5.5}},
+        "S5 outbound, capacity": {"delivered_per_s": 110, "e2e_p99_ms": 900},
         "S6 notifications": {"req_per_s": 90, "cost": cost}, "S7 initial sync": {"items_per_s": 3000},
         "Chat list (operator)": {"p99_ms": 50, "cost": cost},
         "S8 chat list": {"p99_ms": 60, "cost": {**cost, "cpu_ms_per_item": 4.4}},
@@ -83,6 +84,8 @@ def test_ratios_and_goals_come_from_one_run():
     met = {g["goal"]: g["met"] for g in bench_run.goals(scenarios, found)}
     assert met["S1 / S4 >= 0.6"] and met["S7 / S3 items/s >= 1.5"] and not met["S6 / S4 >= 0.5"]
     assert met["S5 CPU ms per delivered call, web + worker <= 6"] and met["S5 e2e p99 < 100 ms at 50 msg/s"]
+    assert found["S5 delivered/S4"] == 0.25 and not met["S5 delivered/s / S4 >= 0.5"]  # 50 offered: cannot hold
+    assert found["S5 capacity delivered/S4"] == 0.55 and met["S5 capacity: delivered/s / S4 >= 0.5"]
     assert met["S8 chat list: CPU/item within 15% of the empty run"]
     assert not met["S8 chat list: p99 within 15% of the empty run"]
 
