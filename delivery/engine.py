@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 
 LOST_TEXT = "попытка прервана: воркер не завершил её до истечения аренды"
 _on_delivered: dict[str, Callable] = {}
+_on_delivered_sql: dict[str, Callable] = {}
 
 
 def _models():
@@ -53,12 +54,16 @@ def _models():
     return Delivery, DeliveryAttempt
 
 
-def on_delivered_handler(name: str):
+def on_delivered_handler(name: str, *, sql: Callable | None = None):
     """Register `func(delivery)` to run, in the transaction that marks a delivery delivered, for
-    deliveries queued with `on_delivered=name`. The registering module must be imported at startup."""
+    deliveries queued with `on_delivered=name`. The registering module must be imported at startup.
+    `sql(delivery, attempt)`: the same as statements of the one-statement record of the success (a list of
+    `AlsoSql`, as `Kind.success_at_once`; None: `func`, in the general record)."""
 
     def register(func):
         _on_delivered[name] = func
+        if sql is not None:
+            _on_delivered_sql[name] = sql
         return func
 
     return register
@@ -452,40 +457,67 @@ def _record(claimed, number, started_at, attempt: Attempt) -> str:
 
 
 def _record_success_at_once(claimed, number, started_at, attempt: Attempt) -> str | None:
-    """A success recorded by one statement, outside a transaction (issue 19; PostgreSQL): the row delivered if this
-    attempt still holds it, its attempt log, the next row of its chain due, and the kind's hooks as SQL
-    (`Kind.success_at_once`). None, with nothing written: the general record decides (the row is no longer ours,
-    a hook runs in Python, an `on_delivered` handler, a kind with a lock order, or the statement failed)."""
+    """A success recorded by one statement, outside a transaction (issue 19; PostgreSQL): the kind's locks first
+    (`Kind.lock_sql`), the row delivered if this attempt still holds it, its attempt log, the `on_delivered` handler's
+    and the kind's hooks as SQL (`on_delivered_handler(sql=…)`, `Kind.success_at_once`), the next row of its chain
+    due. None, with nothing written: the general record decides (the row is no longer ours, a hook or a lock only in
+    Python, or the statement failed)."""
     Delivery, DeliveryAttempt = _models()
     kind = kind_get(claimed.kind)
-    if connection.vendor != "postgresql" or claimed.on_delivered or type(kind).lock is not Kind.lock:
+    if connection.vendor != "postgresql":
         return None
     also = kind.success_at_once(claimed, attempt)
-    if also is None:
+    locked = type(kind).lock is not Kind.lock
+    lock = kind.lock_sql(claimed) if locked else None
+    if also is None or (locked and lock is None):
         return None
+    handled = []
+    if claimed.on_delivered:
+        form = _on_delivered_sql.get(claimed.on_delivered)
+        try:
+            handled = form(claimed, attempt) if form else None
+        except Exception:
+            handled = None  # the handler itself, in the general record, fails the same way (logged there)
+        if handled is None:
+            return None
     now = timezone.now()
     values = {"status": Delivery.Status.DELIVERED, "lease_expires_at": None, "last_error": "", "delivered_at": now,
               "response_json": attempt.response_json, "provider_message_id": attempt.external_id[:255],
               "updated_at": now}
     if attempt.status_code is not None:
         values.update(response_status=attempt.status_code, response_excerpt=attempt.excerpt)
-    stored_sql, params = update_row_sql(Delivery, claimed.pk, values,
-                                        where={"status": Delivery.Status.IN_PROGRESS, "attempts": number})
+    stored_sql, stored_params = update_row_sql(Delivery, claimed.pk, values,
+                                               where={"status": Delivery.Status.IN_PROGRESS, "attempts": number})
+    parts, params = [], []
+    if lock is not None:  # the lock order: the row is read (and locked) only after the kind's rows
+        parts.append(lock.sql)
+        params += lock.params
+        stored_sql += f" AND (SELECT count(*) FROM {lock.last}) >= 0"  # noqa: S608 (our own names)
     logged_sql, logged_params = insert_row_sql(DeliveryAttempt, _attempt_values(
         claimed, number, started_at, DeliveryAttempt.Outcome.SUCCESS, status_code=attempt.status_code,
         latency_ms=attempt.latency_ms, error=attempt.error), source="stored")
-    parts, results = [f"stored AS ({stored_sql} RETURNING id)", f"logged AS ({logged_sql})"], ["(SELECT id FROM stored)"]
-    params += logged_params
+    parts += [f"stored AS ({stored_sql} RETURNING id)", f"logged AS ({logged_sql})"]
+    results = ["(SELECT id FROM stored)"]
+    params += stored_params + logged_params
+    statements = [*also, *handled]
+    names = [statement.name or f"also{index}" for index, statement in enumerate(statements)]
+    for name, statement in zip(names, statements, strict=True):
+        parts.append(f"{name} AS ({statement.sql.replace('{ours}', _OURS)})")
+        results.append(f"(SELECT count(*) FROM {name})")  # noqa: S608 (our own names)
+        params += statement.params
     release = bool(claimed.ordering_key)  # delivered releases its chain
     if release:
-        next_sql, next_params = chain_next_sql(claimed, where=_OURS)
+        # After the other statements (one-time filters): a row they wrote is skipped here (PostgreSQL writes a row
+        # once per statement) and released by a statement of its own after this one.
+        after = "".join(f" AND (SELECT count(*) FROM {name}) >= 0" for name in names)  # noqa: S608 (our own names)
+        next_sql, next_params = chain_next_sql(claimed, where=_OURS + after)
         parts.append(f"following AS ({next_sql})")
         results.append("(SELECT id FROM following)")
         params += next_params
-    for index, statement in enumerate(also):
-        parts.append(f"also{index} AS ({statement.sql.replace('{ours}', _OURS)})")
-        results.append(f"(SELECT count(*) FROM also{index})")  # noqa: S608 (our own names)
-        params += statement.params
+        if statements:  # the row the release would take, whether or not it could
+            due_sql, due_params = chain_next_sql(claimed, select=True)
+            results.append(f"({due_sql})")
+            params += due_params
     sql = f"WITH {', '.join(parts)} SELECT {', '.join(results)}"
     try:
         with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
@@ -500,15 +532,31 @@ def _record_success_at_once(claimed, number, started_at, attempt: Attempt) -> st
         return None  # cancelled meanwhile, or our lease expired and someone else took over
     for name, value in values.items():
         setattr(claimed, name, value)
-    if release and row[1] is not None:
-        transaction.on_commit(partial(_release, row[1], claimed.kind), robust=True)
-    for statement, count in zip(also, row[1 + release:], strict=True):
+    following = row[1 + len(statements)] if release else None
+    if following is None and release and statements and row[-1] is not None:
+        following = _chain_next_due(claimed)  # a statement above wrote the next row: released by one of its own
+    if following is not None:
+        transaction.on_commit(partial(_release, following, claimed.kind), robust=True)
+    for name, statement, count in zip(names, statements, row[1:], strict=False):
         if statement.after is not None:
-            statement.after(count)
+            _after_recorded(claimed, number, name, partial(statement.after, count))
     return "delivered"
 
 
 _OURS = "EXISTS (SELECT 1 FROM stored)"  # in the one-statement record: this attempt's UPDATE took the row
+
+
+def _after_recorded(delivery, number, name: str, after) -> None:
+    """A statement's `after`, once the success is stored (outside its statement): a failure is logged and goes to
+    the row's last_error, as a failed hook's (`_run_hook`); the answer stays recorded."""
+    Delivery, _ = _models()
+    try:
+        after()
+    except Exception as exc:
+        logger.exception("delivery %s: handler %s failed", delivery.pk, name)
+        delivery.last_error = f"{delivery.last_error}; обработчик ответа упал: {exc}".lstrip("; ")[:2000]
+        update_row(Delivery, delivery.pk, {"last_error": delivery.last_error},
+                   where={"status": Delivery.Status.DELIVERED, "attempts": number})
 
 
 def _record_queryset():
@@ -586,10 +634,11 @@ def _finish(delivery, status: str, error: str = "", *, stored: tuple[str, ...] =
 finish = _finish  # for kinds' gates
 
 
-def chain_next_sql(delivery, *, where: str = "") -> tuple[str, list]:
+def chain_next_sql(delivery, *, where: str = "", select: bool = False) -> tuple[str, list]:
     """The UPDATE of `_chain_next_due` (also for the EXPLAIN test): the chain's first pending row after
     `delivery`, if it was never attempted, becomes due now. Plain SQL (issue 19): the ORM built this on every
-    delivered call of a chain. `where`: one more condition (SQL without parameters)."""
+    delivered call of a chain. `where`: one more condition (SQL without parameters). `select`: only the SELECT of the
+    row it would update."""
     model, conn = type(delivery), connection
     q, field = conn.ops.quote_name, model._meta.get_field
     table = q(model._meta.db_table)
@@ -601,11 +650,14 @@ def chain_next_sql(delivery, *, where: str = "") -> tuple[str, list]:
         else:
             conditions.append(f"{q(field(name).column)} = %s")
             params.append(field(name).get_db_prep_value(value, conn))
-    sql = (f"UPDATE {table} SET next_attempt_at = %s WHERE id = (SELECT id FROM {table} WHERE "  # noqa: S608 (model's own names; values bound)
-           f"{' AND '.join(conditions)} AND id > %s AND status = %s ORDER BY id LIMIT 1) AND attempts = 0"
-           f"{f' AND {where}' if where else ''} RETURNING id")
-    now = conn.ops.adapt_datetimefield_value(timezone.now())
-    return sql, [now, *params, delivery.pk, model.Status.PENDING]
+    first = (f"id = (SELECT id FROM {table} WHERE {' AND '.join(conditions)} AND id > %s "  # noqa: S608 (model's own names; values bound)
+             "AND status = %s ORDER BY id LIMIT 1) AND attempts = 0")
+    params += [delivery.pk, model.Status.PENDING]
+    first += f" AND {where}" if where else ""
+    if select:
+        return f"SELECT id FROM {table} WHERE {first}", params  # noqa: S608 (as above)
+    sql = f"UPDATE {table} SET next_attempt_at = %s WHERE {first} RETURNING id"  # noqa: S608 (as above)
+    return sql, [conn.ops.adapt_datetimefield_value(timezone.now()), *params]
 
 
 def _chain_next_due(delivery) -> int | None:

@@ -46,11 +46,25 @@ class Attempt:
 class AlsoSql:
     """A data-modifying statement the one-statement record of a success runs with it (`Kind.success_at_once`).
     `{ours}` in `sql` stands for "this attempt still holds the row": the statement must write only under it.
-    `after(rows)`: called once the record is stored, with the number of rows `sql` returned."""
+    `after(rows)`: called once the record is stored, with the number of rows `sql` returned (an exception: logged
+    and appended to the row's last_error, as a failed hook's). `name`: its CTE's name, for a later statement to read
+    (default `also<n>`; not `stored`, `logged`, `following` or a lock's)."""
 
     sql: str
     params: list
     after: Callable[[int], None] | None = None
+    name: str = ""
+
+
+@dataclass
+class LockSql:
+    """`Kind.lock` as CTEs of the one-statement record (`Kind.lock_sql`): `sql` is `name AS (…), …`, each lock
+    taken after the one before it; the delivery row's UPDATE waits for `last` (an uncorrelated subquery over it: a
+    one-time filter, run before the row is read and locked), so the lock order holds within the one statement."""
+
+    sql: str
+    params: list
+    last: str
 
 
 class Kind:
@@ -108,6 +122,11 @@ class Kind:
 
     def lock(self, delivery) -> None:
         """Before the row is locked to record an answer: take the rows that come first in the lock order."""
+
+    def lock_sql(self, delivery) -> LockSql | None:
+        """`lock` as SQL, for the one-statement record of a success; None: a kind with a `lock` takes the general
+        record."""
+        return None
 
     def hook_needed(self, name: str, delivery, *args) -> bool:
         """Whether the hook `name` has anything to do for this answer (False: not run, no savepoint paid)."""

@@ -16,9 +16,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db import IntegrityError, connection, transaction
 from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, Max, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
 from communications import clients
@@ -36,7 +37,7 @@ from config.errors import ApplicationError, ConflictError
 from config.observability.request_id import request_id_get
 from delivery import engine
 from delivery.engine import parse_retry_after
-from delivery.kinds import Attempt, Kind, register
+from delivery.kinds import Attempt, Kind, LockSql, register
 from delivery.outcomes import BROKEN, SUCCESS, TRANSIENT, http_outcome
 
 logger = logging.getLogger(__name__)
@@ -178,6 +179,9 @@ class _IntegrationKind(_HttpKind):
     def lock(self, delivery: Delivery) -> None:
         _lock_integration(delivery)
 
+    def lock_sql(self, delivery: Delivery) -> LockSql:
+        return integration_lock_sql(delivery)
+
     def quiet_refusal(self, delivery: Delivery) -> bool:
         return delivery.endpoint in FAREWELL_ENDPOINTS  # the provider has already forgotten the tenant
 
@@ -186,10 +190,20 @@ class _IntegrationKind(_HttpKind):
 class _ProviderKind(_IntegrationKind):
     name = Delivery.Kind.PROVIDER
 
+    def claim_annotations(self) -> dict:
+        """The gate's facts and, on PostgreSQL, the provider's current signing secrets (the call then reads none)."""
+        annotations = super().claim_annotations()
+        if connection.vendor == "postgresql":
+            current = (ProviderSigningSecret.objects.filter(provider=OuterRef("provider_id"))
+                       .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=Now())).order_by("-created_at"))
+            annotations["current_signing_secrets"] = ArraySubquery(current.values("secret"))
+        return annotations
+
     def request_kwargs(self, delivery: Delivery) -> dict:
         return {"url": delivery.url, "payload": delivery.payload, "idempotency_key": str(delivery.idempotency_key),
                 **_provider_auth(provider=delivery.provider, configuration=delivery.configuration,
-                                 tenant_id=delivery.tenant_id, endpoint=delivery.endpoint)}
+                                 tenant_id=delivery.tenant_id, endpoint=delivery.endpoint,
+                                 secrets=getattr(delivery, "current_signing_secrets", None))}
 
     def prepare(self, delivery: Delivery) -> None:
         _resolve_message_id(delivery)
@@ -255,10 +269,11 @@ def _resolve_message_id(delivery: Delivery) -> None:
         Delivery.objects.filter(pk=delivery.pk).update(payload=payload)
 
 
-def _provider_auth(*, provider, configuration, tenant_id, endpoint) -> dict:
-    """API key, signature secrets and informational headers of a provider call."""
+def _provider_auth(*, provider, configuration, tenant_id, endpoint, secrets: list[str] | None = None) -> dict:
+    """API key, signature secrets and informational headers of a provider call. `secrets`: the current ones,
+    read already (the claim's)."""
     return {
-        "signing_secrets": provider_signing_secrets(provider=provider),
+        "signing_secrets": provider_signing_secrets(provider=provider, current=secrets),
         "auth_header": configuration.auth_header,
         "auth_key": configuration.auth_key,
         "extra_headers": {"X-SberCRM-Endpoint": endpoint, "X-SberCRM-Tenant": str(tenant_id)},
@@ -308,20 +323,25 @@ def _lock_integration(delivery: Delivery) -> None:
     deactivation instead of deadlocking with it."""
     if connection.vendor != "postgresql":
         return
+    lock = integration_lock_sql(delivery)
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {lock.sql} SELECT count(*) FROM {lock.last}", lock.params)  # noqa: S608 (our own SQL)
+
+
+def integration_lock_sql(delivery: Delivery) -> LockSql:
+    """`_lock_integration`'s CTEs (PostgreSQL), also for the one-statement record of a success (`Kind.lock_sql`).
+    Each lock's query waits for the one before it (an uncorrelated subquery of the CTE before: a one-time filter, run
+    before its own rows are read), so the rows are locked in this order. Django has no FOR SHARE."""
     from communications.models import IntegrationToken
 
-    # One statement; each lock's query waits for the one before it (an uncommitted subquery of the CTE before: a
-    # one-time filter, run before its own rows are read), so the rows are locked in this order. Django has no FOR SHARE.
     tables = (Provider._meta.db_table, TenantConfiguration._meta.db_table, IntegrationToken._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "WITH provider AS (SELECT 1 FROM {} WHERE id = %s FOR KEY SHARE), "  # noqa: S608 (model tables; values bound)
-            "binding AS (SELECT 1 FROM {} WHERE id = %s AND (SELECT count(*) FROM provider) >= 0 FOR SHARE), "
-            "token AS (SELECT 1 FROM {} WHERE tenant_id = %s AND provider_id = %s AND status = %s "
-            "AND (SELECT count(*) FROM binding) >= 0 ORDER BY id FOR SHARE) "
-            "SELECT count(*) FROM token".format(*tables),
-            [delivery.provider_id, delivery.tenant_configuration_id, delivery.tenant_id, delivery.provider_id,
-             IntegrationToken.Status.ACTIVE])
+    return LockSql(
+        "provider AS (SELECT 1 FROM {} WHERE id = %s FOR KEY SHARE), "  # noqa: S608 (model tables; values bound)
+        "binding AS (SELECT 1 FROM {} WHERE id = %s AND (SELECT count(*) FROM provider) >= 0 FOR SHARE), "
+        "token AS (SELECT 1 FROM {} WHERE tenant_id = %s AND provider_id = %s AND status = %s "
+        "AND (SELECT count(*) FROM binding) >= 0 ORDER BY id FOR SHARE)".format(*tables),
+        [delivery.provider_id, delivery.tenant_configuration_id, delivery.tenant_id, delivery.provider_id,
+         IntegrationToken.Status.ACTIVE], "token")
 
 
 # --- deactivation --------------------------------------------------------------------
@@ -373,16 +393,18 @@ def provider_signing_secret_issue(*, provider: Provider, overlap: timedelta = SI
     return secret
 
 
-def provider_signing_secrets(*, provider: Provider) -> list[str]:
+def provider_signing_secrets(*, provider: Provider, current: list[str] | None = None) -> list[str]:
     """Secrets to sign with, newest first (a read: registration issues the first one, rotation the next).
-    None current: the call is not made unsigned, it fails as broken until a moderator issues one."""
-    # Every provider call reads them: plain SQL, without the ORM's ~0.4 ms of building and compiling (issue 19).
-    table = ProviderSigningSecret._meta.db_table
-    sql = (f"SELECT secret FROM {table} WHERE provider_id = %s AND (expires_at IS NULL OR expires_at > %s) "  # noqa: S608 (the model's table; values bound)
-           "ORDER BY created_at DESC")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [provider.pk, connection.ops.adapt_datetimefield_value(timezone.now())])
-        current = [secret for (secret,) in cursor.fetchall()]
+    None current: the call is not made unsigned, it fails as broken until a moderator issues one.
+    `current`: the ones the claim read (`_ProviderKind.claim_annotations`): no query."""
+    if current is None:
+        # Plain SQL, without the ORM's ~0.4 ms of building and compiling (issue 19).
+        table = ProviderSigningSecret._meta.db_table
+        sql = (f"SELECT secret FROM {table} WHERE provider_id = %s AND (expires_at IS NULL OR expires_at > %s) "  # noqa: S608 (the model's table; values bound)
+               "ORDER BY created_at DESC")
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [provider.pk, connection.ops.adapt_datetimefield_value(timezone.now())])
+            current = [secret for (secret,) in cursor.fetchall()]
     if not current:
         raise clients.SigningSecretMissing(
             "у провайдера нет действующего секрета подписи: выпустите новый (админка, провайдеры, «Выпустить новый "

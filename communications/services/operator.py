@@ -18,6 +18,7 @@ token (`integration_inactive`). Reads stay allowed.
 import hashlib
 import json
 import logging
+import re
 import threading
 import uuid
 from collections.abc import Callable
@@ -59,6 +60,7 @@ from config.observability.request_id import request_id_get
 from config.sql import Columns, insert_pair, insert_row
 from delivery import engine
 from delivery.engine import on_delivered_handler
+from delivery.kinds import AlsoSql
 
 logger = logging.getLogger(__name__)
 
@@ -489,31 +491,38 @@ def _provider_id_store(delivery: Delivery, *, chat_id: str, client_id: str, prov
         stored = _provider_id_store_sql(delivery, chat_id=chat_id, client_id=client_id, provider_id=provider_id)
     else:
         stored = _provider_id_store_orm(delivery, chat_id=chat_id, client_id=client_id, provider_id=provider_id)
-    if not stored and (Message.objects.filter(**scope, external_id=provider_id)
-                       .exclude(external_id=client_id).exists()):
+    if not stored:
+        _provider_id_taken_check(delivery, client_id=client_id, provider_id=provider_id)
+
+
+def _provider_id_taken_check(delivery: Delivery, *, client_id: str, provider_id: str) -> None:
+    """The id was not stored: a conflict for the moderator (on the row's last_error) if another message holds it."""
+    if (Message.objects.filter(tenant_id=delivery.tenant_id, provider_id=delivery.provider_id, external_id=provider_id)
+            .exclude(external_id=client_id).exists()):
         raise ConflictError(f"id {provider_id} уже занят другим сообщением (эхо через публичный API?)")
 
 
 # The id is stored unless another message already has it; calls about this message still queued behind it
 # learn the id before they are sent (`payload.messageId`). One statement (issue 19: the ORM's two, with a
-# model instance per queued call, were a third of a delivered call's CPU in the worker).
-PROVIDER_ID_STORE_SQL = """
-WITH stored AS (
+# model instance per queued call, were a third of a delivered call's CPU in the worker). Its two parts are also
+# statements of the one-statement record of a `sendMessage` success (`_message_sent_sql`; `{ours}` there).
+_ID_STORED = """
     UPDATE communications_message SET external_id = %(provider_id)s, updated_at = %(now)s
-    WHERE tenant_id = %(tenant)s AND provider_id = %(provider)s AND external_id = %(client_id)s
+    WHERE tenant_id = %(tenant)s AND provider_id = %(provider)s AND external_id = %(client_id)s AND {ours}
       AND NOT EXISTS (SELECT 1 FROM communications_message taken WHERE taken.tenant_id = %(tenant)s
                       AND taken.provider_id = %(provider)s AND taken.external_id = %(provider_id)s
                       AND taken.external_id <> %(client_id)s)
-    RETURNING 1
-), waiting AS (
+    RETURNING 1"""
+_ID_WAITING = """
     UPDATE communications_delivery
     SET payload = jsonb_set(payload, '{messageId}', to_jsonb(%(provider_id)s::text)), updated_at = %(now)s
-    WHERE EXISTS (SELECT 1 FROM stored) AND kind = %(kind)s AND tenant_id = %(tenant)s
+    WHERE EXISTS (SELECT 1 FROM id_stored) AND kind = %(kind)s AND tenant_id = %(tenant)s
       AND provider_id = %(provider)s AND ordering_key = %(chat_id)s AND id > %(pk)s
       AND status = ANY(%(pending_like)s) AND payload ->> 'clientMessageId' = %(client_id)s
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM stored), (SELECT count(*) FROM waiting)"""
+    RETURNING 1"""
+PROVIDER_ID_STORE_SQL = (
+    f"WITH id_stored AS ({_ID_STORED.replace('{ours}', 'TRUE')}), id_waiting AS ({_ID_WAITING})\n"  # noqa: S608
+    "SELECT (SELECT count(*) FROM id_stored), (SELECT count(*) FROM id_waiting)")
 
 
 def provider_id_store_params(delivery: Delivery, *, chat_id: str, client_id: str, provider_id: str) -> dict:
@@ -526,6 +535,32 @@ def _provider_id_store_sql(delivery: Delivery, **ids) -> bool:
     with connection.cursor() as cursor:
         cursor.execute(PROVIDER_ID_STORE_SQL, provider_id_store_params(delivery, **ids))
         return bool(cursor.fetchone()[0])
+
+
+def _positional(sql: str) -> tuple[str, list[str]]:
+    """`%(name)s` placeholders as `%s` (a part of a larger statement), with the names in their order."""
+    return re.sub(r"%\(\w+\)s", "%s", sql), re.findall(r"%\((\w+)\)s", sql)
+
+
+_ID_STORED_PARTS, _ID_WAITING_PARTS = _positional(_ID_STORED), _positional(_ID_WAITING)
+
+
+def _message_sent_sql(delivery: Delivery, attempt) -> list[AlsoSql] | None:
+    """`_message_sent` as statements of the one-statement record of the success (`engine.on_delivered_handler`):
+    the same id store, written only while the attempt holds the row. No id in the answer: the handler (it warns)."""
+    sent, provider_id = delivery.payload, attempt.external_id[:255]
+    if not provider_id:
+        return None
+    ids = {"chat_id": sent["chatId"], "client_id": sent["clientMessageId"], "provider_id": provider_id}
+    params = provider_id_store_params(delivery, **ids)
+
+    def after(stored: int) -> None:
+        if not stored:
+            _provider_id_taken_check(delivery, client_id=ids["client_id"], provider_id=provider_id)
+
+    (stored_sql, stored_names), (waiting_sql, waiting_names) = _ID_STORED_PARTS, _ID_WAITING_PARTS
+    return [AlsoSql(stored_sql, [params[name] for name in stored_names], after, name="id_stored"),
+            AlsoSql(waiting_sql, [params[name] for name in waiting_names], name="id_waiting")]
 
 
 def _provider_id_store_orm(delivery: Delivery, *, chat_id: str, client_id: str, provider_id: str) -> bool:
@@ -544,7 +579,7 @@ def _provider_id_store_orm(delivery: Delivery, *, chat_id: str, client_id: str, 
     return True
 
 
-@on_delivered_handler("operator.message_sent")
+@on_delivered_handler("operator.message_sent", sql=_message_sent_sql)
 def _message_sent(delivery: Delivery) -> None:
     sent = delivery.payload
     _provider_id_store(delivery, chat_id=sent["chatId"], client_id=sent["clientMessageId"],

@@ -266,3 +266,56 @@ def test_concurrent_signing_secret_rotations_leave_one_current_secret(chat):
     secrets = provider.signing_secrets.order_by("created_at")
     assert secrets.count() == 3
     assert [secret.expires_at is None for secret in secrets] == [False, False, True]
+
+
+@pytest.mark.postgres
+def test_recording_a_success_waits_for_a_deactivation_before_it_locks_the_delivery_row(chat):
+    """Engine round 5: the one-statement record takes the integration's share locks before the delivery row (the
+    lock order of `_lock_integration`), so a deactivation holding the token runs wholly before it: the row stays
+    free meanwhile and the answer is recorded once the deactivation commits."""
+    from delivery.kinds import Attempt
+    from delivery.outcomes import SUCCESS
+
+    provider, tenant_id, token = chat
+    with transaction.atomic():
+        message = operator.operator_message_send(tenant_id=tenant_id, provider=provider, chat_id="chat-1", text="Гонка")
+        connection.run_on_commit = []  # queued, not dispatched: this test makes the attempt
+    delivery = Delivery.objects.get(endpoint="sendMessage", payload__clientMessageId=message.external_id)
+    claimed, number, started_at = engine._claim(delivery.pk, "provider")
+    locked, release, words = threading.Event(), threading.Event(), []
+
+    def hold_the_token():
+        try:
+            with transaction.atomic():
+                IntegrationToken.objects.select_for_update().get(pk=token.pk)  # as a deactivation does first
+                locked.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    def record():
+        try:
+            answer = Attempt(SUCCESS, status_code=200, response_json={"messageId": "prov-race"}, external_id="prov-race")
+            words.append(engine._record_until_stored(claimed, number, started_at, answer))
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_token)
+    holder.start()
+    assert locked.wait(timeout=30)
+    recorder = threading.Thread(target=record)
+    recorder.start()
+    try:
+        with connection.cursor() as cursor:
+            _wait_until_a_backend_waits_for_a_lock(cursor)  # the record waits on the token ...
+            with transaction.atomic():  # ... and has not locked the delivery row
+                cursor.execute("SELECT id FROM communications_delivery WHERE id = %s FOR UPDATE NOWAIT", [delivery.pk])
+                assert cursor.fetchone() == (delivery.pk,)
+    finally:
+        release.set()
+        holder.join(timeout=30)
+        recorder.join(timeout=30)
+    assert words == ["delivered"]
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.DELIVERED and delivery.provider_message_id == "prov-race"
+    assert Message.objects.get(pk=message.pk).external_id == "prov-race"
