@@ -4,6 +4,7 @@ root conftest.py."""
 
 import pytest
 
+from communications.models import Delivery
 from communications.tests.factories import Integration, chat_make, integration_create, provider_setup, tenant_install
 
 
@@ -38,3 +39,11 @@ def setup(db, fake_provider):
     chat_make(tenant_id, provider, "chat-1")
     chat_make(tenant_id, provider, "chat-2")
     return provider, tenant_id, token
+
+
+@pytest.fixture
+def chat(fast, setup):
+    """(tenant_id, provider) of `setup`, with none of the delivery rows the activation queued (its own calls)."""
+    provider, tenant_id, _ = setup
+    Delivery.objects.all().delete()
+    return tenant_id, provider

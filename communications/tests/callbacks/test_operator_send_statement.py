@@ -17,15 +17,6 @@ from delivery import engine
 VOLATILE = {"id", "idempotency_key", "created_at", "updated_at", "next_attempt_at"}
 
 
-@pytest.fixture
-def chat(fast, fake_provider):
-    provider = provider_setup(fake_provider)
-    tenant_id, _ = tenant_install(provider)
-    chat_make(tenant_id, provider)
-    Delivery.objects.all().delete()  # the activation's own calls
-    return tenant_id, provider
-
-
 def _row(delivery: Delivery) -> dict:
     return {f.attname: getattr(delivery, f.attname) for f in Delivery._meta.concrete_fields if f.attname not in VOLATILE}
 
@@ -147,7 +138,7 @@ def test_a_send_waits_for_the_chain_and_its_call_is_numbered_after_the_holders_c
 def test_insert_pair_fills_defaults_per_row_and_a_failed_row_writes_neither(chat):
     tenant_id, provider = chat
     tenant_configuration = TenantConfiguration.objects.get(tenant_id=tenant_id)
-    chat_row = Message._meta.get_field("chat").related_model.objects.get(tenant_id=tenant_id)
+    chat_row = Message._meta.get_field("chat").related_model.objects.get(tenant_id=tenant_id, external_id="chat-1")
 
     def pair(external_id: str, url: str, locked: bool = True):
         return insert_pair(

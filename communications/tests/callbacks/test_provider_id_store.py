@@ -13,13 +13,6 @@ from delivery import engine
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def chat(fast, setup):
-    provider, tenant_id, _ = setup
-    Delivery.objects.all().delete()  # the activation's own calls
-    return tenant_id, provider
-
-
 def _queued(tenant_id, provider, capture):
     """Two messages in chat-1 and one in chat-2, each edited; nothing sent yet."""
     with capture(execute=False):

@@ -4,19 +4,10 @@ import pytest
 
 from communications.models import Delivery, Message
 from communications.services import operator
-from communications.tests.factories import chat_make, provider_setup, tenant_install
+from communications.tests.factories import provider_setup, tenant_install
 from delivery import engine
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def chat(fast, fake_provider):
-    provider = provider_setup(fake_provider)
-    tenant_id, _ = tenant_install(provider)
-    chat_make(tenant_id, provider)
-    Delivery.objects.all().delete()  # the activation's own calls
-    return tenant_id, provider
 
 
 def queued_send(tenant_id, provider, django_capture_on_commit_callbacks) -> Delivery:

@@ -19,13 +19,6 @@ from delivery.outcomes import SUCCESS
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture
-def chat(fast, setup):
-    provider, tenant_id, _ = setup
-    Delivery.objects.all().delete()  # the activation's own calls
-    return tenant_id, provider
-
-
 def _send(tenant_id, provider, capture, text="Привет"):
     with capture(execute=False):
         message = operator.operator_message_send(tenant_id=tenant_id, provider=provider, chat_id="chat-1", text=text)
