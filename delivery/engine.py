@@ -77,11 +77,19 @@ def delivery_create(*, kind: str, ordering_key: str = "", synchronous: bool = Fa
     Delivery, _ = _models()
     if ordering_key:
         chain_lock(kind, fields.get("tenant_id"), fields.get("provider_id"), ordering_key)
-    delivery = Delivery.objects.create(kind=kind, ordering_key=ordering_key, synchronous=synchronous,
-                                       next_attempt_at=timezone.now(), **fields)
+    delivery = Delivery.objects.create(**delivery_values(kind=kind, ordering_key=ordering_key, synchronous=synchronous,
+                                                         **fields))
     if not synchronous:
         dispatch_on_commit(delivery.pk, kind=kind)
     return delivery
+
+
+def delivery_values(*, kind: str, ordering_key: str = "", synchronous: bool = False, **fields) -> dict:
+    """The fields of a new row as `delivery_create` writes it (pending, due now, never claimed), for a caller that
+    writes the row with a statement of its own (`/send`, the operator's send): the same row, one place to say it.
+    Such a caller takes the chain's lock before the row and publishes it after commit, as `delivery_create` does."""
+    return {"kind": kind, "ordering_key": ordering_key, "synchronous": synchronous, "next_attempt_at": timezone.now(),
+            **fields}
 
 
 def chain_lock(kind, tenant_id, provider_id, ordering_key) -> None:

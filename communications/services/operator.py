@@ -254,11 +254,11 @@ def _message_and_call_insert(tenant_configuration, message: Message, operator_id
     configuration, chat = tenant_configuration.configuration, message.chat
     url = _endpoint_url(configuration, "sendMessage")
     kind, provider_id = Delivery.Kind.PROVIDER.value, tenant_configuration.provider_id
-    call = {"kind": kind, "tenant_id": tenant_configuration.tenant_id, "provider_id": provider_id,
-            "tenant_configuration_id": tenant_configuration.pk, "configuration_id": configuration.pk,
-            "endpoint": "sendMessage", "url": url, "payload": _send_payload(tenant_configuration, message, operator_id),
-            "ordering_key": chat.external_id, "on_delivered": "operator.message_sent", "request_id": request_id_get(),
-            "synchronous": False, "next_attempt_at": timezone.now()}
+    call = engine.delivery_values(
+        kind=kind, tenant_id=tenant_configuration.tenant_id, provider_id=provider_id,
+        tenant_configuration_id=tenant_configuration.pk, configuration_id=configuration.pk, endpoint="sendMessage",
+        url=url, payload=_send_payload(tenant_configuration, message, operator_id), ordering_key=chat.external_id,
+        on_delivered="operator.message_sent", request_id=request_id_get())
     lock = (engine.chain_lock_key(kind, tenant_configuration.tenant_id, provider_id, chat.external_id)
             if connections[router.db_for_write(Delivery)].vendor == "postgresql" else None)
     message_pk, call_pk = insert_pair(Message, {field.attname: getattr(message, field.attname)

@@ -150,9 +150,8 @@ def _rows_insert(notification: Notification, *, synchronous: bool) -> None:
     written as `engine.delivery_create` writes it: pending, due now, never claimed, so if the process dies
     before the first attempt the sweeper sends it; an asynchronous one is dispatched after commit."""
     kind = Delivery.Kind.NOTIFICATION
-    delivery = {"kind": kind, "endpoint": notification.service, "url": "", "synchronous": synchronous,
-                "payload": {"notification": str(notification.pk)}, "request_id": request_id_get(),
-                "next_attempt_at": timezone.now()}
+    delivery = engine.delivery_values(kind=kind, endpoint=notification.service, url="", synchronous=synchronous,
+                                      payload={"notification": str(notification.pk)}, request_id=request_id_get())
     notification.timestamp = notification.timestamp or timezone.now()  # auto_now_add, as `save()` sets it
     history = {field.attname: getattr(notification, field.attname) for field in Notification._meta.concrete_fields}
     notification.delivery_id = insert_linked(Delivery, delivery, Notification, history, link="delivery_id")
