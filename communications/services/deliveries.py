@@ -82,7 +82,7 @@ def delivery_enqueue(
         raise ConflictError("Приложение провайдера отключено у тенанта: вызовы провайдера запрещены",
                             code="tenant_configuration_disabled")
     configuration = tenant_configuration.configuration
-    url = _endpoint_url(configuration, endpoint)
+    url = configured_endpoint_url(configuration, endpoint)
     return _create(kind=Delivery.Kind.PROVIDER, **_integration(tenant_configuration),
                    configuration=configuration, endpoint=endpoint, url=url, payload=payload,
                    ordering_key=ordering_key, on_delivered=on_delivered)
@@ -280,7 +280,8 @@ def _provider_auth(*, provider, configuration, tenant_id, endpoint, secrets: lis
     }
 
 
-def _endpoint_url(configuration, endpoint: str) -> str:
+def configured_endpoint_url(configuration, endpoint: str) -> str:
+    """The URL of a configured endpoint; a 4xx `endpoint_not_configured` when the configuration has none."""
     url = configuration.endpoint_url(endpoint)
     if not url:
         raise ApplicationError(f"В конфигурации провайдера не задан эндпоинт {endpoint}",
@@ -367,7 +368,7 @@ def provider_call_now(*, tenant_configuration: TenantConfiguration, endpoint: st
     configuration = tenant_configuration.configuration
     history = endpoint == "getMessageHistory"
     return clients.post_json(
-        url=_endpoint_url(configuration, endpoint), payload=payload, idempotency_key=idempotency_key,
+        url=configured_endpoint_url(configuration, endpoint), payload=payload, idempotency_key=idempotency_key,
         max_bytes=settings.INITIAL_SYNC_MAX_ANSWER_BYTES if history else clients.MAX_BODY_BYTES,
         **_provider_auth(provider=tenant_configuration.provider, configuration=configuration,
                          tenant_id=tenant_configuration.tenant_id, endpoint=endpoint),

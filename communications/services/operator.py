@@ -49,8 +49,8 @@ from communications.services import attachments as attachment_services
 from communications.services.conversations import chat_mark_seen, message_set_status, message_update_text
 from communications.services.deliveries import (
     PENDING_LIKE,
-    _endpoint_url,
     chains_lock,
+    configured_endpoint_url,
     delivery_enqueue,
     on_refused_handler,
 )
@@ -252,7 +252,7 @@ def _message_and_call_insert(tenant_configuration, message: Message, operator_id
     inside the statement before the call's row, the publication after commit. Three statements and a savepoint pair
     fewer; no ORM compile or instance for the call."""
     configuration, chat = tenant_configuration.configuration, message.chat
-    url = _endpoint_url(configuration, "sendMessage")
+    url = configured_endpoint_url(configuration, "sendMessage")
     kind, provider_id = Delivery.Kind.PROVIDER.value, tenant_configuration.provider_id
     call = engine.delivery_values(
         kind=kind, tenant_id=tenant_configuration.tenant_id, provider_id=provider_id,
