@@ -12,6 +12,7 @@ from communications.services import deliveries, operator
 from communications.services.conversations import webhook_set
 from communications.services.tokens import integration_token_deactivate
 from communications.tests.factories import DeliveryFactory, chat_make, provider_setup, tenant_install
+from config.testing.concurrency import wait_for_a_lock_wait
 from delivery import engine
 
 
@@ -22,16 +23,6 @@ def chat(transactional_db, fast, fake_provider):
     tenant_id, _ = tenant_install(provider)
     chat_make(tenant_id, provider)
     return provider, tenant_id, IntegrationToken.objects.get(tenant_id=tenant_id)
-
-
-def _wait_until_a_backend_waits_for_a_lock(cursor) -> None:
-    for _ in range(300):
-        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                       "AND datname = current_database()")
-        if cursor.fetchone()[0]:
-            return
-        time.sleep(0.02)
-    raise AssertionError("nobody waits for a lock")
 
 
 @contextmanager
@@ -51,7 +42,7 @@ def message_locked_then(message, lock_next):
                 Message.objects.select_for_update().get(pk=message.pk)
                 locked.set()
                 with connection.cursor() as cursor:
-                    _wait_until_a_backend_waits_for_a_lock(cursor)
+                    wait_for_a_lock_wait(cursor)
                 lock_next()
         except Exception as exc:
             failures.append(exc)
@@ -144,7 +135,7 @@ def test_a_send_during_a_deactivation_in_flight_waits_for_it_and_is_refused(chat
     sender = threading.Thread(target=operator_send)
     sender.start()
     with connection.cursor() as cursor:
-        _wait_until_a_backend_waits_for_a_lock(cursor)  # the send waits on the token row
+        wait_for_a_lock_wait(cursor)  # the send waits on the token row
     release.set()
     deactivator.join(timeout=30)
     sender.join(timeout=30)
@@ -307,7 +298,7 @@ def test_recording_a_success_waits_for_a_deactivation_before_it_locks_the_delive
     recorder.start()
     try:
         with connection.cursor() as cursor:
-            _wait_until_a_backend_waits_for_a_lock(cursor)  # the record waits on the token ...
+            wait_for_a_lock_wait(cursor)  # the record waits on the token ...
             with transaction.atomic():  # ... and has not locked the delivery row
                 cursor.execute("SELECT id FROM communications_delivery WHERE id = %s FOR UPDATE NOWAIT", [delivery.pk])
                 assert cursor.fetchone() == (delivery.pk,)

@@ -11,6 +11,7 @@ from communications.services import deliveries, operator
 from communications.tests.factories import chat_make, provider_setup, tenant_install
 from config.observability.request_id import request_id_reset, request_id_set
 from config.sql import insert_pair
+from config.testing.concurrency import wait_for_a_lock_wait
 from delivery import engine
 
 # what differs between any two rows by nature: keys, times, the receiver's idempotency key
@@ -71,18 +72,6 @@ def test_the_statement_takes_the_lock_the_engine_takes_for_the_chain(chat):
         assert {key for (key,) in cursor.fetchall()} - before == {lock}
 
 
-def _wait_for_an_advisory_lock(cursor) -> None:
-    import time
-
-    for _ in range(300):
-        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                       "AND wait_event = 'advisory' AND datname = current_database()")
-        if cursor.fetchone()[0]:
-            return
-        time.sleep(0.02)
-    raise AssertionError("nobody waits for an advisory lock")
-
-
 @pytest.mark.postgres
 def test_a_send_waits_for_the_chain_and_its_call_is_numbered_after_the_holders_commit(transactional_db, fast,
                                                                                      fake_provider):
@@ -122,7 +111,7 @@ def test_a_send_waits_for_the_chain_and_its_call_is_numbered_after_the_holders_c
     threads.append(threading.Thread(target=sender))
     threads[1].start()
     with connection.cursor() as cursor:
-        _wait_for_an_advisory_lock(cursor)  # the send waits on the chain lock ...
+        wait_for_a_lock_wait(cursor, event="advisory")  # the send waits on the chain lock ...
     assert not Message.objects.filter(tenant_id=tenant_id, text="Я").exists()
     release.set()
     for thread in threads:
