@@ -152,23 +152,13 @@ def insert_linked(parent, parent_values: dict, child, child_values: dict, link: 
     outside a transaction it needs none (no BEGIN/COMMIT round trips); inside one, a savepoint keeps the caller's
     transaction usable after an IntegrityError, as `atomic()` did. Elsewhere (SQLite) two statements in `atomic()`."""
     connection = connections[router.db_for_write(parent)]
-    quote = connection.ops.quote_name
     now = timezone.now()
-
-    def prepared(model, values, skip=()):
-        fields = [f for f in model._meta.concrete_fields if f is not model._meta.auto_field and f.attname not in skip]
-        params = [f.get_db_prep_save(values[f.attname] if f.attname in values else
-                                     now if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
-                                     else f.get_default(), connection) for f in fields]
-        return ", ".join(quote(f.column) for f in fields), params
-
-    parent_columns, parent_params = prepared(parent, parent_values)
-    child_columns, child_params = prepared(child, child_values, skip=(link,))
-    link_column, key = quote(child._meta.get_field(link).column), quote(parent._meta.pk.column)
-    insert_parent = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 (model's own names; values bound)
-        quote(parent._meta.db_table), parent_columns, ", ".join(["%s"] * len(parent_params)))
-    insert_child = "INSERT INTO {} ({}, {}) VALUES ({}, {{}})".format(  # noqa: S608 (the same)
-        quote(child._meta.db_table), child_columns, link_column, ", ".join(["%s"] * len(child_params)))
+    head, tail = _row(parent, connection), _row(child, connection, skip=(link,))
+    parent_params, child_params = head.params(parent_values, now, connection), tail.params(child_values, now, connection)
+    link_column, key = connection.ops.quote_name(child._meta.get_field(link).column), head.key
+    insert_parent = f"INSERT INTO {head.table} ({head.columns}) VALUES ({head.placeholders})"  # noqa: S608 (models' own names; values bound)
+    insert_child = (f"INSERT INTO {tail.table} ({tail.columns}, {link_column}) "  # noqa: S608 (the same)
+                    f"VALUES ({tail.placeholders}, {{}})")
     if connection.vendor == "postgresql":
         sql = (f"WITH parent AS ({insert_parent} RETURNING {key}) "  # noqa: S608 (the same)
                f"{insert_child.format(f'(SELECT {key} FROM parent)')} RETURNING {link_column}")  # noqa: S608
@@ -183,13 +173,14 @@ def insert_linked(parent, parent_values: dict, child, child_values: dict, link: 
         return pk
 
 
-
 class _Row:
-    """How a row of `model` is written by `insert_pair`: every concrete column but the serial key, in order."""
+    """How a row of `model` is written by `insert_pair` and `insert_linked`: every concrete column but the serial key
+    (and `skip`, attnames the statement fills itself), in order. Built once per process (`_row`)."""
 
-    def __init__(self, model, connection):
+    def __init__(self, model, connection, skip=()):
         quote = connection.ops.quote_name
-        self.fields = [f for f in model._meta.concrete_fields if f is not model._meta.auto_field]
+        self.fields = [f for f in model._meta.concrete_fields
+                       if f is not model._meta.auto_field and f.attname not in skip]
         self.table, self.key = quote(model._meta.db_table), quote(model._meta.pk.column)
         self.columns = ", ".join(quote(f.column) for f in self.fields)
         self.placeholders = ", ".join(["%s"] * len(self.fields))
@@ -241,6 +232,16 @@ def _null(field, connection) -> bool:
         return False
 
 
+_rows: dict = {}
+
+
+def _row(model, connection, skip=()) -> _Row:
+    key = (connection.alias, model, skip)
+    if key not in _rows:
+        _rows[key] = _Row(model, connection, skip)
+    return _rows[key]
+
+
 _pairs: dict = {}  # (alias, first, second, locked) → (rows, statement): built once per process (no compiler in it)
 
 
@@ -258,7 +259,7 @@ def insert_pair(first, first_values: dict, second, second_values: dict, *, lock:
     connection = connections[router.db_for_write(second)]
     cached = (connection.alias, first, second, lock is not None)
     if cached not in _pairs:
-        rows = _Row(first, connection), _Row(second, connection)
+        rows = _row(first, connection), _row(second, connection)
         if connection.vendor == "postgresql":
             head, tail = rows
             source = (f"SELECT {tail.placeholders} FROM locked" if lock is not None  # noqa: S608 (placeholders)
