@@ -260,6 +260,7 @@ def stack_env(telegram: FakeTelegram) -> dict:
         "LOG_LEVEL": "WARNING",
         "DB_CONN_MAX_AGE": os.environ.get("BENCH_DB_CONN_MAX_AGE", "60"),
         "BENCH_SQL_COUNT_DIR": str(SQL_COUNT_DIR),
+        "DELIVERY_FEED_DRAINERS": str(CELERY_CONCURRENCY),  # the worker processes serving the queue (scaling.md)
     }
 
 

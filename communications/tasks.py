@@ -6,7 +6,7 @@ from communications.services import files
 from communications.services import operator as _operator  # noqa: F401  registers the on_delivered handlers
 from communications.services import sync as _sync  # noqa: F401  registers the `channels.activate` handler
 from communications.services.retention import deliveries_prune
-from delivery import engine
+from delivery import engine, feed
 
 
 # Longer than connect + read timeout, so a hung call is cut off and the lease logic takes over.
@@ -17,6 +17,13 @@ def delivery_send_task(delivery_id: int, kind: str = "") -> str:
     Idempotent: final or locked rows are skipped. The rows of the chain it releases are sent by this task
     too, up to a limit (`delivery_drain`), instead of a message each."""
     return engine.delivery_drain(delivery_id=delivery_id, kind=kind)
+
+
+@shared_task(name="communications.delivery_feed_drain", ignore_result=True)
+def delivery_feed_drain_task(queue: str, token: str) -> int:
+    """A drainer of the feed of `queue` (`delivery/feed.py`): attempts the rows pushed there, one after another,
+    without a message each. Its time limits come with the message (its lifetime plus one attempt's)."""
+    return feed.drain(queue, token)
 
 
 @shared_task(name="communications.deliveries_sweep", ignore_result=True)

@@ -388,6 +388,13 @@ DELIVERY_BLOCKED_RECHECK = env.int("DELIVERY_BLOCKED_RECHECK", default=300)
 DELIVERY_DRAIN_MAX = env.int("DELIVERY_DRAIN_MAX", default=20)
 DELIVERY_DRAIN_SECONDS = env.float("DELIVERY_DRAIN_SECONDS", default=2.0)
 DELIVERY_QUEUE = env.str("DELIVERY_QUEUE", default="celery")
+# The feed (delivery/feed.py): rows due now go through a Redis list to a few long-lived drainer tasks instead of
+# a Celery message each (Redis broker only).
+DELIVERY_FEED = env.bool("DELIVERY_FEED", default=True)
+DELIVERY_FEED_DRAINERS = env.int("DELIVERY_FEED_DRAINERS", default=4)  # per queue; at most its worker processes
+DELIVERY_FEED_SECONDS = env.float("DELIVERY_FEED_SECONDS", default=10.0)  # a drainer's lifetime, then a successor
+DELIVERY_FEED_LINGER = env.float("DELIVERY_FEED_LINGER", default=1.0)  # an idle drainer waits this long, then ends
+DELIVERY_FEED_TOKEN_TTL = env.int("DELIVERY_FEED_TOKEN_TTL", default=300)  # a dead drainer's slot is free after
 CELERY_BEAT_SCHEDULE["communications-deliveries-sweep"] = {
     "task": "communications.deliveries_sweep",
     "schedule": float(DELIVERY_SWEEP_INTERVAL),

@@ -37,6 +37,7 @@ from config.errors import ConflictError
 from config.observability.metrics import delivery_send_observe
 from config.observability.request_id import request_id_bind
 from config.sql import MARK, compiled, insert_row, insert_row_sql, update_row, update_row_sql
+from delivery import feed
 from delivery.dispatch import dispatch
 from delivery.kinds import Attempt, Kind, kind_get
 from delivery.outcomes import AMBIGUOUS, BROKEN, DEFERRED, PERMANENT, SUCCESS, TRANSIENT
@@ -124,8 +125,25 @@ def _sweep_at_once(delivery_id: int) -> None:
         next_attempt_at=F("next_attempt_at") - timedelta(seconds=settings.DELIVERY_SWEEP_GRACE), swept_at=None)
 
 
+def _hand_off(delivery_id: int, kind: str = "") -> None:
+    """A row due now: to the feed of its queue when it has one (`delivery/feed.py`: no Celery message per row),
+    else, or when Redis fails, a message of its own. Never raises."""
+    sender = kind_get(kind) if kind else Kind()
+    if sender.time_limits() is None and feed.enabled(queue := sender.queue()):
+        try:
+            feed.push(delivery_id, kind, queue)
+            return
+        except Exception:
+            logger.warning("delivery %s: the feed failed; publishing a message instead", delivery_id, exc_info=True)
+    _dispatch(delivery_id, kind=kind)
+
+
 def dispatch_on_commit(delivery_id: int, countdown: float | None = None, kind: str = "") -> None:
-    transaction.on_commit(partial(_dispatch, delivery_id, countdown, kind), robust=True)
+    """After commit: a retry (`countdown`) as a Celery message with a countdown, a row due now handed off."""
+    if countdown is None:
+        transaction.on_commit(partial(_hand_off, delivery_id, kind), robust=True)
+    else:
+        transaction.on_commit(partial(_dispatch, delivery_id, countdown, kind), robust=True)
 
 
 # --- one task, several rows of a chain -----------------------------------------------------
@@ -140,7 +158,7 @@ def _release(delivery_id: int, kind: str) -> None:
     if queue is not None and kind_get(kind).time_limits() is None:
         queue.append((delivery_id, kind))
     else:
-        _dispatch(delivery_id, kind=kind)
+        _hand_off(delivery_id, kind)
 
 
 def delivery_drain(*, delivery_id: int, kind: str = "") -> str:
@@ -162,7 +180,7 @@ def delivery_drain(*, delivery_id: int, kind: str = "") -> str:
     finally:
         _draining.queue = previous
         for next_id, next_kind in queue:
-            _dispatch(next_id, kind=next_kind)
+            _hand_off(next_id, next_kind)
     return word
 
 
