@@ -369,6 +369,13 @@ def operator_broadcast(*, tenant_id: uuid.UUID, provider: Provider, chat_ids: li
     return messages, "bulkMessages"
 
 
+def _chat_chain_lock(tenant_configuration, chat: Chat) -> None:
+    """The chat's chain of provider calls, locked before any of its messages (the lock order, docs/provider-calls.md):
+    a send holds this lock when its foreign-key check share-locks the quoted message at commit."""
+    engine.chain_lock(Delivery.Kind.PROVIDER, tenant_configuration.tenant_id, tenant_configuration.provider_id,
+                      chat.external_id)
+
+
 def _refuse_unacknowledged_broadcast(message: Message) -> None:
     if message.external_id.startswith(BROADCAST_ID_PREFIX):
         raise ConflictError("Сообщение рассылки ещё не принято провайдером; повторите действие позже.",
@@ -386,6 +393,7 @@ def operator_message_edit(*, tenant_id: uuid.UUID, provider: Provider, message_i
     _refuse_unacknowledged_broadcast(message)
     if message.text == text:
         return message
+    _chat_chain_lock(tenant_configuration, message.chat)
     message = message_update_text(message=message, text=text)
     chat = message.chat
     delivery_enqueue(tenant_configuration=tenant_configuration, endpoint="updateMessageContent",
@@ -405,6 +413,7 @@ def operator_message_set_status(*, tenant_id: uuid.UUID, provider: Provider, mes
     message = operator_message_get(tenant_id=tenant_id, provider=provider, message_id=message_id)
     _refuse_unacknowledged_broadcast(message)
     before = (message.status, message.status_error)
+    _chat_chain_lock(tenant_configuration, message.chat)
     message = message_set_status(message=message, status=status, error=error)
     if (message.status, message.status_error) == before:
         return message
@@ -424,6 +433,7 @@ def operator_chat_mark_read(*, tenant_id: uuid.UUID, provider: Provider, chat_id
     """Mark the chat read here and queue `markChatRead`. Returns how many messages flipped."""
     tenant_configuration = integration_require(tenant_id=tenant_id, provider=provider)
     chat = chat_get(tenant_id=tenant_id, provider=provider, chat_id=chat_id)
+    _chat_chain_lock(tenant_configuration, chat)
     updated = chat_mark_seen(chat=chat)
     delivery_enqueue(tenant_configuration=tenant_configuration, endpoint="markChatRead",
                      payload=contract.mark_chat_read_body(tenant_id=tenant_id, chat_id=chat.external_id,

@@ -25,38 +25,56 @@ def chat(transactional_db, fast, fake_provider):
     return provider, tenant_id, IntegrationToken.objects.get(tenant_id=tenant_id)
 
 
+def lock_waiters(cursor) -> int:
+    """How many backends wait for a lock now (in a transaction pg_stat_activity is a snapshot: cleared first)."""
+    cursor.execute("SELECT pg_stat_clear_snapshot()")
+    cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()")
+    return cursor.fetchone()[0]
+
+
 @contextmanager
-def message_locked_then(message, lock_next):
-    """Another transaction locks `message`; once someone waits for a lock, it calls `lock_next()`.
+def another_transaction(first, *, then=None, until_waiters: int = 1):
+    """Another transaction runs `first()`; once `until_waiters` backends wait for a lock, it runs `then()` (if
+    given) and commits.
 
     It checks for deadlocks only after 10 s (the code under test: after PostgreSQL's default 1 s),
     so the code under test is always the transaction PostgreSQL aborts.
     """
-    locked, failures = threading.Event(), []
+    started, failures = threading.Event(), []
 
     def other_transaction():
         try:
             with transaction.atomic():
                 with connection.cursor() as cursor:
                     cursor.execute("SET LOCAL deadlock_timeout = '10s'")
-                Message.objects.select_for_update().get(pk=message.pk)
-                locked.set()
+                first()
+                started.set()
                 with connection.cursor() as cursor:
-                    wait_for_a_lock_wait(cursor)
-                lock_next()
+                    deadline = time.monotonic() + 6
+                    while lock_waiters(cursor) < until_waiters:
+                        assert time.monotonic() < deadline, f"fewer than {until_waiters} wait for a lock"
+                        time.sleep(0.02)
+                if then is not None:
+                    then()
         except Exception as exc:
             failures.append(exc)
         finally:
+            started.set()
             connection.close()
 
     thread = threading.Thread(target=other_transaction)
     thread.start()
-    assert locked.wait(timeout=30)
+    assert started.wait(timeout=30)
     try:
         yield
     finally:
         thread.join(timeout=30)
     assert failures == []
+
+
+def message_locked_then(message, lock_next):
+    """Another transaction locks `message`; once someone waits for a lock, it calls `lock_next()`."""
+    return another_transaction(lambda: Message.objects.select_for_update().get(pk=message.pk), then=lock_next)
 
 
 @pytest.mark.postgres
@@ -200,6 +218,81 @@ def test_request_that_loses_a_deadlock_gets_503_with_retry_after_and_changes_not
     message.refresh_from_db()
     assert message.text == "Было" and not MessageEdit.objects.exists()
     assert not Delivery.objects.filter(tenant_id=tenant_id, endpoint="updateMessageContent").exists()
+
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(("action", "endpoint"), [("edit", "updateMessageContent"), ("status", "updateMessageStatus")])
+def test_an_action_on_a_message_while_a_reply_quoting_it_holds_the_chain_waits_and_both_succeed(
+        chat, crm_client, fake_provider, action, endpoint):
+    # given: an outgoing message, and a reply quoting it whose transaction holds the chat's chain lock (its
+    # foreign-key check takes a key-share lock on the quoted message only at commit)
+    provider, tenant_id, _ = chat
+    message = operator.operator_message_send(tenant_id=tenant_id, provider=provider, chat_id="chat-1", text="Было")
+    scope = {"tenantId": str(tenant_id), "providerCode": provider.code}
+
+    def reply():
+        operator.operator_message_send(tenant_id=tenant_id, provider=provider, chat_id="chat-1", text="Ответ",
+                                       reply_to_id=message.pk)
+
+    # when: the operator edits the message (or sets its status) meanwhile
+    with another_transaction(reply):  # the reply commits once the action waits
+        if action == "edit":
+            response = crm_client.patch(f"/internal/v1/operator/messages/{message.pk}", {**scope, "text": "Стало"},
+                                        format="json")
+        else:
+            response = crm_client.post(f"/internal/v1/operator/messages/{message.pk}/status",
+                                       {**scope, "status": "delivered"}, format="json")
+    # then: no deadlock: the action waited for the chain before it locked the message, and went in after the reply
+    assert response.status_code == 200, response.json()
+    message.refresh_from_db()
+    assert (message.text, message.status) == (("Стало", "sent") if action == "edit" else ("Было", "delivered"))
+    chain = ["sendMessage", "sendMessage", endpoint]
+    assert list(Delivery.objects.filter(tenant_id=tenant_id, ordering_key="chat-1").order_by("pk")
+                .values_list("endpoint", flat=True)) == chain
+    fake_provider.wait_for(lambda: len([r for r in fake_provider.requests if r.endpoint in chain]) == 3)
+    sent = [r for r in fake_provider.requests if r.endpoint in chain]
+    assert [r.endpoint for r in sent] == chain
+    assert sent[1].json["replyTo"] == sent[2].json["messageId"] == message.external_id
+
+
+@pytest.mark.postgres
+def test_a_status_and_a_mark_read_waiting_for_the_same_chain_never_deadlock(chat):
+    # given: an unread incoming message; a send holds the chat's chain lock
+    provider, tenant_id, _ = chat
+    incoming = Message.objects.create(tenant_id=tenant_id, provider=provider, chat=Chat.objects.get(),
+                                      external_id="in-1", direction=Message.Direction.INCOMING, text="Вопрос")
+    answers = []
+
+    def run(action):
+        try:
+            action()
+            answers.append("ok")
+        except Exception as exc:  # a deadlock would surface here
+            answers.append(exc)
+        finally:
+            connection.close()
+
+    set_status = threading.Thread(target=run, args=(lambda: operator.operator_message_set_status(
+        tenant_id=tenant_id, provider=provider, message_id=incoming.pk, status="read"),))
+    mark_read = threading.Thread(target=run, args=(lambda: operator.operator_chat_mark_read(
+        tenant_id=tenant_id, provider=provider, chat_id="chat-1"),))
+    # when: a status change of the message queues for the chain, then a mark-read of the chat queues behind it
+    with another_transaction(lambda: operator.operator_message_send(tenant_id=tenant_id, provider=provider,
+                                                                    chat_id="chat-1", text="Сейчас"),
+                             until_waiters=2):  # the send commits once both wait
+        set_status.start()
+        with connection.cursor() as cursor:
+            wait_for_a_lock_wait(cursor)
+        mark_read.start()
+    set_status.join(timeout=30)
+    mark_read.join(timeout=30)
+    # then: both went through, in the chain's order (neither locked the message before the chain)
+    assert answers == ["ok", "ok"]
+    incoming.refresh_from_db()
+    assert incoming.status == "read" and incoming.seen_flag
+    assert list(Delivery.objects.filter(tenant_id=tenant_id, ordering_key="chat-1").order_by("pk")
+                .values_list("endpoint", flat=True)) == ["sendMessage", "updateMessageStatus", "markChatRead"]
 
 
 @pytest.mark.postgres
