@@ -268,7 +268,7 @@ def claim_queryset(delivery_id: int, kind: Kind):
 
 
 def _claim(delivery_id: int, kind_name: str = ""):
-    Delivery, DeliveryAttempt = _models()
+    Delivery, _ = _models()
     if not kind_name:
         kind_name = Delivery.objects.filter(pk=delivery_id).values_list("kind", flat=True).first()
         if kind_name is None:
@@ -277,6 +277,40 @@ def _claim(delivery_id: int, kind_name: str = ""):
     claimed = _claim_at_once(delivery_id, kind)
     if claimed is not None:
         return claimed
+    claimed = _claim_in_transaction(delivery_id, kind)
+    if not isinstance(claimed, Delivery):
+        return claimed
+    # Deferred behind an earlier row of its chain. If that row's answer was being recorded, its release may not
+    # have seen this row (committed after the release statement's snapshot), and nothing would wake this one
+    # before the recheck: so it is claimed again at once when the chain turns out to be clear.
+    if _chain_open(claimed) or not Delivery.objects.filter(
+            pk=delivery_id, status=Delivery.Status.PENDING, next_attempt_at=claimed.next_attempt_at).update(
+            next_attempt_at=timezone.now()):
+        return "blocked"
+    claimed = _claim_in_transaction(delivery_id, kind)
+    return "blocked" if isinstance(claimed, Delivery) else claimed
+
+
+def _chain_open(delivery) -> bool:
+    """Whether an earlier row of the chain is still open, waiting for any answer being recorded (FOR SHARE
+    waits for a row's UPDATE to commit and then reads its new status). Runs with no row lock held: the record
+    being waited for may have to lock this row to release it. SQLite: True (its writers are serialised)."""
+    if connection.vendor != "postgresql":
+        return True
+    conditions, params = _chain_conditions(delivery)
+    table = connection.ops.quote_name(type(delivery)._meta.db_table)
+    releasing = ", ".join(["%s"] * len(type(delivery).RELEASING_STATUSES))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {table} WHERE {conditions} AND id < %s "  # noqa: S608 (model's own names; values bound)
+                       f"AND status NOT IN ({releasing}) LIMIT 1 FOR SHARE",
+                       [*params, delivery.pk, *type(delivery).RELEASING_STATUSES])
+        return cursor.fetchone() is not None
+
+
+def _claim_in_transaction(delivery_id: int, kind: Kind):
+    """The general claim: a claim tuple, an outcome word, or the row itself when it was deferred behind an earlier
+    row of its chain (`DELIVERY_BLOCKED_RECHECK`)."""
+    Delivery, DeliveryAttempt = _models()
     with transaction.atomic():
         # The claim's query, compiled once per kind (config/sql.py).
         delivery = compiled(("claim", kind.name, type(kind)), partial(claim_queryset, MARK, kind)).get(delivery_id)
@@ -308,7 +342,7 @@ def _claim(delivery_id: int, kind_name: str = ""):
             delivery.next_attempt_at = now + timedelta(seconds=settings.DELIVERY_BLOCKED_RECHECK)
             delivery.lease_expires_at = None
             _store(delivery, "status", "next_attempt_at", "lease_expires_at")
-            return "blocked"
+            return delivery
         kind.prepare(delivery)
         delivery.status = Delivery.Status.IN_PROGRESS
         delivery.attempts += 1
@@ -666,17 +700,9 @@ def chain_next_sql(delivery, *, where: str = "", select: bool = False) -> tuple[
     delivered call of a chain. `where`: one more condition (SQL without parameters). `select`: only the SELECT of the
     row it would update."""
     model, conn = type(delivery), connection
-    q, field = conn.ops.quote_name, model._meta.get_field
-    table = q(model._meta.db_table)
-    conditions, params = [], []
-    for name in ("kind", "tenant_id", "provider_id", "ordering_key"):
-        value = getattr(delivery, name)
-        if value is None:
-            conditions.append(f"{q(field(name).column)} IS NULL")
-        else:
-            conditions.append(f"{q(field(name).column)} = %s")
-            params.append(field(name).get_db_prep_value(value, conn))
-    first = (f"id = (SELECT id FROM {table} WHERE {' AND '.join(conditions)} AND id > %s "  # noqa: S608 (model's own names; values bound)
+    table = conn.ops.quote_name(model._meta.db_table)
+    conditions, params = _chain_conditions(delivery)
+    first = (f"id = (SELECT id FROM {table} WHERE {conditions} AND id > %s "  # noqa: S608 (model's own names; values bound)
              "AND status = %s ORDER BY id LIMIT 1) AND attempts = 0")
     params += [delivery.pk, model.Status.PENDING]
     first += f" AND {where}" if where else ""
@@ -684,6 +710,20 @@ def chain_next_sql(delivery, *, where: str = "", select: bool = False) -> tuple[
         return f"SELECT id FROM {table} WHERE {first}", params  # noqa: S608 (as above)
     sql = f"UPDATE {table} SET next_attempt_at = %s WHERE {first} RETURNING id"  # noqa: S608 (as above)
     return sql, [conn.ops.adapt_datetimefield_value(timezone.now()), *params]
+
+
+def _chain_conditions(delivery) -> tuple[str, list]:
+    """SQL (and its parameters) that selects the rows of `delivery`'s chain."""
+    q, field = connection.ops.quote_name, type(delivery)._meta.get_field
+    conditions, params = [], []
+    for name in ("kind", "tenant_id", "provider_id", "ordering_key"):
+        value = getattr(delivery, name)
+        if value is None:
+            conditions.append(f"{q(field(name).column)} IS NULL")
+        else:
+            conditions.append(f"{q(field(name).column)} = %s")
+            params.append(field(name).get_db_prep_value(value, connection))
+    return " AND ".join(conditions), params
 
 
 def _chain_next_due(delivery) -> int | None:

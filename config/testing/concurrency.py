@@ -38,6 +38,7 @@ def wait_for_a_lock_wait(cursor, *, event: str = "", timeout: float = 6.0) -> No
         params.append(event)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")  # inside a transaction the view is read once otherwise
         cursor.execute(sql, params)
         if cursor.fetchone()[0]:
             return

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from communications.models import Delivery, TenantConfiguration
 from communications.services import deliveries as svc
+from config.testing.concurrency import wait_for_a_lock_wait
 from delivery import engine
 from delivery.kinds import kind_get
 
@@ -129,3 +130,51 @@ def test_a_prepare_that_fails_after_the_one_statement_claim_gives_the_row_back(f
         assert (row.status, row.attempts, row.lease_expires_at) == (Delivery.Status.PENDING, 0, None)
     finally:
         _REGISTRY.pop(_FailingPrepare.name)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_row_blocked_while_the_earlier_answer_is_being_recorded_is_sent_once_that_commits(
+        fast_retries, tenant_configuration, fake_provider):
+    # given: two calls of one chat, committed without dispatch; the first is in progress
+    with transaction.atomic():
+        first, second = enqueue(tenant_configuration, ordering_key="chat-1"), enqueue(tenant_configuration,
+                                                                                      ordering_key="chat-1")
+        connection.run_on_commit = []  # only this test's calls send them
+    Delivery.objects.filter(pk=first.pk).update(status=Delivery.Status.IN_PROGRESS, attempts=1,
+                                                lease_expires_at=timezone.now() + timedelta(minutes=1))
+    recording, commit = threading.Event(), threading.Event()
+
+    def record_first():  # the first row's answer being recorded, by a statement that did not see the second row
+        try:
+            with transaction.atomic():
+                Delivery.objects.filter(pk=first.pk).update(status=Delivery.Status.DELIVERED, lease_expires_at=None)
+                recording.set()
+                commit.wait(30)
+        finally:
+            connection.close()
+
+    def commit_once_the_claim_waits():
+        try:
+            with connection.cursor() as cursor:
+                wait_for_a_lock_wait(cursor)
+        finally:
+            commit.set()
+            connection.close()
+
+    recorder, committer = threading.Thread(target=record_first), threading.Thread(target=commit_once_the_claim_waits)
+    recorder.start()
+    try:
+        assert recording.wait(30)
+        committer.start()
+        # when: the second row's task runs meanwhile (it sees the first still in progress)
+        word = engine.delivery_send(delivery_id=second.pk, kind="provider")
+    finally:
+        commit.set()
+        recorder.join()
+        committer.join()
+    # then: it waited for that answer and sent at once, instead of waiting DELIVERY_BLOCKED_RECHECK for a release
+    # that never comes
+    assert word == "delivered"
+    assert Delivery.objects.get(pk=second.pk).status == Delivery.Status.DELIVERED
+    assert [r.json["text"] for r in fake_provider.requests] == ["hi"]
