@@ -7,7 +7,8 @@ costs one Redis round trip and, most of the time, no Celery message:
 
     push:  LPUSH the row; drop expired drainer tokens; start a drainer (a new token, one Celery message) when
            the list is longer than the number of drainers (so when none runs), up to DELIVERY_FEED_DRAINERS
-    take:  refresh the drainer's token and RPOP; an empty list: BRPOP for DELIVERY_FEED_LINGER seconds
+    take:  BRPOP, waiting up to DELIVERY_FEED_LINGER seconds (the drainer's token is refreshed when it starts
+           and every third of DELIVERY_FEED_TOKEN_TTL, not per row)
     leave: only when the list is empty (one script: no push can fall between the check and the exit), or
            after DELIVERY_FEED_SECONDS (then a new drainer is started if the list is not empty)
 
@@ -18,6 +19,7 @@ is down too, to the sweeper). The sweeper, retries with a countdown and kinds wi
 a Celery message each. Used only when the broker is Redis and Celery is not eager (docs/delivery-engine.md).
 """
 
+import hashlib
 import logging
 import os
 import time
@@ -38,10 +40,6 @@ if drainers < tonumber(ARGV[4]) and redis.call('LLEN', KEYS[1]) > drainers then
 end
 return 0
 """
-_TAKE = """
-redis.call('ZADD', KEYS[2], 'XX', ARGV[1], ARGV[2])
-return redis.call('RPOP', KEYS[1])
-"""
 # ARGV[3] = 1: stay if the list is not empty (the linger ended); 0: leave anyway (lifetime over), and start a
 # successor (ARGV[4], a new token) if the list is not empty.
 _LEAVE = """
@@ -58,7 +56,8 @@ end
 return 1
 """
 
-_client = None  # (pid, url, redis client, scripts)
+_client = None  # (pid, url, redis client, {script name: sha1})
+_SCRIPTS = {"push": _PUSH, "leave": _LEAVE}
 
 
 def enabled(queue: str) -> bool:
@@ -78,10 +77,19 @@ def _redis():
     if _client is None or _client[0] != os.getpid() or _client[1] != url:
         client = redis.Redis.from_url(url, socket_connect_timeout=1,
                                       socket_timeout=settings.DELIVERY_FEED_LINGER + 5)
-        _client = (os.getpid(), url, client, {name: client.register_script(source)
-                                              for name, source in (("push", _PUSH), ("take", _TAKE),
-                                                                   ("leave", _LEAVE))})
+        _client = (os.getpid(), url, client, {name: hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 (Redis's script id)
+                                              for name, source in _SCRIPTS.items()})
     return _client[2], _client[3]
+
+
+def _run(name: str, queue: str, *args):
+    """EVALSHA of a script (loaded on first use; redis-py's Script object costs more than the call)."""
+    client, shas = _redis()
+    try:
+        return client.evalsha(shas[name], 2, *keys(queue), *args)
+    except redis.exceptions.NoScriptError:
+        client.script_load(_SCRIPTS[name])
+        return client.evalsha(shas[name], 2, *keys(queue), *args)
 
 
 def keys(queue: str) -> list[str]:
@@ -100,10 +108,9 @@ def _token() -> str:
 def push(delivery_id: int, kind: str, queue: str) -> bool:
     """Hand the row to the drainers of `queue`, starting one if needed. Raises on a Redis error (the caller
     publishes a Celery message instead). Returns whether a drainer was started."""
-    _, scripts = _redis()
     token = _token()
-    started = scripts["push"](keys=keys(queue), args=[f"{delivery_id}:{kind}", int(time.time() * 1000),
-                                                      _expiry(), max(settings.DELIVERY_FEED_DRAINERS, 1), token])
+    started = _run("push", queue, f"{delivery_id}:{kind}", int(time.time() * 1000), _expiry(),
+                   max(settings.DELIVERY_FEED_DRAINERS, 1), token)
     if started:
         _start(queue, token)
     return bool(started)
@@ -129,21 +136,23 @@ def drain(queue: str, token: str) -> int:
     DELIVERY_FEED_LINGER seconds or DELIVERY_FEED_SECONDS have passed. Returns how many rows it took."""
     from delivery.engine import delivery_drain
 
-    client, scripts = _redis()
-    names = keys(queue)
-    started, taken = time.monotonic(), 0
+    client, _ = _redis()
+    waiting = keys(queue)[0]
+    started = refreshed = time.monotonic()
+    taken = 0
     try:
+        client.zadd(keys(queue)[1], {token: _expiry()})  # a drainer that waited long for a worker counts again
         while True:
-            item = scripts["take"](keys=names, args=[_expiry(), token])
-            if item is None:
-                popped = client.brpop([names[0]], timeout=settings.DELIVERY_FEED_LINGER)
-                item = popped[1] if popped else None
-            if item is None:
-                if scripts["leave"](keys=names, args=[_expiry(), token, 1, ""]) == 1:
+            if time.monotonic() - refreshed > settings.DELIVERY_FEED_TOKEN_TTL / 3:
+                client.zadd(keys(queue)[1], {token: _expiry()})
+                refreshed = time.monotonic()
+            popped = client.brpop([waiting], timeout=settings.DELIVERY_FEED_LINGER)
+            if popped is None:
+                if _run("leave", queue, _expiry(), token, 1, "") == 1:
                     return taken
                 continue
             taken += 1
-            delivery_id, _, kind = item.decode().partition(":")
+            delivery_id, _, kind = popped[1].decode().partition(":")
             try:
                 delivery_drain(delivery_id=int(delivery_id), kind=kind)
             except Exception:  # the row stays pending or leased: the sweeper takes it
@@ -151,7 +160,7 @@ def drain(queue: str, token: str) -> int:
                 close_old_connections()
             if time.monotonic() - started >= settings.DELIVERY_FEED_SECONDS:
                 successor = _token()
-                if scripts["leave"](keys=names, args=[_expiry(), token, 0, successor]) == 2:
+                if _run("leave", queue, _expiry(), token, 0, successor) == 2:
                     _start(queue, successor)
                 return taken
     except redis.RedisError:

@@ -125,16 +125,14 @@ def test_a_drainer_that_lingered_stays_while_a_row_arrived_before_its_exit(queue
     # given: a drainer whose wait for a row timed out, and a row pushed just then
     feed.push(1, "provider", queue)
     (token,) = drainers(queue)
-    _, scripts = feed._redis()
-    keys = feed.keys(queue)
     # when: it asks to leave (the same script the drainer runs when its linger ends)
-    stayed = scripts["leave"](keys=keys, args=[feed._expiry(), token, 1, ""]) == 0
+    stayed = feed._run("leave", queue, feed._expiry(), token, 1, "") == 0
     # then: the list is not empty, so it stays and keeps its slot; a later push starts no second drainer
     assert stayed and drainers(queue) == [token]
     assert not feed.push(2, "provider", queue)
     # and once the list is empty it leaves, so the next push starts a drainer
-    feed._redis()[0].delete(keys[0])
-    assert scripts["leave"](keys=keys, args=[feed._expiry(), token, 1, ""]) == 1 and drainers(queue) == []
+    feed._redis()[0].delete(feed.keys(queue)[0])
+    assert feed._run("leave", queue, feed._expiry(), token, 1, "") == 1 and drainers(queue) == []
     assert feed.push(3, "provider", queue)
 
 
@@ -149,3 +147,9 @@ def test_at_the_end_of_its_lifetime_a_drainer_hands_over_to_a_successor(transact
     assert taken == 1 and waiting(queue) == [f"{ids[1]}:provider"]
     successors = [args[1] for args in drainer_messages(queue)][len(tokens):]
     assert len(successors) == 1 and successors[0] in drainers(queue) and tokens[0] not in drainers(queue)
+
+
+def test_after_redis_forgets_its_scripts_a_push_loads_them_again(queue):
+    feed._redis()[0].script_flush()  # as after a Redis restart
+    assert feed.push(1, "provider", queue)
+    assert waiting(queue) == ["1:provider"] and len(drainers(queue)) == 1
