@@ -390,7 +390,7 @@ def message_update_text(*, message: Message, text: str, changed_at: datetime | N
 
     `changed_at` (the provider's change time, optional) older than the stored one is 409 `stale_update`.
     """
-    locked = Message.objects.select_for_update().get(pk=message.pk)
+    locked = Message.objects.select_for_update(no_key=True).get(pk=message.pk)  # a reply's key-share check passes
     _refuse_stale(stored=locked.provider_changed_at, changed_at=changed_at)
     newer = _newer(locked.provider_changed_at, changed_at)
     if newer != locked.provider_changed_at:
@@ -416,7 +416,7 @@ def message_set_status(*, message: Message, status: str, error: str = "") -> Mes
     if status not in Message.Status.values:
         raise ApplicationError("Неизвестный статус.", field="status")
     error = error if status == Message.Status.FAILED else ""
-    locked = Message.objects.select_for_update().get(pk=message.pk)
+    locked = Message.objects.select_for_update(no_key=True).get(pk=message.pk)  # a reply's key-share check passes
     if STATUS_RANK[status] <= STATUS_RANK[locked.status]:
         status, error = locked.status, locked.status_error
     if (locked.status, locked.status_error) != (status, error):

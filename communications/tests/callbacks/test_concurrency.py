@@ -9,7 +9,7 @@ from django.db import connection, transaction
 
 from communications.models import Chat, Delivery, IntegrationToken, Message, MessageEdit, TenantConfiguration
 from communications.services import deliveries, operator
-from communications.services.conversations import webhook_set
+from communications.services.conversations import message_set_status, webhook_set
 from communications.services.tokens import integration_token_deactivate
 from communications.tests.factories import DeliveryFactory, chat_make, provider_setup, tenant_install
 from config.testing.concurrency import wait_for_a_lock_wait
@@ -403,3 +403,38 @@ def test_recording_a_success_waits_for_a_deactivation_before_it_locks_the_delive
     delivery.refresh_from_db()
     assert delivery.status == Delivery.Status.DELIVERED and delivery.provider_message_id == "prov-race"
     assert Message.objects.get(pk=message.pk).external_id == "prov-race"
+
+
+@pytest.mark.postgres
+def test_a_reply_quoting_a_message_does_not_wait_for_a_change_of_that_message(chat):
+    # given: another transaction is changing a message's status and holds its row lock (as a refused call's record
+    # does before it takes the chat's chain lock for the webhook event)
+    provider, tenant_id, _ = chat
+    message = operator.operator_message_send(tenant_id=tenant_id, provider=provider, chat_id="chat-1", text="Было")
+    holding, finish, committed = threading.Event(), threading.Event(), threading.Event()
+
+    def change():
+        try:
+            with transaction.atomic():
+                message_set_status(message=Message.objects.get(pk=message.pk), status="delivered")
+                holding.set()
+                finish.wait(10)
+            committed.set()
+        finally:
+            connection.close()
+
+    changer = threading.Thread(target=change)
+    changer.start()
+    try:
+        assert holding.wait(10)
+        # when: a reply quoting it is written meanwhile
+        reply = operator.operator_message_send(tenant_id=tenant_id, provider=provider, chat_id="chat-1",
+                                               text="Ответ", reply_to_id=message.pk)
+        # then: its foreign-key check (a key-share lock) did not wait for that change to commit
+        change_still_open = not committed.is_set()
+    finally:
+        finish.set()
+        changer.join()
+    assert change_still_open
+    assert Message.objects.get(pk=reply.pk).reply_to_id == message.pk
+    assert Message.objects.get(pk=message.pk).status == "delivered"
