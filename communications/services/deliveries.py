@@ -6,8 +6,9 @@ and cancelled release the next one, a dead one holds it. A refused message call 
 that message (its edit, its status), so an edit never overtakes its message.
 
 Lock order (docs/provider-calls.md): provider → tenant configuration → token → accounts →
-chats/messages → deliveries → initial sync. Recording an answer takes the first three as
-shares before the delivery row, so a deactivation or uninstall runs before or after it.
+chats/messages → deliveries → initial sync; an operator action in a chat takes the chat's chain lock before
+its messages (the one exception). Recording an answer takes the first three as shares before the delivery row,
+so a deactivation or uninstall runs before or after it.
 """
 
 import logging
