@@ -527,9 +527,8 @@ def _record_success_at_once(claimed, number, started_at, attempt: Attempt) -> st
     if connection.vendor != "postgresql":
         return None
     also = kind.success_at_once(claimed, attempt)
-    locked = type(kind).lock is not Kind.lock
-    lock = kind.lock_sql(claimed) if locked else None
-    if also is None or (locked and lock is None):
+    lock = kind.lock_sql(claimed)
+    if also is None or (lock is None and type(kind).lock is not Kind.lock):  # a lock only in Python
         return None
     handled = []
     if claimed.on_delivered:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Value
 
 from delivery import policy
@@ -121,11 +122,16 @@ class Kind:
         raise NotImplementedError
 
     def lock(self, delivery) -> None:
-        """Before the row is locked to record an answer: take the rows that come first in the lock order."""
+        """Before the row is locked to record an answer: take the rows that come first in the lock order. Default:
+        `lock_sql`'s locks, in a statement of their own (PostgreSQL; SQLite serialises writers anyway)."""
+        lock = self.lock_sql(delivery)
+        if lock is not None and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(f"WITH {lock.sql} SELECT count(*) FROM {lock.last}", lock.params)  # noqa: S608 (the kind's own SQL)
 
     def lock_sql(self, delivery) -> LockSql | None:
-        """`lock` as SQL, for the one-statement record of a success; None: a kind with a `lock` takes the general
-        record."""
+        """The rows that come first in the lock order, as CTEs: taken by `lock`, and inside the one-statement record
+        of a success. None: nothing to lock (or a kind that overrides `lock` and takes the general record)."""
         return None
 
     def hook_needed(self, name: str, delivery, *args) -> bool:

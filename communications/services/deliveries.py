@@ -177,9 +177,6 @@ class _IntegrationKind(_HttpKind):
     def gate(self, delivery: Delivery) -> str | None:
         return _integration_gate(delivery)
 
-    def lock(self, delivery: Delivery) -> None:
-        _lock_integration(delivery)
-
     def lock_sql(self, delivery: Delivery) -> LockSql:
         return integration_lock_sql(delivery)
 
@@ -318,21 +315,12 @@ def call_attempt(call: Callable[[], clients.CallResult]) -> Attempt:
                    external_id=answer_message_id(result.json) if success else "", response=result)
 
 
-def _lock_integration(delivery: Delivery) -> None:
-    """Share-lock the rows a deactivation or uninstall locks for update — provider, tenant
-    configuration, active token — BEFORE the delivery row (the documented lock order). Recording an
-    answer (channels, provider ids, the next call of the chain) then runs wholly before or after a
-    deactivation instead of deadlocking with it."""
-    if connection.vendor != "postgresql":
-        return
-    lock = integration_lock_sql(delivery)
-    with connection.cursor() as cursor:
-        cursor.execute(f"WITH {lock.sql} SELECT count(*) FROM {lock.last}", lock.params)  # noqa: S608 (our own SQL)
-
-
 def integration_lock_sql(delivery: Delivery) -> LockSql:
-    """`_lock_integration`'s CTEs (PostgreSQL), also for the one-statement record of a success (`Kind.lock_sql`).
-    Each lock's query waits for the one before it (an uncorrelated subquery of the CTE before: a one-time filter, run
+    """Share-lock the rows a deactivation or uninstall locks for update — provider, tenant configuration, active
+    token — BEFORE the delivery row (the documented lock order), as CTEs (PostgreSQL; `Kind.lock_sql`: taken by
+    `Kind.lock` or inside the one-statement record of a success). Recording an answer (channels, provider ids, the
+    next call of the chain) then runs wholly before or after a deactivation instead of deadlocking with it. Each
+    lock's query waits for the one before it (an uncorrelated subquery of the CTE before: a one-time filter, run
     before its own rows are read), so the rows are locked in this order. Django has no FOR SHARE."""
     from communications.models import IntegrationToken
 

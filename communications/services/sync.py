@@ -43,10 +43,10 @@ from communications.services import inbound
 from communications.services.conversations import channel_connect
 from communications.services.deliveries import (
     PENDING_LIKE,
-    _lock_integration,
     call_attempt,
     deliveries_cancel_pending,
     delivery_enqueue,
+    integration_lock_sql,
     provider_call_now,
 )
 from communications.services.webhook_events import Event, webhook_event_emit
@@ -54,7 +54,7 @@ from config.observability.request_id import request_id_get
 from config.sql import MARK, compiled
 from delivery import engine
 from delivery.engine import on_delivered_handler
-from delivery.kinds import Attempt, Kind, register
+from delivery.kinds import Attempt, Kind, LockSql, register
 from delivery.outcomes import PERMANENT, SUCCESS
 
 logger = logging.getLogger(__name__)
@@ -363,8 +363,8 @@ class _SyncPageKind(Kind):
             attempt.outcome, attempt.error, attempt.response = PERMANENT, str(exc), None
         return attempt
 
-    def lock(self, delivery: Delivery) -> None:
-        _lock_integration(delivery)  # provider, tenant configuration, token before the row (lock order)
+    def lock_sql(self, delivery: Delivery) -> LockSql:
+        return integration_lock_sql(delivery)  # provider, tenant configuration, token before the row (lock order)
 
     def hook_needed(self, name: str, delivery: Delivery, *args) -> bool:
         """`on_refused` only for an answer over the cap that may be asked again smaller; `on_final` after

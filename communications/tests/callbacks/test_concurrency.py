@@ -355,7 +355,7 @@ def test_concurrent_signing_secret_rotations_leave_one_current_secret(chat):
 @pytest.mark.postgres
 def test_recording_a_success_waits_for_a_deactivation_before_it_locks_the_delivery_row(chat):
     """Engine round 5: the one-statement record takes the integration's share locks before the delivery row (the
-    lock order of `_lock_integration`), so a deactivation holding the token runs wholly before it: the row stays
+    lock order of `integration_lock_sql`), so a deactivation holding the token runs wholly before it: the row stays
     free meanwhile and the answer is recorded once the deactivation commits."""
     from delivery.kinds import Attempt
     from delivery.outcomes import SUCCESS
