@@ -12,6 +12,7 @@ channel's redis-py client (kombu's Redis channel builds a client, about 1 ms of 
 import os
 from contextlib import contextmanager
 
+import redis
 from kombu.transport import redis as kombu_redis
 
 _pool = None  # (pid, kombu connection pool, producers by connection id); rebuilt after fork and after a failure
@@ -27,7 +28,13 @@ class _Channel(kombu_redis.Channel):
         if client:
             yield client
             return
-        pool = self.pool  # a new pool after `_disconnect_pools` (close, fork): a new client on it
+        try:
+            pool = self.pool  # a new pool after `_disconnect_pools` (close, fork): a new client on it
+        except AttributeError as exc:
+            # kombu closing this channel after its transport was closed (restoring unacked messages after the broker
+            # went away): no connection info to build a pool from. A connection error, which kombu's close ignores,
+            # not an AttributeError, which stops the worker ("Unrecoverable error").
+            raise redis.exceptions.ConnectionError("the broker connection is closed") from exc
         if self._publish_client is None or self._publish_client.connection_pool is not pool:
             self._publish_client = self._create_client()
         yield self._publish_client

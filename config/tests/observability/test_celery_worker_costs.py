@@ -4,8 +4,10 @@ one redis-py client for its unacked index and acks, and only beat-scheduled task
 import time
 
 import pytest
+import redis
 from celery import signals
 from kombu import Queue
+from kombu import common as kombu_common
 
 from config.broker import _Channel
 from config.celery import app, ping
@@ -28,6 +30,29 @@ def test_the_worker_connection_keeps_one_client_and_acks_clear_the_unacked_index
         message.ack()
         assert not first.hexists(channel.unacked_key, message.delivery_tag)
         queue(channel).delete()
+
+
+@pytest.mark.integration
+def test_closing_a_channel_whose_transport_is_gone_is_a_connection_error_that_kombu_ignores():
+    # given: a worker's channel with an unacked message, whose transport was closed after the broker went away (kombu
+    # then restores unacked messages while closing the channel, and has no connection info left to do it with)
+    queue = Queue(f"test-closed-transport-{time.monotonic_ns()}")
+    connection = app.connection_for_read()
+    channel = connection.default_channel
+    connection.Producer(channel).publish({"n": 1}, routing_key=queue.name, declare=[queue], serializer="json")
+    assert queue(channel).get(no_ack=False) is not None
+    channel._disconnect_pools()
+    transport = connection.transport
+    transport.client = None
+    try:
+        # when: the channel is closed, as the consumer does after a lost connection
+        with pytest.raises(redis.exceptions.ConnectionError):
+            channel.close()
+        # then: a connection error, which kombu's `ignore_errors` swallows, so the worker reconnects instead of stopping
+        assert kombu_common.ignore_errors(transport, channel.close) is None
+    finally:
+        with app.connection_for_write() as cleanup:
+            Queue(queue.name)(cleanup.default_channel).delete()
 
 
 @pytest.mark.django_db
