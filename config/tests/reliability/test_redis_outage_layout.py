@@ -31,9 +31,9 @@ CHATS, RECIPIENTS, OUTAGE, SWEEP = 4, 4, 30, 3
 class Supervised:
     """A process kept running like compose's `restart: unless-stopped`: restarted whenever it exits.
 
-    Celery's worker can die on a broker restart (kombu's Redis transport: "'NoneType' object has no
-    attribute 'hostname'" while it restores unacknowledged messages); it then exits, and compose
-    starts it again. Hanging instead of exiting would fail this test.
+    Celery's worker used to die on a broker restart (kombu's Redis transport: "'NoneType' object has no
+    attribute 'hostname'" while it restores unacknowledged messages; config/broker.py turns that into a connection
+    error now); a process that exits anyway is started again, as compose would. Hanging would fail this test.
     """
 
     def __init__(self, name, args, env, tmp_path):
