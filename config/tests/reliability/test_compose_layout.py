@@ -33,6 +33,15 @@ def test_every_service_has_a_restart_policy_and_a_healthcheck():
     assert {name for name, service in SERVICES.items() if _one_shot(service)} == awaited == {"storage-init"}
 
 
+def test_a_stopping_worker_has_time_to_finish_a_feed_drainer_and_its_call(settings):
+    # a warm shutdown lets running tasks end; a drainer takes no new row after DELIVERY_FEED_SECONDS, and the call it
+    # is in may last the connect and read timeouts (the whole answer must arrive within their sum)
+    grace = SERVICES["worker"]["stop_grace_period"]
+    assert grace.endswith("s")
+    needed = settings.DELIVERY_FEED_SECONDS + settings.PROVIDER_CONNECT_TIMEOUT + settings.PROVIDER_READ_TIMEOUT
+    assert int(grace[:-1]) >= needed + 10
+
+
 def test_attachments_go_to_the_s3_store_whose_bucket_exists_before_web_and_worker_start():
     store = SERVICES["s3"]
     # a maintained S3-compatible server (MinIO publishes no community images any more), with its data on a volume
