@@ -3,6 +3,7 @@
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 
 def at_once(*calls, timeout: float = 30.0) -> list:
@@ -28,19 +29,95 @@ def at_once(*calls, timeout: float = 30.0) -> list:
         return list(pool.map(run, calls))
 
 
-def wait_for_a_lock_wait(cursor, *, event: str = "", timeout: float = 6.0) -> None:
-    """Return once a backend of this database waits for a lock (`event`: of this kind only, e.g. "advisory"), as
-    PostgreSQL reports it (`pg_stat_activity`); AssertionError after `timeout` seconds."""
+def lock_waiters(cursor, *, event: str = "") -> int:
+    """How many backends of this database wait for a lock now (`event`: of this kind only, e.g. "advisory"), as
+    PostgreSQL reports it (`pg_stat_activity`; inside a transaction the view is a snapshot: cleared first)."""
     sql = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
     params = []
     if event:
         sql += " AND wait_event = %s"
         params.append(event)
+    cursor.execute("SELECT pg_stat_clear_snapshot()")
+    cursor.execute(sql, params)
+    return cursor.fetchone()[0]
+
+
+def wait_for_a_lock_wait(cursor, *, event: str = "", waiters: int = 1, timeout: float = 6.0) -> None:
+    """Return once `waiters` backends of this database wait for a lock (`lock_waiters`); AssertionError after
+    `timeout` seconds."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        cursor.execute("SELECT pg_stat_clear_snapshot()")  # inside a transaction the view is read once otherwise
-        cursor.execute(sql, params)
-        if cursor.fetchone()[0]:
-            return
+    while lock_waiters(cursor, event=event) < waiters:
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"fewer than {waiters} wait for a{'n ' + event if event else ''} lock")
         time.sleep(0.02)
-    raise AssertionError(f"nobody waits for a{'n ' + event if event else ''} lock")
+
+
+@contextmanager
+def another_transaction(first, *, then=None, until_waiters: int = 1):
+    """Another transaction runs `first()`; once `until_waiters` backends wait for a lock, it runs `then()` (if
+    given) and commits.
+
+    It checks for deadlocks only after 10 s (the code under test: after PostgreSQL's default 1 s),
+    so the code under test is always the transaction PostgreSQL aborts.
+    """
+    from django.db import connection, transaction
+
+    started, failures = threading.Event(), []
+
+    def other_transaction():
+        try:
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL deadlock_timeout = '10s'")
+                first()
+                started.set()
+                with connection.cursor() as cursor:
+                    wait_for_a_lock_wait(cursor, waiters=until_waiters)
+                if then is not None:
+                    then()
+        except Exception as exc:
+            failures.append(exc)
+        finally:
+            started.set()
+            connection.close()
+
+    thread = threading.Thread(target=other_transaction)
+    thread.start()
+    assert started.wait(timeout=30)
+    try:
+        yield
+    finally:
+        thread.join(timeout=30)
+    assert failures == []
+
+
+@contextmanager
+def holding(work, *, timeout: float = 30.0):
+    """Another thread runs `work()` in a transaction and holds it open, with its locks, until the block ends; then
+    it commits. Yields an Event that is set once that transaction has committed."""
+    from django.db import connection, transaction
+
+    ready, release, committed, failures = threading.Event(), threading.Event(), threading.Event(), []
+
+    def hold():
+        try:
+            with transaction.atomic():
+                work()
+                ready.set()
+                release.wait(timeout)
+            committed.set()
+        except Exception as exc:
+            failures.append(exc)
+        finally:
+            ready.set()
+            connection.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert ready.wait(timeout)
+    try:
+        yield committed
+    finally:
+        release.set()
+        thread.join(timeout)
+    assert failures == []

@@ -2,7 +2,6 @@
 
 import threading
 import time
-from contextlib import contextmanager
 
 import pytest
 from django.db import connection, transaction
@@ -12,7 +11,7 @@ from communications.services import deliveries, operator
 from communications.services.conversations import message_set_status, webhook_set
 from communications.services.tokens import integration_token_deactivate
 from communications.tests.factories import DeliveryFactory, chat_make, provider_setup, tenant_install
-from config.testing.concurrency import wait_for_a_lock_wait
+from config.testing.concurrency import another_transaction, holding, wait_for_a_lock_wait
 from delivery import engine
 
 
@@ -23,53 +22,6 @@ def chat(transactional_db, fast, fake_provider):
     tenant_id, _ = tenant_install(provider)
     chat_make(tenant_id, provider)
     return provider, tenant_id, IntegrationToken.objects.get(tenant_id=tenant_id)
-
-
-def lock_waiters(cursor) -> int:
-    """How many backends wait for a lock now (in a transaction pg_stat_activity is a snapshot: cleared first)."""
-    cursor.execute("SELECT pg_stat_clear_snapshot()")
-    cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()")
-    return cursor.fetchone()[0]
-
-
-@contextmanager
-def another_transaction(first, *, then=None, until_waiters: int = 1):
-    """Another transaction runs `first()`; once `until_waiters` backends wait for a lock, it runs `then()` (if
-    given) and commits.
-
-    It checks for deadlocks only after 10 s (the code under test: after PostgreSQL's default 1 s),
-    so the code under test is always the transaction PostgreSQL aborts.
-    """
-    started, failures = threading.Event(), []
-
-    def other_transaction():
-        try:
-            with transaction.atomic():
-                with connection.cursor() as cursor:
-                    cursor.execute("SET LOCAL deadlock_timeout = '10s'")
-                first()
-                started.set()
-                with connection.cursor() as cursor:
-                    deadline = time.monotonic() + 6
-                    while lock_waiters(cursor) < until_waiters:
-                        assert time.monotonic() < deadline, f"fewer than {until_waiters} wait for a lock"
-                        time.sleep(0.02)
-                if then is not None:
-                    then()
-        except Exception as exc:
-            failures.append(exc)
-        finally:
-            started.set()
-            connection.close()
-
-    thread = threading.Thread(target=other_transaction)
-    thread.start()
-    assert started.wait(timeout=30)
-    try:
-        yield
-    finally:
-        thread.join(timeout=30)
-    assert failures == []
 
 
 def message_locked_then(message, lock_next):
@@ -411,30 +363,15 @@ def test_a_reply_quoting_a_message_does_not_wait_for_a_change_of_that_message(ch
     # does before it takes the chat's chain lock for the webhook event)
     provider, tenant_id, _ = chat
     message = operator.operator_message_send(tenant_id=tenant_id, provider=provider, chat_id="chat-1", text="Было")
-    holding, finish, committed = threading.Event(), threading.Event(), threading.Event()
-
     def change():
-        try:
-            with transaction.atomic():
-                message_set_status(message=Message.objects.get(pk=message.pk), status="delivered")
-                holding.set()
-                finish.wait(10)
-            committed.set()
-        finally:
-            connection.close()
+        message_set_status(message=Message.objects.get(pk=message.pk), status="delivered")
 
-    changer = threading.Thread(target=change)
-    changer.start()
-    try:
-        assert holding.wait(10)
+    with holding(change) as committed:
         # when: a reply quoting it is written meanwhile
         reply = operator.operator_message_send(tenant_id=tenant_id, provider=provider, chat_id="chat-1",
                                                text="Ответ", reply_to_id=message.pk)
         # then: its foreign-key check (a key-share lock) did not wait for that change to commit
         change_still_open = not committed.is_set()
-    finally:
-        finish.set()
-        changer.join()
     assert change_still_open
     assert Message.objects.get(pk=reply.pk).reply_to_id == message.pk
     assert Message.objects.get(pk=message.pk).status == "delivered"

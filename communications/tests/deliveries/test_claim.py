@@ -2,7 +2,6 @@
 (held by another worker, not due, blocked chain, the kind's gate, a live or lost lease) is decided by the
 general claim, as before."""
 
-import threading
 from datetime import timedelta
 
 import pytest
@@ -12,7 +11,7 @@ from django.utils import timezone
 
 from communications.models import Delivery, TenantConfiguration
 from communications.services import deliveries as svc
-from config.testing.concurrency import wait_for_a_lock_wait
+from config.testing.concurrency import another_transaction, holding
 from delivery import engine
 from delivery.kinds import kind_get
 
@@ -48,25 +47,8 @@ def test_a_row_another_worker_holds_is_not_waited_for(fast_retries, tenant_confi
     with transaction.atomic():
         delivery = enqueue(tenant_configuration)
         connection.run_on_commit = []  # committed, not dispatched: only this test's calls send it
-    locked, release = threading.Event(), threading.Event()
-
-    def hold():  # another worker, mid-claim: the row locked in its transaction
-        try:
-            with transaction.atomic():
-                Delivery.objects.select_for_update().get(pk=delivery.pk)
-                locked.set()
-                release.wait(30)
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert locked.wait(30)
+    with holding(lambda: Delivery.objects.select_for_update().get(pk=delivery.pk)):  # another worker, mid-claim
         assert engine.delivery_send(delivery_id=delivery.pk, kind="provider") == "locked"
-    finally:
-        release.set()
-        holder.join()
     row = Delivery.objects.get(pk=delivery.pk)
     assert (row.status, row.attempts) == (Delivery.Status.PENDING, 0) and fake_provider.requests == []
 
@@ -143,36 +125,14 @@ def test_a_row_blocked_while_the_earlier_answer_is_being_recorded_is_sent_once_t
         connection.run_on_commit = []  # only this test's calls send them
     Delivery.objects.filter(pk=first.pk).update(status=Delivery.Status.IN_PROGRESS, attempts=1,
                                                 lease_expires_at=timezone.now() + timedelta(minutes=1))
-    recording, commit = threading.Event(), threading.Event()
 
     def record_first():  # the first row's answer being recorded, by a statement that did not see the second row
-        try:
-            with transaction.atomic():
-                Delivery.objects.filter(pk=first.pk).update(status=Delivery.Status.DELIVERED, lease_expires_at=None)
-                recording.set()
-                commit.wait(30)
-        finally:
-            connection.close()
+        Delivery.objects.filter(pk=first.pk).update(status=Delivery.Status.DELIVERED, lease_expires_at=None)
 
-    def commit_once_the_claim_waits():
-        try:
-            with connection.cursor() as cursor:
-                wait_for_a_lock_wait(cursor)
-        finally:
-            commit.set()
-            connection.close()
-
-    recorder, committer = threading.Thread(target=record_first), threading.Thread(target=commit_once_the_claim_waits)
-    recorder.start()
-    try:
-        assert recording.wait(30)
-        committer.start()
-        # when: the second row's task runs meanwhile (it sees the first still in progress)
+    # when: the second row's task runs meanwhile (it sees the first still in progress); the record commits once the
+    # task waits for a lock
+    with another_transaction(record_first):
         word = engine.delivery_send(delivery_id=second.pk, kind="provider")
-    finally:
-        commit.set()
-        recorder.join()
-        committer.join()
     # then: it waited for that answer and sent at once, instead of waiting DELIVERY_BLOCKED_RECHECK for a release
     # that never comes
     assert word == "delivered"
