@@ -53,58 +53,17 @@ def wait_for_a_lock_wait(cursor, *, event: str = "", waiters: int = 1, timeout: 
 
 
 @contextmanager
-def another_transaction(first, *, then=None, until_waiters: int = 1):
-    """Another transaction runs `first()`; once `until_waiters` backends wait for a lock, it runs `then()` (if
-    given) and commits.
-
-    It checks for deadlocks only after 10 s (the code under test: after PostgreSQL's default 1 s),
-    so the code under test is always the transaction PostgreSQL aborts.
-    """
-    from django.db import connection, transaction
-
-    started, failures = threading.Event(), []
-
-    def other_transaction():
-        try:
-            with transaction.atomic():
-                with connection.cursor() as cursor:
-                    cursor.execute("SET LOCAL deadlock_timeout = '10s'")
-                first()
-                started.set()
-                with connection.cursor() as cursor:
-                    wait_for_a_lock_wait(cursor, waiters=until_waiters)
-                if then is not None:
-                    then()
-        except Exception as exc:
-            failures.append(exc)
-        finally:
-            started.set()
-            connection.close()
-
-    thread = threading.Thread(target=other_transaction)
-    thread.start()
-    assert started.wait(timeout=30)
-    try:
-        yield
-    finally:
-        thread.join(timeout=30)
-    assert failures == []
-
-
-@contextmanager
-def holding(work, *, timeout: float = 30.0):
-    """Another thread runs `work()` in a transaction and holds it open, with its locks, until the block ends; then
-    it commits. Yields an Event that is set once that transaction has committed."""
+def _in_another_transaction(body, *, timeout: float = 30.0):
+    """Another thread runs `body(ready, release)` in a transaction and commits: the block starts once the body calls
+    `ready()`, and `release` is set when the block ends. Yields an Event set once that transaction has committed."""
     from django.db import connection, transaction
 
     ready, release, committed, failures = threading.Event(), threading.Event(), threading.Event(), []
 
-    def hold():
+    def run():
         try:
             with transaction.atomic():
-                work()
-                ready.set()
-                release.wait(timeout)
+                body(ready.set, release)
             committed.set()
         except Exception as exc:
             failures.append(exc)
@@ -112,7 +71,7 @@ def holding(work, *, timeout: float = 30.0):
             ready.set()
             connection.close()
 
-    thread = threading.Thread(target=hold)
+    thread = threading.Thread(target=run)
     thread.start()
     assert ready.wait(timeout)
     try:
@@ -121,3 +80,37 @@ def holding(work, *, timeout: float = 30.0):
         release.set()
         thread.join(timeout)
     assert failures == []
+
+
+def another_transaction(first, *, then=None, until_waiters: int = 1):
+    """Another transaction runs `first()`; once `until_waiters` backends wait for a lock, it runs `then()` (if
+    given) and commits.
+
+    It checks for deadlocks only after 10 s (the code under test: after PostgreSQL's default 1 s),
+    so the code under test is always the transaction PostgreSQL aborts.
+    """
+    from django.db import connection
+
+    def body(ready, release):
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL deadlock_timeout = '10s'")
+        first()
+        ready()
+        with connection.cursor() as cursor:
+            wait_for_a_lock_wait(cursor, waiters=until_waiters)
+        if then is not None:
+            then()
+
+    return _in_another_transaction(body)
+
+
+def holding(work, *, timeout: float = 30.0):
+    """Another thread runs `work()` in a transaction and holds it open, with its locks, until the block ends; then
+    it commits. Yields an Event that is set once that transaction has committed."""
+
+    def body(ready, release):
+        work()
+        ready()
+        release.wait(timeout)
+
+    return _in_another_transaction(body, timeout=timeout)
