@@ -318,16 +318,7 @@ def test_recording_a_success_waits_for_a_deactivation_before_it_locks_the_delive
         connection.run_on_commit = []  # queued, not dispatched: this test makes the attempt
     delivery = Delivery.objects.get(endpoint="sendMessage", payload__clientMessageId=message.external_id)
     claimed, number, started_at = engine._claim(delivery.pk, "provider")
-    locked, release, words = threading.Event(), threading.Event(), []
-
-    def hold_the_token():
-        try:
-            with transaction.atomic():
-                IntegrationToken.objects.select_for_update().get(pk=token.pk)  # as a deactivation does first
-                locked.set()
-                release.wait(timeout=30)
-        finally:
-            connection.close()
+    words = []
 
     def record():
         try:
@@ -336,21 +327,15 @@ def test_recording_a_success_waits_for_a_deactivation_before_it_locks_the_delive
         finally:
             connection.close()
 
-    holder = threading.Thread(target=hold_the_token)
-    holder.start()
-    assert locked.wait(timeout=30)
     recorder = threading.Thread(target=record)
-    recorder.start()
-    try:
+    with holding(lambda: IntegrationToken.objects.select_for_update().get(pk=token.pk)):  # as a deactivation does
+        recorder.start()
         with connection.cursor() as cursor:
             wait_for_a_lock_wait(cursor)  # the record waits on the token ...
             with transaction.atomic():  # ... and has not locked the delivery row
                 cursor.execute("SELECT id FROM communications_delivery WHERE id = %s FOR UPDATE NOWAIT", [delivery.pk])
                 assert cursor.fetchone() == (delivery.pk,)
-    finally:
-        release.set()
-        holder.join(timeout=30)
-        recorder.join(timeout=30)
+    recorder.join(timeout=30)
     assert words == ["delivered"]
     delivery.refresh_from_db()
     assert delivery.status == Delivery.Status.DELIVERED and delivery.provider_message_id == "prov-race"
@@ -363,6 +348,7 @@ def test_a_reply_quoting_a_message_does_not_wait_for_a_change_of_that_message(ch
     # does before it takes the chat's chain lock for the webhook event)
     provider, tenant_id, _ = chat
     message = operator.operator_message_send(tenant_id=tenant_id, provider=provider, chat_id="chat-1", text="Было")
+
     def change():
         message_set_status(message=Message.objects.get(pk=message.pk), status="delivered")
 
