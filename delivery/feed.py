@@ -119,12 +119,13 @@ def push(delivery_id: int, kind: str, queue: str) -> bool:
 def _start(queue: str, token: str) -> None:
     """Publish the drainer task for `token`. If that fails the token is dropped, so the next push starts one;
     what waits in the list meanwhile is the sweeper's after DELIVERY_SWEEP_GRACE."""
-    from communications.tasks import delivery_feed_drain_task
+    from communications.tasks import delivery_feed_drain_task, delivery_send_task
     from delivery.dispatch import dispatch
 
-    limit = settings.DELIVERY_FEED_SECONDS + settings.DELIVERY_FEED_LINGER
+    lifetime = settings.DELIVERY_FEED_SECONDS + settings.DELIVERY_FEED_LINGER  # plus one attempt's own limits
+    limits = (lifetime + delivery_send_task.soft_time_limit, lifetime + delivery_send_task.time_limit)
     if not dispatch(delivery_feed_drain_task, args=[queue, token], queue=queue, label=f"feed drainer {queue}",
-                    time_limits=(limit + 120, limit + 150)):
+                    time_limits=limits):
         try:
             _redis()[0].zrem(keys(queue)[1], token)
         except redis.RedisError:
@@ -137,14 +138,13 @@ def drain(queue: str, token: str) -> int:
     from delivery.engine import delivery_drain
 
     client, _ = _redis()
-    waiting = keys(queue)[0]
-    started = refreshed = time.monotonic()
-    taken = 0
+    waiting, drainers = keys(queue)
+    started, refreshed, taken = time.monotonic(), None, 0
     try:
-        client.zadd(keys(queue)[1], {token: _expiry()})  # a drainer that waited long for a worker counts again
         while True:
-            if time.monotonic() - refreshed > settings.DELIVERY_FEED_TOKEN_TTL / 3:
-                client.zadd(keys(queue)[1], {token: _expiry()})
+            # at the start (a drainer that waited long for a worker counts again), then every third of its TTL
+            if refreshed is None or time.monotonic() - refreshed > settings.DELIVERY_FEED_TOKEN_TTL / 3:
+                client.zadd(drainers, {token: _expiry()})
                 refreshed = time.monotonic()
             popped = client.brpop([waiting], timeout=settings.DELIVERY_FEED_LINGER)
             if popped is None:
