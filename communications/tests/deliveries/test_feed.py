@@ -41,8 +41,8 @@ def queue(settings):
     feed._redis()[0].delete(name, *feed.keys(name))
 
 
-def drainer_messages(queue: str) -> list[list]:
-    """The args of the drainer tasks published to `queue` (Celery's Redis list, oldest first)."""
+def message_args(queue: str) -> list[list]:
+    """The args of the tasks published to `queue` (Celery's Redis list, oldest first): drainers, unless the feed is off."""
     return [json.loads(base64.b64decode(json.loads(message)["body"]))[0]
             for message in reversed(feed._redis()[0].lrange(queue, 0, -1))]
 
@@ -88,8 +88,8 @@ def test_a_push_starts_a_drainer_when_none_runs_or_the_list_outgrows_them(settin
     # then: the first push started one; the second found two rows for one drainer and started another; then the limit
     assert started == [True, True, False, False]
     assert waiting(queue) == ["1:provider", "2:provider", "3:provider", "4:provider"]
-    assert sorted(args[1] for args in drainer_messages(queue)) == sorted(drainers(queue))
-    assert [args[0] for args in drainer_messages(queue)] == [queue, queue]
+    assert sorted(args[1] for args in message_args(queue)) == sorted(drainers(queue))
+    assert [args[0] for args in message_args(queue)] == [queue, queue]
 
 
 def test_a_dead_drainers_slot_is_free_again_after_its_ttl(settings, queue):
@@ -99,7 +99,7 @@ def test_a_dead_drainers_slot_is_free_again_after_its_ttl(settings, queue):
     settings.DELIVERY_FEED_TOKEN_TTL = 300
     # then: it starts a drainer in the dead one's place
     assert feed.push(2, "provider", queue)
-    assert len(drainers(queue)) == 1 and len(drainer_messages(queue)) == 2
+    assert len(drainers(queue)) == 1 and len(message_args(queue)) == 2
     # while a live one holds the only slot, a backlog does not start more
     assert not feed.push(3, "provider", queue)
 
@@ -109,7 +109,7 @@ def test_a_drainer_attempts_the_rows_in_push_order_and_leaves_when_the_list_stay
     fast_retries.DELIVERY_FEED_LINGER = 0.2
     ids = enqueue(tenant_configuration, 3)
     assert waiting(queue) == [f"{pk}:provider" for pk in ids]
-    (_, token), = drainer_messages(queue)
+    (_, token), = message_args(queue)
     # when: the drainer runs (here, in the test's thread)
     taken = feed.drain(queue, token)
     # then: it took the three rows, oldest first, and left with an empty list and its slot given back
@@ -140,12 +140,12 @@ def test_at_the_end_of_its_lifetime_a_drainer_hands_over_to_a_successor(transact
                                                                         tenant_configuration, fake_provider, queue):
     fast_retries.DELIVERY_FEED_SECONDS = 0  # one row, then its lifetime is over
     ids = enqueue(tenant_configuration, 2)
-    tokens = [args[1] for args in drainer_messages(queue)]
+    tokens = [args[1] for args in message_args(queue)]
     # when
     taken = feed.drain(queue, tokens[0])
     # then: it took one row, gave its slot up, and published a successor for the row that waits
     assert taken == 1 and waiting(queue) == [f"{ids[1]}:provider"]
-    successors = [args[1] for args in drainer_messages(queue)][len(tokens):]
+    successors = [args[1] for args in message_args(queue)][len(tokens):]
     assert len(successors) == 1 and successors[0] in drainers(queue) and tokens[0] not in drainers(queue)
 
 
@@ -153,3 +153,12 @@ def test_after_redis_forgets_its_scripts_a_push_loads_them_again(queue):
     feed._redis()[0].script_flush()  # as after a Redis restart
     assert feed.push(1, "provider", queue)
     assert waiting(queue) == ["1:provider"] and len(drainers(queue)) == 1
+
+
+def test_with_the_feed_switched_off_a_row_is_a_celery_message_of_its_own(transactional_db, settings, queue,
+                                                                         tenant_configuration):
+    settings.DELIVERY_FEED = False
+    (pk,) = enqueue(tenant_configuration, 1)
+    tasks = [json.loads(raw)["headers"]["task"] for raw in feed._redis()[0].lrange(queue, 0, -1)]
+    assert waiting(queue) == [] and drainers(queue) == []
+    assert tasks == ["communications.delivery_send"] and message_args(queue) == [[pk, "provider"]]
