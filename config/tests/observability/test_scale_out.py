@@ -21,6 +21,7 @@ from communications.models import Delivery
 from communications.tests.factories import chat_make, provider_setup, tenant_install
 from config.management.commands.create_service_account import service_account_ensure
 from config.observability.heartbeat import main as heartbeat_check
+from config.testing.fake_provider import Reaction
 from config.tests.observability.helpers import (
     PYTHON,
     ROOT,
@@ -33,7 +34,7 @@ from config.tests.observability.helpers import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(300)]
-CHATS, MESSAGES_PER_CHAT, FAILURES = 4, 6, 5
+CHATS, MESSAGES_PER_CHAT, FAILURES, SLOW = 4, 6, 5, 0.2
 
 
 def _db_url() -> str:
@@ -55,7 +56,8 @@ def cluster(transactional_db, tmp_path, fake_provider):
         base = redis_url.rsplit("/", 1)[0]
         env = dict(DATABASE_URL=_db_url(), REDIS_URL=f"{base}/0", CELERY_BROKER_URL=f"{base}/1",
                    DELIVERY_SWEEP_INTERVAL=2, DELIVERY_SWEEP_GRACE=1, DELIVERY_RETRY_SCHEDULE=",".join(["0.3"] * 9),
-                   DELIVERY_RETRY_JITTER=0, PROVIDER_ALLOW_LOOPBACK=1, PROVIDER_READ_TIMEOUT=5, BEAT_LEASE_SECONDS=6)
+                   DELIVERY_RETRY_JITTER=0, PROVIDER_ALLOW_LOOPBACK=1, PROVIDER_READ_TIMEOUT=5, BEAT_LEASE_SECONDS=6,
+                   DELIVERY_FEED_DRAINERS=6)  # the worker processes of the cluster, as docs/scaling.md advises
 
         def start(name, args, **extra):
             log = tmp_path / f"{name}.log"
@@ -94,6 +96,8 @@ def test_two_webs_three_workers_two_beats_send_every_call_once_and_in_order(clus
         chat_make(tenant_id, provider, f"chat-{n}")
     token = str(AccessToken.for_user(service_account_ensure(username="svc-crm-scale", role="crm")))
     fake_provider.fail_endpoint("sendMessage", count=FAILURES, status=503)
+    # a slow provider: the four chats' rows wait in the feed, so drainers start on several workers
+    fake_provider.on("sendMessage", Reaction(delay=SLOW))
 
     def send(job):
         chat, number = job
