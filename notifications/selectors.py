@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from config.errors import NotFoundError
-from config.sql import compiled
+from config.sql import MARK_UUID, compiled
 from notifications.models import BindingToken, Device, Notification, NotifyRequest, Recipient, ServiceBinding
 
 
@@ -19,9 +19,6 @@ def recipient_get(*, recipient_id: uuid.UUID | str, annotations: dict | None = N
         raise NotFoundError("Получатель не найден.", code="recipient_not_found", field="user_id")
 
 
-RECIPIENT_MARK = uuid.UUID("74219031-1700-4000-8000-000000000000")  # no recipient's id: where the real one goes
-
-
 def recipient_get_for_send(*, recipient_id: uuid.UUID | str, transport) -> Recipient:
     """`recipient_get` with the transport's `target_annotations`, the query compiled once per transport and
     thread (`/send`, issue 19: building it cost more CPU than running it)."""
@@ -30,7 +27,7 @@ def recipient_get_for_send(*, recipient_id: uuid.UUID | str, transport) -> Recip
     except ValueError:
         key = None
     query = compiled(("recipient", transport.service), lambda: Recipient.objects.annotate(
-        **transport.target_annotations()).filter(pk=RECIPIENT_MARK), RECIPIENT_MARK)
+        **transport.target_annotations()).filter(pk=MARK_UUID), MARK_UUID)
     recipient = query.get(key) if key is not None else None
     if recipient is None:
         raise NotFoundError("Получатель не найден.", code="recipient_not_found", field="user_id")

@@ -36,7 +36,7 @@ from communications.models import (
 from communications.services import attachments as attachment_services
 from communications.services import sandbox_limits
 from config.errors import ApplicationError, ConflictError
-from config.sql import any_of, insert_rows
+from config.sql import any_of, insert_rows, known_empty
 
 PARTICIPANT_BATCH_SIZE = 1000  # keeps one INSERT under PostgreSQL's 65535 bind parameters
 CHAT_FIELDS = ("title", "type", "metadata")
@@ -351,8 +351,8 @@ def message_create(*, tenant_id: uuid.UUID, provider: Provider, data: dict) -> t
             and data.get("reply_to") != data["external_id"]):
         message = _message_insert_into_known_chat(tenant_id=tenant_id, provider=provider, data=data)
         if message is not None:
-            # It came without attachments: the answer lists none without reading them (as a prefetch would).
-            message._prefetched_objects_cache = {"attachments": message.attachments.none()}
+            # It came without attachments: the answer lists none without reading them.
+            known_empty(message, "attachments")
             return message, True
     return _message_create(tenant_id=tenant_id, provider=provider, data=data)
 

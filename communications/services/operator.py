@@ -31,7 +31,6 @@ from django.utils import timezone
 
 from communications import provider_contract as contract
 from communications.models import (
-    Attachment,
     Channel,
     Chat,
     Delivery,
@@ -57,7 +56,7 @@ from communications.services.deliveries import (
 from communications.services.webhook_events import Event, message_data, webhook_event_emit
 from config.errors import ApplicationError, ConflictError, NotFoundError
 from config.observability.request_id import request_id_get
-from config.sql import Columns, insert_pair, insert_row
+from config.sql import Columns, insert_pair, insert_row, known_empty
 from delivery import engine
 from delivery.engine import on_delivered_handler
 from delivery.kinds import AlsoSql
@@ -317,7 +316,7 @@ def operator_message_send(*, tenant_id: uuid.UUID, provider: Provider | str, cha
         message = _message_and_call_insert(tenant_configuration, _message_new(
             tenant_configuration=tenant_configuration, chat=chat, text=text, operator_id=operator_id,
             reply_to=quoted), operator_id)
-        message._prefetched_objects_cache = {"attachments": Attachment.objects.none()}  # the answer reads none
+        known_empty(message, "attachments")  # the answer reads none
         _created_event(tenant_configuration, message, (), webhook)
         return message
     uploads = attachment_services.uploads_for(tenant_id=tenant_id, provider=provider,

@@ -137,7 +137,7 @@ def _chat_data(chat) -> dict:
 
 
 def _message_data(message) -> dict:
-    return s.PublicMessageSerializer(message).data
+    return s.public_message_data(message)
 
 
 def _create(create, answer, *, request, response, validate=None, **doc):
