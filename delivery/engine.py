@@ -569,14 +569,14 @@ def _record_success_at_once(claimed, number, started_at, attempt: Attempt) -> st
         # After the other statements (one-time filters): a row they wrote is skipped here (PostgreSQL writes a row
         # once per statement) and released by a statement of its own after this one.
         after = "".join(f" AND (SELECT count(*) FROM {name}) >= 0" for name in names)  # noqa: S608 (our own names)
-        next_sql, next_params = chain_next_sql(claimed, where=_OURS + after)
-        parts.append(f"following AS ({next_sql})")
+        due_sql, due_params = chain_first_sql(claimed)
+        next_sql, next_params = chain_next_sql(claimed, where=_OURS + after, first="due")
+        parts += [f"due AS ({due_sql})", f"following AS ({next_sql})"]
         results.append("(SELECT id FROM following)")
-        params += next_params
+        params += due_params + next_params
         if statements:  # the row the release would take, whether or not it could
-            due_sql, due_params = chain_next_sql(claimed, select=True)
-            results.append(f"({due_sql})")
-            params += due_params
+            table = connection.ops.quote_name(Delivery._meta.db_table)
+            results.append(f"(SELECT id FROM {table} WHERE id = (SELECT id FROM due) AND attempts = 0)")  # noqa: S608 (our own names)
     sql = f"WITH {', '.join(parts)} SELECT {', '.join(results)}"
     try:
         with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
@@ -693,22 +693,24 @@ def _finish(delivery, status: str, error: str = "", *, stored: tuple[str, ...] =
 finish = _finish  # for kinds' gates
 
 
-def chain_next_sql(delivery, *, where: str = "", select: bool = False) -> tuple[str, list]:
+def chain_next_sql(delivery, *, where: str = "", first: str = "") -> tuple[str, list]:
     """The UPDATE of `_chain_next_due` (also for the EXPLAIN test): the chain's first pending row after
     `delivery`, if it was never attempted, becomes due now. Plain SQL (issue 19): the ORM built this on every
-    delivered call of a chain. `where`: one more condition (SQL without parameters). `select`: only the SELECT of the
-    row it would update."""
-    model, conn = type(delivery), connection
-    table = conn.ops.quote_name(model._meta.db_table)
+    delivered call of a chain. `where`: one more condition (SQL without parameters). `first`: the name of a CTE
+    of `chain_first_sql` to read the row from (else its SELECT is a subquery here)."""
+    table = connection.ops.quote_name(type(delivery)._meta.db_table)
+    first_sql, params = (f"SELECT id FROM {first}", []) if first else chain_first_sql(delivery)  # noqa: S608 (our names)
+    sql = (f"UPDATE {table} SET next_attempt_at = %s WHERE id = ({first_sql}) AND attempts = 0"  # noqa: S608 (as above)
+           f"{f' AND {where}' if where else ''} RETURNING id")
+    return sql, [connection.ops.adapt_datetimefield_value(timezone.now()), *params]
+
+
+def chain_first_sql(delivery) -> tuple[str, list]:
+    """The SELECT of the chain's first pending row after `delivery` (its id)."""
+    model = type(delivery)
     conditions, params = _chain_conditions(delivery)
-    first = (f"id = (SELECT id FROM {table} WHERE {conditions} AND id > %s "  # noqa: S608 (model's own names; values bound)
-             "AND status = %s ORDER BY id LIMIT 1) AND attempts = 0")
-    params += [delivery.pk, model.Status.PENDING]
-    first += f" AND {where}" if where else ""
-    if select:
-        return f"SELECT id FROM {table} WHERE {first}", params  # noqa: S608 (as above)
-    sql = f"UPDATE {table} SET next_attempt_at = %s WHERE {first} RETURNING id"  # noqa: S608 (as above)
-    return sql, [conn.ops.adapt_datetimefield_value(timezone.now()), *params]
+    return (f"SELECT id FROM {connection.ops.quote_name(model._meta.db_table)} WHERE {conditions} "  # noqa: S608 (model's own names; values bound)
+            "AND id > %s AND status = %s ORDER BY id LIMIT 1", [*params, delivery.pk, model.Status.PENDING])
 
 
 def _chain_conditions(delivery) -> tuple[str, list]:
