@@ -73,6 +73,21 @@ def test_post_json_sends_json_auth_idempotency_and_user_agent_to_pinned_host(loo
     assert request.json == {"text": "Привет"}
 
 
+def test_a_cookie_set_by_a_receiver_is_never_sent_back_on_a_later_call(loopback, fake_provider):
+    """Calls of every tenant to one receiver share kept-alive connections: a cookie of one call must not ride
+    along with the next (another tenant's)."""
+    # given: the receiver answers a call with a cookie
+    fake_provider.script(Reaction(headers={"Set-Cookie": "session=tenant-a; Path=/"}))
+    first = clients.post_json(url=f"{fake_provider.url}/sendMessage", payload={"n": 1}, idempotency_key="c-1")
+    assert first.headers.get("Set-Cookie", "").startswith("session=tenant-a")
+    # when: the next call goes to the same receiver
+    clients.post_json(url=f"{fake_provider.url}/sendMessage", payload={"n": 2}, idempotency_key="c-2")
+    # then: it carries no cookie, and the default headers of requests are still there
+    later = fake_provider.requests[1]
+    assert "cookie" not in later.headers
+    assert later.headers["accept-encoding"] == "gzip, deflate" and later.headers["accept"] == "application/json"
+
+
 def test_signature_verifies_with_standardwebhooks_package(loopback, fake_provider):
     clients.post_json(url=f"{fake_provider.url}/sendMessage", payload={"a": 1}, idempotency_key="msg-42",
                       signing_secrets=[SECRET])
