@@ -30,11 +30,11 @@ import urllib3
 from django.conf import settings
 from requests.adapters import HTTPAdapter
 
+from config.http import adapter_send
 from config.observability.request_id import request_id_get, request_id_new
 from config.text import unstorable_replaced
 
 USER_AGENT = "SberCRM-Communications/1.0"
-_DEFAULT_HEADERS = dict(requests.utils.default_headers())  # what a requests.Session sends unless told otherwise
 MAX_BODY_BYTES = 1024 * 1024
 
 
@@ -348,16 +348,11 @@ def post_json(
     if auth_header and auth_key:
         headers[auth_header] = auth_key
 
-    # The request goes to the session's transport adapter as it is prepared here, without `Session.request`:
-    # no merging of session settings (the wire is the same: requests' default headers, then ours) and no cookie
-    # jar, which would carry one tenant's cookies into the next call to the same receiver (issue 19: half of
-    # requests' CPU per call was that merging and the jar).
-    request = requests.PreparedRequest()
     timeout = (settings.PROVIDER_CONNECT_TIMEOUT, settings.PROVIDER_READ_TIMEOUT)
     started = time.monotonic()
-    with _transport_errors():
-        request.prepare(method="POST", url=target, headers={**_DEFAULT_HEADERS, **headers}, data=body)
-        response = _keep_alive.get(target, url).get_adapter(target).send(request, stream=True, timeout=timeout)
+    with _transport_errors():  # no cookie jar: one tenant's cookies never ride along with another's call
+        response = adapter_send(_keep_alive.get(target, url), "POST", target, headers=headers, data=body,
+                                timeout=timeout, stream=True)
     with _transport_errors(), response:
         content = _read_body(response, deadline=started + sum(timeout), max_bytes=max_bytes)
     latency_ms = int((time.monotonic() - started) * 1000)

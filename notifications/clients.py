@@ -18,6 +18,8 @@ from telebot import apihelper
 from vk_api import VkApi
 from vk_api import exceptions as vk_exceptions
 
+from config.http import adapter_send
+
 USER_AGENT = "SberCRM-Notifications/1.0"
 VK_DEFAULT_BASE = "https://api.vk.ru"
 
@@ -50,13 +52,15 @@ def telegram_request(method, url, params=None, files=None, timeout=None, proxies
     session = getattr(_telegram, "session", None)
     if session is None:
         session = _telegram.session = requests.Session()
-        session.trust_env = False
         session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
     parts = urlsplit(url)
     proxies = {**environment_proxies(f"{parts.scheme}://{parts.netloc}"), **(proxies or {})}
+    # through the session's adapter (config/http.py): no merging of session settings per call
     if method == "post" and not files:  # the same fields as a form body: no per-character rescan of a long URL
-        return session.request(method, url, data=params, timeout=timeout, proxies=proxies)
-    return session.request(method, url, params=params, files=files, timeout=timeout, proxies=proxies)
+        return adapter_send(session, method, url, data=params, timeout=timeout, proxies=proxies,
+                            verify=session.verify)
+    return adapter_send(session, method, url, params=params, files=files, timeout=timeout, proxies=proxies,
+                        verify=session.verify)
 
 
 @functools.lru_cache(maxsize=64)
