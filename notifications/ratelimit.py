@@ -3,7 +3,7 @@
 Counters live in the Django cache, which is Redis in every deployment with more
 than one process (`REDIS_URL`). A window is one second: `INCR` on
 `notifications:rl:<scope>:<second>`; over the limit means "wait for the next window".
-On Redis all the scopes of one send are taken in one round trip (a pipeline on one client per
+On Redis all the scopes of one send are taken in one round trip (one Lua script on one client per
 process); the cache API would build a client and pay a round trip per command (issue 19).
 """
 
@@ -41,8 +41,8 @@ def acquire_all(limits: list[tuple[str, int]], *, window: float = 1.0) -> float:
 
 
 def _incr(keys: list[str], *, timeout: int) -> list[int]:
-    client = _redis(settings.CACHES["default"])
-    if client is None:  # one process (LocMemCache): the cache API
+    take = _redis(settings.CACHES["default"])
+    if take is None:  # one process (LocMemCache): the cache API
         counts = []
         for key in keys:
             cache.add(key, 0, timeout=timeout)
@@ -52,19 +52,28 @@ def _incr(keys: list[str], *, timeout: int) -> list[int]:
                 cache.add(key, 1, timeout=timeout)
                 counts.append(1)
         return counts
-    with client.pipeline(transaction=False) as pipe:
-        for key in map(cache.make_key, keys):  # the cache's own key, so cache.clear() drops it too
-            pipe.set(key, 0, ex=timeout, nx=True)
-            pipe.incr(key)
-        return pipe.execute()[1::2]
+    # the cache's own keys, so cache.clear() drops them too
+    return take(keys=[cache.make_key(key) for key in keys], args=[timeout])
 
 
-def _redis(cache_settings: dict) -> redis.Redis | None:
+# Each key: created at 0 with its expiry if missing, then incremented; the counts back in one round trip.
+_TAKE = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+  redis.call('SET', key, 0, 'EX', ARGV[1], 'NX')
+  counts[i] = redis.call('INCR', key)
+end
+return counts
+"""
+
+
+def _redis(cache_settings: dict):
+    """The script on one redis-py client per process (None without a Redis cache)."""
     if cache_settings["BACKEND"] != "django.core.cache.backends.redis.RedisCache":
         return None
-    return _client(cache_settings["LOCATION"])
+    return _script(cache_settings["LOCATION"])
 
 
 @functools.cache
-def _client(location: str) -> redis.Redis:
-    return redis.Redis.from_url(location, socket_connect_timeout=1, socket_timeout=1)
+def _script(location: str):
+    return redis.Redis.from_url(location, socket_connect_timeout=1, socket_timeout=1).register_script(_TAKE)

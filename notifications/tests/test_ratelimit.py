@@ -1,4 +1,8 @@
 import time
+import uuid
+
+import pytest
+import redis
 
 from notifications.ratelimit import acquire, acquire_all
 
@@ -49,3 +53,19 @@ def test_unreachable_redis_grants_the_slot_instead_of_failing_the_send(settings)
                                    "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1}}}
     assert acquire_all([("global", 1), ("chat:9", 1)]) == 0.0
     assert acquire_all([("global", 1), ("chat:9", 1)]) == 0.0  # no counting without the store
+
+
+@pytest.mark.integration  # the real Redis of the cache
+def test_on_redis_each_counter_counts_across_calls_and_expires_after_its_window(db):
+    from django.conf import settings
+    from django.core.cache import cache
+
+    # given: two scopes taken together, one of them again
+    scope = f"t-{uuid.uuid4().hex[:8]}"
+    acquire_all([(scope, 5), (f"{scope}-other", 5)])
+    acquire(scope, 5)
+    # then: the counters live in Redis under the cache's keys, counted across calls, each with an expiry
+    client = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
+    keys = {k.decode(): int(client.get(k)) for k in client.keys(cache.make_key(f"notifications:rl:{scope}*"))}
+    assert sorted(keys.values()) == [1, 2] or sorted(keys.values()) == [1, 1, 1]  # (a second may have turned)
+    assert all(0 < client.ttl(key) <= 3 for key in keys)
