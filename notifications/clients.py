@@ -55,12 +55,10 @@ def telegram_request(method, url, params=None, files=None, timeout=None, proxies
         session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
     parts = urlsplit(url)
     proxies = {**environment_proxies(f"{parts.scheme}://{parts.netloc}"), **(proxies or {})}
+    form = method == "post" and not files  # the fields as a form body: no per-character rescan of a long URL
     # through the session's adapter (config/http.py): no merging of session settings per call
-    if method == "post" and not files:  # the same fields as a form body: no per-character rescan of a long URL
-        return adapter_send(session, method, url, data=params, timeout=timeout, proxies=proxies,
-                            verify=session.verify)
-    return adapter_send(session, method, url, params=params, files=files, timeout=timeout, proxies=proxies,
-                        verify=session.verify)
+    return adapter_send(session, method, url, data=params if form else None, params=None if form else params,
+                        files=files, timeout=timeout, proxies=proxies, verify=session.verify)
 
 
 @functools.lru_cache(maxsize=64)

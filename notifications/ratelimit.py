@@ -41,7 +41,7 @@ def acquire_all(limits: list[tuple[str, int]], *, window: float = 1.0) -> float:
 
 
 def _incr(keys: list[str], *, timeout: int) -> list[int]:
-    take = _redis(settings.CACHES["default"])
+    take = _take_script(settings.CACHES["default"])
     if take is None:  # one process (LocMemCache): the cache API
         counts = []
         for key in keys:
@@ -67,7 +67,7 @@ return counts
 """
 
 
-def _redis(cache_settings: dict):
+def _take_script(cache_settings: dict):
     """The script on one redis-py client per process (None without a Redis cache)."""
     if cache_settings["BACKEND"] != "django.core.cache.backends.redis.RedisCache":
         return None
