@@ -14,6 +14,7 @@ the connection's transaction) and works on PostgreSQL and SQLite alike.
 import datetime
 import decimal
 import json
+import re
 import threading
 import uuid
 from contextlib import nullcontext
@@ -38,7 +39,8 @@ class Compiled:
     def __init__(self, queryset, mark=MARK):
         self.db = queryset.db
         compiler = queryset.query.get_compiler(self.db)
-        self.sql, params = compiler.as_sql()
+        sql, params = compiler.as_sql()
+        self.sql = short_aliases(sql, compiler)
         # A UUID key is bound as its hex string where the database has no UUID type (SQLite).
         as_hex = isinstance(mark, uuid.UUID) and mark.hex in params
         marks = [index for index, value in enumerate(params) if value == (mark.hex if as_hex else mark)]
@@ -78,6 +80,21 @@ class Compiled:
         for name, index in self.annotations:
             setattr(instance, name, row[index])
         return instance
+
+
+def short_aliases(sql: str, compiler) -> str:
+    """The compiled SQL with a short alias for each table the query names by its full name (`"table".` before
+    every column, ~25 characters each): psycopg parses a statement of at most 4,096 characters once per process
+    (`psycopg._queries.MAX_CACHED_STATEMENT_LENGTH`), a longer one on every run. Subqueries are left alone: Django
+    gives their tables aliases of their own (U0, U1, …), and a bare `"table".` there means the outer row."""
+    connection = connections[compiler.using]
+    for number, (alias, join) in enumerate(compiler.query.alias_map.items()):
+        if alias != join.table_name:
+            continue
+        quoted, short = connection.ops.quote_name(alias), f"x{number}"
+        sql = re.sub(rf"\b(FROM|JOIN) {re.escape(quoted)}(?! U\d)", rf"\1 {quoted} {short}", sql)
+        sql = sql.replace(f" OF {quoted}", f" OF {short}").replace(f"{quoted}.", f"{short}.")
+    return sql
 
 
 def compiled(key, build, mark=MARK) -> Compiled:

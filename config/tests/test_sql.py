@@ -1,12 +1,19 @@
 """config/sql.py helpers that the statement-budget tests do not reach on their own."""
 
+from datetime import timedelta
+
 import pytest
 from django.db import connection
+from django.db.models import Exists, OuterRef
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from psycopg._queries import MAX_CACHED_STATEMENT_LENGTH, MAX_CACHED_STATEMENT_PARAMS
 
 from communications.models import Delivery, DeliveryAttempt
 from communications.tests.factories import DeliveryAttemptFactory, DeliveryFactory
-from config.sql import known_empty
+from config.sql import MARK, Compiled, compiled, known_empty
+from delivery import engine
+from delivery.kinds import KIND_MODULES, kind_get
 
 pytestmark = pytest.mark.django_db
 
@@ -26,3 +33,42 @@ def test_known_empty_reads_as_an_evaluated_empty_queryset():
     assert rows.model is DeliveryAttempt
     # and a fresh read of the row sees the stored attempt again
     assert Delivery.objects.get(pk=delivery.pk).attempt_log.count() == 1
+
+
+def _with_later_row(pk):
+    later = Delivery.objects.filter(tenant_id=OuterRef("tenant_id"), pk__gt=OuterRef("pk"))
+    return (Delivery.objects.select_related("provider", "tenant_configuration")
+            .annotate(has_later=Exists(later)).filter(pk=pk))
+
+
+def test_a_compiled_query_names_its_tables_by_short_aliases_and_reads_what_the_orm_reads():
+    # given: two deliveries of one tenant, and a query with joins and a subquery of the same table
+    first = DeliveryFactory()
+    DeliveryFactory(tenant_id=first.tenant_id, provider=first.provider,
+                    tenant_configuration=first.tenant_configuration)
+    query = Compiled(_with_later_row(MARK))
+    # then: the outer tables go by short aliases; the subquery keeps Django's own (U0)
+    for table in (Delivery._meta.db_table, "communications_provider", "communications_tenantconfiguration"):
+        assert f'{connection.ops.quote_name(table)}.' not in query.sql
+    assert f'{connection.ops.quote_name(Delivery._meta.db_table)} U0' in query.sql
+    # and: the row, its related rows and the annotation are the ORM's
+    expected = _with_later_row(first.pk).get()
+    found = query.get(first.pk)
+    assert found.has_later is expected.has_later is True
+    assert [found.pk, found.provider.code, found.tenant_configuration.pk, found.payload] == [
+        expected.pk, expected.provider.code, expected.tenant_configuration.pk, expected.payload]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement claim is PostgreSQL's")
+@pytest.mark.parametrize("name", sorted(KIND_MODULES))
+def test_every_claim_statement_is_short_enough_for_psycopg_to_parse_it_once(name):
+    """psycopg caches its parse of a statement up to 4,096 characters and 50 parameters; a longer one is parsed
+    on every attempt (issue 19)."""
+    kind = kind_get(name)
+    statements = [compiled(("claim", kind.name, type(kind)), lambda: engine.claim_queryset(MARK, kind)).statement(1)]
+    if kind.claim_ready() is not None:  # the usual claim in one statement
+        now = timezone.now()
+        query, statement = engine.claim_at_once_statement(kind, now, now + timedelta(seconds=60))
+        statements.append(query.statement(1, **statement))
+    for sql, params in statements:
+        assert len(sql) <= MAX_CACHED_STATEMENT_LENGTH and len(params) <= MAX_CACHED_STATEMENT_PARAMS
