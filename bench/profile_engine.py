@@ -4,7 +4,7 @@ against the loopback fake provider, each sent by `delivery_send` as the task wou
 Run explicitly (not collected by the suite):
     PROFILE_N=400 pytest bench/profile_engine.py -q -s
 Prints CPU ms per attempt (process time), Python calls and statements per attempt, and the top of cProfile
-(PROFILE_QUIET=1: without it)."""
+(PROFILE_QUIET=1: without it; PROFILE_OUT=<file>: the stats saved there)."""
 
 import cProfile
 import io
@@ -63,6 +63,8 @@ def test_profile_send_attempts(fast, fake_provider):
     cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
     assert set(words) == {"delivered"}
     # The profiler roughly doubles the CPU: `test_plain_cpu_per_attempt` gives the figure without it.
+    if os.environ.get("PROFILE_OUT"):
+        profile.dump_stats(os.environ["PROFILE_OUT"])
     out = io.StringIO()
     pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(25)
     pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(40)
