@@ -36,7 +36,16 @@ from config.db import is_lock_race
 from config.errors import ConflictError
 from config.observability.metrics import delivery_send_observe
 from config.observability.request_id import request_id_bind
-from config.sql import MARK, compiled, insert_row, insert_row_sql, update_row, update_row_sql
+from config.sql import (
+    MARK,
+    compiled,
+    insert_row,
+    insert_row_sql,
+    literal,
+    rows_inlined,
+    update_row,
+    update_row_sql,
+)
 from delivery import feed
 from delivery.dispatch import dispatch
 from delivery.kinds import Attempt, Kind, kind_get
@@ -299,11 +308,10 @@ def _chain_open(delivery) -> bool:
         return True
     conditions, params = _chain_conditions(delivery)
     table = connection.ops.quote_name(type(delivery)._meta.db_table)
-    releasing = ", ".join(["%s"] * len(type(delivery).RELEASING_STATUSES))
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT 1 FROM {table} WHERE {conditions} AND id < %s "  # noqa: S608 (model's own names; values bound)
-                       f"AND status NOT IN ({releasing}) LIMIT 1 FOR SHARE",
-                       [*params, delivery.pk, *type(delivery).RELEASING_STATUSES])
+                       f"AND status NOT IN ({_literals(type(delivery).RELEASING_STATUSES)}) LIMIT 1 FOR SHARE",
+                       [*params, delivery.pk])
         return cursor.fetchone() is not None
 
 
@@ -357,7 +365,7 @@ def _claim_in_transaction(delivery_id: int, kind: Kind):
 # busy, a lost lease, not due, the gate, blocked).
 _CLAIM_AT_ONCE = (
     "WITH claimed AS (", ") UPDATE {table} SET status = %s, attempts = {table}.attempts + 1, lease_expires_at = %s, "
-    "updated_at = %s FROM claimed WHERE {table}.id = claimed.claim_pk AND {table}.status = %s "
+    "updated_at = %s FROM claimed WHERE {table}.id = %s AND {table}.id = claimed.claim_pk AND {table}.status = %s "
     "AND {table}.next_attempt_at <= %s AND NOT claimed.chain_blocked AND claimed.claim_ready RETURNING claimed.*")
 _claims_at_once: dict[type, bool] = {}  # kind class -> whether it has `claim_ready`
 
@@ -367,16 +375,17 @@ def claim_at_once_queryset(delivery_id: int, kind: Kind):
     return claim_queryset(delivery_id, kind).annotate(claim_pk=F("pk"), claim_ready=kind.claim_ready())
 
 
-def claim_at_once_statement(kind: Kind, now: datetime, lease: datetime) -> tuple:
+def claim_at_once_statement(kind: Kind, delivery_id: int, now: datetime, lease: datetime) -> tuple:
     """The compiled claim query of this kind and what turns it into the one-statement claim (`Compiled.get`'s
-    `around` and `params_after`); also for the EXPLAIN test."""
+    `around` and `params_after`); also for the EXPLAIN test. The UPDATE names the row by its key as well: joined only
+    through the query, PostgreSQL walked every due row of the queue for each claim."""
     Delivery, _ = _models()
     query = compiled(("claim_at_once", kind.name, type(kind)), partial(claim_at_once_queryset, MARK, kind))
     table = connection.ops.quote_name(Delivery._meta.db_table)
     adapt = connection.ops.adapt_datetimefield_value
     return query, {"around": (_CLAIM_AT_ONCE[0], _CLAIM_AT_ONCE[1].format(table=table)),
-                   "params_after": (Delivery.Status.IN_PROGRESS, adapt(lease), adapt(now), Delivery.Status.PENDING,
-                                    adapt(now + timedelta(seconds=2)))}
+                   "params_after": (Delivery.Status.IN_PROGRESS, adapt(lease), adapt(now), delivery_id,
+                                    Delivery.Status.PENDING, adapt(now + timedelta(seconds=2)))}
 
 
 def _claim_at_once(delivery_id: int, kind: Kind):
@@ -390,7 +399,7 @@ def _claim_at_once(delivery_id: int, kind: Kind):
         return None
     now = timezone.now()
     lease = now + timedelta(seconds=kind.lease_seconds(None))
-    query, statement = claim_at_once_statement(kind, now, lease)
+    query, statement = claim_at_once_statement(kind, delivery_id, now, lease)
     delivery = query.get(delivery_id, **statement)
     if delivery is None:
         return None
@@ -710,11 +719,13 @@ def chain_first_sql(delivery) -> tuple[str, list]:
     model = type(delivery)
     conditions, params = _chain_conditions(delivery)
     return (f"SELECT id FROM {connection.ops.quote_name(model._meta.db_table)} WHERE {conditions} "  # noqa: S608 (model's own names; values bound)
-            "AND id > %s AND status = %s ORDER BY id LIMIT 1", [*params, delivery.pk, model.Status.PENDING])
+            f"AND id > %s AND status = {_literals([model.Status.PENDING])} ORDER BY id LIMIT 1", [*params, delivery.pk])
 
 
 def _chain_conditions(delivery) -> tuple[str, list]:
-    """SQL (and its parameters) that selects the rows of `delivery`'s chain."""
+    """SQL (and its parameters) that selects the rows of `delivery`'s chain. A chain's key is never empty, and the SQL
+    says so in a literal, as the statuses after it: the plan PostgreSQL keeps for a prepared statement (made without
+    the values) can then read the chain indexes, whose condition is a non-empty key (test_explain.py)."""
     q, field = connection.ops.quote_name, type(delivery)._meta.get_field
     conditions, params = [], []
     for name in ("kind", "tenant_id", "provider_id", "ordering_key"):
@@ -724,7 +735,14 @@ def _chain_conditions(delivery) -> tuple[str, list]:
         else:
             conditions.append(f"{q(field(name).column)} = %s")
             params.append(field(name).get_db_prep_value(value, connection))
+    if delivery.ordering_key:
+        conditions.append(f"{q(field('ordering_key').column)} <> ''")
     return " AND ".join(conditions), params
+
+
+def _literals(values) -> str:
+    """Constants of the code (statuses) as SQL literals, comma-separated (see `_chain_conditions`)."""
+    return ", ".join(literal(str(value)) for value in values)
 
 
 def _chain_next_due(delivery) -> int | None:
@@ -753,8 +771,8 @@ def deliveries_sweep(*, limit: int = 500) -> int:
            | Q(status=Delivery.Status.IN_PROGRESS, lease_expires_at__lte=now))
     # Once per grace period per row, so a long broker backlog is not flooded with duplicates.
     not_recently_swept = Q(swept_at__isnull=True) | Q(swept_at__lte=grace)
-    rows = list(Delivery.objects.filter(due & not_recently_swept).order_by("next_attempt_at", "pk")
-                .values_list("pk", "kind")[:limit])
+    rows = rows_inlined(Delivery.objects.filter(due & not_recently_swept).order_by("next_attempt_at", "pk")
+                        .values_list("pk", "kind")[:limit])
     ids = [pk for pk, _ in rows]
     # Mark first: an UPDATE after dispatching could hold the row lock just when the task's
     # SKIP LOCKED claim runs, and the task would give up ("locked") until the next sweep.

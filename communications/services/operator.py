@@ -56,7 +56,7 @@ from communications.services.deliveries import (
 from communications.services.webhook_events import Event, message_data, webhook_event_emit
 from config.errors import ApplicationError, ConflictError, NotFoundError
 from config.observability.request_id import request_id_get
-from config.sql import Columns, insert_pair, insert_row, known_empty
+from config.sql import Columns, insert_pair, insert_row, known_empty, literal
 from delivery import engine
 from delivery.engine import on_delivered_handler
 from delivery.kinds import AlsoSql
@@ -522,13 +522,16 @@ _ID_STORED = """
                       AND taken.provider_id = %(provider)s AND taken.external_id = %(provider_id)s
                       AND taken.external_id <> %(client_id)s)
     RETURNING 1"""
-_ID_WAITING = """
+# The chain's non-empty key and the statuses as literals: the plan PostgreSQL keeps for the prepared statement then
+# reads the open-chain index (its condition is proven), not every row of the tenant.
+_ID_WAITING = f"""
     UPDATE communications_delivery
-    SET payload = jsonb_set(payload, '{messageId}', to_jsonb(%(provider_id)s::text)), updated_at = %(now)s
+    SET payload = jsonb_set(payload, '{{messageId}}', to_jsonb(%(provider_id)s::text)), updated_at = %(now)s
     WHERE EXISTS (SELECT 1 FROM id_stored) AND kind = %(kind)s AND tenant_id = %(tenant)s
-      AND provider_id = %(provider)s AND ordering_key = %(chat_id)s AND id > %(pk)s
-      AND status = ANY(%(pending_like)s) AND payload ->> 'clientMessageId' = %(client_id)s
-    RETURNING 1"""
+      AND provider_id = %(provider)s AND ordering_key = %(chat_id)s AND ordering_key <> '' AND id > %(pk)s
+      AND status IN ({", ".join(literal(str(status)) for status in PENDING_LIKE)})
+      AND payload ->> 'clientMessageId' = %(client_id)s
+    RETURNING 1"""  # noqa: S608 (our constants, quoted by psycopg)
 PROVIDER_ID_STORE_SQL = (
     f"WITH id_stored AS ({_ID_STORED.replace('{ours}', 'TRUE')}), id_waiting AS ({_ID_WAITING})\n"  # noqa: S608
     "SELECT (SELECT count(*) FROM id_stored), (SELECT count(*) FROM id_waiting)")
@@ -537,7 +540,7 @@ PROVIDER_ID_STORE_SQL = (
 def provider_id_store_params(delivery: Delivery, *, chat_id: str, client_id: str, provider_id: str) -> dict:
     return {"provider_id": provider_id, "client_id": client_id, "chat_id": chat_id, "now": timezone.now(),
             "tenant": delivery.tenant_id, "provider": delivery.provider_id, "pk": delivery.pk,
-            "kind": Delivery.Kind.PROVIDER, "pending_like": [str(status) for status in PENDING_LIKE]}
+            "kind": Delivery.Kind.PROVIDER}
 
 
 def _provider_id_store_sql(delivery: Delivery, **ids) -> bool:

@@ -17,6 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from communications.models import Delivery, DeliveryAttempt
+from config.sql import rows_inlined
 from delivery import engine
 
 logger = logging.getLogger(__name__)
@@ -54,8 +55,8 @@ def deliveries_prune(*, days: int | None = None, batch: int | None = None, max_b
     deleted = batches = 0
     while max_batches is None or batches < max_batches:
         with transaction.atomic():
-            ids = list(_prunable(cutoff).order_by("updated_at").select_for_update(skip_locked=True)
-                       .values_list("pk", flat=True)[:batch])
+            ids = [pk for (pk,) in rows_inlined(_prunable(cutoff).order_by("updated_at")
+                                                .select_for_update(skip_locked=True).values_list("pk")[:batch])]
             if len(ids) < batch:  # the plain rows are done: the dead letters of released chains
                 dead = _released_dead(cutoff, batch - len(ids))
                 ids += list(Delivery.objects.filter(pk__in=dead, status=Delivery.Status.DEAD)

@@ -68,7 +68,7 @@ def test_every_claim_statement_is_short_enough_for_psycopg_to_parse_it_once(name
     statements = [compiled(("claim", kind.name, type(kind)), lambda: engine.claim_queryset(MARK, kind)).statement(1)]
     if kind.claim_ready() is not None:  # the usual claim in one statement
         now = timezone.now()
-        query, statement = engine.claim_at_once_statement(kind, now, now + timedelta(seconds=60))
+        query, statement = engine.claim_at_once_statement(kind, 1, now, now + timedelta(seconds=60))
         statements.append(query.statement(1, **statement))
     for sql, params in statements:
         assert len(sql) <= MAX_CACHED_STATEMENT_LENGTH and len(params) <= MAX_CACHED_STATEMENT_PARAMS

@@ -2,6 +2,7 @@
 (communications/tests/performance/test_explain.py)."""
 
 from datetime import timedelta
+from functools import partial
 
 from django.db.models import Q
 from django.utils import timezone
@@ -10,11 +11,12 @@ from communications.models import Chat, Delivery, Message
 from communications.selectors.conversations import chat_list_for_operator
 from communications.services import operator
 from communications.services.retention import _prunable
+from config.sql import MARK, compiled, statement_inlined
 from delivery import engine
 from delivery.kinds import kind_get
 
 
-def sweep_due(limit: int = 500):
+def sweep_due(limit: int = 500) -> tuple[str, list]:
     """delivery/engine.py deliveries_sweep: rows due without a live task."""
     now = timezone.now()
     grace = now - timedelta(seconds=60)
@@ -23,19 +25,22 @@ def sweep_due(limit: int = 500):
            | Q(status=Delivery.Status.PENDING, synchronous=True, next_attempt_at__lte=sync_grace)
            | Q(status=Delivery.Status.IN_PROGRESS, lease_expires_at__lte=now))
     not_recently_swept = Q(swept_at__isnull=True) | Q(swept_at__lte=grace)
-    return (Delivery.objects.filter(due & not_recently_swept).order_by("next_attempt_at", "pk")
-            .values_list("pk", flat=True)[:limit])
+    return statement_inlined(Delivery.objects.filter(due & not_recently_swept).order_by("next_attempt_at", "pk")
+                             .values_list("pk", "kind")[:limit])
 
 
-def claim(delivery: Delivery):
-    """delivery/engine.py _claim: the row, locked, with its chain check and its kind's gate facts."""
-    return engine.claim_queryset(delivery.pk, kind_get(delivery.kind))
+def claim(delivery: Delivery) -> tuple[str, list]:
+    """delivery/engine.py _claim_in_transaction: the row, locked, with its chain check and its kind's gate facts, as
+    compiled once (config/sql.py `Compiled`: its constants written into the SQL)."""
+    kind = kind_get(delivery.kind)
+    return compiled(("claim", kind.name, type(kind)), partial(engine.claim_queryset, MARK, kind)).statement(delivery.pk)
 
 
 def claim_at_once(delivery: Delivery) -> tuple[str, list]:
     """delivery/engine.py _claim_at_once: the usual claim as one UPDATE … RETURNING around the claim's query."""
     now = timezone.now()
-    query, statement = engine.claim_at_once_statement(kind_get(delivery.kind), now, now + timedelta(seconds=60))
+    query, statement = engine.claim_at_once_statement(kind_get(delivery.kind), delivery.pk, now,
+                                                      now + timedelta(seconds=60))
     return query.statement(delivery.pk, **statement)
 
 
@@ -60,6 +65,7 @@ def message_dedupe(message: Message):
                                   external_id=message.external_id)
 
 
-def retention_batch():
-    return (_prunable(timezone.now() - timedelta(days=30)).order_by("updated_at")
-            .values_list("pk", flat=True)[:1000])
+def retention_batch() -> tuple[str, list]:
+    """communications/services/retention.py deliveries_prune: one batch, as sent (`rows_inlined`)."""
+    return statement_inlined(_prunable(timezone.now() - timedelta(days=30)).order_by("updated_at")
+                             .values_list("pk")[:1000])
