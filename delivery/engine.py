@@ -29,7 +29,8 @@ from functools import partial
 
 from django.conf import settings
 from django.db import DatabaseError, OperationalError, connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import BooleanField, Exists, F, OuterRef, Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from config.db import is_lock_race
@@ -418,9 +419,15 @@ def _claim_at_once(delivery_id: int, kind: Kind):
 
 
 def chain(delivery):
+    """The rows of `delivery`'s chain. A chain's key is not empty, and the SQL says so in a literal, as
+    `_chain_conditions` does: a prepared statement's generic plan then reads the chain index."""
     Delivery, _ = _models()
-    return Delivery.objects.filter(kind=delivery.kind, tenant_id=delivery.tenant_id,
+    rows = Delivery.objects.filter(kind=delivery.kind, tenant_id=delivery.tenant_id,
                                    provider_id=delivery.provider_id, ordering_key=delivery.ordering_key)
+    if delivery.ordering_key:
+        column = f"{connection.ops.quote_name(Delivery._meta.db_table)}.{connection.ops.quote_name('ordering_key')}"
+        rows = rows.filter(RawSQL(f"{column} <> ''", [], output_field=BooleanField()))  # noqa: S611 (our names)
+    return rows
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:

@@ -49,6 +49,14 @@ def chain_next(delivery: Delivery) -> tuple[str, list]:
     return engine.chain_next_sql(delivery)
 
 
+def message_id_resolve(delivery: Delivery):
+    """communications/services/deliveries.py _resolve_message_id: a later call about a message (an edit, a read mark)
+    looks up the provider's id in the chain's delivered sendMessage."""
+    return (engine.chain(delivery).filter(endpoint="sendMessage", status=Delivery.Status.DELIVERED, pk__lt=delivery.pk,
+                                          payload__clientMessageId="crm-x")
+            .exclude(provider_message_id="").values_list("provider_message_id", flat=True)[:1])
+
+
 def provider_id_store(delivery: Delivery) -> tuple[str, dict]:
     """communications/services/operator.py: the `sendMessage` answer's id store with its queued calls."""
     return operator.PROVIDER_ID_STORE_SQL, operator.provider_id_store_params(

@@ -132,6 +132,11 @@ def test_next_of_the_chain_reads_only_its_open_rows(volume):
     assert "communications_delivery_pkey" in {n.get("Index Name") for n in found}  # the UPDATE of that one row
 
 
+def test_message_id_lookup_of_a_later_call_reads_only_its_chain(volume):
+    last = _open_chain_end(volume)
+    assert_indexed(hot_queries.message_id_resolve(last), index="delivery_chain_idx", never=WIDE)
+
+
 def test_provider_id_store_reads_the_message_by_its_id_and_only_the_open_rows_of_the_chain(volume):
     first = Delivery.objects.filter(provider=volume, status=Delivery.Status.DELIVERED).order_by("pk").first()
     found = assert_indexed(hot_queries.provider_id_store(first), index="delivery_chain_open_idx", never=WIDE)
