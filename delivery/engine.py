@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import partial
@@ -532,16 +533,59 @@ def _record(claimed, number, started_at, attempt: Attempt) -> str:
         return "dead"
 
 
+@dataclass
+class _SuccessStatement:
+    """The one-statement record of a success (`success_statement`) and what reading its row back needs."""
+
+    sql: str
+    params: list
+    values: dict  # the row's columns it writes
+    statements: list  # the hooks' AlsoSql, in the order of their CTEs
+    names: list[str]
+    release: bool  # it makes the chain's next row due
+
+
 def _record_success_at_once(claimed, number, started_at, attempt: Attempt) -> str | None:
     """A success recorded by one statement, outside a transaction (issue 19; PostgreSQL): the kind's locks first
     (`Kind.lock_sql`), the row delivered if this attempt still holds it, its attempt log, the `on_delivered` handler's
     and the kind's hooks as SQL (`on_delivered_handler(sql=…)`, `Kind.success_at_once`), the next row of its chain
     due. None, with nothing written: the general record decides (the row is no longer ours, a hook or a lock only in
     Python, or the statement failed)."""
-    Delivery, DeliveryAttempt = _models()
-    kind = kind_get(claimed.kind)
     if connection.vendor != "postgresql":
         return None
+    built = success_statement(claimed, number, started_at, attempt)
+    if built is None:
+        return None
+    try:
+        with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
+            cursor.execute(built.sql, built.params)
+            row = cursor.fetchone()
+    except DatabaseError as exc:
+        if is_lock_race(exc):
+            raise  # `_record_until_stored` records the answer again
+        logger.exception("delivery %s: the one-statement record failed; recording in steps", claimed.pk)
+        return None
+    if row[0] is None:
+        return None  # cancelled meanwhile, or our lease expired and someone else took over
+    for name, value in built.values.items():
+        setattr(claimed, name, value)
+    statements = built.statements
+    following = row[1 + len(statements)] if built.release else None
+    if following is None and built.release and statements and row[-1] is not None:
+        following = _chain_next_due(claimed)  # a statement above wrote the next row: released by one of its own
+    if following is not None:
+        transaction.on_commit(partial(_release, following, claimed.kind), robust=True)
+    for name, statement, count in zip(built.names, statements, row[1:], strict=False):
+        if statement.after is not None:
+            _after_recorded(claimed, number, name, partial(statement.after, count))
+    return "delivered"
+
+
+def success_statement(claimed, number, started_at, attempt: Attempt) -> _SuccessStatement | None:
+    """The statement `_record_success_at_once` runs (also for the EXPLAIN test), or None: a hook or a lock has no SQL
+    form (the general record decides)."""
+    Delivery, DeliveryAttempt = _models()
+    kind = kind_get(claimed.kind)
     also = kind.success_at_once(claimed, attempt)
     lock = kind.lock_sql(claimed)
     if also is None or (lock is None and type(kind).lock is not Kind.lock):  # a lock only in Python
@@ -594,28 +638,7 @@ def _record_success_at_once(claimed, number, started_at, attempt: Attempt) -> st
             table = connection.ops.quote_name(Delivery._meta.db_table)
             results.append(f"(SELECT id FROM {table} WHERE id = (SELECT id FROM due) AND attempts = 0)")  # noqa: S608 (our own names)
     sql = f"WITH {', '.join(parts)} SELECT {', '.join(results)}"
-    try:
-        with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
-    except DatabaseError as exc:
-        if is_lock_race(exc):
-            raise  # `_record_until_stored` records the answer again
-        logger.exception("delivery %s: the one-statement record failed; recording in steps", claimed.pk)
-        return None
-    if row[0] is None:
-        return None  # cancelled meanwhile, or our lease expired and someone else took over
-    for name, value in values.items():
-        setattr(claimed, name, value)
-    following = row[1 + len(statements)] if release else None
-    if following is None and release and statements and row[-1] is not None:
-        following = _chain_next_due(claimed)  # a statement above wrote the next row: released by one of its own
-    if following is not None:
-        transaction.on_commit(partial(_release, following, claimed.kind), robust=True)
-    for name, statement, count in zip(names, statements, row[1:], strict=False):
-        if statement.after is not None:
-            _after_recorded(claimed, number, name, partial(statement.after, count))
-    return "delivered"
+    return _SuccessStatement(sql, params, values, statements, names, release)
 
 
 _OURS = "EXISTS (SELECT 1 FROM stored)"  # in the one-statement record: this attempt's UPDATE took the row

@@ -57,6 +57,20 @@ def message_id_resolve(delivery: Delivery):
             .exclude(provider_message_id="").values_list("provider_message_id", flat=True)[:1])
 
 
+def record_success(delivery: Delivery) -> tuple[str, list]:
+    """delivery/engine.py _record_success_at_once: a `sendMessage` answered with the provider's id, recorded by one
+    statement (the lock CTEs, the row, its attempt, the message's id and the calls queued behind it, the next row)."""
+    from delivery.kinds import Attempt
+    from delivery.outcomes import SUCCESS
+
+    delivery.on_delivered = "operator.message_sent"
+    delivery.payload = {"chatId": delivery.ordering_key, "clientMessageId": "crm-x"}
+    attempt = Attempt(SUCCESS, status_code=200, latency_ms=5, excerpt='{"messageId": "prov-x"}',
+                      response_json={"messageId": "prov-x"}, external_id="prov-x")
+    built = engine.success_statement(delivery, delivery.attempts + 1, timezone.now(), attempt)
+    return built.sql, built.params
+
+
 def provider_id_store(delivery: Delivery) -> tuple[str, dict]:
     """communications/services/operator.py: the `sendMessage` answer's id store with its queued calls."""
     return operator.PROVIDER_ID_STORE_SQL, operator.provider_id_store_params(

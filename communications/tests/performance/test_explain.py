@@ -137,6 +137,15 @@ def test_message_id_lookup_of_a_later_call_reads_only_its_chain(volume):
     assert_indexed(hot_queries.message_id_resolve(last), index="delivery_chain_idx", never=WIDE)
 
 
+def test_record_of_a_success_reads_rows_by_key_and_only_the_open_rows_of_the_chain(volume):
+    """The hottest statement: every delivered provider call runs it. The row: the first open one of its chain, with
+    open rows after it. (Its own row is found by key and status; the in-progress rows are the few in flight.)"""
+    first_open = Delivery.objects.filter(provider=volume, status=Delivery.Status.PENDING).order_by("pk").first()
+    found = assert_indexed(hot_queries.record_success(first_open), index="delivery_chain_open_idx",
+                           never=WIDE - {"delivery_due_idx"})
+    assert {"communications_delivery_pkey", "uniq_message_external_id"} <= {n.get("Index Name") for n in found}
+
+
 def test_provider_id_store_reads_the_message_by_its_id_and_only_the_open_rows_of_the_chain(volume):
     first = Delivery.objects.filter(provider=volume, status=Delivery.Status.DELIVERED).order_by("pk").first()
     found = assert_indexed(hot_queries.provider_id_store(first), index="delivery_chain_open_idx", never=WIDE)
