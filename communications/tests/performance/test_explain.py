@@ -47,12 +47,13 @@ def plan(queryset, *, generic: bool = False) -> dict:
         else:
             numbered, values = _numbered(sql, params)
             values = ", ".join(Literal(value).as_string(cursor.connection) for value in values)
-            cursor.execute(f"PREPARE hot_query AS {numbered}")
+            name = f"hot_query_{uuid.uuid4().hex}"  # a PREPARE outlives a failed test's rollback: never reused
+            cursor.execute(f"PREPARE {name} AS {numbered}")
             cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-            cursor.execute(f"EXPLAIN (FORMAT JSON) EXECUTE hot_query({values})")
+            cursor.execute(f"EXPLAIN (FORMAT JSON) EXECUTE {name}({values})")
         found = cursor.fetchone()[0]
         if generic:
-            cursor.execute("DEALLOCATE hot_query")
+            cursor.execute(f"DEALLOCATE {name}")
     return (json.loads(found) if isinstance(found, str) else found)[0]["Plan"]
 
 
