@@ -95,6 +95,11 @@ def literal(value) -> str:
     return Literal(plain).as_string(None).replace("%", "%%")  # plain: not an enum member, not psycopg's Int4
 
 
+def literals(values) -> str:
+    """`literal` of each, comma-separated (an IN list)."""
+    return ", ".join(literal(value) for value in values)
+
+
 def _constants_inlined(sql: str, params: list, mark: int | None, using: str) -> tuple[str, list, int | None]:
     """On PostgreSQL: every parameter of a compiled query but its key written into the SQL. They are the same on every
     run (the code's constants: statuses, kinds, the empty ordering key), and a prepared statement's generic plan,

@@ -44,6 +44,7 @@ from config.sql import (
     insert_row,
     insert_row_sql,
     literal,
+    literals,
     rows_inlined,
     update_row,
     update_row_sql,
@@ -278,6 +279,11 @@ def claim_queryset(delivery_id: int, kind: Kind):
             .filter(pk=delivery_id, kind=kind.name))
 
 
+def claim_query(kind: Kind):
+    """The claim's query of this kind, compiled once (config/sql.py); also for the EXPLAIN tests."""
+    return compiled(("claim", kind.name, type(kind)), partial(claim_queryset, MARK, kind))
+
+
 def _claim(delivery_id: int, kind_name: str = ""):
     Delivery, _ = _models()
     if not kind_name:
@@ -312,7 +318,7 @@ def _chain_open(delivery) -> bool:
     table = connection.ops.quote_name(type(delivery)._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT 1 FROM {table} WHERE {conditions} AND id < %s "  # noqa: S608 (model's own names; values bound)
-                       f"AND status NOT IN ({_literals(type(delivery).RELEASING_STATUSES)}) LIMIT 1 FOR SHARE",
+                       f"AND status NOT IN ({literals(type(delivery).RELEASING_STATUSES)}) LIMIT 1 FOR SHARE",
                        [*params, delivery.pk])
         return cursor.fetchone() is not None
 
@@ -322,8 +328,7 @@ def _claim_in_transaction(delivery_id: int, kind: Kind):
     row of its chain (`DELIVERY_BLOCKED_RECHECK`)."""
     Delivery, DeliveryAttempt = _models()
     with transaction.atomic():
-        # The claim's query, compiled once per kind (config/sql.py).
-        delivery = compiled(("claim", kind.name, type(kind)), partial(claim_queryset, MARK, kind)).get(delivery_id)
+        delivery = claim_query(kind).get(delivery_id)
         if delivery is None:
             return "locked"  # another worker holds it right now (or it never existed)
         if delivery.is_final:
@@ -749,7 +754,7 @@ def chain_first_sql(delivery) -> tuple[str, list]:
     model = type(delivery)
     conditions, params = _chain_conditions(delivery)
     return (f"SELECT id FROM {connection.ops.quote_name(model._meta.db_table)} WHERE {conditions} "  # noqa: S608 (model's own names; values bound)
-            f"AND id > %s AND status = {_literals([model.Status.PENDING])} ORDER BY id LIMIT 1", [*params, delivery.pk])
+            f"AND id > %s AND status = {literal(model.Status.PENDING)} ORDER BY id LIMIT 1", [*params, delivery.pk])
 
 
 def _chain_conditions(delivery) -> tuple[str, list]:
@@ -768,11 +773,6 @@ def _chain_conditions(delivery) -> tuple[str, list]:
     if delivery.ordering_key:
         conditions.append(f"{q(field('ordering_key').column)} <> ''")
     return " AND ".join(conditions), params
-
-
-def _literals(values) -> str:
-    """Constants of the code (statuses) as SQL literals, comma-separated (see `_chain_conditions`)."""
-    return ", ".join(literal(str(value)) for value in values)
 
 
 def _chain_next_due(delivery) -> int | None:

@@ -56,7 +56,7 @@ from communications.services.deliveries import (
 from communications.services.webhook_events import Event, message_data, webhook_event_emit
 from config.errors import ApplicationError, ConflictError, NotFoundError
 from config.observability.request_id import request_id_get
-from config.sql import Columns, insert_pair, insert_row, known_empty, literal
+from config.sql import Columns, insert_pair, insert_row, known_empty, literals
 from delivery import engine
 from delivery.engine import on_delivered_handler
 from delivery.kinds import AlsoSql
@@ -529,7 +529,7 @@ _ID_WAITING = f"""
     SET payload = jsonb_set(payload, '{{messageId}}', to_jsonb(%(provider_id)s::text)), updated_at = %(now)s
     WHERE EXISTS (SELECT 1 FROM id_stored) AND kind = %(kind)s AND tenant_id = %(tenant)s
       AND provider_id = %(provider)s AND ordering_key = %(chat_id)s AND ordering_key <> '' AND id > %(pk)s
-      AND status IN ({", ".join(literal(str(status)) for status in PENDING_LIKE)})
+      AND status IN ({literals(PENDING_LIKE)})
       AND payload ->> 'clientMessageId' = %(client_id)s
     RETURNING 1"""  # noqa: S608 (our constants, quoted by psycopg)
 PROVIDER_ID_STORE_SQL = (

@@ -11,7 +11,7 @@ from psycopg._queries import MAX_CACHED_STATEMENT_LENGTH, MAX_CACHED_STATEMENT_P
 
 from communications.models import Delivery, DeliveryAttempt
 from communications.tests.factories import DeliveryAttemptFactory, DeliveryFactory
-from config.sql import MARK, Compiled, compiled, known_empty
+from config.sql import MARK, Compiled, known_empty
 from delivery import engine
 from delivery.kinds import KIND_MODULES, kind_get
 
@@ -59,13 +59,27 @@ def test_a_compiled_query_names_its_tables_by_short_aliases_and_reads_what_the_o
         expected.pk, expected.provider.code, expected.tenant_configuration.pk, expected.payload]
 
 
+def test_a_compiled_query_binds_only_its_key_and_writes_its_constants_as_quoted_literals():
+    # given: a delivery whose endpoint holds a quote and a percent sign, and a query that filters on it
+    row = DeliveryFactory(endpoint="it's 50% done")
+    DeliveryFactory(endpoint="other", tenant_id=row.tenant_id)
+    query = Compiled(Delivery.objects.filter(endpoint="it's 50% done", pk=MARK))
+    # then: it reads that row (and not the other by the same key)
+    assert query.get(row.pk).pk == row.pk
+    assert Compiled(Delivery.objects.filter(endpoint="other", pk=MARK)).get(row.pk) is None
+    # and on PostgreSQL only the key is a parameter: the constant is in the SQL, quoted, its % doubled for psycopg
+    if connection.vendor == "postgresql":
+        assert query.statement(row.pk)[1] == [row.pk]
+        assert "'it''s 50%% done'" in query.sql
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement claim is PostgreSQL's")
 @pytest.mark.parametrize("name", sorted(KIND_MODULES))
 def test_every_claim_statement_is_short_enough_for_psycopg_to_parse_it_once(name):
     """psycopg caches its parse of a statement up to 4,096 characters and 50 parameters; a longer one is parsed
     on every attempt (issue 19)."""
     kind = kind_get(name)
-    statements = [compiled(("claim", kind.name, type(kind)), lambda: engine.claim_queryset(MARK, kind)).statement(1)]
+    statements = [engine.claim_query(kind).statement(1)]
     if kind.claim_ready() is not None:  # the usual claim in one statement
         now = timezone.now()
         query, statement = engine.claim_at_once_statement(kind, 1, now, now + timedelta(seconds=60))

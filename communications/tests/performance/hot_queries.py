@@ -2,7 +2,6 @@
 (communications/tests/performance/test_explain.py)."""
 
 from datetime import timedelta
-from functools import partial
 
 from django.db.models import Q
 from django.utils import timezone
@@ -11,7 +10,7 @@ from communications.models import Chat, Delivery, Message
 from communications.selectors.conversations import chat_list_for_operator
 from communications.services import operator
 from communications.services.retention import _prunable
-from config.sql import MARK, compiled, statement_inlined
+from config.sql import statement_inlined
 from delivery import engine
 from delivery.kinds import kind_get
 
@@ -32,8 +31,7 @@ def sweep_due(limit: int = 500) -> tuple[str, list]:
 def claim(delivery: Delivery) -> tuple[str, list]:
     """delivery/engine.py _claim_in_transaction: the row, locked, with its chain check and its kind's gate facts, as
     compiled once (config/sql.py `Compiled`: its constants written into the SQL)."""
-    kind = kind_get(delivery.kind)
-    return compiled(("claim", kind.name, type(kind)), partial(engine.claim_queryset, MARK, kind)).statement(delivery.pk)
+    return engine.claim_query(kind_get(delivery.kind)).statement(delivery.pk)
 
 
 def claim_at_once(delivery: Delivery) -> tuple[str, list]:
