@@ -433,6 +433,9 @@ COMMUNICATIONS_PUBLIC_API_URL = env.str("COMMUNICATIONS_PUBLIC_API_URL", default
 INITIAL_SYNC_PAGE_SIZE = env.int("INITIAL_SYNC_PAGE_SIZE", default=1000)
 INITIAL_SYNC_MIN_PAGE_SIZE = env.int("INITIAL_SYNC_MIN_PAGE_SIZE", default=50)
 INITIAL_SYNC_MAX_ANSWER_BYTES = env.int("INITIAL_SYNC_MAX_ANSWER_BYTES", default=8 * 1024 * 1024)
+# Pages fetched and kept (InitialSyncPage) but not yet imported before the next fetch waits: the imports of one sync
+# run in parallel on the workers, and this bounds what a sync keeps in PostgreSQL (at most this × the answer cap).
+INITIAL_SYNC_PAGES_AHEAD = env.int("INITIAL_SYNC_PAGES_AHEAD", default=4)
 # Pages are rows of the delivery engine (kind `sync_page`); these two are its retry schedule for them.
 INITIAL_SYNC_MAX_ATTEMPTS = env.int("INITIAL_SYNC_MAX_ATTEMPTS", default=8)  # attempts of one page
 INITIAL_SYNC_RETRY_DELAY = env.float("INITIAL_SYNC_RETRY_DELAY", default=10.0)  # doubles per failure

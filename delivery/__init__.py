@@ -14,7 +14,7 @@ Kinds and where their rows live:
 | provider, webhook | `communications.Delivery` (+ `DeliveryAttempt` log) | `communications/services/deliveries.py` |
 | callback (notification status events) | `communications.Delivery` (no tenant, no provider) | `notifications/services/callbacks.py` builds the event |
 | notification | `communications.Delivery` (history: `notifications.Notification`) | `notifications/services/sending.py`, `notifications/transports/*` |
-| sync_page | `communications.Delivery` (summary: `communications.InitialSync`) | `communications/services/sync.py` |
+| sync_page, sync_import | `communications.Delivery` (summary: `communications.InitialSync`; kept answers: `InitialSyncPage`) | `communications/services/sync.py` |
 | teststand_run | `communications.Delivery` (verdict and checks: `communications.ConformanceRun`) | `communications/services/teststand.py` |
 | attachment_fetch | `communications.Delivery` (the file: `communications.Attachment`) | `communications/services/attachment_fetch.py` |
 

@@ -23,6 +23,7 @@ from delivery import engine
 LIMIT = 200
 KINDS = {"provider": "Эндпоинт провайдера", "webhook": "Вебхук", "callback": "Событие статуса уведомления",
          "notification": "Уведомление", "sync_page": "Страница первичной синхронизации",
+         "sync_import": "Загрузка страницы первичной синхронизации",
          "teststand_run": "Прогон тестового стенда", "attachment_fetch": "Загрузка вложения по URL"}
 
 
@@ -51,9 +52,10 @@ def _target(d) -> tuple[str, str]:
         notification = d.payload.get("notification", "")
         return f"{d.endpoint} · уведомление {notification}", reverse(
             "admin:notifications_notification_change", args=[notification])
-    if d.kind == "sync_page":
+    if d.kind in ("sync_page", "sync_import"):
         sync, page = d.payload.get("sync"), d.payload.get("page", 0) + 1
-        return f"{d.endpoint} · синхронизация {sync}, страница {page}", reverse(
+        action = "загрузка · " if d.kind == "sync_import" else ""
+        return f"{action}{d.endpoint} · синхронизация {sync}, страница {page}", reverse(
             "admin:communications_initialsync_change", args=[sync])
     if d.kind == "teststand_run":
         run = d.payload.get("run")
@@ -105,7 +107,7 @@ def retry(kind: str, pk: str) -> None:
         from communications.services.attachment_fetch import attachment_fetch_retry
 
         attachment_fetch_retry(delivery_id=delivery.pk)
-    elif kind == "sync_page":  # a fresh page row from the stored cursor
+    elif kind in ("sync_page", "sync_import"):  # fresh imports of the kept pages, a fresh fetch from the cursor
         sync = InitialSync.objects.filter(pk=delivery.payload["sync"]).first()
         if sync is None or sync.status != InitialSync.Status.FAILED:
             raise ApplicationError("Возобновить можно только синхронизацию с ошибкой.")

@@ -23,6 +23,7 @@ KIND_MODULES = {
     "notification": "notifications.services.sending",
     "attachment_fetch": "communications.services.attachment_fetch",
     "sync_page": "communications.services.sync",
+    "sync_import": "communications.services.sync",
     "teststand_run": "communications.services.teststand",
 }
 _REGISTRY: dict[str, "Kind"] = {}

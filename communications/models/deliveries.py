@@ -26,6 +26,8 @@ class Delivery(models.Model):
         NOTIFICATION = "notification", "Отправка уведомления"
         # One getMessageHistory page of an initial sync (`communications.InitialSync` is the summary).
         SYNC_PAGE = "sync_page", "Страница первичной синхронизации"
+        # The import of a fetched page (`communications.InitialSyncPage`): pages of one sync load in parallel.
+        SYNC_IMPORT = "sync_import", "Загрузка страницы первичной синхронизации"
         # One test-stand run (`communications.ConformanceRun` holds its verdict and checks).
         TESTSTAND_RUN = "teststand_run", "Прогон тестового стенда"
         # Download of an attachment given by URL (`communications.Attachment.fetch`).

@@ -11,12 +11,11 @@ own status and attempts; only its link to the deleted engine row becomes empty (
 import logging
 from datetime import timedelta
 
-from django.apps import apps
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
-from communications.models import Delivery, DeliveryAttempt
+from communications.models import Delivery
 from config.sql import rows_inlined
 from delivery import engine
 
@@ -44,6 +43,22 @@ def _released_dead(cutoff, limit: int) -> list[int]:
     return released
 
 
+def _links_drop(ids: list[int]) -> None:
+    """What points at the rows being deleted, as each link's `on_delete` says (the raw DELETE does not): a history
+    or summary row keeps itself and only its link is emptied (SET_NULL: a notification, an initial sync, a test-stand
+    run, an attachment); what belongs to the row goes with it (CASCADE: its attempts, a kept sync page)."""
+    for relation in Delivery._meta.get_fields(include_hidden=True):  # hidden: the links named "+"
+        if not (relation.auto_created and not relation.concrete and (relation.one_to_many or relation.one_to_one)):
+            continue
+        rows = relation.related_model._base_manager.filter(**{f"{relation.field.name}__in": ids})
+        if relation.on_delete is models.SET_NULL:
+            rows.update(**{relation.field.name: None})
+        elif relation.on_delete is models.CASCADE:
+            rows._raw_delete(connection.alias)
+        else:
+            raise TypeError(f"{relation.related_model.__name__}.{relation.field.name}: no rule to prune a delivery")
+
+
 def deliveries_prune(*, days: int | None = None, batch: int | None = None, max_batches: int | None = None,
                      now=None) -> int:
     """Delete final delivery rows (and their attempts) last changed more than `days` ago, `batch` rows per
@@ -51,7 +66,6 @@ def deliveries_prune(*, days: int | None = None, batch: int | None = None, max_b
     days = settings.DELIVERY_RETENTION_DAYS if days is None else days
     batch = batch or settings.DELIVERY_RETENTION_BATCH
     cutoff = (now or timezone.now()) - timedelta(days=days)
-    Notification = apps.get_model("notifications", "Notification") if apps.is_installed("notifications") else None
     deleted = batches = 0
     while max_batches is None or batches < max_batches:
         with transaction.atomic():
@@ -62,9 +76,7 @@ def deliveries_prune(*, days: int | None = None, batch: int | None = None, max_b
                 ids += list(Delivery.objects.filter(pk__in=dead, status=Delivery.Status.DEAD)
                             .select_for_update(skip_locked=True).values_list("pk", flat=True))
             if ids:
-                if Notification is not None:  # the history row stays; only its engine link is emptied
-                    Notification.objects.filter(delivery_id__in=ids).update(delivery=None)
-                DeliveryAttempt.objects.filter(delivery_id__in=ids)._raw_delete(connection.alias)
+                _links_drop(ids)
                 Delivery.objects.filter(pk__in=ids)._raw_delete(connection.alias)
         batches += 1
         deleted += len(ids)

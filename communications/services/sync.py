@@ -12,16 +12,24 @@ Farewell (`integration_farewell`, from token deactivation and from the app being
 pending/dead deliveries and the initial sync are cancelled, then the webhook event
 `integration.deactivated`, `deleteWebhook` (if configured) and `disconnect` are queued.
 
-The initial sync pages through `getMessageHistory` on the delivery engine: one row (kind
-`sync_page`) per page, in a chain per sync. The engine owns claim, lease, retries and the sweeper;
-the kind below makes the call and, in the transaction that records the answer, imports the page,
-moves the cursor and queues the next page. A crash loses at most the page in flight (its lease
-expires and the sweeper fetches it again); importing is idempotent (unique external ids).
+The initial sync pages through `getMessageHistory` on the delivery engine, in two kinds of rows:
+- `sync_page`: one fetch per page, in a chain per sync (a page's cursor comes with the page before). The
+  transaction that records its answer keeps the answer (`InitialSyncPage`), queues its import, moves the cursor
+  and queues the next fetch — unless INITIAL_SYNC_PAGES_AHEAD pages already wait for their import; then the
+  import that brings the count under it queues the fetch.
+- `sync_import`: the import of one kept page, outside any chain, so a sync's pages load in parallel on the
+  workers while the next ones are fetched. The transaction that records it stores the messages, counts them,
+  drops the kept answer and completes the sync once the last page is fetched and every page is loaded.
+The engine owns claim, lease, retries and the sweeper of both. A crash loses at most the work in flight (its
+lease expires and the sweeper runs it again); importing is idempotent (unique external ids). A fetch or an import
+that fails stops the sync as failed; «Возобновить» imports the kept pages again and fetches from the cursor.
 A page's answer has its own size cap (INITIAL_SYNC_MAX_ANSWER_BYTES); an answer over it asks the same cursor
 again with half the `limit` (a new row; later pages keep the smaller limit), down to INITIAL_SYNC_MIN_PAGE_SIZE.
 """
 
+import json
 import logging
+import time
 import uuid
 from functools import partial
 
@@ -35,6 +43,7 @@ from communications.models import (
     Account,
     Delivery,
     InitialSync,
+    InitialSyncPage,
     IntegrationToken,
     Provider,
     TenantConfiguration,
@@ -150,6 +159,7 @@ def integration_farewell(*, tenant_configuration: TenantConfiguration, reason: s
     InitialSync.objects.filter(tenant_id=tenant_id, provider=provider,
                                status__in=(*InitialSync.ACTIVE_STATUSES, InitialSync.Status.FAILED)).update(
         status=InitialSync.Status.CANCELLED, finished_at=timezone.now(), updated_at=timezone.now())
+    InitialSyncPage.objects.filter(sync__tenant_id=tenant_id, sync__provider=provider).delete()  # kept answers
     if said_goodbye:
         return
     webhook_event_emit(tenant_configuration=tenant_configuration, event=Event.INTEGRATION_DEACTIVATED,
@@ -166,7 +176,7 @@ def accounts_deactivate(*, tenant_id: uuid.UUID, provider: Provider) -> int:
         is_active=False, deactivated_at=now, updated_at=now)
 
 
-# --- initial sync: pages on the delivery engine (kind `sync_page`) ------------------------------------
+# --- initial sync: fetches (kind `sync_page`) and imports (kind `sync_import`) on the delivery engine ---
 
 @transaction.atomic
 def initial_sync_prepare(*, tenant_configuration: TenantConfiguration) -> InitialSync:
@@ -176,19 +186,28 @@ def initial_sync_prepare(*, tenant_configuration: TenantConfiguration) -> Initia
         tenant_id=tenant_configuration.tenant_id, provider=tenant_configuration.provider,
         defaults={"tenant_configuration": tenant_configuration})
     if not created and sync.status not in InitialSync.ACTIVE_STATUSES:
-        sync.status, sync.run, sync.cursor, sync.pages_done = InitialSync.Status.WAITING, sync.run + 1, "", 0
-        sync.messages_seen = sync.messages_created = sync.items_failed = 0
-        sync.last_error, sync.started_at, sync.finished_at, sync.delivery = "", None, None, None
+        _start_over(sync)
+        sync.status, sync.started_at, sync.finished_at = InitialSync.Status.WAITING, None, None
         sync.tenant_configuration = tenant_configuration
         sync.save()
     return sync
 
 
+def _start_over(sync: InitialSync) -> None:
+    """From the first page again, as a new run (the caller saves the sync): the earlier run's kept answers go, and
+    its imports left find nothing and stop."""
+    sync.run, sync.cursor, sync.page_limit, sync.fetched_all, sync.last_error = sync.run + 1, "", 0, False, ""
+    sync.pages_fetched = sync.pages_done = sync.messages_seen = sync.messages_created = sync.items_failed = 0
+    sync.delivery = None
+    sync.pages.all().delete()
+
+
 @transaction.atomic
 def initial_sync_resume(*, sync: InitialSync) -> InitialSync:
-    """Start, or resume after a failure: a fresh page row from the stored cursor. Used by the admin
-    («Возобновить», and «Повторить» on the all-deliveries page) too."""
-    # Page rows of an earlier try stop first, so a dead one no longer holds the sync's chain
+    """Start, or resume after a failure: a fresh import for each kept page whose import ended without loading it,
+    and a fresh fetch from the stored cursor. Used by the admin («Возобновить», and «Повторить» on the
+    all-deliveries page) too."""
+    # Fetch rows of an earlier try stop first, so a dead one no longer holds the sync's chain
     # (deliveries before the sync row: the lock order). Not through the engine: their on_final
     # must not fail the sync that is being resumed.
     _page_rows(sync).filter(status__in=(*PENDING_LIKE, Delivery.Status.DEAD)).update(
@@ -197,9 +216,15 @@ def initial_sync_resume(*, sync: InitialSync) -> InitialSync:
     sync = InitialSync.objects.select_for_update().select_related("provider").get(pk=sync.pk)
     if sync.status in (InitialSync.Status.COMPLETED, InitialSync.Status.CANCELLED):
         return sync
-    sync.status = InitialSync.Status.RUNNING
+    sync.status, sync.page_limit = InitialSync.Status.RUNNING, 0  # the full page again (the cap may be raised)
     sync.started_at = sync.started_at or timezone.now()
-    _page_queue(sync)
+    current = _current(sync)
+    if sync.pages_done + sync.pages.filter(run=sync.run).count() < sync.pages_fetched:
+        _start_over(sync)  # a kept answer is gone (its import row was pruned): the cursor is past it
+    for page in sync.pages.filter(run=sync.run).exclude(delivery__status__in=PENDING_LIKE).order_by("page"):
+        page.delivery = _import_queue(sync, page.page, current)
+        page.save(update_fields=("delivery",))
+    _go_on(sync, current)
     sync.save()
     return sync
 
@@ -210,25 +235,55 @@ def _page_rows(sync: InitialSync):
 
 
 def _ordering_key(sync: InitialSync) -> str:
-    return f"initial-sync:{sync.pk}"  # pages of one sync go out one after another
+    return f"initial-sync:{sync.pk}"  # pages of one sync are fetched one after another
 
 
-def _page_queue(sync: InitialSync, current: tuple | None = None, limit: int | None = None) -> None:
+def _current(sync: InitialSync) -> tuple:
+    """(tenant configuration, configuration) of the sync's next rows: the active one, else the sync's own (none
+    active: the fetch's gate cancels the sync)."""
+    tenant_configuration = (_active_tenant_configuration(tenant_id=sync.tenant_id, provider=sync.provider)
+                            or sync.tenant_configuration)
+    return tenant_configuration, tenant_configuration.configuration if tenant_configuration else None
+
+
+def _go_on(sync: InitialSync, current: tuple | None = None) -> None:
+    """After a page is fetched or loaded, or on resume (the sync locked and running; the caller saves it): complete
+    once the last page is fetched and every page loaded; else fetch the next page unless one is on its way or
+    INITIAL_SYNC_PAGES_AHEAD pages wait for their import (then `sync.delivery` is None, and the import that brings
+    the count under it comes here). `current`: as for `_page_queue`."""
+    if sync.fetched_all:
+        if sync.pages_done >= sync.pages_fetched:
+            sync.status, sync.finished_at = InitialSync.Status.COMPLETED, timezone.now()  # the last page stays linked
+            logger.info("initial sync %s completed: %s messages, %s new", sync.pk, sync.messages_seen,
+                        sync.messages_created)
+    elif sync.pages_fetched - sync.pages_done >= settings.INITIAL_SYNC_PAGES_AHEAD:
+        sync.delivery = None
+    elif sync.delivery_id is None or not Delivery.objects.filter(pk=sync.delivery_id,
+                                                                status__in=PENDING_LIKE).exists():
+        _page_queue(sync, current)  # no fetch on its way
+
+
+def _page_queue(sync: InitialSync, current: tuple | None = None) -> None:
     """The engine row that fetches the page at the sync's cursor (the caller saves the sync). `current`: the
-    active tenant configuration and its configuration, when the caller holds them already; `limit`: the page
-    size, INITIAL_SYNC_PAGE_SIZE unless an answer was too big (carried from page to page in the payload)."""
-    tenant_configuration, configuration = current or (None, None)
-    if tenant_configuration is None:
-        tenant_configuration = (_active_tenant_configuration(tenant_id=sync.tenant_id, provider=sync.provider)
-                                or sync.tenant_configuration)  # none active: the gate cancels the sync
-        configuration = tenant_configuration.configuration if tenant_configuration else None
+    active tenant configuration and its configuration, when the caller holds them already. Its `limit`:
+    INITIAL_SYNC_PAGE_SIZE, or the smaller one kept since an answer was too big."""
+    tenant_configuration, configuration = current or _current(sync)
     sync.delivery = engine.delivery_create(
         kind=Delivery.Kind.SYNC_PAGE, ordering_key=_ordering_key(sync), tenant_id=sync.tenant_id,
         provider_id=sync.provider_id, tenant_configuration=tenant_configuration, configuration=configuration,
         endpoint="getMessageHistory", url=(configuration.endpoint_url("getMessageHistory") or "") if configuration else "",
-        payload={"sync": sync.pk, "run": sync.run, "page": sync.pages_done, "cursor": sync.cursor,
-                 "limit": limit or settings.INITIAL_SYNC_PAGE_SIZE},
+        payload={"sync": sync.pk, "run": sync.run, "page": sync.pages_fetched, "cursor": sync.cursor,
+                 "limit": sync.page_limit or settings.INITIAL_SYNC_PAGE_SIZE},
         request_id=request_id_get())
+
+
+def _import_queue(sync: InitialSync, page: int, current: tuple) -> Delivery:
+    """The engine row that imports a kept page (no chain: a sync's pages load in parallel)."""
+    tenant_configuration, configuration = current
+    return engine.delivery_create(
+        kind=Delivery.Kind.SYNC_IMPORT, tenant_id=sync.tenant_id, provider_id=sync.provider_id,
+        tenant_configuration=tenant_configuration, configuration=configuration, endpoint="getMessageHistory",
+        payload={"sync": sync.pk, "run": sync.run, "page": page}, request_id=request_id_get())
 
 
 def _page_limit(delivery: Delivery) -> int:
@@ -273,17 +328,21 @@ def _sync_query(lock: bool):
     return rows.filter(pk=MARK)
 
 
+def _sync_get(pk: int, *, lock: bool = False) -> InitialSync | None:
+    """The sync with its provider; the query is compiled once per thread (config/sql.py)."""
+    return compiled(("initial-sync", lock), partial(_sync_query, lock)).get(pk)
+
+
 def _sync_of(delivery: Delivery, *, lock: bool = False) -> InitialSync | None:
-    """The sync while this row is its current page (None for a row the sync has moved past). The query is
-    compiled once per thread (config/sql.py)."""
-    sync = compiled(("initial-sync", lock), partial(_sync_query, lock)).get(delivery.payload["sync"])
+    """The sync while this fetch row is its current page (None for a row the sync has moved past)."""
+    sync = _sync_get(delivery.payload["sync"], lock=lock)
     if sync is None or sync.delivery_id != delivery.pk or sync.status != InitialSync.Status.RUNNING:
         return None
     return sync
 
 
 def _current_configuration(delivery: Delivery, configuration) -> tuple | None:
-    """(tenant configuration, configuration) for the next page: the row's own tenant configuration (locked by
+    """(tenant configuration, configuration) for the next rows: the row's own tenant configuration (locked by
     the record step; one per tenant and provider) while it is active and still on `configuration`, the one the
     claim read for this page. None: read them again."""
     tenant_configuration = delivery.tenant_configuration
@@ -294,21 +353,33 @@ def _current_configuration(delivery: Delivery, configuration) -> tuple | None:
     return tenant_configuration, configuration
 
 
-@register
-class _SyncPageKind(Kind):
-    """One getMessageHistory page: fetched by the engine, imported when its answer is recorded.
-
-    A read: asking again after an ambiguous outcome is harmless (and the provider drops repeats by
-    Idempotency-Key anyway). The answer is imported in the transaction that records it, which also
-    moves the cursor and queues the next page, so a crash loses at most the page in flight."""
-
-    name = Delivery.Kind.SYNC_PAGE
+class _SyncKind(Kind):
+    """What the sync's two kinds share: their retries, and the integration's locks before the row."""
 
     def retry_schedule(self) -> list[float]:
         return [settings.INITIAL_SYNC_RETRY_DELAY * 2 ** n for n in range(settings.INITIAL_SYNC_MAX_ATTEMPTS)]
 
     def max_attempts(self) -> int:
         return settings.INITIAL_SYNC_MAX_ATTEMPTS
+
+    def lock_sql(self, delivery: Delivery) -> LockSql:
+        return integration_lock_sql(delivery)  # provider, tenant configuration, token before the row (lock order)
+
+    def hook_needed(self, name: str, delivery: Delivery, *args) -> bool:
+        """`on_final` after `on_success` or `on_refused` moved the sync on (same record step) has nothing to stop:
+        no savepoint."""
+        return not (name == "on_final" and getattr(delivery, "sync_moved_on", False))
+
+
+@register
+class _SyncPageKind(_SyncKind):
+    """One getMessageHistory page: fetched by the engine; its answer is kept and its import queued when recorded.
+
+    A read: asking again after an ambiguous outcome is harmless (and the provider drops repeats by
+    Idempotency-Key anyway). The transaction that records the answer also moves the cursor and queues the
+    next fetch, so a crash loses at most the page in flight."""
+
+    name = Delivery.Kind.SYNC_PAGE
 
     def claim_annotations(self) -> dict:
         """The gate's facts in the claim's query (issue 19: three queries less per page)."""
@@ -346,7 +417,7 @@ class _SyncPageKind(Kind):
         attempt = call_attempt(lambda: provider_call_now(
             tenant_configuration=tenant_configuration, endpoint="getMessageHistory", payload=body,
             idempotency_key=str(delivery.idempotency_key)))  # the history's own answer cap (provider_call_now)
-        attempt.response_json, attempt.external_id = None, ""  # the page is imported, not stored on the row
+        attempt.response_json, attempt.external_id = None, ""  # the page is kept for its import, not on the row
         if attempt.outcome != SUCCESS:
             return attempt
         if attempt.response.json_as_sent is None and len(attempt.response.body) >= settings.INITIAL_SYNC_MAX_ANSWER_BYTES:
@@ -358,20 +429,18 @@ class _SyncPageKind(Kind):
         # (config/text.py `unstorable_replaced`): then the import need not look for any.
         storable = attempt.response.json is attempt.response.json_as_sent
         try:  # items are judged one by one when imported; the page itself must have this shape
-            attempt.response = (*_history_items(attempt.response.json_as_sent), storable, configuration)
+            items, next_cursor = _history_items(attempt.response.json_as_sent)
         except ValueError as exc:
             attempt.outcome, attempt.error, attempt.response = PERMANENT, str(exc), None
+            return attempt
+        attempt.response = (len(items), next_cursor, attempt.response.body, storable, configuration)
         return attempt
 
-    def lock_sql(self, delivery: Delivery) -> LockSql:
-        return integration_lock_sql(delivery)  # provider, tenant configuration, token before the row (lock order)
-
     def hook_needed(self, name: str, delivery: Delivery, *args) -> bool:
-        """`on_refused` only for an answer over the cap that may be asked again smaller; `on_final` after
-        `on_success` or `on_refused` moved the sync on (same record step) has nothing to stop: no savepoint."""
+        """`on_refused` only for an answer over the cap that may be asked again smaller."""
         if name == "on_refused":
-            return args[0].response is not None
-        return not (name == "on_final" and getattr(delivery, "sync_moved_on", False))
+            return isinstance(args[0].response, tuple)  # `send` left (smaller limit, configuration) there
+        return super().hook_needed(name, delivery, *args)
 
     def quiet_refusal(self, delivery: Delivery) -> bool:
         return getattr(delivery, "sync_moved_on", False)  # a smaller page is on its way
@@ -382,44 +451,94 @@ class _SyncPageKind(Kind):
         sync = _sync_of(delivery, lock=True)
         if sync is None:
             return
-        _page_queue(sync, _current_configuration(delivery, configuration), limit=limit)
-        sync.save(update_fields=("delivery", "updated_at"))
+        sync.page_limit = limit
+        _page_queue(sync, _current_configuration(delivery, configuration))
+        sync.save(update_fields=("page_limit", "delivery", "updated_at"))
         delivery.sync_moved_on = True
 
     def on_success(self, delivery: Delivery, attempt: Attempt) -> None:
-        items, next_cursor, storable, configuration = attempt.response
-        sync = _sync_of(delivery)
-        if sync is None:
-            return  # superseded (resumed, cancelled) meanwhile
-        page = delivery.payload["page"]
-        created, failed = _import(sync, page, items, storable)  # chats, messages before the sync row (lock order)
-        last_error = sync.last_error
+        """Keep the answer and queue its import; move the cursor and go on (the next fetch, or the end)."""
+        messages, next_cursor, body, storable, configuration = attempt.response
         sync = _sync_of(delivery, lock=True)
         if sync is None:
-            return
-        sync.last_error = last_error
-        sync.pages_done = page + 1
-        sync.messages_seen += len(items)
-        sync.messages_created += created
-        sync.items_failed += failed
-        if next_cursor and items:
-            sync.cursor = next_cursor
-            _page_queue(sync, _current_configuration(delivery, configuration), limit=_page_limit(delivery))
+            return  # superseded (resumed, cancelled, failed by an import) meanwhile
+        page, current = delivery.payload["page"], _current_configuration(delivery, configuration)
+        sync.pages_fetched = page + 1
+        sync.messages_seen += messages
+        if messages:
+            InitialSyncPage.objects.create(sync=sync, run=sync.run, page=page, messages=messages, body=body,
+                                           storable=storable,
+                                           delivery=_import_queue(sync, page, current or _current(sync)))
         else:
-            sync.status, sync.finished_at = InitialSync.Status.COMPLETED, timezone.now()  # the last page stays linked
-            logger.info("initial sync %s completed: %s messages, %s new", sync.pk, sync.messages_seen,
-                        sync.messages_created)
-        sync.save(update_fields=("last_error", "pages_done", "messages_seen", "messages_created", "items_failed",
-                                 "cursor", "delivery", "status", "finished_at", "updated_at"))
+            sync.pages_done += 1  # nothing to load
+        if next_cursor and messages:
+            sync.cursor, sync.delivery = next_cursor, None  # this fetch is done: `_go_on` queues the next one
+        else:
+            sync.fetched_all = True  # the last page stays linked
+        _go_on(sync, current)
+        sync.save(update_fields=("pages_fetched", "pages_done", "fetched_all", "messages_seen", "cursor", "delivery",
+                                 "status", "finished_at", "updated_at"))
         delivery.sync_moved_on = True  # on_final (same record step) has nothing to stop: see hook_needed
 
     def on_final(self, delivery: Delivery) -> None:
         """A page that ended without moving the sync on (refused, dead, cancelled, or its answer could
-        not be imported) stops the sync as failed, with the reason; «Возобновить» goes on from the cursor."""
+        not be kept) stops the sync as failed, with the reason; «Возобновить» goes on from the cursor."""
         sync = _sync_of(delivery, lock=True)
         if sync is None:
             return
-        sync.status = InitialSync.Status.FAILED
-        sync.last_error = f"страница {delivery.payload['page'] + 1}: {delivery.last_error}"[:2000]
-        sync.save()
-        logger.warning("initial sync %s failed: %s", sync.pk, sync.last_error)
+        _fail(sync, f"страница {delivery.payload['page'] + 1}: {delivery.last_error}")
+
+
+def _fail(sync: InitialSync, reason: str) -> None:
+    sync.status, sync.last_error = InitialSync.Status.FAILED, reason[:2000]
+    sync.save(update_fields=("status", "last_error", "updated_at"))
+    logger.warning("initial sync %s failed: %s", sync.pk, sync.last_error)
+
+
+@register
+class _SyncImportKind(_SyncKind):
+    """The import of one kept page (`InitialSyncPage`): no call; the engine gives it a claim, a lease, retries and
+    the sweeper. No chain: a sync's pages load in parallel, in any order (replies are linked either way)."""
+
+    name = Delivery.Kind.SYNC_IMPORT
+
+    def send(self, delivery: Delivery) -> Attempt:
+        started = time.monotonic()
+        kept = InitialSyncPage.objects.filter(delivery_id=delivery.pk).values_list("body", "storable").first()
+        if kept is None:
+            return Attempt(PERMANENT, error="страницы больше нет: синхронизация отменена или начата заново")
+        items, _ = _history_items(json.loads(bytes(kept[0])))  # the fetch has checked its shape
+        return Attempt(SUCCESS, latency_ms=int((time.monotonic() - started) * 1000), response=(items, kept[1]))
+
+    def on_success(self, delivery: Delivery, attempt: Attempt) -> None:
+        """Store the page's messages (chats, messages before the sync row: the lock order), count them, drop the
+        kept answer and go on. A sync failed meanwhile still counts its pages; a restarted or cancelled one not."""
+        items, storable = attempt.response
+        page, run = delivery.payload["page"], delivery.payload["run"]
+        sync = _sync_get(delivery.payload["sync"])
+        if sync is None or sync.run != run or sync.status not in (InitialSync.Status.RUNNING,
+                                                                  InitialSync.Status.FAILED):
+            return
+        created, failed = _import(sync, page, items, storable)
+        last_error = sync.last_error
+        sync = _sync_get(delivery.payload["sync"], lock=True)
+        if sync.run != run:
+            return
+        sync.last_error = last_error if failed else sync.last_error
+        sync.pages_done += 1
+        sync.messages_created += created
+        sync.items_failed += failed
+        InitialSyncPage.objects.filter(delivery_id=delivery.pk).delete()
+        if sync.status == InitialSync.Status.RUNNING:
+            _go_on(sync)
+        sync.save(update_fields=("last_error", "pages_done", "messages_created", "items_failed", "delivery",
+                                 "status", "finished_at", "updated_at"))
+        delivery.sync_moved_on = True
+
+    def on_final(self, delivery: Delivery) -> None:
+        """An import that ended without loading its page (dead, cancelled, its import failed) stops the sync as
+        failed; the page stays kept, and «Возобновить» imports it again."""
+        sync = _sync_get(delivery.payload["sync"], lock=True)
+        if sync is None or sync.run != delivery.payload["run"] or sync.status != InitialSync.Status.RUNNING:
+            return
+        _fail(sync, f"страница {delivery.payload['page'] + 1} (загрузка): {delivery.last_error}")

@@ -125,8 +125,10 @@ def test_initial_sync_of_3000_messages_resumes_after_a_failure_and_is_idempotent
     # when: the integration is activated
     tenant_id, _ = tenant_install(provider)
     sync = InitialSync.objects.get(tenant_id=tenant_id, provider=provider)
-    wait_until(lambda: InitialSync.objects.get(pk=sync.pk).status == InitialSync.Status.FAILED, timeout=60)
-    # then: it stopped with the first 4 pages imported and the cursor at the failed page
+    wait_until(lambda: InitialSync.objects.filter(pk=sync.pk, status=InitialSync.Status.FAILED, pages_done=4).exists(),
+               timeout=60)
+    # then: it stopped with the first 4 pages imported (their imports go on after the fetch failed) and the cursor
+    # at the failed page
     sync.refresh_from_db()
     assert (sync.pages_done, sync.cursor, sync.messages_created) == (4, "1000", 1000)
     assert Message.objects.filter(tenant_id=tenant_id).count() == 1000 and "HTTP 400" in sync.last_error
@@ -193,3 +195,51 @@ def test_webhook_events_are_delivered_in_order_and_verify_with_the_webhook_secre
     assert bodies[1]["data"]["text"] == "b" and bodies[2]["data"]["status"] == "delivered"
     assert bodies[4]["data"] == {"tenantId": str(tenant_id), "providerCode": provider.code,
                                  "reason": "token_deactivated"}
+
+
+def _message_table_writers_waiting() -> int:
+    """Backends waiting for a lock on the message table (imports held by the test's lock)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE relation = 'communications_message'::regclass "
+                       "AND NOT granted")
+        return cursor.fetchone()[0]
+
+
+def test_a_syncs_pages_are_imported_in_parallel_and_fetching_waits_for_them_past_the_pages_ahead(
+        transactional_db, celery_worker, fast, fake_provider):
+    import psycopg
+    from django.db import connection
+
+    from communications.models import InitialSyncPage
+
+    # given: 8 pages of 10 messages, and at most 3 pages fetched ahead of their import
+    fast.INITIAL_SYNC_PAGE_SIZE, fast.INITIAL_SYNC_PAGES_AHEAD = 10, 3
+    fake_provider.history = history_messages(80)
+    provider = provider_setup(fake_provider)
+    params = connection.settings_dict
+    with psycopg.connect(dbname=params["NAME"], user=params["USER"], host=params["HOST"], port=params["PORT"],
+                         password=params["PASSWORD"]) as blocker:
+        # and: another transaction holds the message table against writes: imports wait, fetches never write it
+        blocker.execute("LOCK TABLE communications_message IN EXCLUSIVE MODE")
+        # when: the integration is activated
+        tenant_id, _ = tenant_install(provider)
+        sync = InitialSync.objects.get(tenant_id=tenant_id, provider=provider)
+        # then: three pages are fetched and kept; their three imports wait at the same time
+        wait_until(lambda: _message_table_writers_waiting() == 3, timeout=30)
+        # and: the next fetch waits for them: none is queued, the provider was asked for three pages
+        wait_until(lambda: InitialSync.objects.filter(pk=sync.pk, pages_fetched=3, delivery=None).exists(), timeout=30)
+        assert InitialSyncPage.objects.filter(sync=sync).count() == 3
+        assert [r.json["cursor"] for r in fake_provider.requests if r.endpoint == "getMessageHistory"] == [
+            None, "10", "20"]
+        assert not Message.objects.filter(tenant_id=tenant_id).exists()
+        blocker.rollback()  # when: the lock is released
+    # then: the sync completes with every message imported once and no answer left kept
+    wait_until(lambda: InitialSync.objects.get(pk=sync.pk).status == InitialSync.Status.COMPLETED, timeout=60)
+    sync.refresh_from_db()
+    assert (sync.pages_fetched, sync.pages_done, sync.messages_seen, sync.messages_created) == (8, 8, 80, 80)
+    assert Message.objects.filter(tenant_id=tenant_id).count() == 80
+    assert not InitialSyncPage.objects.filter(sync=sync).exists()
+    assert [r.json["cursor"] for r in fake_provider.requests if r.endpoint == "getMessageHistory"] == [
+        None, *(str(n) for n in range(10, 80, 10))]

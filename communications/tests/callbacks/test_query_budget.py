@@ -121,14 +121,15 @@ RETRIED_PAGE_STATEMENTS = 3  # known messages only: nothing to insert
 
 
 @pytest.mark.parametrize("items", [10, 500])
-def test_one_sync_page_attempt_takes_a_fixed_number_of_statements(
+def test_one_sync_page_fetch_and_its_import_take_a_fixed_number_of_statements(
         fast, fake_provider, django_capture_on_commit_callbacks, items):
-    """Issue 19 (S7): one page of the initial sync through the engine — claim, the call, the import, the next page's
-    row — costs the same statements for 10 items as for 500, and the call reads nothing the claim has read."""
+    """Issue 19 (S7): one page of the initial sync through the engine — the fetch (claim, the call, the kept answer,
+    its import's row, the next fetch's row), then the import (claim, the page's messages, the counts) — costs the same
+    statements for 10 items as for 500, and the call reads nothing the claim has read."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from communications.models import InitialSync
+    from communications.models import InitialSync, InitialSyncPage
     from communications.services.sync import initial_sync_resume
 
     # given: a running sync at its first page, two pages of `items` in 10 new chats waiting at the provider
@@ -140,24 +141,37 @@ def test_one_sync_page_attempt_takes_a_fixed_number_of_statements(
     InitialSync.objects.filter(tenant_id=tenant_id).update(status=InitialSync.Status.FAILED)
     with django_capture_on_commit_callbacks(execute=False):
         sync = initial_sync_resume(sync=InitialSync.objects.get(tenant_id=tenant_id))
-    # when: its page row is sent
+    fetch = sync.delivery_id
+    # when: its fetch row is sent
     with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=False):
-        assert engine.delivery_send(delivery_id=sync.delivery_id, kind="sync_page") == "delivered"
-    # then: the page is stored, the next one queued, in the budgeted number of statements
+        assert engine.delivery_send(delivery_id=fetch, kind="sync_page") == "delivered"
+    # then: the answer is kept with its import queued, the next fetch queued, in the budgeted number of statements
     sync.refresh_from_db()
-    assert (sync.pages_done, sync.messages_created, sync.cursor) == (1, items, str(items))
-    assert Delivery.objects.get(pk=sync.delivery_id).status == Delivery.Status.PENDING
-    assert len(queries) == SYNC_PAGE_STATEMENTS, "\n".join(q["sql"][:120] for q in queries.captured_queries)
+    assert (sync.pages_fetched, sync.pages_done, sync.messages_seen, sync.cursor) == (1, 0, items, str(items))
+    assert Delivery.objects.get(pk=sync.delivery_id).status == Delivery.Status.PENDING and sync.delivery_id != fetch
+    assert len(queries) == SYNC_FETCH_STATEMENTS, "\n".join(q["sql"][:120] for q in queries.captured_queries)
+    # when: the page's import row is sent
+    kept = InitialSyncPage.objects.get(sync=sync)
+    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=False):
+        assert engine.delivery_send(delivery_id=kept.delivery_id, kind="sync_import") == "delivered"
+    # then: the messages are stored and counted, the kept answer dropped, in the budgeted number of statements
+    sync.refresh_from_db()
+    assert (sync.pages_done, sync.messages_created) == (1, items)
+    assert not InitialSyncPage.objects.filter(sync=sync).exists()
+    assert len(queries) == SYNC_IMPORT_STATEMENTS, "\n".join(q["sql"][:120] for q in queries.captured_queries)
 
 
-# Exact (issue 19, S7), inside the test's transaction (each of the engine's two transactions is a savepoint pair here):
-# the claim (its row with the gate's facts, the lease: 2 + 2), the signing secrets (1), the record step (the
-# integration's share locks, the row, the attempt log: 3 + 2), on_success's savepoint pair (2) with the sync (1), the
-# page with new chats (HISTORY_PAGE_STATEMENTS), the sync locked (1), the next page's row (the chain lock, the INSERT:
-# 2), the sync's UPDATE (1), the row delivered with the next row of the chain released (1, engine round 3). Was 34:
-# the call read the configuration and the provider again (2), the next page read the tenant configuration again (1),
-# on_final had a savepoint pair with nothing to do after on_success (2), and the release was two statements of its own.
-SYNC_PAGE_STATEMENTS = 18 + HISTORY_PAGE_STATEMENTS
+# Exact (issue 19, S7), inside the test's transaction (each of the engine's two transactions is a savepoint pair here).
+# The fetch: the claim (its row with the gate's facts, the lease: 2 + 2), the signing secrets (1), the record step
+# (the integration's share locks, the row, the attempt log: 3 + 2), on_success's savepoint pair (2) with the sync
+# locked (1), the import's row (1) and the kept answer (1), the next fetch's row (the chain lock, the INSERT: 2), the
+# sync's UPDATE (1), the row delivered with the next row of the chain released (1).
+SYNC_FETCH_STATEMENTS = 19
+# The import: the one-statement claim (1), the kept answer (1), the record step (the integration's share locks, the
+# row, the attempt log: 3 + 2), on_success's savepoint pair (2) with the sync (1), the page (HISTORY_PAGE_STATEMENTS),
+# the sync locked (1), the kept answer deleted (1), whether the fetch is on its way (1), the sync's UPDATE (1), the
+# row delivered (1).
+SYNC_IMPORT_STATEMENTS = 15 + HISTORY_PAGE_STATEMENTS
 
 
 def test_a_history_page_links_replies_within_the_page_and_to_stored_messages(chat):

@@ -13,11 +13,27 @@ from delivery.engine import deliveries_sweep
 
 
 def _running_sync(tenant_id, django_capture_on_commit_callbacks, **fields) -> InitialSync:
-    """The tenant's sync running with its page row queued (not dispatched); nothing else is queued."""
+    """The tenant's sync running with its page row queued (not dispatched); nothing else is queued. The pages done
+    were fetched too."""
+    fields.setdefault("pages_fetched", fields.get("pages_done", 0))
     Delivery.objects.filter(tenant_id=tenant_id).update(status=Delivery.Status.CANCELLED)  # getChannels, setWebhook
     InitialSync.objects.filter(tenant_id=tenant_id).update(status=InitialSync.Status.FAILED, **fields)
     with django_capture_on_commit_callbacks(execute=False):
         return initial_sync_resume(sync=InitialSync.objects.get(tenant_id=tenant_id))
+
+
+def _synced(fake_provider, capture, history: list[dict], *, fetched: bool = True) -> tuple:
+    """A running sync of `history` (no channels): (tenant id, provider, sync), with its first page fetched — the
+    answer kept, its import queued, not dispatched — when `fetched`."""
+    fake_provider.history = history
+    provider = provider_setup(fake_provider)
+    tenant_id, _ = tenant_install(provider)
+    Channel.objects.all().delete()
+    sync = _running_sync(tenant_id, capture)
+    if fetched:
+        with capture(execute=False):
+            assert deliveries_sweep() == 1
+    return tenant_id, provider, sync
 
 
 def test_engine_sweeper_resumes_a_page_whose_worker_died_and_skips_bad_items(
@@ -36,8 +52,9 @@ def test_engine_sweeper_resumes_a_page_whose_worker_died_and_skips_bad_items(
     long_ago = timezone.now() - timedelta(hours=1)
     Delivery.objects.filter(pk=sync.delivery_id).update(status=Delivery.Status.IN_PROGRESS, attempts=1,
                                                         lease_expires_at=long_ago)
-    # when: the engine's sweeper runs (eager Celery runs the attempt inline)
-    assert deliveries_sweep() == 1
+    # when: the engine's sweeper runs (eager Celery runs the attempt, then the page's import, inline)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliveries_sweep() == 1
     # then: the page after the cursor was imported, bad items counted, the sync completed
     sync.refresh_from_db()
     assert sync.status == InitialSync.Status.COMPLETED
@@ -176,9 +193,96 @@ def test_a_history_answer_over_the_clients_usual_cap_but_under_its_own_is_import
     provider = provider_setup(fake_provider)
     tenant_id, _ = tenant_install(provider)
     sync = _running_sync(tenant_id, django_capture_on_commit_callbacks)
-    # when: the page row is sent
-    assert deliveries_sweep() == 1
+    # when: the page row is sent (and its import, on commit)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliveries_sweep() == 1
     # then: one call, the whole page imported
     assert _history_calls(fake_provider) == [(None, 300)]
     sync.refresh_from_db()
     assert (sync.status, sync.messages_created) == (InitialSync.Status.COMPLETED, 250)
+
+
+def test_an_import_that_ends_without_loading_its_page_fails_the_sync_and_resume_loads_the_kept_answer(
+        db, fast, fake_provider, django_capture_on_commit_callbacks):
+    from communications.models import InitialSyncPage
+    from delivery import engine
+
+    # given: a running sync whose only page was fetched: the answer is kept, its import queued
+    tenant_id, _, sync = _synced(fake_provider, django_capture_on_commit_callbacks, [
+        {"id": "m-0", "chat": {"id": "c-1"}, "text": "первое"}, {"id": "m-1", "chat": {"id": "c-1"}, "text": "второе"}])
+    kept = InitialSyncPage.objects.get(sync=sync)
+    # when: a moderator cancels the import
+    engine.delivery_cancel(delivery_id=kept.delivery_id)
+    # then: the sync stops as failed, naming the page's import; the answer is still kept
+    sync.refresh_from_db()
+    assert sync.status == InitialSync.Status.FAILED
+    assert sync.last_error.startswith("страница 1 (загрузка): отменена модератором")
+    assert (sync.fetched_all, sync.pages_fetched, sync.pages_done) == (True, 1, 0)
+    assert not Message.objects.filter(tenant_id=tenant_id).exists() and InitialSyncPage.objects.filter(pk=kept.pk)
+    # when: it is resumed
+    with django_capture_on_commit_callbacks(execute=True):
+        initial_sync_resume(sync=sync)
+    # then: the kept answer is loaded by a fresh import; the provider was not asked again
+    sync.refresh_from_db()
+    assert (sync.status, sync.pages_done, sync.messages_created) == (InitialSync.Status.COMPLETED, 1, 2)
+    assert sorted(Message.objects.filter(tenant_id=tenant_id).values_list("external_id", flat=True)) == ["m-0", "m-1"]
+    assert not InitialSyncPage.objects.filter(sync=sync).exists()
+    assert _history_calls(fake_provider) == [(None, fast.INITIAL_SYNC_PAGE_SIZE)]
+    imports = Delivery.objects.filter(kind=Delivery.Kind.SYNC_IMPORT, tenant_id=tenant_id).order_by("pk")
+    assert [d.status for d in imports] == [Delivery.Status.CANCELLED, Delivery.Status.DELIVERED]
+
+
+def test_a_sync_restarted_or_cancelled_drops_the_answers_it_kept(
+        db, fast, fake_provider, django_capture_on_commit_callbacks):
+    from communications.models import InitialSyncPage, TenantConfiguration
+    from communications.services.sync import initial_sync_prepare, integration_farewell
+
+    # given: a failed sync with a fetched page whose import did not run
+    tenant_id, provider, sync = _synced(fake_provider, django_capture_on_commit_callbacks,
+                                        [{"id": "m-0", "chat": {"id": "c-1"}, "text": "первое"}])
+    InitialSync.objects.filter(pk=sync.pk).update(status=InitialSync.Status.FAILED)
+    kept = InitialSyncPage.objects.get(sync=sync)
+    # when: the sync starts over (a new activation)
+    tenant_configuration = TenantConfiguration.objects.get(tenant_id=tenant_id, provider=provider)
+    with django_capture_on_commit_callbacks(execute=False):
+        sync = initial_sync_prepare(tenant_configuration=tenant_configuration)
+    # then: the earlier run's answer is gone, and its import stops without loading anything
+    assert (sync.run, sync.pages_fetched, sync.fetched_all) == (2, 0, False)
+    assert not InitialSyncPage.objects.filter(sync=sync).exists()
+    with django_capture_on_commit_callbacks(execute=False):
+        assert _import_send(kept.delivery_id) == "refused"
+    assert not Message.objects.filter(tenant_id=tenant_id).exists()
+    assert InitialSync.objects.get(pk=sync.pk).status == InitialSync.Status.WAITING
+    # when: a page is kept again and the integration is switched off
+    with django_capture_on_commit_callbacks(execute=False):
+        initial_sync_resume(sync=sync)
+        assert deliveries_sweep() == 1
+    assert InitialSyncPage.objects.filter(sync=sync).count() == 1
+    integration_farewell(tenant_configuration=tenant_configuration, reason="app_disabled")
+    # then: the kept answer is dropped with the cancelled sync
+    assert not InitialSyncPage.objects.filter(sync=sync).exists()
+    assert InitialSync.objects.get(pk=sync.pk).status == InitialSync.Status.CANCELLED
+
+
+def _import_send(delivery_id: int) -> str:
+    from delivery import engine
+
+    return engine.delivery_send(delivery_id=delivery_id, kind=Delivery.Kind.SYNC_IMPORT)
+
+
+def test_resuming_a_sync_whose_kept_answer_is_gone_starts_it_over(
+        db, fast, fake_provider, django_capture_on_commit_callbacks):
+    # given: a failed sync past two fetched pages, one loaded and the other's kept answer pruned with its import row
+    tenant_id, _, sync = _synced(fake_provider, django_capture_on_commit_callbacks,
+                                 [{"id": "m-0", "chat": {"id": "c-1"}, "text": "первое"}], fetched=False)
+    Delivery.objects.filter(pk=sync.delivery_id).update(status=Delivery.Status.DEAD)
+    InitialSync.objects.filter(pk=sync.pk).update(status=InitialSync.Status.FAILED, cursor="2", pages_fetched=2,
+                                                  pages_done=1)
+    # when: it is resumed
+    with django_capture_on_commit_callbacks(execute=True):
+        initial_sync_resume(sync=InitialSync.objects.get(pk=sync.pk))
+    # then: it read the history from the first page again, as a new run
+    sync.refresh_from_db()
+    assert (sync.status, sync.run, sync.pages_fetched, sync.messages_created) == (
+        InitialSync.Status.COMPLETED, 2, 1, 1)
+    assert [call[0] for call in _history_calls(fake_provider)] == [None]

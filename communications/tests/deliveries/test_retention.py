@@ -24,8 +24,8 @@ pytestmark = pytest.mark.django_db
 S = Delivery.Status
 
 
-def _row(status, *, days_old, ordering_key="", attempts=1):
-    delivery = DeliveryFactory(webhook=True, status=status, ordering_key=ordering_key)
+def _row(status, *, days_old, ordering_key="", attempts=1, **fields):
+    delivery = DeliveryFactory(**{"webhook": True, **fields}, status=status, ordering_key=ordering_key)
     for number in range(1, attempts + 1):
         DeliveryAttemptFactory(delivery=delivery, number=number, outcome=DeliveryAttempt.Outcome.RETRY,
                                status_code=None, error="")
@@ -139,3 +139,22 @@ def test_management_command_refuses_bad_arguments():
     with pytest.raises((SystemExit, CommandError)):
         call_command("prune_deliveries", "--batch", "0")
     assert Delivery.objects.count() == 1
+
+
+def test_rows_that_records_point_at_are_pruned_with_the_links_emptied_and_a_kept_sync_page_dropped():
+    from communications.models import InitialSync, InitialSyncPage
+
+    # given: an old completed sync whose last page row is final, and an old import row of a failed one with its
+    # kept answer (never resumed)
+    last_page = _row(S.DELIVERED, days_old=31, webhook=False, kind=Delivery.Kind.SYNC_PAGE)
+    sync = InitialSync.objects.create(tenant_id=last_page.tenant_id, provider=last_page.provider, delivery=last_page,
+                                      status=InitialSync.Status.COMPLETED, pages_fetched=3, pages_done=3)
+    import_row = _row(S.DEAD, days_old=31, webhook=False, kind=Delivery.Kind.SYNC_IMPORT)
+    InitialSyncPage.objects.create(sync=sync, run=1, page=0, messages=1, body=b"{}", delivery=import_row)
+    # when: the retention job runs
+    assert deliveries_prune() == 2
+    # then: the constraints hold (the raw DELETE is checked at commit), the sync stays with an empty link
+    connection.check_constraints()
+    sync.refresh_from_db()
+    assert (sync.status, sync.delivery_id, sync.pages_done) == (InitialSync.Status.COMPLETED, None, 3)
+    assert not InitialSyncPage.objects.exists()
