@@ -357,6 +357,13 @@ def s6_notifications(base, seeded, telegram) -> dict:
     return result
 
 
+def idle(seconds: float = 5.0) -> dict:
+    """No load: what the stack's processes cost by themselves (per second), so that a paced scenario's CPU per
+    item can be read as its calls' own cost plus this divided by its rate."""
+    time.sleep(seconds)
+    return {"seconds": seconds}
+
+
 def s7_initial_sync(seeded, fake) -> dict:
     """A second tenant activates the integration; its history (10,000 messages) is imported."""
     from django.conf import settings
@@ -413,6 +420,8 @@ def items_of(name: str, result: dict) -> int:
         return result["delivered"]
     if name.startswith("S7"):
         return result["messages"]
+    if name.startswith("Idle"):
+        return int(result["seconds"])  # per second
     return result.get("items", 0)
 
 
@@ -568,6 +577,7 @@ def main() -> int:
             ("S2 ingest, new chat", lambda: loadgen(base, "s2", token=seeded["token"])),
             ("S3 bulk", lambda: loadgen(base, "s3", token=seeded["token"], params=s1_params, items=BULK_SIZE)),
             ("S4 floor", lambda: loadgen(base, "s4", token=seeded["token"])),
+            ("Idle stack, per second", idle),
             ("S5 outbound", lambda: s5_outbound(base, seeded, fake)),
             ("S5 outbound at 20 msg/s", lambda: s5_outbound(base, seeded, fake, rate=20)),
             # Capacity: 8 operators sending as fast as they are answered (closed loop), delivered/s against S4.

@@ -486,7 +486,9 @@ def messages_bulk_create(*, tenant_id: uuid.UUID, provider: Provider, items: lis
         if room is not None and len(to_create) > room:
             to_create, over_limit = to_create[:room], to_create[room:]
     if to_create:
-        _chats_create(scope, to_create, missing, channels, chats)
+        # In key order: concurrent pages (a sync's imports, bulk requests) wait for each other's new chats in one
+        # order, never in a cycle (PostgreSQL would break the deadlock after a second and abort one of them).
+        _chats_create(scope, sorted(to_create), missing, channels, chats)
 
     uploads = attachment_services.uploads_for(**scope, items=[data for _, data in new_items])
     available = dict(uploads)  # an upload is used once: a second item referencing it is an error

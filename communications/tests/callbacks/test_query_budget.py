@@ -174,6 +174,20 @@ SYNC_FETCH_STATEMENTS = 19
 SYNC_IMPORT_STATEMENTS = 15 + HISTORY_PAGE_STATEMENTS
 
 
+def test_a_pages_new_chats_are_inserted_in_key_order(chat):
+    """Concurrent pages (a sync's parallel imports, bulk requests) take their new chats' locks in one order, so two
+    pages with the same new chats in another order wait for each other instead of deadlocking."""
+    from communications.models import Chat
+    from communications.services.inbound import messages_import
+
+    tenant_id, provider = chat
+    page = _history_page("o", 6, chats=3, chat_prefix="o")[::-1]  # chats o-chat-2, o-chat-1, o-chat-0
+    messages_import(tenant_id=tenant_id, provider=provider, items=page, light=True)
+    created = list(Chat.objects.filter(tenant_id=tenant_id, external_id__startswith="o-").order_by("pk")
+                   .values_list("external_id", flat=True))
+    assert created == ["o-chat-0", "o-chat-1", "o-chat-2"]
+
+
 def test_a_history_page_links_replies_within_the_page_and_to_stored_messages(chat):
     from communications.services.inbound import messages_import
 
