@@ -256,7 +256,7 @@ def _go_on(sync: InitialSync, current: tuple | None = None) -> None:
             sync.status, sync.finished_at = InitialSync.Status.COMPLETED, timezone.now()  # the last page stays linked
             logger.info("initial sync %s completed: %s messages, %s new", sync.pk, sync.messages_seen,
                         sync.messages_created)
-    elif sync.pages_fetched - sync.pages_done >= settings.INITIAL_SYNC_PAGES_AHEAD:
+    elif sync.pages_fetched - sync.pages_done >= max(settings.INITIAL_SYNC_PAGES_AHEAD, 1):
         sync.delivery = None
     elif sync.delivery_id is None or not Delivery.objects.filter(pk=sync.delivery_id,
                                                                 status__in=PENDING_LIKE).exists():
