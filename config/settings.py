@@ -436,6 +436,10 @@ INITIAL_SYNC_MAX_ANSWER_BYTES = env.int("INITIAL_SYNC_MAX_ANSWER_BYTES", default
 # Pages fetched and kept (InitialSyncPage) but not yet imported before the next fetch waits: the imports of one sync
 # run in parallel on the workers, and this bounds what a sync keeps in PostgreSQL (at most this × the answer cap).
 INITIAL_SYNC_PAGES_AHEAD = env.int("INITIAL_SYNC_PAGES_AHEAD", default=4)
+# The Celery queue of the sync's fetches and imports (default: DELIVERY_QUEUE). A big history keeps up to
+# INITIAL_SYNC_PAGES_AHEAD + 1 workers busy: a queue with workers of its own keeps operator calls' latency
+# (docs/scaling.md).
+INITIAL_SYNC_QUEUE = env.str("INITIAL_SYNC_QUEUE", default="")
 # Pages are rows of the delivery engine (kind `sync_page`); these two are its retry schedule for them.
 INITIAL_SYNC_MAX_ATTEMPTS = env.int("INITIAL_SYNC_MAX_ATTEMPTS", default=8)  # attempts of one page
 INITIAL_SYNC_RETRY_DELAY = env.float("INITIAL_SYNC_RETRY_DELAY", default=10.0)  # doubles per failure

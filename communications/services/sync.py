@@ -354,7 +354,7 @@ def _current_configuration(delivery: Delivery, configuration) -> tuple | None:
 
 
 class _SyncKind(Kind):
-    """What the sync's two kinds share: their retries, and the integration's locks before the row."""
+    """What the sync's two kinds share: their retries, their queue, and the integration's locks before the row."""
 
     def retry_schedule(self) -> list[float]:
         return [settings.INITIAL_SYNC_RETRY_DELAY * 2 ** n for n in range(settings.INITIAL_SYNC_MAX_ATTEMPTS)]
@@ -364,6 +364,9 @@ class _SyncKind(Kind):
 
     def lock_sql(self, delivery: Delivery) -> LockSql:
         return integration_lock_sql(delivery)  # provider, tenant configuration, token before the row (lock order)
+
+    def queue(self) -> str:
+        return settings.INITIAL_SYNC_QUEUE or settings.DELIVERY_QUEUE
 
     def hook_needed(self, name: str, delivery: Delivery, *args) -> bool:
         """`on_final` after `on_success` or `on_refused` moved the sync on (same record step) has nothing to stop:

@@ -243,3 +243,31 @@ def test_a_syncs_pages_are_imported_in_parallel_and_fetching_waits_for_them_past
     assert not InitialSyncPage.objects.filter(sync=sync).exists()
     assert [r.json["cursor"] for r in fake_provider.requests if r.endpoint == "getMessageHistory"] == [
         None, *(str(n) for n in range(10, 80, 10))]
+
+
+def test_a_syncs_fetches_and_imports_go_to_the_initial_sync_queue(
+        transactional_db, celery_worker, fast, fake_provider, settings):
+    import uuid
+
+    from communications.models import InitialSyncPage
+    from delivery import engine, feed
+
+    # given: a queue of its own for the initial sync, which no worker here consumes
+    settings.INITIAL_SYNC_QUEUE = queue = f"sync-test-{uuid.uuid4().hex[:8]}"
+    fake_provider.history = history_messages(5)
+    provider = provider_setup(fake_provider)
+    waiting = lambda: [item.decode() for item in feed._redis()[0].lrange(feed.keys(queue)[0], 0, -1)]  # noqa: E731
+    try:
+        # when: the integration is activated (getChannels goes out on the usual queue and starts the sync)
+        tenant_id, _ = tenant_install(provider)
+        # then: the page's fetch waits in the sync's queue
+        wait_until(lambda: InitialSync.objects.filter(tenant_id=tenant_id, delivery__isnull=False).exists())
+        sync = InitialSync.objects.get(tenant_id=tenant_id)
+        wait_until(lambda: waiting() == [f"{sync.delivery_id}:sync_page"])
+        # when: a worker of that queue fetches it; then its import goes to the same queue
+        assert engine.delivery_send(delivery_id=sync.delivery_id, kind="sync_page") == "delivered"
+        kept = InitialSyncPage.objects.get(sync=sync)
+        wait_until(lambda: f"{kept.delivery_id}:sync_import" in waiting())
+        assert not Message.objects.filter(tenant_id=tenant_id).exists()
+    finally:
+        feed._redis()[0].delete(queue, *feed.keys(queue))
