@@ -537,6 +537,12 @@ def _scoped_rows(model, columns: tuple[str, ...], scope: dict, key: str, values:
         return cursor.fetchall()
 
 
+def replies_link(*, tenant_id: uuid.UUID, provider: Provider, external_ids: list[str]) -> None:
+    """`_replies_link` for messages stored earlier in the caller's transaction, once it sees what other transactions
+    have committed since (the initial sync's parallel imports: a reply and its quote in pages imported at once)."""
+    _replies_link({"tenant_id": tenant_id, "provider": provider}, stored=external_ids, quoting=external_ids)
+
+
 def _replies_link(scope: dict, *, stored: list[str], quoting: list[str]) -> None:
     """After a page's INSERT: link the replies among and to the `stored` messages to the quoted message, when it
     is known — the new messages that quote one (`quoting`), and the earlier ones that quote a new one. As

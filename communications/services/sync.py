@@ -49,7 +49,7 @@ from communications.models import (
     TenantConfiguration,
 )
 from communications.services import inbound
-from communications.services.conversations import channel_connect
+from communications.services.conversations import channel_connect, replies_link
 from communications.services.deliveries import (
     PENDING_LIKE,
     call_attempt,
@@ -310,15 +310,15 @@ def _history_items(body) -> tuple[list, str]:
     return body.get("messages") or [], next_cursor
 
 
-def _import(sync: InitialSync, page: int, items: list, storable: bool) -> tuple[int, int]:
+def _import(sync: InitialSync, page: int, items: list, storable: bool) -> tuple[list[str], int]:
     """Validate like POST /api/v1/messages and store idempotently; a bad item is skipped and
-    reported (communications/services/inbound.py). Returns (created, failed)."""
+    reported (communications/services/inbound.py). Returns (the ids of the messages created, failed)."""
     results = inbound.messages_import(tenant_id=sync.tenant_id, provider=sync.provider, items=items, light=True,
                                       storable=storable)
     for r in results:
         if r.result == "error":
             sync.last_error = f"страница {page + 1}, сообщение {r.index}: {r.errors}"[:2000]
-    return sum(r.result == "created" for r in results), sum(r.result == "error" for r in results)
+    return [r.id for r in results if r.result == "created"], sum(r.result == "error" for r in results)
 
 
 def _sync_query(lock: bool):
@@ -527,9 +527,13 @@ class _SyncImportKind(_SyncKind):
         sync = _sync_get(delivery.payload["sync"], lock=True)
         if sync.run != run:
             return
+        # The sync row serialises the ends of its imports: this statement sees the pages imported alongside this
+        # one that got here first, so a reply and its quote in two such pages are linked (the import's own link
+        # ran before they were committed).
+        replies_link(tenant_id=sync.tenant_id, provider=sync.provider, external_ids=created)
         sync.last_error = last_error if failed else sync.last_error
         sync.pages_done += 1
-        sync.messages_created += created
+        sync.messages_created += len(created)
         sync.items_failed += failed
         InitialSyncPage.objects.filter(delivery_id=delivery.pk).delete()
         if sync.status == InitialSync.Status.RUNNING:

@@ -197,37 +197,41 @@ def test_webhook_events_are_delivered_in_order_and_verify_with_the_webhook_secre
                                  "reason": "token_deactivated"}
 
 
-def _message_table_writers_waiting() -> int:
-    """Backends waiting for a lock on the message table (imports held by the test's lock)."""
+def _waiting_on(table: str) -> int:
+    """Backends waiting for a lock on `table` (imports held by the test's lock)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_locks WHERE relation = 'communications_message'::regclass "
-                       "AND NOT granted")
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE relation = %s::regclass AND NOT granted", [table])
         return cursor.fetchone()[0]
+
+
+def _blocker():
+    """A connection of its own, whose transaction holds the table locks a test takes."""
+    import psycopg
+    from django.db import connection
+
+    params = connection.settings_dict
+    return psycopg.connect(dbname=params["NAME"], user=params["USER"], host=params["HOST"], port=params["PORT"],
+                           password=params["PASSWORD"])
 
 
 def test_a_syncs_pages_are_imported_in_parallel_and_fetching_waits_for_them_past_the_pages_ahead(
         transactional_db, celery_worker, fast, fake_provider):
-    import psycopg
-    from django.db import connection
-
     from communications.models import InitialSyncPage
 
     # given: 8 pages of 10 messages, and at most 3 pages fetched ahead of their import
     fast.INITIAL_SYNC_PAGE_SIZE, fast.INITIAL_SYNC_PAGES_AHEAD = 10, 3
     fake_provider.history = history_messages(80)
     provider = provider_setup(fake_provider)
-    params = connection.settings_dict
-    with psycopg.connect(dbname=params["NAME"], user=params["USER"], host=params["HOST"], port=params["PORT"],
-                         password=params["PASSWORD"]) as blocker:
+    with _blocker() as blocker:
         # and: another transaction holds the message table against writes: imports wait, fetches never write it
         blocker.execute("LOCK TABLE communications_message IN EXCLUSIVE MODE")
         # when: the integration is activated
         tenant_id, _ = tenant_install(provider)
         sync = InitialSync.objects.get(tenant_id=tenant_id, provider=provider)
         # then: three pages are fetched and kept; their three imports wait at the same time
-        wait_until(lambda: _message_table_writers_waiting() == 3, timeout=30)
+        wait_until(lambda: _waiting_on("communications_message") == 3, timeout=30)
         # and: the next fetch waits for them: none is queued, the provider was asked for three pages
         wait_until(lambda: InitialSync.objects.filter(pk=sync.pk, pages_fetched=3, delivery=None).exists(), timeout=30)
         assert InitialSyncPage.objects.filter(sync=sync).count() == 3
@@ -271,3 +275,29 @@ def test_a_syncs_fetches_and_imports_go_to_the_initial_sync_queue(
         assert not Message.objects.filter(tenant_id=tenant_id).exists()
     finally:
         feed._redis()[0].delete(queue, *feed.keys(queue))
+
+
+def test_a_reply_and_its_quote_in_two_pages_imported_at_the_same_time_are_linked(
+        transactional_db, celery_worker, fast, fake_provider):
+    # given: two pages of 10; a message of each page quotes one of the other
+    fast.INITIAL_SYNC_PAGE_SIZE = 10
+    history = history_messages(20)
+    history[0]["replyTo"], history[12]["replyTo"] = "h-15", "h-3"
+    fake_provider.history = history
+    provider = provider_setup(fake_provider)
+    with _blocker() as messages, _blocker() as syncs:
+        # and: both pages fetched, their imports held before they store anything
+        messages.execute("LOCK TABLE communications_message IN EXCLUSIVE MODE")
+        tenant_id, _ = tenant_install(provider)
+        wait_until(lambda: _waiting_on("communications_message") == 2, timeout=30)
+        wait_until(lambda: InitialSync.objects.filter(tenant_id=tenant_id, fetched_all=True).exists(), timeout=30)
+        # when: both store their messages at the same time (neither sees the other's), then end one after the other
+        syncs.execute("LOCK TABLE communications_initialsync IN EXCLUSIVE MODE")
+        messages.rollback()
+        wait_until(lambda: _waiting_on("communications_initialsync") == 2, timeout=30)
+        syncs.rollback()
+    wait_until(lambda: InitialSync.objects.get(tenant_id=tenant_id).status == InitialSync.Status.COMPLETED, timeout=60)
+    # then: both replies are linked to their quotes
+    links = dict(Message.objects.filter(tenant_id=tenant_id, reply_to__isnull=False)
+                 .values_list("external_id", "reply_to__external_id"))
+    assert links == {"h-0": "h-15", "h-12": "h-3"}

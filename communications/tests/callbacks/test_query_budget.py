@@ -169,9 +169,9 @@ def test_one_sync_page_fetch_and_its_import_take_a_fixed_number_of_statements(
 SYNC_FETCH_STATEMENTS = 19
 # The import: the one-statement claim (1), the kept answer (1), the record step (the integration's share locks, the
 # row, the attempt log: 3 + 2), on_success's savepoint pair (2) with the sync (1), the page (HISTORY_PAGE_STATEMENTS),
-# the sync locked (1), the kept answer deleted (1), whether the fetch is on its way (1), the sync's UPDATE (1), the
-# row delivered (1).
-SYNC_IMPORT_STATEMENTS = 15 + HISTORY_PAGE_STATEMENTS
+# the sync locked (1), the replies linked again now that the imports before it are visible (1), the kept answer
+# deleted (1), whether the fetch is on its way (1), the sync's UPDATE (1), the row delivered (1).
+SYNC_IMPORT_STATEMENTS = 16 + HISTORY_PAGE_STATEMENTS
 
 
 def test_a_pages_new_chats_are_inserted_in_key_order(chat):
