@@ -440,7 +440,7 @@ class BulkItemResult:
 
 @transaction.atomic(savepoint=False)  # the caller's savepoint (inbound._store) already makes it all or nothing
 def messages_bulk_create(*, tenant_id: uuid.UUID, provider: Provider, items: list[tuple[int, dict]],
-                         conflicts: bool = False) -> dict[int, BulkItemResult]:
+                         conflicts: bool = False, received_at: datetime | None = None) -> dict[int, BulkItemResult]:
     """Store many validated messages with a constant number of queries.
 
     `items` are (index, data) pairs as for `message_create`. Each item is judged on its
@@ -448,7 +448,8 @@ def messages_bulk_create(*, tenant_id: uuid.UUID, provider: Provider, items: lis
     a message id wins, later ones are duplicates; the first occurrence of a chat id defines
     the chat and its participants. With `conflicts` (the public API), a known id with another
     body is an item error (`id`) instead of a duplicate. A message another transaction stored
-    meanwhile is a duplicate.
+    meanwhile is a duplicate. `received_at`: when the messages arrived (their `created_at`), if not now — an
+    initial-sync page imported after it was fetched.
 
     Statements: known messages, known chats; for new chats the channels (if named), the sandbox check, one
     INSERT of the chats and one of their participants; one INSERT of the messages; the replies UPDATE.
@@ -508,7 +509,7 @@ def messages_bulk_create(*, tenant_id: uuid.UUID, provider: Provider, items: lis
                 available.pop(item.get("upload_id"), None)
     stored = dict(insert_rows(Message, [
         {**_message_fields(d, known[d["external_id"]]), "tenant_id": tenant_id, "provider_id": provider.pk,
-         "chat_id": chats[d["chat"]["external_id"]]}
+         "chat_id": chats[d["chat"]["external_id"]], **({"created_at": received_at} if received_at else {})}
         for _, d in to_insert], returning=("external_id", "id")))
     with_attachments = {d["external_id"]: d["attachments"] for _, d in to_insert
                         if d.get("attachments") and d["external_id"] in stored}

@@ -12,6 +12,7 @@ Each item is judged on its own, so one poisoned item never costs the others:
 
 import logging
 import uuid
+from datetime import datetime
 
 from django.db import DataError, transaction
 
@@ -39,10 +40,11 @@ def _plain(errors):
     return str(errors)
 
 
-def _store(tenant_id, provider, valid: list[tuple[int, dict]], conflicts: bool) -> dict[int, BulkItemResult]:
+def _store(tenant_id, provider, valid: list[tuple[int, dict]], **options) -> dict[int, BulkItemResult]:
+    """`messages_bulk_create` (`options`: its `conflicts` and `received_at`), item by item if the batch is refused."""
     try:
         with transaction.atomic():
-            return messages_bulk_create(tenant_id=tenant_id, provider=provider, items=valid, conflicts=conflicts)
+            return messages_bulk_create(tenant_id=tenant_id, provider=provider, items=valid, **options)
     except (DataError, ValueError) as exc:  # psycopg: NUL is a ValueError, bad encoding a DataError
         logger.warning("bulk insert of %s messages refused (%s); storing them one by one",
                        len(valid), type(exc).__name__)
@@ -51,7 +53,7 @@ def _store(tenant_id, provider, valid: list[tuple[int, dict]], conflicts: bool) 
         try:
             with transaction.atomic():
                 results.update(messages_bulk_create(tenant_id=tenant_id, provider=provider, items=[(index, data)],
-                                                    conflicts=conflicts))
+                                                    **options))
         except (DataError, ValueError) as exc:
             logger.warning("message %s refused by the database: %s", index, type(exc).__name__)
             results[index] = BulkItemResult(index, _item_id({"id": data["external_id"]}), "error",
@@ -67,10 +69,12 @@ def channel_item_problem(item) -> str:
     return f"{found[0]}: {found[1]}" if found else ""
 
 
-def messages_import(*, tenant_id: uuid.UUID, provider: Provider, items: list,
-                    conflicts: bool = False, light: bool = False, storable: bool = False) -> list[BulkItemResult]:
+def messages_import(*, tenant_id: uuid.UUID, provider: Provider, items: list, conflicts: bool = False,
+                    light: bool = False, storable: bool = False, received_at: datetime | None = None
+                    ) -> list[BulkItemResult]:
     """Store raw message items (as in `POST /api/v1/messages`), each judged on its own.
     With `conflicts` (the public API), a known id with another body is an item error on `id`.
+    With `received_at` (history pages), the messages arrived then (their `created_at`), not now.
     With `light` (history pages), plain items skip DRF (api/public/message_items.py: same rules and errors).
     With `storable`, the caller has checked already that no item holds unstorable text (step 1).
     Returns one result per item, in order: created / duplicate / error (with errors by field)."""
@@ -94,5 +98,5 @@ def messages_import(*, tenant_id: uuid.UUID, provider: Provider, items: list,
         results[index] = BulkItemResult(index, _item_id(item), "error", _plain(item_errors))
     valid = [(clean[position][0], data) for position, data in valid]
     if valid:
-        results.update(_store(tenant_id, provider, valid, conflicts))
+        results.update(_store(tenant_id, provider, valid, conflicts=conflicts, received_at=received_at))
     return [results[index] for index in range(len(items))]

@@ -310,11 +310,12 @@ def _history_items(body) -> tuple[list, str]:
     return body.get("messages") or [], next_cursor
 
 
-def _import(sync: InitialSync, page: int, items: list, storable: bool) -> tuple[list[str], int]:
+def _import(sync: InitialSync, page: int, items: list, storable: bool, received_at) -> tuple[list[str], int]:
     """Validate like POST /api/v1/messages and store idempotently; a bad item is skipped and
-    reported (communications/services/inbound.py). Returns (the ids of the messages created, failed)."""
+    reported (communications/services/inbound.py). The messages were received when their page was fetched, so the
+    pages' order is theirs however the imports ran. Returns (the ids of the messages created, failed)."""
     results = inbound.messages_import(tenant_id=sync.tenant_id, provider=sync.provider, items=items, light=True,
-                                      storable=storable)
+                                      storable=storable, received_at=received_at)
     for r in results:
         if r.result == "error":
             sync.last_error = f"страница {page + 1}, сообщение {r.index}: {r.errors}"[:2000]
@@ -507,22 +508,23 @@ class _SyncImportKind(_SyncKind):
 
     def send(self, delivery: Delivery) -> Attempt:
         started = time.monotonic()
-        kept = InitialSyncPage.objects.filter(delivery_id=delivery.pk).values_list("body", "storable").first()
+        kept = (InitialSyncPage.objects.filter(delivery_id=delivery.pk)
+                .values_list("body", "storable", "created_at").first())
         if kept is None:
             return Attempt(PERMANENT, error="страницы больше нет: синхронизация отменена или начата заново")
         items, _ = _history_items(json.loads(bytes(kept[0])))  # the fetch has checked its shape
-        return Attempt(SUCCESS, latency_ms=int((time.monotonic() - started) * 1000), response=(items, kept[1]))
+        return Attempt(SUCCESS, latency_ms=int((time.monotonic() - started) * 1000), response=(items, *kept[1:]))
 
     def on_success(self, delivery: Delivery, attempt: Attempt) -> None:
         """Store the page's messages (chats, messages before the sync row: the lock order), count them, drop the
         kept answer and go on. A sync failed meanwhile still counts its pages; a restarted or cancelled one not."""
-        items, storable = attempt.response
+        items, storable, fetched_at = attempt.response
         page, run = delivery.payload["page"], delivery.payload["run"]
         sync = _sync_get(delivery.payload["sync"])
         if sync is None or sync.run != run or sync.status not in (InitialSync.Status.RUNNING,
                                                                   InitialSync.Status.FAILED):
             return
-        created, failed = _import(sync, page, items, storable)
+        created, failed = _import(sync, page, items, storable, fetched_at)
         last_error = sync.last_error
         sync = _sync_get(delivery.payload["sync"], lock=True)
         if sync.run != run:

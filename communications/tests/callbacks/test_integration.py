@@ -245,6 +245,9 @@ def test_a_syncs_pages_are_imported_in_parallel_and_fetching_waits_for_them_past
     assert (sync.pages_fetched, sync.pages_done, sync.messages_seen, sync.messages_created) == (8, 8, 80, 80)
     assert Message.objects.filter(tenant_id=tenant_id).count() == 80
     assert not InitialSyncPage.objects.filter(sync=sync).exists()
+    # and: received in the history's order (when their page was fetched), whichever import stored them first
+    assert list(Message.objects.filter(tenant_id=tenant_id).order_by("created_at", "id")
+                .values_list("external_id", flat=True)) == [f"h-{n}" for n in range(80)]
     assert [r.json["cursor"] for r in fake_provider.requests if r.endpoint == "getMessageHistory"] == [
         None, *(str(n) for n in range(10, 80, 10))]
 

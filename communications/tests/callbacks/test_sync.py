@@ -286,3 +286,26 @@ def test_resuming_a_sync_whose_kept_answer_is_gone_starts_it_over(
     assert (sync.status, sync.run, sync.pages_fetched, sync.messages_created) == (
         InitialSync.Status.COMPLETED, 2, 1, 1)
     assert [call[0] for call in _history_calls(fake_provider)] == [None]
+
+
+def test_pages_imported_out_of_order_keep_the_historys_order(
+        db, fast, fake_provider, django_capture_on_commit_callbacks):
+    from communications.models import InitialSyncPage
+    from delivery import engine
+
+    # given: two pages fetched, their imports queued
+    fast.INITIAL_SYNC_PAGE_SIZE = 2
+    tenant_id, _, sync = _synced(fake_provider, django_capture_on_commit_callbacks, [
+        {"id": f"m-{n}", "chat": {"id": "c-1"}, "text": f"сообщение {n}"} for n in range(4)], fetched=False)
+    with django_capture_on_commit_callbacks(execute=False):
+        for _ in range(2):
+            assert engine.delivery_send(delivery_id=sync.delivery_id, kind="sync_page") == "delivered"
+            sync.refresh_from_db()
+        # when: the second page is imported before the first
+        for page in InitialSyncPage.objects.filter(sync=sync).order_by("-page"):
+            assert _import_send(page.delivery_id) == "delivered"
+    # then: the messages were received in the history's order (when their page was fetched)
+    sync.refresh_from_db()
+    assert (sync.status, sync.messages_created) == (InitialSync.Status.COMPLETED, 4)
+    assert list(Message.objects.filter(tenant_id=tenant_id).order_by("created_at", "id")
+                .values_list("external_id", flat=True)) == ["m-0", "m-1", "m-2", "m-3"]
