@@ -1,7 +1,7 @@
 """In-process profile of the initial sync (bench S7, issue 19): a tenant's history of PROFILE_N messages in 100 chats,
 pages of INITIAL_SYNC_PAGE_SIZE from the loopback fake provider (HTTP/1.1 kept alive, as in the bench), through the
-delivery engine with real transactions. Celery is eager here, so each page's task runs inside the commit of the
-page before (the worker drains the chain in one task instead: the same attempts).
+delivery engine with real transactions. Celery is eager here, so a page's import and the next fetch run inside the
+commit of the fetch before, one after another (the workers take them in parallel instead: the same attempts).
 
 Run explicitly (not collected by the suite):
     PROFILE_N=10000 pytest bench/profile_sync.py -q -s
