@@ -85,6 +85,7 @@ def test_a_page_refused_with_4xx_fails_the_sync_with_the_providers_answer(
     sync.refresh_from_db()
     assert sync.status == InitialSync.Status.FAILED
     assert sync.last_error.startswith("страница 4: HTTP 422") and "cursor expired: start over" in sync.last_error
+    assert "обработчик" not in sync.last_error  # no hook failed on the way (on_refused once crashed on a 4xx)
     assert [r.json["cursor"] for r in fake_provider.requests if r.endpoint == "getMessageHistory"] == ["1"]
     # when: it is resumed once the provider is fixed: a fresh page row from the stored cursor
     fake_provider.on("getMessageHistory", None)
