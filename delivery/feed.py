@@ -6,9 +6,11 @@ would (`engine.delivery_drain`). One Lua script pushes and decides whether a dra
 costs one Redis round trip and, most of the time, no Celery message:
 
     push:  LPUSH the row; drop expired drainer tokens; start a drainer (a new token, one Celery message) when
-           the list is longer than the number of drainers (so when none runs), up to DELIVERY_FEED_DRAINERS
-    take:  BRPOP, waiting up to DELIVERY_FEED_LINGER seconds (the drainer's token is refreshed when it starts
-           and every third of DELIVERY_FEED_TOKEN_TTL, not per row)
+           the list is longer than the number of idle drainers (so when none runs, and when the ones there are
+           busy with slow calls), up to DELIVERY_FEED_DRAINERS
+    take:  BLMOVE the row into the drainer's own `taken` list (busy until it empties it, in the same round trip
+           as the next BLMOVE), waiting up to DELIVERY_FEED_LINGER seconds (the drainer's token is refreshed when
+           it starts and every third of DELIVERY_FEED_TOKEN_TTL, not per row)
     leave: only when the list is empty (one script: no push can fall between the check and the exit), or
            after DELIVERY_FEED_SECONDS (then a new drainer is started if the list is not empty)
 
@@ -30,11 +32,24 @@ from django.db import close_old_connections
 
 logger = logging.getLogger(__name__)
 
+# A drainer moves the item it takes into a list of its own (`taken`, BLMOVE: atomic with the pop) and empties it when
+# the row is done, so a push sees which drainers are busy. It starts a drainer (ARGV[5], a new token) when more rows
+# wait than drainers are idle, up to ARGV[4] drainers: a row never waits behind a drainer held by a slow call while
+# another worker process could take it. Expired tokens (ARGV[2]: now) go with their `taken` lists.
 _PUSH = """
 redis.call('LPUSH', KEYS[1], ARGV[1])
+for _, gone in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])) do
+  redis.call('DEL', KEYS[1] .. ':taken:' .. gone)
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
-local drainers = redis.call('ZCARD', KEYS[2])
-if drainers < tonumber(ARGV[4]) and redis.call('LLEN', KEYS[1]) > drainers then
+local drainers = redis.call('ZRANGE', KEYS[2], 0, -1)
+local idle = 0
+for _, token in ipairs(drainers) do
+  if redis.call('EXISTS', KEYS[1] .. ':taken:' .. token) == 0 then
+    idle = idle + 1
+  end
+end
+if #drainers < tonumber(ARGV[4]) and redis.call('LLEN', KEYS[1]) > idle then
   redis.call('ZADD', KEYS[2], ARGV[3], ARGV[5])
   return 1
 end
@@ -49,6 +64,7 @@ if ARGV[3] == '1' and waiting > 0 then
   return 0
 end
 redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('DEL', KEYS[1] .. ':taken:' .. ARGV[2])
 if waiting > 0 then
   redis.call('ZADD', KEYS[2], ARGV[1], ARGV[4])
   return 2
@@ -97,6 +113,11 @@ def keys(queue: str) -> list[str]:
     return [f"delivery-feed:{queue}", f"delivery-feed:{queue}:drainers"]
 
 
+def taken_key(queue: str, token: str) -> str:
+    """The list that holds the row a drainer is attempting (empty while it waits for one): the scripts' rule."""
+    return f"{keys(queue)[0]}:taken:{token}"
+
+
 def _expiry() -> int:
     return int((time.time() + settings.DELIVERY_FEED_TOKEN_TTL) * 1000)
 
@@ -139,20 +160,24 @@ def drain(queue: str, token: str) -> int:
 
     client, _ = _redis()
     waiting, drainers = keys(queue)
+    holding = taken_key(queue, token)
     started, refreshed, taken = time.monotonic(), None, 0
+    take = client.pipeline(transaction=False)  # one round trip: the row before is done, wait for the next
     try:
         while True:
             # at the start (a drainer that waited long for a worker counts again), then every third of its TTL
             if refreshed is None or time.monotonic() - refreshed > settings.DELIVERY_FEED_TOKEN_TTL / 3:
                 client.zadd(drainers, {token: _expiry()})
                 refreshed = time.monotonic()
-            popped = client.brpop([waiting], timeout=settings.DELIVERY_FEED_LINGER)
+            take.delete(holding)
+            take.blmove(waiting, holding, settings.DELIVERY_FEED_LINGER, src="RIGHT", dest="LEFT")
+            popped = take.execute()[1]
             if popped is None:
                 if _run("leave", queue, _expiry(), token, 1, "") == 1:
                     return taken
                 continue
             taken += 1
-            delivery_id, _, kind = popped[1].decode().partition(":")
+            delivery_id, _, kind = popped.decode().partition(":")
             try:
                 delivery_drain(delivery_id=int(delivery_id), kind=kind)
             except Exception:  # the row stays pending or leased: the sweeper takes it

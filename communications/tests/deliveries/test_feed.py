@@ -38,7 +38,8 @@ def queue(settings):
     settings.DELIVERY_QUEUE = name = f"feed-test-{uuid.uuid4().hex[:8]}"
     settings.DELIVERY_FEED_DRAINERS = 1
     yield name
-    feed._redis()[0].delete(name, *feed.keys(name))
+    client = feed._redis()[0]
+    client.delete(name, *feed.keys(name), *client.keys(feed.taken_key(name, "*")))
 
 
 def message_args(queue: str) -> list[list]:
@@ -55,10 +56,10 @@ def drainers(queue: str) -> list[str]:
     return [token.decode() for token in feed._redis()[0].zrange(feed.keys(queue)[1], 0, -1)]
 
 
-def enqueue(tenant_configuration, count: int) -> list[int]:
-    """`count` calls about as many chats, each committed (and so pushed) on its own."""
+def enqueue(tenant_configuration, count: int, first: int = 0) -> list[int]:
+    """`count` calls about as many chats (numbered from `first`), each committed (and so pushed) on its own."""
     ids = []
-    for n in range(count):
+    for n in range(first, first + count):
         with transaction.atomic():
             ids.append(svc.delivery_enqueue(tenant_configuration=tenant_configuration, endpoint="sendMessage",
                                             payload={"n": n}, ordering_key=f"chat-{n}").pk)
@@ -90,6 +91,38 @@ def test_a_push_starts_a_drainer_when_none_runs_or_the_list_outgrows_them(settin
     assert waiting(queue) == ["1:provider", "2:provider", "3:provider", "4:provider"]
     assert sorted(args[1] for args in message_args(queue)) == sorted(drainers(queue))
     assert [args[0] for args in message_args(queue)] == [queue, queue]
+
+
+def test_a_push_starts_a_drainer_when_the_drainers_there_are_busy(settings, queue):
+    settings.DELIVERY_FEED_DRAINERS = 3
+    client = feed._redis()[0]
+    assert feed.push(1, "provider", queue)
+    (first,) = drainers(queue)
+    # when: the drainer takes the row (as its BLMOVE does) and is busy with it, e.g. a slow call
+    client.lmove(feed.keys(queue)[0], feed.taken_key(queue, first), "RIGHT", "LEFT")
+    # then: the next row starts a second drainer, although the list is no longer than the drainers
+    assert feed.push(2, "provider", queue)
+    # and: once the first is done and waits again, two idle drainers are enough for two waiting rows
+    client.delete(feed.taken_key(queue, first))
+    assert not feed.push(3, "provider", queue)
+    assert len(drainers(queue)) == 2
+
+
+def test_a_row_never_waits_behind_drainers_busy_with_slow_calls(transactional_db, celery_worker, fast_retries,
+                                                                 tenant_configuration, fake_provider, settings):
+    fast_retries.DELIVERY_FEED_SECONDS = 60  # no successor during the test
+    client = feed._redis()[0]
+    client.delete(*feed.keys(settings.DELIVERY_QUEUE))  # no token left by an earlier test holds a slot
+    # given: two calls the provider answers only after 5 s, both in flight
+    fake_provider.stall_next(5, count=2)
+    slow = enqueue(tenant_configuration, 2)
+    wait_until(lambda: Delivery.objects.filter(pk__in=slow, status=Delivery.Status.IN_PROGRESS).count() == 2)
+    # when: a call about another chat is queued
+    (fast,) = enqueue(tenant_configuration, 1, first=2)
+    # then: it is delivered while both slow calls are still waiting for their answers
+    wait_until(lambda: Delivery.objects.get(pk=fast).status == Delivery.Status.DELIVERED, timeout=30)
+    assert set(Delivery.objects.filter(pk__in=slow).values_list("status", flat=True)) == {Delivery.Status.IN_PROGRESS}
+    wait_until(lambda: all_final(slow), timeout=30)
 
 
 def test_a_dead_drainers_slot_is_free_again_after_its_ttl(settings, queue):
