@@ -39,6 +39,14 @@ def deliveries_prune_task() -> int:
     return deliveries_prune()
 
 
+@shared_task(name="communications.replies_relink", ignore_result=True)
+def replies_relink_task() -> int:
+    """Beat: link the recent replies whose quote was stored at the same moment (services/attachments.py)."""
+    from communications.services.attachments import replies_relink_recent
+
+    return replies_relink_recent()
+
+
 # --- operator Idempotency-Keys (docs/reliability-and-security.md) ---
 @shared_task(name="communications.operator_requests_prune", ignore_result=True)
 def operator_requests_prune_task() -> int:

@@ -406,6 +406,10 @@ CELERY_BEAT_SCHEDULE["communications-deliveries-prune"] = {
     "task": "communications.deliveries_prune",
     "schedule": 60 * 60.0,
 }
+# A reply and its quote stored at the same moment by two transactions are linked by this beat (every minute, the
+# replies of the last REPLIES_RELINK_MINUTES).
+REPLIES_RELINK_MINUTES = env.float("REPLIES_RELINK_MINUTES", default=10.0)
+CELERY_BEAT_SCHEDULE["communications-replies-relink"] = {"task": "communications.replies_relink", "schedule": 60.0}
 
 # --- Test stand: provider conformance runs (docs/test-stand.md) ---
 # Each call uses the provider timeouts above; the whole run stops calling after this budget.

@@ -221,7 +221,10 @@ class Message(models.Model):
         indexes = [models.Index(fields=("chat", "seen_flag"), name="message_chat_seen_idx"),
                    models.Index(fields=("tenant_id", "provider", "reply_to_external_id"),
                                 condition=Q(reply_to__isnull=True) & ~Q(reply_to_external_id=""),
-                                name="message_unresolved_reply_idx")]
+                                name="message_unresolved_reply_idx"),
+                   # The recent ones, for the beat that links a reply stored at the same moment as its quote.
+                   models.Index(fields=("created_at",), condition=Q(reply_to__isnull=True) & ~Q(reply_to_external_id=""),
+                                name="message_recent_reply_idx")]
 
     def __str__(self) -> str:
         return self.external_id

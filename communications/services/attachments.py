@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from communications.models import Attachment, Message, Provider, Upload
@@ -95,6 +95,18 @@ def replies_resolve(*, tenant_id: uuid.UUID, provider: Provider, external_ids: l
     pending = (Message.objects.filter(**scope, reply_to__isnull=True).exclude(reply_to_external_id="")
                .filter(Q(external_id__in=external_ids) | Q(reply_to_external_id__in=external_ids)))
     return pending.update(reply_to=Subquery(quoted))
+
+
+def replies_relink_recent(*, minutes: float | None = None) -> int:
+    """Beat: link the replies stored in the last `minutes` (REPLIES_RELINK_MINUTES) whose quoted message is known
+    now. A reply and its quote stored by two transactions at the same moment (two requests, or a bulk request beside
+    a sync's page) cannot see each other's rows, so neither links them; this catches them up. Returns how many."""
+    minutes = settings.REPLIES_RELINK_MINUTES if minutes is None else minutes
+    quoted = Message.objects.filter(tenant_id=OuterRef("tenant_id"), provider=OuterRef("provider"),
+                                    external_id=OuterRef("reply_to_external_id")).order_by().values("pk")[:1]
+    waiting = (Message.objects.filter(reply_to__isnull=True, created_at__gte=timezone.now() - timedelta(minutes=minutes))
+               .exclude(reply_to_external_id="").filter(Exists(quoted)))
+    return waiting.update(reply_to=Subquery(quoted))
 
 
 # --- direct uploads --------------------------------------------------------------------------------

@@ -188,6 +188,37 @@ def test_a_pages_new_chats_are_inserted_in_key_order(chat):
     assert created == ["o-chat-0", "o-chat-1", "o-chat-2"]
 
 
+def test_a_reply_stored_beside_its_quote_is_linked_by_the_beat(chat, settings):
+    """Two transactions storing a reply and its quote at the same moment cannot see each other's rows: neither links
+    them. The beat links the recent replies whose quote is known now, and leaves older ones alone."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from communications.services.inbound import messages_import
+    from communications.tasks import replies_relink_task
+
+    tenant_id, provider = chat
+    # given: two replies stored while their quotes were not visible, one of them long ago
+    page = _history_page("w", 2)
+    page[0]["replyTo"], page[1]["replyTo"] = "q-0", "q-1"
+    messages_import(tenant_id=tenant_id, provider=provider, items=page, light=True)
+    Message.objects.filter(tenant_id=tenant_id, external_id="w-1").update(
+        created_at=timezone.now() - timedelta(minutes=settings.REPLIES_RELINK_MINUTES + 1))
+    # and: the quotes, committed by the other transaction after the replies' own link ran
+    chat_row = Message.objects.get(tenant_id=tenant_id, external_id="w-0").chat
+    for external_id in ("q-0", "q-1"):
+        Message.objects.create(tenant_id=tenant_id, provider=provider, chat=chat_row, external_id=external_id,
+                               direction=Message.Direction.INCOMING, text="цитата")
+    # when: the beat runs
+    assert replies_relink_task() == 1
+    # then: the recent reply is linked; the old one is left for good
+    links = dict(Message.objects.filter(tenant_id=tenant_id, external_id__startswith="w-")
+                 .values_list("external_id", "reply_to__external_id"))
+    assert links == {"w-0": "q-0", "w-1": None}
+    assert settings.CELERY_BEAT_SCHEDULE["communications-replies-relink"]["task"] == replies_relink_task.name
+
+
 def test_a_history_page_links_replies_within_the_page_and_to_stored_messages(chat):
     from communications.services.inbound import messages_import
 
