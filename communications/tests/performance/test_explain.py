@@ -251,3 +251,21 @@ def test_history_page_lookups_and_reply_links_walk_indexes(volume):
         seq = [n["Relation Name"] for n in found if n["Node Type"] == "Seq Scan" and n["Relation Name"] in BIG_TABLES]
         assert not seq, f"{head}: sequential scans of {seq}"
         assert indexes & {n.get("Index Name") for n in found}, f"{head}: none of {indexes} used"
+
+
+def test_the_replies_relink_beat_reads_only_recent_waiting_replies(volume):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from communications.services.attachments import replies_relink_statement
+
+    # given: replies whose quote never came, stored long ago (they stay waiting for good)
+    old = Message.objects.filter(provider=volume).order_by("pk").values("pk")[:5000]
+    Message.objects.filter(pk__in=old).update(reply_to_external_id="never-came",
+                                              created_at=timezone.now() - timedelta(days=30))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE communications_message")
+    # then: the beat reads the recent waiting replies only, not every waiting reply
+    assert_indexed(replies_relink_statement(timezone.now() - timedelta(minutes=10)), index="message_recent_reply_idx",
+                   never={"message_unresolved_reply_idx"})
