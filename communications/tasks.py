@@ -41,8 +41,8 @@ def deliveries_prune_task() -> int:
 
 @shared_task(name="communications.replies_relink", ignore_result=True)
 def replies_relink_task() -> int:
-    """Beat: link the recent replies whose quote was stored at the same moment (services/attachments.py)."""
-    from communications.services.attachments import replies_relink_recent
+    """Beat: link the recent replies whose quote was stored at the same moment (services/conversations.py)."""
+    from communications.services.conversations import replies_relink_recent
 
     return replies_relink_recent()
 

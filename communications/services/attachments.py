@@ -10,7 +10,7 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
@@ -85,42 +85,28 @@ def attachments_create(pairs: list[tuple[Message, list[dict]]], uploads: dict[uu
             message__in=[m for m, _ in pairs], status=Attachment.Status.PENDING, fetch__isnull=True)))
 
 
+def _quoted():
+    """The quoted message of the reply being updated (the outer row), if it is known."""
+    return Message.objects.filter(tenant_id=OuterRef("tenant_id"), provider=OuterRef("provider"),
+                                  external_id=OuterRef("reply_to_external_id")).order_by().values("pk")[:1]
+
+
 def replies_resolve(*, tenant_id: uuid.UUID, provider: Provider, external_ids: list[str]) -> int:
     """Link replies among and to the given (new) messages to the quoted message, when it is known."""
     if not external_ids:
         return 0
     scope = {"tenant_id": tenant_id, "provider": provider}
-    quoted = Message.objects.filter(tenant_id=OuterRef("tenant_id"), provider=OuterRef("provider"),
-                                    external_id=OuterRef("reply_to_external_id")).order_by().values("pk")[:1]
     pending = (Message.objects.filter(**scope, reply_to__isnull=True).exclude(reply_to_external_id="")
                .filter(Q(external_id__in=external_ids) | Q(reply_to_external_id__in=external_ids)))
-    return pending.update(reply_to=Subquery(quoted))
+    return pending.update(reply_to=Subquery(_quoted()))
 
 
-def replies_relink_recent(*, minutes: float | None = None) -> int:
-    """Beat: link the replies stored in the last `minutes` (REPLIES_RELINK_MINUTES) whose quoted message is known
-    now. A reply and its quote stored by two transactions at the same moment (two requests, or a bulk request beside
-    a sync's page) cannot see each other's rows, so neither links them; this catches them up. Returns how many."""
-    since = timezone.now() - timedelta(minutes=settings.REPLIES_RELINK_MINUTES if minutes is None else minutes)
-    if connection.vendor != "postgresql":
-        quoted = Message.objects.filter(tenant_id=OuterRef("tenant_id"), provider=OuterRef("provider"),
-                                        external_id=OuterRef("reply_to_external_id")).order_by().values("pk")[:1]
-        waiting = (Message.objects.filter(reply_to__isnull=True, created_at__gte=since)
-                   .exclude(reply_to_external_id="").filter(Exists(quoted)))
-        return waiting.update(reply_to=Subquery(quoted))
-    with connection.cursor() as cursor:
-        cursor.execute(*replies_relink_statement(since))
-        return cursor.rowcount
-
-
-def replies_relink_statement(since) -> tuple[str, list]:
-    """`replies_relink_recent`'s UPDATE on PostgreSQL (also for the EXPLAIN test). The waiting condition is written
-    out, not bound: a prepared statement's generic plan may then read the partial index `message_recent_reply_idx`."""
-    table = Message._meta.db_table
-    return (f"UPDATE {table} AS m SET reply_to_id = q.id FROM {table} AS q "  # noqa: S608 (the model's table)
-            "WHERE m.reply_to_id IS NULL AND m.reply_to_external_id <> '' AND m.created_at >= %s "
-            "AND q.tenant_id = m.tenant_id AND q.provider_id = m.provider_id AND q.external_id = m.reply_to_external_id",
-            [since])
+def replies_resolve_since(*, since) -> int:
+    """Link the replies stored since `since` whose quoted message is known (the ORM form of
+    `conversations.replies_relink_recent`, for SQLite)."""
+    waiting = (Message.objects.filter(reply_to__isnull=True, created_at__gte=since).exclude(reply_to_external_id="")
+               .filter(Exists(_quoted())))
+    return waiting.update(reply_to=Subquery(_quoted()))
 
 
 # --- direct uploads --------------------------------------------------------------------------------

@@ -470,9 +470,9 @@ class _SyncPageKind(_SyncKind):
         sync.pages_fetched = page + 1
         sync.messages_seen += messages
         if messages:
+            current = current or _current(sync)
             InitialSyncPage.objects.create(sync=sync, run=sync.run, page=page, messages=messages, body=body,
-                                           storable=storable,
-                                           delivery=_import_queue(sync, page, current or _current(sync)))
+                                           storable=storable, delivery=_import_queue(sync, page, current))
         else:
             sync.pages_done += 1  # nothing to load
         if next_cursor and messages:

@@ -258,7 +258,7 @@ def test_the_replies_relink_beat_reads_only_recent_waiting_replies(volume):
 
     from django.utils import timezone
 
-    from communications.services.attachments import replies_relink_statement
+    from communications.services.conversations import replies_relink_statement
 
     # given: replies whose quote never came, stored long ago (they stay waiting for good)
     old = Message.objects.filter(provider=volume).order_by("pk").values("pk")[:5000]
