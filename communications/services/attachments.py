@@ -92,12 +92,14 @@ def _quoted():
 
 
 def replies_resolve(*, tenant_id: uuid.UUID, provider: Provider, external_ids: list[str]) -> int:
-    """Link replies among and to the given (new) messages to the quoted message, when it is known."""
+    """Link replies among and to the given (new) messages to the quoted message, when it is known. Returns how many
+    were linked; a reply whose quote is still unknown is not written."""
     if not external_ids:
         return 0
     scope = {"tenant_id": tenant_id, "provider": provider}
     pending = (Message.objects.filter(**scope, reply_to__isnull=True).exclude(reply_to_external_id="")
-               .filter(Q(external_id__in=external_ids) | Q(reply_to_external_id__in=external_ids)))
+               .filter(Q(external_id__in=external_ids) | Q(reply_to_external_id__in=external_ids))
+               .filter(Exists(_quoted())))
     return pending.update(reply_to=Subquery(_quoted()))
 
 

@@ -3,6 +3,7 @@
 import pytest
 
 from communications.models import Attachment, Message
+from communications.services import attachments as attachment_services
 from communications.tests.factories import message_payload
 
 pytestmark = pytest.mark.django_db
@@ -110,6 +111,18 @@ def test_reply_to_unknown_message_is_kept_unresolved_then_resolved_when_it_arriv
     assert response.status_code == 201
     assert response.json()["replyTo"] == "m-1" and response.json()["replyToResolved"] is False
     api.post("/api/v1/messages", message_payload("m-1"), format="json")
+    assert Message.objects.get(external_id="m-2").reply_to == Message.objects.get(external_id="m-1")
+
+
+def test_linking_replies_writes_only_the_replies_it_links(api, integration):
+    """A reply whose quote is still unknown is not rewritten (its link stays NULL, no row version per call)."""
+    api.post("/api/v1/messages", message_payload("m-2", replyTo="m-1"), format="json")
+    api.post("/api/v1/messages", message_payload("m-3", replyTo="m-9"), format="json")
+    scope = {"tenant_id": integration.tenant_id, "provider": integration.provider}
+    assert attachment_services.replies_resolve(**scope, external_ids=["m-2", "m-3"]) == 0
+    api.post("/api/v1/messages", message_payload("m-1"), format="json")  # links m-2 itself
+    Message.objects.filter(external_id="m-2").update(reply_to=None)
+    assert attachment_services.replies_resolve(**scope, external_ids=["m-1", "m-3"]) == 1
     assert Message.objects.get(external_id="m-2").reply_to == Message.objects.get(external_id="m-1")
 
 
