@@ -124,7 +124,7 @@ def _dispatch(delivery_id: int, countdown: float | None = None, kind: str = "") 
     Never raises: the sweeper covers a failure."""
     from communications.tasks import delivery_send_task
 
-    sender = kind_get(kind) if kind else Kind()
+    sender = kind_get(kind)
     return dispatch(delivery_send_task, args=[delivery_id, kind], countdown=countdown, queue=sender.queue(),
                     time_limits=sender.time_limits(), on_failure=partial(_sweep_at_once, delivery_id),
                     label=f"delivery {delivery_id}")
@@ -140,7 +140,7 @@ def _sweep_at_once(delivery_id: int) -> None:
 def _hand_off(delivery_id: int, kind: str = "") -> None:
     """A row due now: to the feed of its queue when it has one (`delivery/feed.py`: no Celery message per row),
     else, or when Redis fails, a message of its own. Never raises."""
-    sender = kind_get(kind) if kind else Kind()
+    sender = kind_get(kind)
     if sender.time_limits() is None and feed.enabled(queue := sender.queue()):
         try:
             feed.push(delivery_id, kind, queue)

@@ -160,6 +160,9 @@ class Kind:
         """In the transaction that gives the row a final status (any path: answer, sweeper, admin, cancel)."""
 
 
+_UNNAMED = Kind()
+
+
 def register(cls: type[Kind]) -> type[Kind]:
     """Class decorator: the engine uses one instance of each kind."""
     instance = cls()
@@ -168,6 +171,9 @@ def register(cls: type[Kind]) -> type[Kind]:
 
 
 def kind_get(name: str) -> Kind:
+    """The registered kind; for "" (a task that did not name its row's kind) the defaults of `Kind`."""
+    if not name:
+        return _UNNAMED
     if name not in _REGISTRY and name in KIND_MODULES:
         importlib.import_module(KIND_MODULES[name])
     try:

@@ -57,6 +57,14 @@ class IntegrationToken(models.Model):
     def __str__(self) -> str:
         return f"{self.provider_id}:{self.tenant_id} [{self.get_status_display()}]"
 
+    # A token that lets its integration act: active and not expired. `usable` for the ORM; `USABLE_SQL` says the same
+    # in hand-written SQL (`{t}`: the table's alias; parameters: the active status, now).
+    USABLE_SQL = "{t}.status = %s AND ({t}.expires_at IS NULL OR {t}.expires_at > %s)"
+
+    @classmethod
+    def usable(cls, now) -> Q:
+        return Q(status=cls.Status.ACTIVE) & (Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+
     @property
     def throttle_key(self) -> str:
         """Rate-limit identity of a provider calling with this token (see PrincipalRateThrottle)."""

@@ -26,7 +26,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, connections, router, transaction
-from django.db.models import Exists, Q
+from django.db.models import Exists
 from django.utils import timezone
 
 from communications import provider_contract as contract
@@ -82,9 +82,8 @@ def integration_require(*, tenant_id: uuid.UUID, provider: Provider) -> TenantCo
     if tenant_configuration is None or not tenant_configuration.is_active or not provider.is_active:
         raise ConflictError("Приложение провайдера отключено у тенанта в маркетплейсе: действия в чатах недоступны.",
                             code="integration_disabled")
-    tokens = IntegrationToken.objects.filter(
-        tenant_id=tenant_id, provider=provider, status=IntegrationToken.Status.ACTIVE,
-    ).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now()))
+    tokens = IntegrationToken.objects.filter(IntegrationToken.usable(timezone.now()), tenant_id=tenant_id,
+                                             provider=provider)
     if connection.vendor == "postgresql":  # Django has no FOR SHARE: one round trip, lock included
         sql, params = tokens.order_by().values("pk").query.sql_with_params()
         with connection.cursor() as cursor:
@@ -111,13 +110,11 @@ class _SendScope:
         self.parts = [Columns(Provider, "p", using), Columns(TenantConfiguration, "tc", using),
                       Columns(ProviderConfiguration, "cf", using), Columns(Chat, "ch", using),
                       Columns(Channel, "cn", using), Columns(Webhook, "wh", using)]
-        token = IntegrationToken._meta  # the active token by integration_require's rule (status, expiry)
         lock = " FOR SHARE" if connection.vendor == "postgresql" else ""  # SQLite serialises writers anyway
         self.sql = (
             f"SELECT {', '.join(part.sql for part in self.parts)}, "  # noqa: S608 (the models' own names)
-            f"(SELECT t.{q(token.pk.column)} FROM {table(IntegrationToken)} t WHERE t.{q('tenant_id')} = %s "
-            f"AND t.{q('provider_id')} = p.{q('id')} AND t.{q('status')} = %s "
-            f"AND (t.{q('expires_at')} IS NULL OR t.{q('expires_at')} > %s) LIMIT 1{lock}) "
+            f"(SELECT t.{q('id')} FROM {table(IntegrationToken)} t WHERE t.{q('tenant_id')} = %s "  # the usable token
+            f"AND t.{q('provider_id')} = p.{q('id')} AND {IntegrationToken.USABLE_SQL.format(t='t')} LIMIT 1{lock}) "
             f"FROM {table(Provider)} p "
             f"LEFT JOIN {table(TenantConfiguration)} tc ON tc.{q('tenant_id')} = %s AND tc.{q('provider_id')} = p.{q('id')} "
             f"LEFT JOIN {table(ProviderConfiguration)} cf ON cf.{q('id')} = tc.{q('configuration_id')} "

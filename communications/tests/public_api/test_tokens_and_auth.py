@@ -185,3 +185,24 @@ def test_authentication_exposes_scope_and_throttle_key(integration, rf):
     assert user.tenant_id == integration.tenant_id and user.provider == integration.provider
     assert user.is_authenticated
     assert auth.throttle_key == f"integration-token:{integration.token.jti}"
+
+
+def test_the_usable_token_rule_reads_the_same_in_the_orm_and_in_sql(integration):
+    """`IntegrationToken.usable` and `USABLE_SQL` (the operator send's one statement) pick the same tokens."""
+    from django.db import connection
+
+    now = timezone.now()
+    token = IntegrationToken.objects.get(tenant_id=integration.tenant_id)
+    others = [integration_create(provider=integration.provider) for _ in range(3)]
+    expired, forever, deactivated = (IntegrationToken.objects.get(tenant_id=other.tenant_id) for other in others)
+    IntegrationToken.objects.filter(pk=expired.pk).update(expires_at=now - timedelta(seconds=1))
+    IntegrationToken.objects.filter(pk=forever.pk).update(expires_at=None)
+    integration_token_deactivate(token=deactivated)
+    table = connection.ops.quote_name(IntegrationToken._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT t.id FROM {table} t WHERE {IntegrationToken.USABLE_SQL.format(t='t')}",  # noqa: S608
+                       [IntegrationToken.Status.ACTIVE,
+                        IntegrationToken._meta.get_field("expires_at").get_db_prep_value(now, connection)])
+        by_sql = {row[0] for row in cursor.fetchall()}
+    by_orm = set(IntegrationToken.objects.filter(IntegrationToken.usable(now)).values_list("pk", flat=True))
+    assert by_sql == by_orm == {token.pk, forever.pk}
