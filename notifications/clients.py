@@ -8,7 +8,7 @@ notification channels and the bot dialogs talk to the same configurable base URL
 import functools
 import os
 import threading
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import jconfig
 import requests
@@ -55,10 +55,21 @@ def telegram_request(method, url, params=None, files=None, timeout=None, proxies
         session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
     parts = urlsplit(url)
     proxies = {**environment_proxies(f"{parts.scheme}://{parts.netloc}"), **(proxies or {})}
-    form = method == "post" and not files  # the fields as a form body: no per-character rescan of a long URL
+    form = method == "post" and not files and params  # the fields as a form body: no rescan of a long URL
     # through the session's adapter (config/http.py): no merging of session settings per call
-    return adapter_send(session, method, url, data=params if form else None, params=None if form else params,
-                        files=files, timeout=timeout, proxies=proxies, verify=session.verify)
+    return adapter_send(session, method, url, data=form_encode(params) if form else None,
+                        params=None if form else params, files=files, timeout=timeout, proxies=proxies,
+                        verify=session.verify, headers={"Content-Type": FORM} if form else None)
+
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def form_encode(params: dict) -> bytes:
+    """The body requests makes of a dict (a None value left out, a list's items repeated), made here: requests 2.34
+    checks such a body against its runtime protocols, ~0.15 ms per Telegram call (issue 19). Bytes skip that."""
+    return urlencode([(key, item) for key, value in params.items()
+                      for item in (value if isinstance(value, (list, tuple)) else (value,)) if item is not None]).encode()
 
 
 @functools.lru_cache(maxsize=64)

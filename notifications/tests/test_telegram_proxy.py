@@ -128,3 +128,18 @@ def test_a_proxy_that_refuses_is_a_failure_not_a_direct_call(fakes, make_recipie
     # then: nothing reached Telegram behind the proxy's back; the send is not reported as sent
     assert response.status_code == 500
     assert fakes["telegram"].sent_messages() == []
+
+
+@pytest.mark.parametrize("params", [
+    {"chat_id": "42", "text": "Сделка «Ромашка» & 50% = ✓\nновая строка", "parse_mode": "HTML"},
+    {"chat_id": 7, "text": "a+b c", "disable_notification": True, "message_thread_id": None,
+     "reply_markup": '{"inline_keyboard": [[{"text": "Да", "callback_data": "y"}]]}', "ids": [1, 2]},
+])
+def test_the_telegram_form_body_is_the_one_requests_makes(params):
+    """`form_encode` replaces requests' encoding of a dict body (issue 19): the same bytes on the wire."""
+    import requests
+
+    from notifications.clients import FORM, form_encode
+
+    prepared = requests.Request("POST", "http://127.0.0.1/bot1/sendMessage", data=params).prepare()
+    assert form_encode(params) == prepared.body.encode() and prepared.headers["Content-Type"] == FORM
