@@ -363,6 +363,10 @@ def _claim_in_transaction(delivery_id: int, kind: Kind):
         delivery.attempts += 1
         delivery.lease_expires_at = now + timedelta(seconds=kind.lease_seconds(delivery))
         _store(delivery, "status", "attempts", "lease_expires_at")
+        also = kind.claim_also()
+        if also is not None:
+            with connection.cursor() as cursor:
+                cursor.execute(f"WITH taken (claim_pk) AS (VALUES (%s)) {also}", [delivery.pk])
         return delivery, delivery.attempts, now
 
 
@@ -370,8 +374,9 @@ def _claim_in_transaction(delivery_id: int, kind: Kind):
 # holds is not waited for) and the UPDATE takes it only if it is pending, due, first in its chain and the kind's
 # gate would let it through (`Kind.claim_ready`). No row back: the general claim above decides (locked, final,
 # busy, a lost lease, not due, the gate, blocked).
+# A kind's `claim_also` runs in the same statement, on the rows the UPDATE took (`taken`).
 _CLAIM_AT_ONCE = (
-    "WITH claimed AS (", ") UPDATE {table} SET status = %s, attempts = {table}.attempts + 1, lease_expires_at = %s, "
+    "UPDATE {table} SET status = %s, attempts = {table}.attempts + 1, lease_expires_at = %s, "
     "updated_at = %s FROM claimed WHERE {table}.id = %s AND {table}.id = claimed.claim_pk AND {table}.status = %s "
     "AND {table}.next_attempt_at <= %s AND NOT claimed.chain_blocked AND claimed.claim_ready RETURNING claimed.*")
 _claims_at_once: dict[type, bool] = {}  # kind class -> whether it has `claim_ready`
@@ -390,7 +395,11 @@ def claim_at_once_statement(kind: Kind, delivery_id: int, now: datetime, lease: 
     query = compiled(("claim_at_once", kind.name, type(kind)), partial(claim_at_once_queryset, MARK, kind))
     table = connection.ops.quote_name(Delivery._meta.db_table)
     adapt = connection.ops.adapt_datetimefield_value
-    return query, {"around": (_CLAIM_AT_ONCE[0], _CLAIM_AT_ONCE[1].format(table=table)),
+    update, also = _CLAIM_AT_ONCE.format(table=table), kind.claim_also()
+    after = f") {update}"
+    if also is not None:
+        after = f"), taken AS ({update}), also AS ({also}) SELECT * FROM taken"  # noqa: S608 (the engine's and kind's SQL)
+    return query, {"around": ("WITH claimed AS (", after),
                    "params_after": (Delivery.Status.IN_PROGRESS, adapt(lease), adapt(now), delivery_id,
                                     Delivery.Status.PENDING, adapt(now + timedelta(seconds=2)))}
 

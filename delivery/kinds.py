@@ -111,6 +111,13 @@ class Kind:
         Default: always, for a kind without a gate; None (the general claim only) for one with a gate."""
         return Value(True) if type(self).gate is Kind.gate else None
 
+    def claim_also(self) -> str | None:
+        """An UPDATE of the kind's own rows that the claim runs with the row it takes, before the attempt: inside the
+        one-statement claim (`claim_ready`), else in the claim's transaction. It reads the claimed row's key as
+        `SELECT claim_pk FROM taken` (e.g. the attempt counted on the kind's history row, with no statement of its
+        own). A one-statement claim given back because `prepare` failed does not undo it."""
+        return None
+
     def gate(self, delivery) -> str | None:
         """In the claim's transaction, before the attempt: finish the row and return a word to stop it."""
         return None

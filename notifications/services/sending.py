@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, connections, router, transaction
+from django.db import IntegrityError, connection, router, transaction
 from django.utils import timezone
 
 from communications.models import Delivery
@@ -231,7 +231,8 @@ class _NotificationKind(Kind):
             return Attempt(DEFERRED, error="Превышен лимит отправки, ждём окно.", retry_after=wait)
         rendered = transport.render(role=recipient.role, subject=notification.subject, type=notification.type,
                                   message=notification.message)
-        _attempt_count(notification)
+        if held:
+            notification.attempts += 1  # counted in the row by the claim (`claim_also`); a row read since has it
         started = time.monotonic()
         try:
             result = transport.send(notification_id=notification.pk, target=target, rendered=rendered)
@@ -242,6 +243,12 @@ class _NotificationKind(Kind):
                            latency_ms=_ms_since(started))
         return Attempt(SUCCESS, latency_ms=_ms_since(started), external_id=result.external_id,
                        response=(target, result, rendered, notification))
+
+    def claim_also(self) -> str:
+        """One more attempt on the history row, counted by the claim (before the call: a process that dies in it
+        still counted it), not by a statement of its own (issue 19)."""
+        table = connection.ops.quote_name(Notification._meta.db_table)
+        return f"UPDATE {table} SET attempts = attempts + 1 WHERE delivery_id IN (SELECT claim_pk FROM taken)"  # noqa: S608
 
     def hook_needed(self, name: str, delivery, *args) -> bool:
         if name != "on_success":
@@ -301,17 +308,6 @@ class _NotificationKind(Kind):
                    http_status=http_status, delivery_id=delivery.pk, external_id=delivery.provider_message_id):
             if held:
                 held.finished = True
-
-
-def _attempt_count(notification: Notification) -> None:
-    """One more attempt on the history row, written before the call (a process that dies in it still counted it).
-    Plain SQL: the ORM's `F()` UPDATE cost more CPU to build than to run."""
-    connection = connections[router.db_for_write(Notification)]
-    table = connection.ops.quote_name(Notification._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {table} SET attempts = attempts + 1 WHERE id = %s",  # noqa: S608 (the model's name)
-                       [Notification._meta.pk.get_db_prep_value(notification.pk, connection)])
-    notification.attempts += 1
 
 
 def _records_sent(transport) -> bool:

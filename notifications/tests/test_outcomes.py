@@ -163,6 +163,36 @@ def test_the_sweeper_finishes_a_sync_send_whose_process_died(fakes, make_recipie
     assert len(fakes["telegram"].sent_messages()) == calls
 
 
+def test_the_claim_counts_the_attempt_on_the_history_row_before_the_call(
+        fakes, make_recipient, settings, django_capture_on_commit_callbacks):
+    """The claim itself counts the attempt (`claim_also`): a process that dies in the call has counted it. Both claims:
+    the one statement (a due row), the general one (a VK call whose process died: VK drops repeats, so it is re-sent)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from communications.models import Delivery
+    from delivery import engine
+    from notifications.services.sending import _delivery_create
+
+    recipient = make_recipient("user", telegram=True, vk=True)
+    row = NotificationFactory(recipient=recipient, service="telegram")
+    _delivery_create(row, synchronous=True)
+    claimed = engine._claim(row.delivery_id, "notification")
+    assert claimed[1] == 1 and Notification.objects.get(pk=row.pk).attempts == 1
+    assert fakes["telegram"].sent_messages() == []  # counted before any call
+
+    settings.DELIVERY_SWEEP_GRACE = 0
+    lost = NotificationFactory(recipient=recipient, service="vk", attempts=1)
+    _delivery_create(lost, synchronous=False)
+    Delivery.objects.filter(pk=lost.delivery_id).update(status="in_progress", attempts=1,
+                                                         lease_expires_at=timezone.now() - timedelta(hours=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert engine.deliveries_sweep() == 1
+    lost.refresh_from_db()
+    assert (lost.status, lost.attempts) == ("sent", 2) and len(fakes["vk"].calls("messages.send")) == 1
+
+
 def test_a_sync_send_written_by_send_and_never_attempted_is_sent_by_the_sweeper(
         fakes, make_recipient, settings, django_capture_on_commit_callbacks):
     """`/send` writes the engine row and the history row in one statement, then attempts in the same process.

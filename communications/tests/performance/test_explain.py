@@ -269,3 +269,29 @@ def test_the_replies_relink_beat_reads_only_recent_waiting_replies(volume):
     # then: the beat reads the recent waiting replies only, not every waiting reply
     assert_indexed(replies_relink_statement(timezone.now() - timedelta(minutes=10)), index="message_recent_reply_idx",
                    never={"message_unresolved_reply_idx"})
+
+
+def test_a_notifications_claim_counts_its_attempt_by_the_history_rows_delivery_index():
+    """The claim of a notification's row also counts the attempt on its history row (`claim_also`): by the index on
+    the history row's delivery, never a scan of the history, which the spec keeps for ever."""
+    from notifications.models import Notification, Recipient
+    from notifications.services.sending import _delivery_create
+
+    recipient = Recipient.objects.create(role="manager", name="Менеджер", email="m@example.com")
+    table = connection.ops.quote_name(Notification._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {table} (id, recipient_id, service, subject, type, message, timestamp, "  # noqa: S608
+                       "status, is_async, attempts, last_error, external_id, idempotency_key, request_fingerprint) "
+                       "SELECT gen_random_uuid(), %s, 'telegram', 'Тема', 'notification', 'Текст', now(), 'sent', "
+                       "false, 1, '', '', '', '' FROM generate_series(1, 20000)", [recipient.pk])
+    row = Notification.objects.create(recipient=recipient, service="telegram", subject="Тема", type="notification",
+                                      message="Текст")
+    _delivery_create(row, synchronous=True)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {table}")
+    delivery = Delivery.objects.get(pk=row.delivery_id)
+    for generic in (False, True):
+        found = list(nodes(plan(hot_queries.claim_at_once(delivery), generic=generic)))
+        history = [n for n in found if n.get("Relation Name") == Notification._meta.db_table]
+        assert history and {n["Node Type"] for n in history} <= {"Index Scan", "Bitmap Heap Scan", "ModifyTable"}, \
+            [(n["Node Type"], n.get("Index Name")) for n in history]
