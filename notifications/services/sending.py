@@ -225,9 +225,11 @@ class _NotificationKind(Kind):
         if held:
             held.target = None  # a retry reads the address again
         if target is None:  # unbound or deactivated since the request was accepted
+            _attempt_uncount(notification, held)
             return Attempt(PERMANENT, error=transport.not_linked(), response=NOT_LINKED)
         wait = _rate_limit_wait(transport, target)
         if wait:
+            _attempt_uncount(notification, held)
             return Attempt(DEFERRED, error="Превышен лимит отправки, ждём окно.", retry_after=wait)
         rendered = transport.render(role=recipient.role, subject=notification.subject, type=notification.type,
                                   message=notification.message)
@@ -308,6 +310,17 @@ class _NotificationKind(Kind):
                    http_status=http_status, delivery_id=delivery.pk, external_id=delivery.provider_message_id):
             if held:
                 held.finished = True
+
+
+def _attempt_uncount(notification: Notification, held: _Held | None) -> None:
+    """The claim counted an attempt (`claim_also`) that makes no call (no address, a rate limit's wait): taken back,
+    so `attempts` counts the calls made. A statement only on these rare paths."""
+    table = connection.ops.quote_name(Notification._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET attempts = attempts - 1 WHERE id = %s AND attempts > 0",  # noqa: S608
+                       [Notification._meta.pk.get_db_prep_value(notification.pk, connection)])
+    if held is None:  # read after the claim: it has the count
+        notification.attempts = max(notification.attempts - 1, 0)
 
 
 def _records_sent(transport) -> bool:

@@ -193,6 +193,28 @@ def test_the_claim_counts_the_attempt_on_the_history_row_before_the_call(
     assert (lost.status, lost.attempts) == ("sent", 2) and len(fakes["vk"].calls("messages.send")) == 1
 
 
+@pytest.mark.parametrize("why", ["unbound", "rate_limited"])
+def test_a_claim_that_makes_no_call_counts_no_attempt(fakes, make_recipient, settings, why):
+    """The claim counts the attempt before the call; when no call is made (the address went away since the request, or
+    a shared rate limit asks to wait), the count is taken back: `attempts` counts the calls made."""
+    from communications.models import Delivery
+    from delivery import engine
+    from notifications.services import notification_send
+
+    recipient = make_recipient("user", telegram=True)
+    queued = notification_send(requested_by=None, user_id=recipient.pk, service="telegram", subject="s",
+                               type="notification", message="m", is_async=True)
+    if why == "unbound":
+        recipient.bindings.update(is_active=False)
+    else:
+        settings.TELEGRAM_RATE_LIMIT_GLOBAL = 0  # every window full: the send waits (~3 s), then defers
+    outcome = engine.delivery_send(delivery_id=queued.delivery_id, kind="notification")
+    assert outcome == {"unbound": "refused", "rate_limited": "deferred"}[why]
+    assert Notification.objects.get(pk=queued.pk).attempts == 0
+    assert Delivery.objects.get(pk=queued.delivery_id).attempts == (1 if why == "unbound" else 0)
+    assert fakes["telegram"].sent_messages() == []
+
+
 def test_a_sync_send_written_by_send_and_never_attempted_is_sent_by_the_sweeper(
         fakes, make_recipient, settings, django_capture_on_commit_callbacks):
     """`/send` writes the engine row and the history row in one statement, then attempts in the same process.
