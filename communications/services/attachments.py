@@ -96,18 +96,19 @@ def replies_resolve(*, tenant_id: uuid.UUID, provider: Provider, external_ids: l
     were linked; a reply whose quote is still unknown is not written."""
     if not external_ids:
         return 0
-    scope = {"tenant_id": tenant_id, "provider": provider}
-    pending = (Message.objects.filter(**scope, reply_to__isnull=True).exclude(reply_to_external_id="")
-               .filter(Q(external_id__in=external_ids) | Q(reply_to_external_id__in=external_ids))
-               .filter(Exists(_quoted())))
-    return pending.update(reply_to=Subquery(_quoted()))
+    return _linked(Message.objects.filter(tenant_id=tenant_id, provider=provider).filter(
+        Q(external_id__in=external_ids) | Q(reply_to_external_id__in=external_ids)))
 
 
 def replies_resolve_since(*, since) -> int:
     """Link the replies stored since `since` whose quoted message is known (the ORM form of
     `conversations.replies_relink_recent`, for SQLite)."""
-    waiting = (Message.objects.filter(reply_to__isnull=True, created_at__gte=since).exclude(reply_to_external_id="")
-               .filter(Exists(_quoted())))
+    return _linked(Message.objects.filter(created_at__gte=since))
+
+
+def _linked(messages) -> int:
+    """Link the waiting replies among `messages` whose quoted message is known; returns how many."""
+    waiting = messages.filter(reply_to__isnull=True).exclude(reply_to_external_id="").filter(Exists(_quoted()))
     return waiting.update(reply_to=Subquery(_quoted()))
 
 
