@@ -90,11 +90,13 @@ DATABASE_URL = env.str("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlit
 # DB_CONN_MAX_AGE > 0 keeps connections open between requests/tasks (compose sets 60), checked before reuse.
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env.int("DB_CONN_MAX_AGE", default=0),
                                               conn_health_checks=True)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["ENGINE"] = "config.postgresql"  # the health check without a round trip (config/postgresql)
 # PostgreSQL plans a repeated statement once per connection (issue 19): server-side parameters and psycopg's prepared
 # statements after DB_PREPARE_THRESHOLD runs of the same text (a `/send` cost its backend ~5 ms of CPU, ~2 ms so).
 # DB_PREPARED_STATEMENTS=0 sends every statement with its values inlined, as before (e.g. behind a PgBouncer older
 # than 1.21 in transaction mode, which cannot keep a connection's prepared statements).
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool("DB_PREPARED_STATEMENTS", default=True):
+if DATABASES["default"]["ENGINE"] == "config.postgresql" and env.bool("DB_PREPARED_STATEMENTS", default=True):
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         server_side_binding=True, prepare_threshold=env.int("DB_PREPARE_THRESHOLD", default=5))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
