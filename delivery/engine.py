@@ -427,8 +427,10 @@ def _claim_at_once(delivery_id: int, kind: Kind):
     except Exception:
         # Nothing was sent: give the claim back (not counted) rather than leave a lease that would end as a
         # lost attempt, as the general claim's transaction does by rolling back.
-        update_row(Delivery, delivery.pk, {"status": Delivery.Status.PENDING, "attempts": delivery.attempts - 1,
-                                           "lease_expires_at": None, "updated_at": timezone.now()})
+        with transaction.atomic():
+            update_row(Delivery, delivery.pk, {"status": Delivery.Status.PENDING, "attempts": delivery.attempts - 1,
+                                               "lease_expires_at": None, "updated_at": timezone.now()})
+            kind.claim_undo(delivery)
         raise
     return delivery, delivery.attempts, now
 

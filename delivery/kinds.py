@@ -115,8 +115,13 @@ class Kind:
         """An UPDATE of the kind's own rows that the claim runs with the row it takes, before the attempt: inside the
         one-statement claim (`claim_ready`), else in the claim's transaction. It reads the claimed row's key as
         `SELECT claim_pk FROM taken` (e.g. the attempt counted on the kind's history row, with no statement of its
-        own). A one-statement claim given back because `prepare` failed does not undo it."""
+        own). A kind with one also undoes it in `claim_undo`."""
         return None
+
+    def claim_undo(self, delivery) -> None:
+        """Undo what `claim_also` wrote for `delivery`: the one-statement claim was given back because `prepare`
+        failed, nothing was sent (the general claim's transaction rolls both back instead). Runs in the give-back's
+        transaction."""
 
     def gate(self, delivery) -> str | None:
         """In the claim's transaction, before the attempt: finish the row and return a word to stop it."""

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, connection, router, transaction
+from django.db import IntegrityError, connection, connections, router, transaction
 from django.utils import timezone
 
 from communications.models import Delivery
@@ -225,11 +225,11 @@ class _NotificationKind(Kind):
         if held:
             held.target = None  # a retry reads the address again
         if target is None:  # unbound or deactivated since the request was accepted
-            _attempt_uncount(notification, held)
+            _attempt_uncount(notification.delivery_id, None if held else notification)
             return Attempt(PERMANENT, error=transport.not_linked(), response=NOT_LINKED)
         wait = _rate_limit_wait(transport, target)
         if wait:
-            _attempt_uncount(notification, held)
+            _attempt_uncount(notification.delivery_id, None if held else notification)
             return Attempt(DEFERRED, error="Превышен лимит отправки, ждём окно.", retry_after=wait)
         rendered = transport.render(role=recipient.role, subject=notification.subject, type=notification.type,
                                   message=notification.message)
@@ -251,6 +251,9 @@ class _NotificationKind(Kind):
         still counted it), not by a statement of its own (issue 19)."""
         table = connection.ops.quote_name(Notification._meta.db_table)
         return f"UPDATE {table} SET attempts = attempts + 1 WHERE delivery_id IN (SELECT claim_pk FROM taken)"  # noqa: S608
+
+    def claim_undo(self, delivery) -> None:
+        _attempt_uncount(delivery.pk)
 
     def hook_needed(self, name: str, delivery, *args) -> bool:
         if name != "on_success":
@@ -312,14 +315,16 @@ class _NotificationKind(Kind):
                 held.finished = True
 
 
-def _attempt_uncount(notification: Notification, held: _Held | None) -> None:
-    """The claim counted an attempt (`claim_also`) that makes no call (no address, a rate limit's wait): taken back,
-    so `attempts` counts the calls made. A statement only on these rare paths."""
-    table = connection.ops.quote_name(Notification._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {table} SET attempts = attempts - 1 WHERE id = %s AND attempts > 0",  # noqa: S608
-                       [Notification._meta.pk.get_db_prep_value(notification.pk, connection)])
-    if held is None:  # read after the claim: it has the count
+def _attempt_uncount(delivery_id: int, notification: Notification | None = None) -> None:
+    """The claim counted an attempt (`claim_also`) that makes no call (no address, a rate limit's wait, a `prepare`
+    that failed): taken back, so `attempts` counts the calls made. A statement only on these rare paths.
+    `notification`: an instance read after the claim (it has the count), to correct as well."""
+    using = router.db_for_write(Notification)
+    table = connections[using].ops.quote_name(Notification._meta.db_table)
+    with connections[using].cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET attempts = attempts - 1 WHERE delivery_id = %s AND attempts > 0",  # noqa: S608
+                       [delivery_id])
+    if notification is not None:
         notification.attempts = max(notification.attempts - 1, 0)
 
 

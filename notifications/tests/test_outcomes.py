@@ -215,6 +215,36 @@ def test_a_claim_that_makes_no_call_counts_no_attempt(fakes, make_recipient, set
     assert fakes["telegram"].sent_messages() == []
 
 
+@pytest.mark.postgres
+def test_a_claim_given_back_because_prepare_failed_takes_its_count_back(make_recipient):
+    """The one-statement claim counted the attempt on the history row (`claim_also`); when the kind's `prepare` then
+    fails, nothing is sent and the claim is given back: the count with it (`claim_undo`), in one transaction."""
+    from communications.models import Delivery
+    from delivery import engine
+    from delivery.kinds import _REGISTRY, register
+    from notifications.services.sending import _NotificationKind
+
+    @register
+    class _FailingPrepare(_NotificationKind):
+        name = "test_notif_fail"
+
+        def prepare(self, delivery):
+            raise RuntimeError("prepare failed")
+
+    try:
+        row = NotificationFactory(recipient=make_recipient("user", telegram=True), service="telegram")
+        delivery = engine.delivery_create(kind=_FailingPrepare.name, endpoint="telegram", payload={},
+                                          synchronous=True)
+        Notification.objects.filter(pk=row.pk).update(delivery=delivery)
+        with pytest.raises(RuntimeError, match="prepare failed"):
+            engine._claim(delivery.pk, _FailingPrepare.name)
+        assert Notification.objects.get(pk=row.pk).attempts == 0
+        stored = Delivery.objects.get(pk=delivery.pk)
+        assert (stored.status, stored.attempts, stored.lease_expires_at) == (Delivery.Status.PENDING, 0, None)
+    finally:
+        _REGISTRY.pop(_FailingPrepare.name)
+
+
 def test_a_sync_send_written_by_send_and_never_attempted_is_sent_by_the_sweeper(
         fakes, make_recipient, settings, django_capture_on_commit_callbacks):
     """`/send` writes the engine row and the history row in one statement, then attempts in the same process.
