@@ -13,6 +13,13 @@ from communications.services import deliveries as svc
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture(autouse=True)
+def no_time_limit(settings):
+    """The drain stops after DELIVERY_DRAIN_SECONDS too; these tests count rows, so a slow machine must not end the
+    drain early (a run under heavy load once did)."""
+    settings.DELIVERY_DRAIN_SECONDS = 60
+
+
 @pytest.fixture
 def tasks():
     """The delivery ids of the delivery tasks that ran, in order."""
