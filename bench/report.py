@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 ROWS = ("S1 ingest", "S2 ingest, new chat", "S3 bulk", "S4 floor", "S5 outbound", "S5 outbound at 20 msg/s",
-        "S5 outbound, capacity", "S6 notifications", "S7 initial sync", "Chat list (operator)", "S1 ingest (again)",
-        "S5 outbound (again)", "Chat list (again)", "S8 S1 ingest", "S8 S5 outbound",
+        "S5 outbound, capacity", "S6 notifications", "S4 floor (again)", "S7 initial sync", "Chat list (operator)",
+        "S1 ingest (again)", "S5 outbound (again)", "Chat list (again)", "S8 S1 ingest", "S8 S5 outbound",
         "S8 chat list")
 
 
