@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, connection, connections, router, transaction
+from django.db import IntegrityError, connection, router, transaction
 from django.utils import timezone
 
 from communications.models import Delivery
@@ -318,10 +318,10 @@ class _NotificationKind(Kind):
 def _attempt_uncount(delivery_id: int, notification: Notification | None = None) -> None:
     """The claim counted an attempt (`claim_also`) that makes no call (no address, a rate limit's wait, a `prepare`
     that failed): taken back, so `attempts` counts the calls made. A statement only on these rare paths.
-    `notification`: an instance read after the claim (it has the count), to correct as well."""
-    using = router.db_for_write(Notification)
-    table = connections[using].ops.quote_name(Notification._meta.db_table)
-    with connections[using].cursor() as cursor:
+    `notification`: an instance read after the claim (it has the count), to correct as well. On the engine's
+    connection, where the claim counted it."""
+    table = connection.ops.quote_name(Notification._meta.db_table)
+    with connection.cursor() as cursor:
         cursor.execute(f"UPDATE {table} SET attempts = attempts - 1 WHERE delivery_id = %s AND attempts > 0",  # noqa: S608
                        [delivery_id])
     if notification is not None:

@@ -220,18 +220,17 @@ def test_a_claim_given_back_because_prepare_failed_takes_its_count_back(make_rec
     """The one-statement claim counted the attempt on the history row (`claim_also`); when the kind's `prepare` then
     fails, nothing is sent and the claim is given back: the count with it (`claim_undo`), in one transaction."""
     from communications.models import Delivery
+    from config.testing.kinds import kind_registered
     from delivery import engine
-    from delivery.kinds import _REGISTRY, register
     from notifications.services.sending import _NotificationKind
 
-    @register
     class _FailingPrepare(_NotificationKind):
         name = "test_notif_fail"
 
         def prepare(self, delivery):
             raise RuntimeError("prepare failed")
 
-    try:
+    with kind_registered(_FailingPrepare):
         row = NotificationFactory(recipient=make_recipient("user", telegram=True), service="telegram")
         delivery = engine.delivery_create(kind=_FailingPrepare.name, endpoint="telegram", payload={},
                                           synchronous=True)
@@ -241,8 +240,6 @@ def test_a_claim_given_back_because_prepare_failed_takes_its_count_back(make_rec
         assert Notification.objects.get(pk=row.pk).attempts == 0
         stored = Delivery.objects.get(pk=delivery.pk)
         assert (stored.status, stored.attempts, stored.lease_expires_at) == (Delivery.Status.PENDING, 0, None)
-    finally:
-        _REGISTRY.pop(_FailingPrepare.name)
 
 
 def test_a_sync_send_written_by_send_and_never_attempted_is_sent_by_the_sweeper(

@@ -12,6 +12,7 @@ from django.utils import timezone
 from communications.models import Delivery, TenantConfiguration
 from communications.services import deliveries as svc
 from config.testing.concurrency import another_transaction, holding
+from config.testing.kinds import kind_registered
 from delivery import engine
 from delivery.kinds import kind_get
 
@@ -95,23 +96,20 @@ def test_the_gate_still_stops_what_it_stopped(fast_retries, tenant_configuration
 @pytest.mark.postgres
 def test_a_prepare_that_fails_after_the_one_statement_claim_gives_the_row_back(fast_retries):
     """Nothing was sent: the row is pending again, the attempt not counted (no lease left to end as lost)."""
-    from delivery.kinds import _REGISTRY, Kind, register
+    from delivery.kinds import Kind
 
-    @register
     class _FailingPrepare(Kind):
         name = "test_failing_prepare"
 
         def prepare(self, delivery):
             raise RuntimeError("prepare failed")
 
-    try:
+    with kind_registered(_FailingPrepare):
         delivery = engine.delivery_create(kind=_FailingPrepare.name, endpoint="x", payload={}, synchronous=True)
         with pytest.raises(RuntimeError, match="prepare failed"):
             engine._claim(delivery.pk, _FailingPrepare.name)
         row = Delivery.objects.get(pk=delivery.pk)
         assert (row.status, row.attempts, row.lease_expires_at) == (Delivery.Status.PENDING, 0, None)
-    finally:
-        _REGISTRY.pop(_FailingPrepare.name)
 
 
 @pytest.mark.postgres

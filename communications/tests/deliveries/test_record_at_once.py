@@ -11,8 +11,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from communications.models import Delivery, DeliveryAttempt
+from config.testing.kinds import kind_registered
 from delivery import engine
-from delivery.kinds import _REGISTRY, AlsoSql, Attempt, Kind, register
+from delivery.kinds import AlsoSql, Attempt, Kind
 from delivery.outcomes import SUCCESS
 
 pytestmark = pytest.mark.postgres
@@ -26,7 +27,6 @@ def kind(db):
     """A kind of this test's own: its `send` answers `ANSWER` after `before_answer(row)`; `also` is what its
     `success_at_once` gives (None: the general record)."""
 
-    @register
     class _Quick(Kind):
         name = "test_quick"
         before_answer = staticmethod(lambda delivery: None)
@@ -39,8 +39,8 @@ def kind(db):
         def success_at_once(self, delivery, attempt):
             return self.also
 
-    yield _REGISTRY[_Quick.name]
-    _REGISTRY.pop(_Quick.name)
+    with kind_registered(_Quick) as instance:
+        yield instance
 
 
 def _row(kind, **fields):
