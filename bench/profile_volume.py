@@ -13,7 +13,7 @@ tenant one of them; 200,000 delivery rows, half final) and VACUUM ANALYZE, as be
 
 Run explicitly (not collected by the suite), on PostgreSQL with a Redis broker:
     REDIS_URL=redis://127.0.0.1:6379/11 PROFILE_N=200 PROFILE_SCALE=1 pytest bench/profile_volume.py -q -s
-Prints per request, before and after: Python calls, CPU of this thread (not PostgreSQL, not Redis), statements,
+PROFILE_TOP=<operation name> prints the top of its profile before the seed. Prints per request, before and after: Python calls, CPU of this thread (not PostgreSQL, not Redis), statements,
 and PostgreSQL's execution + planning time and shared buffers touched (pg_stat_statements, when the server preloads
 it; the test's own reads of it are in the figures, the same before and after)."""
 
@@ -71,6 +71,8 @@ def _measure(operations: dict, label: str) -> dict:
         for _ in range(N):
             call()
         profile.disable()
+        if os.environ.get("PROFILE_TOP") == name and label == "before":
+            pstats.Stats(profile).sort_stats("cumulative").print_stats(60)
         row = results[name] = {"calls": pstats.Stats(profile).total_calls / N, "cpu_ms": cpu,
                                "statements": statements}
         pg_text = "n/a"

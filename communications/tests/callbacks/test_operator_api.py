@@ -72,6 +72,40 @@ def test_list_chats_with_unread_filter_and_pagination(setup, crm_client):
     assert [m["externalId"] for m in messages["results"]] == ["in-1"]
 
 
+def test_chat_list_page_is_the_serializers_answer_for_each_chat(setup, crm_client):
+    """Issue 19: the page is built from rows by hand (`operator_chat_data`), not by the serializer from instances:
+    the same answer for a chat with a channel, one without, unread counts, a title with quotes and times."""
+    from django.utils import timezone
+
+    from communications.api.internal.operator.serializers import OperatorChatSerializer
+    from communications.models import Account, Channel, Chat
+    from communications.selectors.conversations import chat_list_for_operator
+
+    provider, tenant_id, _ = setup
+    main = Account.objects.get_or_create(tenant_id=tenant_id, provider=provider, kind=Account.Kind.MAIN,
+                                         defaults={"activated_at": timezone.now()})[0]
+    channel = Channel.objects.create(tenant_id=tenant_id, provider=provider, external_id="ch-wa", code="whatsapp",
+                                     account=Account.objects.create(tenant_id=tenant_id, provider=provider,
+                                                                    kind=Account.Kind.CHILD, parent=main,
+                                                                    activated_at=timezone.now()))
+    Chat.objects.filter(tenant_id=tenant_id, external_id="chat-1").update(channel=channel, title='«Ромашка» "ООО"',
+                                                                          type="group")
+    for number in range(3):
+        message_create(tenant_id=tenant_id, provider=provider,
+                       data={"external_id": f"in-{number}", "chat": {"external_id": "chat-1"}, "text": "привет"})
+    query = f"tenantId={tenant_id}&providerCode={provider.code}"
+    answer = crm_client.get(f"{BASE}/chats?{query}")
+    assert answer.status_code == 200
+    with timezone.override(datetime.UTC):  # as the API answers (config/api/utc.py)
+        expected = OperatorChatSerializer(chat_list_for_operator(tenant_id=tenant_id, provider=provider),
+                                          many=True).data
+    assert answer.json()["results"] == expected
+    chats = {c["id"]: c for c in expected}
+    assert [(c["channelId"], c["channelCode"], c["unreadCount"]) for c in (chats["chat-1"], chats["chat-2"])] == [
+        ("ch-wa", "whatsapp", 3), (None, None, 0)]
+    assert (chats["chat-1"]["title"], chats["chat-1"]["type"]) == ('«Ромашка» "ООО"', "group")
+
+
 def test_edit_of_an_incoming_message_is_refused(setup, crm_client):
     provider, tenant_id, _ = setup
     incoming, _ = message_create(tenant_id=tenant_id, provider=provider,

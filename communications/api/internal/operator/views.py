@@ -125,8 +125,8 @@ class ChatListView(_OperatorView):
         query = self.valid(s.ChatListQuerySerializer, request.query_params)
         chats = chat_list_for_operator(**self.scope(query), channel_id=query.get("channel_id", ""),
                                        search=query.get("search", ""), unread=query.get("unread"))
-        page = self.paginate_queryset(chats)
-        return self.get_paginated_response(s.OperatorChatSerializer(page, many=True).data)
+        page = self.paginate_queryset(chats.values_list(*s.OPERATOR_CHAT_COLUMNS))
+        return self.get_paginated_response([s.operator_chat_data(row) for row in page])
 
 
 class ChatMessagesView(_OperatorView):
