@@ -2,7 +2,8 @@
 grows"): does the work of the web process grow with the data, or only PostgreSQL's? The bench's S8 compares CPU
 seconds, which this VM's drift moves by up to 30 % within a run; the Python calls a request makes do not drift.
 
-- S1: a provider's message into one of 100 chats (`POST /api/v1/messages`, 2 participants);
+- S1: a provider's message into one of 100 chats (`POST /api/v1/messages`, 2 participants), not the listed ones: the
+  unread counts of the listed chats stay the same before and after;
 - S5 (web side): the operator's message into one of them (`POST /internal/v1/operator/chats/<id>/messages`); its
   delivery is published to a queue of its own (emptied at the end), as gunicorn publishes it; no worker takes it;
 - the operator's chat list, pages 1–2 of 50 (`GET /internal/v1/operator/chats`). Each chat has PROFILE_UNREAD unread
@@ -13,7 +14,8 @@ tenant one of them; 200,000 delivery rows, half final) and VACUUM ANALYZE, as be
 
 Run explicitly (not collected by the suite), on PostgreSQL with a Redis broker:
     REDIS_URL=redis://127.0.0.1:6379/11 PROFILE_N=200 PROFILE_SCALE=1 pytest bench/profile_volume.py -q -s
-PROFILE_TOP=<operation name> prints the top of its profile before the seed. Prints per request, before and after: Python calls, CPU of this thread (not PostgreSQL, not Redis), statements,
+PROFILE_TOP=<operation name> prints the top of its profile before the seed; PROFILE_EXPLAIN=<operation name> the
+EXPLAIN (ANALYZE, BUFFERS) of its SELECTs, before and after. Prints per request, before and after: Python calls, CPU of this thread (not PostgreSQL, not Redis), statements,
 and PostgreSQL's execution + planning time and shared buffers touched (pg_stat_statements, when the server preloads
 it; the test's own reads of it are in the figures, the same before and after)."""
 
@@ -60,6 +62,12 @@ def _measure(operations: dict, label: str) -> dict:
             call()
         with CaptureQueriesContext(connection) as queries:
             call()
+        if os.environ.get("PROFILE_EXPLAIN") == name:
+            with connection.cursor() as cursor:
+                for q in queries.captured_queries:
+                    if q["sql"].startswith("SELECT"):
+                        cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {q['sql']}")
+                        print(f"--- {label}: {q['sql'][:300]}\n" + "\n".join(r[0] for r in cursor.fetchall()))
         statements = sum(not q["sql"].startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")) for q in
                          queries.captured_queries)
         pg, cpu = _pg(), time.thread_time()
@@ -101,6 +109,8 @@ def test_s8_operations_before_and_after_volume(crm_client, fake_provider, settin
     provider = provider_setup(fake_provider)
     tenant_id, _ = tenant_install(provider)
     token = integration_token_issue(tenant_id=tenant_id, provider=provider).value
+    for i in range(CHATS):  # S1's chats, older than the listed ones: its unread messages stay off the listed pages
+        chat_make(tenant_id, provider, chat_id=f"in-{i}")
     chats = [chat_make(tenant_id, provider, chat_id=f"chat-{i}") for i in range(CHATS)]
     with connection.cursor() as cursor:  # what the bench's S1 runs leave: unread incoming messages in every chat
         cursor.execute("""
@@ -119,7 +129,7 @@ def test_s8_operations_before_and_after_volume(crm_client, fake_provider, settin
 
     def ingest():
         n = next(counter)
-        chat = f"chat-{n % CHATS}"
+        chat = f"in-{n % CHATS}"
         body = {"id": f"s1-{n}", "chat": {"id": chat, "title": f"Чат {chat}", "type": "private", "participants": [
             {"id": f"user-{i}", "name": f"Участник {i}", "username": f"user{i}"} for i in range(2)]},
                 "direction": "incoming", "senderId": "user-0", "sentAt": "2026-11-20T10:15:00Z",

@@ -3,9 +3,11 @@
 
 from datetime import timedelta
 
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
+from communications.api.internal.operator.serializers import OperatorChatRows
 from communications.models import Chat, Delivery, Message
 from communications.selectors.conversations import chat_list_for_operator
 from communications.services import operator
@@ -76,7 +78,22 @@ def provider_id_store(delivery: Delivery) -> tuple[str, dict]:
 
 
 def operator_chat_page(chat: Chat, page_size: int = 50):
-    return chat_list_for_operator(tenant_id=chat.tenant_id, provider=chat.provider)[:page_size]
+    """GET operator/chats: one page of rows, as the view reads it."""
+    return OperatorChatRows(chat_list_for_operator(tenant_id=chat.tenant_id, provider=chat.provider))[:page_size]
+
+
+def operator_chat_count(chat: Chat) -> tuple[str, list]:
+    """GET operator/chats: the paginator's count, as sent (its SQL and parameters, caught on the way to the database)."""
+    sent, chats = [], chat_list_for_operator(tenant_id=chat.tenant_id, provider=chat.provider)
+
+    def catch(execute, sql, params, many, context):
+        sent.append((sql, list(params or ())))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(catch):
+        OperatorChatRows(chats).count()
+    assert len(sent) == 1, sent
+    return sent[0]
 
 
 def message_dedupe(message: Message):

@@ -10,9 +10,10 @@ import re
 import uuid
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from psycopg.sql import Literal
 
+from communications.api.internal.operator.serializers import OPERATOR_CHAT_COLUMNS
 from communications.models import Chat, Delivery, Message
 from communications.services.providers import provider_register
 from communications.tests.performance import hot_queries
@@ -27,8 +28,9 @@ BIG_TABLES = {"communications_chat", "communications_message", "communications_d
 @pytest.fixture
 def volume():
     provider, _ = provider_register(code=f"vol-{uuid.uuid4().hex[:6]}", label="Объём")
-    counts = volume_seed(connection, provider_id=provider.pk, volume=Volume(
-        tenants=[uuid.uuid4() for _ in range(20)], chats=2000, messages_per_chat=10, deliveries=20_000))
+    with transaction.atomic():  # the seed's temporary table lives until the commit (a transactional test has none)
+        counts = volume_seed(connection, provider_id=provider.pk, volume=Volume(
+            tenants=[uuid.uuid4() for _ in range(20)], chats=2000, messages_per_chat=10, deliveries=20_000))
     assert Message.objects.filter(provider=provider).count() == counts["messages"] == 20_000
     return provider
 
@@ -164,10 +166,31 @@ def test_operator_chat_list_reads_one_page_in_index_order(volume):
 def test_operator_chat_list_counts_unread_incoming_messages(volume):
     """The subquery count is the same figure the old GROUP BY gave: the seeded last message is unread."""
     chat = Chat.objects.filter(provider=volume).first()
+    unread = OPERATOR_CHAT_COLUMNS.index("unread_count")
     page = list(hot_queries.operator_chat_page(chat, page_size=5))
-    assert [c.unread_count for c in page] == [1] * 5
-    Message.objects.filter(chat=page[0]).update(seen_flag=True)
-    assert list(hot_queries.operator_chat_page(chat, page_size=1))[0].unread_count == 0
+    assert [row[unread] for row in page] == [1] * 5
+    Message.objects.filter(chat__tenant_id=chat.tenant_id, chat__external_id=page[0][0]).update(seen_flag=True)
+    assert list(hot_queries.operator_chat_page(chat, page_size=1))[0][unread] == 0
+
+
+@pytest.mark.django_db(transaction=True)  # VACUUM, as autovacuum would have: the index answers alone once pages are visible
+def test_operator_chat_list_count_reads_only_the_chats_index(volume):
+    """The page's total counts the tenant's chats by an index only, and joins nothing: through the page's LEFT JOIN of
+    the channel, the generic plan of a prepared statement read every heap page of the tenant's chats (a bitmap heap
+    scan: 1,668 buffers for 2,100 chats in bench S8, against 32 by the index alone)."""
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE communications_chat")
+    chat = Chat.objects.filter(provider=volume).first()
+    sql, params = hot_queries.operator_chat_count(chat)
+    assert "communications_channel" not in sql and " JOIN " not in sql.upper(), sql
+    for generic in (False, True):
+        found = list(nodes(plan((sql, params), generic=generic)))
+        scans = {(n["Node Type"], n.get("Index Name")) for n in found if "Scan" in n["Node Type"]}
+        assert scans <= {("Index Only Scan", "uniq_chat_external_id"), ("Index Only Scan", "chat_operator_list_idx")}, (
+            generic, scans)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        assert cursor.fetchone()[0] == Chat.objects.filter(tenant_id=chat.tenant_id, provider=volume).count() > 0
 
 
 def test_message_dedupe_lookup_uses_the_unique_index(volume):

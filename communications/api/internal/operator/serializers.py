@@ -162,6 +162,25 @@ OPERATOR_CHAT_COLUMNS = ("external_id", "channel__external_id", "channel__code",
 _CHAT_MOMENT = OperatorChatSerializer._declared_fields["createdAt"].to_representation
 
 
+class OperatorChatRows:
+    """The chat list as its paginator takes it: the count is of the chats themselves, and a page is `values_list` rows
+    of `OPERATOR_CHAT_COLUMNS`. Counting the rows would count through their LEFT JOIN of the channel, which PostgreSQL
+    removes from the plan made with the values but not from the generic one a prepared statement keeps: that read
+    every heap page of the tenant's chats (1,668 buffers for 2,100 chats) instead of the index (32)."""
+
+    def __init__(self, chats):
+        self.chats = chats
+
+    def count(self) -> int:
+        return self.chats.count()
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, key):
+        return self.chats.values_list(*OPERATOR_CHAT_COLUMNS)[key]
+
+
 def operator_chat_data(row: tuple) -> dict:
     """`OperatorChatSerializer(chat).data` of a row of `OPERATOR_CHAT_COLUMNS`, built by hand: a page of 50 chats cost
     ~10,000 calls of DRF's walk over the fields and 100 model instances. `test_operator_api.py` holds the two equal."""

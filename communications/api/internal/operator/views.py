@@ -125,7 +125,7 @@ class ChatListView(_OperatorView):
         query = self.valid(s.ChatListQuerySerializer, request.query_params)
         chats = chat_list_for_operator(**self.scope(query), channel_id=query.get("channel_id", ""),
                                        search=query.get("search", ""), unread=query.get("unread"))
-        page = self.paginate_queryset(chats.values_list(*s.OPERATOR_CHAT_COLUMNS))
+        page = self.paginate_queryset(s.OperatorChatRows(chats))
         return self.get_paginated_response([s.operator_chat_data(row) for row in page])
 
 
