@@ -226,7 +226,8 @@ class Message(models.Model):
             models.UniqueConstraint(fields=("tenant_id", "provider", "external_id"),
                                     name="uniq_message_external_id"),
         ]
-        indexes = [models.Index(fields=("chat", "seen_flag"), name="message_chat_seen_idx"),
+        # A chat's messages; its unread incoming ones counted from the index alone (the operator's chat list).
+        indexes = [models.Index(fields=("chat", "seen_flag", "direction"), name="message_chat_unread_idx"),
                    models.Index(fields=("tenant_id", "provider", "reply_to_external_id"),
                                 condition=Q(reply_to__isnull=True) & ~Q(reply_to_external_id=""),
                                 name="message_unresolved_reply_idx"),

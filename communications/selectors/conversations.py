@@ -72,10 +72,12 @@ def chat_list_for_operator(*, tenant_id: uuid.UUID, provider: Provider, channel_
     """The tenant's chats for the CRM operator, newest change first, each with `unread_count`.
 
     The count is a correlated subquery, so PostgreSQL computes it only for the page it returns (walking
-    `chat_operator_list_idx` in order) instead of grouping every message of the tenant (issue 19)."""
+    `chat_operator_list_idx` in order) instead of grouping every message of the tenant (issue 19). It counts rows,
+    not keys, and `message_chat_unread_idx` holds every column it reads: an index-only scan, no heap page per unread
+    message (5,523 buffers → 193 for a page of 50 chats with 121 unread each)."""
     unread_of_chat = (Message.objects.filter(chat=OuterRef("pk"), seen_flag=False,
                                              direction=Message.Direction.INCOMING)
-                      .order_by().values("chat").annotate(n=Count("pk")).values("n"))
+                      .order_by().values("chat").annotate(n=Count("*")).values("n"))
     chats = chat_list(tenant_id=tenant_id, provider=provider).annotate(
         unread_count=Coalesce(Subquery(unread_of_chat, output_field=IntegerField()), Value(0)))
     if channel_id:
