@@ -7,7 +7,8 @@ seconds, which this VM's drift moves by up to 30 % within a run; the Python call
 - S5 (web side): the operator's message into one of them (`POST /internal/v1/operator/chats/<id>/messages`); its
   delivery is published to a queue of its own (emptied at the end), as gunicorn publishes it; no worker takes it;
 - the operator's chat list, pages 1–2 of 50 (`GET /internal/v1/operator/chats`). Each chat has PROFILE_UNREAD unread
-  incoming messages first (the bench's S1 runs leave ~150).
+  incoming messages first (the bench's S1 runs leave ~150);
+- a chat's messages, pages 1–2 of 50 (`GET /internal/v1/operator/chats/<id>/messages`; not a bench scenario).
 
 Then `config/testing/volume.py` seeds PROFILE_SCALE × (1,000,000 messages in 100,000 chats over 50 tenants, this
 tenant one of them; 200,000 delivery rows, half final) and VACUUM ANALYZE, as bench S8 does, and measures again.
@@ -41,16 +42,17 @@ CHATS = 100
 QUEUE = "profile-volume"
 
 
-def _pg() -> tuple[float, float] | None:
+def _pg() -> tuple[float, float, int] | None:
     """PostgreSQL's execution + planning time (ms) and the shared buffers its statements touched so far in this
-    database (None: no pg_stat_statements). Buffers, like Python calls, do not drift with the VM."""
+    database, and how many entries pg_stat_statements has dropped for room (None: no pg_stat_statements). Buffers,
+    like Python calls, do not drift with the VM."""
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SELECT sum(total_exec_time + total_plan_time), sum(shared_blks_hit + shared_blks_read) "
-                           "FROM pg_stat_statements "
+            cursor.execute("SELECT sum(total_exec_time + total_plan_time), sum(shared_blks_hit + shared_blks_read), "
+                           "(SELECT dealloc FROM pg_stat_statements_info) FROM pg_stat_statements "
                            "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())")
-            ms, buffers = cursor.fetchone()
-            return float(ms or 0), float(buffers or 0)
+            ms, buffers, dropped = cursor.fetchone()
+            return float(ms or 0), float(buffers or 0), dropped
     except DatabaseError:
         return None
 
@@ -84,7 +86,7 @@ def _measure(operations: dict, label: str) -> dict:
         row = results[name] = {"calls": pstats.Stats(profile).total_calls / N, "cpu_ms": cpu,
                                "statements": statements}
         pg_text = "n/a"
-        if pg is not None and pg_after is not None:
+        if pg is not None and pg_after is not None and pg[2] == pg_after[2]:  # no entry dropped (its sums with it)
             row.update(pg_ms=(pg_after[0] - pg[0]) / N, pg_buffers=(pg_after[1] - pg[1]) / N)
             pg_text = f"{row['pg_ms']:.3f} ms, {row['pg_buffers']:.1f} buffers"
         print(f"{label:>7} {name:<12} Python calls {row['calls']:>7.0f}; CPU {row['cpu_ms']:6.2f} ms (this thread); "
@@ -146,7 +148,12 @@ def test_s8_operations_before_and_after_volume(crm_client, fake_provider, settin
         page = 1 + next(counter) % 2
         assert crm_client.get("/internal/v1/operator/chats", {**scope, "page": page}).status_code == 200
 
-    operations = {"S1 ingest": ingest, "S5 web": operator_send, "chat list": chat_list}
+    def message_list():
+        n = next(counter)
+        assert crm_client.get(f"/internal/v1/operator/chats/chat-{n % CHATS}/messages",
+                              {**scope, "page": 1 + n % 2}).status_code == 200
+
+    operations = {"S1 ingest": ingest, "S5 web": operator_send, "chat list": chat_list, "messages": message_list}
     try:
         before = _measure(operations, "before")
         volume = Volume(tenants=[tenant_id, *(uuid.uuid4() for _ in range(49))],
@@ -165,4 +172,4 @@ def test_s8_operations_before_and_after_volume(crm_client, fake_provider, settin
     print("\nafter / before:")
     for name in operations:
         print(f"  {name:<12} " + "; ".join(f"{key} {after[name][key] / before[name][key]:.3f}"
-                                          for key in before[name] if before[name][key]))
+                                          for key in before[name] if before[name][key] and key in after[name]))

@@ -106,6 +106,39 @@ def test_chat_list_page_is_the_serializers_answer_for_each_chat(setup, crm_clien
     assert (chats["chat-1"]["title"], chats["chat-1"]["type"]) == ('«Ромашка» "ООО"', "group")
 
 
+def test_message_list_page_is_the_serializers_answer_for_each_message(setup, crm_client):
+    """Issue 19: a page of a chat's messages is built by hand (`operator_messages_data`): the same answer as the
+    serializer for incoming and outgoing messages, a reply, an edited one and one with an attachment."""
+    from django.utils import timezone
+
+    from communications.api.internal.operator.serializers import OperatorMessageSerializer
+    from communications.models import Attachment
+
+    provider, tenant_id, _ = setup
+    first, _ = message_create(tenant_id=tenant_id, provider=provider,
+                              data={"external_id": "in-1", "chat": {"external_id": "chat-1"}, "text": "вопрос"})
+    message_create(tenant_id=tenant_id, provider=provider,
+                   data={"external_id": "out-1", "chat": {"external_id": "chat-1"}, "text": "ответ",
+                         "direction": "outgoing", "reply_to": "in-1",
+                         "sent_at": datetime.datetime(2026, 11, 20, 10, 15, tzinfo=datetime.UTC)})
+    located, _ = message_create(tenant_id=tenant_id, provider=provider,
+                                data={"external_id": "in-2", "chat": {"external_id": "chat-1"}, "text": ""})
+    Attachment.objects.create(tenant_id=tenant_id, provider=provider, message=located, position=0, type="location",
+                              latitude=55.75, longitude=37.62, location_title="Офис")
+    Message.objects.filter(pk=first.pk).update(text="вопрос (изменён)", edited_at=timezone.now())
+    query = f"tenantId={tenant_id}&providerCode={provider.code}"
+    answer = crm_client.get(f"{BASE}/chats/chat-1/messages?{query}")
+    assert answer.status_code == 200
+    stored = (Message.objects.filter(chat__tenant_id=tenant_id, chat__external_id="chat-1").select_related("chat")
+              .prefetch_related("attachments").order_by("-created_at", "-id"))
+    with timezone.override(datetime.UTC):  # as the API answers (config/api/utc.py)
+        expected = OperatorMessageSerializer(stored, many=True).data
+    assert answer.json()["results"] == expected
+    by_id = {m["externalId"]: m for m in expected}
+    assert by_id["out-1"]["replyTo"] == first.pk and by_id["in-1"]["editedAt"] and by_id["out-1"]["sentAt"]
+    assert [a["type"] for a in by_id["in-2"]["attachments"]] == ["location"] and by_id["in-1"]["attachments"] == []
+
+
 def test_edit_of_an_incoming_message_is_refused(setup, crm_client):
     provider, tenant_id, _ = setup
     incoming, _ = message_create(tenant_id=tenant_id, provider=provider,

@@ -210,6 +210,20 @@ def operator_message_data(message: Message) -> dict:
             "replyTo": message.reply_to_id, "replyToExternalId": message.reply_to_external_id, "attachments": []}
 
 
+def operator_messages_data(messages, attachments: dict[int, list]) -> list[dict]:
+    """`OperatorMessageSerializer(messages, many=True).data` of a page (its chats joined; `attachments`: by message
+    key, `attachments_by_message`), built by hand (`operator_message_data`); a message's attachments, where it has any,
+    by their serializer. `test_operator_api.py` holds the two equal."""
+    page = []
+    for message in messages:
+        data = operator_message_data(message)
+        attachments_of = attachments.get(message.pk)
+        if attachments_of:
+            data["attachments"] = PublicAttachmentOutSerializer(attachments_of, many=True).data
+        page.append(data)
+    return page
+
+
 class OperatorUploadSerializer(BlankFormValuesRefused, ScopeSerializer):
     file = NonEmptyFileField(help_text="Файл (multipart/form-data), не пустой.")
     type = serializers.ChoiceField(choices=MEDIA_TYPE_CHOICES, required=False)

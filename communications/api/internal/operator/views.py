@@ -18,7 +18,12 @@ from rest_framework.response import Response
 from communications.api.internal.operator import serializers as s
 from communications.api.public.files import PublicUploadSerializer, uploads_limit
 from communications.api.public.serializers import PublicErrorSerializer
-from communications.selectors.conversations import chat_get, chat_list_for_operator, message_list
+from communications.selectors.conversations import (
+    attachments_by_message,
+    chat_get,
+    chat_list_for_operator,
+    message_list,
+)
 from communications.selectors.providers import provider_get
 from communications.services import operator as services
 from communications.services.attachments import upload_create
@@ -145,8 +150,8 @@ class ChatMessagesView(_OperatorView):
                 messages = messages.filter(**{field: query[field]})
         if query.get("since"):
             messages = messages.filter(created_at__gte=query["since"])
-        page = self.paginate_queryset(messages.prefetch_related("attachments").order_by("-created_at", "-id"))
-        return self.get_paginated_response(s.OperatorMessageSerializer(page, many=True).data)
+        page = self.paginate_queryset(messages.order_by("-created_at", "-id"))
+        return self.get_paginated_response(s.operator_messages_data(page, attachments_by_message(page)))
 
     @operator_action(operation_id="operator_message_send", summary="Отправить сообщение в чат",
                      description="Сохраняет исходящее сообщение и ставит в очередь вызов sendMessage провайдера "
