@@ -198,7 +198,9 @@ class Message(models.Model):
     tenant_id = models.UUIDField("тенант")
     provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="messages",
                                  verbose_name="провайдер")
-    chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="messages", verbose_name="чат")
+    # No index of its own: message_chat_unread_idx and message_chat_time_idx lead with it.
+    chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="messages", verbose_name="чат",
+                             db_index=False)
     external_id = models.CharField("ID у провайдера", max_length=EXTERNAL_ID_MAX_LENGTH)
     direction = models.CharField("направление", max_length=10, choices=Direction.choices)
     text = models.TextField("текст", blank=True)
@@ -228,6 +230,8 @@ class Message(models.Model):
         ]
         # A chat's messages; its unread incoming ones counted from the index alone (the operator's chat list).
         indexes = [models.Index(fields=("chat", "seen_flag", "direction"), name="message_chat_unread_idx"),
+                   # A chat's page of messages, newest first (read backwards): the page's rows, not the whole chat.
+                   models.Index(fields=("chat", "created_at", "id"), name="message_chat_time_idx"),
                    models.Index(fields=("tenant_id", "provider", "reply_to_external_id"),
                                 condition=Q(reply_to__isnull=True) & ~Q(reply_to_external_id=""),
                                 name="message_unresolved_reply_idx"),

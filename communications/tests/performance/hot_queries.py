@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from communications.api.internal.operator.serializers import OperatorChatRows
 from communications.models import Chat, Delivery, Message
-from communications.selectors.conversations import chat_list_for_operator
+from communications.selectors.conversations import chat_list_for_operator, message_list_for_operator
 from communications.services import operator
 from communications.services.retention import _prunable
 from config.sql import statement_inlined
@@ -80,6 +80,11 @@ def provider_id_store(delivery: Delivery) -> tuple[str, dict]:
 def operator_chat_page(chat: Chat, page_size: int = 50):
     """GET operator/chats: one page of rows, as the view reads it."""
     return OperatorChatRows(chat_list_for_operator(tenant_id=chat.tenant_id, provider=chat.provider))[:page_size]
+
+
+def operator_message_page(chat: Chat, page_size: int = 50):
+    """GET operator/chats/<id>/messages: one page of a chat's messages, as the view reads it."""
+    return message_list_for_operator(tenant_id=chat.tenant_id, provider=chat.provider, chat=chat)[:page_size]
 
 
 def operator_chat_count(chat: Chat) -> tuple[str, list]:

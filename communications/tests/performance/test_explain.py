@@ -52,7 +52,7 @@ def plan(queryset, *, generic: bool = False) -> dict:
             name = f"hot_query_{uuid.uuid4().hex}"  # a PREPARE outlives a failed test's rollback: never reused
             cursor.execute(f"PREPARE {name} AS {numbered}")
             cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-            cursor.execute(f"EXPLAIN (FORMAT JSON) EXECUTE {name}({values})")
+            cursor.execute(f"EXPLAIN (FORMAT JSON) EXECUTE {name}" + (f"({values})" if values else ""))
         found = cursor.fetchone()[0]
         if generic:
             cursor.execute(f"DEALLOCATE {name}")
@@ -206,6 +206,24 @@ def test_operator_chat_list_count_reads_only_the_chats_index(volume):
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         assert cursor.fetchone()[0] == Chat.objects.filter(tenant_id=chat.tenant_id, provider=volume).count() > 0
+
+
+def test_operator_message_page_reads_the_pages_rows_in_index_order(volume):
+    """A chat's page of messages walks `message_chat_time_idx` backwards and stops after the page: no sort of every
+    message of the chat (a chat of 10,000 messages read all of them per page), and no join of the chat per row. The
+    statement carries no parameter (the chat's key is in its text), so its generic plan is this plan."""
+    chat = Chat.objects.filter(provider=volume).first()
+    Message.objects.bulk_create([Message(tenant_id=chat.tenant_id, provider=volume, chat=chat, external_id=f"long-{i}",
+                                         text="…") for i in range(300)])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE communications_message")
+    found = assert_indexed(hot_queries.operator_message_page(chat), index="message_chat_time_idx")
+    assert not [n for n in found if n["Node Type"] == "Sort"], [n["Node Type"] for n in found]
+    assert {n.get("Relation Name") for n in found} - {None} == {"communications_message"}
+    for generic in (False, True):
+        read = [n for n in nodes(plan(hot_queries.operator_message_page(chat), generic=generic))
+                if n.get("Index Name") == "message_chat_time_idx"]
+        assert read and all(n["Scan Direction"] == "Backward" for n in read), read
 
 
 def test_message_dedupe_lookup_uses_the_unique_index(volume):

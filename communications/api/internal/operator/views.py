@@ -22,7 +22,7 @@ from communications.selectors.conversations import (
     attachments_by_message,
     chat_get,
     chat_list_for_operator,
-    message_list,
+    message_list_for_operator,
 )
 from communications.selectors.providers import provider_get
 from communications.services import operator as services
@@ -144,13 +144,12 @@ class ChatMessagesView(_OperatorView):
     def get(self, request, chat_id: str):
         query = self.valid(s.MessageListQuerySerializer, request.query_params)
         scope = self.scope(query)
-        messages = message_list(**scope, chat=chat_get(**scope, chat_id=chat_id))
-        for field in ("direction", "status"):
-            if query.get(field):
-                messages = messages.filter(**{field: query[field]})
-        if query.get("since"):
-            messages = messages.filter(created_at__gte=query["since"])
-        page = self.paginate_queryset(messages.order_by("-created_at", "-id"))
+        chat = chat_get(**scope, chat_id=chat_id)
+        page = self.paginate_queryset(message_list_for_operator(
+            **scope, chat=chat, direction=query.get("direction", ""), status=query.get("status", ""),
+            since=query.get("since")))
+        for message in page:
+            message.chat = chat
         return self.get_paginated_response(s.operator_messages_data(page, attachments_by_message(page)))
 
     @operator_action(operation_id="operator_message_send", summary="Отправить сообщение в чат",
