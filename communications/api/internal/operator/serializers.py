@@ -211,8 +211,8 @@ def operator_message_data(message: Message) -> dict:
 
 
 def operator_messages_data(messages, attachments: dict[int, list]) -> list[dict]:
-    """`OperatorMessageSerializer(messages, many=True).data` of a page (its chats joined; `attachments`: by message
-    key, `attachments_by_message`), built by hand (`operator_message_data`); a message's attachments, where it has any,
+    """`OperatorMessageSerializer(messages, many=True).data` of a page (each message's chat set on it; `attachments`:
+    by message key, `attachments_by_message`), built by hand (`operator_message_data`); a message's attachments, where it has any,
     by their serializer. `test_operator_api.py` holds the two equal."""
     page = []
     for message in messages:
