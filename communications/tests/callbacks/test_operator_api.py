@@ -139,6 +139,19 @@ def test_message_list_page_is_the_serializers_answer_for_each_message(setup, crm
     assert [a["type"] for a in by_id["in-2"]["attachments"]] == ["location"] and by_id["in-1"]["attachments"] == []
 
 
+def test_message_list_of_another_tenants_chat_is_not_found(setup):
+    """The operator's message list selects by the chat alone: a chat outside the given scope is refused, not read."""
+    from communications.models import Chat
+    from communications.selectors.conversations import message_list_for_operator
+    from config.errors import NotFoundError
+
+    provider, tenant_id, _ = setup
+    chat = Chat.objects.get(tenant_id=tenant_id, external_id="chat-1")
+    with pytest.raises(NotFoundError):
+        message_list_for_operator(tenant_id=uuid.uuid4(), provider=provider, chat=chat)
+    assert list(message_list_for_operator(tenant_id=tenant_id, provider=provider, chat=chat)) == []
+
+
 def test_edit_of_an_incoming_message_is_refused(setup, crm_client):
     provider, tenant_id, _ = setup
     incoming, _ = message_create(tenant_id=tenant_id, provider=provider,
