@@ -41,7 +41,8 @@ def test_profile_sends(fakes, make_recipient, send):
         assert send(_body(recipients[WARM], 0)).status_code == 200
     statements = [q["sql"] for q in queries.captured_queries]  # read now: the next request clears the log
     recipients = recipients[WARM + 1:]
-    profile = cProfile.Profile(time.thread_time)  # this thread's CPU: not PostgreSQL, not the fake's thread
+    # this thread's CPU (not PostgreSQL, not the fake's thread); PROFILE_CLOCK=wall: where the waits are
+    profile = cProfile.Profile(time.perf_counter if os.environ.get("PROFILE_CLOCK") == "wall" else time.thread_time)
     cpu, wall = time.thread_time(), time.perf_counter()
     profile.enable()
     codes = _sends(send, recipients)

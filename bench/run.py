@@ -1,8 +1,8 @@
 """`make bench`: measure the production stack on this machine (issue 9, README "Performance").
 
 Starts, on 127.0.0.1: a fake provider and a fake Telegram Bot API (threads of this process),
-gunicorn (sync workers, production settings: DEBUG=0, generated SECRET_KEY, ...) and one
-Celery worker, on a fresh PostgreSQL database and a Redis DB of their own. Seeds a provider +
+docker-compose.yml's `web` (gunicorn.conf.py) and `worker` commands (`production_layout`; production settings:
+DEBUG=0, generated SECRET_KEY, ...), on a fresh PostgreSQL database and a Redis DB of their own. Seeds a provider +
 configuration pointing at the fake provider, a tenant with an integration token, chats, a CRM
 service account and notification recipients bound to Telegram. Then runs the scenarios with
 the separate load generator process (bench/loadgen.py), reads the peak RSS of the gunicorn
@@ -23,6 +23,8 @@ Cost per item (issue 19), measured around every scenario and computed within the
   connected to the bench database, from /proc/<pid>/stat (utime + stime, plus cutime + cstime for children that
   exited and were reaped inside the tree). Backends are also sampled every 0.25 s during a scenario, so one that
   exits inside it counts up to its last sample (`pg_backends_exited` says how many did).
+- Apart from those, `cpu_ms_per_item_harness`: this process (the fakes' threads) and the load generators it ran
+  and reaped, from os.times(): what the bench itself took of the same cores.
 - SQL statements per item: counted by the stack itself (bench/sqlcount.py), because pg_stat_statements is not
   preloaded on the bench server.
 Raw results: artifacts/bench/<time>.json for every run (partial ones too); bench/results/latest.json (the last
@@ -53,6 +55,7 @@ from config.testing.fake_telegram import FakeTelegram  # noqa: E402
 PY = sys.executable
 RESULTS = ROOT / "bench" / "results"
 ARTIFACTS = ROOT / "artifacts" / "bench"
+COMPOSE = ROOT / "docker-compose.yml"
 SQL_COUNT_DIR = ARTIFACTS / "sqlcount"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 RUNNER_APP = "bench-runner"  # application_name of this process's own PostgreSQL connections (not measured)
@@ -207,6 +210,7 @@ def cost_sample(conn, gunicorn, celery) -> dict:
     table = _proc_table()
     return {"gunicorn": _tree_cpu(table, gunicorn.pid), "celery": _tree_cpu(table, celery.pid),
             "pg": {pid: table[pid][1] for pid in _pg_backends(conn) if pid in table},
+            "harness": sum(os.times()[:4]),  # this process (the fakes' threads) and the load generators it reaped
             "sql": sqlcount.total(SQL_COUNT_DIR), "at": time.monotonic()}
 
 
@@ -222,6 +226,8 @@ def cost_diff(before: dict, after: dict, items: int, watched: dict | None = None
         "items": items, "cpu_ms_per_item": round(1000 * sum(cpu.values()) / per, 3),
         "cpu_ms_per_item_web_worker": round(1000 * (cpu["gunicorn"] + cpu["celery"]) / per, 3),
         "sql_per_item": round((after["sql"] - before["sql"]) / per, 2),
+        # not in the totals: what the bench itself spent on the same two cores (load generator, fakes, sampling)
+        "cpu_ms_per_item_harness": round(1000 * (after["harness"] - before["harness"]) / per, 3),
         "pg_backends_exited": len(set(before["pg"]) | set(last)) - len(after["pg"]),
         "measured_s": round(after["at"] - before["at"], 2),
     })
@@ -236,6 +242,27 @@ def database_recreate() -> None:
     with psycopg.connect(f"{PG_URL}/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+
+
+def production_layout(port: int) -> dict:
+    """The `web` and `worker` commands of docker-compose.yml, as production runs them (gunicorn.conf.py: the JSON
+    error worker and the access log; Celery at INFO without gossip, mingle and heartbeat), and the environment that
+    changes what those processes do: multiprocess metrics, one directory per process group, and the worker's
+    exporter. Only what this machine decides is replaced: the bind address, the gunicorn workers and the Celery
+    concurrency (BENCH_WORKERS, BENCH_CELERY_CONCURRENCY), the metrics port."""
+    import yaml
+
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    web, worker = list(services["web"]["command"]), list(services["worker"]["command"])
+    web[-1:-1] = ["--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS)]  # flags win over gunicorn.conf.py
+    worker[worker.index("--concurrency") + 1] = str(CELERY_CONCURRENCY)
+    metrics = ARTIFACTS / "metrics"
+    return {
+        "web": [PY, "-m", *web], "worker": [PY, "-m", *worker],
+        "web_env": {"PROMETHEUS_MULTIPROC_DIR": str(metrics / "web")},
+        "worker_env": {"PROMETHEUS_MULTIPROC_DIR": str(metrics / "worker"), "METRICS_PORT": str(free_port()),
+                       "METRICS_ADDR": "127.0.0.1"},
+    }
 
 
 def stack_env(telegram: FakeTelegram) -> dict:
@@ -257,7 +284,6 @@ def stack_env(telegram: FakeTelegram) -> dict:
         "TELEGRAM_RATE_LIMIT_GLOBAL": "100000",
         "TELEGRAM_RATE_LIMIT_PER_CHAT": "100000",
         "BENCH_ENDPOINTS": "1",
-        "LOG_LEVEL": "WARNING",
         "DB_CONN_MAX_AGE": os.environ.get("BENCH_DB_CONN_MAX_AGE", "60"),
         "BENCH_SQL_COUNT_DIR": str(SQL_COUNT_DIR),
         "DELIVERY_FEED_DRAINERS": str(CELERY_CONCURRENCY),  # the worker processes serving the queue (scaling.md)
@@ -427,13 +453,13 @@ def items_of(name: str, result: dict) -> int:
 
 def table(results: dict) -> str:
     rows = [f"{'scenario':<26}{'req/s':>8}{'items/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'err':>5}"
-            f"{'CPU ms/item':>12}{'web+wrk':>9}{'pg':>7}{'SQL/item':>9}{'gunicorn MB':>12}{'celery MB':>10}"]
+            f"{'CPU ms/item':>12}{'web+wrk':>9}{'pg':>7}{'harness':>8}{'SQL/item':>9}{'gunicorn MB':>12}{'celery MB':>10}"]
     for name, r in results["scenarios"].items():
         mem, cost = r.get("memory", {}), r.get("cost", {})
         rows.append(f"{name[:26]:<26}{r.get('req_per_s', ''):>8}{r.get('items_per_s', ''):>9}{r.get('p50_ms', ''):>8}"
                     f"{r.get('p99_ms', ''):>8}{r.get('errors', ''):>5}{cost.get('cpu_ms_per_item', ''):>12}"
                     f"{cost.get('cpu_ms_per_item_web_worker', ''):>9}{cost.get('cpu_ms_per_item_postgres', ''):>7}"
-                    f"{cost.get('sql_per_item', ''):>9}"
+                    f"{cost.get('cpu_ms_per_item_harness', ''):>8}{cost.get('sql_per_item', ''):>9}"
                     f"{mem.get('gunicorn_worker', {}).get('peak_mb', ''):>12}"
                     f"{mem.get('celery_worker', {}).get('peak_mb', ''):>10}")
     for name, s5 in results["scenarios"].items():
@@ -530,6 +556,7 @@ def main() -> int:
         database_recreate()
         env = stack_env(telegram)
         os.environ.update(env)
+        os.environ["LOG_LEVEL"] = "WARNING"  # this process's own logs; the stack logs at production's level
         os.environ.pop("BENCH_SQL_COUNT_DIR")  # this process's own statements are not the stack's
         os.environ["PGAPPNAME"] = RUNNER_APP  # nor are its backends (libpq reads it)
         import redis
@@ -546,13 +573,10 @@ def main() -> int:
 
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        gunicorn = spawn("gunicorn", [PY, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS),
-                                      "--worker-class", "sync", "--log-level", "warning", "config.wsgi:application"],
-                         env, procs)
-        celery = spawn("celery", [PY, "-m", "celery", "-A", "config", "worker", "--concurrency",
-                                  str(CELERY_CONCURRENCY), "--loglevel", "WARNING", "--without-gossip",
-                                  "--without-mingle"], env, procs)
-        print(f"== gunicorn ({WORKERS} sync workers) on {base}, celery worker (prefork x{CELERY_CONCURRENCY})")
+        layout = production_layout(port)
+        gunicorn = spawn("gunicorn", layout["web"], {**env, **layout["web_env"]}, procs)
+        celery = spawn("celery", layout["worker"], {**env, **layout["worker_env"]}, procs)
+        print(f"== compose's web ({WORKERS} gunicorn workers) on {base}, compose's worker (prefork x{CELERY_CONCURRENCY})")
         wait_for(lambda: _status(base + "/healthz") == 200, 60, "gunicorn /healthz")
         from config.celery import app
 
@@ -620,7 +644,8 @@ def main() -> int:
         results = {
             "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-            "stack": {"gunicorn_workers": WORKERS, "gunicorn_worker_class": "sync",
+            "stack": {"gunicorn_workers": WORKERS, "layout": "docker-compose.yml web + worker commands",
+                      "web_command": layout["web"][2:], "worker_command": layout["worker"][2:],
                       "celery_concurrency": CELERY_CONCURRENCY, "concurrency": CONCURRENCY, "duration_s": DURATION,
                       "s5_rate_per_s": S5_RATE, "bulk_size": BULK_SIZE, "seeded_chats": CHATS,
                       "db_conn_max_age": env["DB_CONN_MAX_AGE"], "s8_scale": S8_SCALE, "only": list(ONLY),

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import requests
@@ -54,8 +55,8 @@ def test_process_tree_cpu_includes_children():
 
 
 def test_cost_per_item_counts_backends_seen_only_during_the_scenario():
-    before = {"gunicorn": 1.0, "celery": 2.0, "pg": {10: 0.5, 11: 1.0}, "sql": 100, "at": 0.0}
-    after = {"gunicorn": 1.5, "celery": 2.5, "pg": {10: 0.7}, "sql": 300, "at": 10.0}
+    before = {"gunicorn": 1.0, "celery": 2.0, "pg": {10: 0.5, 11: 1.0}, "harness": 4.0, "sql": 100, "at": 0.0}
+    after = {"gunicorn": 1.5, "celery": 2.5, "pg": {10: 0.7}, "harness": 4.3, "sql": 300, "at": 10.0}
     watched = {10: 0.6, 11: 1.1, 12: 0.2}  # 11 exited after 0.1 s more; 12 came and went
     cost = bench_run.cost_diff(before, after, 100, watched)
     assert cost["cpu_ms_per_item_gunicorn"] == 5.0
@@ -64,6 +65,7 @@ def test_cost_per_item_counts_backends_seen_only_during_the_scenario():
     assert cost["cpu_ms_per_item_web_worker"] == 10.0
     assert cost["sql_per_item"] == 2.0
     assert cost["pg_backends_exited"] == 2
+    assert cost["cpu_ms_per_item_harness"] == 3.0 and cost["cpu_ms_per_item"] == pytest.approx(15.0)  # not counted
 
 
 def test_ratios_and_goals_come_from_one_run():
@@ -110,3 +112,28 @@ def test_prepared_history_pages_are_the_bytes_the_fake_would_send():
         assert prepared == asked and b'"nextCursor": null' in prepared[-1]
         fake.history = bench_run.history(2, 1)
         assert page(fake, "c", None) != asked[0] and b"hist-1" in page(fake, "d", None)
+
+
+def test_the_bench_runs_the_production_commands_of_docker_compose(monkeypatch):
+    """What `make bench` measures is what compose runs: gunicorn.conf.py (the JSON error worker, the access log),
+    Celery at INFO without gossip, mingle and heartbeat, multiprocess metrics. Only the machine's share changes."""
+    import yaml
+
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    monkeypatch.setattr(bench_run, "WORKERS", 3)
+    monkeypatch.setattr(bench_run, "CELERY_CONCURRENCY", 2)
+    layout = bench_run.production_layout(8123)
+    web, worker = layout["web"][2:], layout["worker"][2:]  # after `python -m`
+    assert layout["web"][:2] == layout["worker"][:2] == [sys.executable, "-m"]
+    assert web == [*services["web"]["command"][:-1], "--bind", "127.0.0.1:8123", "--workers", "3",
+                   services["web"]["command"][-1]]
+    assert "gunicorn.conf.py" in web
+    expected = list(services["worker"]["command"])
+    expected[expected.index("--concurrency") + 1] = "2"
+    assert worker == expected and "INFO" in worker
+    web_env, worker_env = layout["web_env"], layout["worker_env"]
+    assert services["web"]["environment"]["PROMETHEUS_MULTIPROC_DIR"]  # production counts across processes
+    assert web_env["PROMETHEUS_MULTIPROC_DIR"] != worker_env["PROMETHEUS_MULTIPROC_DIR"]  # one per process group
+    assert int(worker_env["METRICS_PORT"]) and "LOG_LEVEL" not in {**web_env, **worker_env}
+    telegram = SimpleNamespace(url="http://127.0.0.1:1")
+    assert "LOG_LEVEL" not in bench_run.stack_env(telegram)  # the stack logs at the default, INFO
