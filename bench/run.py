@@ -479,6 +479,7 @@ def _ratio(a, b) -> float | None:
 
 # Each S8 scenario against the same scenario on the empty database: its run just before the seed where there is
 # one (minutes apart, the machine's speed drifts: compare what ran close together), else its first run.
+S8_FLOOR = ("S4 floor (before the seed)", "S4 floor (after S8)")
 S8_PAIRS = (("S8 S1 ingest", ("S1 ingest (again)", "S1 ingest"), "p99_ms"),
             ("S8 S5 outbound", ("S5 outbound (again)", "S5 outbound"), "e2e_p99_ms"),
             ("S8 chat list", ("Chat list (again)", "Chat list (operator)"), "p99_ms"))
@@ -509,6 +510,14 @@ def ratios(sc: dict) -> dict:
         empty = next((name for name in candidates if name in sc), candidates[-1])
         found[f"CPU {big}/empty"] = _ratio(cpu(big), cpu(empty))
         found[f"p99 {big}/empty"] = _ratio(get(big, p99), get(empty, p99))
+    # Not goals: the floor after S8 against the floor before the seed (the VM's drift across S8), and each S8 CPU
+    # ratio divided by it (what is left for the data's growth).
+    drift = _ratio(cpu(S8_FLOOR[1]), cpu(S8_FLOOR[0]))
+    if drift:
+        found["CPU S4 floor after S8/before the seed"] = drift
+        for big, _, _ in S8_PAIRS:
+            if found[f"CPU {big}/empty"]:
+                found[f"CPU {big}/empty, over the floor's drift"] = round(found[f"CPU {big}/empty"] / drift, 3)
     return {k: v for k, v in found.items() if v is not None}
 
 
@@ -596,30 +605,36 @@ def main() -> int:
         def chat_list():
             return loadgen(base, "chats", token=seeded["crm_token"], params=chat_params)
 
+        def floor():
+            return loadgen(base, "s4", token=seeded["token"])
+
         plan = [
             ("loadgen ceiling (/bench/ping)", lambda: loadgen(base, "ping")),
             ("/healthz (DB + broker)", lambda: loadgen(base, "healthz")),
             ("S1 ingest", s1),
             ("S2 ingest, new chat", lambda: loadgen(base, "s2", token=seeded["token"])),
             ("S3 bulk", lambda: loadgen(base, "s3", token=seeded["token"], params=s1_params, items=BULK_SIZE)),
-            ("S4 floor", lambda: loadgen(base, "s4", token=seeded["token"])),
+            ("S4 floor", floor),
             ("Idle stack, per second", idle),
             ("S5 outbound", lambda: s5_outbound(base, seeded, fake)),
             ("S5 outbound at 20 msg/s", lambda: s5_outbound(base, seeded, fake, rate=20)),
             # Capacity: 8 operators sending as fast as they are answered (closed loop), delivered/s against S4.
             ("S5 outbound, capacity", lambda: s5_outbound(base, seeded, fake, rate=0)),
             ("S6 notifications", lambda: s6_notifications(base, seeded, telegram)),
-            ("S4 floor (again)", lambda: loadgen(base, "s4", token=seeded["token"])),
+            ("S4 floor (again)", floor),
             ("S7 initial sync", lambda: s7_initial_sync(seeded, fake)),
             ("Chat list (operator)", chat_list),
             ("S1 ingest (again)", s1),
         ]
         if S8_SCALE > 0:
+            # The floor beside the seed, before and after (it touches none of the seeded tables): how far the VM
+            # itself moved across S8, which the S8 pairs would otherwise read as growth.
             plan += [("S5 outbound (again)", lambda: s5_outbound(base, seeded, fake)), ("Chat list (again)", chat_list),
-                     ("S8 seed", lambda: s8_seed(seeded)), ("S8 S1 ingest", s1),
-                     ("S8 S5 outbound", lambda: s5_outbound(base, seeded, fake)), ("S8 chat list", chat_list)]
+                     (S8_FLOOR[0], floor), ("S8 seed", lambda: s8_seed(seeded)), ("S8 S1 ingest", s1),
+                     ("S8 S5 outbound", lambda: s5_outbound(base, seeded, fake)), ("S8 chat list", chat_list),
+                     (S8_FLOOR[1], floor)]
         if ONLY:
-            wanted = ONLY + (("S1 ingest", "S5 outbound", "Chat list", "S8 S") if "S8" in ONLY else ())
+            wanted = ONLY + (("S1 ingest", "S5 outbound", "Chat list", "S8 S", *S8_FLOOR) if "S8" in ONLY else ())
             plan = [(name, run) for name, run in plan if name.startswith(wanted)]
         scenarios = {}
         with psycopg.connect(f"{PG_URL}/{DB_NAME}", autocommit=True, application_name=RUNNER_APP) as sampler:
