@@ -52,14 +52,15 @@ class Delivery(models.Model):
 
     kind = models.CharField("тип получателя", max_length=20, choices=Kind.choices, default=Kind.PROVIDER)
     tenant_id = models.UUIDField("тенант", db_index=True, null=True, blank=True)  # empty for callbacks
+    # empty for callbacks; no index of its own: delivery_provider_recent_idx leads with it
     provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="deliveries", null=True,
-                                 blank=True, verbose_name="провайдер")  # empty for callbacks
+                                 blank=True, verbose_name="провайдер", db_index=False)
     tenant_configuration = models.ForeignKey(TenantConfiguration, null=True, blank=True, on_delete=models.SET_NULL,
                                              related_name="deliveries", verbose_name="конфигурация тенанта")
     # The configuration bound to the tenant when the call was created: URL and API key come from it.
     configuration = models.ForeignKey(ProviderConfiguration, null=True, blank=True, on_delete=models.PROTECT,
                                       related_name="deliveries", verbose_name="версия конфигурации")
-    endpoint = models.CharField("эндпоинт / событие", max_length=100, db_index=True)
+    endpoint = models.CharField("эндпоинт / событие", max_length=100)  # indexed with the tenant: delivery_endpoint_idx
     url = models.URLField("URL", max_length=2048)
     payload = models.JSONField("тело запроса", default=dict, blank=True)
     # Webhook deliveries are signed with the webhook's own secret (provider calls use ProviderSigningSecret).
@@ -102,6 +103,9 @@ class Delivery(models.Model):
             # however many delivered rows the chain has behind it.
             models.Index(fields=("kind", "tenant_id", "provider", "ordering_key", "id"), name="delivery_chain_open_idx",
                          condition=~Q(ordering_key="") & ~Q(status__in=("delivered", "refused", "unknown", "cancelled"))),
+            # Issue 19: a claim's farewell check (`disconnect` queued for the tenant after this row) reaches the
+            # tenant's own farewells, not every tenant's; an endpoint filter still has the endpoint first.
+            models.Index(fields=("endpoint", "tenant_id", "provider", "id"), name="delivery_endpoint_idx"),
             # Issue 19: the retention job takes the oldest final rows first.
             models.Index(fields=("updated_at",), name="delivery_final_age_idx",
                          condition=Q(status__in=("delivered", "dead", "refused", "unknown", "cancelled"))),

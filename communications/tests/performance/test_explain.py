@@ -129,6 +129,27 @@ def test_claim_in_one_statement_reads_the_row_by_its_key_and_only_the_open_rows_
     assert found[0]["Node Type"] == "ModifyTable" and found[0]["Operation"] == "Update"
 
 
+def test_a_claims_farewell_check_reads_only_the_tenants_farewells(volume):
+    """The claim asks whether `disconnect` was queued for this tenant after the row (`said_goodbye`). Every tenant
+    that ever left a provider has such a row, so the check must reach this tenant's by the index, not read every
+    farewell of every tenant and filter them (an index on the endpoint alone did that: a heap row per farewell)."""
+    row = _open_chain_end(volume)
+    tenants = [uuid.uuid4() for _ in range(300)]
+    Delivery.objects.bulk_create([
+        Delivery(kind=Delivery.Kind.PROVIDER, tenant_id=tenant, provider=volume, endpoint="disconnect",
+                 url="https://provider.example/disconnect", next_attempt_at=row.next_attempt_at,
+                 status=Delivery.Status.DELIVERED) for tenant in tenants for _ in range(2)])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE communications_delivery")
+    for generic in (False, True):
+        farewell = [n for n in nodes(plan(hot_queries.claim_at_once(row), generic=generic))
+                    if "'disconnect'" in n.get("Index Cond", "")]
+        assert farewell, "the farewell check reads no index by its endpoint"
+        for node in farewell:
+            assert node["Index Name"] == "delivery_endpoint_idx"
+            assert "tenant_id" in node["Index Cond"] and "provider_id" in node["Index Cond"], node["Index Cond"]
+
+
 def test_next_of_the_chain_reads_only_its_open_rows(volume):
     first = Delivery.objects.filter(provider=volume, status=Delivery.Status.DELIVERED).order_by("pk").first()
     found = assert_indexed(hot_queries.chain_next(first), index="delivery_chain_open_idx", never=WIDE)
