@@ -58,8 +58,9 @@ class IntegrationToken(models.Model):
         return f"{self.provider_id}:{self.tenant_id} [{self.get_status_display()}]"
 
     # A token that lets its integration act: active and not expired. `usable` for the ORM; `USABLE_SQL` says the same
-    # in hand-written SQL (`{t}`: the table's alias; parameters: the active status, now).
-    USABLE_SQL = "{t}.status = %s AND ({t}.expires_at IS NULL OR {t}.expires_at > %s)"
+    # in hand-written SQL (`{t}`: the table's alias; parameter: now). The status is written into the text, so even a
+    # prepared statement's generic plan may read the one active token by `uniq_active_integration_token`.
+    USABLE_SQL = "{t}.status = '" + Status.ACTIVE.value + "' AND ({t}.expires_at IS NULL OR {t}.expires_at > %s)"
 
     @classmethod
     def usable(cls, now) -> Q:

@@ -328,10 +328,10 @@ def integration_lock_sql(delivery: Delivery) -> LockSql:
     return LockSql(
         "provider AS (SELECT 1 FROM {} WHERE id = %s FOR KEY SHARE), "  # noqa: S608 (model tables; values bound)
         "binding AS (SELECT 1 FROM {} WHERE id = %s AND (SELECT count(*) FROM provider) >= 0 FOR SHARE), "
-        "token AS (SELECT 1 FROM {} WHERE tenant_id = %s AND provider_id = %s AND status = %s "
-        "AND (SELECT count(*) FROM binding) >= 0 ORDER BY id FOR SHARE)".format(*tables),
-        [delivery.provider_id, delivery.tenant_configuration_id, delivery.tenant_id, delivery.provider_id,
-         IntegrationToken.Status.ACTIVE], "token")
+        # the status in the text: a generic plan may then read the one active token by its partial unique index
+        "token AS (SELECT 1 FROM {} WHERE tenant_id = %s AND provider_id = %s AND status = '{}' "
+        "AND (SELECT count(*) FROM binding) >= 0 ORDER BY id FOR SHARE)".format(*tables, IntegrationToken.Status.ACTIVE.value),
+        [delivery.provider_id, delivery.tenant_configuration_id, delivery.tenant_id, delivery.provider_id], "token")
 
 
 # --- deactivation --------------------------------------------------------------------

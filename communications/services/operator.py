@@ -113,8 +113,10 @@ class _SendScope:
         lock = " FOR SHARE" if connection.vendor == "postgresql" else ""  # SQLite serialises writers anyway
         self.sql = (
             f"SELECT {', '.join(part.sql for part in self.parts)}, "  # noqa: S608 (the models' own names)
-            f"(SELECT t.{q('id')} FROM {table(IntegrationToken)} t WHERE t.{q('tenant_id')} = %s "  # the usable token
-            f"AND t.{q('provider_id')} = p.{q('id')} AND {IntegrationToken.USABLE_SQL.format(t='t')} LIMIT 1{lock}) "
+            # the usable token: one at most (uniq_active_integration_token), so no LIMIT, which let the planner hope
+            # for an early match in a sequential scan of every token
+            f"(SELECT t.{q('id')} FROM {table(IntegrationToken)} t WHERE t.{q('tenant_id')} = %s "
+            f"AND t.{q('provider_id')} = p.{q('id')} AND {IntegrationToken.USABLE_SQL.format(t='t')}{lock}) "
             f"FROM {table(Provider)} p "
             f"LEFT JOIN {table(TenantConfiguration)} tc ON tc.{q('tenant_id')} = %s AND tc.{q('provider_id')} = p.{q('id')} "
             f"LEFT JOIN {table(ProviderConfiguration)} cf ON cf.{q('id')} = tc.{q('configuration_id')} "
@@ -128,7 +130,7 @@ class _SendScope:
         connection = connections[self.using]
         tenant = Chat._meta.get_field("tenant_id").get_db_prep_value(tenant_id, connection)
         now = Chat._meta.get_field("created_at").get_db_prep_value(timezone.now(), connection)
-        return [tenant, IntegrationToken.Status.ACTIVE.value, now, tenant, tenant, chat_id, tenant, provider_code]
+        return [tenant, now, tenant, tenant, chat_id, tenant, provider_code]
 
     def get(self, **scope):
         """(tenant configuration, chat, webhook or None) when every check of a send passes, else None."""

@@ -252,6 +252,45 @@ def test_message_dedupe_lookup_uses_the_unique_index(volume):
     assert_indexed(hot_queries.message_dedupe(message), index="uniq_message_external_id")
 
 
+def _tokens_of_a_marketplace(provider, tenant_id) -> None:
+    """The provider installed at 2,000 other tenants, and this tenant's token replaced 300 times (reinstalls)."""
+    from communications.models import IntegrationToken
+
+    IntegrationToken.objects.bulk_create(
+        [IntegrationToken(tenant_id=uuid.uuid4(), provider=provider) for _ in range(2000)]
+        + [IntegrationToken(tenant_id=tenant_id, provider=provider, status=IntegrationToken.Status.REPLACED)
+           for _ in range(300)])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE communications_integrationtoken")
+
+
+def _token_reads(statement) -> list[dict]:
+    """How each plan of `statement` (with its values and the generic one) reads the integration tokens."""
+    return [n for generic in (False, True) for n in nodes(plan(statement, generic=generic))
+            if n.get("Relation Name") == "communications_integrationtoken"
+            or n.get("Index Name") == "uniq_active_integration_token"]
+
+
+def test_the_token_share_locks_read_the_one_active_token_by_its_unique_index(volume):
+    """The record of a success and the operator's send share-lock the integration's active token. The status is in
+    the statements' text, so even a generic plan reaches the token by `uniq_active_integration_token` (active
+    tokens only): not the tenant's every replaced token, nor the provider's every tenant's (with the status as a
+    parameter, the generic plan read the tenant's tokens by `tenant_id` and filtered them)."""
+    from communications.services.operator import _send_scope_statement
+
+    first_open = Delivery.objects.filter(provider=volume, status=Delivery.Status.PENDING).order_by("pk").first()
+    _tokens_of_a_marketplace(volume, first_open.tenant_id)
+    chat = Chat.objects.filter(provider=volume, tenant_id=first_open.tenant_id).first()
+    scope = _send_scope_statement()
+    for statement in (hot_queries.record_success(first_open),
+                      (scope.sql, scope.params(tenant_id=chat.tenant_id, provider_code=volume.code,
+                                               chat_id=chat.external_id))):
+        reads = _token_reads(statement)
+        shown = [(n["Node Type"], n.get("Index Name"), n.get("Filter")) for n in reads]
+        assert {n.get("Index Name") for n in reads} - {None} == {"uniq_active_integration_token"}, shown
+        assert not [n for n in reads if n["Node Type"] == "Seq Scan"], shown
+
+
 def test_operator_send_reads_its_scope_in_one_statement_by_unique_indexes(volume):
     """The operator's send: provider, integration, token, chat and webhook in one statement (services/operator.py);
     the chat by its unique index, not a walk of the tenant's chats."""
