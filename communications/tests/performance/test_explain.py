@@ -291,6 +291,73 @@ def test_the_token_share_locks_read_the_one_active_token_by_its_unique_index(vol
         assert not [n for n in reads if n["Node Type"] == "Seq Scan"], shown
 
 
+# The tables the per-message statements join that stay small in a test and in the bench's S8, but grow with the
+# marketplace: providers and their configuration versions, signing secrets, installations, tokens, webhooks.
+MARKETPLACE_TABLES = {"communications_provider", "communications_providerconfiguration",
+                      "communications_providersigningsecret", "communications_tenantconfiguration",
+                      "communications_integrationtoken", "communications_webhook"}
+
+
+@pytest.fixture
+def marketplace(volume):
+    """`volume` in a marketplace: 2,000 providers with 2 configuration versions and 2 signing secrets each, the volume
+    provider installed (with a token and a webhook) at 2,000 more tenants; then ANALYZE. (At a few hundred rows a
+    table is a few pages, and a sequential scan is rightly the cheaper plan.)"""
+    from communications.models import (
+        Provider,
+        ProviderConfiguration,
+        ProviderSigningSecret,
+        TenantConfiguration,
+        Webhook,
+    )
+
+    providers = Provider.objects.bulk_create(
+        [Provider(code=f"mkt-{uuid.uuid4().hex[:10]}", label="Провайдер") for _ in range(2000)])
+    configurations = ProviderConfiguration.objects.bulk_create(
+        [ProviderConfiguration(provider=provider, app_code=provider.code, app_version=f"1.{n}",
+                               configuration_version=f"1.{n}", provider_label="Провайдер", auth_key="key")
+         for provider in [*providers, volume] for n in range(2)])
+    ProviderSigningSecret.objects.bulk_create(
+        [ProviderSigningSecret(provider=provider, secret=uuid.uuid4().hex) for provider in providers for _ in range(2)])
+    tenants = [uuid.uuid4() for _ in range(2000)]
+    TenantConfiguration.objects.bulk_create(
+        [TenantConfiguration(tenant_id=tenant, provider=volume, configuration=configurations[-1], app_version="1.1")
+         for tenant in tenants])
+    Webhook.objects.bulk_create(
+        [Webhook(tenant_id=tenant, provider=volume, url="https://crm.example/hook") for tenant in tenants])
+    first_open = Delivery.objects.filter(provider=volume, status=Delivery.Status.PENDING).order_by("pk").first()
+    _tokens_of_a_marketplace(volume, first_open.tenant_id)  # ANALYZEs the tokens
+    with connection.cursor() as cursor:
+        for table in MARKETPLACE_TABLES - {"communications_integrationtoken"}:
+            cursor.execute(f"ANALYZE {table}")
+    return volume
+
+
+def test_per_message_statements_read_the_marketplace_tables_by_index(marketplace):
+    """The claim, the record of a success and the operator's send join a provider, its configuration, the tenant's
+    installation, token and webhook, and the provider's signing secrets: each by an index in both plans, however many
+    providers and installations the marketplace has (a sequential scan would read them all for every message)."""
+    from communications.services.operator import _send_scope_statement
+
+    first_open = Delivery.objects.filter(provider=marketplace, status=Delivery.Status.PENDING).order_by("pk").first()
+    chat = Chat.objects.filter(provider=marketplace, tenant_id=first_open.tenant_id).first()
+    scope = _send_scope_statement()
+    statements = {"claim": hot_queries.claim_at_once(_open_chain_end(marketplace)),
+                  "record": hot_queries.record_success(first_open),
+                  "send scope": (scope.sql, scope.params(tenant_id=chat.tenant_id, provider_code=marketplace.code,
+                                                         chat_id=chat.external_id))}
+    for name, statement in statements.items():
+        for generic in (False, True):
+            found = list(nodes(plan(statement, generic=generic)))
+            read = {n["Relation Name"] for n in found if n.get("Relation Name") in MARKETPLACE_TABLES}
+            seq = [n["Relation Name"] for n in found if n["Node Type"] == "Seq Scan"
+                   and n["Relation Name"] in MARKETPLACE_TABLES | BIG_TABLES]
+            assert read, f"{name}: reads none of the marketplace tables"
+            assert not seq, (f"{name} ({'generic' if generic else 'custom'} plan): sequential scans of {seq}",
+                             [(n["Node Type"], n.get("Relation Name"), n.get("Filter"), n.get("Plan Rows"))
+                              for n in found if n["Node Type"] == "Seq Scan"])
+
+
 def test_operator_send_reads_its_scope_in_one_statement_by_unique_indexes(volume):
     """The operator's send: provider, integration, token, chat and webhook in one statement (services/operator.py);
     the chat by its unique index, not a walk of the tenant's chats."""
