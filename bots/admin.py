@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from bots.models import PendingBinding, ProcessedUpdate
-from config.admin import ReadOnlyAdmin
+from config.admin import BigTableAdminMixin, ReadOnlyAdmin
 
 
 class _BotRowsAdmin(ReadOnlyAdmin):
@@ -24,7 +24,7 @@ class PendingBindingAdmin(_BotRowsAdmin):
 
 
 @admin.register(ProcessedUpdate)
-class ProcessedUpdateAdmin(_BotRowsAdmin):
+class ProcessedUpdateAdmin(BigTableAdminMixin, _BotRowsAdmin):
     list_display = ("service", "update_id", "created_at")
     list_filter = ("service",)
     search_fields = ("update_id",)

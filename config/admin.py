@@ -5,7 +5,10 @@ import logging
 
 from axes.admin import AccessAttemptAdmin
 from axes.models import AccessAttempt
+from django.conf import settings
 from django.contrib import admin, messages
+from django.core.paginator import Paginator
+from django.utils.functional import cached_property
 
 from config.errors import ApplicationError
 
@@ -30,6 +33,35 @@ class ReadOnlyMixin:
 
 class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
     pass
+
+
+class CappedCountPaginator(Paginator):
+    """Counts at most ADMIN_LIST_COUNT_CAP + 1 rows (one statement that stops there) instead of all of them: an exact
+    count of a table that grows with every message reads the whole table for every page (issue 19). `capped`: the
+    count stopped at the cap (templates/admin/pagination.html then says «более N»)."""
+
+    @cached_property
+    def cap(self) -> int:
+        return settings.ADMIN_LIST_COUNT_CAP
+
+    @cached_property
+    def count(self) -> int:
+        if not hasattr(self.object_list, "query"):
+            return super().count
+        return self.object_list.order_by()[: self.cap + 1].count()
+
+    @property
+    def capped(self) -> bool:
+        return self.count > self.cap
+
+
+class BigTableAdminMixin:
+    """A changelist of a table that grows with every message: the count capped, no second count of the whole table
+    (Django's «N из M»), and no `date_hierarchy` (its year and month links read the dates of every row; a
+    DateFieldListFilter offers fixed windows instead). `config/tests/test_admin_changelists.py` holds the list."""
+
+    paginator = CappedCountPaginator
+    show_full_result_count = False
 
 
 class NoAddDeleteMixin:

@@ -250,6 +250,10 @@ APPEND_SLASH = False
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
 
+# The admin's lists of tables that grow with every message count at most this many rows (config/admin.py,
+# CappedCountPaginator): an exact count reads every row of a month of deliveries; past it the page says «более N».
+ADMIN_LIST_COUNT_CAP = env.int("ADMIN_LIST_COUNT_CAP", default=10_000)
+
 # --- Login lockout (django-axes): admin and /api/auth/token/ ---------------------------------
 # A username, or a client address, with AXES_FAILURE_LIMIT failures within the cool-off period is
 # refused (429) until the period passes or an administrator unlocks it (admin: «Попытки доступа»).

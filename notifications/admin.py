@@ -3,7 +3,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from config.admin import ReadOnlyAdmin, ReadOnlyMixin, action_each
+from config.admin import BigTableAdminMixin, ReadOnlyAdmin, ReadOnlyMixin, action_each
 from notifications import models as m
 
 
@@ -61,12 +61,11 @@ class RecipientAdmin(admin.ModelAdmin):
 
 
 @admin.register(m.Notification)
-class NotificationAdmin(ReadOnlyAdmin):
+class NotificationAdmin(BigTableAdminMixin, ReadOnlyAdmin):
     list_display = ["timestamp", "recipient", "service", "type", "subject", "status", "attempts", "last_error"]
     list_filter = ["service", "type", "status", "is_async", ("timestamp", admin.DateFieldListFilter)]
     search_fields = ["id", "recipient__id", "recipient__email", "subject", "idempotency_key"]
     list_select_related = ["recipient"]
-    date_hierarchy = "timestamp"
     actions = ["resend_notifications"]
 
     def has_resend_permission(self, request):
@@ -81,7 +80,7 @@ class NotificationAdmin(ReadOnlyAdmin):
                     lambda pk: notification_resend(notification_id=pk), "Отправлено повторно")
 
 
-class _RecipientHistoryAdmin(ReadOnlyAdmin):
+class _RecipientHistoryAdmin(BigTableAdminMixin, ReadOnlyAdmin):
     """A recipient's audit rows: `changes` are the columns after the time and the recipient, `filters` the list
     filters before the date; searched by the recipient's id and `searched`."""
 
@@ -141,7 +140,7 @@ class NotifyAttemptInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(m.NotifyRequest)
-class NotifyRequestAdmin(ReadOnlyAdmin):
+class NotifyRequestAdmin(BigTableAdminMixin, ReadOnlyAdmin):
     list_display = ["created_at", "recipient", "type", "subject", "policy", "status", "deliver_after", "finished_at"]
     list_filter = ["status", "type", "policy", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["id", "recipient__id", "subject", "idempotency_key"]
@@ -150,7 +149,7 @@ class NotifyRequestAdmin(ReadOnlyAdmin):
 
 
 @admin.register(m.StatusCallback)
-class StatusCallbackAdmin(ReadOnlyAdmin):
+class StatusCallbackAdmin(BigTableAdminMixin, ReadOnlyAdmin):
     """Set by the service through PUT /notifications/callback; the secret is never shown here."""
 
     list_display = ["account", "url", "masked_secret", "updated_at"]

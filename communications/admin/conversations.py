@@ -13,7 +13,7 @@ from communications.admin.filters import SandboxTenantsFilter
 from communications.channels import channel_kind
 from communications.services import files
 from communications.services.tokens import integration_token_deactivate, integration_token_issue
-from config.admin import NoAddDeleteMixin, ReadOnlyAdmin, ReadOnlyMixin
+from config.admin import BigTableAdminMixin, NoAddDeleteMixin, ReadOnlyAdmin, ReadOnlyMixin
 from config.errors import ApplicationError
 
 
@@ -125,7 +125,7 @@ class MessageInline(ReadOnlyInline):
 
 
 @admin.register(models.Chat)
-class ChatAdmin(ReadOnlyAdmin):
+class ChatAdmin(BigTableAdminMixin, ReadOnlyAdmin):
     list_display = ("__str__", "external_id", "channel_icon", "tenant_id", "provider", "participant_count",
                     "message_count", "updated_at")
     list_filter = (SandboxTenantsFilter, "provider")
@@ -183,7 +183,7 @@ class MessageStatusInline(ReadOnlyInline):
 
 
 @admin.register(models.Message)
-class MessageAdmin(ReadOnlyAdmin):
+class MessageAdmin(BigTableAdminMixin, ReadOnlyAdmin):
     list_display = ("external_id", "chat", "direction", "status", "seen_flag", "provider", "tenant_id", "created_at",
                     "edited_at")
     list_filter = ("direction", "status", "seen_flag", SandboxTenantsFilter, "provider")
@@ -193,7 +193,7 @@ class MessageAdmin(ReadOnlyAdmin):
 
 
 @admin.register(models.MessageStatusHistory)
-class MessageStatusHistoryAdmin(ReadOnlyAdmin):
+class MessageStatusHistoryAdmin(BigTableAdminMixin, ReadOnlyAdmin):
     list_display = ("message", "status", "error", "changed_at")
     list_filter = ("status",)
     search_fields = ("message__external_id",)

@@ -36,6 +36,23 @@ def test_changelist_has_search_and_filters(model_admin):
         assert model_admin.list_filter, f"{model_admin} has no filters"
 
 
+# Tables that grow with every message, send or update (never or only monthly pruned): their lists must not read
+# every row per page (issue 19; communications/tests/performance/test_admin_volume.py measures the delivery log's).
+GROWING = {"communications.delivery", "communications.message", "communications.chat",
+           "communications.messagestatushistory", "notifications.notification", "notifications.pushhistory",
+           "notifications.servicebindinghistory", "notifications.devicehistory", "notifications.preferencechange",
+           "notifications.notifyrequest", "notifications.statuscallback", "bots.processedupdate"}
+
+
+@pytest.mark.parametrize("label", sorted(GROWING))
+def test_lists_of_growing_tables_count_up_to_a_cap_and_have_no_date_hierarchy(label):
+    from config.admin import CappedCountPaginator
+
+    model_admin = next(ma for model, ma in _registry() if model._meta.label_lower == label)
+    assert model_admin.paginator is CappedCountPaginator
+    assert not model_admin.show_full_result_count and not model_admin.date_hierarchy
+
+
 def test_every_changelist_issues_the_same_number_of_queries_for_1_and_4_rows(admin_client):
     # given one row of everything
     world_create()

@@ -10,29 +10,17 @@ import re
 import uuid
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 from psycopg.sql import Literal
 
 from communications.api.internal.operator.serializers import OPERATOR_CHAT_COLUMNS
 from communications.models import Chat, Delivery, Message
-from communications.services.providers import provider_register
 from communications.tests.performance import hot_queries
-from config.testing.volume import Volume, volume_seed
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 BIG_TABLES = {"communications_chat", "communications_message", "communications_delivery",
               "communications_deliveryattempt", "communications_participant"}
-
-
-@pytest.fixture
-def volume():
-    provider, _ = provider_register(code=f"vol-{uuid.uuid4().hex[:6]}", label="Объём")
-    with transaction.atomic():  # the seed's temporary table lives until the commit (a transactional test has none)
-        counts = volume_seed(connection, provider_id=provider.pk, volume=Volume(
-            tenants=[uuid.uuid4() for _ in range(20)], chats=2000, messages_per_chat=10, deliveries=20_000))
-    assert Message.objects.filter(provider=provider).count() == counts["messages"] == 20_000
-    return provider
 
 
 def plan(queryset, *, generic: bool = False) -> dict:
