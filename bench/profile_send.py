@@ -4,7 +4,8 @@ through the test client (real JWT, real transactions) against the loopback fake 
 Run explicitly (not collected by the suite):
     PROFILE_N=200 pytest bench/profile_send.py -q -s
 Prints CPU ms per send (process time; the test client and the fake's thread included), Python calls and the
-statements of one send, and the top of cProfile (PROFILE_QUIET=1: without it; PROFILE_OUT=<file>: the stats saved there)."""
+statements of one send, and the top of cProfile (PROFILE_QUIET=1: without it; PROFILE_OUT=<file>: the stats saved there;
+PROFILE_CLOCK=wall: profiled by the wall clock, to see where a send waits)."""
 
 import cProfile
 import io
