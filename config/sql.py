@@ -322,32 +322,41 @@ def _row(model, connection, skip=()) -> _Row:
     return _rows[key]
 
 
-_pairs: dict = {}  # (alias, first, second, locked) → (rows, statement): built once per process (no compiler in it)
+_pairs: dict = {}  # (alias, first, second, locked, guard) → (rows, statement): built once per process (no compiler)
 
 
-def insert_pair(first, first_values: dict, second, second_values: dict, *, lock: int | None = None) -> tuple:
+def insert_pair(first, first_values: dict, second, second_values: dict, *, lock: int | None = None,
+                guard: tuple[str, list] | None = None) -> tuple | None:
     """INSERT a row of `first` and a row of `second` (attname → value; a value not given takes the field's default,
     auto_now fields now, as in `insert_linked`); returns the two rows' keys. `lock`: the key of a transaction-level
     advisory lock taken before the row of `second` is made (its serial key drawn), held until commit, as a
     `SELECT pg_advisory_xact_lock(…)` of its own would hold it (the delivery chains' lock: id order == commit order).
+    `guard`: a SELECT (text, parameters) that must give a row for anything to be written, and may lock what it reads
+    (`FOR SHARE`): without its row, nothing is written and None is returned.
 
-    On PostgreSQL one statement, its text built once per process: `WITH first AS (INSERT … RETURNING id), locked AS
-    (SELECT pg_advisory_xact_lock(%s)) INSERT INTO second (…) SELECT … FROM locked`: the second row is selected from
-    the lock's row, so it exists only once the lock is held (the values' types are the columns', as in VALUES). No
-    savepoint: a failure aborts the caller's transaction, as any statement. Elsewhere (SQLite: one writer at a time,
-    no advisory locks) two statements in `atomic()`."""
+    On PostgreSQL one statement, its text built once per process: `WITH [guard AS (…),] first AS (INSERT … RETURNING
+    id), locked AS (SELECT pg_advisory_xact_lock(%s)) INSERT INTO second (…) SELECT … FROM locked`: the second row is
+    selected from the lock's row, so it exists only once the lock is held (the values' types are the columns', as in
+    VALUES); with a guard, the first row and the lock are selected from the guard's row. No savepoint: a failure aborts
+    the caller's transaction, as any statement. Elsewhere (SQLite: one writer at a time, no advisory locks) the guard
+    and two statements in `atomic()`."""
     connection = connections[router.db_for_write(second)]
-    cached = (connection.alias, first, second, lock is not None)
+    guard_sql, guard_params = guard if guard is not None else (None, [])
+    cached = (connection.alias, first, second, lock is not None, guard_sql)
     if cached not in _pairs:
         rows = _row(first, connection), _row(second, connection)
         if connection.vendor == "postgresql":
             head, tail = rows
-            source = (f"SELECT {tail.placeholders} FROM locked" if lock is not None  # noqa: S608 (placeholders)
-                      else f"VALUES ({tail.placeholders})")
-            sql = ((f"WITH first AS (INSERT INTO {head.table} ({head.columns}) VALUES ({head.placeholders}) "  # noqa: S608
-                    f"RETURNING {head.key})")
-                   + (", locked AS (SELECT pg_advisory_xact_lock(%s))" if lock is not None else "")
-                   + f" INSERT INTO {tail.table} ({tail.columns}) {source} "  # noqa: S608 (models' own names)
+            guarded = " FROM guard" if guard_sql else ""
+            ctes = [f"guard AS ({guard_sql})"] if guard_sql else []
+            ctes.append(f"first AS (INSERT INTO {head.table} ({head.columns}) "  # noqa: S608 (models' own names)
+                        + (f"SELECT {head.placeholders}{guarded}" if guard_sql else f"VALUES ({head.placeholders})")
+                        + f" RETURNING {head.key})")
+            if lock is not None:
+                ctes.append(f"locked AS (SELECT pg_advisory_xact_lock(%s){guarded})")
+            source = ("SELECT {} FROM locked" if lock is not None else "SELECT {} FROM first" if guard_sql
+                      else "VALUES ({})").format(tail.placeholders)
+            sql = (f"WITH {', '.join(ctes)} INSERT INTO {tail.table} ({tail.columns}) {source} "  # noqa: S608
                    f"RETURNING (SELECT {head.key} FROM first), {tail.key}")
         else:
             sql = [f"INSERT INTO {row.table} ({row.columns}) VALUES ({row.placeholders})" for row in rows]  # noqa: S608
@@ -357,10 +366,14 @@ def insert_pair(first, first_values: dict, second, second_values: dict, *, lock:
     head_params, tail_params = head.params(first_values, now, connection), tail.params(second_values, now, connection)
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(sql, [*head_params, *([lock] if lock is not None else []), *tail_params])
+            cursor.execute(sql, [*guard_params, *head_params, *([lock] if lock is not None else []), *tail_params])
             return cursor.fetchone()
     keys = []
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        if guard_sql:
+            cursor.execute(guard_sql, guard_params)
+            if cursor.fetchone() is None:
+                return None
         for model, statement, params in ((first, sql[0], head_params), (second, sql[1], tail_params)):
             cursor.execute(statement, params)
             keys.append(connection.ops.last_insert_id(cursor, model._meta.db_table, model._meta.pk.column))

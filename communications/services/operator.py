@@ -22,6 +22,7 @@ import re
 import threading
 import uuid
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import timedelta
 
 from django.conf import settings
@@ -92,16 +93,20 @@ def integration_require(*, tenant_id: uuid.UUID, provider: Provider) -> TenantCo
     else:
         token_id = tokens.values_list("pk", flat=True).first()
     if token_id is None:
-        raise ConflictError("Интеграция тенанта с провайдером деактивирована (нет активного токена): "
-                            "действия в чатах недоступны.", code="integration_inactive")
+        raise _inactive()
     return tenant_configuration
+
+
+def _inactive() -> ConflictError:
+    return ConflictError("Интеграция тенанта с провайдером деактивирована (нет активного токена): "
+                         "действия в чатах недоступны.", code="integration_inactive")
 
 
 class _SendScope:
     """One statement for everything a send reads before it writes (issue 19): the provider by its code, the
-    tenant's configuration with its provider configuration, the active token (share-locked, as
-    `integration_require` locks it), the chat with its channel and the tenant's webhook. Each is unique per
-    tenant and provider, so the joins give one row at most."""
+    tenant's configuration with its provider configuration, whether a token is usable, the chat with its channel
+    and the tenant's webhook. Each is unique per tenant and provider, so the joins give one row at most. It locks
+    nothing: the write that follows share-locks the token itself (`_token_guard`)."""
 
     def __init__(self, using: str):
         self.using = using
@@ -110,13 +115,12 @@ class _SendScope:
         self.parts = [Columns(Provider, "p", using), Columns(TenantConfiguration, "tc", using),
                       Columns(ProviderConfiguration, "cf", using), Columns(Chat, "ch", using),
                       Columns(Channel, "cn", using), Columns(Webhook, "wh", using)]
-        lock = " FOR SHARE" if connection.vendor == "postgresql" else ""  # SQLite serialises writers anyway
         self.sql = (
             f"SELECT {', '.join(part.sql for part in self.parts)}, "  # noqa: S608 (the models' own names)
             # the usable token: one at most (uniq_active_integration_token), so no LIMIT, which let the planner hope
             # for an early match in a sequential scan of every token
             f"(SELECT t.{q('id')} FROM {table(IntegrationToken)} t WHERE t.{q('tenant_id')} = %s "
-            f"AND t.{q('provider_id')} = p.{q('id')} AND {IntegrationToken.USABLE_SQL.format(t='t')}{lock}) "
+            f"AND t.{q('provider_id')} = p.{q('id')} AND {IntegrationToken.USABLE_SQL.format(t='t')}) "
             f"FROM {table(Provider)} p "
             f"LEFT JOIN {table(TenantConfiguration)} tc ON tc.{q('tenant_id')} = %s AND tc.{q('provider_id')} = p.{q('id')} "
             f"LEFT JOIN {table(ProviderConfiguration)} cf ON cf.{q('id')} = tc.{q('configuration_id')} "
@@ -244,11 +248,32 @@ def _message_insert(**fields) -> Message:
     return _saved(message, pk)
 
 
-def _message_and_call_insert(tenant_configuration, message: Message, operator_id: str) -> Message:
+_guards: dict = {}  # alias → the token guard's text
+
+
+def _token_guard(tenant_configuration, connection) -> tuple[str, list]:
+    """The integration's usable token, share-locked (as `integration_require` locks it), as the guard of a write
+    (`insert_pair`): a deactivation (FOR UPDATE on the token) runs strictly before the write, which then writes
+    nothing, or after its commit. On SQLite no lock: it serialises writers anyway."""
+    sql = _guards.get(connection.alias)
+    if sql is None:
+        q = connection.ops.quote_name
+        lock = " FOR SHARE" if connection.vendor == "postgresql" else ""
+        sql = _guards[connection.alias] = (
+            f"SELECT 1 FROM {q(IntegrationToken._meta.db_table)} t "  # noqa: S608 (the model's own name)
+            f"WHERE t.{q('tenant_id')} = %s AND t.{q('provider_id')} = %s "
+            f"AND {IntegrationToken.USABLE_SQL.format(t='t')}{lock}")
+    tenant_id = tenant_configuration.tenant_id  # a UUIDField's value as the database takes it
+    return sql, [tenant_id if connection.features.has_native_uuid_field else tenant_id.hex,
+                 tenant_configuration.provider_id, connection.ops.adapt_datetimefield_value(timezone.now())]
+
+
+def _message_and_call_insert(tenant_configuration, message: Message, operator_id: str) -> Message | None:
     """The message and its `sendMessage` call in one statement (issue 19, round 2): the row `delivery_enqueue` writes
-    (the same checks: the integration is active by the caller's read, the endpoint configured), the chain's lock taken
-    inside the statement before the call's row, the publication after commit. Three statements and a savepoint pair
-    fewer; no ORM compile or instance for the call."""
+    (the same checks: the integration is active by the caller's read and the token's share lock in the statement,
+    the endpoint configured), the chain's lock taken inside the statement before the call's row, the publication
+    after commit. Three statements and a savepoint pair fewer; no ORM compile or instance for the call. None when the
+    token is no longer usable (deactivated since the caller's read): nothing written."""
     configuration, chat = tenant_configuration.configuration, message.chat
     url = configured_endpoint_url(configuration, "sendMessage")
     kind, provider_id = Delivery.Kind.PROVIDER.value, tenant_configuration.provider_id
@@ -257,10 +282,14 @@ def _message_and_call_insert(tenant_configuration, message: Message, operator_id
         tenant_configuration_id=tenant_configuration.pk, configuration_id=configuration.pk, endpoint="sendMessage",
         url=url, payload=_send_payload(tenant_configuration, message, operator_id), ordering_key=chat.external_id,
         on_delivered="operator.message_sent", request_id=request_id_get())
+    connection = connections[router.db_for_write(Delivery)]
     lock = (engine.chain_lock_key(kind, tenant_configuration.tenant_id, provider_id, chat.external_id)
-            if connections[router.db_for_write(Delivery)].vendor == "postgresql" else None)
-    message_pk, call_pk = insert_pair(Message, {field.attname: getattr(message, field.attname)
-                                                for field in _MESSAGE_FIELDS}, Delivery, call, lock=lock)
+            if connection.vendor == "postgresql" else None)
+    keys = insert_pair(Message, {field.attname: getattr(message, field.attname) for field in _MESSAGE_FIELDS},
+                       Delivery, call, lock=lock, guard=_token_guard(tenant_configuration, connection))
+    if keys is None:
+        return None
+    message_pk, call_pk = keys
     engine.dispatch_on_commit(call_pk, kind=kind)
     return _saved(message, message_pk)
 
@@ -278,7 +307,6 @@ def _created_event(tenant_configuration, message: Message, attachments=(), webho
 
 # --- actions ----------------------------------------------------------------------------------------
 
-@transaction.atomic
 def operator_message_send(*, tenant_id: uuid.UUID, provider: Provider | str, chat_id: str, text: str,
                           operator_id: str = "", attachments: list[dict] | None = None,
                           reply_to_id: int | None = None) -> Message:
@@ -290,6 +318,10 @@ def operator_message_send(*, tenant_id: uuid.UUID, provider: Provider | str, cha
     configuration declares the capability; otherwise the call is text-only and each attachment is
     `failed` with the reason (attachments only, without text: 409 `attachments_not_supported`).
     `reply_to_id` is OUR id of a message in the same chat; the provider gets its own id as `replyTo`.
+
+    The reads take no lock and need no transaction. The writes share-lock the integration's token first (in the
+    insert's own statement, or `integration_require`): a plain send to a tenant without a webhook is that one
+    statement, committed on its own (no BEGIN/COMMIT round trips); otherwise the writes share one transaction.
     """
     code = provider if isinstance(provider, str) else provider.code
     scope = _send_scope(tenant_id=tenant_id, provider_code=code, chat_id=chat_id)
@@ -312,12 +344,26 @@ def operator_message_send(*, tenant_id: uuid.UUID, provider: Provider | str, cha
         raise ConflictError("Провайдер не поддерживает такие вложения; отправьте текст или другой тип.",
                             code="attachments_not_supported", field="attachments")
     if not attachments:  # the plain send (bench S5): the message and its call in one statement
-        message = _message_and_call_insert(tenant_configuration, _message_new(
-            tenant_configuration=tenant_configuration, chat=chat, text=text, operator_id=operator_id,
-            reply_to=quoted), operator_id)
-        known_empty(message, "attachments")  # the answer reads none
-        _created_event(tenant_configuration, message, (), webhook)
+        with transaction.atomic() if webhook is not None else nullcontext():  # the event beside them
+            message = _message_and_call_insert(tenant_configuration, _message_new(
+                tenant_configuration=tenant_configuration, chat=chat, text=text, operator_id=operator_id,
+                reply_to=quoted), operator_id)
+            if message is None:  # deactivated since the read: the checks give the answer
+                integration_require(tenant_id=tenant_id, provider=provider)
+                raise _inactive()
+            known_empty(message, "attachments")  # the answer reads none
+            _created_event(tenant_configuration, message, (), webhook)
         return message
+    with transaction.atomic():
+        integration_require(tenant_id=tenant_id, provider=provider)  # the token share-locked until commit
+        return _message_with_attachments_send(tenant_configuration, chat=chat, text=text, operator_id=operator_id,
+                                              quoted=quoted, attachments=attachments, webhook=webhook)
+
+
+def _message_with_attachments_send(tenant_configuration, *, chat: Chat, text: str, operator_id: str,
+                                   quoted: Message | None, attachments: list[dict], webhook) -> Message:
+    tenant_id, provider = tenant_configuration.tenant_id, tenant_configuration.provider
+    configuration = tenant_configuration.configuration
     uploads = attachment_services.uploads_for(tenant_id=tenant_id, provider=provider,
                                               items=[{"attachments": attachments}])
     attachment_services.refuse_missing_uploads({"attachments": attachments}, uploads)

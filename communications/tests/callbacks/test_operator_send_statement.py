@@ -4,9 +4,9 @@ services/operator.py `_message_and_call_insert`, config/sql.py `insert_pair`): t
 import threading
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 
-from communications.models import Delivery, Message, TenantConfiguration
+from communications.models import Delivery, IntegrationToken, Message, TenantConfiguration
 from communications.services import deliveries, operator
 from communications.tests.factories import chat_make, provider_setup, tenant_install
 from config.observability.request_id import request_id_reset, request_id_set
@@ -152,3 +152,64 @@ def test_insert_pair_fills_defaults_per_row_and_a_failed_row_writes_neither(chat
     with pytest.raises(IntegrityError), transaction.atomic():
         pair("crm-a", "https://provider.example/c")
     assert Delivery.objects.count() == before and Message.objects.filter(external_id="crm-a").count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("locked", [True, False])
+def test_insert_pair_with_a_guard_writes_both_rows_only_when_the_guard_gives_a_row(chat, locked):
+    tenant_id, provider = chat
+    tenant_configuration = TenantConfiguration.objects.get(tenant_id=tenant_id)
+    chat_row = Message._meta.get_field("chat").related_model.objects.get(tenant_id=tenant_id, external_id="chat-1")
+    guard_sql, guard_params = operator._token_guard(tenant_configuration, connection)
+
+    def pair(external_id: str):
+        return insert_pair(
+            Message, {"tenant_id": tenant_id, "provider_id": provider.pk, "chat_id": chat_row.pk,
+                      "external_id": external_id, "direction": "outgoing", "text": "т"},
+            Delivery, {"tenant_id": tenant_id, "provider_id": provider.pk,
+                       "tenant_configuration_id": tenant_configuration.pk, "endpoint": "sendMessage",
+                       "url": "https://provider.example/a", "next_attempt_at": chat_row.created_at},
+            lock=engine.chain_lock_key("provider", tenant_id, provider.pk, "x")
+            if locked and connection.vendor == "postgresql" else None,
+            guard=(guard_sql, guard_params))
+
+    # the token is usable: both rows, linked as without a guard
+    message_pk, call_pk = pair("crm-guarded")
+    assert Message.objects.get(pk=message_pk).external_id == "crm-guarded"
+    assert Delivery.objects.get(pk=call_pk).tenant_configuration_id == tenant_configuration.pk
+    # the token is gone: neither row, and None
+    IntegrationToken.objects.filter(tenant_id=tenant_id).update(status=IntegrationToken.Status.DEACTIVATED)
+    before = (Message.objects.count(), Delivery.objects.count())
+    assert pair("crm-refused") is None
+    assert (Message.objects.count(), Delivery.objects.count()) == before
+
+
+@pytest.mark.postgres
+def test_a_send_to_a_tenant_with_a_webhook_writes_its_event_in_the_same_transaction(transactional_db, chat):
+    """A plain send needs no transaction of its own; with a webhook it writes the message, the call and the
+    `message.created` event together, so an event the database refuses leaves none of them (committed for real here:
+    no test transaction around the send)."""
+    from communications.services.conversations import webhook_set
+
+    tenant_id, provider = chat
+    webhook_set(tenant_id=tenant_id, provider=provider, url="https://crm.example/hook", events=["message.created"])
+    message = operator.operator_message_send(tenant_id=tenant_id, provider=provider.code, chat_id="chat-1",
+                                             text="С вебхуком")
+    event = Delivery.objects.get(kind=Delivery.Kind.WEBHOOK, endpoint="message.created")
+    assert event.payload["data"]["clientMessageId"] == message.external_id
+    # when: the database refuses the event's row
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE FUNCTION pg_temp.refuse() RETURNS trigger AS $$ BEGIN "
+                       "RAISE EXCEPTION 'refused' USING ERRCODE = '22000'; END $$ LANGUAGE plpgsql")
+        cursor.execute("CREATE TRIGGER refuse_events BEFORE INSERT ON communications_delivery FOR EACH ROW "
+                       "WHEN (NEW.kind = 'webhook') EXECUTE FUNCTION pg_temp.refuse()")
+    try:
+        with pytest.raises(DataError):
+            operator.operator_message_send(tenant_id=tenant_id, provider=provider.code, chat_id="chat-1",
+                                           text="Потеря")
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER refuse_events ON communications_delivery")
+    # then: neither the message nor its call stayed
+    assert not Message.objects.filter(text="Потеря").exists()
+    assert Delivery.objects.filter(endpoint="sendMessage").count() == 1

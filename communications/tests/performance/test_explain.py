@@ -14,7 +14,7 @@ from django.db import connection
 from psycopg.sql import Literal
 
 from communications.api.internal.operator.serializers import OPERATOR_CHAT_COLUMNS
-from communications.models import Chat, Delivery, Message
+from communications.models import Chat, Delivery, Message, TenantConfiguration
 from communications.tests.performance import hot_queries
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -260,11 +260,12 @@ def _token_reads(statement) -> list[dict]:
 
 
 def test_the_token_share_locks_read_the_one_active_token_by_its_unique_index(volume):
-    """The record of a success and the operator's send share-lock the integration's active token. The status is in
-    the statements' text, so even a generic plan reaches the token by `uniq_active_integration_token` (active
-    tokens only): not the tenant's every replaced token, nor the provider's every tenant's (with the status as a
-    parameter, the generic plan read the tenant's tokens by `tenant_id` and filtered them)."""
-    from communications.services.operator import _send_scope_statement
+    """The record of a success and the operator's send (its insert's guard) share-lock the integration's active
+    token, and the send's scope reads it. The status is in the statements' text, so even a generic plan reaches the
+    token by `uniq_active_integration_token` (active tokens only): not the tenant's every replaced token, nor the
+    provider's every tenant's (with the status as a parameter, the generic plan read the tenant's tokens by
+    `tenant_id` and filtered them)."""
+    from communications.services.operator import _send_scope_statement, _token_guard
 
     first_open = Delivery.objects.filter(provider=volume, status=Delivery.Status.PENDING).order_by("pk").first()
     _tokens_of_a_marketplace(volume, first_open.tenant_id)
@@ -272,7 +273,8 @@ def test_the_token_share_locks_read_the_one_active_token_by_its_unique_index(vol
     scope = _send_scope_statement()
     for statement in (hot_queries.record_success(first_open),
                       (scope.sql, scope.params(tenant_id=chat.tenant_id, provider_code=volume.code,
-                                               chat_id=chat.external_id))):
+                                               chat_id=chat.external_id)),
+                      _token_guard(TenantConfiguration(tenant_id=chat.tenant_id, provider=volume), connection)):
         reads = _token_reads(statement)
         shown = [(n["Node Type"], n.get("Index Name"), n.get("Filter")) for n in reads]
         assert {n.get("Index Name") for n in reads} - {None} == {"uniq_active_integration_token"}, shown
@@ -322,10 +324,10 @@ def marketplace(volume):
 
 
 def test_per_message_statements_read_the_marketplace_tables_by_index(marketplace):
-    """The claim, the record of a success and the operator's send join a provider, its configuration, the tenant's
+    """The claim, the record of a success and the operator's send (its scope and its insert's guard) join a provider, its configuration, the tenant's
     installation, token and webhook, and the provider's signing secrets: each by an index in both plans, however many
     providers and installations the marketplace has (a sequential scan would read them all for every message)."""
-    from communications.services.operator import _send_scope_statement
+    from communications.services.operator import _send_scope_statement, _token_guard
 
     first_open = Delivery.objects.filter(provider=marketplace, status=Delivery.Status.PENDING).order_by("pk").first()
     chat = Chat.objects.filter(provider=marketplace, tenant_id=first_open.tenant_id).first()
@@ -333,7 +335,9 @@ def test_per_message_statements_read_the_marketplace_tables_by_index(marketplace
     statements = {"claim": hot_queries.claim_at_once(_open_chain_end(marketplace)),
                   "record": hot_queries.record_success(first_open),
                   "send scope": (scope.sql, scope.params(tenant_id=chat.tenant_id, provider_code=marketplace.code,
-                                                         chat_id=chat.external_id))}
+                                                         chat_id=chat.external_id)),
+                  "send guard": _token_guard(TenantConfiguration(tenant_id=chat.tenant_id, provider=marketplace),
+                                             connection)}
     for name, statement in statements.items():
         for generic in (False, True):
             found = list(nodes(plan(statement, generic=generic)))
@@ -356,7 +360,8 @@ def test_operator_send_reads_its_scope_in_one_statement_by_unique_indexes(volume
     found = assert_indexed((statement.sql, statement.params(tenant_id=chat.tenant_id, provider_code=volume.code,
                                                             chat_id=chat.external_id)),
                            index="uniq_chat_external_id")
-    assert "FOR SHARE" in statement.sql and {"communications_provider", "communications_integrationtoken"} <= {
+    # it locks nothing: the insert's guard share-locks the token (services/operator.py `_token_guard`)
+    assert "FOR SHARE" not in statement.sql and {"communications_provider", "communications_integrationtoken"} <= {
         n.get("Relation Name") for n in found}
 
 
