@@ -152,3 +152,38 @@ def test_the_floor_beside_the_seed_shows_the_vms_drift_across_s8():
     assert "CPU S8 chat list/empty, over the floor's drift" not in found  # not measured in this run
     assert not bench_run.ratios({"S1 ingest (again)": cpu(3.0), "S8 S1 ingest": cpu(3.6)}).keys() & {
         "CPU S4 floor after S8/before the seed", "CPU S8 S1 ingest/empty, over the floor's drift"}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("as_history", [True, False])
+def test_the_s8_seed_is_history_so_the_chat_list_shows_the_same_page_over_more_data(transactional_db, as_history):
+    """S8 compares the operator's chat list before and after the seed: the first page must hold the same (live)
+    chats, or the comparison is of two different pages. A seed of chats as new as the live ones fills that page."""
+    import dataclasses
+    import uuid
+
+    from django.db import transaction
+
+    from communications.selectors.conversations import chat_list_for_operator
+    from communications.services.providers import provider_register
+    from communications.tests.factories import chat_make
+    from config.testing.volume import volume_seed
+
+    provider, _ = provider_register(code="bench-s8", label="Бенчмарк")
+    tenant_id = uuid.uuid4()
+    for i in range(60):
+        chat_make(tenant_id, provider, f"live-{i}")
+
+    def first_page():
+        return list(chat_list_for_operator(tenant_id=tenant_id, provider=provider)
+                    .values_list("external_id", flat=True)[:50])
+
+    before = first_page()
+    volume = bench_run.s8_volume(tenant_id, 0.002)
+    with transaction.atomic():  # the seed's temporary table lives until its commit
+        volume_seed(connection, provider_id=provider.pk,
+                    volume=volume if as_history else dataclasses.replace(volume, history_days=0))
+    after = first_page()
+    assert sum(chat.startswith("s8-") for chat in chat_list_for_operator(
+        tenant_id=tenant_id, provider=provider).values_list("external_id", flat=True)) == 4  # 200 chats / 50 tenants
+    assert (after == before) is as_history, after

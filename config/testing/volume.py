@@ -17,6 +17,9 @@ class Volume:
     final_share: float = 0.5  # of the delivery rows: final (delivered, one attempt each), the rest pending
     final_age_days: int = 60  # final rows are spread over this many days back (the retention job's material)
     prefix: str = "vol"
+    # The newest chat (and its messages) this many days back: history older than the live chats, so a list of the
+    # newest chats shows the same chats before and after the seed (bench S8). 0: the newest chat is now.
+    history_days: int = 0
 
 
 def volume_seed(connection, *, provider_id: int, volume: Volume) -> dict:
@@ -24,13 +27,15 @@ def volume_seed(connection, *, provider_id: int, volume: Volume) -> dict:
     tenants = [str(t) for t in volume.tenants]
     params = {"tenants": tenants, "n": len(tenants), "provider": provider_id, "chats": volume.chats,
               "per": volume.messages_per_chat, "prefix": volume.prefix, "deliveries": volume.deliveries,
-              "final": int(volume.deliveries * volume.final_share), "age": volume.final_age_days}
+              "final": int(volume.deliveries * volume.final_share), "age": volume.final_age_days,
+              "history": volume.history_days}
     with connection.cursor() as cursor:
         cursor.execute("""
             INSERT INTO communications_chat (tenant_id, provider_id, external_id, title, type, metadata,
                                              request_fingerprint, created_at, updated_at)
             SELECT (%(tenants)s::uuid[])[1 + i %% %(n)s], %(provider)s, %(prefix)s || '-chat-' || i, 'Чат ' || i,
-                   'private', '{}', '', now() - i * interval '1 minute', now() - i * interval '1 minute'
+                   'private', '{}', '', now() - %(history)s * interval '1 day' - i * interval '1 minute',
+                   now() - %(history)s * interval '1 day' - i * interval '1 minute'
             FROM generate_series(0, %(chats)s - 1) AS i""", params)
         cursor.execute("""
             CREATE TEMP TABLE volume_chats ON COMMIT DROP AS
