@@ -96,9 +96,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 # statements after DB_PREPARE_THRESHOLD runs of the same text (a `/send` cost its backend ~5 ms of CPU, ~2 ms so).
 # DB_PREPARED_STATEMENTS=0 sends every statement with its values inlined, as before (e.g. behind a PgBouncer older
 # than 1.21 in transaction mode, which cannot keep a connection's prepared statements).
-if DATABASES["default"]["ENGINE"] == "config.postgresql" and env.bool("DB_PREPARED_STATEMENTS", default=True):
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        server_side_binding=True, prepare_threshold=env.int("DB_PREPARE_THRESHOLD", default=5))
+DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)  # read on every backend: checked at start
+DB_PREPARE_THRESHOLD = env.int("DB_PREPARE_THRESHOLD", default=5)
+if DATABASES["default"]["ENGINE"] == "config.postgresql" and DB_PREPARED_STATEMENTS:
+    DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True,
+                                                          prepare_threshold=DB_PREPARE_THRESHOLD)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -41,6 +41,7 @@ def test_a_connection_within_its_max_age_serves_the_next_tasks():
     assert connection.connection is not None and backend_pid() == first
 
 
+@pytest.mark.postgres
 def test_an_obsolete_connection_is_closed_after_its_task():
     fixup = DjangoWorkerFixup(app)
     connection.ensure_connection()
@@ -49,6 +50,7 @@ def test_an_obsolete_connection_is_closed_after_its_task():
     assert connection.connection is None
 
 
+@pytest.mark.postgres
 def test_a_connection_with_an_error_is_closed_after_its_task():
     fixup = DjangoWorkerFixup(app)
     connection.ensure_connection()

@@ -29,6 +29,7 @@ def last_statement(pid: int) -> str:
     return run(connections["default"], f"SELECT query FROM pg_stat_activity WHERE pid = {int(pid)}")[0]
 
 
+@pytest.mark.postgres
 def test_a_live_connection_is_usable_without_a_statement(own):
     # given: a connection whose last statement is known to the server
     pid = run(own, "SELECT pg_backend_pid()")[0]

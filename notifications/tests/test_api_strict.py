@@ -103,6 +103,7 @@ def table_locked(table: str):
             cursor.execute("SET statement_timeout = 0")
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_send_with_the_database_failing_answers_spec_500(fakes, make_recipient, notifications_service_client):
     recipient = make_recipient("user")
@@ -113,6 +114,7 @@ def test_send_with_the_database_failing_answers_spec_500(fakes, make_recipient, 
     assert fakes["smtp"].messages == [] and not Notification.objects.exists()
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_subscribe_with_the_database_failing_answers_spec_500(make_recipient, notifications_service_client):
     recipient = make_recipient("user")

@@ -37,6 +37,7 @@ def _history(recipient, rows: int) -> None:
                                      for _ in range(rows))
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize("history_rows", [0, 200])
 def test_telegram_send_takes_a_fixed_number_of_statements_whatever_the_history(
         fakes, make_recipient, send, history_rows):
@@ -64,6 +65,7 @@ def test_telegram_send_statements_do_not_grow_with_the_history(fakes, make_recip
     assert counts[0] == counts[1]
 
 
+@pytest.mark.postgres
 def test_push_send_statements_do_not_grow_with_the_devices(fakes, make_recipient, send):
     counts = []
     for devices in (1, 25):

@@ -16,6 +16,7 @@ def queued_send(tenant_id, provider, django_capture_on_commit_callbacks) -> Deli
     return Delivery.objects.get(endpoint="sendMessage")
 
 
+@pytest.mark.postgres
 def test_one_send_attempt_with_its_provider_id_store_takes_a_fixed_number_of_queries(
         chat, fake_provider, django_capture_on_commit_callbacks, django_assert_max_num_queries):
     tenant_id, provider = chat
@@ -32,6 +33,7 @@ def test_one_send_attempt_with_its_provider_id_store_takes_a_fixed_number_of_que
     assert Message.objects.get().external_id == delivery.provider_message_id != ""
 
 
+@pytest.mark.postgres
 def test_operator_message_is_written_in_a_fixed_number_of_queries(chat, django_capture_on_commit_callbacks):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -56,6 +58,7 @@ def test_operator_message_is_written_in_a_fixed_number_of_queries(chat, django_c
 OPERATOR_SEND_STATEMENTS = 2  # exact (issue 19)
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize("earlier", [0, 30])
 def test_one_attempt_costs_the_same_however_long_the_chain_behind_it(
         chat, fake_provider, django_capture_on_commit_callbacks, earlier):
@@ -87,6 +90,7 @@ def _history_page(prefix: str, items: int, chats: int = 10, chat_prefix: str = "
              "sentAt": "2026-01-01T10:00:00Z"} for i in range(items)]
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize("items", [10, 500])
 def test_one_history_page_is_stored_in_a_fixed_number_of_statements(chat, items):
     """Issue 19: a page of the initial sync (or a bulk request) costs the same statements for 10 items as
@@ -122,6 +126,7 @@ KNOWN_CHATS_PAGE_STATEMENTS = 6  # known messages, known chats, the messages' IN
 RETRIED_PAGE_STATEMENTS = 3  # known messages only: nothing to insert
 
 
+@pytest.mark.postgres
 @pytest.mark.parametrize("items", [10, 500])
 def test_one_sync_page_fetch_and_its_import_take_a_fixed_number_of_statements(
         fast, fake_provider, django_capture_on_commit_callbacks, items):
@@ -264,6 +269,7 @@ def test_a_history_page_stores_values_exactly_as_given(chat):
     assert Participant.objects.get(chat=chat_row, external_id="client").metadata == {"k": "NULL"}
 
 
+@pytest.mark.postgres
 def test_the_operators_send_request_reads_auth_and_groups_in_one_query_and_no_attachments(
         chat, crm_client, django_capture_on_commit_callbacks):
     from django.db import connection

@@ -15,6 +15,7 @@ def _count(callable_) -> int:
     return len(queries)
 
 
+@pytest.mark.postgres
 def test_message_into_existing_chat_takes_a_small_constant_number_of_queries(api, django_assert_max_num_queries):
     api.post("/api/v1/messages", message_payload("m-0", "c-1", participants=20), format="json")
     # auth (1) + one statement (issue 19): INSERT … SELECT the chat … ON CONFLICT DO NOTHING RETURNING, with

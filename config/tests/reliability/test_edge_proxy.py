@@ -18,7 +18,9 @@ from config.testing.processes import ROOT, free_port, wait_until
 
 from .servers import Server, _serve, get, raw_request, run_gunicorn
 
-pytestmark = pytest.mark.django_db  # the servers use the test database, which exists only for db tests
+# The servers use the test database, which exists only for db tests, and which another process reaches only on
+# PostgreSQL (SQLite's test database lives in this process's memory).
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 SECRET = "s3cr3t-query-token-value"
 NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
