@@ -57,8 +57,9 @@ try:
                 move(tenant, parked)
             count = conn.execute("SELECT count(*) FROM communications_chat WHERE tenant_id = %s", [tenant]).fetchone()[0]
             b.loadgen(base, "chats", token=token, params=params, duration=1)
-            t0 = b._tree_cpu(b._proc_table(), g.pid)
-            pg0 = {p: b._proc_table().get(p, (0, 0))[1] for p in b._pg_backends(conn)}
+            tab = b._proc_table()
+            t0 = b._tree_cpu(tab, g.pid)
+            pg0 = {p: tab[p][1] for p in b._pg_backends(conn) if p in tab}
             r = b.loadgen(base, "chats", token=token, params=params, duration=8)
             tab = b._proc_table()
             t1 = b._tree_cpu(tab, g.pid)

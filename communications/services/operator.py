@@ -83,17 +83,10 @@ def integration_require(*, tenant_id: uuid.UUID, provider: Provider) -> TenantCo
     if tenant_configuration is None or not tenant_configuration.is_active or not provider.is_active:
         raise ConflictError("Приложение провайдера отключено у тенанта в маркетплейсе: действия в чатах недоступны.",
                             code="integration_disabled")
-    tokens = IntegrationToken.objects.filter(IntegrationToken.usable(timezone.now()), tenant_id=tenant_id,
-                                             provider=provider)
-    if connection.vendor == "postgresql":  # Django has no FOR SHARE: one round trip, lock included
-        sql, params = tokens.order_by().values("pk").query.sql_with_params()
-        with connection.cursor() as cursor:
-            cursor.execute(f"{sql} LIMIT 1 FOR SHARE", params)
-            token_id = cursor.fetchone()
-    else:
-        token_id = tokens.values_list("pk", flat=True).first()
-    if token_id is None:
-        raise _inactive()
+    with connection.cursor() as cursor:  # Django has no FOR SHARE: the send's guard, one round trip, lock included
+        cursor.execute(*_token_guard(tenant_id, provider.pk, connection))
+        if cursor.fetchone() is None:
+            raise _inactive()
     return tenant_configuration
 
 
@@ -251,10 +244,12 @@ def _message_insert(**fields) -> Message:
 _guards: dict = {}  # alias → the token guard's text
 
 
-def _token_guard(tenant_configuration, connection) -> tuple[str, list]:
-    """The integration's usable token, share-locked (as `integration_require` locks it), as the guard of a write
-    (`insert_pair`): a deactivation (FOR UPDATE on the token) runs strictly before the write, which then writes
-    nothing, or after its commit. On SQLite no lock: it serialises writers anyway."""
+def _token_guard(tenant_id: uuid.UUID, provider_id: int, connection) -> tuple[str, list]:
+    """The integration's usable token, share-locked: read by `integration_require`, and the guard of the send's write
+    (`insert_pair`). A deactivation (FOR UPDATE on the token) runs strictly before the action, which then finds no
+    token (or writes nothing), or after its commit. The status is in the text, so even a generic plan reads the one
+    active token by `uniq_active_integration_token`; no LIMIT (it led the planner to a sequential scan of every token
+    in the hope of an early match). On SQLite no lock: it serialises writers anyway."""
     sql = _guards.get(connection.alias)
     if sql is None:
         q = connection.ops.quote_name
@@ -263,9 +258,11 @@ def _token_guard(tenant_configuration, connection) -> tuple[str, list]:
             f"SELECT 1 FROM {q(IntegrationToken._meta.db_table)} t "  # noqa: S608 (the model's own name)
             f"WHERE t.{q('tenant_id')} = %s AND t.{q('provider_id')} = %s "
             f"AND {IntegrationToken.USABLE_SQL.format(t='t')}{lock}")
-    tenant_id = tenant_configuration.tenant_id  # a UUIDField's value as the database takes it
-    return sql, [tenant_id if connection.features.has_native_uuid_field else tenant_id.hex,
-                 tenant_configuration.provider_id, connection.ops.adapt_datetimefield_value(timezone.now())]
+    if not isinstance(tenant_id, uuid.UUID):
+        tenant_id = uuid.UUID(str(tenant_id))
+    # a UUIDField's value as the database takes it
+    return sql, [tenant_id if connection.features.has_native_uuid_field else tenant_id.hex, provider_id,
+                 connection.ops.adapt_datetimefield_value(timezone.now())]
 
 
 def _message_and_call_insert(tenant_configuration, message: Message, operator_id: str) -> Message | None:
@@ -286,7 +283,7 @@ def _message_and_call_insert(tenant_configuration, message: Message, operator_id
     lock = (engine.chain_lock_key(kind, tenant_configuration.tenant_id, provider_id, chat.external_id)
             if connection.vendor == "postgresql" else None)
     keys = insert_pair(Message, {field.attname: getattr(message, field.attname) for field in _MESSAGE_FIELDS},
-                       Delivery, call, lock=lock, guard=_token_guard(tenant_configuration, connection))
+                       Delivery, call, lock=lock, guard=_token_guard(tenant_configuration.tenant_id, provider_id, connection))
     if keys is None:
         return None
     message_pk, call_pk = keys

@@ -160,7 +160,7 @@ def test_insert_pair_with_a_guard_writes_both_rows_only_when_the_guard_gives_a_r
     tenant_id, provider = chat
     tenant_configuration = TenantConfiguration.objects.get(tenant_id=tenant_id)
     chat_row = Message._meta.get_field("chat").related_model.objects.get(tenant_id=tenant_id, external_id="chat-1")
-    guard_sql, guard_params = operator._token_guard(tenant_configuration, connection)
+    guard_sql, guard_params = operator._token_guard(tenant_id, provider.pk, connection)
 
     def pair(external_id: str):
         return insert_pair(

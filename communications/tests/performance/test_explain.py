@@ -14,7 +14,7 @@ from django.db import connection
 from psycopg.sql import Literal
 
 from communications.api.internal.operator.serializers import OPERATOR_CHAT_COLUMNS
-from communications.models import Chat, Delivery, Message, TenantConfiguration
+from communications.models import Chat, Delivery, Message
 from communications.tests.performance import hot_queries
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -260,8 +260,8 @@ def _token_reads(statement) -> list[dict]:
 
 
 def test_the_token_share_locks_read_the_one_active_token_by_its_unique_index(volume):
-    """The record of a success and the operator's send (its insert's guard) share-lock the integration's active
-    token, and the send's scope reads it. The status is in the statements' text, so even a generic plan reaches the
+    """The record of a success and the operator's actions (the send's insert guard, which `integration_require`
+    runs for every other action) share-lock the integration's active token, and the send's scope reads it. The status is in the statements' text, so even a generic plan reaches the
     token by `uniq_active_integration_token` (active tokens only): not the tenant's every replaced token, nor the
     provider's every tenant's (with the status as a parameter, the generic plan read the tenant's tokens by
     `tenant_id` and filtered them)."""
@@ -274,7 +274,7 @@ def test_the_token_share_locks_read_the_one_active_token_by_its_unique_index(vol
     for statement in (hot_queries.record_success(first_open),
                       (scope.sql, scope.params(tenant_id=chat.tenant_id, provider_code=volume.code,
                                                chat_id=chat.external_id)),
-                      _token_guard(TenantConfiguration(tenant_id=chat.tenant_id, provider=volume), connection)):
+                      _token_guard(chat.tenant_id, volume.pk, connection)):
         reads = _token_reads(statement)
         shown = [(n["Node Type"], n.get("Index Name"), n.get("Filter")) for n in reads]
         assert {n.get("Index Name") for n in reads} - {None} == {"uniq_active_integration_token"}, shown
@@ -336,8 +336,7 @@ def test_per_message_statements_read_the_marketplace_tables_by_index(marketplace
                   "record": hot_queries.record_success(first_open),
                   "send scope": (scope.sql, scope.params(tenant_id=chat.tenant_id, provider_code=marketplace.code,
                                                          chat_id=chat.external_id)),
-                  "send guard": _token_guard(TenantConfiguration(tenant_id=chat.tenant_id, provider=marketplace),
-                                             connection)}
+                  "send guard": _token_guard(chat.tenant_id, marketplace.pk, connection)}
     for name, statement in statements.items():
         for generic in (False, True):
             found = list(nodes(plan(statement, generic=generic)))
