@@ -16,6 +16,7 @@ from config.testing.fake_provider import FakeProvider
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 
+import report  # noqa: E402
 import run as bench_run  # noqa: E402  (bench/run.py is a script, not a package module)
 
 
@@ -93,6 +94,28 @@ def test_ratios_and_goals_come_from_one_run():
     # the empty run just before the seed, where there is one, is the one compared
     again = bench_run.ratios({**scenarios, "Chat list (again)": {"p99_ms": 55, "cost": cost}})
     assert again["p99 S8 chat list/empty"] == 1.091
+
+
+def test_a_paced_request_is_shown_against_the_same_in_a_stream():
+    """The S5 goal (<= 6 ms) reads S5 at 50 msg/s. Beside it, not as goals: the no-database ping paced as S5 against
+    the ping at capacity (what a wake from idle costs on this machine), and S5 itself at capacity."""
+    def cost(web, worker=0.0):
+        return {"cost": {"cpu_ms_per_item": web + worker, "cpu_ms_per_item_gunicorn": web,
+                         "cpu_ms_per_item_web_worker": web + worker, "cpu_ms_per_item_postgres": 0.0,
+                         "sql_per_item": 0.0}, "req_per_s": 50, "items_per_s": 50, "p99_ms": 9}
+
+    scenarios = {bench_run.PING: cost(0.5), bench_run.PING_PACED: cost(2.0),
+                 "S5 outbound": {**cost(4.5, 3.0), "e2e_p99_ms": 15},
+                 "S5 outbound, capacity": cost(3.25, 2.25)}
+    found = bench_run.ratios(scenarios)
+    assert bench_run.PING_PACED == "/bench/ping at 50 req/s"
+    assert found["ping: web CPU ms at 50 req/s minus at capacity"] == 1.5
+    assert found["S5: web + worker CPU ms at capacity"] == 5.5
+    assert found["S5: web + worker CPU ms at 50 msg/s minus at capacity"] == 2.0
+    assert not {goal["goal"] for goal in bench_run.goals(scenarios, found)} & set(found)  # none of them is a goal
+    assert "ping: web CPU ms at 50 req/s minus at capacity" not in bench_run.ratios({bench_run.PING: cost(0.5)})
+    assert report.table([{"generated_at": "2026-12-08T01:00", "scenarios": scenarios, "ratios": found, "goals": []}]
+                        ).count("(not a goal)") == 3
 
 
 def test_prepared_history_pages_are_the_bytes_the_fake_would_send():
