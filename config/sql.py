@@ -18,10 +18,10 @@ import re
 import threading
 import uuid
 from contextlib import nullcontext
-from functools import partial
+from functools import lru_cache, partial
 
 from django.db import connections, router, transaction
-from django.db.models import CharField, TextField
+from django.db.models import CharField, IntegerField, TextField
 from django.db.models.query import get_related_populators
 from django.utils import timezone
 from psycopg.sql import Literal
@@ -87,6 +87,7 @@ class Compiled:
 _INLINED = (str, int)  # constants written into the SQL (bool is an int); other types (times, UUIDs) stay bound
 
 
+@lru_cache(maxsize=256, typed=True)  # the code's constants: a few, each quoted once (typed: True is not 1)
 def literal(value) -> str:
     """`value` as an SQL literal for PostgreSQL (psycopg's quoting), ready to stand in a statement that still has %s
     placeholders (a % is doubled). For the code's constants (statuses, kinds) that a partial index's condition names:
@@ -181,22 +182,27 @@ def update_row(model, pk, values: dict, *, where: dict | None = None) -> int:
 
 
 def update_row_sql(model, pk, values: dict, *, where: dict | None = None) -> tuple[str, list]:
-    """The statement of `update_row` (to run as part of a larger one)."""
+    """The statement of `update_row` (to run as part of a larger one). Its text is built once per process for each
+    shape (the columns, the conditions, which values are NULL); each call prepares only the values."""
     connection = connections[router.db_for_write(model)]
-    quote = connection.ops.quote_name
-    fields = [model._meta.get_field(name) for name in values]
-    conditions = [model._meta.pk, *(model._meta.get_field(name) for name in where or ())]
-    prepared = [field.get_db_prep_save(values[field.name], connection) for field in fields]
-    # NULL written out, not bound: fewer parameters (psycopg caches the parsing of a statement of at most 50)
-    sql = "UPDATE {} SET {} WHERE {}".format(  # noqa: S608 (model's own names; values bound)
-        quote(model._meta.db_table),
-        ", ".join(f"{quote(field.column)} = {'NULL' if value is None else '%s'}"
-                  for field, value in zip(fields, prepared, strict=True)),
-        " AND ".join(f"{quote(field.column)} = %s" for field in conditions))
-    params = [value for value in prepared if value is not None]
-    keys = [field.get_db_prep_value(value, connection) for field, value in
-            zip(conditions, (pk, *(where or {}).values()), strict=True)]
-    return sql, [*params, *keys]
+    where = where or {}
+    written, conditions = _fields(model, tuple(values), connection), _fields(model, ("pk", *where), connection)
+    prepared = written.prepare(values.values(), connection)
+    nulls = tuple(value is None for value in prepared)
+    shape = (connection.alias, model, written.names, conditions.names, nulls)
+    sql = _updates.get(shape)
+    if sql is None:
+        # NULL written out, not bound: fewer parameters (psycopg caches the parsing of a statement of at most 50)
+        sql = _updates[shape] = "UPDATE {} SET {} WHERE {}".format(  # noqa: S608 (model's own names; values bound)
+            connection.ops.quote_name(model._meta.db_table),
+            ", ".join(f"{column} = {'NULL' if null else '%s'}" for column, null in zip(written.columns, nulls,
+                                                                                          strict=True)),
+            " AND ".join(f"{column} = %s" for column in conditions.columns))
+    keys = conditions.prepare((pk, *where.values()), connection, save=False)
+    return sql, [*(value for value in prepared if value is not None), *keys]
+
+
+_updates: dict = {}  # shape → the UPDATE's text
 
 
 def insert_row(model, values: dict, returning: tuple[str, ...] = ()) -> tuple | None:
@@ -213,15 +219,84 @@ def insert_row(model, values: dict, returning: tuple[str, ...] = ()) -> tuple | 
 
 def insert_row_sql(model, values: dict, *, source: str = "") -> tuple[str, list]:
     """The statement of `insert_row` (to run as part of a larger one). `source`: the name of a CTE; the row is
-    then inserted once for each row it returns (`INSERT … SELECT … FROM source`: none when it returned none)."""
+    then inserted once for each row it returns (`INSERT … SELECT … FROM source`: none when it returned none).
+    Its text is built once per process for each shape (the columns, the source)."""
     connection = connections[router.db_for_write(model)]
-    quote = connection.ops.quote_name
-    fields = [model._meta.get_field(name) for name in values]
-    placeholders = ", ".join(["%s"] * len(fields))
-    sql = "INSERT INTO {} ({}) {}".format(  # noqa: S608 (model's own names; values bound)
-        quote(model._meta.db_table), ", ".join(quote(field.column) for field in fields),
-        f"SELECT {placeholders} FROM {quote(source)}" if source else f"VALUES ({placeholders})")  # noqa: S608
-    return sql, [field.get_db_prep_save(values[field.name], connection) for field in fields]
+    written = _fields(model, tuple(values), connection)
+    shape = (connection.alias, model, written.names, source)
+    sql = _inserts.get(shape)
+    if sql is None:
+        placeholders = ", ".join(["%s"] * len(written.columns))
+        sql = _inserts[shape] = "INSERT INTO {} ({}) {}".format(  # noqa: S608 (model's own names; values bound)
+            connection.ops.quote_name(model._meta.db_table), ", ".join(written.columns),
+            f"SELECT {placeholders} FROM {connection.ops.quote_name(source)}" if source  # noqa: S608
+            else f"VALUES ({placeholders})")
+    return sql, written.prepare(values.values(), connection)
+
+
+_inserts: dict = {}  # shape → the INSERT's text
+
+
+def conditions_sql(model, values: dict) -> tuple[str, list]:
+    """`column = %s AND …` for these fields of `model` (`column IS NULL` for None), with the values prepared as a
+    condition's (`get_db_prep_value`)."""
+    connection = connections[router.db_for_write(model)]
+    fields = _fields(model, tuple(values), connection)
+    sql = " AND ".join(f"{column} IS NULL" if value is None else f"{column} = %s"
+                       for column, value in zip(fields.columns, values.values(), strict=True))
+    return sql, [value for value in fields.prepare(values.values(), connection, save=False) if value is not None]
+
+
+class _Fields:
+    """Some fields of `model` by name ("pk" too), as `update_row_sql` and `insert_row_sql` write or match them: their
+    quoted columns, and each value prepared as `save()` prepares it (`get_db_prep_save`; a condition's value:
+    `get_db_prep_value`), except what that gives back unchanged, bound as it is: a str of a text field, an int of an
+    integer field or of a key to one, None where the field writes NULL. Built once per process (`_fields`)."""
+
+    def __init__(self, model, names: tuple[str, ...], connection):
+        self.names = names
+        fields = [model._meta.pk if name == "pk" else model._meta.get_field(name) for name in names]
+        self.columns = [connection.ops.quote_name(field.column) for field in fields]
+        self.plan = [(field, _as_is(field), _null(field, connection)) for field in fields]
+
+    def prepare(self, values, connection, *, save: bool = True) -> list:
+        times = {}
+        return [value if type(value) in as_is or (value is None and null)
+                else _value_prepared(field, value, times, connection, save)
+                for (field, as_is, null), value in zip(self.plan, values, strict=True)]
+
+
+def _value_prepared(field, value, times: dict, connection, save: bool = True):
+    """`value` as `field` binds it (`get_db_prep_save`; `save=False`: `get_db_prep_value`, a condition's); a time
+    repeated across the columns of one statement (now) is prepared once (`times`). The callers bind a value as it is
+    where that would give it back (`_as_is`, `_null`)."""
+    if type(value) is datetime.datetime:
+        key = (type(field), value)
+        if key not in times:
+            times[key] = field.get_db_prep_save(value, connection)
+        return times[key]
+    return field.get_db_prep_save(value, connection) if save else field.get_db_prep_value(value, connection)
+
+
+def _as_is(field) -> tuple[type, ...]:
+    """The types of value `field` prepares to the value itself (see `_Fields`)."""
+    target = field.target_field if field.is_relation and field.many_to_one else field
+    if type(target) in (CharField, TextField):
+        return (str,)
+    if isinstance(target, IntegerField):
+        return (int,)
+    return ()
+
+
+_field_sets: dict = {}
+
+
+def _fields(model, names: tuple[str, ...], connection) -> _Fields:
+    key = (connection.alias, model, names)
+    found = _field_sets.get(key)
+    if found is None:
+        found = _field_sets[key] = _Fields(model, names, connection)
+    return found
 
 
 def insert_linked(parent, parent_values: dict, child, child_values: dict, link: str) -> int:
@@ -265,35 +340,26 @@ class _Row:
         self.columns = ", ".join(quote(f.column) for f in self.fields)
         self.placeholders = ", ".join(["%s"] * len(self.fields))
         # per column: the value when none is given (_NOW for auto_now fields, _PER_ROW for a callable default, else the
-        # default, prepared once here), whether a str is bound as it is (plain text: its preparation gives it back) and
-        # None too (the field prepares None to NULL)
+        # default, prepared once here), the types of value bound as they are and whether None is (`_as_is`, `_null`)
         self.plan = []
         for f in self.fields:
             now = getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
             default = (_NOW if now else _PER_ROW if f.has_default() and callable(f.default)
                        else _Prepared(f.get_db_prep_save(f.get_default(), connection)))
-            self.plan.append((f, f.attname, default, type(f) in (CharField, TextField), _null(f, connection)))
+            self.plan.append((f, f.attname, default, _as_is(f), _null(f, connection)))
 
     def params(self, values: dict, now, connection) -> list:
-        params, times = [], {}  # a time repeated across columns (now) is prepared once
-        for field, attname, default, plain_text, null in self.plan:
+        params, times = [], {}
+        for field, attname, default, as_is, null in self.plan:
             if attname in values:
                 value = values[attname]
-                if (value is None and null) or (plain_text and type(value) is str):
-                    params.append(value)
-                    continue
             elif type(default) is _Prepared:
                 params.append(default.value)
                 continue
             else:
                 value = now if default is _NOW else field.get_default()
-            if type(value) is datetime.datetime:
-                key = (type(field), value)
-                if key not in times:
-                    times[key] = field.get_db_prep_save(value, connection)
-                params.append(times[key])
-            else:
-                params.append(field.get_db_prep_save(value, connection))
+            as_given = type(value) in as_is or (value is None and null)
+            params.append(value if as_given else _value_prepared(field, value, times, connection))
         return params
 
 

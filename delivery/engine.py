@@ -41,6 +41,7 @@ from config.observability.request_id import request_id_bind
 from config.sql import (
     MARK,
     compiled,
+    conditions_sql,
     insert_row,
     insert_row_sql,
     literal,
@@ -772,18 +773,13 @@ def _chain_conditions(delivery) -> tuple[str, list]:
     """SQL (and its parameters) that selects the rows of `delivery`'s chain. A chain's key is never empty, and the SQL
     says so in a literal, as the statuses after it: the plan PostgreSQL keeps for a prepared statement (made without
     the values) can then read the chain indexes, whose condition is a non-empty key (test_explain.py)."""
-    q, field = connection.ops.quote_name, type(delivery)._meta.get_field
-    conditions, params = [], []
-    for name in ("kind", "tenant_id", "provider_id", "ordering_key"):
-        value = getattr(delivery, name)
-        if value is None:
-            conditions.append(f"{q(field(name).column)} IS NULL")
-        else:
-            conditions.append(f"{q(field(name).column)} = %s")
-            params.append(field(name).get_db_prep_value(value, connection))
+    sql, params = conditions_sql(type(delivery), {name: getattr(delivery, name) for name in _CHAIN_KEY})
     if delivery.ordering_key:
-        conditions.append(f"{q(field('ordering_key').column)} <> ''")
-    return " AND ".join(conditions), params
+        sql += f" AND {connection.ops.quote_name('ordering_key')} <> ''"
+    return sql, params
+
+
+_CHAIN_KEY = ("kind", "tenant_id", "provider_id", "ordering_key")
 
 
 def _chain_next_due(delivery) -> int | None:

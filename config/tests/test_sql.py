@@ -11,7 +11,16 @@ from psycopg._queries import MAX_CACHED_STATEMENT_LENGTH, MAX_CACHED_STATEMENT_P
 
 from communications.models import Delivery, DeliveryAttempt
 from communications.tests.factories import DeliveryAttemptFactory, DeliveryFactory
-from config.sql import MARK, Compiled, known_empty
+from config.sql import (
+    MARK,
+    Compiled,
+    conditions_sql,
+    insert_row,
+    insert_row_sql,
+    known_empty,
+    update_row,
+    update_row_sql,
+)
 from delivery import engine
 from delivery.kinds import KIND_MODULES, kind_get
 
@@ -86,3 +95,45 @@ def test_every_claim_statement_is_short_enough_for_psycopg_to_parse_it_once(name
         statements.append(query.statement(1, **statement))
     for sql, params in statements:
         assert len(sql) <= MAX_CACHED_STATEMENT_LENGTH and len(params) <= MAX_CACHED_STATEMENT_PARAMS
+
+
+def test_update_row_writes_what_save_would_write_and_builds_each_shape_once():
+    """`update_row_sql` keeps the text of each shape (columns, conditions, which values are NULL) and prepares only
+    the values: a time, JSON, an integer, an enum's text and NULL read back as the ORM would have written them."""
+    delivery = DeliveryFactory()
+    later = timezone.now() + timedelta(minutes=5)
+    leased = {"status": Delivery.Status.IN_PROGRESS, "attempts": 3, "lease_expires_at": later,
+              "response_json": {"ok": [1, "два"]}, "last_error": "ошибка «500»", "provider": None}
+    released = {**leased, "status": Delivery.Status.PENDING, "lease_expires_at": None, "response_json": None,
+                "provider": delivery.provider_id}
+    names = ("status", "attempts", "lease_expires_at", "response_json", "last_error", "provider_id")
+
+    for values, previous in ((leased, "pending"), (released, "in_progress")):
+        assert update_row(Delivery, delivery.pk, values, where={"status": "failed"}) == 0  # a condition that fails
+        assert update_row(Delivery, delivery.pk, values, where={"status": previous}) == 1
+        stored = Delivery.objects.values_list(*names).get(pk=delivery.pk)
+        assert stored == tuple(values[name.removesuffix("_id")] for name in names)
+
+    first, _ = update_row_sql(Delivery, delivery.pk, leased)
+    again, params = update_row_sql(Delivery, delivery.pk + 1, {**leased, "attempts": 4})
+    other, _ = update_row_sql(Delivery, delivery.pk, released)
+    assert again is first and params[1] == 4 and params[-1] == delivery.pk + 1  # the same shape: the same text
+    assert other != first and "NULL" in other  # NULL written out where the value is None
+
+
+def test_insert_row_and_conditions_prepare_values_as_the_orm_does():
+    delivery = DeliveryFactory(tenant_id=None)
+    started = timezone.now() - timedelta(seconds=2)
+    values = {"delivery": delivery.pk, "number": 1, "started_at": started, "outcome": "failed", "status_code": None,
+              "latency_ms": 12, "error": "таймаут"}
+    insert_row(DeliveryAttempt, values)
+    stored = DeliveryAttempt.objects.get(delivery=delivery)
+    assert (stored.number, stored.started_at, stored.status_code, stored.latency_ms, stored.error) == (
+        1, started, None, 12, "таймаут")
+    sql, params = insert_row_sql(DeliveryAttempt, values)
+    assert insert_row_sql(DeliveryAttempt, {**values, "number": 2})[0] is sql and params[0] == delivery.pk
+
+    sql, params = conditions_sql(Delivery, {"kind": delivery.kind, "tenant_id": None, "provider_id": delivery.provider_id})
+    assert sql == '"kind" = %s AND "tenant_id" IS NULL AND "provider_id" = %s'
+    assert params == [delivery.kind, delivery.provider_id]
+    assert Delivery.objects.extra(where=[sql], params=params).get() == delivery  # noqa: S610 (the test's own SQL)
