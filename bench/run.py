@@ -524,7 +524,8 @@ def ratios(sc: dict) -> dict:
                                                                  cpu(PING, "cpu_ms_per_item_gunicorn")),
         "S5: web + worker CPU ms at capacity": cpu("S5 outbound, capacity", "cpu_ms_per_item_web_worker"),
         "S5: web + worker CPU ms at 50 msg/s minus at capacity": minus(
-            cpu("S5 outbound", "cpu_ms_per_item_web_worker"), cpu("S5 outbound, capacity", "cpu_ms_per_item_web_worker")),
+            cpu("S5 outbound", "cpu_ms_per_item_web_worker"),
+            cpu("S5 outbound, capacity", "cpu_ms_per_item_web_worker")),
     }
     for big, candidates, p99 in S8_PAIRS:
         empty = next((name for name in candidates if name in sc), candidates[-1])

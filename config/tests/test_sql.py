@@ -133,7 +133,8 @@ def test_insert_row_and_conditions_prepare_values_as_the_orm_does():
     sql, params = insert_row_sql(DeliveryAttempt, values)
     assert insert_row_sql(DeliveryAttempt, {**values, "number": 2})[0] is sql and params[0] == delivery.pk
 
-    sql, params = conditions_sql(Delivery, {"kind": delivery.kind, "tenant_id": None, "provider_id": delivery.provider_id})
+    chain = {"kind": delivery.kind, "tenant_id": None, "provider_id": delivery.provider_id}
+    sql, params = conditions_sql(Delivery, chain)
     assert sql == '"kind" = %s AND "tenant_id" IS NULL AND "provider_id" = %s'
     assert params == [delivery.kind, delivery.provider_id]
     assert Delivery.objects.extra(where=[sql], params=params).get() == delivery  # noqa: S610 (the test's own SQL)
