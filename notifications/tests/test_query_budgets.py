@@ -77,3 +77,28 @@ def test_push_send_statements_do_not_grow_with_the_devices(fakes, make_recipient
         counts.append(count)
     assert counts[0] == counts[1] == PUSH_BUDGET
     assert len(fakes["onesignal"].calls("notifications")) == 4
+
+
+@pytest.mark.postgres
+def test_a_telegram_send_stays_within_its_python_call_budget(fakes, make_recipient, send):
+    """Issue 19: `/send`'s work in this process, in Python calls (`config/testing/calls.py`), which do not drift with
+    the machine as its CPU time does. A ceiling: a change that adds work raises it here and says why."""
+    from config.testing.calls import calls_per_operation
+
+    recipients = [make_recipient("manager", telegram=True) for _ in range(SENDS + 5)]
+    bodies = iter({"user_id": recipient.pk, "service": "telegram", "subject": "Сделка", "type": "notification",
+                   "message": f"Сделка №{n} перешла на этап «Согласование»."} for n, recipient in enumerate(recipients))
+    for _ in range(5):  # the process's first sends fill its caches
+        assert send(next(bodies)).status_code == 200
+    codes = []
+
+    calls = calls_per_operation(lambda: codes.append(send(next(bodies)).status_code), SENDS)
+
+    assert codes == [200] * SENDS and len(fakes["telegram"].calls("sendMessage")) == SENDS + 5
+    assert calls <= SEND_PYTHON_CALLS, calls
+
+
+SENDS = 20
+# ~3 % above the count when set: 5,766–5,769 (session 18, the record's statements built once per shape; 5,994 before,
+# which fails it). The bench's profile of `/send` (200 recipients, no test transaction): 5,486 → 5,261.
+SEND_PYTHON_CALLS = 5_940
