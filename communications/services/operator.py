@@ -283,7 +283,8 @@ def _message_and_call_insert(tenant_configuration, message: Message, operator_id
     lock = (engine.chain_lock_key(kind, tenant_configuration.tenant_id, provider_id, chat.external_id)
             if connection.vendor == "postgresql" else None)
     keys = insert_pair(Message, {field.attname: getattr(message, field.attname) for field in _MESSAGE_FIELDS},
-                       Delivery, call, lock=lock, guard=_token_guard(tenant_configuration.tenant_id, provider_id, connection))
+                       Delivery, call, lock=lock,
+                       guard=_token_guard(tenant_configuration.tenant_id, provider_id, connection))
     if keys is None:
         return None
     message_pk, call_pk = keys
